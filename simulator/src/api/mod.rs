@@ -1,0 +1,402 @@
+//! The terminal's HTTP surface: one catch-all route `/{command}.fcgi` that reads the body
+//! (within the device's size limit), finds the command, applies the session gate and hands
+//! over to the handler modules, which only translate between HTTP and [`Device`] calls.
+//!
+//! Every failure leaves here as the device's envelope `{"error": "<text>", "code": 1}`
+//! with the device's status (400 bad input, 401 credentials/session, 404 unknown command,
+//! 413 oversized body) – never a panic, never an HTML page. Every exchange is journaled.
+
+mod config;
+mod images;
+mod objects;
+mod session;
+mod system;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use serde_json::{Value as Json, json};
+
+use crate::device::{Device, DeviceError};
+use crate::journal::{self, Journal};
+use crate::wire::{MemberError, Members};
+
+/// Largest request body the device accepts (2 MiB, the photo limit).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Builds the device's router.
+pub fn router(device: Device, journal: Journal) -> Router {
+    Router::new()
+        .route("/{command}", any(dispatch))
+        .fallback(fallback)
+        .with_state(AppState { device, journal })
+}
+
+#[derive(Debug, Clone)]
+struct AppState {
+    device: Device,
+    journal: Journal,
+}
+
+/// Who may call a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// No session needed.
+    Public,
+    /// A valid session needed.
+    Session,
+    /// Public only when `general.url_reboot_enabled` is `"1"`.
+    RebootUrl,
+}
+
+type Handler = fn(&Call<'_>) -> Result<Reply, ApiError>;
+
+/// Every command the simulator answers.
+const COMMANDS: &[(&str, Access, Handler)] = &[
+    ("login", Access::Public, session::login),
+    ("logout", Access::Public, session::logout),
+    (
+        "session_is_valid",
+        Access::Public,
+        session::session_is_valid,
+    ),
+    ("change_login", Access::Session, session::change_login),
+    (
+        "is_first_web_login",
+        Access::Session,
+        session::is_first_web_login,
+    ),
+    ("load_objects", Access::Session, objects::load),
+    ("create_objects", Access::Session, objects::create),
+    ("modify_objects", Access::Session, objects::modify),
+    ("destroy_objects", Access::Session, objects::destroy),
+    (
+        "create_or_modify_objects",
+        Access::Session,
+        objects::create_or_modify,
+    ),
+    ("user_set_image", Access::Session, images::set_image),
+    (
+        "user_set_image_list",
+        Access::Session,
+        images::set_image_list,
+    ),
+    ("user_get_image", Access::Session, images::get_image),
+    (
+        "user_get_image_list",
+        Access::Session,
+        images::get_image_list,
+    ),
+    ("user_list_images", Access::Session, images::list_images),
+    ("user_destroy_image", Access::Session, images::destroy_image),
+    ("user_test_image", Access::Session, images::test_image),
+    (
+        "face_template_count_distinct",
+        Access::Session,
+        images::face_template_count,
+    ),
+    ("get_configuration", Access::Session, config::get),
+    ("set_configuration", Access::Session, config::set),
+    ("system_information", Access::Public, system::information),
+    ("get_language", Access::Public, system::language),
+    ("init_device_set", Access::Public, system::init_device_set),
+    ("set_system_time", Access::Session, system::set_time),
+    ("execute_actions", Access::Session, system::execute_actions),
+    ("reboot", Access::RebootUrl, system::reboot),
+    ("user_hash_password", Access::Session, system::hash_password),
+];
+
+/// A failed command: status and the device's error text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn bad_request(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: message.into(),
+        }
+    }
+
+    fn envelope(&self) -> Json {
+        json!({"error": self.message, "code": 1})
+    }
+}
+
+impl From<DeviceError> for ApiError {
+    fn from(e: DeviceError) -> Self {
+        match e {
+            DeviceError::BadCredentials => ApiError::unauthorized(e.to_string()),
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
+impl From<MemberError> for ApiError {
+    fn from(e: MemberError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+/// A successful reply body.
+#[derive(Debug)]
+enum Reply {
+    /// A JSON document.
+    Json(Json),
+    /// 200 with an empty body.
+    Empty,
+    /// Raw JPEG bytes.
+    Jpeg(Vec<u8>),
+}
+
+/// One call as the handlers see it.
+#[derive(Debug)]
+struct Call<'a> {
+    device: &'a Device,
+    command: &'a str,
+    query: Vec<(String, String)>,
+    session: Option<String>,
+    body: &'a [u8],
+}
+
+impl Call<'_> {
+    /// The body as JSON; an empty body is `{}`.
+    fn json(&self) -> Result<Json, ApiError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(json!({}));
+        }
+        serde_json::from_slice(self.body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "Invalid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })
+    }
+
+    /// A query parameter (percent-decoded).
+    fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A required integer query parameter, with the firmware's wording on failure.
+    fn query_int(&self, name: &str, wire_type: &'static str) -> Result<i64, ApiError> {
+        match self.query(name) {
+            None => Err(MemberError {
+                member: name.into(),
+                expected: wire_type,
+                got: "undefined",
+            }
+            .into()),
+            Some(v) => v.trim().parse().map_err(|_| {
+                MemberError {
+                    member: name.into(),
+                    expected: wire_type,
+                    got: "string",
+                }
+                .into()
+            }),
+        }
+    }
+}
+
+fn members(json: &Json) -> Result<Members<'_>, ApiError> {
+    Ok(Members::of(json, "request")?)
+}
+
+fn session_token(query: &[(String, String)], headers: &HeaderMap) -> Option<String> {
+    if let Some((_, v)) = query.iter().find(|(k, _)| k == "session") {
+        return Some(v.clone());
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == "session")
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+/// Parses a query string; `+` stays a `+` because tokens are never form-encoded spaces.
+fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
+    let Some(raw) = raw else {
+        return Vec::new();
+    };
+    let protected = raw.replace('+', "%2B");
+    form_urlencoded::parse(protected.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+async fn dispatch(
+    State(app): State<AppState>,
+    Path(segment): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let command = segment.strip_suffix(".fcgi").unwrap_or("");
+    let query = parse_query(uri.query());
+    let (bytes, result) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            let result = if method == Method::OPTIONS {
+                Ok(Reply::Empty)
+            } else {
+                let call = Call {
+                    device: &app.device,
+                    command,
+                    session: session_token(&query, &headers),
+                    query,
+                    body: &bytes,
+                };
+                run(&call)
+            };
+            (bytes, result)
+        }
+        Err(_) => (
+            Bytes::new(),
+            Err(ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: format!("Request body too large (limit {MAX_BODY_BYTES} bytes)"),
+            }),
+        ),
+    };
+    let (status, reply_body, content_type): (StatusCode, Vec<u8>, Option<&str>) = match &result {
+        Ok(Reply::Json(j)) => (StatusCode::OK, j.to_string().into_bytes(), Some(JSON)),
+        Ok(Reply::Empty) => (StatusCode::OK, Vec::new(), None),
+        Ok(Reply::Jpeg(b)) => (StatusCode::OK, b.clone(), Some("image/jpeg")),
+        Err(e) => (e.status, e.envelope().to_string().into_bytes(), Some(JSON)),
+    };
+    if let Err(e) = &result {
+        tracing::debug!(command, status = e.status.as_u16(), error = %e.message, "command refused");
+    }
+    app.journal.record(journal::Entry {
+        seq: 0,
+        time: app.device.local_now(),
+        method: method.to_string(),
+        command: command.to_owned(),
+        query: journal::redact_query(uri.query().unwrap_or("")),
+        request: journal::Body::capture(&bytes),
+        status: status.as_u16(),
+        response: if content_type == Some("image/jpeg") {
+            journal::Body::Bytes(reply_body.len())
+        } else {
+            journal::Body::capture(&reply_body)
+        },
+    });
+    respond(status, reply_body, content_type)
+}
+
+const JSON: &str = "application/json; charset=utf-8";
+
+fn respond(status: StatusCode, body: Vec<u8>, content_type: Option<&str>) -> Response {
+    let mut response = (status, body).into_response();
+    let h = response.headers_mut();
+    if let Some(ct) = content_type {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static(JSON)),
+        );
+    } else {
+        h.remove(header::CONTENT_TYPE);
+    }
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("origin, x-csrftoken, content-type, accept"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, no-cache, must-revalidate, post-check=0, pre-check=0"),
+    );
+    h.insert(header::SERVER, HeaderValue::from_static("lighttpd/1.4.35"));
+    response
+}
+
+fn unknown_command(command: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("Unknown command: {command}"),
+    }
+}
+
+fn run(call: &Call<'_>) -> Result<Reply, ApiError> {
+    let Some((_, access, handler)) = COMMANDS.iter().find(|(name, _, _)| *name == call.command)
+    else {
+        return Err(unknown_command(call.command));
+    };
+    if !call.device.model().supports_command(call.command) {
+        return Err(unknown_command(call.command));
+    }
+    let public = match access {
+        Access::Public => true,
+        Access::Session => false,
+        Access::RebootUrl => {
+            call.device
+                .config_value("general", "url_reboot_enabled")
+                .as_deref()
+                == Some("1")
+        }
+    };
+    if !public {
+        call.device
+            .authorize(call.session.as_deref(), call.command)
+            .map_err(ApiError::unauthorized)?;
+    }
+    handler(call)
+}
+
+async fn fallback(uri: Uri) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    let err = unknown_command(path.strip_suffix(".fcgi").unwrap_or(path));
+    respond(
+        err.status,
+        err.envelope().to_string().into_bytes(),
+        Some(JSON),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_keeps_plus_and_decodes_percent() {
+        let q = parse_query(Some("session=ab%2Fc+d&user_id=5"));
+        assert_eq!(q[0], ("session".into(), "ab/c+d".into()));
+        assert_eq!(q[1], ("user_id".into(), "5".into()));
+    }
+
+    #[test]
+    fn cookie_session_is_found_after_query() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("login=admin; session=tok/1"),
+        );
+        assert_eq!(session_token(&[], &headers).as_deref(), Some("tok/1"));
+        let q = vec![("session".to_owned(), "fromquery".to_owned())];
+        assert_eq!(session_token(&q, &headers).as_deref(), Some("fromquery"));
+    }
+}

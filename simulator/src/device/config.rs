@@ -1,0 +1,299 @@
+//! The configuration store behind `get_configuration` / `set_configuration`
+//! (terminal-api.md §2, §9.2): sections of string-valued keys, per-model defaults, and the
+//! firmware's "Node or attribute not found" / "Invalid data" errors.
+//!
+//! The `monitor`, `online_client` and `push_server` sections are stored here for the
+//! monitor and online-mode behaviour that reads them.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value as Json};
+
+use crate::model::{DoorDrive, Model};
+use crate::wire::{MemberError, Members};
+
+/// A configuration request was refused; `Display` is the device's error text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A section was not an array (get) or object (set).
+    #[error(transparent)]
+    Member(#[from] MemberError),
+    /// The section or key does not exist on this firmware.
+    #[error("Node or attribute not found. Node path: {}", node_path(.section, .key))]
+    NotFound {
+        /// Section name.
+        section: String,
+        /// Key name.
+        key: String,
+    },
+    /// A value was not a JSON string.
+    #[error("Invalid data (string expected)")]
+    NotString,
+}
+
+fn node_path(section: &str, key: &str) -> String {
+    if section == "general" {
+        format!("config->general->param[name={key}]")
+    } else {
+        format!("config->modules->module[name={section}]->param[name={key}]")
+    }
+}
+
+/// Every section and key of one device, values always strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    sections: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+fn section(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+impl Config {
+    /// The factory configuration of `model`.
+    pub fn factory(model: Model) -> Self {
+        let mut sections = BTreeMap::new();
+        let relay_count = match model.door_drive() {
+            DoorDrive::Relay { doors } => doors.to_string(),
+            DoorDrive::SecBox => "0".to_owned(),
+        };
+        sections.insert(
+            "general".to_owned(),
+            section(&[
+                ("online", "0"),
+                ("local_identification", "1"),
+                ("language", "en_US"),
+                ("keep_user_image", "1"),
+                ("url_reboot_enabled", "0"),
+                ("relay_count", &relay_count),
+                ("bell_enabled", "0"),
+                ("bell_relay", "1"),
+                ("clock_12h_format", "0"),
+                ("month_day_year_format", "0"),
+                ("attendance_mode", "0"),
+                ("show_logo", "0"),
+                ("custom_hostname", ""),
+                ("exception_mode", ""),
+                ("hide_name_on_identification", "0"),
+                ("country_code", ""),
+                ("self_signed_certificate", "1"),
+            ]),
+        );
+        let face = if model.has_face() { "1" } else { "0" };
+        sections.insert(
+            "identifier".to_owned(),
+            section(&[
+                ("log_type", "0"),
+                ("face_identification_enabled", face),
+                ("card_identification_enabled", "1"),
+            ]),
+        );
+        if model.has_face() {
+            sections.insert(
+                "face_id".to_owned(),
+                section(&[
+                    ("qrcode_legacy_mode_enabled", "0"),
+                    ("min_detect_bounds_width", "0.2"),
+                ]),
+            );
+        } else {
+            sections.insert(
+                "barras".to_owned(),
+                section(&[("qrcode_legacy_mode_enabled", "1")]),
+            );
+        }
+        if model.door_drive() == DoorDrive::SecBox {
+            sections.insert(
+                "sec_box".to_owned(),
+                section(&[("catra_role", "0"), ("out_mode", "0")]),
+            );
+        }
+        sections.insert(
+            "alarm".to_owned(),
+            section(&[("siren_enabled", "0"), ("siren_relay", "1")]),
+        );
+        sections.insert(
+            "monitor".to_owned(),
+            section(&[
+                ("hostname", ""),
+                ("port", ""),
+                ("path", "api/notifications"),
+                ("request_timeout", "5000"),
+                ("enable_photo_upload", "0"),
+                ("alive_interval", "30000"),
+                ("inform_access_event_id", "0"),
+            ]),
+        );
+        sections.insert(
+            "online_client".to_owned(),
+            section(&[
+                ("server_id", ""),
+                ("extract_template", "0"),
+                ("max_request_attempts", "3"),
+                ("request_timeout", "5000"),
+                ("contingency_enabled", "1"),
+                ("alive_interval", "30000"),
+            ]),
+        );
+        sections.insert(
+            "push_server".to_owned(),
+            section(&[
+                ("push_remote_address", ""),
+                ("push_request_timeout", "4000"),
+                ("push_request_period", "5"),
+            ]),
+        );
+        sections.insert(
+            "pjsip".to_owned(),
+            section(&[
+                ("enabled", "0"),
+                ("server_ip", ""),
+                ("server_port", "5060"),
+                ("branch", ""),
+                ("login", ""),
+                ("password", ""),
+                ("peer_to_peer_enabled", "0"),
+            ]),
+        );
+        Config { sections }
+    }
+
+    /// One value, if the key exists.
+    pub fn value(&self, section: &str, key: &str) -> Option<&str> {
+        self.sections.get(section)?.get(key).map(String::as_str)
+    }
+
+    /// Every section with its keys (for the state file).
+    pub fn sections(&self) -> &BTreeMap<String, BTreeMap<String, String>> {
+        &self.sections
+    }
+
+    /// Overwrites values of keys that exist (restoring a state file); unknown keys are skipped.
+    pub fn restore(&mut self, saved: &BTreeMap<String, BTreeMap<String, String>>) {
+        for (s, keys) in saved {
+            for (k, v) in keys {
+                if let Some(slot) = self.sections.get_mut(s).and_then(|sec| sec.get_mut(k)) {
+                    slot.clone_from(v);
+                }
+            }
+        }
+    }
+
+    fn check(&self, section: &str, key: &str) -> Result<(), ConfigError> {
+        if self.value(section, key).is_some() {
+            Ok(())
+        } else {
+            Err(ConfigError::NotFound {
+                section: section.to_owned(),
+                key: key.to_owned(),
+            })
+        }
+    }
+
+    /// `get_configuration`: `{"section": ["key", …]}` → `{"section": {"key": "value"}}`.
+    pub fn get(&self, request: Members<'_>) -> Result<Json, ConfigError> {
+        let mut reply = Map::new();
+        for (name, keys) in request.map() {
+            let keys = match keys {
+                Json::Array(keys) => keys,
+                other => return Err(MemberError::new(name, "array", Some(other)).into()),
+            };
+            let mut out = Map::new();
+            for key in keys {
+                let key = match key {
+                    Json::String(k) => k,
+                    other => return Err(MemberError::new(name, "string", Some(other)).into()),
+                };
+                self.check(name, key)?;
+                let value = self.value(name, key).unwrap_or_default();
+                out.insert(key.clone(), Json::String(value.to_owned()));
+            }
+            reply.insert(name.clone(), Json::Object(out));
+        }
+        Ok(Json::Object(reply))
+    }
+
+    /// `set_configuration`: `{"section": {"key": "value"}}`; nothing changes unless every
+    /// key exists and every value is a string. Returns the `(section, key)` pairs changed.
+    pub fn set(&mut self, request: Members<'_>) -> Result<Vec<(String, String)>, ConfigError> {
+        let mut updates = Vec::new();
+        for (name, keys) in request.map() {
+            let keys = match keys {
+                Json::Object(keys) => keys,
+                other => return Err(MemberError::new(name, "object", Some(other)).into()),
+            };
+            for (key, value) in keys {
+                self.check(name, key)?;
+                let Json::String(value) = value else {
+                    return Err(ConfigError::NotString);
+                };
+                updates.push((name.clone(), key.clone(), value.clone()));
+            }
+        }
+        let mut changed = Vec::with_capacity(updates.len());
+        for (s, k, v) in updates {
+            if let Some(slot) = self.sections.get_mut(&s).and_then(|sec| sec.get_mut(&k)) {
+                *slot = v;
+                changed.push((s, k));
+            }
+        }
+        Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_keys_use_the_firmware_paths() {
+        let mut c = Config::factory(Model::IdFace);
+        let get = |c: &Config, v: Json| c.get(Members::of(&v, "body").unwrap());
+        assert_eq!(
+            get(&c, json!({"general": ["nope"]}))
+                .unwrap_err()
+                .to_string(),
+            "Node or attribute not found. Node path: config->general->param[name=nope]"
+        );
+        assert_eq!(
+            get(&c, json!({"monitor": ["log_enabled"]}))
+                .unwrap_err()
+                .to_string(),
+            "Node or attribute not found. Node path: config->modules->module[name=monitor]->param[name=log_enabled]"
+        );
+        let bad = json!({"monitor": {"port": 8000}});
+        assert_eq!(
+            c.set(Members::of(&bad, "body").unwrap()).unwrap_err(),
+            ConfigError::NotString
+        );
+    }
+
+    #[test]
+    fn set_is_all_or_nothing() {
+        let mut c = Config::factory(Model::IdFace);
+        let req = json!({"monitor": {"hostname": "10.0.0.1"}, "general": {"nope": "1"}});
+        assert!(c.set(Members::of(&req, "body").unwrap()).is_err());
+        assert_eq!(c.value("monitor", "hostname"), Some(""));
+        let req = json!({"monitor": {"hostname": "10.0.0.1", "port": "8000"}});
+        c.set(Members::of(&req, "body").unwrap()).unwrap();
+        assert_eq!(c.value("monitor", "port"), Some("8000"));
+    }
+
+    #[test]
+    fn sections_follow_the_model() {
+        assert!(
+            Config::factory(Model::IdFace)
+                .value("face_id", "qrcode_legacy_mode_enabled")
+                .is_some()
+        );
+        assert!(
+            Config::factory(Model::IdAccess)
+                .value("sec_box", "out_mode")
+                .is_none()
+        );
+    }
+}

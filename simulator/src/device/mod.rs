@@ -1,0 +1,809 @@
+//! One emulated terminal: its tables, photos, configuration, sessions, clock and actuators,
+//! and the rules of every command, testable without HTTP.
+//!
+//! [`Device`] is a cheap handle to state behind a private `Arc<Mutex<…>>`. Every operation
+//! takes the lock, does its work synchronously and releases it; the lock is never held
+//! across an `.await`. Each successful change bumps a revision counter that the state-file
+//! writer watches.
+
+pub mod actions;
+pub mod clock;
+pub mod config;
+pub mod images;
+pub mod query;
+pub mod schema;
+pub mod sessions;
+pub mod table;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use base64::Engine as _;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Map, Value as Json, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::model::Model;
+use crate::wire::{MemberError, Members};
+use actions::{ActionError, Actuation};
+use clock::{DeviceClock, TimeSource};
+use config::{Config, ConfigError};
+use images::{FaceAnalysis, FaceProblem, ImageError, Photo, Photos};
+use schema::{FactoryValue, TABLES, model_has_table};
+use sessions::Sessions;
+use table::{Database, TableError, Upserted, Value};
+
+/// Why a command failed; `Display` is the text of the device's `{"error": …}` reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    /// A request member had the wrong type or was missing.
+    #[error(transparent)]
+    Member(#[from] MemberError),
+    /// The objects API refused the request.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// The configuration request was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The image bytes were refused.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// An action could not be performed.
+    #[error(transparent)]
+    Action(#[from] ActionError),
+    /// `login.fcgi` with wrong credentials (HTTP 401).
+    #[error("Invalid login or password")]
+    BadCredentials,
+    /// A command named a user that does not exist.
+    #[error("User does not exist")]
+    NoSuchUser,
+    /// The user has no stored photo.
+    #[error("User has no image")]
+    NoImage,
+    /// Any other invalid request, with the device's text.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What identifies this terminal on the network and in its replies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `device_id` (a 53+-bit integer, distinct from the serial).
+    pub device_id: i64,
+    /// Serial number, e.g. `0M0200/0278A2`.
+    pub serial: String,
+    /// MAC address.
+    pub mac: String,
+}
+
+impl Identity {
+    /// A deterministic identity for `model` from `seed`.
+    pub fn generate(model: Model, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x1de7_1175);
+        let device_id = rng.random_range(1_000_000_000_000_000_i64..9_999_999_999_999_999);
+        let serial_no: u32 = rng.random_range(0..0x00FF_FFFF);
+        let mac: [u8; 3] = rng.random();
+        Identity {
+            device_id,
+            serial: format!("{}/{:06X}", model.serial_prefix(), serial_no),
+            mac: format!("FC:52:CE:{:02X}:{:02X}:{:02X}", mac[0], mac[1], mac[2]),
+        }
+    }
+}
+
+/// How a device is set up when it is created.
+#[derive(Debug, Clone)]
+pub struct DeviceSettings {
+    /// Model to emulate.
+    pub model: Model,
+    /// Web/API login (factory `admin`).
+    pub login: String,
+    /// Web/API password (factory `admin`).
+    pub password: String,
+    /// Seed for the identity, session tokens and salts.
+    pub seed: u64,
+    /// Where the clock reads "now".
+    pub time: TimeSource,
+    /// Initial offset of device-local time from UTC, seconds.
+    pub utc_offset: i64,
+    /// Error text for commands without a valid session; `{command}` is replaced.
+    pub session_error: String,
+}
+
+impl Default for DeviceSettings {
+    fn default() -> Self {
+        DeviceSettings {
+            model: Model::IdFace,
+            login: "admin".into(),
+            password: "admin".into(),
+            seed: 0,
+            time: TimeSource::System,
+            utc_offset: 0,
+            session_error: "Invalid access level for command {command}".into(),
+        }
+    }
+}
+
+/// The result of a successful login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The session token.
+    pub token: String,
+    /// Whether factory credentials are still in place on a model that says so.
+    pub first_web_login: bool,
+}
+
+/// What `user_set_image` concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetImageOutcome {
+    /// Scores of the photo.
+    pub scores: images::FaceScores,
+    /// Problems; empty means stored.
+    pub problems: Vec<FaceProblem>,
+}
+
+/// Which photos `user_destroy_image` removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSelection {
+    /// These users' photos.
+    Users(Vec<i64>),
+    /// Every photo.
+    All,
+    /// Photos whose user no longer exists.
+    Dangling,
+}
+
+/// What `system_information` reports, gathered under one lock.
+#[derive(Debug, Clone)]
+pub struct SystemSnapshot {
+    /// Model.
+    pub model: Model,
+    /// Identity.
+    pub identity: Identity,
+    /// Seconds since the last boot.
+    pub uptime: i64,
+    /// Device-local time.
+    pub local_time: i64,
+    /// Listening address, when serving.
+    pub listen: Option<SocketAddr>,
+    /// Whether online mode is configured on.
+    pub online: bool,
+    /// Number of stored fingerprint templates.
+    pub templates: usize,
+}
+
+/// An actuation with the device-local time it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActuationRecord {
+    /// Device-local epoch second.
+    pub time: i64,
+    /// What happened.
+    pub actuation: Actuation,
+}
+
+/// Everything one terminal holds. Crate-visible for the state-file writer.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) model: Model,
+    pub(crate) identity: Identity,
+    pub(crate) login: String,
+    pub(crate) password: String,
+    pub(crate) first_web_login: bool,
+    pub(crate) sessions: Sessions,
+    pub(crate) config: Config,
+    pub(crate) db: Database,
+    pub(crate) photos: Photos,
+    pub(crate) clock: DeviceClock,
+    pub(crate) booted_at: i64,
+    pub(crate) actuations: Vec<ActuationRecord>,
+    pub(crate) listen: Option<SocketAddr>,
+    rng: ChaCha8Rng,
+    session_error: String,
+}
+
+/// A handle to one emulated terminal. Clones share the same device.
+#[derive(Debug, Clone)]
+pub struct Device {
+    state: Arc<Mutex<State>>,
+    revision: Arc<watch::Sender<u64>>,
+}
+
+/// Tables whose changes the iDFace records in `change_logs`.
+const CHANGE_LOGGED: [&str; 4] = ["users", "templates", "face_templates", "cards"];
+
+impl Device {
+    /// A factory-default device.
+    pub fn new(settings: DeviceSettings) -> Self {
+        let model = settings.model;
+        let identity = Identity::generate(model, settings.seed);
+        let db = factory_database(model, identity.device_id);
+        let clock = DeviceClock::new(settings.time, settings.utc_offset);
+        let booted_at = clock.now_utc();
+        let first_web_login = model.has_first_web_login();
+        let state = State {
+            model,
+            identity,
+            login: settings.login,
+            password: settings.password,
+            first_web_login,
+            sessions: Sessions::new(settings.seed),
+            config: Config::factory(model),
+            db,
+            photos: Photos::default(),
+            clock,
+            booted_at,
+            actuations: Vec::new(),
+            listen: None,
+            rng: ChaCha8Rng::seed_from_u64(settings.seed ^ 0x5a17),
+            session_error: settings.session_error,
+        };
+        Device {
+            state: Arc::new(Mutex::new(state)),
+            revision: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the state and bumps the revision when it succeeds.
+    fn mutate<R, E>(&self, f: impl FnOnce(&mut State) -> Result<R, E>) -> Result<R, E> {
+        let result = f(&mut self.lock());
+        if result.is_ok() {
+            self.revision.send_modify(|r| *r += 1);
+        }
+        result
+    }
+
+    /// Marks the persistent state changed (after a restore or an out-of-band edit).
+    pub(crate) fn touch(&self) {
+        self.revision.send_modify(|r| *r += 1);
+    }
+
+    /// A receiver that sees the revision move whenever persistent state changes.
+    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+
+    /// The emulated model.
+    pub fn model(&self) -> Model {
+        self.lock().model
+    }
+
+    /// The device's identity.
+    pub fn identity(&self) -> Identity {
+        self.lock().identity.clone()
+    }
+
+    /// Device-local time now.
+    pub fn local_now(&self) -> i64 {
+        self.lock().clock.local_now()
+    }
+
+    /// Records the address the device is reachable on (reported by `system_information`).
+    pub fn set_listen_addr(&self, addr: SocketAddr) {
+        self.lock().listen = Some(addr);
+    }
+
+    // ----- sessions -------------------------------------------------------------------
+
+    /// `login.fcgi`.
+    pub fn login(&self, login: &str, password: &str) -> Result<Login, DeviceError> {
+        let mut s = self.lock();
+        if login != s.login || password != s.password {
+            return Err(DeviceError::BadCredentials);
+        }
+        let now = s.clock.now_utc();
+        let token = s.sessions.open(now);
+        Ok(Login {
+            token,
+            first_web_login: s.first_web_login,
+        })
+    }
+
+    /// Whether `token` is a live session (`session_is_valid.fcgi`).
+    pub fn session_is_valid(&self, token: &str) -> bool {
+        self.lock().sessions.is_valid(token)
+    }
+
+    /// Checks the session of an authenticated command; on refusal returns the device's
+    /// error text for `command`.
+    pub fn authorize(&self, token: Option<&str>, command: &str) -> Result<(), String> {
+        let mut s = self.lock();
+        let now = s.clock.now_utc();
+        match token {
+            Some(t) if s.sessions.touch(t, now) => Ok(()),
+            _ => Err(s.session_error.replace("{command}", command)),
+        }
+    }
+
+    /// `logout.fcgi`.
+    pub fn logout(&self, token: Option<&str>) {
+        if let Some(t) = token {
+            self.lock().sessions.close(t);
+        }
+    }
+
+    /// `change_login.fcgi`: new credentials, every session ends.
+    pub fn change_login(&self, login: &str, password: &str) -> Result<(), DeviceError> {
+        if login.is_empty() {
+            return Err(DeviceError::Invalid("Invalid login".into()));
+        }
+        self.mutate(|s| {
+            s.login = login.to_owned();
+            s.password = password.to_owned();
+            s.first_web_login = false;
+            s.sessions.clear();
+            Ok(())
+        })
+    }
+
+    /// `is_first_web_login.fcgi`.
+    pub fn is_first_web_login(&self) -> bool {
+        self.lock().first_web_login
+    }
+
+    /// Ends every session now (fault injection: "session expiry now").
+    pub fn expire_sessions(&self) {
+        self.lock().sessions.clear();
+    }
+
+    /// Number of live sessions.
+    pub fn session_count(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    // ----- objects ----------------------------------------------------------------------
+
+    fn table_name<'a>(s: &State, request: &Members<'a>) -> Result<&'a str, DeviceError> {
+        let name = request.string("object")?;
+        if !model_has_table(s.model, name) {
+            return Err(TableError::NoSuchTable(name.to_owned()).into());
+        }
+        Ok(name)
+    }
+
+    /// `load_objects.fcgi`: the reply object `{"<table>": [rows]}`.
+    pub fn load_objects(&self, request: Members<'_>) -> Result<Json, DeviceError> {
+        let s = self.lock();
+        let table = Self::table_name(&s, &request)?;
+        let rows = query::load(&s.db, request)?;
+        let mut reply = Map::new();
+        reply.insert(
+            table.to_owned(),
+            Json::Array(rows.into_iter().map(Json::Object).collect()),
+        );
+        Ok(Json::Object(reply))
+    }
+
+    /// `create_objects.fcgi`: the new ids in input order.
+    pub fn create_objects(&self, request: Members<'_>) -> Result<Vec<i64>, DeviceError> {
+        let rows = rows_member(&request)?;
+        self.mutate(|s| {
+            let table = Self::table_name(s, &request)?;
+            let ids = s.db.insert(table, &rows)?;
+            s.log_changes("insert", table, &ids);
+            Ok(ids)
+        })
+    }
+
+    /// `modify_objects.fcgi`: the number of rows changed.
+    pub fn modify_objects(&self, request: Members<'_>) -> Result<usize, DeviceError> {
+        let values = request.object("values")?.map().clone();
+        self.mutate(|s| {
+            let table = Self::table_name(s, &request)?;
+            let ids = query::matching_rowids(&s.db, table, request.get("where"))?;
+            let n = s.db.update(table, &values, &ids)?;
+            s.log_changes("update", table, &ids);
+            Ok(n)
+        })
+    }
+
+    /// `destroy_objects.fcgi`: the number of rows deleted (no `where` = every row).
+    pub fn destroy_objects(&self, request: Members<'_>) -> Result<usize, DeviceError> {
+        self.mutate(|s| {
+            let table = Self::table_name(s, &request)?;
+            let ids = query::matching_rowids(&s.db, table, request.get("where"))?;
+            let (n, users) = s.db.delete(table, &ids)?;
+            for user in users {
+                s.photos.remove(user);
+            }
+            s.log_changes("delete", table, &ids);
+            Ok(n)
+        })
+    }
+
+    /// `create_or_modify_objects.fcgi`.
+    pub fn create_or_modify_objects(&self, request: Members<'_>) -> Result<Upserted, DeviceError> {
+        let rows = rows_member(&request)?;
+        self.mutate(|s| {
+            let table = Self::table_name(s, &request)?;
+            let up = s.db.upsert(table, &rows)?;
+            s.log_changes("update", table, &up.ids);
+            Ok(up)
+        })
+    }
+
+    /// Reads a table directly (tests and inspection), every column, in rowid order.
+    pub fn rows(&self, table: &str) -> Result<Vec<Map<String, Json>>, DeviceError> {
+        let s = self.lock();
+        let t = s.db.table(table)?;
+        Ok(t.rows().map(|(_, r)| t.row_json(r)).collect())
+    }
+
+    /// Inserts rows directly (seeding a device from a test), with the API's rules.
+    pub fn seed_rows(
+        &self,
+        table: &str,
+        rows: &[Map<String, Json>],
+    ) -> Result<Vec<i64>, DeviceError> {
+        self.mutate(|s| Ok(s.db.insert(table, rows)?))
+    }
+
+    // ----- face images ------------------------------------------------------------------
+
+    /// `user_set_image.fcgi`.
+    pub fn set_user_image(
+        &self,
+        user_id: i64,
+        match_duplicates: bool,
+        timestamp: i64,
+        bytes: &[u8],
+    ) -> Result<SetImageOutcome, DeviceError> {
+        let analysis = images::analyse(bytes);
+        self.mutate(|s| {
+            if !s.user_exists(user_id) {
+                return Err(DeviceError::NoSuchUser);
+            }
+            let FaceAnalysis {
+                scores,
+                mut problems,
+                digest,
+            } = analysis?;
+            if problems.is_empty()
+                && match_duplicates
+                && let Some(owner) = s.photos.owner_of(&digest, user_id)
+            {
+                problems.push(images::face_exists(owner));
+            }
+            if problems.is_empty() {
+                let keep = s.config.value("general", "keep_user_image") != Some("0");
+                s.photos.put(
+                    user_id,
+                    Photo {
+                        jpeg: keep.then(|| bytes.to_vec()),
+                        timestamp,
+                        digest,
+                    },
+                );
+                s.store_face_template(user_id, &digest, timestamp)?;
+            }
+            Ok(SetImageOutcome { scores, problems })
+        })
+    }
+
+    /// `user_test_image.fcgi`: scores without storing.
+    pub fn test_image(&self, bytes: &[u8]) -> Result<SetImageOutcome, DeviceError> {
+        let a = images::analyse(bytes)?;
+        Ok(SetImageOutcome {
+            scores: a.scores,
+            problems: a.problems,
+        })
+    }
+
+    /// The stored JPEG and its timestamp.
+    pub fn user_image(&self, user_id: i64) -> Result<(Vec<u8>, i64), DeviceError> {
+        let s = self.lock();
+        if !s.user_exists(user_id) {
+            return Err(DeviceError::NoSuchUser);
+        }
+        match s.photos.get(user_id) {
+            Some(Photo {
+                jpeg: Some(jpeg),
+                timestamp,
+                ..
+            }) => Ok((jpeg.clone(), *timestamp)),
+            _ => Err(DeviceError::NoImage),
+        }
+    }
+
+    /// `(user_id, timestamp)` of every stored photo, by user id.
+    pub fn list_images(&self) -> Vec<(i64, i64)> {
+        self.lock()
+            .photos
+            .iter()
+            .filter(|(_, p)| p.jpeg.is_some())
+            .map(|(id, p)| (id, p.timestamp))
+            .collect()
+    }
+
+    /// `user_destroy_image.fcgi`.
+    pub fn destroy_images(&self, which: ImageSelection) {
+        let _ = self.mutate(|s| {
+            match which {
+                ImageSelection::Users(ids) => {
+                    for id in ids {
+                        s.photos.remove(id);
+                    }
+                }
+                ImageSelection::All => s.photos.retain(|_| false),
+                ImageSelection::Dangling => {
+                    let users =
+                        s.db.table("users")
+                            .map(|t| t.rows().map(|(id, _)| id).collect::<Vec<_>>());
+                    let users = users.unwrap_or_default();
+                    s.photos.retain(|id| users.binary_search(&id).is_ok());
+                }
+            }
+            Ok::<(), DeviceError>(())
+        });
+    }
+
+    // ----- configuration, time, actions, system ------------------------------------------
+
+    /// `get_configuration.fcgi`.
+    pub fn get_configuration(&self, request: Members<'_>) -> Result<Json, DeviceError> {
+        Ok(self.lock().config.get(request)?)
+    }
+
+    /// `set_configuration.fcgi`.
+    pub fn set_configuration(&self, request: Members<'_>) -> Result<(), DeviceError> {
+        self.mutate(|s| s.config.set(request).map(|_| ()).map_err(DeviceError::from))
+    }
+
+    /// One configuration value.
+    pub fn config_value(&self, section: &str, key: &str) -> Option<String> {
+        self.lock().config.value(section, key).map(str::to_owned)
+    }
+
+    /// `set_system_time.fcgi`: members `day month year hour minute second`, local time.
+    pub fn set_system_time(&self, request: Members<'_>) -> Result<(), DeviceError> {
+        let day = request.int("day")?;
+        let month = request.int("month")?;
+        let year = request.int("year")?;
+        let hour = request.int("hour")?;
+        let minute = request.int("minute")?;
+        let second = request.int("second")?;
+        let local = clock::local_epoch(year, month, day, hour, minute, second)
+            .ok_or_else(|| DeviceError::Invalid("Invalid date or time".into()))?;
+        self.mutate(|s| {
+            s.clock.set_local(local);
+            Ok(())
+        })
+    }
+
+    /// `execute_actions.fcgi`: every action is checked before any is performed.
+    pub fn execute_actions(&self, actions: &[Json]) -> Result<Vec<ActuationRecord>, DeviceError> {
+        let model = self.model();
+        let mut planned = Vec::with_capacity(actions.len());
+        for a in actions {
+            let m = Members::of(a, "actions")?;
+            let name = m.string("action")?;
+            let parameters = m.opt_string("parameters")?.unwrap_or("");
+            planned.push(actions::actuation(model, name, parameters)?);
+        }
+        self.mutate(|s| {
+            let now = s.clock.local_now();
+            let device_id = s.identity.device_id;
+            let mut done = Vec::with_capacity(planned.len());
+            for actuation in planned {
+                let event = json!({"event": actuation.event_name(), "type": "OPEN",
+                    "identification": "", "device_id": device_id, "timestamp": now});
+                if let Json::Object(row) = event {
+                    s.db.insert("access_events", &[row])?;
+                }
+                let record = ActuationRecord {
+                    time: now,
+                    actuation,
+                };
+                s.actuations.push(record.clone());
+                done.push(record);
+            }
+            Ok(done)
+        })
+    }
+
+    /// Every actuation since the last reboot, oldest first.
+    pub fn actuations(&self) -> Vec<ActuationRecord> {
+        self.lock().actuations.clone()
+    }
+
+    /// `reboot.fcgi`: sessions and volatile state are lost, tables and configuration kept.
+    pub fn reboot(&self) {
+        let mut s = self.lock();
+        s.sessions.clear();
+        s.actuations.clear();
+        s.booted_at = s.clock.now_utc();
+    }
+
+    /// `user_hash_password.fcgi`: `(64-hex SHA-256, 32-char salt)`.
+    pub fn hash_password(&self, password: &str) -> (String, String) {
+        let salt: String = {
+            let mut s = self.lock();
+            (0..32)
+                .map(|_| char::from(b"0123456789abcdef"[s.rng.random_range(0..16)]))
+                .collect()
+        };
+        let digest = Sha256::digest(format!("{password}{salt}").as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        (hex, salt)
+    }
+
+    /// Everything `system_information` reports.
+    pub fn system_snapshot(&self) -> SystemSnapshot {
+        let s = self.lock();
+        SystemSnapshot {
+            model: s.model,
+            identity: s.identity.clone(),
+            uptime: (s.clock.now_utc() - s.booted_at).max(0),
+            local_time: s.clock.local_now(),
+            listen: s.listen,
+            online: s.config.value("general", "online") == Some("1"),
+            templates: s.db.table("templates").map_or(0, |t| t.len()),
+        }
+    }
+}
+
+impl State {
+    fn user_exists(&self, user_id: i64) -> bool {
+        self.db
+            .table("users")
+            .is_ok_and(|t| t.row(user_id).is_some())
+    }
+
+    fn log_changes(&mut self, operation: &str, table: &str, ids: &[i64]) {
+        if !self.model.has_change_logs() || !CHANGE_LOGGED.contains(&table) {
+            return;
+        }
+        let now = self.clock.local_now();
+        let rows: Vec<Map<String, Json>> = ids
+            .iter()
+            .filter_map(|id| {
+                json!({"operation_type": operation, "table_name": table, "table_id": id, "timestamp": now})
+                    .as_object()
+                    .cloned()
+            })
+            .collect();
+        // change_logs has no constraints that these rows could violate.
+        let _ = self.db.insert("change_logs", &rows);
+    }
+
+    fn store_face_template(
+        &mut self,
+        user_id: i64,
+        digest: &[u8; 32],
+        timestamp: i64,
+    ) -> Result<(), DeviceError> {
+        let old = self
+            .db
+            .table("face_templates")?
+            .rowids_where_eq("user_id", i128::from(user_id));
+        self.db.delete("face_templates", &old)?;
+        let template = base64::engine::general_purpose::STANDARD.encode(digest);
+        let row = json!({"user_id": user_id, "template": template});
+        if let Json::Object(row) = row {
+            self.db.insert("face_templates", &[row])?;
+        }
+        if let Ok(users) = self.db.table("users")
+            && users.column_index("image_timestamp").is_some()
+        {
+            let values = json!({"image_timestamp": timestamp});
+            if let Json::Object(values) = values {
+                self.db.update("users", &values, &[user_id])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn rows_member(request: &Members<'_>) -> Result<Vec<Map<String, Json>>, DeviceError> {
+    request
+        .array("values")?
+        .iter()
+        .map(|row| match row {
+            Json::Object(map) => Ok(map.clone()),
+            other => Err(MemberError::new("values", "object", Some(other)).into()),
+        })
+        .collect()
+}
+
+fn factory_database(model: Model, device_id: i64) -> Database {
+    let mut db = Database::with_tables(
+        TABLES
+            .iter()
+            .map(|t| t.name)
+            .filter(|name| model_has_table(model, name)),
+    );
+    for (table, cells) in schema::factory_rows(model, device_id) {
+        let row: Map<String, Json> = cells
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    FactoryValue::Int(n) => Value::Int(n).to_json(),
+                    FactoryValue::Text(t) => Json::String(t.to_owned()),
+                };
+                (k.to_owned(), v)
+            })
+            .collect();
+        // Factory rows satisfy the schema by construction; a failure is a programming error
+        // caught by the unit tests below, never by a user.
+        let _ = db.insert(table, &[row]);
+    }
+    db
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(model: Model) -> Device {
+        Device::new(DeviceSettings {
+            model,
+            ..DeviceSettings::default()
+        })
+    }
+
+    #[test]
+    fn factory_rows_are_present() {
+        for model in Model::ALL {
+            let d = device(model);
+            assert_eq!(d.rows("groups").unwrap().len(), 1, "{model}");
+            assert_eq!(d.rows("time_spans").unwrap()[0]["end"], 86399);
+            assert_eq!(d.rows("portals").unwrap().len(), 1);
+            assert_eq!(d.rows("actions").unwrap().len(), 1);
+            assert_eq!(d.rows("portal_actions").unwrap().len(), 1);
+            assert_eq!(d.rows("devices").unwrap()[0]["id"], d.identity().device_id);
+        }
+        assert_eq!(
+            device(Model::IdFace).rows("sec_boxs").unwrap()[0]["id"],
+            65793
+        );
+        assert!(device(Model::IdAccess).rows("sec_boxs").is_err());
+    }
+
+    #[test]
+    fn change_login_ends_sessions() {
+        let d = device(Model::IdFaceMax);
+        let login = d.login("admin", "admin").unwrap();
+        assert!(login.first_web_login);
+        d.change_login("root", "secret").unwrap();
+        assert!(!d.session_is_valid(&login.token));
+        assert_eq!(d.login("admin", "admin"), Err(DeviceError::BadCredentials));
+        assert!(!d.login("root", "secret").unwrap().first_web_login);
+    }
+
+    #[test]
+    fn reboot_keeps_tables() {
+        let d = device(Model::IdFace);
+        let token = d.login("admin", "admin").unwrap().token;
+        let req = json!({"object": "users", "values": [{"name": "A"}]});
+        d.create_objects(Members::of(&req, "b").unwrap()).unwrap();
+        d.reboot();
+        assert!(!d.session_is_valid(&token));
+        assert_eq!(d.rows("users").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn destroying_a_user_removes_the_photo() {
+        let d = device(Model::IdFace);
+        let req = json!({"object": "users", "values": [{"id": 5, "name": "A"}]});
+        d.create_objects(Members::of(&req, "b").unwrap()).unwrap();
+        let img = image::GrayImage::from_fn(200, 200, |x, y| image::Luma([((x ^ y) % 256) as u8]));
+        let mut jpeg = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+        let out = d.set_user_image(5, true, 100, jpeg.get_ref()).unwrap();
+        assert!(out.problems.is_empty());
+        assert_eq!(d.list_images(), vec![(5, 100)]);
+        assert_eq!(d.rows("face_templates").unwrap().len(), 1);
+        let req = json!({"object": "users", "where": {"users": {"id": 5}}});
+        assert_eq!(
+            d.destroy_objects(Members::of(&req, "b").unwrap()).unwrap(),
+            1
+        );
+        assert!(d.list_images().is_empty());
+        assert!(d.rows("face_templates").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,916 @@
+//! `load_objects` queries and the `where` clauses of modify/destroy (terminal-api.md §3.1–3.2):
+//! both `where` forms, the operators, connectors with parenthesised groups, `fields` with
+//! `COUNT(*)` and joined columns, `order` with ascending/descending tokens, `limit`/`offset`.
+//!
+//! Semantics follow the SQLite database the firmware uses: NULL compares as unknown,
+//! values are coerced by column affinity (`"5"` matches integer 5), NULLs sort first,
+//! rows come in rowid order unless ordered otherwise, and `LIKE` is ASCII
+//! case-insensitive with `%` and `_` wildcards. Another table named in `where`, `fields`
+//! or `order` is joined through the foreign keys between the two tables.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use serde_json::{Map, Value as Json};
+
+use super::schema::ColumnType;
+use super::table::{Database, Table, TableError, Value};
+use crate::wire::{MemberError, Members, json_integer};
+
+/// The most values an `IN` list may carry (SQLite's variable limit on the device).
+pub const MAX_IN_VALUES: usize = 999;
+
+/// Runs a `load_objects` request and returns the rows (already shaped as JSON objects).
+pub fn load(db: &Database, request: Members<'_>) -> Result<Vec<Map<String, Json>>, TableError> {
+    let object = request.string("object")?;
+    let mut ctx = Context::new(db, object)?;
+    let selection = parse_fields(&mut ctx, request.opt_array("fields")?)?;
+    let filter = match request.get("where") {
+        None | Some(Json::Null) => None,
+        Some(w) => parse_where(&mut ctx, w)?,
+    };
+    let (order, descending) = parse_order(&mut ctx, request.opt_array("order")?)?;
+    let inner = match request.opt_string("join")? {
+        None => false,
+        Some(j) if j.eq_ignore_ascii_case("LEFT") => false,
+        Some(j) if j.eq_ignore_ascii_case("INNER") => true,
+        Some(other) => return Err(TableError::Syntax(other.to_owned())),
+    };
+    let limit = opt_int64(&request, "limit")?;
+    let offset = opt_int64(&request, "offset")?.unwrap_or(0).max(0);
+
+    let mut combos = ctx.matching_combos(filter.as_ref(), inner);
+    if !order.is_empty() {
+        combos.sort_by(|a, b| {
+            let ord = order
+                .iter()
+                .map(|c| ctx.cell(a, *c).sql_cmp(ctx.cell(b, *c)))
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal);
+            if descending { ord.reverse() } else { ord }
+        });
+    }
+    let rows: Vec<Map<String, Json>> = match &selection {
+        Selection::Count(extra) => {
+            let mut row = Map::new();
+            row.insert("COUNT(*)".into(), Json::from(combos.len() as u64));
+            for (name, col) in extra {
+                let v = combos
+                    .first()
+                    .map_or(Json::Null, |c| ctx.cell(c, *col).to_json());
+                row.insert(name.clone(), v);
+            }
+            vec![row]
+        }
+        Selection::All => combos
+            .iter()
+            .map(|c| {
+                ctx.main
+                    .row_json(ctx.main.row(c[0].unwrap_or_default()).unwrap_or_default())
+            })
+            .collect(),
+        Selection::Fields(fields) => combos
+            .iter()
+            .map(|c| {
+                fields
+                    .iter()
+                    .map(|(name, col)| (name.clone(), ctx.cell(c, *col).to_json()))
+                    .collect()
+            })
+            .collect(),
+    };
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+    let limit = limit
+        .filter(|l| *l >= 0)
+        .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    Ok(rows.into_iter().skip(offset).take(limit).collect())
+}
+
+/// The rowids of `table` matched by a `where` member (all rows when it is absent), in
+/// rowid order: what modify/destroy act on.
+pub fn matching_rowids(
+    db: &Database,
+    table: &str,
+    filter: Option<&Json>,
+) -> Result<Vec<i64>, TableError> {
+    let mut ctx = Context::new(db, table)?;
+    let filter = match filter {
+        None | Some(Json::Null) => None,
+        Some(w) => parse_where(&mut ctx, w)?,
+    };
+    let mut ids: Vec<i64> = ctx
+        .matching_combos(filter.as_ref(), false)
+        .into_iter()
+        .filter_map(|c| c[0])
+        .collect();
+    ids.dedup();
+    Ok(ids)
+}
+
+fn opt_int64(request: &Members<'_>, name: &str) -> Result<Option<i64>, TableError> {
+    match request.get(name) {
+        None | Some(Json::Null) => Ok(None),
+        Some(v) => json_integer(v)
+            .map(|n| Some(n.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64))
+            .ok_or_else(|| MemberError::new(name, "int", Some(v)).into()),
+    }
+}
+
+/// A column of the main table (source 0) or of a joined table (source ≥ 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ColRef {
+    source: usize,
+    column: usize,
+}
+
+/// How a joined table relates to the main table.
+#[derive(Debug)]
+enum Relation {
+    /// main.`column` references joined.id.
+    Parent { main_column: usize },
+    /// joined.`column` references main.id: rows by main id.
+    Child { by_main_id: HashMap<i128, Vec<i64>> },
+    /// A link table connects them: joined ids by main id.
+    Via { by_main_id: HashMap<i128, Vec<i64>> },
+}
+
+#[derive(Debug)]
+struct Join<'db> {
+    table: &'db Table,
+    relation: Relation,
+}
+
+/// One result row before projection: a rowid per source (None = LEFT JOIN miss).
+type Combo = Vec<Option<i64>>;
+
+struct Context<'db> {
+    db: &'db Database,
+    main: &'db Table,
+    joins: Vec<Join<'db>>,
+}
+
+impl<'db> Context<'db> {
+    fn new(db: &'db Database, table: &str) -> Result<Self, TableError> {
+        Ok(Context {
+            db,
+            main: db.table(table)?,
+            joins: Vec::new(),
+        })
+    }
+
+    fn source(&self, i: usize) -> &'db Table {
+        if i == 0 {
+            self.main
+        } else {
+            self.joins[i - 1].table
+        }
+    }
+
+    fn cell<'a>(&'a self, combo: &Combo, col: ColRef) -> &'a Value {
+        combo[col.source]
+            .and_then(|rowid| self.source(col.source).row(rowid))
+            .and_then(|row| row.get(col.column))
+            .unwrap_or(&Value::Null)
+    }
+
+    fn column_type(&self, col: ColRef) -> ColumnType {
+        self.source(col.source).columns()[col.column].ty
+    }
+
+    /// Resolves `[table.]column`, joining `table` when it is not the main one.
+    fn resolve(&mut self, table: Option<&str>, column: &str) -> Result<ColRef, TableError> {
+        let (table, column) = match (table, column.split_once('.')) {
+            (None, Some((t, c))) => (Some(t), c),
+            _ => (table, column),
+        };
+        let qualified = || match table {
+            Some(t) => format!("{t}.{column}"),
+            None => column.to_owned(),
+        };
+        let source = match table {
+            None => 0,
+            Some(t) if t == self.main.name() => 0,
+            Some(t) => self.join(t)?,
+        };
+        let column = self
+            .source(source)
+            .column_index(column)
+            .ok_or_else(|| TableError::NoSuchColumn(qualified()))?;
+        Ok(ColRef { source, column })
+    }
+
+    fn join(&mut self, name: &str) -> Result<usize, TableError> {
+        if let Some(i) = self.joins.iter().position(|j| j.table.name() == name) {
+            return Ok(i + 1);
+        }
+        let other = self.db.table(name)?;
+        let main = self.main;
+        let relation = if let Some(fk) = main
+            .def()
+            .foreign_keys
+            .iter()
+            .find(|fk| fk.references == name)
+        {
+            Relation::Parent {
+                main_column: main.column_index(fk.column).unwrap_or_default(),
+            }
+        } else if let Some(fk) = other
+            .def()
+            .foreign_keys
+            .iter()
+            .find(|fk| fk.references == main.name())
+        {
+            let col = other.column_index(fk.column).unwrap_or_default();
+            let mut by_main_id: HashMap<i128, Vec<i64>> = HashMap::new();
+            for (rowid, row) in other.rows() {
+                if let Value::Int(v) = &row[col] {
+                    by_main_id.entry(*v).or_default().push(rowid);
+                }
+            }
+            Relation::Child { by_main_id }
+        } else if let Some((link, a, b)) = self.link_between(main.name(), name) {
+            let mut by_main_id: HashMap<i128, Vec<i64>> = HashMap::new();
+            for (_, row) in link.rows() {
+                if let (Value::Int(m), Value::Int(o)) = (&row[a], &row[b])
+                    && let Ok(o) = i64::try_from(*o)
+                {
+                    by_main_id.entry(*m).or_default().push(o);
+                }
+            }
+            Relation::Via { by_main_id }
+        } else {
+            return Err(TableError::NoSuchColumn(format!("{name}.id")));
+        };
+        self.joins.push(Join {
+            table: other,
+            relation,
+        });
+        Ok(self.joins.len())
+    }
+
+    fn link_between(&self, a: &str, b: &str) -> Option<(&'db Table, usize, usize)> {
+        self.db.tables().find_map(|link| {
+            let fa = link
+                .def()
+                .foreign_keys
+                .iter()
+                .find(|fk| fk.references == a)?;
+            let fb = link
+                .def()
+                .foreign_keys
+                .iter()
+                .find(|fk| fk.references == b)?;
+            Some((
+                link,
+                link.column_index(fa.column)?,
+                link.column_index(fb.column)?,
+            ))
+        })
+    }
+
+    fn related(&self, join: &Join<'db>, main_row: &[Value], main_rowid: i64) -> Vec<i64> {
+        match &join.relation {
+            Relation::Parent { main_column } => match &main_row[*main_column] {
+                Value::Int(id) => i64::try_from(*id)
+                    .ok()
+                    .filter(|id| join.table.row(*id).is_some())
+                    .into_iter()
+                    .collect(),
+                _ => Vec::new(),
+            },
+            Relation::Child { by_main_id } | Relation::Via { by_main_id } => by_main_id
+                .get(&i128::from(main_rowid))
+                .map(|ids| {
+                    ids.iter()
+                        .copied()
+                        .filter(|id| join.table.row(*id).is_some())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    fn matching_combos(&self, filter: Option<&Expr>, inner: bool) -> Vec<Combo> {
+        let mut out = Vec::new();
+        for (rowid, row) in self.main.rows() {
+            let mut combos: Vec<Combo> = vec![vec![Some(rowid)]];
+            for join in &self.joins {
+                let related = self.related(join, row, rowid);
+                if related.is_empty() {
+                    if inner {
+                        combos.clear();
+                        break;
+                    }
+                    combos.iter_mut().for_each(|c| c.push(None));
+                } else {
+                    combos = combos
+                        .into_iter()
+                        .flat_map(|c| {
+                            related.iter().map(move |r| {
+                                let mut c = c.clone();
+                                c.push(Some(*r));
+                                c
+                            })
+                        })
+                        .collect();
+                }
+            }
+            out.extend(
+                combos
+                    .into_iter()
+                    .filter(|c| filter.is_none_or(|f| f.eval(self, c) == Some(true))),
+            );
+        }
+        out
+    }
+}
+
+enum Selection {
+    All,
+    Fields(Vec<(String, ColRef)>),
+    Count(Vec<(String, ColRef)>),
+}
+
+fn parse_fields(ctx: &mut Context<'_>, fields: Option<&[Json]>) -> Result<Selection, TableError> {
+    let Some(fields) = fields else {
+        return Ok(Selection::All);
+    };
+    if fields.is_empty() {
+        return Ok(Selection::All);
+    }
+    let mut count = false;
+    let mut out = Vec::with_capacity(fields.len());
+    for f in fields {
+        let (table, column) = column_spec(f, "fields")?;
+        if table.is_none() && column.eq_ignore_ascii_case("COUNT(*)") {
+            count = true;
+            continue;
+        }
+        if table.is_none() && column == "*" {
+            for (i, c) in ctx.main.columns().iter().enumerate() {
+                out.push((
+                    c.name.clone(),
+                    ColRef {
+                        source: 0,
+                        column: i,
+                    },
+                ));
+            }
+            continue;
+        }
+        let col = ctx.resolve(table, column)?;
+        let name = if col.source == 0 {
+            ctx.main.columns()[col.column].name.clone()
+        } else {
+            let t = ctx.source(col.source);
+            format!("{}.{}", t.name(), t.columns()[col.column].name)
+        };
+        out.push((name, col));
+    }
+    Ok(if count {
+        Selection::Count(out)
+    } else {
+        Selection::Fields(out)
+    })
+}
+
+/// A column named as `"col"`, `"table.col"` or `{"object": "table", "field": "col"}`.
+fn column_spec<'a>(spec: &'a Json, member: &str) -> Result<(Option<&'a str>, &'a str), TableError> {
+    match spec {
+        Json::String(s) => Ok((None, s)),
+        Json::Object(map) => {
+            let m = Members::from_map(map);
+            Ok((m.opt_string("object")?, m.string("field")?))
+        }
+        other => Err(MemberError::new(member, "string", Some(other)).into()),
+    }
+}
+
+fn parse_order(
+    ctx: &mut Context<'_>,
+    order: Option<&[Json]>,
+) -> Result<(Vec<ColRef>, bool), TableError> {
+    let mut cols = Vec::new();
+    let mut descending = false;
+    for item in order.unwrap_or_default() {
+        if let Json::String(s) = item {
+            if s.eq_ignore_ascii_case("descending") {
+                descending = true;
+                continue;
+            }
+            if s.eq_ignore_ascii_case("ascending") {
+                descending = false;
+                continue;
+            }
+        }
+        let (table, column) = column_spec(item, "order")?;
+        cols.push(ctx.resolve(table, column)?);
+    }
+    Ok((cols, descending))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Like,
+    NotLike,
+    In,
+    NotIn,
+    IsNull,
+    IsNotNull,
+}
+
+impl Op {
+    fn parse(text: &str) -> Option<Op> {
+        let normal = text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_uppercase();
+        Some(match normal.as_str() {
+            "=" | "==" => Op::Eq,
+            "!=" | "<>" => Op::Ne,
+            "<" => Op::Lt,
+            "<=" => Op::Le,
+            ">" => Op::Gt,
+            ">=" => Op::Ge,
+            "LIKE" => Op::Like,
+            "NOT LIKE" => Op::NotLike,
+            "IN" => Op::In,
+            "NOT IN" => Op::NotIn,
+            "IS NULL" => Op::IsNull,
+            "IS NOT NULL" => Op::IsNotNull,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug)]
+enum Expr {
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Test {
+        col: ColRef,
+        op: Op,
+        values: Vec<Value>,
+    },
+}
+
+impl Expr {
+    /// SQL three-valued logic: `None` is unknown.
+    fn eval(&self, ctx: &Context<'_>, combo: &Combo) -> Option<bool> {
+        match self {
+            Expr::And(items) => {
+                let mut result = Some(true);
+                for item in items {
+                    match item.eval(ctx, combo) {
+                        Some(false) => return Some(false),
+                        None => result = None,
+                        Some(true) => {}
+                    }
+                }
+                result
+            }
+            Expr::Or(items) => {
+                let mut result = Some(false);
+                for item in items {
+                    match item.eval(ctx, combo) {
+                        Some(true) => return Some(true),
+                        None => result = None,
+                        Some(false) => {}
+                    }
+                }
+                result
+            }
+            Expr::Test { col, op, values } => test(ctx.cell(combo, *col), *op, values),
+        }
+    }
+}
+
+fn test(cell: &Value, op: Op, values: &[Value]) -> Option<bool> {
+    match op {
+        Op::IsNull => return Some(*cell == Value::Null),
+        Op::IsNotNull => return Some(*cell != Value::Null),
+        _ => {}
+    }
+    if *cell == Value::Null {
+        return None;
+    }
+    let first = values.first().unwrap_or(&Value::Null);
+    let cmp = |pred: fn(Ordering) -> bool| {
+        if *first == Value::Null {
+            None
+        } else {
+            Some(pred(cell.sql_cmp(first)))
+        }
+    };
+    match op {
+        Op::Eq => cmp(Ordering::is_eq),
+        Op::Ne => cmp(Ordering::is_ne),
+        Op::Lt => cmp(Ordering::is_lt),
+        Op::Le => cmp(Ordering::is_le),
+        Op::Gt => cmp(Ordering::is_gt),
+        Op::Ge => cmp(Ordering::is_ge),
+        Op::Like | Op::NotLike => {
+            let pattern = first.like_text()?;
+            let text = cell.like_text()?;
+            let hit = like(&pattern, &text);
+            Some(if op == Op::Like { hit } else { !hit })
+        }
+        Op::In | Op::NotIn => {
+            let hit = values.iter().any(|v| cell.sql_cmp(v).is_eq());
+            let unknown = !hit && values.contains(&Value::Null);
+            if unknown {
+                None
+            } else {
+                Some(if op == Op::In { hit } else { !hit })
+            }
+        }
+        Op::IsNull | Op::IsNotNull => None,
+    }
+}
+
+/// SQLite `LIKE`: `%` any run, `_` one character, ASCII letters case-insensitive.
+pub fn like(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let t: Vec<char> = text.chars().map(|c| c.to_ascii_lowercase()).collect();
+    // Iterative wildcard matching with backtracking to the last `%`.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '_' || (p[pi] != '%' && p[pi] == t[ti])) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '%' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '%')
+}
+
+/// A value from a `where` clause, coerced by the column's affinity like SQLite does.
+fn coerce(json: &Json, ty: ColumnType, member: &str) -> Result<Value, TableError> {
+    Ok(match json {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Int(i128::from(*b)),
+        Json::String(s) if ty.is_integer() => match s.trim().parse::<i128>() {
+            Ok(n) if n >= i128::from(i64::MIN) && n <= i128::from(u64::MAX) => Value::Int(n),
+            _ => Value::Text(s.clone()),
+        },
+        Json::String(s) => Value::Text(s.clone()),
+        other => match json_integer(other) {
+            Some(n) if ty.is_integer() => Value::Int(n),
+            Some(n) => Value::Text(n.to_string()),
+            None => return Err(MemberError::new(member, ty.wire_name(), Some(other)).into()),
+        },
+    })
+}
+
+fn test_expr(
+    ctx: &Context<'_>,
+    col: ColRef,
+    op: Op,
+    value: Option<&Json>,
+    member: &str,
+) -> Result<Expr, TableError> {
+    let ty = ctx.column_type(col);
+    let values = match op {
+        Op::IsNull | Op::IsNotNull => Vec::new(),
+        Op::In | Op::NotIn => {
+            let items: Vec<&Json> = match value {
+                Some(Json::Array(items)) => items.iter().collect(),
+                Some(single) => vec![single],
+                None => return Err(MemberError::new("value", "array", None).into()),
+            };
+            if items.len() > MAX_IN_VALUES {
+                return Err(TableError::TooManyVariables);
+            }
+            items
+                .into_iter()
+                .map(|v| coerce(v, ty, member))
+                .collect::<Result<_, _>>()?
+        }
+        Op::Like | Op::NotLike => match value {
+            Some(Json::String(s)) => vec![Value::Text(s.clone())],
+            Some(other) => vec![coerce(other, ColumnType::Str, member)?],
+            None => return Err(MemberError::new("value", "string", None).into()),
+        },
+        _ => match value {
+            Some(v) => vec![coerce(v, ty, member)?],
+            None => return Err(MemberError::new("value", ty.wire_name(), None).into()),
+        },
+    };
+    Ok(Expr::Test { col, op, values })
+}
+
+fn parse_where(ctx: &mut Context<'_>, filter: &Json) -> Result<Option<Expr>, TableError> {
+    match filter {
+        Json::Object(tables) => parse_nested(ctx, tables),
+        Json::Array(clauses) => parse_clauses(ctx, clauses),
+        other => Err(MemberError::new("where", "object", Some(other)).into()),
+    }
+}
+
+/// Form (a): `{"table": {"col": scalar | [in list] | {"op": value}}}`.
+fn parse_nested(
+    ctx: &mut Context<'_>,
+    tables: &Map<String, Json>,
+) -> Result<Option<Expr>, TableError> {
+    let mut tests = Vec::new();
+    for (table, conditions) in tables {
+        let conditions = match conditions {
+            Json::Object(c) => c,
+            other => return Err(MemberError::new(table, "object", Some(other)).into()),
+        };
+        for (column, condition) in conditions {
+            let col = ctx.resolve(Some(table), column)?;
+            match condition {
+                Json::Null => tests.push(test_expr(ctx, col, Op::IsNull, None, column)?),
+                Json::Array(_) => tests.push(test_expr(ctx, col, Op::In, Some(condition), column)?),
+                Json::Object(ops) => {
+                    for (op, value) in ops {
+                        let op_kind =
+                            Op::parse(op).ok_or_else(|| TableError::Syntax(op.clone()))?;
+                        tests.push(test_expr(ctx, col, op_kind, Some(value), column)?);
+                    }
+                }
+                scalar => tests.push(test_expr(ctx, col, Op::Eq, Some(scalar), column)?),
+            }
+        }
+    }
+    Ok(if tests.is_empty() {
+        None
+    } else {
+        Some(Expr::And(tests))
+    })
+}
+
+enum Token {
+    Open,
+    Close,
+    And,
+    Or,
+    Test(Expr),
+}
+
+/// Form (b): clauses whose `connector` follows them; the whole is wrapped in parentheses.
+fn parse_clauses(ctx: &mut Context<'_>, clauses: &[Json]) -> Result<Option<Expr>, TableError> {
+    if clauses.is_empty() {
+        return Ok(None);
+    }
+    let mut tokens = vec![Token::Open];
+    for (i, clause) in clauses.iter().enumerate() {
+        let m = Members::of(clause, "where")?;
+        let column = m.string("field")?;
+        let col = ctx.resolve(m.opt_string("object")?, column)?;
+        let op_text = m.opt_string("operator")?.unwrap_or("=");
+        let op = Op::parse(op_text).ok_or_else(|| TableError::Syntax(op_text.to_owned()))?;
+        tokens.push(Token::Test(test_expr(
+            ctx,
+            col,
+            op,
+            m.get("value"),
+            column,
+        )?));
+        if i + 1 < clauses.len() {
+            match m.opt_string("connector")? {
+                None => tokens.push(Token::And),
+                Some(conn) => tokenize_connector(conn, &mut tokens)?,
+            }
+        }
+    }
+    tokens.push(Token::Close);
+    let mut parser = Parser {
+        tokens: tokens.into_iter().peekable(),
+    };
+    let expr = parser.or_expr()?;
+    match parser.tokens.next() {
+        None => Ok(Some(expr)),
+        Some(t) => Err(TableError::Syntax(token_text(&t).to_owned())),
+    }
+}
+
+fn tokenize_connector(conn: &str, tokens: &mut Vec<Token>) -> Result<(), TableError> {
+    let spaced = conn.replace('(', " ( ").replace(')', " ) ");
+    let mut any = false;
+    for word in spaced.split_whitespace() {
+        any = true;
+        tokens.push(match word.to_ascii_uppercase().as_str() {
+            "(" => Token::Open,
+            ")" => Token::Close,
+            "AND" => Token::And,
+            "OR" => Token::Or,
+            _ => return Err(TableError::Syntax(word.to_owned())),
+        });
+    }
+    if !any {
+        tokens.push(Token::And);
+    }
+    Ok(())
+}
+
+fn token_text(t: &Token) -> &'static str {
+    match t {
+        Token::Open => "(",
+        Token::Close => ")",
+        Token::And => "AND",
+        Token::Or => "OR",
+        Token::Test(_) => "?",
+    }
+}
+
+struct Parser<I: Iterator<Item = Token>> {
+    tokens: std::iter::Peekable<I>,
+}
+
+impl<I: Iterator<Item = Token>> Parser<I> {
+    fn or_expr(&mut self) -> Result<Expr, TableError> {
+        let mut items = vec![self.and_expr()?];
+        while matches!(self.tokens.peek(), Some(Token::Or)) {
+            self.tokens.next();
+            items.push(self.and_expr()?);
+        }
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Or(items)
+        })
+    }
+
+    fn and_expr(&mut self) -> Result<Expr, TableError> {
+        let mut items = vec![self.primary()?];
+        while matches!(self.tokens.peek(), Some(Token::And)) {
+            self.tokens.next();
+            items.push(self.primary()?);
+        }
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::And(items)
+        })
+    }
+
+    fn primary(&mut self) -> Result<Expr, TableError> {
+        match self.tokens.next() {
+            Some(Token::Test(e)) => Ok(e),
+            Some(Token::Open) => {
+                let e = self.or_expr()?;
+                match self.tokens.next() {
+                    Some(Token::Close) => Ok(e),
+                    Some(t) => Err(TableError::Syntax(token_text(&t).to_owned())),
+                    None => Err(TableError::Syntax("(".into())),
+                }
+            }
+            Some(t) => Err(TableError::Syntax(token_text(&t).to_owned())),
+            None => Err(TableError::Syntax(")".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::schema::TABLES;
+    use serde_json::json;
+
+    fn db() -> Database {
+        let mut db = Database::with_tables(TABLES.iter().map(|t| t.name));
+        let users = json!([
+            {"id": 1, "name": "Ana", "registration": "123", "user_type_id": 0},
+            {"id": 2, "name": "Bruno", "registration": "456", "user_type_id": 1},
+            {"id": 3, "name": "Carla", "registration": "789"},
+            {"id": 4, "name": "Diana", "registration": "000", "user_type_id": 0}
+        ]);
+        let rows: Vec<Map<String, Json>> = users
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_object().unwrap().clone())
+            .collect();
+        db.insert("users", &rows).unwrap();
+        let cards = json!([{"value": 10, "user_id": 1}, {"value": 20, "user_id": 2}, {"value": 30, "user_id": 1}]);
+        let rows: Vec<Map<String, Json>> = cards
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_object().unwrap().clone())
+            .collect();
+        db.insert("cards", &rows).unwrap();
+        db
+    }
+
+    fn ids(db: &Database, req: Json) -> Vec<i64> {
+        load(db, Members::of(&req, "body").unwrap())
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn captured_connector_example_groups_as_documented() {
+        let db = db();
+        let req = json!({"object": "users", "where": [
+            {"field": "name", "operator": "LIKE", "value": "%a%", "connector": ") AND ("},
+            {"field": "user_type_id", "operator": "=", "value": 0, "connector": "OR"},
+            {"field": "user_type_id", "operator": "IS NULL", "connector": ") AND ("}
+        ]});
+        // (name LIKE %a%) AND (type = 0 OR type IS NULL): Ana, Carla, Diana — not Bruno (type 1).
+        assert_eq!(ids(&db, req), vec![1, 3, 4]);
+    }
+
+    #[test]
+    fn nested_form_operators_and_in() {
+        let db = db();
+        assert_eq!(
+            ids(
+                &db,
+                json!({"object": "users", "where": {"users": {"id": {">=": 2, "<": 4}}}})
+            ),
+            vec![2, 3]
+        );
+        assert_eq!(
+            ids(
+                &db,
+                json!({"object": "users", "where": {"users": {"id": [1, 4]}}})
+            ),
+            vec![1, 4]
+        );
+        assert_eq!(
+            ids(
+                &db,
+                json!({"object": "users", "where": {"users": {"registration": 123}}})
+            ),
+            vec![1]
+        );
+    }
+
+    #[test]
+    fn cross_table_where_joins_by_foreign_key() {
+        let db = db();
+        let req = json!({"object": "cards", "where": {"users": {"registration": "123"}}});
+        assert_eq!(ids(&db, req), vec![1, 3]);
+        let req = json!({"object": "users", "where": {"cards": {"value": 20}}});
+        assert_eq!(ids(&db, req), vec![2]);
+    }
+
+    #[test]
+    fn order_limit_offset_and_count() {
+        let db = db();
+        let req =
+            json!({"object": "users", "order": ["descending", "name"], "limit": 2, "offset": 1});
+        assert_eq!(ids(&db, req), vec![3, 2]);
+        let rows = load(
+            &db,
+            Members::of(&json!({"object": "cards", "fields": ["COUNT(*)"]}), "b").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(Json::Object(rows[0].clone()), json!({"COUNT(*)": 3}));
+    }
+
+    #[test]
+    fn errors_use_device_texts() {
+        let db = db();
+        let err = |req: Json| {
+            load(&db, Members::of(&req, "b").unwrap())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(err(json!({"object": "nope"})), "no such table: nope");
+        assert_eq!(
+            err(json!({"object": "users", "fields": ["nope"]})),
+            "no such column: nope"
+        );
+        assert_eq!(
+            err(
+                json!({"object": "users", "where": [{"field": "id", "operator": "~", "value": 1}]})
+            ),
+            "near \"~\": syntax error"
+        );
+        assert_eq!(
+            err(json!({"object": 5})),
+            "Invalid member 'object' (string expected, got int)"
+        );
+    }
+
+    #[test]
+    fn like_matches_sqlite() {
+        assert!(like("%ana%", "Mariana"));
+        assert!(like("a_c", "ABC"));
+        assert!(!like("a_c", "abbc"));
+        assert!(like("%", ""));
+        assert!(!like("abc", "ab"));
+    }
+}

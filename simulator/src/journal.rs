@@ -1,0 +1,221 @@
+//! The request journal: every request the device answered, with its reply, kept in a
+//! bounded ring buffer for assertions, debugging and transcripts.
+//!
+//! Secrets never enter the journal: session tokens (query, cookie and reply), passwords
+//! and salts are replaced by `"***"`, and binary bodies (photos) are recorded by size only.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::{Value as Json, json};
+
+/// Entries kept before the oldest are dropped.
+pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// A request or reply body as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// No body.
+    Empty,
+    /// A JSON body, secrets redacted.
+    Json(Json),
+    /// Non-JSON bytes, recorded by length.
+    Bytes(usize),
+}
+
+impl Body {
+    /// Records a body: JSON (redacted) when it parses, otherwise its length.
+    pub fn capture(bytes: &[u8]) -> Body {
+        if bytes.is_empty() {
+            return Body::Empty;
+        }
+        match serde_json::from_slice::<Json>(bytes) {
+            Ok(mut json) => {
+                redact(&mut json);
+                Body::Json(json)
+            }
+            Err(_) => Body::Bytes(bytes.len()),
+        }
+    }
+
+    fn to_json(&self) -> Json {
+        match self {
+            Body::Empty => Json::Null,
+            Body::Json(j) => j.clone(),
+            Body::Bytes(n) => json!({"bytes": n}),
+        }
+    }
+}
+
+const SECRET_MEMBERS: [&str; 6] = [
+    "password",
+    "salt",
+    "session",
+    "panic_password",
+    "panic_salt",
+    "image",
+];
+
+fn redact(json: &mut Json) {
+    match json {
+        Json::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if SECRET_MEMBERS.contains(&k.as_str()) && !v.is_null() {
+                    *v = Json::String("***".into());
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        Json::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+/// Removes the session token from a query string.
+pub fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("session", _)) => "session=***".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// One answered request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Sequence number, from 1, never reused.
+    pub seq: u64,
+    /// Device-local time of the request.
+    pub time: i64,
+    /// HTTP method.
+    pub method: String,
+    /// The command, e.g. `load_objects` (path without `/` and `.fcgi`).
+    pub command: String,
+    /// Query string, session redacted.
+    pub query: String,
+    /// Request body.
+    pub request: Body,
+    /// HTTP status of the reply.
+    pub status: u16,
+    /// Reply body.
+    pub response: Body,
+}
+
+impl Entry {
+    /// The entry as one JSON object (a transcript line).
+    pub fn to_json(&self) -> Json {
+        json!({
+            "seq": self.seq, "time": self.time, "method": self.method, "command": self.command,
+            "query": self.query, "request": self.request.to_json(), "status": self.status,
+            "response": self.response.to_json(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Ring {
+    entries: VecDeque<Entry>,
+    capacity: usize,
+    next_seq: u64,
+}
+
+/// The journal of one device; clones share it.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    ring: Arc<Mutex<Ring>>,
+}
+
+impl Default for Journal {
+    fn default() -> Self {
+        Journal::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+impl Journal {
+    /// A journal keeping at most `capacity` entries.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Journal {
+            ring: Arc::new(Mutex::new(Ring {
+                entries: VecDeque::new(),
+                capacity: capacity.max(1),
+                next_seq: 1,
+            })),
+        }
+    }
+
+    /// Appends an entry (its `seq` is assigned here).
+    pub fn record(&self, mut entry: Entry) {
+        let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        entry.seq = ring.next_seq;
+        ring.next_seq += 1;
+        if ring.entries.len() == ring.capacity {
+            ring.entries.pop_front();
+        }
+        ring.entries.push_back(entry);
+    }
+
+    /// Every kept entry, oldest first.
+    pub fn entries(&self) -> Vec<Entry> {
+        let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        ring.entries.iter().cloned().collect()
+    }
+
+    /// Kept entries for one command.
+    pub fn for_command(&self, command: &str) -> Vec<Entry> {
+        self.entries()
+            .into_iter()
+            .filter(|e| e.command == command)
+            .collect()
+    }
+
+    /// Forgets every entry (sequence numbers keep counting).
+    pub fn clear(&self) {
+        self.ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entries
+            .clear();
+    }
+
+    /// The journal as JSON lines, one entry per line.
+    pub fn transcript(&self) -> String {
+        self.entries()
+            .iter()
+            .map(|e| e.to_json().to_string() + "\n")
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_and_ring_is_bounded() {
+        let j = Journal::with_capacity(2);
+        for i in 0..3 {
+            j.record(Entry {
+                seq: 0,
+                time: i,
+                method: "POST".into(),
+                command: "login".into(),
+                query: redact_query("session=abc/def&user_id=1"),
+                request: Body::capture(br#"{"login":"admin","password":"admin"}"#),
+                status: 200,
+                response: Body::capture(br#"{"session":"q/AcfpiU3QLRUqHKNrAh5srT"}"#),
+            });
+        }
+        let e = j.entries();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].seq, 2);
+        assert_eq!(e[1].query, "session=***&user_id=1");
+        let t = j.transcript();
+        assert!(!t.contains("admin\",\"password\":\"admin"));
+        assert!(!t.contains("q/Acfpi"));
+        assert_eq!(Body::capture(&[0xFF, 0xD8, 0xFF]), Body::Bytes(3));
+    }
+}

@@ -1,0 +1,237 @@
+//! `acs-simulator`: an emulator of a Control iD access terminal's HTTP API, faithful enough
+//! that a client written for real devices cannot tell the difference, plus what hardware
+//! cannot give – inspectable state, a request journal and deterministic time.
+//!
+//! It is an independent second implementation of the terminal API (terminal-api.md): it
+//! shares no types with `acs-core`, and both are tested against `fixtures/protocol/`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use acs_simulator::{Model, Simulator};
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let sim = Simulator::builder().model(Model::IdFace).spawn(listener).await?;
+//! println!("terminal at {}", sim.base_url());
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: [`device`] holds the terminal's rules (testable without HTTP), [`api`] turns HTTP
+//! into device calls, [`wire`] reads request JSON with the firmware's error wording,
+//! [`journal`] records exchanges, [`persist`] keeps state across restarts, [`model`]
+//! describes what each terminal model can do.
+
+pub mod api;
+pub mod device;
+pub mod journal;
+pub mod model;
+pub mod persist;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use device::clock::{ManualTime, TimeSource};
+pub use device::{Device, DeviceError, DeviceSettings};
+pub use journal::Journal;
+pub use model::Model;
+pub use persist::StateError;
+
+/// The simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulatorError {
+    /// The listener's address could not be read.
+    #[error("listener: {0}")]
+    Listener(#[source] std::io::Error),
+    /// The state file could not be loaded.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Configures a simulated terminal.
+#[derive(Debug, Clone, Default)]
+pub struct SimulatorBuilder {
+    settings: DeviceSettings,
+    state_file: Option<PathBuf>,
+    journal_capacity: Option<usize>,
+}
+
+impl SimulatorBuilder {
+    /// The model to emulate (default iDFace).
+    pub fn model(mut self, model: Model) -> Self {
+        self.settings.model = model;
+        self
+    }
+
+    /// Web/API credentials (default `admin` / `admin`).
+    pub fn credentials(mut self, login: impl Into<String>, password: impl Into<String>) -> Self {
+        self.settings.login = login.into();
+        self.settings.password = password.into();
+        self
+    }
+
+    /// Seed for the device identity, session tokens and salts (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.settings.seed = seed;
+        self
+    }
+
+    /// Where "now" comes from (default the host clock).
+    pub fn time(mut self, source: TimeSource) -> Self {
+        self.settings.time = source;
+        self
+    }
+
+    /// Initial offset of the device's local time from UTC, in seconds (default 0).
+    pub fn utc_offset(mut self, seconds: i64) -> Self {
+        self.settings.utc_offset = seconds;
+        self
+    }
+
+    /// Error text for calls without a valid session; `{command}` is replaced by the
+    /// command name (default `Invalid access level for command {command}`).
+    pub fn session_error_text(mut self, text: impl Into<String>) -> Self {
+        self.settings.session_error = text.into();
+        self
+    }
+
+    /// Persist tables, photos and configuration in `path` (loaded now if it exists).
+    pub fn state_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.state_file = Some(path.into());
+        self
+    }
+
+    /// How many exchanges the journal keeps (default 10,000).
+    pub fn journal_capacity(mut self, capacity: usize) -> Self {
+        self.journal_capacity = Some(capacity);
+        self
+    }
+
+    /// Creates the device (loading the state file, if any) without serving it.
+    pub fn build(self) -> Result<Simulator, SimulatorError> {
+        let device = Device::new(self.settings);
+        if let Some(path) = &self.state_file {
+            persist::load(&device, path)?;
+        }
+        Ok(Simulator {
+            device,
+            journal: self
+                .journal_capacity
+                .map_or_else(Journal::default, Journal::with_capacity),
+            state_file: self.state_file,
+        })
+    }
+
+    /// Creates the device and serves it on `listener`.
+    pub async fn spawn(self, listener: TcpListener) -> Result<RunningSimulator, SimulatorError> {
+        self.build()?.spawn(listener).await
+    }
+}
+
+/// A simulated terminal that is not yet serving: useful to drive the router directly.
+#[derive(Debug)]
+pub struct Simulator {
+    device: Device,
+    journal: Journal,
+    state_file: Option<PathBuf>,
+}
+
+impl Simulator {
+    /// Starts configuring a simulator.
+    pub fn builder() -> SimulatorBuilder {
+        SimulatorBuilder::default()
+    }
+
+    /// The device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The request journal.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// The device's HTTP router (for in-process tests without sockets).
+    pub fn router(&self) -> axum::Router {
+        api::router(self.device.clone(), self.journal.clone())
+    }
+
+    /// Serves the device on `listener` until shut down.
+    pub async fn spawn(self, listener: TcpListener) -> Result<RunningSimulator, SimulatorError> {
+        let addr = listener.local_addr().map_err(SimulatorError::Listener)?;
+        self.device.set_listen_addr(addr);
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let app = self.router();
+        let stop = cancel.clone();
+        tracker.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "terminal listener failed");
+            }
+        });
+        if let Some(path) = self.state_file.clone() {
+            tracker.spawn(persist::run(self.device.clone(), path, cancel.clone()));
+        }
+        tracker.close();
+        tracing::info!(%addr, model = %self.device.model(), "simulated terminal listening");
+        Ok(RunningSimulator {
+            addr,
+            device: self.device,
+            journal: self.journal,
+            cancel,
+            tracker,
+        })
+    }
+}
+
+/// A simulated terminal serving HTTP. Dropping it stops the server (without waiting);
+/// [`RunningSimulator::shutdown`] stops it and waits until the state file is written.
+#[derive(Debug)]
+pub struct RunningSimulator {
+    addr: SocketAddr,
+    device: Device,
+    journal: Journal,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl RunningSimulator {
+    /// `http://127.0.0.1:<port>` – where clients reach the terminal.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The device, to seed or inspect its state.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The request journal.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Stops serving, finishes in-flight requests and writes the state file one last time.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.tracker.wait().await;
+    }
+}
+
+impl Drop for RunningSimulator {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}

@@ -1,0 +1,230 @@
+//! The simulator's own serde boundary: reading members of request JSON the way the
+//! terminal firmware's binding layer does, and naming JSON types in its wording.
+//!
+//! Every accessor fails with the firmware's text, e.g.
+//! `Invalid member 'minute' (int expected, got undefined)` (terminal-api.md §2).
+//! Nothing here is shared with the core: the core has its own wire module, and both are
+//! checked against `fixtures/protocol/`.
+
+use serde_json::{Map, Value};
+
+/// A request member failed the firmware's type check; the text is the device's error message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Invalid member '{member}' ({expected} expected, got {got})")]
+pub struct MemberError {
+    /// Name of the member as the client sent it.
+    pub member: String,
+    /// The firmware's name of the expected type (`int`, `int64`, `string`, …).
+    pub expected: &'static str,
+    /// The firmware's name of what arrived (`undefined` when the member is missing).
+    pub got: &'static str,
+}
+
+impl MemberError {
+    pub(crate) fn new(member: &str, expected: &'static str, got: Option<&Value>) -> Self {
+        MemberError {
+            member: member.to_owned(),
+            expected,
+            got: type_name(got),
+        }
+    }
+}
+
+/// The firmware's name of a JSON value's type; `None` (a missing member) is `undefined`.
+pub fn type_name(value: Option<&Value>) -> &'static str {
+    match value {
+        None => "undefined",
+        Some(Value::Null) => "null",
+        Some(Value::Bool(_)) => "bool",
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => "int",
+        Some(Value::Number(_)) => "double",
+        Some(Value::String(_)) => "string",
+        Some(Value::Array(_)) => "array",
+        Some(Value::Object(_)) => "object",
+    }
+}
+
+/// Typed access to the members of one JSON object (a request body or an element of it).
+#[derive(Debug, Clone, Copy)]
+pub struct Members<'a> {
+    map: &'a Map<String, Value>,
+}
+
+static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+
+impl<'a> Members<'a> {
+    /// Wraps a JSON value that must be an object; `what` names it in the error.
+    pub fn of(value: &'a Value, what: &str) -> Result<Self, MemberError> {
+        match value {
+            Value::Object(map) => Ok(Members { map }),
+            other => Err(MemberError::new(what, "object", Some(other))),
+        }
+    }
+
+    /// Wraps an object map directly.
+    pub fn from_map(map: &'a Map<String, Value>) -> Self {
+        Members { map }
+    }
+
+    /// An object with no members (an empty request body).
+    pub fn empty() -> Members<'static> {
+        Members { map: &EMPTY }
+    }
+
+    /// The raw member, if present.
+    pub fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name)
+    }
+
+    /// The underlying map.
+    pub fn map(&self) -> &'a Map<String, Value> {
+        self.map
+    }
+
+    /// A required string member.
+    pub fn string(&self, name: &str) -> Result<&'a str, MemberError> {
+        match self.get(name) {
+            Some(Value::String(s)) => Ok(s),
+            other => Err(MemberError::new(name, "string", other)),
+        }
+    }
+
+    /// An optional string member (absent or null is `None`).
+    pub fn opt_string(&self, name: &str) -> Result<Option<&'a str>, MemberError> {
+        match self.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            other => Err(MemberError::new(name, "string", other)),
+        }
+    }
+
+    /// A required 32-bit-range integer member (`int` in the firmware's wording).
+    pub fn int(&self, name: &str) -> Result<i64, MemberError> {
+        let value = self.get(name);
+        match value.and_then(Value::as_i64) {
+            Some(n) if i32::try_from(n).is_ok() => Ok(n),
+            _ => Err(MemberError::new(name, "int", value)),
+        }
+    }
+
+    /// An optional `int` member.
+    pub fn opt_int(&self, name: &str) -> Result<Option<i64>, MemberError> {
+        match self.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => self.int(name).map(Some),
+        }
+    }
+
+    /// A required 64-bit integer member (`int64`): anything from `i64::MIN` to `u64::MAX`.
+    pub fn int64(&self, name: &str) -> Result<i128, MemberError> {
+        let value = self.get(name);
+        value
+            .and_then(json_integer)
+            .ok_or_else(|| MemberError::new(name, "int64", value))
+    }
+
+    /// A required bool member.
+    pub fn bool(&self, name: &str) -> Result<bool, MemberError> {
+        match self.get(name) {
+            Some(Value::Bool(b)) => Ok(*b),
+            other => Err(MemberError::new(name, "bool", other)),
+        }
+    }
+
+    /// An optional bool member.
+    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, MemberError> {
+        match self.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => self.bool(name).map(Some),
+        }
+    }
+
+    /// A required array member.
+    pub fn array(&self, name: &str) -> Result<&'a [Value], MemberError> {
+        match self.get(name) {
+            Some(Value::Array(items)) => Ok(items),
+            other => Err(MemberError::new(name, "array", other)),
+        }
+    }
+
+    /// An optional array member.
+    pub fn opt_array(&self, name: &str) -> Result<Option<&'a [Value]>, MemberError> {
+        match self.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => self.array(name).map(Some),
+        }
+    }
+
+    /// A required object member.
+    pub fn object(&self, name: &str) -> Result<Members<'a>, MemberError> {
+        match self.get(name) {
+            Some(Value::Object(map)) => Ok(Members { map }),
+            other => Err(MemberError::new(name, "object", other)),
+        }
+    }
+}
+
+/// A JSON integer in the range the device accepts (`i64::MIN ..= u64::MAX`), exactly.
+pub fn json_integer(value: &Value) -> Option<i128> {
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from)),
+        _ => None,
+    }
+}
+
+/// Serialises an integer exactly: `i64` when it fits, otherwise `u64` (card values).
+pub fn integer_json(n: i128) -> Value {
+    if let Ok(v) = i64::try_from(n) {
+        Value::from(v)
+    } else if let Ok(v) = u64::try_from(n) {
+        Value::from(v)
+    } else {
+        // Stored integers are range-checked on the way in; clamp defensively.
+        Value::from(if n < 0 { i64::MIN } else { i64::MAX })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn missing_member_is_undefined() {
+        let body = json!({"hour": 1});
+        let m = Members::of(&body, "body").unwrap();
+        assert_eq!(
+            m.int("minute").unwrap_err().to_string(),
+            "Invalid member 'minute' (int expected, got undefined)"
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let body = json!({"timestamp": "5", "user_id": 1.5});
+        let m = Members::of(&body, "body").unwrap();
+        assert_eq!(
+            m.int("timestamp").unwrap_err().to_string(),
+            "Invalid member 'timestamp' (int expected, got string)"
+        );
+        assert_eq!(
+            m.int64("user_id").unwrap_err().to_string(),
+            "Invalid member 'user_id' (int64 expected, got double)"
+        );
+    }
+
+    #[test]
+    fn int64_is_exact_up_to_u64_max() {
+        let body: Value = serde_json::from_str(r#"{"v": 18446744073709551615}"#).unwrap();
+        let m = Members::of(&body, "body").unwrap();
+        assert_eq!(m.int64("v").unwrap(), u64::MAX as i128);
+        assert_eq!(
+            integer_json(u64::MAX as i128).to_string(),
+            "18446744073709551615"
+        );
+        assert_eq!(integer_json(-5).to_string(), "-5");
+    }
+}
