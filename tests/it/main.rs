@@ -1,1 +1,4 @@
+//! End-to-end tests across the workspace's crates: a client on one side, the simulated
+//! terminal over a real loopback socket on the other.
 
+mod card_values;

@@ -1,1 +1,10 @@
-//! Integration tests of the simulator (one test binary, modules per concern).
+//! Integration tests of the simulator, one binary with a module per concern:
+//! fixture replay, router snapshots, the `load_objects` property test, bad input,
+//! and serving over a real socket (state file, shutdown).
+
+mod bad_input;
+mod fixtures;
+mod load_objects_model;
+mod serving;
+mod snapshots;
+mod support;

@@ -1,0 +1,205 @@
+//! The simulator over a real loopback socket: spawn, sessions from query or cookie,
+//! shutdown, and the state file surviving a restart.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use acs_simulator::{ManualTime, Simulator, TimeSource};
+use serde_json::{Value as Json, json};
+use tokio::net::TcpListener;
+
+use crate::support::{TEST_EPOCH, pct};
+
+async fn listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback")
+}
+
+fn temp_state_file() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "acs-sim-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join("device.json")
+}
+
+async fn post(client: &reqwest::Client, url: String, body: Json) -> (u16, Json) {
+    let r = client.post(url).json(&body).send().await.expect("request");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Json::Null))
+}
+
+#[tokio::test]
+async fn serves_sessions_over_http() {
+    let sim = Simulator::builder()
+        .seed(1)
+        .spawn(listener().await)
+        .await
+        .unwrap();
+    let base = sim.base_url();
+    assert!(base.starts_with("http://127.0.0.1:"));
+    let client = reqwest::Client::new();
+    let (status, login) = post(
+        &client,
+        format!("{base}/login.fcgi"),
+        json!({"login": "admin", "password": "admin"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let token = login["session"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 24);
+
+    // Raw and percent-encoded query tokens, and a cookie alone, all work.
+    for url in [
+        format!("{base}/load_objects.fcgi?session={token}"),
+        format!("{base}/load_objects.fcgi?session={}", pct(&token)),
+    ] {
+        let (status, body) = post(&client, url, json!({"object": "groups"})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let r = client
+        .post(format!("{base}/load_objects.fcgi"))
+        .header("Cookie", format!("login=admin; session={token}"))
+        .json(&json!({"object": "groups"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    let r = client
+        .get(format!("{base}/logout.fcgi?session={}", pct(&token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (status, body) = post(
+        &client,
+        format!("{base}/load_objects.fcgi?session={}", pct(&token)),
+        json!({"object": "groups"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            401,
+            json!({"error": "Invalid access level for command load_objects", "code": 1})
+        )
+    );
+    assert!(
+        sim.journal()
+            .entries()
+            .iter()
+            .all(|e| !e.query.contains(&token))
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn dropping_the_handle_stops_the_server() {
+    let sim = Simulator::builder().spawn(listener().await).await.unwrap();
+    let addr = sim.addr();
+    drop(sim);
+    // Graceful shutdown runs in the background; poll with a bounded number of attempts.
+    let mut refused = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(refused, "listener still accepting after drop");
+}
+
+#[tokio::test]
+async fn state_file_survives_a_restart() {
+    let path = temp_state_file();
+    let time = ManualTime::starting_at(TEST_EPOCH);
+    let start = || {
+        Simulator::builder()
+            .seed(3)
+            .time(TimeSource::Manual(time.clone()))
+            .state_file(path.clone())
+    };
+    let sim = start().spawn(listener().await).await.unwrap();
+    let client = reqwest::Client::new();
+    let base = sim.base_url();
+    let (_, login) = post(
+        &client,
+        format!("{base}/login.fcgi"),
+        json!({"login": "admin", "password": "admin"}),
+    )
+    .await;
+    let s = pct(login["session"].as_str().unwrap());
+    let (status, _) = post(
+        &client,
+        format!("{base}/create_objects.fcgi?session={s}"),
+        json!({"object": "users", "values": [{"id": 7, "name": "Ana"}]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = post(&client, format!("{base}/create_objects.fcgi?session={s}"), json!({"object": "cards", "values": [{"value": 18_446_744_073_709_551_615_u64, "user_id": 7}]})).await;
+    assert_eq!(status, 200);
+    let (status, _) = post(
+        &client,
+        format!("{base}/set_configuration.fcgi?session={s}"),
+        json!({"monitor": {"hostname": "10.1.2.3"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = post(
+        &client,
+        format!("{base}/change_login.fcgi?session={s}"),
+        json!({"login": "root", "password": "pw"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let identity = sim.device().identity();
+    sim.shutdown().await;
+    assert!(path.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind");
+
+    let sim = start().spawn(listener().await).await.unwrap();
+    assert_eq!(sim.device().identity(), identity);
+    assert_eq!(sim.device().rows("users").unwrap()[0]["name"], "Ana");
+    assert_eq!(
+        sim.device().rows("cards").unwrap()[0]["value"].to_string(),
+        "18446744073709551615"
+    );
+    assert_eq!(
+        sim.device().config_value("monitor", "hostname").as_deref(),
+        Some("10.1.2.3")
+    );
+    assert!(sim.device().login("root", "pw").is_ok());
+    assert_eq!(
+        sim.device().session_count(),
+        1,
+        "sessions are not persisted"
+    );
+    sim.shutdown().await;
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
+
+#[tokio::test]
+async fn a_corrupt_state_file_is_reported_not_overwritten() {
+    let path = temp_state_file();
+    std::fs::write(&path, b"{ torn").unwrap();
+    let err = Simulator::builder()
+        .state_file(path.clone())
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("not valid"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"{ torn");
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
