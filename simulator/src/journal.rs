@@ -116,8 +116,70 @@ impl Entry {
     }
 }
 
+/// One attempt to deliver a callback (or a callback dropped by a fault).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackAttempt {
+    /// Sequence number among callback attempts, from 1.
+    pub seq: u64,
+    /// Device-local time the callback was produced.
+    pub time: i64,
+    /// Target URL.
+    pub url: String,
+    /// Topic or command.
+    pub topic: String,
+    /// Attempt number (1-based); 0 when a fault dropped it unsent.
+    pub attempt: u32,
+    /// Body, biometric data and secrets redacted.
+    pub body: Body,
+    /// HTTP status of the answer, or why there was none.
+    pub outcome: Result<u16, String>,
+}
+
+impl CallbackAttempt {
+    pub(crate) fn sent(
+        cb: &crate::callbacks::Callback,
+        attempt: u32,
+        outcome: Result<u16, String>,
+    ) -> Self {
+        let mut body = cb.body.clone();
+        redact(&mut body);
+        CallbackAttempt {
+            seq: 0,
+            time: cb.time,
+            url: cb.url.clone(),
+            topic: cb.topic.clone(),
+            attempt,
+            body: Body::Json(body),
+            outcome,
+        }
+    }
+
+    pub(crate) fn dropped(cb: &crate::callbacks::Callback) -> Self {
+        CallbackAttempt {
+            outcome: Err("dropped by fault".into()),
+            ..CallbackAttempt::sent(cb, 0, Ok(0))
+        }
+    }
+
+    /// Whether the server accepted it (2xx).
+    pub fn delivered(&self) -> bool {
+        matches!(self.outcome, Ok(s) if (200..300).contains(&s))
+    }
+
+    /// The attempt as one JSON object (a transcript line).
+    pub fn to_json(&self) -> Json {
+        json!({
+            "seq": self.seq, "time": self.time, "direction": "out", "url": self.url, "topic": self.topic,
+            "attempt": self.attempt, "body": self.body.to_json(),
+            "status": self.outcome.as_ref().ok(), "error": self.outcome.as_ref().err(),
+        })
+    }
+}
+
 #[derive(Debug)]
 struct Ring {
+    callbacks: VecDeque<CallbackAttempt>,
+    next_callback_seq: u64,
     entries: VecDeque<Entry>,
     capacity: usize,
     next_seq: u64,
@@ -140,6 +202,8 @@ impl Journal {
     pub fn with_capacity(capacity: usize) -> Self {
         Journal {
             ring: Arc::new(Mutex::new(Ring {
+                callbacks: VecDeque::new(),
+                next_callback_seq: 1,
                 entries: VecDeque::new(),
                 capacity: capacity.max(1),
                 next_seq: 1,
@@ -156,6 +220,23 @@ impl Journal {
             ring.entries.pop_front();
         }
         ring.entries.push_back(entry);
+    }
+
+    /// Appends a callback attempt (its `seq` is assigned here).
+    pub fn record_callback(&self, mut attempt: CallbackAttempt) {
+        let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        attempt.seq = ring.next_callback_seq;
+        ring.next_callback_seq += 1;
+        if ring.callbacks.len() == ring.capacity {
+            ring.callbacks.pop_front();
+        }
+        ring.callbacks.push_back(attempt);
+    }
+
+    /// Every kept callback attempt, oldest first.
+    pub fn callbacks(&self) -> Vec<CallbackAttempt> {
+        let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
+        ring.callbacks.iter().cloned().collect()
     }
 
     /// Every kept entry, oldest first.
@@ -181,11 +262,13 @@ impl Journal {
             .clear();
     }
 
-    /// The journal as JSON lines, one entry per line.
+    /// The journal as JSON lines: requests, then callback attempts.
     pub fn transcript(&self) -> String {
-        self.entries()
-            .iter()
-            .map(|e| e.to_json().to_string() + "\n")
+        let requests = self.entries().into_iter().map(|e| e.to_json());
+        let callbacks = self.callbacks().into_iter().map(|c| c.to_json());
+        requests
+            .chain(callbacks)
+            .map(|j| j.to_string() + "\n")
             .collect()
     }
 }

@@ -21,10 +21,18 @@
 //! describes what each terminal model can do.
 
 pub mod api;
+pub mod callbacks;
 pub mod device;
+pub mod enroll;
+pub mod faults;
 pub mod journal;
 pub mod model;
 pub mod persist;
+pub mod person;
+pub mod power;
+pub mod scheduler;
+pub mod sink;
+pub mod terminal;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -34,11 +42,17 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use callbacks::{Backoff, CallbackFaults, RetryPolicy};
 pub use device::clock::{ManualTime, TimeSource};
 pub use device::{Device, DeviceError, DeviceSettings};
+pub use faults::Override;
 pub use journal::Journal;
 pub use model::Model;
 pub use persist::StateError;
+pub use person::{Policy, Presentation};
+pub use scheduler::{Scheduler, TimeMode};
+pub use sink::CallbackSink;
+pub use terminal::Terminal;
 
 /// The simulator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +71,9 @@ pub struct SimulatorBuilder {
     settings: DeviceSettings,
     state_file: Option<PathBuf>,
     journal_capacity: Option<usize>,
+    time_mode: Option<TimeMode>,
+    policy: Policy,
+    retry: RetryPolicy,
 }
 
 impl SimulatorBuilder {
@@ -104,6 +121,24 @@ impl SimulatorBuilder {
         self
     }
 
+    /// How waits pass: real time scaled (default 1.0) or manual (tests advance the clock).
+    pub fn time_mode(mut self, mode: TimeMode) -> Self {
+        self.time_mode = Some(mode);
+        self
+    }
+
+    /// What the person does when nothing is queued (default cooperative).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How callbacks are retried (default: the firmware's three immediate attempts).
+    pub fn callback_retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
     /// How many exchanges the journal keeps (default 10,000).
     pub fn journal_capacity(mut self, capacity: usize) -> Self {
         self.journal_capacity = Some(capacity);
@@ -112,15 +147,21 @@ impl SimulatorBuilder {
 
     /// Creates the device (loading the state file, if any) without serving it.
     pub fn build(self) -> Result<Simulator, SimulatorError> {
+        let seed = self.settings.seed;
         let device = Device::new(self.settings);
         if let Some(path) = &self.state_file {
             persist::load(&device, path)?;
         }
+        let journal = self
+            .journal_capacity
+            .map_or_else(Journal::default, Journal::with_capacity);
+        let person = person::Person::new(seed);
+        person.set_policy(self.policy);
+        let scheduler = Scheduler::new(self.time_mode.unwrap_or(TimeMode::Scaled(1.0)));
+        let terminal = Terminal::new(device, journal, person, scheduler);
+        terminal.outbox.set_policy(self.retry);
         Ok(Simulator {
-            device,
-            journal: self
-                .journal_capacity
-                .map_or_else(Journal::default, Journal::with_capacity),
+            terminal,
             state_file: self.state_file,
         })
     }
@@ -134,8 +175,7 @@ impl SimulatorBuilder {
 /// A simulated terminal that is not yet serving: useful to drive the router directly.
 #[derive(Debug)]
 pub struct Simulator {
-    device: Device,
-    journal: Journal,
+    terminal: Terminal,
     state_file: Option<PathBuf>,
 }
 
@@ -147,44 +187,51 @@ impl Simulator {
 
     /// The device.
     pub fn device(&self) -> &Device {
-        &self.device
+        &self.terminal.device
     }
 
     /// The request journal.
     pub fn journal(&self) -> &Journal {
-        &self.journal
+        &self.terminal.journal
     }
 
-    /// The device's HTTP router (for in-process tests without sockets).
+    /// The whole terminal (person, scheduler, faults, outbox).
+    pub fn terminal(&self) -> &Terminal {
+        &self.terminal
+    }
+
+    /// The device's HTTP router (for in-process tests without sockets). Asynchronous
+    /// enrollment works in-process too; callbacks are only delivered once spawned.
     pub fn router(&self) -> axum::Router {
-        api::router(self.device.clone(), self.journal.clone())
+        api::router(self.terminal.clone())
     }
 
     /// Serves the device on `listener` until shut down.
     pub async fn spawn(self, listener: TcpListener) -> Result<RunningSimulator, SimulatorError> {
         let addr = listener.local_addr().map_err(SimulatorError::Listener)?;
-        self.device.set_listen_addr(addr);
-        let cancel = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        let app = self.router();
-        let stop = cancel.clone();
-        tracker.spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "terminal listener failed");
-            }
-        });
-        if let Some(path) = self.state_file.clone() {
-            tracker.spawn(persist::run(self.device.clone(), path, cancel.clone()));
+        let terminal = self.terminal;
+        terminal.device.set_listen_addr(addr);
+        let cancel = terminal.shutdown.clone();
+        let tracker = terminal.tasks.clone();
+        tracker.spawn(power::serve(
+            terminal.clone(),
+            listener,
+            addr,
+            cancel.clone(),
+        ));
+        tracker.spawn(callbacks::run(
+            terminal.outbox.clone(),
+            terminal.journal.clone(),
+            terminal.scheduler.clone(),
+            cancel.clone(),
+        ));
+        if let Some(path) = self.state_file {
+            tracker.spawn(persist::run(terminal.device.clone(), path, cancel.clone()));
         }
-        tracker.close();
-        tracing::info!(%addr, model = %self.device.model(), "simulated terminal listening");
+        tracing::info!(%addr, model = %terminal.device.model(), "simulated terminal listening");
         Ok(RunningSimulator {
             addr,
-            device: self.device,
-            journal: self.journal,
+            terminal,
             cancel,
             tracker,
         })
@@ -196,8 +243,7 @@ impl Simulator {
 #[derive(Debug)]
 pub struct RunningSimulator {
     addr: SocketAddr,
-    device: Device,
-    journal: Journal,
+    terminal: Terminal,
     cancel: CancellationToken,
     tracker: TaskTracker,
 }
@@ -215,17 +261,54 @@ impl RunningSimulator {
 
     /// The device, to seed or inspect its state.
     pub fn device(&self) -> &Device {
-        &self.device
+        &self.terminal.device
     }
 
     /// The request journal.
     pub fn journal(&self) -> &Journal {
-        &self.journal
+        &self.terminal.journal
     }
 
-    /// Stops serving, finishes in-flight requests and writes the state file one last time.
+    /// The whole terminal (person, scheduler, faults, outbox, power).
+    pub fn terminal(&self) -> &Terminal {
+        &self.terminal
+    }
+
+    /// Queues something the person at the device will present.
+    pub fn present(&self, presentation: Presentation) {
+        self.terminal.person.present(presentation);
+    }
+
+    /// Sets what the person does when nothing is queued.
+    pub fn set_policy(&self, policy: Policy) {
+        self.terminal.person.set_policy(policy);
+    }
+
+    /// The scheduler clock (advance it in manual mode).
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.terminal.scheduler
+    }
+
+    /// Request-level faults.
+    pub fn faults(&self) -> &faults::Faults {
+        &self.terminal.faults
+    }
+
+    /// Powers off (connections refused, volatile state lost) until [`Self::power_on`].
+    pub async fn power_off(&self) -> bool {
+        self.terminal.power.off(None).await
+    }
+
+    /// Powers on again on the same address.
+    pub async fn power_on(&self) -> bool {
+        self.terminal.power.on().await
+    }
+
+    /// Stops serving, cancels enrollments, finishes in-flight requests and writes the
+    /// state file one last time.
     pub async fn shutdown(self) {
         self.cancel.cancel();
+        self.tracker.close();
         self.tracker.wait().await;
     }
 }

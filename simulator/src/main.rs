@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use acs_simulator::{Model, Simulator};
+use acs_simulator::{Model, Policy, Simulator, TimeMode};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
@@ -50,6 +50,14 @@ struct ServeArgs {
     /// Seed for the device id, serial and session tokens.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Scale of the scheduler clock for waits (countdowns, timeouts, retries): 1 is real
+    /// time, 0.01 makes a 5 s countdown take 50 ms; `manual` waits until
+    /// `POST /_sim/clock/advance`.
+    #[arg(long, default_value = "1", value_parser = parse_time_scale)]
+    time_scale: TimeMode,
+    /// What the person at the device does when nothing is queued: cooperative or absent.
+    #[arg(long, default_value = "cooperative")]
+    policy: Policy,
     /// Offset of the device's local clock from UTC, in seconds (e.g. -10800 for UTC-3).
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     utc_offset: i64,
@@ -75,7 +83,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .model(args.model)
         .credentials(args.login, args.password)
         .seed(args.seed)
-        .utc_offset(args.utc_offset);
+        .utc_offset(args.utc_offset)
+        .time_mode(args.time_scale)
+        .policy(args.policy);
     if let Some(state) = args.state {
         builder = builder.state_file(state);
     }
@@ -101,4 +111,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     sim.shutdown().await;
     Ok(())
+}
+
+fn parse_time_scale(s: &str) -> Result<TimeMode, String> {
+    if s.eq_ignore_ascii_case("manual") {
+        return Ok(TimeMode::Manual);
+    }
+    match s.parse::<f64>() {
+        Ok(scale) if scale.is_finite() && scale >= 0.0 => Ok(TimeMode::Scaled(scale)),
+        _ => Err(format!(
+            "expected a non-negative number or 'manual', got '{s}'"
+        )),
+    }
 }

@@ -123,6 +123,17 @@ impl<'a> Members<'a> {
             .ok_or_else(|| MemberError::new(name, "int64", value))
     }
 
+    /// An optional 64-bit integer member that must fit `i64` (ids).
+    pub fn opt_int64(&self, name: &str) -> Result<Option<i64>, MemberError> {
+        match self.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            value => value
+                .and_then(Value::as_i64)
+                .map(Some)
+                .ok_or_else(|| MemberError::new(name, "int64", value)),
+        }
+    }
+
     /// A required bool member.
     pub fn bool(&self, name: &str) -> Result<bool, MemberError> {
         match self.get(name) {

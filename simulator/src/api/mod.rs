@@ -7,6 +7,8 @@
 //! 413 oversized body) – never a panic, never an HTML page. Every exchange is journaled.
 
 mod config;
+mod control;
+mod enroll;
 mod images;
 mod objects;
 mod session;
@@ -21,24 +23,20 @@ use axum::routing::any;
 use serde_json::{Value as Json, json};
 
 use crate::device::{Device, DeviceError};
-use crate::journal::{self, Journal};
+use crate::journal;
+use crate::terminal::Terminal;
 use crate::wire::{MemberError, Members};
 
 /// Largest request body the device accepts (2 MiB, the photo limit).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-/// Builds the device's router.
-pub fn router(device: Device, journal: Journal) -> Router {
+/// Builds the terminal's router: the device API and the `/_sim/` control API.
+pub fn router(terminal: Terminal) -> Router {
     Router::new()
         .route("/{command}", any(dispatch))
+        .route("/_sim/{*path}", any(control::dispatch))
         .fallback(fallback)
-        .with_state(AppState { device, journal })
-}
-
-#[derive(Debug, Clone)]
-struct AppState {
-    device: Device,
-    journal: Journal,
+        .with_state(terminal)
 }
 
 /// Who may call a command.
@@ -52,61 +50,105 @@ enum Access {
     RebootUrl,
 }
 
-type Handler = fn(&Call<'_>) -> Result<Reply, ApiError>;
+/// A handler's future, for commands that wait (synchronous enrollment).
+type BoxFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reply, ApiError>> + Send + 'a>>;
+
+/// How a command is answered.
+#[derive(Clone, Copy)]
+enum Handler {
+    /// Answers at once.
+    Now(fn(&Call<'_>) -> Result<Reply, ApiError>),
+    /// May wait (on the scheduler clock) before answering.
+    Later(for<'a> fn(&'a Call<'a>) -> BoxFuture<'a>),
+}
+
+use Handler::{Later, Now};
 
 /// Every command the simulator answers.
 const COMMANDS: &[(&str, Access, Handler)] = &[
-    ("login", Access::Public, session::login),
-    ("logout", Access::Public, session::logout),
+    ("login", Access::Public, Now(session::login)),
+    ("logout", Access::Public, Now(session::logout)),
     (
         "session_is_valid",
         Access::Public,
-        session::session_is_valid,
+        Now(session::session_is_valid),
     ),
-    ("change_login", Access::Session, session::change_login),
+    ("change_login", Access::Session, Now(session::change_login)),
     (
         "is_first_web_login",
         Access::Session,
-        session::is_first_web_login,
+        Now(session::is_first_web_login),
     ),
-    ("load_objects", Access::Session, objects::load),
-    ("create_objects", Access::Session, objects::create),
-    ("modify_objects", Access::Session, objects::modify),
-    ("destroy_objects", Access::Session, objects::destroy),
+    ("load_objects", Access::Session, Now(objects::load)),
+    ("create_objects", Access::Session, Now(objects::create)),
+    ("modify_objects", Access::Session, Now(objects::modify)),
+    ("destroy_objects", Access::Session, Now(objects::destroy)),
     (
         "create_or_modify_objects",
         Access::Session,
-        objects::create_or_modify,
+        Now(objects::create_or_modify),
     ),
-    ("user_set_image", Access::Session, images::set_image),
+    ("user_set_image", Access::Session, Now(images::set_image)),
     (
         "user_set_image_list",
         Access::Session,
-        images::set_image_list,
+        Now(images::set_image_list),
     ),
-    ("user_get_image", Access::Session, images::get_image),
+    ("user_get_image", Access::Session, Now(images::get_image)),
     (
         "user_get_image_list",
         Access::Session,
-        images::get_image_list,
+        Now(images::get_image_list),
     ),
-    ("user_list_images", Access::Session, images::list_images),
-    ("user_destroy_image", Access::Session, images::destroy_image),
-    ("user_test_image", Access::Session, images::test_image),
+    (
+        "user_list_images",
+        Access::Session,
+        Now(images::list_images),
+    ),
+    (
+        "user_destroy_image",
+        Access::Session,
+        Now(images::destroy_image),
+    ),
+    ("user_test_image", Access::Session, Now(images::test_image)),
     (
         "face_template_count_distinct",
         Access::Session,
-        images::face_template_count,
+        Now(images::face_template_count),
     ),
-    ("get_configuration", Access::Session, config::get),
-    ("set_configuration", Access::Session, config::set),
-    ("system_information", Access::Public, system::information),
-    ("get_language", Access::Public, system::language),
-    ("init_device_set", Access::Public, system::init_device_set),
-    ("set_system_time", Access::Session, system::set_time),
-    ("execute_actions", Access::Session, system::execute_actions),
-    ("reboot", Access::RebootUrl, system::reboot),
-    ("user_hash_password", Access::Session, system::hash_password),
+    ("get_configuration", Access::Session, Now(config::get)),
+    ("set_configuration", Access::Session, Now(config::set)),
+    (
+        "system_information",
+        Access::Public,
+        Now(system::information),
+    ),
+    ("get_language", Access::Public, Now(system::language)),
+    (
+        "init_device_set",
+        Access::Public,
+        Now(system::init_device_set),
+    ),
+    ("set_system_time", Access::Session, Now(system::set_time)),
+    (
+        "execute_actions",
+        Access::Session,
+        Now(system::execute_actions),
+    ),
+    ("reboot", Access::RebootUrl, Now(system::reboot)),
+    (
+        "user_hash_password",
+        Access::Session,
+        Now(system::hash_password),
+    ),
+    (
+        "remote_enroll",
+        Access::Session,
+        Later(enroll::remote_enroll),
+    ),
+    ("cancel_remote_enroll", Access::Session, Now(enroll::cancel)),
+    ("enroller_state", Access::Session, Now(enroll::state)),
 ];
 
 /// A failed command: status and the device's error text.
@@ -114,25 +156,39 @@ const COMMANDS: &[(&str, Access, Handler)] = &[
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// A fault-plan override replaces the envelope with this body.
+    body: Option<Json>,
 }
 
 impl ApiError {
-    fn bad_request(message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
-            status: StatusCode::BAD_REQUEST,
+            status,
             message: message.into(),
+            body: None,
         }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
     }
 
     fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    fn overridden(status: u16, body: Json) -> Self {
         ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            message: message.into(),
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            message: "fault override".into(),
+            body: Some(body),
         }
     }
 
-    fn envelope(&self) -> Json {
-        json!({"error": self.message, "code": 1})
+    fn body(&self) -> Json {
+        self.body
+            .clone()
+            .unwrap_or_else(|| json!({"error": self.message, "code": 1}))
     }
 }
 
@@ -165,6 +221,7 @@ enum Reply {
 /// One call as the handlers see it.
 #[derive(Debug)]
 struct Call<'a> {
+    terminal: &'a Terminal,
     device: &'a Device,
     command: &'a str,
     query: Vec<(String, String)>,
@@ -246,7 +303,7 @@ fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
 }
 
 async fn dispatch(
-    State(app): State<AppState>,
+    State(app): State<Terminal>,
     Path(segment): Path<String>,
     method: Method,
     uri: Uri,
@@ -257,33 +314,40 @@ async fn dispatch(
     let query = parse_query(uri.query());
     let (bytes, result) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => {
+            let latency = app.faults.latency();
+            if !latency.is_zero() {
+                app.scheduler.sleep(latency).await;
+            }
             let result = if method == Method::OPTIONS {
                 Ok(Reply::Empty)
+            } else if let Some((status, body)) = app.faults.take_override(command) {
+                Err(ApiError::overridden(status, body))
             } else {
                 let call = Call {
+                    terminal: &app,
                     device: &app.device,
                     command,
                     session: session_token(&query, &headers),
                     query,
                     body: &bytes,
                 };
-                run(&call)
+                run(&call).await
             };
             (bytes, result)
         }
         Err(_) => (
             Bytes::new(),
-            Err(ApiError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                message: format!("Request body too large (limit {MAX_BODY_BYTES} bytes)"),
-            }),
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body too large (limit {MAX_BODY_BYTES} bytes)"),
+            )),
         ),
     };
     let (status, reply_body, content_type): (StatusCode, Vec<u8>, Option<&str>) = match &result {
         Ok(Reply::Json(j)) => (StatusCode::OK, j.to_string().into_bytes(), Some(JSON)),
         Ok(Reply::Empty) => (StatusCode::OK, Vec::new(), None),
         Ok(Reply::Jpeg(b)) => (StatusCode::OK, b.clone(), Some("image/jpeg")),
-        Err(e) => (e.status, e.envelope().to_string().into_bytes(), Some(JSON)),
+        Err(e) => (e.status, e.body().to_string().into_bytes(), Some(JSON)),
     };
     if let Err(e) = &result {
         tracing::debug!(command, status = e.status.as_u16(), error = %e.message, "command refused");
@@ -335,13 +399,10 @@ fn respond(status: StatusCode, body: Vec<u8>, content_type: Option<&str>) -> Res
 }
 
 fn unknown_command(command: &str) -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_FOUND,
-        message: format!("Unknown command: {command}"),
-    }
+    ApiError::new(StatusCode::NOT_FOUND, format!("Unknown command: {command}"))
 }
 
-fn run(call: &Call<'_>) -> Result<Reply, ApiError> {
+async fn run(call: &Call<'_>) -> Result<Reply, ApiError> {
     let Some((_, access, handler)) = COMMANDS.iter().find(|(name, _, _)| *name == call.command)
     else {
         return Err(unknown_command(call.command));
@@ -364,17 +425,16 @@ fn run(call: &Call<'_>) -> Result<Reply, ApiError> {
             .authorize(call.session.as_deref(), call.command)
             .map_err(ApiError::unauthorized)?;
     }
-    handler(call)
+    match handler {
+        Now(f) => f(call),
+        Later(f) => f(call).await,
+    }
 }
 
 async fn fallback(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     let err = unknown_command(path.strip_suffix(".fcgi").unwrap_or(path));
-    respond(
-        err.status,
-        err.envelope().to_string().into_bytes(),
-        Some(JSON),
-    )
+    respond(err.status, err.body().to_string().into_bytes(), Some(JSON))
 }
 
 #[cfg(test)]

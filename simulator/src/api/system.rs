@@ -98,7 +98,7 @@ pub(super) fn execute_actions(call: &Call<'_>) -> Result<Reply, ApiError> {
 }
 
 pub(super) fn reboot(call: &Call<'_>) -> Result<Reply, ApiError> {
-    call.device.reboot();
+    call.terminal.reboot();
     tracing::info!("device rebooted (sessions dropped, tables kept)");
     Ok(Reply::Json(json!({})))
 }

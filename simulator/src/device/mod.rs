@@ -542,6 +542,53 @@ impl Device {
         });
     }
 
+    /// Whether a user with this id exists.
+    pub fn user_exists(&self, user_id: i64) -> bool {
+        self.lock().user_exists(user_id)
+    }
+
+    /// The id of the user with this `registration`, if exactly such a user exists.
+    pub fn user_by_registration(&self, registration: &str) -> Option<i64> {
+        let s = self.lock();
+        let users = s.db.table("users").ok()?;
+        users
+            .rows()
+            .find(|(_, row)| users.cell(row, "registration").as_text() == Some(registration))
+            .map(|(id, _)| id)
+    }
+
+    /// The face a person "of user N" shows: that user's stored photo, or a synthetic face
+    /// that is always the same for the same user.
+    pub fn face_of(&self, user_id: i64) -> Vec<u8> {
+        if let Ok((jpeg, _)) = self.user_image(user_id) {
+            return jpeg;
+        }
+        let seed = (user_id as u64) ^ self.lock().identity.device_id as u64;
+        crate::person::synthetic_face(&mut ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    /// The user (other than `except`) whose enrolled face these bytes are.
+    pub fn face_owner(&self, jpeg: &[u8], except: Option<i64>) -> Option<i64> {
+        let digest: [u8; 32] = Sha256::digest(jpeg).into();
+        self.lock()
+            .photos
+            .owner_of(&digest, except.unwrap_or(i64::MIN))
+    }
+
+    /// The online server's `ip` (`host[:port][/path]`) from `online_client.server_id`.
+    pub fn online_server_address(&self) -> Option<String> {
+        let s = self.lock();
+        let id: i64 = s
+            .config
+            .value("online_client", "server_id")?
+            .trim()
+            .parse()
+            .ok()?;
+        let devices = s.db.table("devices").ok()?;
+        let row = devices.row(id)?;
+        devices.cell(row, "ip").as_text().map(str::to_owned)
+    }
+
     // ----- configuration, time, actions, system ------------------------------------------
 
     /// `get_configuration.fcgi`.
@@ -609,6 +656,13 @@ impl Device {
     /// Every actuation since the last reboot, oldest first.
     pub fn actuations(&self) -> Vec<ActuationRecord> {
         self.lock().actuations.clone()
+    }
+
+    /// Moves the device's local clock by `seconds` (fault injection: clock skew).
+    pub fn skew_clock(&self, seconds: i64) {
+        let mut s = self.lock();
+        let offset = s.clock.offset().saturating_add(seconds);
+        s.clock.set_offset(offset);
     }
 
     /// `reboot.fcgi`: sessions and volatile state are lost, tables and configuration kept.

@@ -1,0 +1,169 @@
+//! The scheduler clock: how long the simulated terminal waits (enrollment countdowns,
+//! capture timeouts, callback retries, power-off periods), as opposed to the device's local
+//! wall clock (`device::clock`), which is what the device *reports*.
+//!
+//! Three modes: real time, real time scaled (`0.01` makes a 5 s countdown take 50 ms), and
+//! manual, where nothing moves until a test calls [`Scheduler::advance`]. In manual mode a
+//! test can wait for the simulator to start waiting ([`Scheduler::wait_for_sleepers`]), so
+//! no test ever needs a real sleep.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+/// How waits pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeMode {
+    /// Waits take `scale` times their nominal duration (1.0 = real time).
+    Scaled(f64),
+    /// Waits end only when the test advances the clock.
+    Manual,
+}
+
+#[derive(Debug)]
+struct Inner {
+    mode: TimeMode,
+    /// Manual mode: virtual time elapsed since creation.
+    now: watch::Sender<Duration>,
+    /// Manual mode: number of tasks currently waiting.
+    sleepers: watch::Sender<usize>,
+    waiting: AtomicUsize,
+}
+
+/// The scheduler clock; clones share it.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Scheduler::new(TimeMode::Scaled(1.0))
+    }
+}
+
+impl Scheduler {
+    /// A scheduler in `mode`. A non-positive or non-finite scale means "no waiting at all".
+    pub fn new(mode: TimeMode) -> Self {
+        Scheduler {
+            inner: Arc::new(Inner {
+                mode,
+                now: watch::channel(Duration::ZERO).0,
+                sleepers: watch::channel(0).0,
+                waiting: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// A manual scheduler.
+    pub fn manual() -> Self {
+        Scheduler::new(TimeMode::Manual)
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> TimeMode {
+        self.inner.mode
+    }
+
+    /// Waits `nominal` scheduler time.
+    pub async fn sleep(&self, nominal: Duration) {
+        match self.inner.mode {
+            TimeMode::Scaled(scale) => {
+                if scale.is_finite() && scale > 0.0 {
+                    tokio::time::sleep(nominal.mul_f64(scale)).await;
+                } else {
+                    tokio::task::yield_now().await;
+                }
+            }
+            TimeMode::Manual => {
+                let mut now = self.inner.now.subscribe();
+                let deadline = *now.borrow() + nominal;
+                let _guard = SleeperGuard::enter(&self.inner);
+                while *now.borrow_and_update() < deadline {
+                    if now.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Manual mode: moves virtual time forward, waking every wait that is due.
+    /// In scaled mode this does nothing (real time moves by itself).
+    pub fn advance(&self, by: Duration) {
+        if self.inner.mode == TimeMode::Manual {
+            self.inner.now.send_modify(|now| *now += by);
+        }
+    }
+
+    /// Manual mode: virtual time elapsed so far.
+    pub fn elapsed(&self) -> Duration {
+        *self.inner.now.borrow()
+    }
+
+    /// Number of tasks currently waiting on this scheduler (manual mode).
+    pub fn sleepers(&self) -> usize {
+        *self.inner.sleepers.borrow()
+    }
+
+    /// Manual mode: returns once at least `n` tasks are waiting, so a test can advance the
+    /// clock knowing the simulator is already waiting.
+    pub async fn wait_for_sleepers(&self, n: usize) {
+        let mut rx = self.inner.sleepers.subscribe();
+        while *rx.borrow_and_update() < n {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+struct SleeperGuard<'a>(&'a Inner);
+
+impl<'a> SleeperGuard<'a> {
+    fn enter(inner: &'a Inner) -> Self {
+        let n = inner.waiting.fetch_add(1, Ordering::SeqCst) + 1;
+        inner.sleepers.send_replace(n);
+        SleeperGuard(inner)
+    }
+}
+
+impl Drop for SleeperGuard<'_> {
+    fn drop(&mut self) {
+        let n = self.0.waiting.fetch_sub(1, Ordering::SeqCst) - 1;
+        self.0.sleepers.send_replace(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn manual_sleep_ends_only_when_advanced() {
+        let s = Scheduler::manual();
+        let task = tokio::spawn({
+            let s = s.clone();
+            async move { s.sleep(Duration::from_secs(5)).await }
+        });
+        s.wait_for_sleepers(1).await;
+        s.advance(Duration::from_secs(4));
+        tokio::task::yield_now().await;
+        assert!(!task.is_finished());
+        assert_eq!(s.sleepers(), 1);
+        s.advance(Duration::from_secs(1));
+        task.await.unwrap();
+        assert_eq!(s.sleepers(), 0);
+        assert_eq!(s.elapsed(), Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn scaled_sleep_is_shortened() {
+        let s = Scheduler::new(TimeMode::Scaled(0.01));
+        let start = tokio::time::Instant::now();
+        s.sleep(Duration::from_secs(5)).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,72 @@
+//! One simulated terminal as a whole: the device (its tables and rules) plus everything the
+//! simulator adds around it – the person in front of it, the scheduler clock, the callback
+//! outbox, the fault plan, the enrollment slot and the journal. The HTTP layer, the control
+//! API and the library handle all act on a [`Terminal`]; clones share it.
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::callbacks::Outbox;
+use crate::device::Device;
+use crate::enroll::Enroller;
+use crate::faults::Faults;
+use crate::journal::Journal;
+use crate::person::Person;
+use crate::power::PowerSwitch;
+use crate::scheduler::Scheduler;
+
+/// Everything one simulated terminal is made of.
+#[derive(Debug, Clone)]
+pub struct Terminal {
+    /// The device: tables, photos, configuration, sessions, clock.
+    pub device: Device,
+    /// Every exchange and callback attempt.
+    pub journal: Journal,
+    /// The scripted person at the device.
+    pub person: Person,
+    /// The clock for waits.
+    pub scheduler: Scheduler,
+    /// Callbacks waiting for delivery.
+    pub outbox: Outbox,
+    /// Request-level faults.
+    pub faults: Faults,
+    /// Powers the terminal off and on (while it is serving).
+    pub power: PowerSwitch,
+    pub(crate) enroller: Enroller,
+    pub(crate) tasks: TaskTracker,
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl Terminal {
+    /// Assembles a terminal around `device`.
+    pub fn new(device: Device, journal: Journal, person: Person, scheduler: Scheduler) -> Self {
+        Terminal {
+            device,
+            journal,
+            person,
+            scheduler,
+            outbox: Outbox::default(),
+            faults: Faults::default(),
+            power: PowerSwitch::default(),
+            enroller: Enroller::default(),
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// Aborts a running enrollment; returns whether one was running.
+    pub fn cancel_enrollment(&self) -> bool {
+        self.enroller.cancel()
+    }
+
+    /// The `enroller_state` of the device.
+    pub fn enroller_state(&self) -> serde_json::Value {
+        self.enroller.state_json()
+    }
+
+    /// Reboots: sessions and the running enrollment are lost, tables kept.
+    pub fn reboot(&self) {
+        self.enroller.cancel();
+        self.device.reboot();
+    }
+}
