@@ -24,12 +24,13 @@ pub(super) fn remote_enroll<'a>(call: &'a Call<'a>) -> BoxFuture<'a> {
             let terminal = terminal.clone();
             terminal.tasks.clone().spawn(async move {
                 let result = run(&terminal, &request, &slot.cancelled()).await;
-                drop(slot);
                 if let Ok(captured) = &result {
                     for callback in enroll::result_callbacks(&terminal.device, &request, captured) {
                         terminal.outbox.send(callback);
                     }
                 }
+                // Freed only now, so "not running" means every result callback is queued.
+                drop(slot);
             });
             Ok(Reply::Json(json!({})))
         }

@@ -3,6 +3,7 @@
 //! and serving over a real socket (state file, shutdown).
 
 mod bad_input;
+mod enrollment;
 mod fixtures;
 mod load_objects_model;
 mod serving;

@@ -1,6 +1,6 @@
 //! Helpers: a simulator driven through its router without sockets, on a manual clock.
 
-use acs_simulator::{ManualTime, Model, Simulator, TimeSource};
+use acs_simulator::{ManualTime, Model, Simulator, TimeMode, TimeSource};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
@@ -42,6 +42,8 @@ impl TestDevice {
             .model(model)
             .seed(7)
             .time(TimeSource::Manual(time))
+            // Waits (enrollment countdowns) pass at once: replies do not depend on them.
+            .time_mode(TimeMode::Scaled(0.0))
             .build()
             .expect("simulator builds");
         let router = sim.router();
