@@ -1,14 +1,16 @@
 //! `acs-core`: the access-control core – who may pass which door when, and keeping every
 //! terminal's users and credentials in line with that.
 //!
-//! The core is hexagonal: a pure domain (tenants, sites, doors, terminals, people with
-//! `acs_id`, credentials, events, members, accesses, schedules, the decision function) in
-//! the middle, and at the edges the store, the terminal driver, the sync engine, enrollment
-//! and the HTTP API. It depends on no other workspace crate; the simulator is only ever a
-//! dev-dependency.
+//! The core is hexagonal: a pure domain in the middle (tenants, sites, doors, terminals,
+//! people with their `acs_id`, credentials, events, memberships, accesses, schedules, the
+//! decision function and the desired state of each terminal) and I/O at the edges – the
+//! store, the terminal driver, the sync engine that keeps terminals in line with the
+//! desired state, enrollment, and the integrator API with the device-facing receiver.
+//! It depends on no other workspace crate; the simulator is only ever a dev-dependency.
 //!
-//! What exists today: [`card`], the card credential's encoding on the terminal
-//! (facility code + number ⇄ the terminal's 64-bit `cards.value`). The domain, store,
-//! driver, sync engine and API follow in later work (see ARCHITECTURE.md).
+//! What exists today is one pure credential-value module, [`card`]: a Wiegand card
+//! (facility code + number) and its encoding in the terminal's 64-bit `cards.value`.
+//! The domain, store, driver, sync engine, enrollment and integrator API follow in later
+//! work (see `ARCHITECTURE.md` for the roadmap of modules).
 
 pub mod card;

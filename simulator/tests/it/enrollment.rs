@@ -108,7 +108,7 @@ impl Rig {
     }
 
     /// Waits (yielding, bounded) until no enrollment runs.
-    async fn enrollment_finished(&self) {
+    pub(crate) async fn enrollment_finished(&self) {
         let t = self.sim.terminal().clone();
         tokio::time::timeout(Duration::from_secs(10), async move {
             while t.enroller_state()["enroller_state"] != "NORMAL_STATE" {

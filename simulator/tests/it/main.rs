@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod enrollment;
+mod faults;
 mod fixtures;
 mod load_objects_model;
 mod serving;
