@@ -447,3 +447,58 @@ async fn refused_requests() {
     assert_eq!(pending.await.unwrap().1["user_id"], 5);
     rig.sim.shutdown().await;
 }
+
+/// Replaces base64 payloads (photos, bitmaps, templates) so snapshots stay readable.
+fn redact_payloads(mut v: Json) -> Json {
+    for key in ["user_image", "template"] {
+        if v.get(key).is_some() {
+            v[key] = json!("[base64]");
+        }
+    }
+    if let Some(face) = v.get_mut("face") {
+        face["image"] = json!("[base64]");
+    }
+    if let Some(f) = v.get_mut("fingerprints").and_then(|f| f.get_mut(0)) {
+        f["image"] = json!("[base64]");
+    }
+    v["device_id"] = json!("[device_id]");
+    v
+}
+
+#[tokio::test]
+async fn callback_bodies_per_destination() {
+    let mut bodies = Vec::new();
+    for (model, kind, online, extract) in [
+        (Model::IdFace, "card", false, false),
+        (Model::IdFace, "face", false, false),
+        (Model::IdAccess, "biometry", false, false),
+        (Model::IdFace, "card", true, false),
+        (Model::IdFace, "face", true, false),
+        (Model::IdAccess, "biometry", true, false),
+        (Model::IdAccess, "biometry", true, true),
+    ] {
+        let rig = Rig::new(model).await;
+        if online {
+            let ip = format!("{}:{}", rig.sink.host(), rig.sink.port());
+            let server = json!({"object": "devices", "values": [{"id": 9, "name": "Server", "ip": ip, "public_key": ""}]});
+            assert_eq!(rig.post("create_objects", server).await.0, 200);
+            let extract = if extract { "1" } else { "0" };
+            let cfg = json!({"general": {"online": "1"}, "online_client": {"server_id": "9", "extract_template": extract}});
+            assert_eq!(rig.post("set_configuration", cfg).await.0, 200);
+        }
+        let (status, _) = rig
+            .post(
+                "remote_enroll",
+                json!({"type": kind, "user_id": 5, "countdown": 1}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        rig.advance_until_idle().await;
+        let got = rig.sink.wait_for(1).await;
+        bodies.push(
+            json!({"path": got[0].path, "body": redact_payloads(got[0].json.clone().unwrap())}),
+        );
+        rig.sim.shutdown().await;
+    }
+    insta::assert_json_snapshot!("async_result_callbacks", bodies);
+}
