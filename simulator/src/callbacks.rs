@@ -32,6 +32,45 @@ pub struct Callback {
     pub time: i64,
 }
 
+/// A notification to the monitor (`http://<hostname>:<port>/<path>/<topic>`), or `None`
+/// when no monitor is configured (empty `monitor.hostname`).
+pub fn monitor_callback(
+    device: &crate::device::Device,
+    topic: &str,
+    body: Json,
+) -> Option<Callback> {
+    let config = |k: &str| device.config_value("monitor", k).unwrap_or_default();
+    let host = config("hostname");
+    if host.is_empty() {
+        return None;
+    }
+    let port = config("port");
+    let authority = if port.is_empty() {
+        host
+    } else {
+        format!("{host}:{port}")
+    };
+    let path = config("path");
+    let path = path.trim_matches('/');
+    let url = if path.is_empty() {
+        format!("http://{authority}/{topic}")
+    } else {
+        format!("http://{authority}/{path}/{topic}")
+    };
+    Some(Callback {
+        url,
+        topic: topic.into(),
+        body,
+        timeout: timeout_ms(&config("request_timeout")),
+        time: device.local_now(),
+    })
+}
+
+/// A `request_timeout` configuration value (ms) as a duration, within sane bounds.
+pub fn timeout_ms(value: &str) -> Duration {
+    Duration::from_millis(value.trim().parse().unwrap_or(5000).clamp(100, 60_000))
+}
+
 /// How waits between attempts grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backoff {
@@ -119,6 +158,11 @@ impl Outbox {
         if self.tx.send(callback).is_err() {
             tracing::warn!("callback dropped: delivery task has stopped");
         }
+    }
+
+    /// Queues every callback of `callbacks` (none when the destination is not configured).
+    pub fn send_all(&self, callbacks: impl IntoIterator<Item = Callback>) {
+        callbacks.into_iter().for_each(|c| self.send(c));
     }
 
     fn settings(&self) -> std::sync::MutexGuard<'_, Settings> {

@@ -462,7 +462,6 @@ pub fn result_callbacks(
     let user_id = request.user_id.unwrap_or(0);
     let time = device.local_now();
     let config = |s: &str, k: &str| device.config_value(s, k).unwrap_or_default();
-    let timeout = |ms: String| Duration::from_millis(ms.parse().unwrap_or(5000).clamp(100, 60_000));
     let mut body = Map::new();
     body.insert("user_id".into(), json!(user_id));
     body.insert("device_id".into(), json!(device_id));
@@ -503,12 +502,11 @@ pub fn result_callbacks(
             url: format!("http://{}/{command}.fcgi", server.trim_end_matches('/')),
             topic: command.into(),
             body: Json::Object(body),
-            timeout: timeout(config("online_client", "request_timeout")),
+            timeout: crate::callbacks::timeout_ms(&config("online_client", "request_timeout")),
             time,
         }];
     }
-    let host = config("monitor", "hostname");
-    if request.save || host.is_empty() {
+    if request.save {
         return Vec::new();
     }
     let topic = match captured {
@@ -517,24 +515,7 @@ pub fn result_callbacks(
         Captured::Finger { .. } => "template",
     };
     body.extend(captured_members(captured));
-    let port = config("monitor", "port");
-    let authority = if port.is_empty() {
-        host
-    } else {
-        format!("{host}:{port}")
-    };
-    let path = config("monitor", "path");
-    let path = path.trim_matches('/');
-    let url = if path.is_empty() {
-        format!("http://{authority}/{topic}")
-    } else {
-        format!("http://{authority}/{path}/{topic}")
-    };
-    vec![crate::callbacks::Callback {
-        url,
-        topic: topic.into(),
-        body: Json::Object(body),
-        timeout: timeout(config("monitor", "request_timeout")),
-        time,
-    }]
+    crate::callbacks::monitor_callback(device, topic, Json::Object(body))
+        .into_iter()
+        .collect()
 }

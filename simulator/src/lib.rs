@@ -25,6 +25,7 @@ pub mod callbacks;
 pub mod device;
 pub mod enroll;
 pub mod faults;
+pub mod identify;
 pub mod journal;
 pub mod model;
 pub mod persist;
@@ -274,9 +275,16 @@ impl RunningSimulator {
         &self.terminal
     }
 
-    /// Queues something the person at the device will present.
+    /// Queues something the person will present to the next capture (remote enrollment).
     pub fn present(&self, presentation: Presentation) {
         self.terminal.person.present(presentation);
+    }
+
+    /// Presents something for identification at portal 1 (outside enrollment) and returns
+    /// the decision with the access-log id.
+    pub fn identify(&self, presentation: &Presentation) -> Result<device::Logged, DeviceError> {
+        self.terminal
+            .identify(presentation, identify::DEFAULT_PORTAL)
     }
 
     /// Sets what the person does when nothing is queued.

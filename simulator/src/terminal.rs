@@ -64,6 +64,16 @@ impl Terminal {
         self.enroller.state_json()
     }
 
+    /// A presentation at the device outside enrollment: identified, decided, logged,
+    /// acted on and reported to the monitor.
+    pub fn identify(
+        &self,
+        presentation: &crate::person::Presentation,
+        portal_id: i64,
+    ) -> Result<crate::device::Logged, crate::device::DeviceError> {
+        crate::identify::identify(self, presentation, portal_id)
+    }
+
     /// Reboots: sessions and the running enrollment are lost, tables kept.
     pub fn reboot(&self) {
         self.enroller.cancel();

@@ -108,8 +108,32 @@ fn present(t: &Terminal, m: Members<'_>) -> Answer {
             "expected one of: face_of, face_jpeg, card, finger, pin, qr, nobody, failure",
         ));
     };
-    t.person.present(p);
-    Ok(json!({"queued": t.person.queued()}))
+    if m.opt_bool("queue")? == Some(true) || t.enroller.is_running() {
+        t.person.present(p);
+        return Ok(json!({"queued": t.person.queued()}));
+    }
+    let portal = m
+        .opt_int64("portal_id")?
+        .unwrap_or(crate::identify::DEFAULT_PORTAL);
+    let logged = crate::identify::identify(t, &p, portal).map_err(|e| bad(e.to_string()))?;
+    let actuations: Vec<Json> = logged
+        .actuations
+        .iter()
+        .map(|a| match a.actuation {
+            crate::device::actions::Actuation::Door { door } => json!({"door": door}),
+            crate::device::actions::Actuation::SecBox { id, .. } => json!({"sec_box": id}),
+        })
+        .collect();
+    Ok(json!({
+        "granted": logged.decision.granted(),
+        "event": logged.decision.event,
+        "reason": logged.decision.reason.name(),
+        "user_id": logged.decision.user_id,
+        "rule_id": logged.decision.rule_id,
+        "log_id": logged.log_id,
+        "portal_id": portal,
+        "actuations": actuations,
+    }))
 }
 
 fn policy(t: &Terminal, m: Members<'_>) -> Answer {

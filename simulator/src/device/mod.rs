@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod clock;
 pub mod config;
+pub mod decide;
 pub mod images;
 pub mod query;
 pub mod schema;
@@ -653,6 +654,71 @@ impl Device {
         })
     }
 
+    /// Decides a presentation at `portal_id` like the terminal in standalone mode, writes
+    /// the `access_logs` row (and its rule link), and on a grant runs the portal's actions
+    /// and stamps `users.last_access`. Returns the decision, the log row and what moved.
+    pub fn decide_and_log(
+        &self,
+        credential: &decide::Credential,
+        portal_id: i64,
+    ) -> Result<Logged, DeviceError> {
+        self.mutate(|s| {
+            let now = s.clock.local_now();
+            let qr_in_cards = s.config.value("face_id", "qrcode_legacy_mode_enabled") == Some("1")
+                || s.config.value("barras", "qrcode_legacy_mode_enabled") == Some("1");
+            let decision = decide::decide(&s.db, credential, portal_id, now, qr_in_cards);
+            let (card_value, qrcode_value, pin_value) = match credential {
+                decide::Credential::Card(v) => (*v, String::new(), String::new()),
+                decide::Credential::Qr(q) => (0, q.clone(), String::new()),
+                decide::Credential::Pin(p) => (0, String::new(), p.clone()),
+                _ => (0, String::new(), String::new()),
+            };
+            let confidence = if matches!(credential, decide::Credential::Face(Some(_))) { 1450 } else { 0 };
+            let row = json!({
+                "time": now, "event": decision.event, "device_id": s.identity.device_id,
+                "identifier_id": credential.identifier_id(), "user_id": decision.user_id.unwrap_or(0),
+                "portal_id": portal_id, "identification_rule_id": 0, "card_value": card_value,
+                "qrcode_value": qrcode_value, "uhf_tag": "", "pin_value": pin_value,
+                "confidence": confidence, "mask": 0, "log_type_id": -1, "component_id": "",
+            });
+            let Json::Object(row) = row else { unreachable!("a JSON object literal") };
+            let log_id = s.db.insert("access_logs", &[row])?[0];
+            if let Some(rule) = decision.rule_id {
+                let link = json!({"access_log_id": log_id, "access_rule_id": rule});
+                if let Json::Object(link) = link {
+                    s.db.insert("access_log_access_rules", &[link])?;
+                }
+            }
+            let mut moved = Vec::new();
+            if decision.granted() {
+                if let Some(user) = decision.user_id {
+                    let stamp = json!({"last_access": now});
+                    if let Json::Object(stamp) = stamp {
+                        s.db.update("users", &stamp, &[user])?;
+                    }
+                }
+                for (action, parameters) in s.portal_actions(portal_id) {
+                    if let Ok(actuation) = actions::actuation(s.model, &action, &parameters) {
+                        let record = ActuationRecord { time: now, actuation };
+                        s.actuations.push(record.clone());
+                        moved.push(record);
+                    }
+                }
+            }
+            let t = s.db.table("access_logs")?;
+            let log = t.row(log_id).map(|r| t.row_json(r)).unwrap_or_default();
+            Ok(Logged { decision, log_id, log, actuations: moved })
+        })
+    }
+
+    /// Whether access rule `rule` reaches `user` at `portal_id` and is active at the
+    /// device-local second `now` (for assertions about decisions).
+    pub fn rule_reaches_and_active(&self, rule: i64, user: i64, portal_id: i64, now: i64) -> bool {
+        let s = self.lock();
+        decide::rules_reaching(&s.db, user, portal_id).contains(&rule)
+            && decide::rule_active(&s.db, rule, now)
+    }
+
     /// Every actuation since the last reboot, oldest first.
     pub fn actuations(&self) -> Vec<ActuationRecord> {
         self.lock().actuations.clone()
@@ -701,7 +767,44 @@ impl Device {
     }
 }
 
+/// What [`Device::decide_and_log`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logged {
+    /// The decision.
+    pub decision: decide::Decision,
+    /// Id of the new `access_logs` row.
+    pub log_id: i64,
+    /// The new row, every column.
+    pub log: Map<String, Json>,
+    /// Doors or Security Boxes opened on a grant.
+    pub actuations: Vec<ActuationRecord>,
+}
+
 impl State {
+    /// `(action, parameters)` of every action linked to the portal.
+    fn portal_actions(&self, portal_id: i64) -> Vec<(String, String)> {
+        let (Ok(links), Ok(actions)) = (self.db.table("portal_actions"), self.db.table("actions"))
+        else {
+            return Vec::new();
+        };
+        links
+            .rows()
+            .filter(|(_, r)| links.cell(r, "portal_id") == &Value::Int(i128::from(portal_id)))
+            .filter_map(|(_, r)| links.cell(r, "action_id").as_int())
+            .filter_map(|id| actions.row(i64::try_from(id).ok()?))
+            .map(|row| {
+                let text = |c: &str| {
+                    actions
+                        .cell(row, c)
+                        .as_text()
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                (text("action"), text("parameters"))
+            })
+            .collect()
+    }
+
     fn user_exists(&self, user_id: i64) -> bool {
         self.db
             .table("users")

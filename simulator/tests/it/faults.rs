@@ -299,7 +299,7 @@ async fn control_api_drives_the_person_and_the_clock() {
         }
     };
     assert_eq!(
-        post("present", json!({"card": 424242})).await,
+        post("present", json!({"card": 424242, "queue": true})).await,
         (200, json!({"queued": 1}))
     );
     assert_eq!(

@@ -1,0 +1,106 @@
+//! Identification at the device in standalone mode: a presentation (card, face, finger,
+//! PIN, QR) is turned into a credential, decided against the device's tables
+//! (`device::decide`), logged in `access_logs`, acted on (door relay / Security Box), and
+//! reported to the monitor through the outbox: `dao` with the new row (every value a
+//! string), then `door` or `secbox` for what opened (terminal-api.md §3.9, §6.3).
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::callbacks::monitor_callback;
+use crate::device::actions::Actuation;
+use crate::device::decide::{self, Credential};
+use crate::device::{DeviceError, Logged};
+use crate::person::{self, Presentation};
+use crate::terminal::Terminal;
+
+/// The default portal of a single-door terminal.
+pub const DEFAULT_PORTAL: i64 = 1;
+
+/// Turns a presentation into the credential the device reads, or refuses "nobody".
+pub fn credential(
+    terminal: &Terminal,
+    presentation: &Presentation,
+) -> Result<Credential, DeviceError> {
+    let model = terminal.device.model();
+    let unsupported =
+        |what: &str| DeviceError::Invalid(format!("This device has no {what} reader"));
+    Ok(match presentation {
+        Presentation::Card(v) => Credential::Card(*v),
+        Presentation::FaceOf(user) if model.has_face() => {
+            let face = terminal.device.face_of(*user);
+            Credential::Face(terminal.device.face_owner(&face, None))
+        }
+        Presentation::FaceImage(jpeg) if model.has_face() => {
+            Credential::Face(terminal.device.face_owner(jpeg, None))
+        }
+        Presentation::FaceOf(_) | Presentation::FaceImage(_) => return Err(unsupported("face")),
+        Presentation::Finger { seed } if model.has_fingerprint() => Credential::FingerTemplate(
+            decide::finger_template(&person::synthetic_fingerprint(*seed)),
+        ),
+        Presentation::Finger { .. } => return Err(unsupported("fingerprint")),
+        Presentation::Pin(p) => Credential::Pin(p.clone()),
+        Presentation::Qr(q) if model.has_qr() => Credential::Qr(q.clone()),
+        Presentation::Qr(_) => return Err(unsupported("QR")),
+        Presentation::Nobody | Presentation::Failure(_) => {
+            return Err(DeviceError::Invalid("Nothing to identify".into()));
+        }
+    })
+}
+
+/// Identifies and decides one presentation, logs it, opens the door on a grant and
+/// queues the monitor notifications.
+pub fn identify(
+    terminal: &Terminal,
+    presentation: &Presentation,
+    portal_id: i64,
+) -> Result<Logged, DeviceError> {
+    let credential = credential(terminal, presentation)?;
+    let logged = terminal.device.decide_and_log(&credential, portal_id)?;
+    tracing::info!(
+        event = logged.decision.event,
+        reason = logged.decision.reason.name(),
+        log_id = logged.log_id,
+        "identification decided"
+    );
+    notify(terminal, &logged);
+    Ok(logged)
+}
+
+fn notify(terminal: &Terminal, logged: &Logged) {
+    let device = &terminal.device;
+    let device_id = device.identity().device_id;
+    let values: Map<String, Json> = logged
+        .log
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Json::String(s) => s.clone(),
+                Json::Null => String::new(),
+                other => other.to_string(),
+            };
+            (k.clone(), Json::String(text))
+        })
+        .collect();
+    let dao = json!({
+        "object_changes": [{"object": "access_logs", "type": "inserted", "values": values}],
+        "device_id": device_id,
+    });
+    terminal
+        .outbox
+        .send_all(monitor_callback(device, "dao", dao));
+    for record in &logged.actuations {
+        let (topic, body) = match record.actuation {
+            Actuation::Door { door } => (
+                "door",
+                json!({"door": {"id": door, "open": true}, "device_id": device_id, "time": record.time}),
+            ),
+            Actuation::SecBox { id, .. } => (
+                "secbox",
+                json!({"secbox": {"id": id, "open": true}, "device_id": device_id, "time": record.time}),
+            ),
+        };
+        terminal
+            .outbox
+            .send_all(monitor_callback(device, topic, body));
+    }
+}
