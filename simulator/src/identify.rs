@@ -66,7 +66,8 @@ pub fn identify(
     Ok(logged)
 }
 
-fn notify(terminal: &Terminal, logged: &Logged) {
+/// Queues the monitor notifications for a logged decision: `dao`, then `door` / `secbox`.
+pub fn notify(terminal: &Terminal, logged: &Logged) {
     let device = &terminal.device;
     let device_id = device.identity().device_id;
     let values: Map<String, Json> = logged

@@ -28,6 +28,7 @@ pub mod faults;
 pub mod identify;
 pub mod journal;
 pub mod model;
+pub mod online;
 pub mod persist;
 pub mod person;
 pub mod power;
@@ -282,9 +283,13 @@ impl RunningSimulator {
 
     /// Presents something for identification at portal 1 (outside enrollment) and returns
     /// the decision with the access-log id.
-    pub fn identify(&self, presentation: &Presentation) -> Result<device::Logged, DeviceError> {
+    pub async fn identify(
+        &self,
+        presentation: &Presentation,
+    ) -> Result<device::Logged, DeviceError> {
         self.terminal
             .identify(presentation, identify::DEFAULT_PORTAL)
+            .await
     }
 
     /// Sets what the person does when nothing is queued.

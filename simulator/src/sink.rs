@@ -33,7 +33,7 @@ pub struct Received {
 #[derive(Debug, Default)]
 struct Inner {
     received: Vec<Received>,
-    script: VecDeque<u16>,
+    script: VecDeque<(u16, Vec<u8>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -98,7 +98,21 @@ impl CallbackSink {
             .inner
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        inner.script.extend(statuses);
+        inner
+            .script
+            .extend(statuses.into_iter().map(|s| (s, Vec::new())));
+    }
+
+    /// Answers the next request with this status and JSON body (an online server's reply).
+    pub fn respond_with_json(&self, status: u16, body: &Json) {
+        let mut inner = self
+            .shared
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        inner
+            .script
+            .push_back((status, body.to_string().into_bytes()));
     }
 
     /// Everything received so far.
@@ -129,10 +143,10 @@ impl Drop for CallbackSink {
     }
 }
 
-async fn receive(State(shared): State<Shared>, uri: Uri, body: Bytes) -> StatusCode {
-    let status = {
+async fn receive(State(shared): State<Shared>, uri: Uri, body: Bytes) -> (StatusCode, Vec<u8>) {
+    let (status, reply) = {
         let mut inner = shared.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let status = inner.script.pop_front().unwrap_or(200);
+        let (status, reply) = inner.script.pop_front().unwrap_or((200, Vec::new()));
         inner.received.push(Received {
             path: uri.path().to_owned(),
             query: uri.query().map(str::to_owned),
@@ -141,7 +155,10 @@ async fn receive(State(shared): State<Shared>, uri: Uri, body: Bytes) -> StatusC
             status,
         });
         shared.count.send_replace(inner.received.len());
-        status
+        (status, reply)
     };
-    StatusCode::from_u16(status).unwrap_or(StatusCode::OK)
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        reply,
+    )
 }

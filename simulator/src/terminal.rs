@@ -33,6 +33,9 @@ pub struct Terminal {
     /// Powers the terminal off and on (while it is serving).
     pub power: PowerSwitch,
     pub(crate) enroller: Enroller,
+    pub(crate) online: crate::online::OnlineState,
+    pub(crate) http: reqwest::Client,
+    rng: std::sync::Arc<std::sync::Mutex<rand_chacha::ChaCha8Rng>>,
     pub(crate) tasks: TaskTracker,
     pub(crate) shutdown: CancellationToken,
 }
@@ -49,6 +52,11 @@ impl Terminal {
             faults: Faults::default(),
             power: PowerSwitch::default(),
             enroller: Enroller::default(),
+            online: crate::online::OnlineState::default(),
+            http: reqwest::Client::new(),
+            rng: std::sync::Arc::new(std::sync::Mutex::new(rand::SeedableRng::seed_from_u64(
+                0x0000_411e,
+            ))),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         }
@@ -64,14 +72,25 @@ impl Terminal {
         self.enroller.state_json()
     }
 
-    /// A presentation at the device outside enrollment: identified, decided, logged,
-    /// acted on and reported to the monitor.
-    pub fn identify(
+    /// A presentation at the device outside enrollment: identified, decided (by the online
+    /// server in online modes), logged, acted on and reported to the monitor.
+    pub async fn identify(
         &self,
         presentation: &crate::person::Presentation,
         portal_id: i64,
     ) -> Result<crate::device::Logged, crate::device::DeviceError> {
-        crate::identify::identify(self, presentation, portal_id)
+        crate::online::identify(self, presentation, portal_id).await
+    }
+
+    /// Whether the terminal is deciding locally because its online server is lost.
+    pub fn in_contingency(&self) -> bool {
+        self.online.in_contingency()
+    }
+
+    pub(crate) fn rng(&self) -> std::sync::MutexGuard<'_, rand_chacha::ChaCha8Rng> {
+        self.rng
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Reboots: sessions and the running enrollment are lost, tables kept.

@@ -54,7 +54,7 @@ pub(super) async fn dispatch(
     let answer = match Members::of(&json, "request") {
         Err(e) => Err(e.into()),
         Ok(m) => match path.as_str() {
-            "present" => present(&t, m),
+            "present" => present(&t, m).await,
             "policy" => policy(&t, m),
             "cancel_enroll" => Ok(json!({"cancelled": t.cancel_enrollment()})),
             "state" => Ok(state(&t)),
@@ -77,7 +77,7 @@ fn error((status, message): (StatusCode, String)) -> Response {
     (status, axum::Json(json!({"error": message, "code": 1}))).into_response()
 }
 
-fn present(t: &Terminal, m: Members<'_>) -> Answer {
+async fn present(t: &Terminal, m: Members<'_>) -> Answer {
     let p = if let Some(user) = m.opt_int64("face_of")? {
         Presentation::FaceOf(user)
     } else if let Some(b64) = m.opt_string("face_jpeg")? {
@@ -115,7 +115,10 @@ fn present(t: &Terminal, m: Members<'_>) -> Answer {
     let portal = m
         .opt_int64("portal_id")?
         .unwrap_or(crate::identify::DEFAULT_PORTAL);
-    let logged = crate::identify::identify(t, &p, portal).map_err(|e| bad(e.to_string()))?;
+    let logged = t
+        .identify(&p, portal)
+        .await
+        .map_err(|e| bad(e.to_string()))?;
     let actuations: Vec<Json> = logged
         .actuations
         .iter()

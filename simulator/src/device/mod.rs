@@ -664,51 +664,36 @@ impl Device {
     ) -> Result<Logged, DeviceError> {
         self.mutate(|s| {
             let now = s.clock.local_now();
-            let qr_in_cards = s.config.value("face_id", "qrcode_legacy_mode_enabled") == Some("1")
-                || s.config.value("barras", "qrcode_legacy_mode_enabled") == Some("1");
-            let decision = decide::decide(&s.db, credential, portal_id, now, qr_in_cards);
-            let (card_value, qrcode_value, pin_value) = match credential {
-                decide::Credential::Card(v) => (*v, String::new(), String::new()),
-                decide::Credential::Qr(q) => (0, q.clone(), String::new()),
-                decide::Credential::Pin(p) => (0, String::new(), p.clone()),
-                _ => (0, String::new(), String::new()),
-            };
-            let confidence = if matches!(credential, decide::Credential::Face(Some(_))) { 1450 } else { 0 };
-            let row = json!({
-                "time": now, "event": decision.event, "device_id": s.identity.device_id,
-                "identifier_id": credential.identifier_id(), "user_id": decision.user_id.unwrap_or(0),
-                "portal_id": portal_id, "identification_rule_id": 0, "card_value": card_value,
-                "qrcode_value": qrcode_value, "uhf_tag": "", "pin_value": pin_value,
-                "confidence": confidence, "mask": 0, "log_type_id": -1, "component_id": "",
-            });
-            let Json::Object(row) = row else { unreachable!("a JSON object literal") };
-            let log_id = s.db.insert("access_logs", &[row])?[0];
-            if let Some(rule) = decision.rule_id {
-                let link = json!({"access_log_id": log_id, "access_rule_id": rule});
-                if let Json::Object(link) = link {
-                    s.db.insert("access_log_access_rules", &[link])?;
-                }
-            }
-            let mut moved = Vec::new();
-            if decision.granted() {
-                if let Some(user) = decision.user_id {
-                    let stamp = json!({"last_access": now});
-                    if let Json::Object(stamp) = stamp {
-                        s.db.update("users", &stamp, &[user])?;
-                    }
-                }
-                for (action, parameters) in s.portal_actions(portal_id) {
-                    if let Ok(actuation) = actions::actuation(s.model, &action, &parameters) {
-                        let record = ActuationRecord { time: now, actuation };
-                        s.actuations.push(record.clone());
-                        moved.push(record);
-                    }
-                }
-            }
-            let t = s.db.table("access_logs")?;
-            let log = t.row(log_id).map(|r| t.row_json(r)).unwrap_or_default();
-            Ok(Logged { decision, log_id, log, actuations: moved })
+            let decision = decide::decide(&s.db, credential, portal_id, now, s.qr_in_cards());
+            s.log_decision(credential, portal_id, decision, None)
         })
+    }
+
+    /// The user a credential belongs to on this device (online Pro mode identifies locally).
+    pub fn identify_user(&self, credential: &decide::Credential) -> Option<(i64, String, String)> {
+        let s = self.lock();
+        let user = decide::identify(&s.db, credential, s.qr_in_cards())?;
+        let users = s.db.table("users").ok()?;
+        let row = users.row(user)?;
+        let text = |c: &str| users.cell(row, c).as_text().unwrap_or_default().to_owned();
+        Some((user, text("name"), text("registration")))
+    }
+
+    /// Logs a decision taken elsewhere (by the online server) and performs `actions`
+    /// (`(action, parameters)` pairs from the server's reply) on a grant.
+    pub fn log_decision(
+        &self,
+        credential: &decide::Credential,
+        portal_id: i64,
+        decision: decide::Decision,
+        actions: &[(String, String)],
+    ) -> Result<Logged, DeviceError> {
+        self.mutate(|s| s.log_decision(credential, portal_id, decision, Some(actions)))
+    }
+
+    /// Number of rows in `access_logs` (reported by `device_is_alive`).
+    pub fn access_log_count(&self) -> usize {
+        self.lock().db.table("access_logs").map_or(0, |t| t.len())
     }
 
     /// Whether access rule `rule` reaches `user` at `portal_id` and is active at the
@@ -781,6 +766,77 @@ pub struct Logged {
 }
 
 impl State {
+    fn qr_in_cards(&self) -> bool {
+        self.config.value("face_id", "qrcode_legacy_mode_enabled") == Some("1")
+            || self.config.value("barras", "qrcode_legacy_mode_enabled") == Some("1")
+    }
+
+    /// Writes the `access_logs` row (and its rule link); on a grant stamps `last_access` and
+    /// performs `actions`, or the portal's own actions when `None`.
+    fn log_decision(
+        &mut self,
+        credential: &decide::Credential,
+        portal_id: i64,
+        decision: decide::Decision,
+        actions: Option<&[(String, String)]>,
+    ) -> Result<Logged, DeviceError> {
+        let now = self.clock.local_now();
+        let (card_value, qrcode_value, pin_value) = match credential {
+            decide::Credential::Card(v) => (*v, String::new(), String::new()),
+            decide::Credential::Qr(q) => (0, q.clone(), String::new()),
+            decide::Credential::Pin(p) => (0, String::new(), p.clone()),
+            _ => (0, String::new(), String::new()),
+        };
+        let confidence = if matches!(credential, decide::Credential::Face(Some(_))) {
+            1450
+        } else {
+            0
+        };
+        let row = json!({
+            "time": now, "event": decision.event, "device_id": self.identity.device_id,
+            "identifier_id": credential.identifier_id(), "user_id": decision.user_id.unwrap_or(0),
+            "portal_id": portal_id, "identification_rule_id": 0, "card_value": card_value,
+            "qrcode_value": qrcode_value, "uhf_tag": "", "pin_value": pin_value,
+            "confidence": confidence, "mask": 0, "log_type_id": -1, "component_id": "",
+        });
+        let log_id = self.db.insert("access_logs", &[object(row)])?[0];
+        if let Some(rule) = decision.rule_id {
+            let link = json!({"access_log_id": log_id, "access_rule_id": rule});
+            self.db.insert("access_log_access_rules", &[object(link)])?;
+        }
+        let mut moved = Vec::new();
+        if decision.granted() {
+            if let Some(user) = decision.user_id
+                && self.user_exists(user)
+            {
+                self.db
+                    .update("users", &object(json!({"last_access": now})), &[user])?;
+            }
+            let actions = match actions {
+                Some(given) => given.to_vec(),
+                None => self.portal_actions(portal_id),
+            };
+            for (action, parameters) in actions {
+                if let Ok(actuation) = actions::actuation(self.model, &action, &parameters) {
+                    let record = ActuationRecord {
+                        time: now,
+                        actuation,
+                    };
+                    self.actuations.push(record.clone());
+                    moved.push(record);
+                }
+            }
+        }
+        let t = self.db.table("access_logs")?;
+        let log = t.row(log_id).map(|r| t.row_json(r)).unwrap_or_default();
+        Ok(Logged {
+            decision,
+            log_id,
+            log,
+            actuations: moved,
+        })
+    }
+
     /// `(action, parameters)` of every action linked to the portal.
     fn portal_actions(&self, portal_id: i64) -> Vec<(String, String)> {
         let (Ok(links), Ok(actions)) = (self.db.table("portal_actions"), self.db.table("actions"))
@@ -853,6 +909,13 @@ impl State {
             }
         }
         Ok(())
+    }
+}
+
+fn object(v: Json) -> Map<String, Json> {
+    match v {
+        Json::Object(m) => m,
+        _ => Map::new(),
     }
 }
 

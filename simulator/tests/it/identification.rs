@@ -275,7 +275,7 @@ async fn decision_table() {
     let mut table = Vec::new();
     for (name, time, presentation) in cases {
         set_time(&d, &s, time).await;
-        let logged = d.sim.terminal().identify(&presentation, 1).unwrap();
+        let logged = d.sim.terminal().identify(&presentation, 1).await.unwrap();
         table.push(json!({
             "case": name, "event": logged.decision.event, "reason": logged.decision.reason.name(),
             "user_id": logged.decision.user_id, "rule_id": logged.decision.rule_id,
@@ -299,6 +299,7 @@ async fn the_holiday_worker_is_let_in_only_by_the_holiday_class() {
         d.sim
             .terminal()
             .identify(&Presentation::Card(1009), 1)
+            .await
             .unwrap()
             .decision
             .granted()
@@ -308,6 +309,7 @@ async fn the_holiday_worker_is_let_in_only_by_the_holiday_class() {
         !d.sim
             .terminal()
             .identify(&Presentation::Card(1009), 1)
+            .await
             .unwrap()
             .decision
             .granted()
@@ -419,11 +421,12 @@ async fn faces_and_fingers_are_identified_by_what_was_enrolled() {
     let jpeg = crate::support::jpeg(4);
     d.sim.device().set_user_image(1, true, 1, &jpeg).unwrap();
     let t = d.sim.terminal();
-    let face = t.identify(&Presentation::FaceImage(jpeg), 1).unwrap();
+    let face = t.identify(&Presentation::FaceImage(jpeg), 1).await.unwrap();
     assert_eq!((face.decision.event, face.decision.user_id), (7, Some(1)));
     assert_eq!(face.log["identifier_id"], 1_717_658_368_i64, "fac\\0");
     assert_eq!(
         t.identify(&Presentation::FaceOf(1), 1)
+            .await
             .unwrap()
             .decision
             .user_id,
@@ -431,6 +434,7 @@ async fn faces_and_fingers_are_identified_by_what_was_enrolled() {
     );
     assert_eq!(
         t.identify(&Presentation::FaceOf(2), 1)
+            .await
             .unwrap()
             .decision
             .event,
@@ -438,7 +442,9 @@ async fn faces_and_fingers_are_identified_by_what_was_enrolled() {
         "user 2 has no enrolled face"
     );
     assert!(
-        t.identify(&Presentation::Finger { seed: 1 }, 1).is_err(),
+        t.identify(&Presentation::Finger { seed: 1 }, 1)
+            .await
+            .is_err(),
         "iDFace has no fingerprint reader"
     );
 
@@ -461,7 +467,10 @@ async fn faces_and_fingers_are_identified_by_what_was_enrolled() {
     )
     .await;
     let t = d.sim.terminal();
-    let finger = t.identify(&Presentation::Finger { seed: 42 }, 1).unwrap();
+    let finger = t
+        .identify(&Presentation::Finger { seed: 42 }, 1)
+        .await
+        .unwrap();
     assert_eq!(
         (finger.decision.event, finger.decision.user_id),
         (7, Some(3))
@@ -469,6 +478,7 @@ async fn faces_and_fingers_are_identified_by_what_was_enrolled() {
     assert_eq!(finger.actuations.len(), 1, "the relay opened door 1");
     assert_eq!(
         t.identify(&Presentation::Finger { seed: 43 }, 1)
+            .await
             .unwrap()
             .decision
             .event,
@@ -521,7 +531,7 @@ proptest! {
                 create(&d, &s, "portal_access_rules", json!([{"portal_id": 1, "access_rule_id": i}])).await;
             }
             d.sim.device().skew_clock(now - d.sim.device().local_now());
-            let logged = d.sim.terminal().identify(&Presentation::Card(card), 1).unwrap();
+            let logged = d.sim.terminal().identify(&Presentation::Card(card), 1).await.unwrap();
             let (t, now) = (d.sim.device(), d.sim.device().local_now());
             let rows = t.rows("access_rules").unwrap();
             if logged.decision.granted() {

@@ -8,6 +8,7 @@ mod faults;
 mod fixtures;
 mod identification;
 mod load_objects_model;
+mod online;
 mod serving;
 mod snapshots;
 mod support;

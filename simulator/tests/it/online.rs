@@ -1,0 +1,175 @@
+//! Online mode against a scripted server (a CallbackSink): Pro and Enterprise requests with
+//! the documented keys, grant with actions, deny, a malformed reply, and the server going
+//! down → contingency (local decision, operation_mode, device_is_alive probes) → back online.
+
+use acs_simulator::{Model, Presentation};
+use serde_json::json;
+
+use crate::enrollment::Rig;
+
+/// A rig whose online server and monitor are both the sink; user 5 holds card 77 and
+/// rule 1 (always allowed) so that a local decision grants.
+async fn online_rig(local_identification: &str) -> Rig {
+    let rig = Rig::new(Model::IdFace).await;
+    let ip = format!("{}:{}", rig.sink.host(), rig.sink.port());
+    for (object, values) in [
+        (
+            "devices",
+            json!([{"id": 9, "name": "Server", "ip": ip, "public_key": ""}]),
+        ),
+        ("cards", json!([{"value": 77, "user_id": 5}])),
+        (
+            "user_access_rules",
+            json!([{"user_id": 5, "access_rule_id": 1}]),
+        ),
+    ] {
+        assert_eq!(
+            rig.post(
+                "create_objects",
+                json!({"object": object, "values": values})
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    let cfg = json!({"general": {"online": "1", "local_identification": local_identification},
+                     "online_client": {"server_id": "9", "max_request_attempts": "3"}});
+    assert_eq!(rig.post("set_configuration", cfg).await.0, 200);
+    rig
+}
+
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn keys(pairs: &[(String, String)]) -> Vec<&str> {
+    pairs.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+fn value<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn pro_mode_asks_new_user_identified_and_obeys_a_grant() {
+    let rig = online_rig("1").await;
+    rig.sink.respond_with_json(200, &json!({"result": {"event": 7, "user_id": 5, "user_name": "Ana", "user_image": false,
+        "portal_id": 1, "message": "Welcome", "actions": [{"action": "sec_box", "parameters": "id=65793, reason=1"}]}}));
+    let logged = rig.sim.identify(&Presentation::Card(77)).await.unwrap();
+    assert_eq!(
+        (logged.decision.event, logged.decision.user_id),
+        (7, Some(5))
+    );
+    assert_eq!(
+        logged.actuations.len(),
+        1,
+        "the server's sec_box action ran"
+    );
+    let request = &rig.sink.received()[0];
+    assert_eq!(request.path, "/new_user_identified.fcgi");
+    assert_eq!(
+        request.query.as_deref(),
+        Some("session="),
+        "empty session parameter like real firmware"
+    );
+    let f = form(&request.body);
+    assert_eq!(
+        keys(&f),
+        vec![
+            "block_read_data",
+            "block_read_error",
+            "card_value",
+            "confidence",
+            "device_id",
+            "duress",
+            "event",
+            "face_mask",
+            "identifier_id",
+            "log_type_id",
+            "password",
+            "pin_value",
+            "portal_id",
+            "qrcode_value",
+            "registration",
+            "remote_interlock_state",
+            "time",
+            "user_has_image",
+            "user_id",
+            "user_name",
+            "uuid"
+        ]
+    );
+    assert_eq!(
+        (
+            value(&f, "event"),
+            value(&f, "user_id"),
+            value(&f, "card_value")
+        ),
+        ("8", "5", "77")
+    );
+    assert_eq!(value(&f, "uuid").len(), 8);
+    rig.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn enterprise_mode_sends_new_card_and_obeys_a_denial() {
+    let rig = online_rig("0").await;
+    rig.sink
+        .respond_with_json(200, &json!({"result": {"event": 6, "message": "Denied"}}));
+    let logged = rig.sim.identify(&Presentation::Card(77)).await.unwrap();
+    assert_eq!(logged.decision.event, 6);
+    assert!(logged.actuations.is_empty());
+    let request = &rig.sink.received()[0];
+    assert_eq!(request.path, "/new_card.fcgi");
+    let f = form(&request.body);
+    assert_eq!(
+        keys(&f),
+        vec![
+            "block_read_data",
+            "block_read_error",
+            "card_value",
+            "device_id",
+            "identifier_id",
+            "panic",
+            "portal_id",
+            "time",
+            "uuid"
+        ]
+    );
+    assert_eq!(value(&f, "identifier_id"), "2003398144");
+    let (_, logs) = rig
+        .post(
+            "load_objects",
+            json!({"object": "access_logs", "fields": ["event", "card_value"]}),
+        )
+        .await;
+    assert_eq!(
+        logs,
+        json!({"access_logs": [{"event": 6, "card_value": 77}]})
+    );
+    rig.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_malformed_reply_is_not_retried_and_logs_no_response() {
+    let rig = online_rig("1").await;
+    rig.sink
+        .respond_with_json(200, &json!({"result": {"user_id": "5"}}));
+    let logged = rig.sim.identify(&Presentation::Card(77)).await.unwrap();
+    assert_eq!(logged.decision.event, 14);
+    let online: Vec<_> = rig
+        .sink
+        .received()
+        .into_iter()
+        .filter(|r| r.path.ends_with(".fcgi"))
+        .collect();
+    assert_eq!(online.len(), 1, "one request, one logged error");
+    assert!(!rig.sim.terminal().in_contingency());
+    rig.sim.shutdown().await;
+}
