@@ -401,37 +401,38 @@ pub async fn identify(
             identify::notify(terminal, &logged);
             Ok(logged)
         }
-        Outcome::Invalid => {
-            let decision = Decision {
-                event: NO_RESPONSE,
-                reason: Reason::NoRule,
-                user_id: None,
-                rule_id: None,
-            };
-            let logged = device.log_decision(&credential, portal, decision, &[])?;
-            identify::notify(terminal, &logged);
-            Ok(logged)
-        }
+        Outcome::Invalid => log_no_response(terminal, &credential, portal),
         Outcome::Unreachable => {
             let contingency = device
                 .config_value("online_client", "contingency_enabled")
                 .as_deref()
                 != Some("0");
             if !contingency {
-                let decision = Decision {
-                    event: NO_RESPONSE,
-                    reason: Reason::NoRule,
-                    user_id: None,
-                    rule_id: None,
-                };
-                let logged = device.log_decision(&credential, portal, decision, &[])?;
-                identify::notify(terminal, &logged);
-                return Ok(logged);
+                return log_no_response(terminal, &credential, portal);
             }
             enter_contingency(terminal, server);
             identify::identify(terminal, presentation, portal)
         }
     }
+}
+
+/// Logs (and reports) event 14: the server gave no usable answer; nothing opens.
+fn log_no_response(
+    terminal: &Terminal,
+    credential: &Credential,
+    portal: i64,
+) -> Result<Logged, DeviceError> {
+    let decision = Decision {
+        event: NO_RESPONSE,
+        reason: Reason::NoRule,
+        user_id: None,
+        rule_id: None,
+    };
+    let logged = terminal
+        .device
+        .log_decision(credential, portal, decision, &[])?;
+    identify::notify(terminal, &logged);
+    Ok(logged)
 }
 
 fn operation_mode(terminal: &Terminal, mode: i64, last_offline: i64) -> Option<Callback> {
