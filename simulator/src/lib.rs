@@ -25,6 +25,7 @@ pub mod callbacks;
 pub mod device;
 pub mod enroll;
 pub mod faults;
+pub mod fleet;
 pub mod identify;
 pub mod journal;
 pub mod model;
@@ -48,6 +49,7 @@ pub use callbacks::{Backoff, CallbackFaults, RetryPolicy};
 pub use device::clock::{ManualTime, TimeSource};
 pub use device::{Device, DeviceError, DeviceSettings};
 pub use faults::Override;
+pub use fleet::{Fleet, FleetBuilder, FleetError, Manifest, RunningFleet, Selection};
 pub use journal::Journal;
 pub use model::Model;
 pub use persist::StateError;
@@ -76,6 +78,8 @@ pub struct SimulatorBuilder {
     time_mode: Option<TimeMode>,
     policy: Policy,
     retry: RetryPolicy,
+    scheduler: Option<Scheduler>,
+    http: Option<reqwest::Client>,
 }
 
 impl SimulatorBuilder {
@@ -141,6 +145,20 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Shares `scheduler` with other terminals (a fleet on one manual clock); overrides
+    /// [`Self::time_mode`].
+    pub fn shared_scheduler(mut self, scheduler: Scheduler) -> Self {
+        self.scheduler = Some(scheduler);
+        self
+    }
+
+    /// Sends callbacks and online requests with `client` (a fleet shares one connection
+    /// pool instead of building a client per terminal).
+    pub(crate) fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
     /// How many exchanges the journal keeps (default 10,000).
     pub fn journal_capacity(mut self, capacity: usize) -> Self {
         self.journal_capacity = Some(capacity);
@@ -159,8 +177,13 @@ impl SimulatorBuilder {
             .map_or_else(Journal::default, Journal::with_capacity);
         let person = person::Person::new(seed);
         person.set_policy(self.policy);
-        let scheduler = Scheduler::new(self.time_mode.unwrap_or(TimeMode::Scaled(1.0)));
-        let terminal = Terminal::new(device, journal, person, scheduler);
+        let scheduler = self
+            .scheduler
+            .unwrap_or_else(|| Scheduler::new(self.time_mode.unwrap_or(TimeMode::Scaled(1.0))));
+        let mut terminal = Terminal::new(device, journal, person, scheduler);
+        if let Some(client) = self.http {
+            terminal.http = client;
+        }
         terminal.outbox.set_policy(self.retry);
         Ok(Simulator {
             terminal,
@@ -230,7 +253,7 @@ impl Simulator {
         if let Some(path) = self.state_file {
             tracker.spawn(persist::run(terminal.device.clone(), path, cancel.clone()));
         }
-        tracing::info!(%addr, model = %terminal.device.model(), "simulated terminal listening");
+        tracing::debug!(%addr, model = %terminal.device.model(), "simulated terminal listening");
         Ok(RunningSimulator {
             addr,
             terminal,

@@ -2,11 +2,13 @@
 //!
 //! `acs-sim serve --port 8080 --model idface --login admin --password admin --state dev.json`
 //! serves one terminal until Ctrl-C, then shuts down cleanly (writing the state file).
+//! `acs-sim fleet --count 1000 --manifest fleet.json` serves a thousand terminals, writes
+//! where each one is, and serves the fleet control API.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use acs_simulator::{Model, Policy, Simulator, TimeMode};
+use acs_simulator::{Fleet, Model, Policy, Simulator, SimulatorBuilder, TimeMode};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
@@ -25,29 +27,21 @@ struct Cli {
 enum Command {
     /// Serve one simulated terminal.
     Serve(ServeArgs),
+    /// Serve a fleet of simulated terminals, each on its own port.
+    Fleet(FleetArgs),
 }
 
+/// How each terminal is set up (shared by `serve` and `fleet`).
 #[derive(Debug, clap::Args)]
-struct ServeArgs {
-    /// TCP port to listen on (0 picks a free one).
-    #[arg(long, default_value_t = 8080, env = "ACS_SIM_PORT")]
-    port: u16,
-    /// Address to bind.
-    #[arg(long, default_value = "127.0.0.1", env = "ACS_SIM_BIND")]
-    bind: IpAddr,
-    /// Terminal model: idface, idface-max, idaccess or idflex.
-    #[arg(long, default_value = "idface", env = "ACS_SIM_MODEL")]
-    model: Model,
+struct TerminalArgs {
     /// Web/API login.
     #[arg(long, default_value = "admin", env = "ACS_SIM_LOGIN")]
     login: String,
     /// Web/API password.
     #[arg(long, default_value = "admin", env = "ACS_SIM_PASSWORD")]
     password: String,
-    /// Keep tables, photos and configuration in this file across restarts.
-    #[arg(long, env = "ACS_SIM_STATE")]
-    state: Option<PathBuf>,
-    /// Seed for the device id, serial and session tokens.
+    /// Seed for the device id, serial and session tokens (a fleet seeds terminal i from
+    /// seed + i).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Scale of the scheduler clock for waits (countdowns, timeouts, retries): 1 is real
@@ -63,6 +57,63 @@ struct ServeArgs {
     utc_offset: i64,
 }
 
+impl TerminalArgs {
+    fn builder(&self) -> SimulatorBuilder {
+        Simulator::builder()
+            .credentials(self.login.clone(), self.password.clone())
+            .seed(self.seed)
+            .utc_offset(self.utc_offset)
+            .time_mode(self.time_scale)
+            .policy(self.policy)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// TCP port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080, env = "ACS_SIM_PORT")]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1", env = "ACS_SIM_BIND")]
+    bind: IpAddr,
+    /// Terminal model: idface, idface-max, idaccess or idflex.
+    #[arg(long, default_value = "idface", env = "ACS_SIM_MODEL")]
+    model: Model,
+    /// Keep tables, photos and configuration in this file across restarts.
+    #[arg(long, env = "ACS_SIM_STATE")]
+    state: Option<PathBuf>,
+    #[command(flatten)]
+    terminal: TerminalArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct FleetArgs {
+    /// Number of terminals.
+    #[arg(long, default_value_t = 10)]
+    count: usize,
+    /// Models, assigned round-robin (comma-separated: idface,idaccess,…).
+    #[arg(long, default_value = "idface", value_delimiter = ',')]
+    models: Vec<Model>,
+    /// Address every terminal binds.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Terminal i listens on first-port + i; 0 picks a free port for each.
+    #[arg(long, default_value_t = 0)]
+    first_port: u16,
+    /// Port of the fleet control API (`/_fleet/…`); 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    control_port: u16,
+    /// Write the manifest (URL, model, device id, serial, credentials of each terminal)
+    /// to this JSON file.
+    #[arg(long, default_value = "fleet.json")]
+    manifest: PathBuf,
+    /// Keep each terminal's state in DIR/terminal-NNNN.json across restarts.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    terminal: TerminalArgs,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -72,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Fleet(args) => fleet(args).await,
     }
 }
 
@@ -79,13 +131,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((args.bind, args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
-    let mut builder = Simulator::builder()
-        .model(args.model)
-        .credentials(args.login, args.password)
-        .seed(args.seed)
-        .utc_offset(args.utc_offset)
-        .time_mode(args.time_scale)
-        .policy(args.policy);
+    let mut builder = args.terminal.builder().model(args.model);
     if let Some(state) = args.state {
         builder = builder.state_file(state);
     }
@@ -102,14 +148,53 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sim.base_url()
     );
     println!(
-        "try: curl -s -X POST {}/login.fcgi -H 'Content-Type: application/json' -d '{{\"login\":\"admin\",\"password\":\"admin\"}}'",
-        sim.base_url()
+        "try: curl -s -X POST {}/login.fcgi -H 'Content-Type: application/json' -d '{{\"login\":\"{}\",\"password\":\"…\"}}'",
+        sim.base_url(),
+        args.terminal.login
     );
     tokio::signal::ctrl_c()
         .await
         .context("cannot wait for Ctrl-C")?;
     tracing::info!("shutting down");
     sim.shutdown().await;
+    Ok(())
+}
+
+async fn fleet(args: FleetArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut builder = Fleet::builder(args.count)
+        .template(args.terminal.builder())
+        .models(args.models)
+        .bind(args.bind)
+        .first_port(args.first_port)
+        .seed(args.terminal.seed);
+    if let Some(dir) = args.state_dir {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        builder = builder.state_dir(dir);
+    }
+    let mut fleet = builder.spawn().await.context("cannot start the fleet")?;
+    let control = tokio::net::TcpListener::bind((args.bind, args.control_port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.bind, args.control_port))?;
+    let control = fleet
+        .serve_control(control)
+        .context("cannot serve the fleet control API")?;
+    fleet
+        .write_manifest(&args.manifest)
+        .with_context(|| format!("cannot write {}", args.manifest.display()))?;
+    println!(
+        "{} terminals listening on {} (started in {} ms); manifest in {}; fleet control at http://{control}/_fleet/",
+        fleet.len(),
+        args.bind,
+        started.elapsed().as_millis(),
+        args.manifest.display(),
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    tracing::info!("shutting down");
+    fleet.shutdown().await;
     Ok(())
 }
 

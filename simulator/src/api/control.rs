@@ -51,26 +51,70 @@ pub(super) async fn dispatch(
             Err(e) => return error(bad(format!("Invalid JSON ({e})"))),
         }
     };
-    let answer = match Members::of(&json, "request") {
-        Err(e) => Err(e.into()),
-        Ok(m) => match path.as_str() {
-            "present" => present(&t, m).await,
-            "policy" => policy(&t, m),
-            "cancel_enroll" => Ok(json!({"cancelled": t.cancel_enrollment()})),
-            "state" => Ok(state(&t)),
-            "clock/advance" => advance(&t, m),
-            "faults" => faults(&t, m),
-            "callback_policy" => callback_policy(&t, m),
-            other => Err((
-                StatusCode::NOT_FOUND,
-                format!("Unknown control path: /_sim/{other}"),
-            )),
-        },
-    };
-    match answer {
+    match apply(&t, &path, &json, Origin::OwnListener).await {
         Ok(j) => axum::Json(j).into_response(),
         Err(e) => error(e),
     }
+}
+
+/// Every control path a terminal answers (under `/_sim/` and, fleet-wide, `/_fleet/`).
+pub(crate) const PATHS: &[&str] = &[
+    "present",
+    "policy",
+    "cancel_enroll",
+    "state",
+    "clock/advance",
+    "faults",
+    "callback_policy",
+    "power",
+];
+
+/// Where a control request arrived, which decides whether a power-off can be awaited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The terminal's own `/_sim/`: the request rides the listener being switched off, so
+    /// the power-off happens right after the answer.
+    OwnListener,
+    /// Another listener (the fleet control API): power changes are awaited.
+    Elsewhere,
+}
+
+/// Applies one control request (`/_sim/{path}` with its JSON body) to a terminal; the fleet
+/// control API uses it too, so both speak exactly the same language.
+pub(crate) async fn apply(t: &Terminal, path: &str, json: &Json, origin: Origin) -> Answer {
+    let m = Members::of(json, "request")?;
+    match path {
+        "present" => present(t, m).await,
+        "policy" => policy(t, m),
+        "cancel_enroll" => Ok(json!({"cancelled": t.cancel_enrollment()})),
+        "state" => Ok(state(t)),
+        "clock/advance" => advance(t, m),
+        "faults" => faults(t, m),
+        "callback_policy" => callback_policy(t, m),
+        "power" => power(t, m, origin).await,
+        other => Err((
+            StatusCode::NOT_FOUND,
+            format!("Unknown control path: /_sim/{other}"),
+        )),
+    }
+}
+
+/// `{"on": false}` powers off until powered on again (the device's own `/_sim/` goes away
+/// with it: power it back on through the library or the fleet control API); `{"on": true}`
+/// powers on.
+async fn power(t: &Terminal, m: Members<'_>, origin: Origin) -> Answer {
+    let on = m
+        .opt_bool("on")?
+        .ok_or_else(|| bad("on (true or false) is required"))?;
+    let switched = match (on, origin) {
+        (true, _) => t.power.on().await,
+        (false, Origin::OwnListener) => t.power.off_later(None),
+        (false, Origin::Elsewhere) => t.power.off(None).await,
+    };
+    if !switched {
+        return Err(bad("the terminal is not serving, so it cannot be switched"));
+    }
+    Ok(json!({"on": on}))
 }
 
 fn error((status, message): (StatusCode, String)) -> Response {

@@ -7,7 +7,7 @@
 //! 413 oversized body) – never a panic, never an HTML page. Every exchange is journaled.
 
 mod config;
-mod control;
+pub(crate) mod control;
 mod enroll;
 mod images;
 mod objects;

@@ -6,6 +6,7 @@ mod bad_input;
 mod enrollment;
 mod faults;
 mod fixtures;
+mod fleet;
 mod identification;
 mod load_objects_model;
 mod online;
