@@ -2,7 +2,7 @@
 //! the documented keys, grant with actions, deny, a malformed reply, and the server going
 //! down → contingency (local decision, operation_mode, device_is_alive probes) → back online.
 
-use acs_simulator::{Model, Presentation};
+use acs_simulator::{CallbackSink, Model, Presentation, online};
 use serde_json::json;
 
 use crate::enrollment::Rig;
@@ -11,7 +11,14 @@ use crate::enrollment::Rig;
 /// rule 1 (always allowed) so that a local decision grants.
 async fn online_rig(local_identification: &str) -> Rig {
     let rig = Rig::new(Model::IdFace).await;
-    let ip = format!("{}:{}", rig.sink.host(), rig.sink.port());
+    let server = format!("{}:{}", rig.sink.host(), rig.sink.port());
+    configure_online(&rig, &server, local_identification).await;
+    rig
+}
+
+/// Points the rig's terminal at the online server `ip` ("host:port") with three attempts
+/// per request, gives user 5 card 77 and rule 1 (always allowed).
+async fn configure_online(rig: &Rig, ip: &str, local_identification: &str) {
     for (object, values) in [
         (
             "devices",
@@ -36,7 +43,6 @@ async fn online_rig(local_identification: &str) -> Rig {
     let cfg = json!({"general": {"online": "1", "local_identification": local_identification},
                      "online_client": {"server_id": "9", "max_request_attempts": "3"}});
     assert_eq!(rig.post("set_configuration", cfg).await.0, 200);
-    rig
 }
 
 fn form(body: &[u8]) -> Vec<(String, String)> {
@@ -171,5 +177,72 @@ async fn a_malformed_reply_is_not_retried_and_logs_no_response() {
         .collect();
     assert_eq!(online.len(), 1, "one request, one logged error");
     assert!(!rig.sim.terminal().in_contingency());
+    rig.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_lost_server_means_contingency_until_device_is_alive_succeeds() {
+    // The monitor is the rig's sink; the online server is a sink of its own, so that the
+    // server's scripted failures never touch the monitor's pushes.
+    let rig = Rig::new(Model::IdFace).await;
+    let server = CallbackSink::start().await.unwrap();
+    configure_online(&rig, &format!("{}:{}", server.host(), server.port()), "1").await;
+    let monitor_pushes = |mode: i64| {
+        rig.sink
+            .received()
+            .into_iter()
+            .filter(|r| {
+                r.path.ends_with("/operation_mode")
+                    && r.json.as_ref().map(|j| &j["operation_mode"]["mode"]) == Some(&json!(mode))
+            })
+            .count()
+    };
+
+    // Down: all three attempts fail, so the terminal decides locally (rule 1 grants) and
+    // reports CONTINGENCY.
+    server.respond_with([500, 500, 500]);
+    let logged = rig.sim.identify(&Presentation::Card(77)).await.unwrap();
+    assert_eq!(
+        (logged.decision.event, logged.decision.user_id),
+        (7, Some(5)),
+        "local decision"
+    );
+    assert!(rig.sim.terminal().in_contingency());
+    assert_eq!(server.received().len(), 3);
+    while monitor_pushes(1) == 0 {
+        rig.sink.wait_for(rig.sink.received().len() + 1).await;
+    }
+
+    // While in contingency nothing is asked of the server.
+    rig.sim.identify(&Presentation::Card(77)).await.unwrap();
+    assert_eq!(server.received().len(), 3);
+
+    // The first probe (two attempts) still fails …
+    server.respond_with([503, 503]);
+    rig.sim.scheduler().wait_for_sleepers(1).await;
+    rig.sim.scheduler().advance(online::ALIVE_PERIOD);
+    let probes = server.wait_for(5).await;
+    assert!(
+        probes[3..]
+            .iter()
+            .all(|r| r.path == "/device_is_alive.fcgi" && r.status == 503)
+    );
+    assert!(rig.sim.terminal().in_contingency());
+
+    // … the next one succeeds: back online, DEFAULT reported, the server asked again.
+    rig.sim.scheduler().wait_for_sleepers(1).await;
+    rig.sim.scheduler().advance(online::ALIVE_PERIOD);
+    let probes = server.wait_for(6).await;
+    assert_eq!(probes[5].path, "/device_is_alive.fcgi");
+    assert_eq!(probes[5].json, Some(json!({"access_logs": 2})));
+    while monitor_pushes(0) == 0 {
+        rig.sink.wait_for(rig.sink.received().len() + 1).await;
+    }
+    assert!(!rig.sim.terminal().in_contingency());
+
+    server.respond_with_json(200, &json!({"result": {"event": 6, "message": "Denied"}}));
+    let logged = rig.sim.identify(&Presentation::Card(77)).await.unwrap();
+    assert_eq!(logged.decision.event, 6, "the server decides again");
+    assert_eq!(server.received()[6].path, "/new_user_identified.fcgi");
     rig.sim.shutdown().await;
 }
