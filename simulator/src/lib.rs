@@ -33,6 +33,7 @@ pub mod online;
 pub mod persist;
 pub mod person;
 pub mod power;
+pub mod push;
 pub mod scheduler;
 pub mod sink;
 pub mod terminal;

@@ -125,7 +125,7 @@ struct Request {
     bytes: Option<Vec<u8>>,
 }
 
-fn uuid(terminal: &Terminal) -> String {
+pub(crate) fn uuid(terminal: &Terminal) -> String {
     let n: u32 = terminal.rng().random();
     format!("{n:08x}")
 }

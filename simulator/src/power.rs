@@ -111,6 +111,8 @@ pub(crate) async fn serve(
         let server_stop = cancel.child_token();
         let app = crate::api::router(terminal.clone());
         let stop = server_stop.clone();
+        // Push mode polls only while the terminal is powered.
+        tokio::spawn(crate::push::run_loop(terminal.clone(), server_stop.clone()));
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(l, app)
                 .with_graceful_shutdown(stop.cancelled_owned())

@@ -331,7 +331,7 @@ async fn dispatch(
                     query,
                     body: &bytes,
                 };
-                run(&call).await
+                run(&call, Gate::Checked).await
             };
             (bytes, result)
         }
@@ -352,21 +352,101 @@ async fn dispatch(
     if let Err(e) = &result {
         tracing::debug!(command, status = e.status.as_u16(), error = %e.message, "command refused");
     }
-    app.journal.record(journal::Entry {
-        seq: 0,
-        time: app.device.local_now(),
-        method: method.to_string(),
-        command: command.to_owned(),
-        query: journal::redact_query(uri.query().unwrap_or("")),
-        request: journal::Body::capture(&bytes),
-        status: status.as_u16(),
-        response: if content_type == Some("image/jpeg") {
-            journal::Body::Bytes(reply_body.len())
-        } else {
-            journal::Body::capture(&reply_body)
-        },
-    });
+    let exchange = Exchange {
+        method: method.as_str(),
+        command,
+        query: uri.query().unwrap_or(""),
+        request: &bytes,
+        status,
+        reply: &reply_body,
+        content_type,
+    };
+    exchange.record(&app);
     respond(status, reply_body, content_type)
+}
+
+/// One request and its reply, as the journal keeps them.
+struct Exchange<'a> {
+    method: &'a str,
+    command: &'a str,
+    query: &'a str,
+    request: &'a [u8],
+    status: StatusCode,
+    reply: &'a [u8],
+    content_type: Option<&'a str>,
+}
+
+impl Exchange<'_> {
+    fn record(&self, terminal: &Terminal) {
+        terminal.journal.record(journal::Entry {
+            seq: 0,
+            time: terminal.device.local_now(),
+            method: self.method.to_owned(),
+            command: self.command.to_owned(),
+            query: journal::redact_query(self.query),
+            request: journal::Body::capture(self.request),
+            status: self.status.as_u16(),
+            response: if self.content_type == Some("image/jpeg") {
+                journal::Body::Bytes(self.reply.len())
+            } else {
+                journal::Body::capture(self.reply)
+            },
+        });
+    }
+}
+
+/// Runs a command that arrived through push mode (terminal-api.md §8): no session is
+/// needed, the reply is what the command would have answered over HTTP – its JSON (an
+/// empty reply is `{}`; a JPEG is `{"image": "<base64>"}`) or the device's error text.
+/// The exchange is journaled with the method `PUSH`.
+pub(crate) async fn execute_pushed(
+    terminal: &Terminal,
+    command: &str,
+    query: &str,
+    body: &[u8],
+) -> Result<Json, String> {
+    let call = Call {
+        terminal,
+        device: &terminal.device,
+        command,
+        query: parse_query(Some(query)),
+        session: None,
+        body,
+    };
+    let result = run(&call, Gate::Trusted).await;
+    let (status, reply) = match &result {
+        Ok(Reply::Json(j)) => (StatusCode::OK, j.to_string().into_bytes()),
+        Ok(Reply::Empty | Reply::Jpeg(_)) => (StatusCode::OK, Vec::new()),
+        Err(e) => (e.status, e.body().to_string().into_bytes()),
+    };
+    Exchange {
+        method: "PUSH",
+        command,
+        query,
+        request: body,
+        status,
+        reply: &reply,
+        content_type: Some(JSON),
+    }
+    .record(terminal);
+    match result {
+        Ok(Reply::Json(j)) => Ok(j),
+        Ok(Reply::Empty) => Ok(json!({})),
+        Ok(Reply::Jpeg(bytes)) => {
+            use base64::Engine as _;
+            Ok(json!({"image": base64::engine::general_purpose::STANDARD.encode(bytes)}))
+        }
+        Err(e) => Err(e.message),
+    }
+}
+
+/// Whether the session gate applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// An HTTP request: commands that need a session get one checked.
+    Checked,
+    /// A command the terminal fetched itself (push mode): it runs without a session.
+    Trusted,
 }
 
 const JSON: &str = "application/json; charset=utf-8";
@@ -402,7 +482,7 @@ fn unknown_command(command: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("Unknown command: {command}"))
 }
 
-async fn run(call: &Call<'_>) -> Result<Reply, ApiError> {
+async fn run(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {
     let Some((_, access, handler)) = COMMANDS.iter().find(|(name, _, _)| *name == call.command)
     else {
         return Err(unknown_command(call.command));
@@ -420,7 +500,7 @@ async fn run(call: &Call<'_>) -> Result<Reply, ApiError> {
                 == Some("1")
         }
     };
-    if !public {
+    if !public && gate == Gate::Checked {
         call.device
             .authorize(call.session.as_deref(), call.command)
             .map_err(ApiError::unauthorized)?;

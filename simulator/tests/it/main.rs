@@ -10,6 +10,7 @@ mod fleet;
 mod identification;
 mod load_objects_model;
 mod online;
+mod push;
 mod serving;
 mod snapshots;
 mod support;
