@@ -39,6 +39,10 @@ pub fn credential(
         ),
         Presentation::Finger { .. } => return Err(unsupported("fingerprint")),
         Presentation::Pin(p) => Credential::Pin(p.clone()),
+        Presentation::IdAndPassword { user_id, password } => Credential::IdAndPassword {
+            user_id: *user_id,
+            password: password.clone(),
+        },
         Presentation::Qr(q) if model.has_qr() => Credential::Qr(q.clone()),
         Presentation::Qr(_) => return Err(unsupported("QR")),
         Presentation::Nobody | Presentation::Failure(_) => {

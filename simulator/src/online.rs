@@ -2,6 +2,7 @@
 //! server configured in `online_client.server_id` to decide. Pro mode
 //! (`local_identification = "1"`) identifies locally and sends `new_user_identified.fcgi`;
 //! Enterprise mode sends the raw credential (`new_card.fcgi`, `new_qrcode.fcgi`,
+//! `new_user_id_and_password.fcgi`,
 //! `new_biometric_image.fcgi` / `new_biometric_template.fcgi`). Requests are form-encoded
 //! (binary for fingerprints) with an empty `session` query parameter, retried up to
 //! `max_request_attempts`; the reply's `result` is validated strictly and obeyed. When the
@@ -185,6 +186,20 @@ fn build_request(
                 ("portal_id", portal.to_string()),
                 ("qrcode_value", q.clone()),
                 ("time", time),
+                ("uuid", uuid),
+            ]),
+            bytes: None,
+        },
+        (false, Credential::IdAndPassword { user_id, password }, _) => Request {
+            endpoint: "new_user_id_and_password",
+            query: empty_session,
+            form: form(vec![
+                ("device_id", device_id),
+                ("identifier_id", credential.identifier_id().to_string()),
+                ("password", password.clone()),
+                ("portal_id", portal.to_string()),
+                ("time", time),
+                ("user_id", user_id.to_string()),
                 ("uuid", uuid),
             ]),
             bytes: None,

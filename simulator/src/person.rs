@@ -34,6 +34,13 @@ pub enum Presentation {
     },
     /// Types a PIN.
     Pin(String),
+    /// Types a user id and that user's password on the keypad.
+    IdAndPassword {
+        /// `users.id` typed.
+        user_id: i64,
+        /// The password typed (checked against `users.password` / `users.salt`).
+        password: String,
+    },
     /// Shows a QR code.
     Qr(String),
     /// Nobody comes: the device times out.

@@ -111,9 +111,10 @@ async fn execute(terminal: &Terminal, reply: &Json) -> Json {
         let mut results = Vec::with_capacity(list.len());
         for t in list {
             let id = t.get("transactionid").cloned().unwrap_or(Json::Null);
-            let outcome = match t.as_object().ok_or_else(|| {
-                "Invalid push command: a transaction must be an object".to_owned()
-            }) {
+            let outcome = match t
+                .as_object()
+                .ok_or_else(|| "Invalid push command: a transaction must be an object".to_owned())
+            {
                 Ok(t) => run(terminal, t).await,
                 Err(e) => Err(e),
             };
@@ -270,7 +271,10 @@ mod tests {
         assert_eq!(c.query, "limit=10");
         assert_eq!(c.body, br#"{"object":"users"}"#);
         let c = command(&object(json!({"endpoint": "/reboot.fcgi", "body": "{}"}))).unwrap();
-        assert_eq!((c.endpoint.as_str(), c.body.as_slice()), ("reboot", &b"{}"[..]));
+        assert_eq!(
+            (c.endpoint.as_str(), c.body.as_slice()),
+            ("reboot", &b"{}"[..])
+        );
     }
 
     #[test]

@@ -139,6 +139,11 @@ async fn present(t: &Terminal, m: Members<'_>) -> Answer {
             .as_u64()
             .ok_or_else(|| MemberError::new("finger", "int64", Some(v)))?;
         Presentation::Finger { seed }
+    } else if let Some(user_id) = m.opt_int64("user_id")? {
+        Presentation::IdAndPassword {
+            user_id,
+            password: m.string("password")?.to_owned(),
+        }
     } else if let Some(pin) = m.opt_string("pin")? {
         Presentation::Pin(pin.to_owned())
     } else if let Some(qr) = m.opt_string("qr")? {
@@ -149,7 +154,7 @@ async fn present(t: &Terminal, m: Members<'_>) -> Answer {
         Presentation::Failure(text.to_owned())
     } else {
         return Err(bad(
-            "expected one of: face_of, face_jpeg, card, finger, pin, qr, nobody, failure",
+            "expected one of: face_of, face_jpeg, card, finger, user_id + password, pin, qr, nobody, failure",
         ));
     };
     if m.opt_bool("queue")? == Some(true) || t.enroller.is_running() {

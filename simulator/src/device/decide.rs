@@ -27,6 +27,9 @@ pub mod identifier {
     pub const PIN: i64 = 0x7069_6E00;
     /// `qrc\0`: QR code (same scheme; value not captured).
     pub const QR: i64 = 0x7172_6300;
+    /// `pas\0`: user id + password on the keypad (same scheme; the simulator's choice, no
+    /// capture shows the value).
+    pub const PASSWORD: i64 = 0x7061_7300;
 }
 
 /// Access-log event codes used by decisions (terminal-api.md §3.9).
@@ -52,6 +55,13 @@ pub enum Credential {
     Pin(String),
     /// A QR code's text.
     Qr(String),
+    /// A user id and password typed on the keypad.
+    IdAndPassword {
+        /// The `users.id` typed.
+        user_id: i64,
+        /// The password typed.
+        password: String,
+    },
 }
 
 impl Credential {
@@ -63,6 +73,7 @@ impl Credential {
             Credential::FingerTemplate(_) => identifier::FINGERPRINT,
             Credential::Pin(_) => identifier::PIN,
             Credential::Qr(_) => identifier::QR,
+            Credential::IdAndPassword { .. } => identifier::PASSWORD,
         }
     }
 }
@@ -146,7 +157,30 @@ pub fn identify(db: &Database, credential: &Credential, qr_in_cards: bool) -> Op
             .ok()
             .and_then(|v| lookup("cards", "value", &Value::Int(i128::from(v)))),
         Credential::Qr(q) => lookup("qrcodes", "value", &Value::Text(q.clone())),
+        Credential::IdAndPassword { user_id, password } => {
+            let users = db.table("users").ok()?;
+            let (_, row) = users
+                .rows()
+                .find(|(_, row)| int(users, row, "id") == Some(i128::from(*user_id)))?;
+            let text = |col: &str| match users.cell(row, col) {
+                Value::Text(t) => t.clone(),
+                _ => String::new(),
+            };
+            let stored = text("password");
+            (!stored.is_empty() && password_digest(password, &text("salt")) == stored)
+                .then_some(*user_id)
+        }
     }
+}
+
+/// `users.password`: the hex SHA-256 of the password followed by the salt, as
+/// `user_hash_password.fcgi` computes it.
+pub fn password_digest(password: &str, salt: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(format!("{password}{salt}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Decides a presentation at `portal_id` at device-local epoch second `now`.

@@ -732,9 +732,7 @@ impl Device {
                 .map(|_| char::from(b"0123456789abcdef"[s.rng.random_range(0..16)]))
                 .collect()
         };
-        let digest = Sha256::digest(format!("{password}{salt}").as_bytes());
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        (hex, salt)
+        (decide::password_digest(password, &salt), salt)
     }
 
     /// Everything `system_information` reports.

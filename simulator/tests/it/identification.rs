@@ -552,3 +552,44 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn a_user_id_and_password_typed_on_the_keypad_is_checked_against_the_stored_hash() {
+    let d = TestDevice::idface();
+    let s = d.login().await;
+    let hashed = d
+        .post("user_hash_password", Some(&s), &json!({"password": "2468"}))
+        .await
+        .json();
+    create(
+        &d,
+        &s,
+        "users",
+        json!([{"id": 4, "name": "Keypad", "password": hashed["password"], "salt": hashed["salt"]},
+               {"id": 5, "name": "No password"}]),
+    )
+    .await;
+    create(
+        &d,
+        &s,
+        "user_access_rules",
+        json!([{"user_id": 4, "access_rule_id": 1}, {"user_id": 5, "access_rule_id": 1}]),
+    )
+    .await;
+    let t = d.sim.terminal();
+    let typed = |user_id: i64, password: &str| Presentation::IdAndPassword {
+        user_id,
+        password: password.to_owned(),
+    };
+    let right = t.identify(&typed(4, "2468"), 1).await.unwrap();
+    assert_eq!((right.decision.event, right.decision.user_id), (7, Some(4)));
+    assert_eq!(right.log["identifier_id"], 0x7061_7300_i64, "pas\\0");
+    for (user, password) in [(4, "1357"), (5, ""), (99, "2468")] {
+        let wrong = t.identify(&typed(user, password), 1).await.unwrap();
+        assert_eq!(
+            (wrong.decision.event, wrong.decision.user_id),
+            (3, None),
+            "user {user} with {password:?}"
+        );
+    }
+}

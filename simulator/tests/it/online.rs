@@ -246,3 +246,44 @@ async fn a_lost_server_means_contingency_until_device_is_alive_succeeds() {
     assert_eq!(server.received()[6].path, "/new_user_identified.fcgi");
     rig.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn enterprise_mode_sends_a_typed_id_and_password_to_new_user_id_and_password() {
+    let rig = online_rig("0").await;
+    rig.sink.respond_with_json(
+        200,
+        &json!({"result": {"event": 7, "user_id": 5, "message": "Hi"}}),
+    );
+    let logged = rig
+        .sim
+        .identify(&Presentation::IdAndPassword {
+            user_id: 5,
+            password: "2468".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(logged.decision.event, 7);
+    let request = &rig.sink.received()[0];
+    assert_eq!(request.path, "/new_user_id_and_password.fcgi");
+    let f = form(&request.body);
+    assert_eq!(
+        keys(&f),
+        vec![
+            "device_id",
+            "identifier_id",
+            "password",
+            "portal_id",
+            "time",
+            "user_id",
+            "uuid"
+        ]
+    );
+    assert_eq!((value(&f, "user_id"), value(&f, "password")), ("5", "2468"));
+    let transcript = rig.sim.journal().transcript();
+    assert!(transcript.contains("new_user_id_and_password"), "journaled");
+    assert!(
+        !transcript.contains("2468"),
+        "the journal never keeps a password"
+    );
+    rig.sim.shutdown().await;
+}
