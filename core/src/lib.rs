@@ -8,9 +8,15 @@
 //! desired state, enrollment, and the integrator API with the device-facing receiver.
 //! It depends on no other workspace crate; the simulator is only ever a dev-dependency.
 //!
-//! What exists today is one pure credential-value module, [`card`]: a Wiegand card
-//! (facility code + number) and its encoding in the terminal's 64-bit `cards.value`.
-//! The domain, store, driver, sync engine, enrollment and integrator API follow in later
-//! work (see `ARCHITECTURE.md` for the roadmap of modules).
+//! What exists today:
+//! - [`card`] – a Wiegand card (facility code + number) and its encoding in the terminal's
+//!   64-bit `cards.value`;
+//! - [`domain`] – the pure domain: topology, people, credentials, entitlements, schedules,
+//!   the decision function and the desired state of each terminal.
+//!
+//! The store, driver, sync engine, enrollment and integrator API follow in later work (see
+//! `ARCHITECTURE.md` for the roadmap of modules).
 
 pub mod card;
+pub mod domain;
+pub mod store;

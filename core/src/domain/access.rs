@@ -1,0 +1,340 @@
+//! Accesses: rules that permit or deny people and groups at doors, per direction and auth
+//! type, optionally limited by a schedule and a validity window (domain.md §2.2, §7.3).
+//!
+//! Invariants checked by [`Access::new`]: a temporary access has a `valid_to`;
+//! `valid_to > valid_from`; at least one door. [`validate_access_doors`] checks the doors
+//! against the topology: every door exists, lies in one site, and only enables auth types
+//! its hardware supports in that direction.
+
+use super::auth::{AuthType, Direction};
+use super::id::{AccessId, DoorId, GroupId, PersonId, ScheduleId, SiteId, TenantId};
+use super::provisioning::ProvisioningStatus;
+use super::topology::Topology;
+use super::validation::{InvalidField, Problem, Window, required_text};
+use jiff::Timestamp;
+use std::collections::BTreeSet;
+
+/// Permanent or temporary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccessKind {
+    /// Stays until deleted (staff, residents).
+    Permanent,
+    /// Has a mandatory `valid_to`; after it the access stops granting and is purged from
+    /// the hardware.
+    Temporary,
+}
+
+/// Whether the access lets people through or blocks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Effect {
+    /// Grants, if schedule and auth type allow.
+    Permit,
+    /// Blocks (evaluated before every permit).
+    Deny,
+}
+
+/// One door of an access and what is enabled there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessDoor {
+    /// The door.
+    pub door_id: DoorId,
+    /// Whether scheduled unlock is enabled for this door.
+    pub lock_unlock: bool,
+    /// Auth types enabled for entering.
+    pub in_auth_types: BTreeSet<AuthType>,
+    /// Auth types enabled for leaving.
+    pub out_auth_types: BTreeSet<AuthType>,
+}
+
+impl AccessDoor {
+    /// The auth types enabled in `direction`.
+    pub fn auth_types(&self, direction: Direction) -> &BTreeSet<AuthType> {
+        match direction {
+            Direction::In => &self.in_auth_types,
+            Direction::Out => &self.out_auth_types,
+        }
+    }
+}
+
+/// Everything about an access but its id and status, for [`Access::new`].
+#[derive(Debug, Clone)]
+pub struct AccessSpec {
+    /// The owning tenant.
+    pub tenant_id: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Permanent or temporary.
+    pub kind: AccessKind,
+    /// Permit or deny.
+    pub effect: Effect,
+    /// Start of validity.
+    pub valid_from: Option<Timestamp>,
+    /// End of validity (required if temporary).
+    pub valid_to: Option<Timestamp>,
+    /// The schedule limiting it; `None` = 24/7.
+    pub schedule_id: Option<ScheduleId>,
+    /// The doors.
+    pub doors: Vec<AccessDoor>,
+    /// People it applies to directly.
+    pub person_ids: BTreeSet<PersonId>,
+    /// Groups whose members it applies to.
+    pub group_ids: BTreeSet<GroupId>,
+}
+
+/// An access rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// Its id.
+    pub id: AccessId,
+    /// The owning tenant.
+    pub tenant_id: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Permanent or temporary.
+    pub kind: AccessKind,
+    /// Permit or deny.
+    pub effect: Effect,
+    /// `[valid_from, valid_to)`.
+    pub validity: Window,
+    /// The schedule limiting it; `None` = 24/7.
+    pub schedule_id: Option<ScheduleId>,
+    /// The doors.
+    pub doors: Vec<AccessDoor>,
+    /// People it applies to directly.
+    pub person_ids: BTreeSet<PersonId>,
+    /// Groups whose members it applies to.
+    pub group_ids: BTreeSet<GroupId>,
+    /// Provisioning status (server-owned).
+    pub status: ProvisioningStatus,
+}
+
+impl Access {
+    /// A new access in status `initial`. Fails naming the field: `name` empty, `valid_to`
+    /// missing on a temporary access or not after `valid_from`, `doors` empty or a door
+    /// listed twice.
+    pub fn new(id: AccessId, spec: AccessSpec) -> Result<Access, InvalidField> {
+        let name = required_text("name", &spec.name, 200)?;
+        if spec.kind == AccessKind::Temporary && spec.valid_to.is_none() {
+            return Err(InvalidField::new("valid_to", Problem::Missing));
+        }
+        let validity = Window::new(spec.valid_from, spec.valid_to, "valid_from", "valid_to")?;
+        if spec.doors.is_empty() {
+            return Err(InvalidField::new("doors", Problem::Empty));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, door) in spec.doors.iter().enumerate() {
+            if !seen.insert(door.door_id) {
+                return Err(InvalidField::new(
+                    format!("doors[{i}].door_id"),
+                    Problem::Duplicate,
+                ));
+            }
+        }
+        Ok(Access {
+            id,
+            tenant_id: spec.tenant_id,
+            name,
+            kind: spec.kind,
+            effect: spec.effect,
+            validity,
+            schedule_id: spec.schedule_id,
+            doors: spec.doors,
+            person_ids: spec.person_ids,
+            group_ids: spec.group_ids,
+            status: ProvisioningStatus::Initial,
+        })
+    }
+
+    /// The entry for `door`, if the access lists it.
+    pub fn door(&self, door: DoorId) -> Option<&AccessDoor> {
+        self.doors.iter().find(|d| d.door_id == door)
+    }
+
+    /// Whether the access still counts (not being or been deleted).
+    pub fn is_live(&self) -> bool {
+        !self.status.is_deleted()
+    }
+}
+
+/// Checks an access's doors against the topology and returns the one site they are in.
+///
+/// Fails naming the field: `doors[i].door_id` unknown ([`Problem::Unknown`]) or in another
+/// site than `doors[0]` ([`Problem::OtherSite`]); `doors[i].in_auth_types` /
+/// `doors[i].out_auth_types` enabling an auth type the door does not support in that
+/// direction ([`Problem::UnsupportedByDoor`]).
+pub fn validate_access_doors(
+    topology: &Topology,
+    doors: &[AccessDoor],
+) -> Result<Option<SiteId>, InvalidField> {
+    let mut site_id = None;
+    for (i, access_door) in doors.iter().enumerate() {
+        let field = |name: &str| format!("doors[{i}].{name}");
+        let door = topology
+            .doors
+            .get(&access_door.door_id)
+            .ok_or_else(|| InvalidField::new(field("door_id"), Problem::Unknown))?;
+        let door_site = topology
+            .site_of_door(door.id)
+            .map(|s| s.id)
+            .ok_or_else(|| InvalidField::new(field("door_id"), Problem::Unknown))?;
+        match site_id {
+            None => site_id = Some(door_site),
+            Some(site) if site != door_site => {
+                return Err(InvalidField::new(field("door_id"), Problem::OtherSite));
+            }
+            Some(_) => {}
+        }
+        for (direction, name) in [
+            (Direction::In, "in_auth_types"),
+            (Direction::Out, "out_auth_types"),
+        ] {
+            let unsupported: Vec<&str> = access_door
+                .auth_types(direction)
+                .difference(door.supported(direction))
+                .map(|a| a.name())
+                .collect();
+            if !unsupported.is_empty() {
+                return Err(InvalidField::new(
+                    field(name),
+                    Problem::UnsupportedByDoor {
+                        auth_types: unsupported.join(", "),
+                    },
+                ));
+            }
+        }
+    }
+    Ok(site_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::id::{FacilityId, SiteId};
+    use crate::domain::topology::{Door, Facility, FacilityKind, Site};
+
+    fn ts(s: i64) -> Timestamp {
+        Timestamp::from_second(s).unwrap()
+    }
+
+    fn door(id: u64, in_types: &[AuthType]) -> AccessDoor {
+        AccessDoor {
+            door_id: DoorId::new(id),
+            lock_unlock: false,
+            in_auth_types: in_types.iter().copied().collect(),
+            out_auth_types: BTreeSet::new(),
+        }
+    }
+
+    fn spec(kind: AccessKind, from: Option<i64>, to: Option<i64>) -> AccessSpec {
+        AccessSpec {
+            tenant_id: TenantId::new(1),
+            name: "staff".into(),
+            kind,
+            effect: Effect::Permit,
+            valid_from: from.map(ts),
+            valid_to: to.map(ts),
+            schedule_id: None,
+            doors: vec![door(1, &[AuthType::Card])],
+            person_ids: BTreeSet::new(),
+            group_ids: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn temporary_needs_valid_to_after_valid_from() {
+        let err =
+            Access::new(AccessId::new(1), spec(AccessKind::Temporary, None, None)).unwrap_err();
+        assert_eq!(err, InvalidField::new("valid_to", Problem::Missing));
+        let err = Access::new(
+            AccessId::new(1),
+            spec(AccessKind::Temporary, Some(10), Some(10)),
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "valid_to");
+        assert_eq!(
+            err.problem,
+            Problem::NotAfter {
+                other: "valid_from"
+            }
+        );
+        let ok = Access::new(
+            AccessId::new(1),
+            spec(AccessKind::Temporary, Some(10), Some(11)),
+        )
+        .unwrap();
+        assert_eq!(ok.status, ProvisioningStatus::Initial);
+        assert!(Access::new(AccessId::new(1), spec(AccessKind::Permanent, None, None)).is_ok());
+    }
+
+    #[test]
+    fn doors_required_and_not_repeated() {
+        let mut s = spec(AccessKind::Permanent, None, None);
+        s.doors.clear();
+        assert_eq!(Access::new(AccessId::new(1), s).unwrap_err().field, "doors");
+        let mut s = spec(AccessKind::Permanent, None, None);
+        s.doors.push(door(1, &[]));
+        assert_eq!(
+            Access::new(AccessId::new(1), s).unwrap_err().field,
+            "doors[1].door_id"
+        );
+    }
+
+    #[test]
+    fn auth_types_must_be_supported_by_the_door() {
+        let mut topology = Topology::default();
+        for site in [1, 2] {
+            let s = Site::new(SiteId::new(site), TenantId::new(1), "s", "UTC").unwrap();
+            topology.sites.insert(s.id, s);
+            let f = Facility::new(
+                FacilityId::new(site),
+                SiteId::new(site),
+                None,
+                "f",
+                FacilityKind::Facility,
+            )
+            .unwrap();
+            topology.facilities.insert(f.id, f);
+        }
+        for (id, facility) in [(1, 1), (2, 1), (3, 2)] {
+            let d = Door::new(
+                DoorId::new(id),
+                FacilityId::new(facility),
+                "d",
+                [AuthType::Card, AuthType::CardPlusPin],
+                [AuthType::Card],
+            )
+            .unwrap();
+            topology.doors.insert(d.id, d);
+        }
+        assert_eq!(
+            validate_access_doors(
+                &topology,
+                &[door(1, &[AuthType::CardPlusPin]), door(2, &[])]
+            ),
+            Ok(Some(SiteId::new(1)))
+        );
+        let err = validate_access_doors(&topology, &[door(1, &[AuthType::Face, AuthType::Card])])
+            .unwrap_err();
+        assert_eq!(err.field, "doors[0].in_auth_types");
+        assert_eq!(
+            err.problem,
+            Problem::UnsupportedByDoor {
+                auth_types: "face".into()
+            }
+        );
+        let mut out = door(1, &[]);
+        out.out_auth_types.insert(AuthType::CardPlusPin);
+        assert_eq!(
+            validate_access_doors(&topology, &[out]).unwrap_err().field,
+            "doors[0].out_auth_types"
+        );
+        assert_eq!(
+            validate_access_doors(&topology, &[door(9, &[])]).unwrap_err(),
+            InvalidField::new("doors[0].door_id", Problem::Unknown)
+        );
+        assert_eq!(
+            validate_access_doors(&topology, &[door(1, &[]), door(3, &[])]).unwrap_err(),
+            InvalidField::new("doors[1].door_id", Problem::OtherSite)
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! The pure access-control domain: no I/O, no serde, no async (DESIGN.md §4,
+//! domain.md §7–9).
+//!
+//! - [`id`] – typed ids; [`validation`] – field errors and time windows;
+//! - [`topology`] – tenants, sites (IANA zone), facilities, doors, terminals;
+//! - [`auth`] – auth types, factors, direction;
+//! - [`person`], [`credential`], [`phone`] (multi-phone mobile keys), [`group`];
+//! - [`event`], [`membership`], [`access`] with [`provisioning`] – the entitlements;
+//! - [`schedule`] – weekly spans, holidays, one-off windows, DST;
+//! - [`snapshot`] – one tenant's objects, input of [`decision`] (who may pass) and
+//!   [`desired`] (what each terminal must hold).
+
+pub mod access;
+pub mod auth;
+pub mod credential;
+pub mod decision;
+pub mod desired;
+pub mod event;
+pub mod group;
+pub mod id;
+pub mod membership;
+pub mod person;
+pub mod phone;
+pub mod provisioning;
+pub mod schedule;
+pub mod snapshot;
+pub mod topology;
+pub mod validation;
+
+pub use access::{Access, AccessDoor, AccessKind, AccessSpec, Effect, validate_access_doors};
+pub use auth::{AuthType, Direction, Factor};
+pub use credential::{
+    Credential, CredentialStatus, CredentialTransitionError, CredentialValue, DisableReason,
+    FingerprintTemplates, IssueError, Pin, RevokeReason, SecretText, check_can_issue,
+};
+pub use decision::{Decision, DenyReason, Outcome, PresentedFactor, decide};
+pub use desired::{DesiredPerson, DesiredState, desired_state};
+pub use event::{Event, EventError, EventStatus};
+pub use group::Group;
+pub use id::{
+    AccessId, CredentialId, DoorId, EventId, FacilityId, GroupId, HolidayCalendarId, IdParseError,
+    MembershipId, PersonId, PhoneId, ScheduleId, SiteId, TenantId, TerminalId,
+};
+pub use membership::Membership;
+pub use person::{AcsId, Person, PersonError, PersonInactive, check_acs_id_unique};
+pub use phone::{MobileKeySync, Phone, mobile_key_sync};
+pub use provisioning::{ProvisioningStatus, ProvisioningTransitionError};
+pub use schedule::{Holiday, HolidayCalendar, HolidayClasses, Schedule, WeekdaySet, WeeklySpan};
+pub use snapshot::{Entitlement, Snapshot};
+pub use topology::{
+    DevicePassword, Door, Facility, FacilityKind, OperatingMode, Site, Tenant, Terminal,
+    TerminalSpec, Topology, time_zone,
+};
+pub use validation::{InvalidField, Problem, Window};
