@@ -1,0 +1,325 @@
+//! Persistence behind the [`Store`] trait (DESIGN.md §4): tenants and their API keys,
+//! domain records, unique keys, selfies, idempotency replies and the append-only streams
+//! (access events, audit). [`sqlite::SqliteStore`] is the embedded default; the trait is
+//! narrow and synchronous so that a PostgreSQL backend can follow.
+//!
+//! A write is a [`Change`]: every record it puts or deletes, the unique keys they claim, the
+//! idempotency reply of the request and the audit entries, committed in one transaction –
+//! all of it or nothing.
+
+pub mod sqlite;
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde_json::Value as Json;
+
+pub use sqlite::SqliteStore;
+
+/// Kinds of records the store keeps for a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// A site.
+    Site,
+    /// A facility, zone or area.
+    Facility,
+    /// A door (access point).
+    Door,
+    /// A terminal.
+    Terminal,
+    /// A person.
+    Person,
+    /// A credential.
+    Credential,
+    /// A phone.
+    Phone,
+    /// A group of people.
+    Group,
+    /// A schedule.
+    Schedule,
+    /// A holiday calendar.
+    HolidayCalendar,
+    /// A facility event with its attendees.
+    Event,
+    /// A membership.
+    Membership,
+    /// An access rule.
+    Access,
+}
+
+impl Kind {
+    /// Every kind, in load order (what others refer to first).
+    pub const ALL: [Kind; 13] = [
+        Kind::Site,
+        Kind::Facility,
+        Kind::Door,
+        Kind::Terminal,
+        Kind::Schedule,
+        Kind::HolidayCalendar,
+        Kind::Person,
+        Kind::Phone,
+        Kind::Credential,
+        Kind::Group,
+        Kind::Event,
+        Kind::Membership,
+        Kind::Access,
+    ];
+
+    /// The name stored in the `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Site => "site",
+            Kind::Facility => "facility",
+            Kind::Door => "door",
+            Kind::Terminal => "terminal",
+            Kind::Person => "person",
+            Kind::Credential => "credential",
+            Kind::Phone => "phone",
+            Kind::Group => "group",
+            Kind::Schedule => "schedule",
+            Kind::HolidayCalendar => "holiday_calendar",
+            Kind::Event => "event",
+            Kind::Membership => "membership",
+            Kind::Access => "access",
+        }
+    }
+
+    /// The kind stored as `name`.
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A tenant as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRow {
+    /// Its id.
+    pub id: u64,
+    /// URL-safe unique name.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Whether it is active.
+    pub active: bool,
+}
+
+/// An API key as stored: only a hash of the secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRow {
+    /// Its id.
+    pub id: u64,
+    /// The tenant it acts for.
+    pub tenant_id: u64,
+    /// What the operator called it.
+    pub label: String,
+    /// The key's public prefix (shown in listings, identifies the key to humans).
+    pub prefix: String,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// One record as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its id (unique across kinds and tenants).
+    pub id: u64,
+    /// Its fields (the document `acs_core::records` reads).
+    pub data: Json,
+    /// Incremented on every put.
+    pub version: u64,
+}
+
+/// A uniqueness claim within a tenant, e.g. `("acs_id", "E-1001")` or
+/// `("card", "123,45678")`. Two live records can never hold the same claim.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UniqueKey {
+    /// What is unique (`acs_id`, `card`, `pin`, `qr` …).
+    pub scope: &'static str,
+    /// The value.
+    pub value: String,
+}
+
+/// Binary data attached to a record (a selfie).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    /// e.g. `image/jpeg`.
+    pub media_type: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// One write of a [`Change`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Creates or replaces the record; its unique keys become exactly `unique`.
+    Put {
+        /// Kind.
+        kind: Kind,
+        /// Id (from [`Store::allocate_ids`] for new records).
+        id: u64,
+        /// Fields.
+        data: Json,
+        /// Uniqueness claims.
+        unique: Vec<UniqueKey>,
+        /// Binary data to attach (kept when `None`).
+        blob: Option<Blob>,
+    },
+    /// Deletes the record, its unique keys and its blob.
+    Delete {
+        /// Kind.
+        kind: Kind,
+        /// Id.
+        id: u64,
+    },
+}
+
+/// The stored reply of a create made with an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentReply {
+    /// The key the client sent.
+    pub key: String,
+    /// A digest of the request it came with (the same key with another request is refused).
+    pub fingerprint: String,
+    /// HTTP status of the reply.
+    pub status: u16,
+    /// Body of the reply.
+    pub body: String,
+}
+
+/// An entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// What was done (`person.created` …).
+    pub action: String,
+    /// On which kind of record.
+    pub kind: Kind,
+    /// On which record.
+    pub record_id: Option<u64>,
+    /// Who did it (an API key's prefix, `system` …).
+    pub actor: String,
+}
+
+/// An access event to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAccessEvent {
+    /// When it happened.
+    pub occurred_at: Timestamp,
+    /// Its fields.
+    pub data: Json,
+}
+
+/// An access event as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessEventRow {
+    /// Increasing id (the stream's cursor).
+    pub id: u64,
+    /// When it happened.
+    pub occurred_at: Timestamp,
+    /// Its fields.
+    pub data: Json,
+}
+
+/// Everything one request writes, committed atomically.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Change {
+    /// Records put or deleted, in order.
+    pub writes: Vec<Write>,
+    /// The reply to remember for an idempotent create.
+    pub idempotency: Option<IdempotentReply>,
+    /// Audit entries.
+    pub audit: Vec<AuditEntry>,
+    /// Access events to append.
+    pub access_events: Vec<NewAccessEvent>,
+}
+
+/// The store failed; variants say what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is already held by another record: the request conflicts.
+    #[error("{scope} '{value}' is already in use")]
+    Conflict {
+        /// The key's scope.
+        scope: &'static str,
+        /// The value.
+        value: String,
+    },
+    /// A record the change refers to does not exist (for this tenant).
+    #[error("{kind} {id} does not exist")]
+    Missing {
+        /// Its kind.
+        kind: Kind,
+        /// Its id.
+        id: u64,
+    },
+    /// The idempotency key was used before with a different request.
+    #[error("idempotency key '{0}' was already used with a different request")]
+    IdempotencyMismatch(String),
+    /// The database is newer than this program.
+    #[error("the database is at schema version {found}, newer than this program's {supported}")]
+    TooNew {
+        /// Version found.
+        found: i64,
+        /// Newest version known here.
+        supported: i64,
+    },
+    /// Stored data could not be read back (corruption or a bug).
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    /// The database failed (disk, locking…): retry or give up.
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+}
+
+/// The persistence the core needs. Implementations are synchronous and thread-safe; the
+/// async layers call them through `spawn_blocking`.
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Creates a tenant (the slug must be unused).
+    fn create_tenant(&self, slug: &str, name: &str) -> Result<TenantRow, StoreError>;
+    /// Every tenant.
+    fn tenants(&self) -> Result<Vec<TenantRow>, StoreError>;
+    /// Stores a new API key (only its hash).
+    fn insert_api_key(
+        &self,
+        tenant_id: u64,
+        label: &str,
+        prefix: &str,
+        hash: &str,
+    ) -> Result<ApiKeyRow, StoreError>;
+    /// The unrevoked key with this hash.
+    fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRow>, StoreError>;
+    /// A tenant's keys, revoked ones included.
+    fn api_keys(&self, tenant_id: u64) -> Result<Vec<ApiKeyRow>, StoreError>;
+    /// Revokes a key; false when the tenant has no such unrevoked key.
+    fn revoke_api_key(&self, tenant_id: u64, key_id: u64) -> Result<bool, StoreError>;
+    /// Reserves `n` fresh record ids.
+    fn allocate_ids(&self, n: usize) -> Result<Vec<u64>, StoreError>;
+    /// Applies a change in one transaction; returns the ids of the appended access events.
+    fn commit(&self, tenant_id: u64, change: Change) -> Result<Vec<u64>, StoreError>;
+    /// Every record of a tenant (without blobs), by kind then id.
+    fn records(&self, tenant_id: u64) -> Result<Vec<Record>, StoreError>;
+    /// A record's blob.
+    fn blob(&self, tenant_id: u64, record_id: u64) -> Result<Option<Blob>, StoreError>;
+    /// The stored reply for an idempotency key.
+    fn idempotent_reply(
+        &self,
+        tenant_id: u64,
+        key: &str,
+    ) -> Result<Option<IdempotentReply>, StoreError>;
+    /// Access events with an id above `after`, oldest first, at most `limit`.
+    fn access_events(
+        &self,
+        tenant_id: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AccessEventRow>, StoreError>;
+}

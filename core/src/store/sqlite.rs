@@ -1,0 +1,620 @@
+//! The embedded store: SQLite through `rusqlite` (bundled, so nothing is needed on the
+//! machine). A file for the server – WAL journal, `synchronous = NORMAL` (a committed
+//! transaction survives the process being killed), foreign keys on – or memory for tests.
+//! Migrations live in `core/migrations/` and are applied in order on open, tracked by
+//! `PRAGMA user_version`.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use jiff::Timestamp;
+use rusqlite::{Connection, ErrorCode, OptionalExtension as _, params};
+
+use super::{
+    AccessEventRow, ApiKeyRow, Blob, Change, IdempotentReply, Kind, Record, Store, StoreError,
+    TenantRow, Write,
+};
+
+/// The migrations, in order; migration `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_initial.sql")];
+
+/// SQLite behind one connection (writes are serialised by SQLite anyway; the embedded
+/// store favours simplicity over read parallelism).
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        SqliteStore::prepare(conn)
+    }
+
+    /// A private in-memory database (tests, `--db :memory:`).
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        SqliteStore::prepare(Connection::open_in_memory()?)
+    }
+
+    fn prepare(conn: Connection) -> Result<SqliteStore, StoreError> {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let store = SqliteStore {
+            conn: Mutex::new(conn),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The schema version this program writes.
+    pub fn supported_version() -> i64 {
+        MIGRATIONS.len() as i64
+    }
+
+    /// The database's schema version.
+    pub fn version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .lock()
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Applies the migrations the database has not seen yet; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, StoreError> {
+        let mut conn = self.lock();
+        let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let supported = SqliteStore::supported_version();
+        if found > supported {
+            return Err(StoreError::TooNew { found, supported });
+        }
+        let pending = &MIGRATIONS[usize::try_from(found).unwrap_or(0)..];
+        for (i, sql) in pending.iter().enumerate() {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", found + i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(pending.len())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn now() -> String {
+    Timestamp::now().to_string()
+}
+
+fn timestamp(text: &str) -> Result<Timestamp, StoreError> {
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("timestamp '{text}': {e}")))
+}
+
+fn json(text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("JSON document: {e}")))
+}
+
+fn id(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn sql_id(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation)
+}
+
+fn api_key_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, i64, String, String, String, Option<String>)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn api_key(
+    (key_id, tenant_id, label, prefix, created, revoked): (
+        i64,
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+    ),
+) -> Result<ApiKeyRow, StoreError> {
+    Ok(ApiKeyRow {
+        id: id(key_id),
+        tenant_id: id(tenant_id),
+        label,
+        prefix,
+        created_at: timestamp(&created)?,
+        revoked_at: revoked.as_deref().map(timestamp).transpose()?,
+    })
+}
+
+const API_KEY_COLUMNS: &str = "id, tenant_id, label, prefix, created_at, revoked_at";
+
+impl Store for SqliteStore {
+    fn create_tenant(&self, slug: &str, name: &str) -> Result<TenantRow, StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO tenants (slug, name, created_at) VALUES (?1, ?2, ?3)",
+            params![slug, name, now()],
+        )
+        .map_err(|e| {
+            if is_constraint(&e) {
+                StoreError::Conflict {
+                    scope: "tenant slug",
+                    value: slug.to_owned(),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(TenantRow {
+            id: id(conn.last_insert_rowid()),
+            slug: slug.to_owned(),
+            name: name.to_owned(),
+            active: true,
+        })
+    }
+
+    fn tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare("SELECT id, slug, name, active FROM tenants ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(TenantRow {
+                id: id(r.get(0)?),
+                slug: r.get(1)?,
+                name: r.get(2)?,
+                active: r.get::<_, i64>(3)? != 0,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_api_key(
+        &self,
+        tenant_id: u64,
+        label: &str,
+        prefix: &str,
+        hash: &str,
+    ) -> Result<ApiKeyRow, StoreError> {
+        let conn = self.lock();
+        let created = Timestamp::now();
+        conn.execute(
+            "INSERT INTO api_keys (tenant_id, label, prefix, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![sql_id(tenant_id), label, prefix, hash, created.to_string()],
+        )?;
+        Ok(ApiKeyRow {
+            id: id(conn.last_insert_rowid()),
+            tenant_id,
+            label: label.to_owned(),
+            prefix: prefix.to_owned(),
+            created_at: created,
+            revoked_at: None,
+        })
+    }
+
+    fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        let conn = self.lock();
+        let row = conn
+            .query_row(
+                &format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL"
+                ),
+                params![hash],
+                api_key_row,
+            )
+            .optional()?;
+        row.map(api_key).transpose()
+    }
+
+    fn api_keys(&self, tenant_id: u64) -> Result<Vec<ApiKeyRow>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE tenant_id = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![sql_id(tenant_id)], api_key_row)?;
+        rows.map(|r| api_key(r?)).collect()
+    }
+
+    fn revoke_api_key(&self, tenant_id: u64, key_id: u64) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        let n = conn.execute(
+            "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND tenant_id = ?2 AND revoked_at IS NULL",
+            params![sql_id(key_id), sql_id(tenant_id), now()],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn allocate_ids(&self, n: usize) -> Result<Vec<u64>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let first: i64 = tx.query_row("SELECT next_id FROM id_sequence", [], |r| r.get(0))?;
+        let count = i64::try_from(n).unwrap_or(i64::MAX);
+        tx.execute(
+            "UPDATE id_sequence SET next_id = next_id + ?1",
+            params![count],
+        )?;
+        tx.commit()?;
+        Ok((first..first + count).map(id).collect())
+    }
+
+    fn commit(&self, tenant_id: u64, change: Change) -> Result<Vec<u64>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let tenant = sql_id(tenant_id);
+        let stamp = now();
+        if let Some(reply) = &change.idempotency {
+            let inserted = tx.execute(
+                "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status, body, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    tenant,
+                    reply.key,
+                    reply.fingerprint,
+                    reply.status,
+                    reply.body,
+                    stamp
+                ],
+            );
+            match inserted {
+                Err(e) if is_constraint(&e) => {
+                    return Err(StoreError::IdempotencyMismatch(reply.key.clone()));
+                }
+                other => {
+                    other?;
+                }
+            }
+        }
+        for write in &change.writes {
+            match write {
+                Write::Put {
+                    kind,
+                    id: record_id,
+                    data,
+                    unique,
+                    blob,
+                } => {
+                    let rid = sql_id(*record_id);
+                    let existing: Option<(i64, String)> = tx
+                        .query_row(
+                            "SELECT tenant_id, kind FROM records WHERE id = ?1",
+                            params![rid],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )
+                        .optional()?;
+                    let text = data.to_string();
+                    match existing {
+                        None => {
+                            tx.execute(
+                                "INSERT INTO records (id, tenant_id, kind, data, created_at, updated_at)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                                params![rid, tenant, kind.as_str(), text, stamp],
+                            )?;
+                        }
+                        Some((t, k)) if t == tenant && k == kind.as_str() => {
+                            tx.execute(
+                                "UPDATE records SET data = ?2, version = version + 1, updated_at = ?3 WHERE id = ?1",
+                                params![rid, text, stamp],
+                            )?;
+                            tx.execute(
+                                "DELETE FROM unique_keys WHERE record_id = ?1",
+                                params![rid],
+                            )?;
+                        }
+                        Some(_) => {
+                            return Err(StoreError::Missing {
+                                kind: *kind,
+                                id: *record_id,
+                            });
+                        }
+                    }
+                    for key in unique {
+                        let claimed = tx.execute(
+                            "INSERT INTO unique_keys (tenant_id, scope, value, record_id) VALUES (?1, ?2, ?3, ?4)",
+                            params![tenant, key.scope, key.value, rid],
+                        );
+                        match claimed {
+                            Err(e) if is_constraint(&e) => {
+                                return Err(StoreError::Conflict {
+                                    scope: key.scope,
+                                    value: key.value.clone(),
+                                });
+                            }
+                            other => {
+                                other?;
+                            }
+                        }
+                    }
+                    if let Some(blob) = blob {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO blobs (record_id, media_type, bytes) VALUES (?1, ?2, ?3)",
+                            params![rid, blob.media_type, blob.bytes],
+                        )?;
+                    }
+                }
+                Write::Delete {
+                    kind,
+                    id: record_id,
+                } => {
+                    let n = tx.execute(
+                        "DELETE FROM records WHERE id = ?1 AND tenant_id = ?2 AND kind = ?3",
+                        params![sql_id(*record_id), tenant, kind.as_str()],
+                    )?;
+                    if n == 0 {
+                        return Err(StoreError::Missing {
+                            kind: *kind,
+                            id: *record_id,
+                        });
+                    }
+                }
+            }
+        }
+        for entry in &change.audit {
+            tx.execute(
+                "INSERT INTO audit (tenant_id, at, action, kind, record_id, actor) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    tenant,
+                    stamp,
+                    entry.action,
+                    entry.kind.as_str(),
+                    entry.record_id.map(sql_id),
+                    entry.actor
+                ],
+            )?;
+        }
+        let mut event_ids = Vec::with_capacity(change.access_events.len());
+        for event in &change.access_events {
+            tx.execute(
+                "INSERT INTO access_events (tenant_id, occurred_at, data) VALUES (?1, ?2, ?3)",
+                params![
+                    tenant,
+                    event.occurred_at.to_string(),
+                    event.data.to_string()
+                ],
+            )?;
+            event_ids.push(id(tx.last_insert_rowid()));
+        }
+        tx.commit()?;
+        Ok(event_ids)
+    }
+
+    fn records(&self, tenant_id: u64) -> Result<Vec<Record>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT kind, id, data, version FROM records WHERE tenant_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![sql_id(tenant_id)], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut records = Vec::new();
+        for row in rows {
+            let (kind, record_id, data, version) = row?;
+            let kind = Kind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown record kind '{kind}'")))?;
+            records.push(Record {
+                kind,
+                id: id(record_id),
+                data: json(&data)?,
+                version: id(version),
+            });
+        }
+        records.sort_by_key(|r| (Kind::ALL.iter().position(|k| *k == r.kind), r.id));
+        Ok(records)
+    }
+
+    fn blob(&self, tenant_id: u64, record_id: u64) -> Result<Option<Blob>, StoreError> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                "SELECT b.media_type, b.bytes FROM blobs b JOIN records r ON r.id = b.record_id
+                 WHERE b.record_id = ?1 AND r.tenant_id = ?2",
+                params![sql_id(record_id), sql_id(tenant_id)],
+                |r| {
+                    Ok(Blob {
+                        media_type: r.get(0)?,
+                        bytes: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn idempotent_reply(
+        &self,
+        tenant_id: u64,
+        key: &str,
+    ) -> Result<Option<IdempotentReply>, StoreError> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                "SELECT key, fingerprint, status, body FROM idempotency_keys WHERE tenant_id = ?1 AND key = ?2",
+                params![sql_id(tenant_id), key],
+                |r| {
+                    Ok(IdempotentReply {
+                        key: r.get(0)?,
+                        fingerprint: r.get(1)?,
+                        status: r.get(2)?,
+                        body: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn access_events(
+        &self,
+        tenant_id: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AccessEventRow>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT id, occurred_at, data FROM access_events WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                sql_id(tenant_id),
+                sql_id(after),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (event_id, at, data) = row?;
+            events.push(AccessEventRow {
+                id: id(event_id),
+                occurred_at: timestamp(&at)?,
+                data: json(&data)?,
+            });
+        }
+        Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::UniqueKey;
+    use serde_json::json;
+
+    fn put(kind: Kind, id: u64, data: serde_json::Value, unique: &[(&'static str, &str)]) -> Write {
+        Write::Put {
+            kind,
+            id,
+            data,
+            unique: unique
+                .iter()
+                .map(|(scope, value)| UniqueKey {
+                    scope,
+                    value: (*value).to_owned(),
+                })
+                .collect(),
+            blob: None,
+        }
+    }
+
+    #[test]
+    fn a_failed_change_writes_nothing() {
+        let store = SqliteStore::in_memory().unwrap();
+        let t = store.create_tenant("acme", "Acme").unwrap().id;
+        let ids = store.allocate_ids(3).unwrap();
+        store
+            .commit(
+                t,
+                Change {
+                    writes: vec![put(
+                        Kind::Person,
+                        ids[0],
+                        json!({"n": 1}),
+                        &[("acs_id", "A")],
+                    )],
+                    ..Change::default()
+                },
+            )
+            .unwrap();
+        let clash = Change {
+            writes: vec![
+                put(Kind::Person, ids[1], json!({"n": 2}), &[("acs_id", "B")]),
+                put(Kind::Person, ids[2], json!({"n": 3}), &[("acs_id", "A")]),
+            ],
+            ..Change::default()
+        };
+        let err = store.commit(t, clash).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Conflict {
+                    scope: "acs_id",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let records = store.records(t).unwrap();
+        assert_eq!(
+            records.len(),
+            1,
+            "the first put of the failed change was rolled back"
+        );
+    }
+
+    #[test]
+    fn tenants_cannot_touch_each_others_records() {
+        let store = SqliteStore::in_memory().unwrap();
+        let a = store.create_tenant("a", "A").unwrap().id;
+        let b = store.create_tenant("b", "B").unwrap().id;
+        let id = store.allocate_ids(1).unwrap()[0];
+        store
+            .commit(
+                a,
+                Change {
+                    writes: vec![put(Kind::Site, id, json!({}), &[("acs_id", "X")])],
+                    ..Change::default()
+                },
+            )
+            .unwrap();
+        // The same unique value is free in another tenant …
+        let other = store.allocate_ids(1).unwrap()[0];
+        store
+            .commit(
+                b,
+                Change {
+                    writes: vec![put(Kind::Site, other, json!({}), &[("acs_id", "X")])],
+                    ..Change::default()
+                },
+            )
+            .unwrap();
+        // … but tenant B can neither overwrite nor delete A's record.
+        for write in [
+            put(Kind::Site, id, json!({"stolen": true}), &[]),
+            Write::Delete {
+                kind: Kind::Site,
+                id,
+            },
+        ] {
+            let err = store
+                .commit(
+                    b,
+                    Change {
+                        writes: vec![write],
+                        ..Change::default()
+                    },
+                )
+                .unwrap_err();
+            assert!(matches!(err, StoreError::Missing { .. }), "{err}");
+        }
+        assert_eq!(store.records(a).unwrap()[0].data, json!({}));
+    }
+
+    #[test]
+    fn migrations_are_versioned_and_idempotent() {
+        let store = SqliteStore::in_memory().unwrap();
+        assert_eq!(store.version().unwrap(), SqliteStore::supported_version());
+        assert_eq!(store.migrate().unwrap(), 0);
+    }
+}
