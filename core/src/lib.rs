@@ -17,6 +17,22 @@
 //! The store, driver, sync engine, enrollment and integrator API follow in later work (see
 //! `ARCHITECTURE.md` for the roadmap of modules).
 
+pub mod app;
 pub mod card;
 pub mod domain;
+pub mod http;
+pub mod records;
 pub mod store;
+
+pub use app::{Caller, Clock, Core};
+
+/// Serves the integrator API for `core` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    core: Core,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::router(core))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

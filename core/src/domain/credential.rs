@@ -254,6 +254,23 @@ pub enum IssueError {
     FaceAlreadyEnrolled,
 }
 
+/// The lifecycle state a credential keeps in private fields (changed only through its
+/// transitions), as the store saves it with [`Credential::lifecycle`] and brings it back
+/// with [`Credential::restore_lifecycle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CredentialLifecycle {
+    /// How many grants it has been used for.
+    pub use_count: u32,
+    /// Whether it is suspended.
+    pub suspended: bool,
+    /// Whether it is locked out.
+    pub locked_out: bool,
+    /// Why it was revoked, if it was.
+    pub revoked: Option<RevokeReason>,
+    /// Whether it is deleted.
+    pub deleted: bool,
+}
+
 /// A credential of a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credential {
@@ -351,6 +368,38 @@ impl Credential {
             deleted: false,
             ..self.clone()
         }
+    }
+
+    /// Its lifecycle state, for the store.
+    pub fn lifecycle(&self) -> CredentialLifecycle {
+        CredentialLifecycle {
+            use_count: self.use_count,
+            suspended: self.suspended,
+            locked_out: self.locked_out,
+            revoked: self.revoked,
+            deleted: self.deleted,
+        }
+    }
+
+    /// The same credential with `lifecycle` put back exactly as saved.
+    ///
+    /// For the store only, when reading a credential back: it bypasses the transition
+    /// rules (it can un-revoke or un-delete), so anything acting on a user's request must
+    /// use [`Credential::suspend`], [`Credential::revoke`], [`Credential::delete`] … instead.
+    pub fn restore_lifecycle(mut self, lifecycle: CredentialLifecycle) -> Credential {
+        let CredentialLifecycle {
+            use_count,
+            suspended,
+            locked_out,
+            revoked,
+            deleted,
+        } = lifecycle;
+        self.use_count = use_count;
+        self.suspended = suspended;
+        self.locked_out = locked_out;
+        self.revoked = revoked;
+        self.deleted = deleted;
+        self
     }
 
     /// The factor it provides.

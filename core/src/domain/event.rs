@@ -79,6 +79,32 @@ impl Event {
         })
     }
 
+    /// An event exactly as the store saved it: its window, its attendees with when each
+    /// was added, and whether it is deleted.
+    ///
+    /// For the store only, when reading an event back: the name is not validated and the
+    /// attendees and `deleted` are set directly, bypassing [`Event::add_attendee`] and
+    /// [`Event::delete`].
+    pub fn restore(
+        id: EventId,
+        tenant_id: TenantId,
+        facility_id: FacilityId,
+        name: String,
+        window: Window,
+        attendees: BTreeMap<PersonId, Timestamp>,
+        deleted: bool,
+    ) -> Event {
+        Event {
+            id,
+            tenant_id,
+            facility_id,
+            name,
+            window,
+            attendees,
+            deleted,
+        }
+    }
+
     /// `[starts_at, ends_at)`.
     pub fn window(&self) -> Window {
         self.window

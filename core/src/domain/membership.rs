@@ -43,6 +43,26 @@ impl Membership {
         }
     }
 
+    /// A membership exactly as the store saved it, `removed_at` included.
+    ///
+    /// For the store only, when reading a membership back: `removed_at` is set directly,
+    /// bypassing [`Membership::remove`] (and its clamping to `created_at`).
+    pub fn restore(
+        id: MembershipId,
+        tenant_id: TenantId,
+        person_id: PersonId,
+        created_at: Timestamp,
+        removed_at: Option<Timestamp>,
+    ) -> Membership {
+        Membership {
+            id,
+            tenant_id,
+            person_id,
+            created_at,
+            removed_at,
+        }
+    }
+
     /// When it was removed, if it was.
     pub fn removed_at(&self) -> Option<Timestamp> {
         self.removed_at

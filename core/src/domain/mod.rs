@@ -30,8 +30,9 @@ pub mod validation;
 pub use access::{Access, AccessDoor, AccessKind, AccessSpec, Effect, validate_access_doors};
 pub use auth::{AuthType, Direction, Factor};
 pub use credential::{
-    Credential, CredentialStatus, CredentialTransitionError, CredentialValue, DisableReason,
-    FingerprintTemplates, IssueError, Pin, RevokeReason, SecretText, check_can_issue,
+    Credential, CredentialLifecycle, CredentialStatus, CredentialTransitionError, CredentialValue,
+    DisableReason, FingerprintTemplates, IssueError, Pin, RevokeReason, SecretText,
+    check_can_issue,
 };
 pub use decision::{Decision, DenyReason, Outcome, PresentedFactor, decide};
 pub use desired::{DesiredPerson, DesiredState, desired_state};

@@ -93,6 +93,30 @@ impl Person {
         }
     }
 
+    /// A person exactly as the store saved it, suspension included.
+    ///
+    /// For the store only, when reading a person back: nothing is trimmed or validated and
+    /// `suspended` is set directly, bypassing [`Person::suspend`] / [`Person::unsuspend`].
+    pub fn restore(
+        id: PersonId,
+        tenant_id: TenantId,
+        acs_id: AcsId,
+        name: String,
+        validity: Window,
+        enabled: bool,
+        suspended: bool,
+    ) -> Person {
+        Person {
+            id,
+            tenant_id,
+            acs_id,
+            name,
+            validity,
+            enabled,
+            suspended,
+        }
+    }
+
     /// The same person with validity `[valid_from, valid_to)` (fields `valid_from`,
     /// `valid_to`).
     pub fn with_validity(

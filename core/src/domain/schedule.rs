@@ -229,6 +229,21 @@ impl Holiday {
         })
     }
 
+    /// Its first local date.
+    pub fn first(&self) -> Date {
+        self.first
+    }
+
+    /// Its last local date (inclusive).
+    pub fn last(&self) -> Date {
+        self.last
+    }
+
+    /// Whether it repeats every year.
+    pub fn repeats_yearly(&self) -> bool {
+        self.repeats_yearly
+    }
+
     /// Its classes.
     pub fn classes(&self) -> HolidayClasses {
         self.classes

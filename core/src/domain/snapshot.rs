@@ -34,7 +34,7 @@ pub enum Entitlement {
 }
 
 /// One tenant's domain objects.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// The tenant; an inactive tenant grants nothing and its terminals hold nothing.
     pub tenant: Tenant,

@@ -262,7 +262,7 @@ impl Terminal {
 
 /// The tenant's sites, facilities, doors and terminals, with the lookups decisions and
 /// desired state need.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Topology {
     /// Sites by id.
     pub sites: BTreeMap<SiteId, Site>,

@@ -1,6 +1,11 @@
 //! The one integration-test binary of acs-core (style.md §3.6).
 
+mod api; // the integrator API end to end
+mod api_isolation; // tenant isolation on every endpoint; routes ⇄ openapi.json
+mod api_process; // the real binary: SIGKILL during writes, secrets never logged
+mod api_support;
 mod decision_table; // table-driven decisions covering every reason code
 mod desired_state;
+mod records; // records ⇄ domain: snapshot round trip, same decisions; unique keys in the store
 mod schedule_oracle; // proptest: schedules against a naive minute-by-minute oracle across DST
 mod support; // shared fixtures: a small tenant, timestamps, builders // desired state: distribution rules, monotonicity, next_change exactness

@@ -1,0 +1,466 @@
+//! The application core: one [`Snapshot`] per tenant in memory, loaded from the store on
+//! first use, and the single way to change it – [`Core::write`] validates against the
+//! snapshot, commits everything the change touches in one store transaction, and only then
+//! applies it to memory. Readers see either the old or the new state, never half of a
+//! change; writers of one tenant take turns, tenants never wait for each other.
+//!
+//! Access events appended by a change are broadcast to live streams after the commit.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use jiff::Timestamp;
+use serde_json::Value as Json;
+use tokio::sync::{RwLock, broadcast};
+
+use crate::domain::{Snapshot, Tenant, TenantId};
+use crate::http::auth::{self, GeneratedKey};
+use crate::http::problem::ApiProblem;
+use crate::records::{self, Stored};
+use crate::store::{
+    AccessEventRow, ApiKeyRow, AuditEntry, Blob, Change, IdempotentReply, Kind, NewAccessEvent,
+    Store, TenantRow, Write,
+};
+
+/// Where "now" comes from: the host clock, or a clock tests set.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// `Timestamp::now()`.
+    #[default]
+    System,
+    /// A fixed instant that tests move.
+    Manual(Arc<Mutex<Timestamp>>),
+}
+
+impl Clock {
+    /// A manual clock starting at `at`.
+    pub fn manual(at: Timestamp) -> Clock {
+        Clock::Manual(Arc::new(Mutex::new(at)))
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Timestamp {
+        match self {
+            Clock::System => Timestamp::now(),
+            Clock::Manual(t) => *t.lock().unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+
+    /// Sets a manual clock (does nothing to the system clock).
+    pub fn set(&self, at: Timestamp) {
+        if let Clock::Manual(t) = self {
+            *t.lock().unwrap_or_else(PoisonError::into_inner) = at;
+        }
+    }
+}
+
+/// Who is calling: a tenant through one of its API keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The key's public prefix (the audit trail's actor).
+    pub key_prefix: String,
+}
+
+/// An access event as streams see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamedEvent {
+    /// The tenant it belongs to.
+    pub tenant: TenantId,
+    /// The stored event.
+    pub event: AccessEventRow,
+}
+
+/// One change to apply to the in-memory snapshot once the store committed.
+type Apply = Box<dyn FnOnce(&mut Snapshot) + Send>;
+
+/// Everything one write changes: the store change and how to apply it to the snapshot.
+#[derive(Default)]
+pub struct Plan {
+    change: Change,
+    apply: Vec<Apply>,
+    ids: Vec<u64>,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("change", &self.change)
+            .field("apply", &self.apply.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plan {
+    /// A fresh record id (reserved from the store before the write ran).
+    pub fn next_id(&mut self) -> Result<u64, ApiProblem> {
+        self.ids.pop().ok_or_else(|| {
+            tracing::error!("a write needed more ids than it reserved");
+            ApiProblem::internal()
+        })
+    }
+
+    /// Creates or replaces `entity` (and, with `blob`, its binary data).
+    pub fn put<T>(&mut self, entity: T, blob: Option<Blob>)
+    where
+        T: Stored + InSnapshot + Send + 'static,
+    {
+        self.change.writes.push(Write::Put {
+            kind: T::KIND,
+            id: entity.record_id(),
+            data: entity.to_document(),
+            unique: entity.unique_keys(),
+            blob,
+        });
+        self.apply.push(Box::new(move |s| entity.insert_into(s)));
+    }
+
+    /// Deletes the record of kind `T` with `id`.
+    pub fn delete<T>(&mut self, id: u64)
+    where
+        T: Stored + InSnapshot,
+    {
+        self.change.writes.push(Write::Delete { kind: T::KIND, id });
+        self.apply.push(Box::new(move |s| T::remove_from(s, id)));
+    }
+
+    /// Records `action` on a record in the audit trail.
+    pub fn audit(&mut self, action: &str, kind: Kind, record_id: Option<u64>) {
+        self.change.audit.push(AuditEntry {
+            action: action.to_owned(),
+            kind,
+            record_id,
+            actor: String::new(),
+        });
+    }
+
+    /// Appends an access event.
+    pub fn access_event(&mut self, occurred_at: Timestamp, data: Json) {
+        self.change
+            .access_events
+            .push(NewAccessEvent { occurred_at, data });
+    }
+
+    /// Remembers the reply of an idempotent create, in the same transaction.
+    pub fn remember(&mut self, key: &Idempotency, status: u16, body: &Json) {
+        self.change.idempotency = Some(IdempotentReply {
+            key: key.key.clone(),
+            fingerprint: key.fingerprint.clone(),
+            status,
+            body: body.to_string(),
+        });
+    }
+}
+
+/// An `Idempotency-Key` with the digest of the request it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The key.
+    pub key: String,
+    /// Digest of method, path and body.
+    pub fingerprint: String,
+}
+
+/// How an entity lives in a [`Snapshot`].
+pub trait InSnapshot: Sized {
+    /// Inserts or replaces it.
+    fn insert_into(self, snapshot: &mut Snapshot);
+    /// Removes the one with `id`.
+    fn remove_from(snapshot: &mut Snapshot, id: u64);
+}
+
+macro_rules! in_snapshot {
+    ($ty:ty, $id:ident, |$s:ident| $map:expr) => {
+        impl InSnapshot for $ty {
+            fn insert_into(self, $s: &mut Snapshot) {
+                $map.insert(self.id, self);
+            }
+            fn remove_from($s: &mut Snapshot, id: u64) {
+                $map.remove(&crate::domain::$id::new(id));
+            }
+        }
+    };
+}
+
+in_snapshot!(crate::domain::Site, SiteId, |s| s.topology.sites);
+in_snapshot!(crate::domain::Facility, FacilityId, |s| s
+    .topology
+    .facilities);
+in_snapshot!(crate::domain::Door, DoorId, |s| s.topology.doors);
+in_snapshot!(crate::domain::Terminal, TerminalId, |s| s
+    .topology
+    .terminals);
+in_snapshot!(crate::domain::Person, PersonId, |s| s.people);
+in_snapshot!(crate::domain::Credential, CredentialId, |s| s.credentials);
+in_snapshot!(crate::domain::Phone, PhoneId, |s| s.phones);
+in_snapshot!(crate::domain::Group, GroupId, |s| s.groups);
+in_snapshot!(crate::domain::Schedule, ScheduleId, |s| s.schedules);
+in_snapshot!(crate::domain::HolidayCalendar, HolidayCalendarId, |s| s
+    .holiday_calendars);
+in_snapshot!(crate::domain::Event, EventId, |s| s.events);
+in_snapshot!(crate::domain::Membership, MembershipId, |s| s.memberships);
+in_snapshot!(crate::domain::Access, AccessId, |s| s.accesses);
+
+type Cell = Arc<RwLock<Snapshot>>;
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    cells: Mutex<HashMap<TenantId, Cell>>,
+    events: broadcast::Sender<StreamedEvent>,
+    clock: Clock,
+}
+
+/// The access-control core; clones share it.
+#[derive(Debug, Clone)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R, ApiProblem> + Send + 'static,
+) -> Result<R, ApiProblem> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "store task failed");
+        Err(ApiProblem::internal())
+    })
+}
+
+impl Core {
+    /// A core over `store`, on the host clock.
+    pub fn new(store: Arc<dyn Store>) -> Core {
+        Core::with_clock(store, Clock::System)
+    }
+
+    /// A core over `store` on `clock`.
+    pub fn with_clock(store: Arc<dyn Store>, clock: Clock) -> Core {
+        Core {
+            inner: Arc::new(Inner {
+                store,
+                cells: Mutex::new(HashMap::new()),
+                events: broadcast::channel(1024).0,
+                clock,
+            }),
+        }
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Creates a tenant with a first API key (the secret is returned once).
+    pub async fn create_tenant(
+        &self,
+        slug: &str,
+        name: &str,
+    ) -> Result<(TenantRow, GeneratedKey), ApiProblem> {
+        Tenant::new(TenantId::new(0), name)?;
+        let slug = slug.trim().to_owned();
+        if slug.is_empty()
+            || slug.len() > 64
+            || !slug
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ApiProblem::invalid(
+                "slug",
+                "slug must be 1 to 64 letters, digits, '-' or '_'",
+            ));
+        }
+        let store = self.inner.store.clone();
+        let name = name.to_owned();
+        blocking(move || {
+            let tenant = store.create_tenant(&slug, &name)?;
+            let key = auth::generate();
+            store.insert_api_key(tenant.id, "initial", &key.prefix, &key.hash)?;
+            Ok((tenant, key))
+        })
+        .await
+    }
+
+    /// Issues another API key for the tenant (rotation: issue, switch, revoke the old).
+    pub async fn issue_api_key(
+        &self,
+        tenant: TenantId,
+        label: &str,
+    ) -> Result<(ApiKeyRow, GeneratedKey), ApiProblem> {
+        let store = self.inner.store.clone();
+        let label = label.to_owned();
+        blocking(move || {
+            let key = auth::generate();
+            let row = store.insert_api_key(tenant.get(), &label, &key.prefix, &key.hash)?;
+            Ok((row, key))
+        })
+        .await
+    }
+
+    /// The tenant's API keys.
+    pub async fn api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyRow>, ApiProblem> {
+        let store = self.inner.store.clone();
+        blocking(move || Ok(store.api_keys(tenant.get())?)).await
+    }
+
+    /// Revokes one of the tenant's keys.
+    pub async fn revoke_api_key(&self, tenant: TenantId, key_id: u64) -> Result<(), ApiProblem> {
+        let store = self.inner.store.clone();
+        let revoked = blocking(move || Ok(store.revoke_api_key(tenant.get(), key_id)?)).await?;
+        if revoked {
+            Ok(())
+        } else {
+            Err(ApiProblem::not_found("api key", key_id))
+        }
+    }
+
+    /// The caller behind an API key, if the key is known and not revoked.
+    pub async fn authenticate(&self, key: &str) -> Result<Option<Caller>, ApiProblem> {
+        let store = self.inner.store.clone();
+        let hash = auth::digest(key);
+        let row = blocking(move || Ok(store.api_key_by_hash(&hash)?)).await?;
+        Ok(row.map(|row| Caller {
+            tenant: TenantId::new(row.tenant_id),
+            key_prefix: row.prefix,
+        }))
+    }
+
+    async fn cell(&self, tenant: TenantId) -> Result<Cell, ApiProblem> {
+        if let Some(cell) = self
+            .inner
+            .cells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tenant)
+        {
+            return Ok(cell.clone());
+        }
+        let store = self.inner.store.clone();
+        let snapshot = blocking(move || {
+            let row = store
+                .tenants()?
+                .into_iter()
+                .find(|t| t.id == tenant.get())
+                .ok_or_else(|| ApiProblem::not_found("tenant", tenant))?;
+            let mut domain = Tenant::new(tenant, &row.name)?;
+            domain.active = row.active;
+            let records = store.records(tenant.get())?;
+            records::snapshot(domain, &records).map_err(|e| {
+                tracing::error!(error = %e, "stored record unreadable");
+                ApiProblem::internal()
+            })
+        })
+        .await?;
+        let mut cells = self
+            .inner
+            .cells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(cells
+            .entry(tenant)
+            .or_insert_with(|| Arc::new(RwLock::new(snapshot)))
+            .clone())
+    }
+
+    /// Reads the tenant's snapshot.
+    pub async fn read<R>(
+        &self,
+        tenant: TenantId,
+        f: impl FnOnce(&Snapshot) -> R,
+    ) -> Result<R, ApiProblem> {
+        let cell = self.cell(tenant).await?;
+        let snapshot = cell.read().await;
+        Ok(f(&snapshot))
+    }
+
+    /// Changes the tenant's state: `f` sees the snapshot and fills a [`Plan`] (with up to
+    /// `ids` fresh record ids); the plan is committed in one transaction, then applied.
+    /// Nothing changes when `f` or the commit fails.
+    pub async fn write<R: Send + 'static>(
+        &self,
+        caller: &Caller,
+        ids: usize,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, ApiProblem> + Send + 'static,
+    ) -> Result<R, ApiProblem> {
+        let cell = self.cell(caller.tenant).await?;
+        let mut snapshot = cell.write_owned().await;
+        let store = self.inner.store.clone();
+        let tenant = caller.tenant;
+        let actor = caller.key_prefix.clone();
+        let (result, event_ids, events) = blocking(move || {
+            let mut plan = Plan {
+                ids: if ids == 0 {
+                    Vec::new()
+                } else {
+                    store.allocate_ids(ids)?.into_iter().rev().collect()
+                },
+                ..Plan::default()
+            };
+            let result = f(&snapshot, &mut plan)?;
+            for entry in &mut plan.change.audit {
+                entry.actor.clone_from(&actor);
+            }
+            let events = plan.change.access_events.clone();
+            let event_ids = store.commit(tenant.get(), plan.change)?;
+            for apply in plan.apply {
+                apply(&mut snapshot);
+            }
+            Ok((result, event_ids, events))
+        })
+        .await?;
+        for (id, event) in event_ids.into_iter().zip(events) {
+            // Nobody listening is fine.
+            let _ = self.inner.events.send(StreamedEvent {
+                tenant,
+                event: AccessEventRow {
+                    id,
+                    occurred_at: event.occurred_at,
+                    data: event.data,
+                },
+            });
+        }
+        Ok(result)
+    }
+
+    /// The stored reply of an earlier create with this idempotency key.
+    pub async fn idempotent_reply(
+        &self,
+        tenant: TenantId,
+        key: &str,
+    ) -> Result<Option<IdempotentReply>, ApiProblem> {
+        let store = self.inner.store.clone();
+        let key = key.to_owned();
+        blocking(move || Ok(store.idempotent_reply(tenant.get(), &key)?)).await
+    }
+
+    /// A record's binary data (a selfie).
+    pub async fn blob(&self, tenant: TenantId, record_id: u64) -> Result<Option<Blob>, ApiProblem> {
+        let store = self.inner.store.clone();
+        blocking(move || Ok(store.blob(tenant.get(), record_id)?)).await
+    }
+
+    /// Access events after `after`, oldest first.
+    pub async fn access_events(
+        &self,
+        tenant: TenantId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AccessEventRow>, ApiProblem> {
+        let store = self.inner.store.clone();
+        blocking(move || Ok(store.access_events(tenant.get(), after, limit)?)).await
+    }
+
+    /// Live access events of every tenant (filter by tenant).
+    pub fn subscribe(&self) -> broadcast::Receiver<StreamedEvent> {
+        self.inner.events.subscribe()
+    }
+}

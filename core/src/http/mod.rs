@@ -1,0 +1,310 @@
+//! The integrator API under `/v1` (axum): tenant API keys in `Authorization: Bearer`,
+//! JSON in and out, problem+json errors naming the field at fault, cursor pagination on
+//! every list (`?limit=&after=`), `Idempotency-Key` on creates, and server-sent events for
+//! the access-event stream.
+//!
+//! Handlers only translate between HTTP and the domain; every change goes through
+//! [`Core::write`]. Resources live in one module per area: [`topology`], [`people`],
+//! [`entitlements`], [`access_events`], [`keys`].
+
+mod access_events;
+pub mod auth;
+mod entitlements;
+mod input;
+mod keys;
+mod people;
+pub mod problem;
+mod topology;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+use crate::app::{Caller, Core, Idempotency, Plan};
+use crate::domain::Snapshot;
+use problem::ApiProblem;
+
+/// Largest request body accepted (a selfie in base64 fits comfortably).
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// The integrator API's router.
+pub fn router(core: Core) -> Router {
+    let v1 = Router::new()
+        .route(
+            "/sites",
+            post(topology::create_site).get(topology::list_sites),
+        )
+        .route(
+            "/sites/{id}",
+            get(topology::get_site).delete(topology::delete_site),
+        )
+        .route(
+            "/facilities",
+            post(topology::create_facility).get(topology::list_facilities),
+        )
+        .route(
+            "/facilities/{id}",
+            get(topology::get_facility).delete(topology::delete_facility),
+        )
+        .route(
+            "/doors",
+            post(topology::create_door).get(topology::list_doors),
+        )
+        .route(
+            "/doors/{id}",
+            get(topology::get_door).delete(topology::delete_door),
+        )
+        .route(
+            "/terminals",
+            post(topology::create_terminal).get(topology::list_terminals),
+        )
+        .route(
+            "/terminals/{id}",
+            get(topology::get_terminal).delete(topology::delete_terminal),
+        )
+        .route(
+            "/terminals/{id}/desired-state",
+            get(access_events::desired_state),
+        )
+        .route(
+            "/schedules",
+            post(entitlements::create_schedule).get(entitlements::list_schedules),
+        )
+        .route(
+            "/schedules/{id}",
+            get(entitlements::get_schedule).delete(entitlements::delete_schedule),
+        )
+        .route(
+            "/holiday-calendars",
+            post(entitlements::create_calendar).get(entitlements::list_calendars),
+        )
+        .route(
+            "/holiday-calendars/{id}",
+            get(entitlements::get_calendar).delete(entitlements::delete_calendar),
+        )
+        .route("/people", post(people::enroll).get(people::list_people))
+        .route(
+            "/people/{id}",
+            get(people::get_person).delete(people::delete_person),
+        )
+        .route("/people/{id}/suspend", post(people::suspend_person))
+        .route("/people/{id}/unsuspend", post(people::unsuspend_person))
+        .route("/people/{id}/selfie", get(people::selfie))
+        .route(
+            "/people/{id}/credentials",
+            post(people::issue_credential).get(people::list_credentials),
+        )
+        .route(
+            "/people/{id}/phones",
+            post(people::add_phone).get(people::list_phones),
+        )
+        .route("/phones/{id}/deactivate", post(people::deactivate_phone))
+        .route(
+            "/credentials/{id}",
+            get(people::get_credential).delete(people::delete_credential),
+        )
+        .route(
+            "/credentials/{id}/suspend",
+            post(people::suspend_credential),
+        )
+        .route(
+            "/credentials/{id}/unsuspend",
+            post(people::unsuspend_credential),
+        )
+        .route("/credentials/{id}/revoke", post(people::revoke_credential))
+        .route(
+            "/groups",
+            post(people::create_group).get(people::list_groups),
+        )
+        .route(
+            "/groups/{id}",
+            get(people::get_group).delete(people::delete_group),
+        )
+        .route("/groups/{id}/members", post(people::add_group_member))
+        .route(
+            "/groups/{id}/members/{person_id}",
+            axum::routing::delete(people::remove_group_member),
+        )
+        .route(
+            "/events",
+            post(entitlements::create_event).get(entitlements::list_events),
+        )
+        .route(
+            "/events/{id}",
+            get(entitlements::get_event).delete(entitlements::delete_event),
+        )
+        .route(
+            "/events/{id}/attendees",
+            post(entitlements::add_attendee).get(entitlements::list_attendees),
+        )
+        .route(
+            "/events/{id}/attendees/{person_id}",
+            axum::routing::delete(entitlements::remove_attendee),
+        )
+        .route(
+            "/members",
+            post(entitlements::create_member).get(entitlements::list_members),
+        )
+        .route(
+            "/members/{id}",
+            get(entitlements::get_member).delete(entitlements::remove_member),
+        )
+        .route(
+            "/accesses",
+            post(entitlements::create_access).get(entitlements::list_accesses),
+        )
+        .route(
+            "/accesses/{id}",
+            get(entitlements::get_access)
+                .put(entitlements::update_access)
+                .delete(entitlements::delete_access),
+        )
+        .route("/decisions", post(access_events::decide))
+        .route("/access-events", get(access_events::list))
+        .route("/access-events/stream", get(access_events::stream))
+        .route("/api-keys", post(keys::issue).get(keys::list))
+        .route("/api-keys/{id}", axum::routing::delete(keys::revoke));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/openapi.json", get(openapi))
+        .fallback(no_route)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(core)
+}
+
+/// The OpenAPI document of this API (kept in the repository, checked by a test).
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI.to_owned(),
+    )
+        .into_response()
+}
+
+async fn no_route(uri: Uri) -> ApiProblem {
+    ApiProblem::no_route(uri.path())
+}
+
+impl FromRequestParts<Core> for Caller {
+    type Rejection = ApiProblem;
+
+    async fn from_request_parts(parts: &mut Parts, core: &Core) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(auth::bearer)
+            .ok_or_else(ApiProblem::unauthorized)?;
+        core.authenticate(key)
+            .await?
+            .ok_or_else(ApiProblem::unauthorized)
+    }
+}
+
+/// `?limit=&after=`: at most `limit` items (1..=500, default 50) with an id above `after`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    /// Page size.
+    pub(crate) limit: Option<usize>,
+    /// Cursor: the last id of the previous page.
+    pub(crate) after: Option<u64>,
+}
+
+/// The largest page.
+pub(crate) const MAX_PAGE: usize = 500;
+
+impl PageQuery {
+    fn limit(self) -> Result<usize, ApiProblem> {
+        match self.limit {
+            None => Ok(50),
+            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            Some(_) => Err(ApiProblem::invalid(
+                "limit",
+                format!("limit must be between 1 and {MAX_PAGE}"),
+            )),
+        }
+    }
+
+    /// One page of `items` (id, view), which must be in increasing id order:
+    /// `{"items": […], "next_after": <id> | null}`.
+    pub(crate) fn page(
+        self,
+        items: impl IntoIterator<Item = (u64, Json)>,
+    ) -> Result<Json, ApiProblem> {
+        let limit = self.limit()?;
+        let after = self.after.unwrap_or(0);
+        let mut page: Vec<(u64, Json)> = items
+            .into_iter()
+            .filter(|(id, _)| *id > after)
+            .take(limit + 1)
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = if more {
+            page.last().map(|(id, _)| *id)
+        } else {
+            None
+        };
+        Ok(json!({
+            "items": page.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+            "next_after": next,
+        }))
+    }
+}
+
+/// Reads the query of a list endpoint with problem+json errors.
+pub(crate) fn page_query(
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<PageQuery, ApiProblem> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| ApiProblem::invalid("query", e.body_text()))
+}
+
+/// Runs a create: answers a repeated `Idempotency-Key` from the store, otherwise writes
+/// (remembering the reply in the same transaction) and answers 201 with the view.
+pub(crate) async fn create(
+    core: &Core,
+    caller: &Caller,
+    idempotency: Option<Idempotency>,
+    ids: usize,
+    f: impl FnOnce(&Snapshot, &mut Plan) -> Result<Json, ApiProblem> + Send + 'static,
+) -> Result<Response, ApiProblem> {
+    if let Some(key) = &idempotency
+        && let Some(reply) = core.idempotent_reply(caller.tenant, &key.key).await?
+    {
+        if reply.fingerprint != key.fingerprint {
+            return Err(ApiProblem::idempotency_mismatch(&key.key));
+        }
+        let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::CREATED);
+        return Ok((
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            reply.body,
+        )
+            .into_response());
+    }
+    let view = core
+        .write(caller, ids, move |snapshot, plan| {
+            let view = f(snapshot, plan)?;
+            if let Some(key) = &idempotency {
+                plan.remember(key, StatusCode::CREATED.as_u16(), &view);
+            }
+            Ok(view)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+}
+
+/// 200 with a JSON body.
+pub(crate) fn ok(view: Json) -> Response {
+    axum::Json(view).into_response()
+}

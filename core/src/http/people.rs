@@ -1,0 +1,993 @@
+//! `/v1/people`, their credentials and phones, and `/v1/groups`.
+//!
+//! Enrolling a person with a selfie creates the person and a face credential that is
+//! issued but not distributed (it reaches terminals only once an entitlement covers them).
+//! Credential values that are secrets (PINs, QR payloads, cloud-key tokens and PINs,
+//! fingerprint templates) are never shown again after the reply that created them.
+
+use std::io::Cursor;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use jiff::Timestamp;
+use rand::Rng as _;
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+use super::input::{Input, REVOKE_REASONS, named, opt_instant, path_id};
+use super::problem::ApiProblem;
+use super::topology::still_used;
+use super::{PageQuery, create, ok, page_query};
+use crate::app::{Caller, Core, Plan};
+use crate::card::WiegandCard;
+use crate::domain::{
+    AcsId, Credential, CredentialId, CredentialStatus, CredentialValue, DisableReason,
+    FingerprintTemplates, Group, GroupId, IssueError, Person, PersonId, Phone, PhoneId, Pin,
+    SecretText, Snapshot, check_acs_id_unique, check_can_issue, mobile_key_sync,
+};
+use crate::store::{Blob, Kind};
+
+type PageResult = Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>;
+
+/// Largest selfie accepted, decoded.
+pub(crate) const MAX_SELFIE_BYTES: usize = 2 * 1024 * 1024;
+/// Smallest and largest selfie side, in pixels.
+pub(crate) const SELFIE_SIDE: std::ops::RangeInclusive<u32> = 64..=4096;
+
+/// Checks a base64 selfie and returns its JPEG bytes; errors name `field`.
+pub(crate) fn decode_selfie(field: &str, b64: &str) -> Result<Vec<u8>, ApiProblem> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| ApiProblem::invalid(field, format!("{field} is not valid base64")))?;
+    if bytes.len() > MAX_SELFIE_BYTES {
+        return Err(ApiProblem::invalid(
+            field,
+            format!("{field} must be at most {MAX_SELFIE_BYTES} bytes"),
+        ));
+    }
+    let reader = image::ImageReader::new(Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(|_| ApiProblem::invalid(field, format!("{field} is not a JPEG image")))?;
+    if reader.format() != Some(image::ImageFormat::Jpeg) {
+        return Err(ApiProblem::invalid(
+            field,
+            format!("{field} is not a JPEG image"),
+        ));
+    }
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|_| ApiProblem::invalid(field, format!("{field} is not a readable JPEG image")))?;
+    if !SELFIE_SIDE.contains(&w) || !SELFIE_SIDE.contains(&h) {
+        return Err(ApiProblem::invalid(
+            field,
+            format!(
+                "{field} must be between {} and {} pixels on each side (got {w}×{h})",
+                SELFIE_SIDE.start(),
+                SELFIE_SIDE.end()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn person_view(p: &Person) -> Json {
+    json!({"id": p.id.get(), "acs_id": p.acs_id.as_str(), "name": p.name,
+           "valid_from": p.validity.from().map(|t| t.to_string()),
+           "valid_to": p.validity.to().map(|t| t.to_string()),
+           "enabled": p.enabled, "suspended": p.is_suspended()})
+}
+
+fn reason_name(r: DisableReason) -> &'static str {
+    match r {
+        DisableReason::Revoked => "revoked",
+        DisableReason::Suspended => "suspended",
+        DisableReason::Lockout => "lockout",
+        DisableReason::Expired => "expired",
+        DisableReason::MaxUses => "max_uses",
+        DisableReason::NotYetActive => "not_yet_active",
+        DisableReason::NeedsProvisioning => "needs_provisioning",
+    }
+}
+
+/// A credential as integrators see it (no secret values).
+pub(crate) fn credential_view(s: &Snapshot, c: &Credential, at: Timestamp) -> Json {
+    let (status, reasons) = match s.credential_status(c.id, at) {
+        Some(CredentialStatus::Active) | None => ("active", Vec::new()),
+        Some(CredentialStatus::Deleted) => ("deleted", Vec::new()),
+        Some(CredentialStatus::Disabled(r)) => {
+            ("disabled", r.into_iter().map(reason_name).collect())
+        }
+    };
+    let mut view = json!({"id": c.id.get(), "person_id": c.person_id.get(), "status": status,
+        "disable_reasons": reasons, "starts_at": c.window.from().map(|t| t.to_string()),
+        "ends_at": c.window.to().map(|t| t.to_string()), "max_uses": c.max_uses,
+        "use_count": c.use_count(), "parent_id": c.parent_id.map(CredentialId::get),
+        "issued_at": c.issued_at.to_string()});
+    let details = match &c.value {
+        CredentialValue::Face { .. } => json!({"kind": "face"}),
+        CredentialValue::Card(card) => {
+            json!({"kind": "card", "facility_code": card.facility_code(), "card_number": card.number()})
+        }
+        CredentialValue::Fingerprint(t) => {
+            json!({"kind": "fingerprint", "templates": t.expose().len()})
+        }
+        CredentialValue::Pin(_) => json!({"kind": "pin"}),
+        CredentialValue::Qr(_) => json!({"kind": "qr"}),
+        CredentialValue::CloudKey { pin, .. } => {
+            json!({"kind": "cloud_key", "has_pin": pin.is_some()})
+        }
+        CredentialValue::MobileKey { phone_id } => {
+            json!({"kind": "mobile_key", "phone_id": phone_id.map(PhoneId::get)})
+        }
+    };
+    if let (Some(v), Some(d)) = (view.as_object_mut(), details.as_object()) {
+        v.extend(d.clone());
+    }
+    view
+}
+
+fn issue_problem(e: IssueError) -> ApiProblem {
+    match e {
+        IssueError::Duplicate { field } => ApiProblem::conflict(Some(field), e.to_string()),
+        IssueError::CardLostOrStolen => ApiProblem::conflict(Some("card_number"), e.to_string()),
+        IssueError::FaceAlreadyEnrolled => ApiProblem::conflict(Some("kind"), e.to_string()),
+    }
+}
+
+fn person_of(s: &Snapshot, id: PersonId) -> Result<&Person, ApiProblem> {
+    s.people
+        .get(&id)
+        .ok_or_else(|| ApiProblem::not_found("person", id))
+}
+
+/// Issues a face credential from selfie bytes (issued, not distributed).
+fn issue_face(
+    s: &Snapshot,
+    plan: &mut Plan,
+    person: &Person,
+    jpeg: Vec<u8>,
+    at: Timestamp,
+) -> Result<Credential, ApiProblem> {
+    let id = CredentialId::new(plan.next_id()?);
+    let value = CredentialValue::face(&format!("selfie:{id}"))?;
+    check_can_issue(s.credentials.values(), person.tenant_id, person.id, &value)
+        .map_err(issue_problem)?;
+    let credential = Credential::issue(id, person.tenant_id, person.id, value, at);
+    plan.audit("credential.issued", Kind::Credential, Some(id.get()));
+    plan.put(
+        credential.clone(),
+        Some(Blob {
+            media_type: "image/jpeg".into(),
+            bytes: jpeg,
+        }),
+    );
+    Ok(credential)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EnrollIn {
+    acs_id: String,
+    #[serde(default)]
+    name: String,
+    selfie: Option<String>,
+    valid_from: Option<String>,
+    valid_to: Option<String>,
+}
+
+/// `POST /v1/people`: `acs_id` (+ optional base64 `selfie`) → the person, and the face
+/// credential issued but not distributed.
+pub(crate) async fn enroll(
+    State(core): State<Core>,
+    caller: Caller,
+    input: Input<EnrollIn>,
+) -> Result<Response, ApiProblem> {
+    let body = input.body;
+    // Decode outside the tenant's write turn: checking an image is the slow part.
+    let jpeg = body
+        .selfie
+        .as_deref()
+        .map(|b| decode_selfie("selfie", b))
+        .transpose()?;
+    let acs_id = AcsId::parse(&body.acs_id)?;
+    let valid_from = opt_instant("valid_from", body.valid_from.as_deref())?;
+    let valid_to = opt_instant("valid_to", body.valid_to.as_deref())?;
+    let tenant = caller.tenant;
+    let now = core.now();
+    create(&core, &caller, input.idempotency, 2, move |s, plan| {
+        check_acs_id_unique(s.people.values(), tenant, &acs_id, None)
+            .map_err(|e| ApiProblem::conflict(Some("acs_id"), e.to_string()))?;
+        let person = Person::new(PersonId::new(plan.next_id()?), tenant, acs_id, &body.name)
+            .with_validity(valid_from, valid_to)?;
+        plan.audit("person.created", Kind::Person, Some(person.id.get()));
+        let mut view = person_view(&person);
+        plan.put(person.clone(), None);
+        let mut credentials = Vec::new();
+        if let Some(jpeg) = jpeg {
+            let face = issue_face(s, plan, &person, jpeg, now)?;
+            credentials.push(
+                json!({"id": face.id.get(), "kind": "face", "status": "disabled",
+                                    "disable_reasons": ["needs_provisioning"]}),
+            );
+        }
+        view["credentials"] = json!(credentials);
+        Ok(view)
+    })
+    .await
+}
+
+/// `GET /v1/people`.
+pub(crate) async fn list_people(
+    State(core): State<Core>,
+    caller: Caller,
+    query: PageResult,
+) -> Result<Response, ApiProblem> {
+    let q = page_query(query)?;
+    core.read(caller.tenant, |s| {
+        q.page(s.people.values().map(|p| (p.id.get(), person_view(p))))
+    })
+    .await?
+    .map(ok)
+}
+
+/// `GET /v1/people/{id}`.
+pub(crate) async fn get_person(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = PersonId::new(path_id("person", &id)?);
+    let now = core.now();
+    core.read(caller.tenant, |s| {
+        s.people.get(&id).map(|p| {
+            let mut view = person_view(p);
+            view["credentials"] = s
+                .credentials
+                .values()
+                .filter(|c| c.person_id == id && !c.is_deleted())
+                .map(|c| credential_view(s, c, now))
+                .collect();
+            view
+        })
+    })
+    .await?
+    .map(ok)
+    .ok_or_else(|| ApiProblem::not_found("person", id))
+}
+
+/// `DELETE /v1/people/{id}`: the person's credentials are deleted, their memberships
+/// removed, and they leave every event, group and access.
+pub(crate) async fn delete_person(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = PersonId::new(path_id("person", &id)?);
+    let now = core.now();
+    core.write(&caller, 0, move |s, plan| {
+        person_of(s, id)?;
+        for c in s.credentials.values().filter(|c| c.person_id == id) {
+            plan.delete::<Credential>(c.id.get());
+        }
+        for p in s.phones.values().filter(|p| p.person_id == id) {
+            plan.delete::<Phone>(p.id.get());
+        }
+        for m in s.memberships.values().filter(|m| m.person_id == id) {
+            let mut m = m.clone();
+            if m.is_active_at(now) || m.removed_at().is_none() {
+                let _ = m.remove(now);
+                plan.put(m, None);
+            }
+        }
+        for e in s.events.values().filter(|e| e.is_attendee(id)) {
+            let mut e = e.clone();
+            let _ = e.remove_attendee(id);
+            plan.put(e, None);
+        }
+        for g in s.groups.values().filter(|g| g.members.contains(&id)) {
+            let mut g = g.clone();
+            g.members.remove(&id);
+            plan.put(g, None);
+        }
+        for a in s.accesses.values().filter(|a| a.person_ids.contains(&id)) {
+            let mut a = a.clone();
+            a.person_ids.remove(&id);
+            plan.put(a, None);
+        }
+        plan.audit("person.deleted", Kind::Person, Some(id.get()));
+        plan.delete::<Person>(id.get());
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn change_person(
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    action: &'static str,
+    change: fn(&mut Person) -> Result<(), crate::domain::PersonError>,
+) -> Result<Response, ApiProblem> {
+    let id = PersonId::new(path_id("person", id)?);
+    let view = core
+        .write(caller, 0, move |s, plan| {
+            let mut person = person_of(s, id)?.clone();
+            change(&mut person).map_err(|e| ApiProblem::invalid_state(e.to_string()))?;
+            plan.audit(action, Kind::Person, Some(id.get()));
+            let view = person_view(&person);
+            plan.put(person, None);
+            Ok(view)
+        })
+        .await?;
+    Ok(ok(view))
+}
+
+/// `POST /v1/people/{id}/suspend`.
+pub(crate) async fn suspend_person(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    change_person(&core, &caller, &id, "person.suspended", Person::suspend).await
+}
+
+/// `POST /v1/people/{id}/unsuspend`.
+pub(crate) async fn unsuspend_person(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    change_person(&core, &caller, &id, "person.unsuspended", Person::unsuspend).await
+}
+
+/// `GET /v1/people/{id}/selfie`: the JPEG of the person's live face credential.
+pub(crate) async fn selfie(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = PersonId::new(path_id("person", &id)?);
+    let face = core
+        .read(caller.tenant, |s| {
+            s.credentials
+                .values()
+                .find(|c| {
+                    c.person_id == id
+                        && c.is_live()
+                        && matches!(c.value, CredentialValue::Face { .. })
+                })
+                .map(|c| c.id)
+        })
+        .await?
+        .ok_or_else(|| ApiProblem::not_found("selfie of person", id))?;
+    let blob = core
+        .blob(caller.tenant, face.get())
+        .await?
+        .ok_or_else(|| ApiProblem::not_found("selfie of person", id))?;
+    Ok(([(header::CONTENT_TYPE, blob.media_type)], blob.bytes).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum CredentialIn {
+    Face {
+        selfie: String,
+    },
+    Card {
+        facility_code: u32,
+        card_number: u32,
+        starts_at: Option<String>,
+        ends_at: Option<String>,
+    },
+    Pin {
+        pin: String,
+        starts_at: Option<String>,
+        ends_at: Option<String>,
+    },
+    Qr {
+        qr: Option<String>,
+        starts_at: Option<String>,
+        ends_at: Option<String>,
+        max_uses: Option<u32>,
+    },
+    Fingerprint {
+        templates: Vec<String>,
+    },
+    CloudKey {
+        pin: Option<String>,
+        starts_at: Option<String>,
+        ends_at: Option<String>,
+        #[serde(default)]
+        one_time: bool,
+    },
+    MobileKey {
+        starts_at: Option<String>,
+        ends_at: Option<String>,
+    },
+}
+
+fn random_token(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// What a credential request asks for, checked before the tenant's write turn.
+enum Requested {
+    Face(Vec<u8>),
+    Value {
+        value: CredentialValue,
+        starts: Option<Timestamp>,
+        ends: Option<Timestamp>,
+        max_uses: Option<u32>,
+        /// Generated values shown once in the reply.
+        shown: serde_json::Map<String, Json>,
+    },
+}
+
+fn requested(body: CredentialIn) -> Result<Requested, ApiProblem> {
+    let window = |starts: Option<String>, ends: Option<String>| {
+        Ok::<_, ApiProblem>((
+            opt_instant("starts_at", starts.as_deref())?,
+            opt_instant("ends_at", ends.as_deref())?,
+        ))
+    };
+    let mut shown = serde_json::Map::new();
+    let (value, (starts, ends), max_uses) = match body {
+        CredentialIn::Face { selfie } => {
+            return Ok(Requested::Face(decode_selfie("selfie", &selfie)?));
+        }
+        CredentialIn::Card {
+            facility_code,
+            card_number,
+            starts_at,
+            ends_at,
+        } => (
+            CredentialValue::Card(WiegandCard::new(facility_code, card_number)),
+            window(starts_at, ends_at)?,
+            None,
+        ),
+        CredentialIn::Pin {
+            pin,
+            starts_at,
+            ends_at,
+        } => (
+            CredentialValue::Pin(Pin::parse(&pin)?),
+            window(starts_at, ends_at)?,
+            None,
+        ),
+        CredentialIn::Qr {
+            qr,
+            starts_at,
+            ends_at,
+            max_uses,
+        } => {
+            let text = match qr {
+                Some(text) => text,
+                None => {
+                    let text = random_token(24);
+                    shown.insert("qr".into(), json!(text));
+                    text
+                }
+            };
+            (
+                CredentialValue::Qr(SecretText::parse("qr", &text)?),
+                window(starts_at, ends_at)?,
+                max_uses,
+            )
+        }
+        CredentialIn::Fingerprint { templates } => (
+            CredentialValue::Fingerprint(FingerprintTemplates::new(templates)?),
+            (None, None),
+            None,
+        ),
+        CredentialIn::CloudKey {
+            pin,
+            starts_at,
+            ends_at,
+            one_time,
+        } => {
+            let token = random_token(32);
+            shown.insert("token".into(), json!(token));
+            (
+                CredentialValue::CloudKey {
+                    token: SecretText::parse("token", &token)?,
+                    pin: pin.as_deref().map(Pin::parse).transpose()?,
+                },
+                window(starts_at, ends_at)?,
+                one_time.then_some(1),
+            )
+        }
+        CredentialIn::MobileKey { starts_at, ends_at } => (
+            CredentialValue::MobileKey { phone_id: None },
+            window(starts_at, ends_at)?,
+            None,
+        ),
+    };
+    Ok(Requested::Value {
+        value,
+        starts,
+        ends,
+        max_uses,
+        shown,
+    })
+}
+
+/// `POST /v1/people/{id}/credentials`: issues a credential of any kind. The reply shows
+/// a generated QR payload or cloud-key token once.
+pub(crate) async fn issue_credential(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+    input: Input<CredentialIn>,
+) -> Result<Response, ApiProblem> {
+    let person_id = PersonId::new(path_id("person", &id)?);
+    let now = core.now();
+    let requested = requested(input.body)?;
+    create(&core, &caller, input.idempotency, 64, move |s, plan| {
+        let person = person_of(s, person_id)?.clone();
+        let (value, starts, ends, max_uses, shown) = match requested {
+            Requested::Face(jpeg) => {
+                let face = issue_face(s, plan, &person, jpeg, now)?;
+                return Ok(credential_view(s, &face, now));
+            }
+            Requested::Value {
+                value,
+                starts,
+                ends,
+                max_uses,
+                shown,
+            } => (value, starts, ends, max_uses, shown),
+        };
+        check_can_issue(s.credentials.values(), person.tenant_id, person.id, &value)
+            .map_err(issue_problem)?;
+        let id = CredentialId::new(plan.next_id()?);
+        let mut credential = Credential::issue(id, person.tenant_id, person.id, value, now)
+            .with_window(starts, ends)?;
+        if let Some(n) = max_uses {
+            credential = credential.with_max_uses(n)?;
+        }
+        plan.audit("credential.issued", Kind::Credential, Some(id.get()));
+        let mut after = s.clone();
+        after.credentials.insert(id, credential.clone());
+        plan.put(credential.clone(), None);
+        sync_mobile_keys(&after, plan, person.id, now)?;
+        let mut view = credential_view(&after, &credential, now);
+        if let Some(v) = view.as_object_mut() {
+            v.extend(shown);
+        }
+        Ok(view)
+    })
+    .await
+}
+
+/// Creates and revokes mobile-key copies so that every live mobile key of the person has
+/// one copy per active phone (multi-phone sync).
+fn sync_mobile_keys(
+    after: &Snapshot,
+    plan: &mut Plan,
+    person: PersonId,
+    now: Timestamp,
+) -> Result<(), ApiProblem> {
+    let sync = mobile_key_sync(after.credentials.values(), after.phones.values(), person);
+    for (parent, phone) in sync.create {
+        if let Some(parent) = after.credentials.get(&parent) {
+            let copy = parent.copy_for_phone(CredentialId::new(plan.next_id()?), phone, now);
+            plan.audit("credential.issued", Kind::Credential, Some(copy.id.get()));
+            plan.put(copy, None);
+        }
+    }
+    for (copy, reason) in sync.revoke {
+        if let Some(c) = after.credentials.get(&copy) {
+            let mut c = c.clone();
+            if c.revoke(reason).is_ok() {
+                plan.audit("credential.revoked", Kind::Credential, Some(copy.get()));
+                plan.put(c, None);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `GET /v1/people/{id}/credentials`.
+pub(crate) async fn list_credentials(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: PageResult,
+) -> Result<Response, ApiProblem> {
+    let id = PersonId::new(path_id("person", &id)?);
+    let q = page_query(query)?;
+    let now = core.now();
+    core.read(caller.tenant, |s| {
+        person_of(s, id)?;
+        q.page(
+            s.credentials
+                .values()
+                .filter(|c| c.person_id == id && !c.is_deleted())
+                .map(|c| (c.id.get(), credential_view(s, c, now))),
+        )
+    })
+    .await?
+    .map(ok)
+}
+
+/// `GET /v1/credentials/{id}`.
+pub(crate) async fn get_credential(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = CredentialId::new(path_id("credential", &id)?);
+    let now = core.now();
+    core.read(caller.tenant, |s| {
+        s.credentials
+            .get(&id)
+            .filter(|c| !c.is_deleted())
+            .map(|c| credential_view(s, c, now))
+    })
+    .await?
+    .map(ok)
+    .ok_or_else(|| ApiProblem::not_found("credential", id))
+}
+
+async fn change_credential(
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    action: &'static str,
+    change: impl FnOnce(&mut Credential) -> Result<(), crate::domain::CredentialTransitionError>
+    + Send
+    + 'static,
+) -> Result<Json, ApiProblem> {
+    let id = CredentialId::new(path_id("credential", id)?);
+    let now = core.now();
+    core.write(caller, 8, move |s, plan| {
+        let mut credential = s
+            .credentials
+            .get(&id)
+            .filter(|c| !c.is_deleted())
+            .ok_or_else(|| ApiProblem::not_found("credential", id))?
+            .clone();
+        change(&mut credential).map_err(|e| ApiProblem::invalid_state(e.to_string()))?;
+        plan.audit(action, Kind::Credential, Some(id.get()));
+        let mut after = s.clone();
+        after.credentials.insert(id, credential.clone());
+        plan.put(credential.clone(), None);
+        sync_mobile_keys(&after, plan, credential.person_id, now)?;
+        Ok(credential_view(&after, &credential, now))
+    })
+    .await
+}
+
+/// `DELETE /v1/credentials/{id}`.
+pub(crate) async fn delete_credential(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    change_credential(
+        &core,
+        &caller,
+        &id,
+        "credential.deleted",
+        Credential::delete,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /v1/credentials/{id}/suspend`.
+pub(crate) async fn suspend_credential(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    Ok(ok(change_credential(
+        &core,
+        &caller,
+        &id,
+        "credential.suspended",
+        Credential::suspend,
+    )
+    .await?))
+}
+
+/// `POST /v1/credentials/{id}/unsuspend`.
+pub(crate) async fn unsuspend_credential(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    Ok(ok(change_credential(
+        &core,
+        &caller,
+        &id,
+        "credential.unsuspended",
+        Credential::unsuspend,
+    )
+    .await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RevokeIn {
+    reason: String,
+}
+
+/// `POST /v1/credentials/{id}/revoke` with `{"reason": "lost" | "stolen" | "damaged" |
+/// "terminated"}`: final; a lost or stolen card can never be issued again.
+pub(crate) async fn revoke_credential(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+    input: Input<RevokeIn>,
+) -> Result<Response, ApiProblem> {
+    let reason = named("reason", &input.body.reason, REVOKE_REASONS)?;
+    Ok(ok(change_credential(
+        &core,
+        &caller,
+        &id,
+        "credential.revoked",
+        move |c| c.revoke(reason),
+    )
+    .await?))
+}
+
+fn phone_view(p: &Phone) -> Json {
+    json!({"id": p.id.get(), "person_id": p.person_id.get(), "active": p.active})
+}
+
+/// `POST /v1/people/{id}/phones`: registers a phone; every mobile key of the person is
+/// issued to it.
+pub(crate) async fn add_phone(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+    input: Input<Json>,
+) -> Result<Response, ApiProblem> {
+    if !input
+        .body
+        .as_object()
+        .is_some_and(serde_json::Map::is_empty)
+    {
+        return Err(ApiProblem::malformed("the body must be an empty object"));
+    }
+    let person_id = PersonId::new(path_id("person", &id)?);
+    let now = core.now();
+    create(&core, &caller, input.idempotency, 64, move |s, plan| {
+        person_of(s, person_id)?;
+        let phone = Phone {
+            id: PhoneId::new(plan.next_id()?),
+            person_id,
+            active: true,
+        };
+        plan.audit("phone.added", Kind::Phone, Some(phone.id.get()));
+        let mut after = s.clone();
+        after.phones.insert(phone.id, phone.clone());
+        plan.put(phone.clone(), None);
+        sync_mobile_keys(&after, plan, person_id, now)?;
+        Ok(phone_view(&phone))
+    })
+    .await
+}
+
+/// `GET /v1/people/{id}/phones`.
+pub(crate) async fn list_phones(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: PageResult,
+) -> Result<Response, ApiProblem> {
+    let id = PersonId::new(path_id("person", &id)?);
+    let q = page_query(query)?;
+    core.read(caller.tenant, |s| {
+        person_of(s, id)?;
+        q.page(
+            s.phones
+                .values()
+                .filter(|p| p.person_id == id)
+                .map(|p| (p.id.get(), phone_view(p))),
+        )
+    })
+    .await?
+    .map(ok)
+}
+
+/// `POST /v1/phones/{id}/deactivate`: the phone's mobile-key copies are revoked.
+pub(crate) async fn deactivate_phone(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = PhoneId::new(path_id("phone", &id)?);
+    let now = core.now();
+    let view = core
+        .write(&caller, 0, move |s, plan| {
+            let mut phone = s
+                .phones
+                .get(&id)
+                .ok_or_else(|| ApiProblem::not_found("phone", id))?
+                .clone();
+            if !phone.active {
+                return Err(ApiProblem::invalid_state(format!(
+                    "phone {id} is already inactive"
+                )));
+            }
+            phone.active = false;
+            plan.audit("phone.deactivated", Kind::Phone, Some(id.get()));
+            let mut after = s.clone();
+            after.phones.insert(id, phone.clone());
+            plan.put(phone.clone(), None);
+            sync_mobile_keys(&after, plan, phone.person_id, now)?;
+            Ok(phone_view(&phone))
+        })
+        .await?;
+    Ok(ok(view))
+}
+
+fn group_view(g: &Group) -> Json {
+    json!({"id": g.id.get(), "name": g.name,
+           "member_ids": g.members.iter().map(|p| p.get()).collect::<Vec<_>>()})
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GroupIn {
+    name: String,
+    #[serde(default)]
+    member_ids: Vec<u64>,
+}
+
+/// `POST /v1/groups`.
+pub(crate) async fn create_group(
+    State(core): State<Core>,
+    caller: Caller,
+    input: Input<GroupIn>,
+) -> Result<Response, ApiProblem> {
+    let tenant = caller.tenant;
+    create(&core, &caller, input.idempotency, 1, move |s, plan| {
+        let mut group = Group::new(GroupId::new(plan.next_id()?), tenant, &input.body.name)?;
+        for (i, raw) in input.body.member_ids.iter().enumerate() {
+            let person = PersonId::new(*raw);
+            if !s.people.contains_key(&person) {
+                return Err(ApiProblem::invalid(
+                    format!("member_ids[{i}]"),
+                    format!("person {person} does not exist"),
+                ));
+            }
+            group.members.insert(person);
+        }
+        plan.audit("group.created", Kind::Group, Some(group.id.get()));
+        let view = group_view(&group);
+        plan.put(group, None);
+        Ok(view)
+    })
+    .await
+}
+
+/// `GET /v1/groups`.
+pub(crate) async fn list_groups(
+    State(core): State<Core>,
+    caller: Caller,
+    query: PageResult,
+) -> Result<Response, ApiProblem> {
+    let q = page_query(query)?;
+    core.read(caller.tenant, |s| {
+        q.page(s.groups.values().map(|g| (g.id.get(), group_view(g))))
+    })
+    .await?
+    .map(ok)
+}
+
+/// `GET /v1/groups/{id}`.
+pub(crate) async fn get_group(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = GroupId::new(path_id("group", &id)?);
+    core.read(caller.tenant, |s| s.groups.get(&id).map(group_view))
+        .await?
+        .map(ok)
+        .ok_or_else(|| ApiProblem::not_found("group", id))
+}
+
+/// `DELETE /v1/groups/{id}`.
+pub(crate) async fn delete_group(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = GroupId::new(path_id("group", &id)?);
+    core.write(&caller, 0, move |s, plan| {
+        if !s.groups.contains_key(&id) {
+            return Err(ApiProblem::not_found("group", id));
+        }
+        if let Some(a) = s
+            .accesses
+            .values()
+            .find(|a| a.is_live() && a.group_ids.contains(&id))
+        {
+            return Err(still_used("group", id, &format!("access {}", a.id)));
+        }
+        plan.audit("group.deleted", Kind::Group, Some(id.get()));
+        plan.delete::<Group>(id.get());
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PersonRef {
+    person_id: u64,
+}
+
+/// `POST /v1/groups/{id}/members` with `{"person_id"}`.
+pub(crate) async fn add_group_member(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+    input: Input<PersonRef>,
+) -> Result<Response, ApiProblem> {
+    let id = GroupId::new(path_id("group", &id)?);
+    let person = PersonId::new(input.body.person_id);
+    let view = core
+        .write(&caller, 0, move |s, plan| {
+            let mut group = s
+                .groups
+                .get(&id)
+                .ok_or_else(|| ApiProblem::not_found("group", id))?
+                .clone();
+            if !s.people.contains_key(&person) {
+                return Err(ApiProblem::invalid(
+                    "person_id",
+                    format!("person {person} does not exist"),
+                ));
+            }
+            if !group.members.insert(person) {
+                return Err(ApiProblem::conflict(
+                    Some("person_id"),
+                    format!("person {person} is already a member of group {id}"),
+                ));
+            }
+            plan.audit("group.member_added", Kind::Group, Some(id.get()));
+            let view = group_view(&group);
+            plan.put(group, None);
+            Ok(view)
+        })
+        .await?;
+    Ok(ok(view))
+}
+
+/// `DELETE /v1/groups/{id}/members/{person_id}`.
+pub(crate) async fn remove_group_member(
+    State(core): State<Core>,
+    caller: Caller,
+    Path((id, person)): Path<(String, String)>,
+) -> Result<Response, ApiProblem> {
+    let id = GroupId::new(path_id("group", &id)?);
+    let person = PersonId::new(path_id("person", &person)?);
+    core.write(&caller, 0, move |s, plan| {
+        let mut group = s
+            .groups
+            .get(&id)
+            .ok_or_else(|| ApiProblem::not_found("group", id))?
+            .clone();
+        if !group.members.remove(&person) {
+            return Err(ApiProblem::not_found("member of group", person));
+        }
+        plan.audit("group.member_removed", Kind::Group, Some(id.get()));
+        plan.put(group, None);
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,534 @@
+//! `/v1/sites`, `/v1/facilities`, `/v1/doors`, `/v1/terminals`: where things are. Deleting
+//! something another object still refers to is refused (409) rather than cascading.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+use super::input::{self, FACILITY_KINDS, Input, OPERATING_MODES, name_of, named, path_id};
+use super::problem::ApiProblem;
+use super::{PageQuery, create, ok, page_query};
+use crate::app::{Caller, Core};
+use crate::domain::{
+    DevicePassword, Door, DoorId, Facility, FacilityId, FacilityKind, OperatingMode, Site, SiteId,
+    Snapshot, Terminal, TerminalId, TerminalSpec,
+};
+
+type PageResult = Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>;
+
+fn site_view(s: &Site) -> Json {
+    json!({"id": s.id.get(), "name": s.name, "timezone": s.time_zone.iana_name()})
+}
+
+fn facility_view(f: &Facility) -> Json {
+    json!({"id": f.id.get(), "site_id": f.site_id.get(), "parent_id": f.parent_id.map(FacilityId::get),
+           "name": f.name, "kind": name_of(f.kind, FACILITY_KINDS)})
+}
+
+fn door_view(d: &Door) -> Json {
+    let names = |set: &BTreeSet<crate::domain::AuthType>| -> Vec<&str> {
+        set.iter().map(|a| a.name()).collect()
+    };
+    json!({"id": d.id.get(), "facility_id": d.facility_id.get(), "name": d.name,
+           "supported_auth_types": {"in": names(&d.supported_in), "out": names(&d.supported_out)}})
+}
+
+/// A terminal as integrators see it: never its password.
+pub(crate) fn terminal_view(t: &Terminal) -> Json {
+    json!({"id": t.id.get(), "facility_id": t.facility_id.get(), "model": t.model,
+           "address": t.address, "login": t.login,
+           "operating_mode": name_of(t.operating_mode, OPERATING_MODES),
+           "door_ids": t.door_ids.iter().map(|d| d.get()).collect::<Vec<_>>()})
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SiteIn {
+    name: String,
+    timezone: String,
+}
+
+/// `POST /v1/sites`.
+pub(crate) async fn create_site(
+    State(core): State<Core>,
+    caller: Caller,
+    input: Input<SiteIn>,
+) -> Result<Response, ApiProblem> {
+    let tenant = caller.tenant;
+    create(&core, &caller, input.idempotency, 1, move |_, plan| {
+        let site = Site::new(
+            SiteId::new(plan.next_id()?),
+            tenant,
+            &input.body.name,
+            &input.body.timezone,
+        )?;
+        let view = site_view(&site);
+        plan.audit(
+            "site.created",
+            crate::store::Kind::Site,
+            Some(site.id.get()),
+        );
+        plan.put(site, None);
+        Ok(view)
+    })
+    .await
+}
+
+/// `GET /v1/sites`.
+pub(crate) async fn list_sites(
+    State(core): State<Core>,
+    caller: Caller,
+    query: PageResult,
+) -> Result<Response, ApiProblem> {
+    let q = page_query(query)?;
+    core.read(caller.tenant, |s| {
+        q.page(
+            s.topology
+                .sites
+                .values()
+                .map(|x| (x.id.get(), site_view(x))),
+        )
+    })
+    .await?
+    .map(ok)
+}
+
+/// `GET /v1/sites/{id}`.
+pub(crate) async fn get_site(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = SiteId::new(path_id("site", &id)?);
+    core.read(caller.tenant, |s| s.topology.sites.get(&id).map(site_view))
+        .await?
+        .map(ok)
+        .ok_or_else(|| ApiProblem::not_found("site", id))
+}
+
+/// Answers 409 naming what still refers to the object.
+pub(crate) fn still_used(what: &str, id: impl std::fmt::Display, by: &str) -> ApiProblem {
+    ApiProblem::conflict(None, format!("{what} {id} is still used by {by}"))
+}
+
+/// `DELETE /v1/sites/{id}`.
+pub(crate) async fn delete_site(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = SiteId::new(path_id("site", &id)?);
+    core.write(&caller, 0, move |s, plan| {
+        if !s.topology.sites.contains_key(&id) {
+            return Err(ApiProblem::not_found("site", id));
+        }
+        if let Some(f) = s.topology.facilities.values().find(|f| f.site_id == id) {
+            return Err(still_used("site", id, &format!("facility {}", f.id)));
+        }
+        plan.audit("site.deleted", crate::store::Kind::Site, Some(id.get()));
+        plan.delete::<Site>(id.get());
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FacilityIn {
+    site_id: u64,
+    parent_id: Option<u64>,
+    name: String,
+    kind: Option<String>,
+}
+
+/// `POST /v1/facilities`.
+pub(crate) async fn create_facility(
+    State(core): State<Core>,
+    caller: Caller,
+    input: Input<FacilityIn>,
+) -> Result<Response, ApiProblem> {
+    create(&core, &caller, input.idempotency, 1, move |s, plan| {
+        let body = input.body;
+        let site_id = SiteId::new(body.site_id);
+        if !s.topology.sites.contains_key(&site_id) {
+            return Err(ApiProblem::invalid(
+                "site_id",
+                format!("site {site_id} does not exist"),
+            ));
+        }
+        let parent_id = body.parent_id.map(FacilityId::new);
+        if let Some(parent) = parent_id {
+            match s.topology.facilities.get(&parent) {
+                None => {
+                    return Err(ApiProblem::invalid(
+                        "parent_id",
+                        format!("facility {parent} does not exist"),
+                    ));
+                }
+                Some(p) if p.site_id != site_id => {
+                    return Err(ApiProblem::invalid(
+                        "parent_id",
+                        format!("facility {parent} belongs to another site"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let kind = match body.kind.as_deref() {
+            None => FacilityKind::Facility,
+            Some(k) => named("kind", k, FACILITY_KINDS)?,
+        };
+        let facility = Facility::new(
+            FacilityId::new(plan.next_id()?),
+            site_id,
+            parent_id,
+            &body.name,
+            kind,
+        )?;
+        let view = facility_view(&facility);
+        plan.audit(
+            "facility.created",
+            crate::store::Kind::Facility,
+            Some(facility.id.get()),
+        );
+        plan.put(facility, None);
+        Ok(view)
+    })
+    .await
+}
+
+/// `GET /v1/facilities`.
+pub(crate) async fn list_facilities(
+    State(core): State<Core>,
+    caller: Caller,
+    query: PageResult,
+) -> Result<Response, ApiProblem> {
+    let q = page_query(query)?;
+    core.read(caller.tenant, |s| {
+        q.page(
+            s.topology
+                .facilities
+                .values()
+                .map(|x| (x.id.get(), facility_view(x))),
+        )
+    })
+    .await?
+    .map(ok)
+}
+
+/// `GET /v1/facilities/{id}`.
+pub(crate) async fn get_facility(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = FacilityId::new(path_id("facility", &id)?);
+    core.read(caller.tenant, |s| {
+        s.topology.facilities.get(&id).map(facility_view)
+    })
+    .await?
+    .map(ok)
+    .ok_or_else(|| ApiProblem::not_found("facility", id))
+}
+
+fn facility_users(s: &Snapshot, id: FacilityId) -> Option<String> {
+    if let Some(f) = s
+        .topology
+        .facilities
+        .values()
+        .find(|f| f.parent_id == Some(id))
+    {
+        return Some(format!("facility {}", f.id));
+    }
+    if let Some(d) = s.topology.doors.values().find(|d| d.facility_id == id) {
+        return Some(format!("door {}", d.id));
+    }
+    if let Some(t) = s.topology.terminals.values().find(|t| t.facility_id == id) {
+        return Some(format!("terminal {}", t.id));
+    }
+    s.events
+        .values()
+        .find(|e| e.facility_id == id && !e.is_deleted())
+        .map(|e| format!("event {}", e.id))
+}
+
+/// `DELETE /v1/facilities/{id}`.
+pub(crate) async fn delete_facility(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = FacilityId::new(path_id("facility", &id)?);
+    core.write(&caller, 0, move |s, plan| {
+        if !s.topology.facilities.contains_key(&id) {
+            return Err(ApiProblem::not_found("facility", id));
+        }
+        if let Some(by) = facility_users(s, id) {
+            return Err(still_used("facility", id, &by));
+        }
+        plan.audit(
+            "facility.deleted",
+            crate::store::Kind::Facility,
+            Some(id.get()),
+        );
+        plan.delete::<Facility>(id.get());
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Directions {
+    #[serde(rename = "in", default)]
+    inbound: Vec<String>,
+    #[serde(rename = "out", default)]
+    outbound: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DoorIn {
+    facility_id: u64,
+    name: String,
+    #[serde(default)]
+    supported_auth_types: Directions,
+}
+
+/// `POST /v1/doors`.
+pub(crate) async fn create_door(
+    State(core): State<Core>,
+    caller: Caller,
+    input: Input<DoorIn>,
+) -> Result<Response, ApiProblem> {
+    create(&core, &caller, input.idempotency, 1, move |s, plan| {
+        let body = input.body;
+        let facility_id = FacilityId::new(body.facility_id);
+        if !s.topology.facilities.contains_key(&facility_id) {
+            return Err(ApiProblem::invalid(
+                "facility_id",
+                format!("facility {facility_id} does not exist"),
+            ));
+        }
+        let supported_in = input::auth_types(
+            "supported_auth_types.in",
+            &body.supported_auth_types.inbound,
+        )?;
+        let supported_out = input::auth_types(
+            "supported_auth_types.out",
+            &body.supported_auth_types.outbound,
+        )?;
+        let door = Door::new(
+            DoorId::new(plan.next_id()?),
+            facility_id,
+            &body.name,
+            supported_in,
+            supported_out,
+        )?;
+        let view = door_view(&door);
+        plan.audit(
+            "door.created",
+            crate::store::Kind::Door,
+            Some(door.id.get()),
+        );
+        plan.put(door, None);
+        Ok(view)
+    })
+    .await
+}
+
+/// `GET /v1/doors`.
+pub(crate) async fn list_doors(
+    State(core): State<Core>,
+    caller: Caller,
+    query: PageResult,
+) -> Result<Response, ApiProblem> {
+    let q = page_query(query)?;
+    core.read(caller.tenant, |s| {
+        q.page(
+            s.topology
+                .doors
+                .values()
+                .map(|x| (x.id.get(), door_view(x))),
+        )
+    })
+    .await?
+    .map(ok)
+}
+
+/// `GET /v1/doors/{id}`.
+pub(crate) async fn get_door(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = DoorId::new(path_id("door", &id)?);
+    core.read(caller.tenant, |s| s.topology.doors.get(&id).map(door_view))
+        .await?
+        .map(ok)
+        .ok_or_else(|| ApiProblem::not_found("door", id))
+}
+
+/// `DELETE /v1/doors/{id}`.
+pub(crate) async fn delete_door(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = DoorId::new(path_id("door", &id)?);
+    core.write(&caller, 0, move |s, plan| {
+        if !s.topology.doors.contains_key(&id) {
+            return Err(ApiProblem::not_found("door", id));
+        }
+        if let Some(t) = s
+            .topology
+            .terminals
+            .values()
+            .find(|t| t.door_ids.contains(&id))
+        {
+            return Err(still_used("door", id, &format!("terminal {}", t.id)));
+        }
+        if let Some(a) = s
+            .accesses
+            .values()
+            .find(|a| a.is_live() && a.doors.iter().any(|d| d.door_id == id))
+        {
+            return Err(still_used("door", id, &format!("access {}", a.id)));
+        }
+        plan.audit("door.deleted", crate::store::Kind::Door, Some(id.get()));
+        plan.delete::<Door>(id.get());
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TerminalIn {
+    facility_id: u64,
+    model: String,
+    address: String,
+    login: String,
+    password: String,
+    operating_mode: Option<String>,
+    #[serde(default)]
+    door_ids: Vec<u64>,
+}
+
+/// `POST /v1/terminals`.
+pub(crate) async fn create_terminal(
+    State(core): State<Core>,
+    caller: Caller,
+    input: Input<TerminalIn>,
+) -> Result<Response, ApiProblem> {
+    create(&core, &caller, input.idempotency, 1, move |s, plan| {
+        let body = input.body;
+        let facility_id = FacilityId::new(body.facility_id);
+        if !s.topology.facilities.contains_key(&facility_id) {
+            return Err(ApiProblem::invalid(
+                "facility_id",
+                format!("facility {facility_id} does not exist"),
+            ));
+        }
+        let mut door_ids = BTreeSet::new();
+        for (i, raw) in body.door_ids.iter().enumerate() {
+            let door = DoorId::new(*raw);
+            if !s.topology.doors.contains_key(&door) {
+                return Err(ApiProblem::invalid(
+                    format!("door_ids[{i}]"),
+                    format!("door {door} does not exist"),
+                ));
+            }
+            door_ids.insert(door);
+        }
+        let operating_mode = match body.operating_mode.as_deref() {
+            None => OperatingMode::Standalone,
+            Some(m) => named("operating_mode", m, OPERATING_MODES)?,
+        };
+        let terminal = Terminal::new(
+            TerminalId::new(plan.next_id()?),
+            TerminalSpec {
+                facility_id,
+                model: body.model,
+                address: body.address,
+                login: body.login,
+                password: DevicePassword::new(body.password),
+                operating_mode,
+                door_ids,
+            },
+        )?;
+        let view = terminal_view(&terminal);
+        plan.audit(
+            "terminal.created",
+            crate::store::Kind::Terminal,
+            Some(terminal.id.get()),
+        );
+        plan.put(terminal, None);
+        Ok(view)
+    })
+    .await
+}
+
+/// `GET /v1/terminals`.
+pub(crate) async fn list_terminals(
+    State(core): State<Core>,
+    caller: Caller,
+    query: PageResult,
+) -> Result<Response, ApiProblem> {
+    let q = page_query(query)?;
+    core.read(caller.tenant, |s| {
+        q.page(
+            s.topology
+                .terminals
+                .values()
+                .map(|x| (x.id.get(), terminal_view(x))),
+        )
+    })
+    .await?
+    .map(ok)
+}
+
+/// `GET /v1/terminals/{id}`.
+pub(crate) async fn get_terminal(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = TerminalId::new(path_id("terminal", &id)?);
+    core.read(caller.tenant, |s| {
+        s.topology.terminals.get(&id).map(terminal_view)
+    })
+    .await?
+    .map(ok)
+    .ok_or_else(|| ApiProblem::not_found("terminal", id))
+}
+
+/// `DELETE /v1/terminals/{id}`.
+pub(crate) async fn delete_terminal(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = TerminalId::new(path_id("terminal", &id)?);
+    core.write(&caller, 0, move |s, plan| {
+        if !s.topology.terminals.contains_key(&id) {
+            return Err(ApiProblem::not_found("terminal", id));
+        }
+        plan.audit(
+            "terminal.deleted",
+            crate::store::Kind::Terminal,
+            Some(id.get()),
+        );
+        plan.delete::<Terminal>(id.get());
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,668 @@
+//! The integrator API end to end over HTTP: the seeds' workflows (enroll with a selfie →
+//! issued not distributed → member / attendee / access → on the terminal → decision with
+//! the `acs_id` → streamed), bad input answered with problem+json naming the field and
+//! changing nothing, pagination, idempotency, API keys, and persistence across restarts.
+
+use std::sync::Arc;
+
+use acs_core::store::SqliteStore;
+use serde_json::{Value as Json, json};
+
+use crate::api_support::{Api, face_b64, venue};
+
+async fn enroll(api: &Api, acs_id: &str) -> (u64, u64) {
+    let r = api
+        .post(
+            "/v1/people",
+            json!({"acs_id": acs_id, "name": "Ana", "selfie": face_b64()}),
+        )
+        .await;
+    let person = r.id();
+    assert_eq!(r.json["acs_id"], acs_id);
+    assert_eq!(
+        r.json["credentials"][0]["disable_reasons"],
+        json!(["needs_provisioning"]),
+        "issued, not distributed"
+    );
+    (
+        person,
+        r.json["credentials"][0]["id"].as_u64().expect("face id"),
+    )
+}
+
+async fn desired_people(api: &Api, terminal: u64) -> Vec<u64> {
+    let r = api
+        .get(&format!("/v1/terminals/{terminal}/desired-state"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    r.json["people"]
+        .as_array()
+        .expect("people")
+        .iter()
+        .map(|p| p["person_id"].as_u64().expect("id"))
+        .collect()
+}
+
+#[tokio::test]
+async fn enroll_then_member_then_face_grants_with_the_acs_id_and_is_streamed() {
+    let api = Api::start().await;
+    let (_, _, door, terminal) = venue(&api).await;
+    let (person, face) = enroll(&api, "E-1001").await;
+    assert_eq!(desired_people(&api, terminal).await, Vec::<u64>::new());
+
+    // Open the stream before the decision: it must deliver the grant.
+    let mut stream = api
+        .client()
+        .get(format!("{}/v1/access-events/stream", api.base))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.status(), 200);
+
+    let member = api
+        .post("/v1/members", json!({"person_id": person}))
+        .await
+        .id();
+    assert_eq!(desired_people(&api, terminal).await, vec![person]);
+    let credential = api.get(&format!("/v1/credentials/{face}")).await;
+    assert_eq!(credential.json["status"], "active", "{}", credential.json);
+
+    let decision = api
+        .post(
+            "/v1/decisions",
+            json!({"door_id": door, "factors": [{"face": {"credential_id": face}}]}),
+        )
+        .await;
+    assert_eq!(decision.status, 200, "{}", decision.json);
+    assert_eq!(decision.json["result"], "granted", "{}", decision.json);
+    assert_eq!(decision.json["acs_id"], "E-1001");
+    assert_eq!(decision.json["rules"], json!([{"member_id": member}]));
+
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk = stream.chunk().await.expect("chunk").expect("open stream");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.contains("event: access.granted"), "{text}");
+    assert!(text.contains("\"acs_id\":\"E-1001\""), "{text}");
+
+    let listed = api.get("/v1/access-events").await;
+    assert_eq!(listed.json["items"][0]["acs_id"], "E-1001");
+
+    // Removing the membership takes the person off the terminal and denies.
+    assert_eq!(
+        api.delete(&format!("/v1/members/{member}")).await.status,
+        204
+    );
+    assert_eq!(desired_people(&api, terminal).await, Vec::<u64>::new());
+    let denied = api
+        .post(
+            "/v1/decisions",
+            json!({"door_id": door, "factors": [{"face": {"credential_id": face}}]}),
+        )
+        .await;
+    assert_eq!(denied.json["result"], "denied");
+    assert_eq!(denied.json["reason_code"], "no_entitlement");
+}
+
+#[tokio::test]
+async fn attendees_reach_the_facility_only_for_the_event_window() {
+    let api = Api::start().await;
+    let (_, facility, door, terminal) = venue(&api).await;
+    let (person, face) = enroll(&api, "E-7").await;
+    let event = api
+        .post(
+            "/v1/events",
+            json!({"facility_id": facility, "name": "Concert",
+                   "starts_at": "2026-05-04T18:00:00Z", "ends_at": "2026-05-04T23:00:00Z"}),
+        )
+        .await;
+    assert_eq!(event.json["status"], "scheduled");
+    let event = event.id();
+    let added = api
+        .post(
+            &format!("/v1/events/{event}/attendees"),
+            json!({"person_id": person}),
+        )
+        .await;
+    assert_eq!(added.status, 201, "{}", added.json);
+    api.post(
+        &format!("/v1/events/{event}/attendees"),
+        json!({"person_id": person}),
+    )
+    .await
+    .problem(409, Some("person_id"));
+
+    let desired = api
+        .get(&format!("/v1/terminals/{terminal}/desired-state"))
+        .await;
+    assert_eq!(desired.json["people"], json!([]), "not before the event");
+    assert_eq!(desired.json["next_change"], "2026-05-04T18:00:00Z");
+
+    api.set_now("2026-05-04T19:00:00Z");
+    assert_eq!(desired_people(&api, terminal).await, vec![person]);
+    let granted = api
+        .post(
+            "/v1/decisions",
+            json!({"door_id": door, "factors": [{"face": {"credential_id": face}}]}),
+        )
+        .await;
+    assert_eq!(granted.json["rules"], json!([{"event_id": event}]));
+
+    api.set_now("2026-05-04T23:00:00Z");
+    assert_eq!(
+        desired_people(&api, terminal).await,
+        Vec::<u64>::new(),
+        "gone at the end"
+    );
+
+    let attendees = api.get(&format!("/v1/events/{event}/attendees")).await;
+    assert_eq!(attendees.json["items"][0]["acs_id"], "E-7");
+    assert_eq!(
+        api.delete(&format!("/v1/events/{event}/attendees/{person}"))
+            .await
+            .status,
+        204
+    );
+    api.delete(&format!("/v1/events/{event}/attendees/{person}"))
+        .await
+        .problem(404, None);
+}
+
+#[tokio::test]
+async fn accesses_are_validated_updated_and_deleted() {
+    let api = Api::start().await;
+    let (_, _, door, terminal) = venue(&api).await;
+    let (person, _) = enroll(&api, "E-9").await;
+    let card = api
+        .post(
+            &format!("/v1/people/{person}/credentials"),
+            json!({"kind": "card", "facility_code": 123, "card_number": 45678}),
+        )
+        .await;
+    assert_eq!(card.json["kind"], "card", "{}", card.json);
+
+    api.post(
+        "/v1/accesses",
+        json!({"name": "Visitor", "kind": "temporary", "doors": [{"door_id": door, "in_auth_types": ["card"]}],
+               "person_ids": [person]}),
+    )
+    .await
+    .problem(422, Some("valid_to"));
+    api.post(
+        "/v1/accesses",
+        json!({"name": "Bad", "kind": "permanent", "doors": [{"door_id": door, "in_auth_types": ["fingerprint"]}]}),
+    )
+    .await
+    .problem(422, Some("doors[0].in_auth_types"));
+    api.post(
+        "/v1/accesses",
+        json!({"name": "Bad", "kind": "permanent", "doors": [{"door_id": door, "in_auth_types": ["retina"]}]}),
+    )
+    .await
+    .problem(422, Some("doors[0].in_auth_types[0]"));
+
+    let schedule = api
+        .post(
+            "/v1/schedules",
+            json!({"name": "Office hours", "weekly_spans": [{"weekdays": ["mon","tue","wed","thu","fri"], "start": "09:00", "end": "18:00"}]}),
+        )
+        .await
+        .id();
+    let access = api
+        .post(
+            "/v1/accesses",
+            json!({"name": "Visitor", "kind": "temporary", "valid_to": "2026-05-05T00:00:00Z",
+                   "schedule_id": schedule,
+                   "doors": [{"door_id": door, "in_auth_types": ["card"]}], "person_ids": [person]}),
+        )
+        .await;
+    assert_eq!(access.json["status"], "ready", "{}", access.json);
+    let access = access.id();
+    assert_eq!(desired_people(&api, terminal).await, vec![person]);
+
+    // 08:00 UTC is 10:00 in Madrid: inside office hours.
+    let card_factor = json!({"door_id": door, "factors": [{"card": {"facility_code": 123, "card_number": 45678}}]});
+    let granted = api.post("/v1/decisions", card_factor.clone()).await;
+    assert_eq!(granted.json["result"], "granted", "{}", granted.json);
+    api.set_now("2026-05-04T17:00:00Z");
+    let late = api.post("/v1/decisions", card_factor.clone()).await;
+    assert_eq!(late.json["reason_code"], "not_in_schedule", "{}", late.json);
+
+    let updated = api
+        .put(
+            &format!("/v1/accesses/{access}"),
+            json!({"name": "Visitor (all day)", "kind": "temporary", "valid_to": "2026-05-05T00:00:00Z",
+                   "doors": [{"door_id": door, "in_auth_types": ["card"]}], "person_ids": [person]}),
+        )
+        .await;
+    assert_eq!(
+        updated.json["name"], "Visitor (all day)",
+        "{}",
+        updated.json
+    );
+    assert_eq!(
+        api.post("/v1/decisions", card_factor.clone()).await.json["result"],
+        "granted"
+    );
+
+    // Expired: no longer granted, no longer on the terminal.
+    api.set_now("2026-05-05T00:00:00Z");
+    assert_eq!(desired_people(&api, terminal).await, Vec::<u64>::new());
+    assert_eq!(
+        api.delete(&format!("/v1/accesses/{access}")).await.status,
+        204
+    );
+    assert_eq!(
+        api.get(&format!("/v1/accesses/{access}")).await.json["status"],
+        "deleted"
+    );
+    api.delete(&format!("/v1/accesses/{access}"))
+        .await
+        .problem(404, None);
+}
+
+/// Counts every list, to prove a refused request changed nothing.
+async fn census(api: &Api) -> Json {
+    let mut counts = serde_json::Map::new();
+    for list in [
+        "sites",
+        "facilities",
+        "doors",
+        "terminals",
+        "people",
+        "members",
+        "events",
+        "accesses",
+        "schedules",
+    ] {
+        let r = api.get(&format!("/v1/{list}?limit=500")).await;
+        counts.insert(
+            list.into(),
+            json!(r.json["items"].as_array().map_or(0, Vec::len)),
+        );
+    }
+    Json::Object(counts)
+}
+
+#[tokio::test]
+async fn bad_input_is_a_problem_naming_the_field_and_changes_nothing() {
+    let api = Api::start().await;
+    let (_, facility, _, _) = venue(&api).await;
+    let (person, _) = enroll(&api, "E-1").await;
+    api.post(
+        &format!("/v1/people/{person}/credentials"),
+        json!({"kind": "card", "facility_code": 1, "card_number": 2}),
+    )
+    .await
+    .id();
+    let before = census(&api).await;
+
+    let big = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        vec![0xFF_u8; 3 * 1024 * 1024],
+    );
+    let cases: Vec<(&str, Json, u16, Option<&str>)> = vec![
+        (
+            "/v1/people",
+            json!({"acs_id": "E-2", "selfie": "***"}),
+            422,
+            Some("selfie"),
+        ),
+        (
+            "/v1/people",
+            json!({"acs_id": "E-2", "selfie": "aGVsbG8="}),
+            422,
+            Some("selfie"),
+        ),
+        (
+            "/v1/people",
+            json!({"acs_id": "E-2", "selfie": big}),
+            422,
+            Some("selfie"),
+        ),
+        ("/v1/people", json!({"acs_id": "E-1"}), 409, Some("acs_id")),
+        ("/v1/people", json!({"acs_id": "  "}), 422, Some("acs_id")),
+        (
+            "/v1/people",
+            json!({"name": "no acs id"}),
+            422,
+            Some("acs_id"),
+        ),
+        (
+            "/v1/people",
+            json!({"acs_id": "E-3", "colour": "blue"}),
+            422,
+            None,
+        ),
+        (
+            "/v1/people",
+            json!({"acs_id": "E-3", "valid_from": "2026-06-01T00:00:00Z", "valid_to": "2026-05-01T00:00:00Z"}),
+            422,
+            Some("valid_to"),
+        ),
+        (
+            "/v1/people",
+            json!({"acs_id": "E-3", "valid_to": "tomorrow"}),
+            422,
+            Some("valid_to"),
+        ),
+        (
+            "/v1/events",
+            json!({"facility_id": 999_999, "starts_at": "2026-05-04T18:00:00Z", "ends_at": "2026-05-04T19:00:00Z"}),
+            422,
+            Some("facility_id"),
+        ),
+        (
+            "/v1/events",
+            json!({"facility_id": facility, "starts_at": "2026-05-04T18:00:00Z", "ends_at": "2026-05-04T17:00:00Z"}),
+            422,
+            Some("ends_at"),
+        ),
+        (
+            "/v1/sites",
+            json!({"name": "Nowhere", "timezone": "Mars/Olympus"}),
+            422,
+            Some("timezone"),
+        ),
+        (
+            "/v1/sites",
+            json!({"name": 7, "timezone": "UTC"}),
+            422,
+            Some("name"),
+        ),
+        (
+            "/v1/members",
+            json!({"person_id": 424_242}),
+            422,
+            Some("person_id"),
+        ),
+        (
+            "/v1/schedules",
+            json!({"name": "x", "weekly_spans": [{"weekdays": ["mon"], "start": "25:00", "end": "26:00"}]}),
+            422,
+            Some("weekly_spans[0].start"),
+        ),
+    ];
+    for (path, body, status, field) in cases {
+        let reply = api.post(path, body.clone()).await;
+        assert_eq!(
+            reply.status,
+            status,
+            "{path} {}: {}",
+            body.to_string().chars().take(120).collect::<String>(),
+            reply.json
+        );
+        reply.problem(status, field);
+    }
+    api.post(
+        &format!("/v1/people/{person}/credentials"),
+        json!({"kind": "card", "facility_code": 1, "card_number": 2}),
+    )
+    .await
+    .problem(409, Some("card"));
+    api.post_raw("/v1/sites", "application/json", b"{\"name\": ")
+        .await
+        .problem(400, None);
+    api.post_raw("/v1/sites", "text/plain", b"name=x")
+        .await
+        .problem(400, None);
+    assert_eq!(census(&api).await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn lost_cards_never_return_and_phones_carry_mobile_keys() {
+    let api = Api::start().await;
+    venue(&api).await;
+    let (person, _) = enroll(&api, "E-5").await;
+    let card = api
+        .post(
+            &format!("/v1/people/{person}/credentials"),
+            json!({"kind": "card", "facility_code": 9, "card_number": 9}),
+        )
+        .await
+        .id();
+    let revoked = api
+        .post(
+            &format!("/v1/credentials/{card}/revoke"),
+            json!({"reason": "lost"}),
+        )
+        .await;
+    assert_eq!(
+        revoked.json["disable_reasons"],
+        json!(["revoked"]),
+        "{}",
+        revoked.json
+    );
+    api.post(&format!("/v1/credentials/{card}/unsuspend"), json!({}))
+        .await
+        .problem(409, None);
+    assert_eq!(
+        api.delete(&format!("/v1/credentials/{card}")).await.status,
+        204
+    );
+    api.post(
+        &format!("/v1/people/{person}/credentials"),
+        json!({"kind": "card", "facility_code": 9, "card_number": 9}),
+    )
+    .await
+    .problem(409, None);
+
+    // A mobile key configured once reaches every phone, now and later.
+    let phone_a = api
+        .post(&format!("/v1/people/{person}/phones"), json!({}))
+        .await
+        .id();
+    let key = api
+        .post(
+            &format!("/v1/people/{person}/credentials"),
+            json!({"kind": "mobile_key"}),
+        )
+        .await
+        .id();
+    let phone_b = api
+        .post(&format!("/v1/people/{person}/phones"), json!({}))
+        .await
+        .id();
+    let copies = |creds: &Json| -> Vec<(u64, String)> {
+        creds["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|c| c["parent_id"] == key)
+            .map(|c| {
+                (
+                    c["phone_id"].as_u64().expect("phone"),
+                    c["status"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let creds = api
+        .get(&format!("/v1/people/{person}/credentials"))
+        .await
+        .json;
+    assert_eq!(
+        copies(&creds),
+        vec![
+            (phone_a, "active".to_owned()),
+            (phone_b, "active".to_owned())
+        ]
+    );
+    assert_eq!(
+        api.post(&format!("/v1/phones/{phone_a}/deactivate"), json!({}))
+            .await
+            .status,
+        200
+    );
+    let creds = api
+        .get(&format!("/v1/people/{person}/credentials"))
+        .await
+        .json;
+    assert_eq!(
+        copies(&creds),
+        vec![
+            (phone_a, "disabled".to_owned()),
+            (phone_b, "active".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn lists_page_through_every_item_once() {
+    let api = Api::start().await;
+    let mut created = Vec::new();
+    for i in 0..7 {
+        created.push(
+            api.post(
+                "/v1/sites",
+                json!({"name": format!("Site {i}"), "timezone": "UTC"}),
+            )
+            .await
+            .id(),
+        );
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<u64> = None;
+    loop {
+        let path = match after {
+            Some(a) => format!("/v1/sites?limit=3&after={a}"),
+            None => "/v1/sites?limit=3".to_owned(),
+        };
+        let page = api.get(&path).await.json;
+        seen.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|s| s["id"].as_u64().expect("id")),
+        );
+        match page["next_after"].as_u64() {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, created);
+    api.get("/v1/sites?limit=0")
+        .await
+        .problem(422, Some("limit"));
+    api.get("/v1/sites?limit=501")
+        .await
+        .problem(422, Some("limit"));
+    api.get("/v1/sites?colour=red")
+        .await
+        .problem(422, Some("query"));
+}
+
+#[tokio::test]
+async fn idempotency_keys_replay_the_first_reply_and_refuse_other_requests() {
+    let api = Api::start().await;
+    let body = json!({"name": "Once", "timezone": "UTC"});
+    let first = api
+        .send_as(
+            Some(&api.key),
+            "POST",
+            "/v1/sites",
+            Some(&body),
+            Some("k-1"),
+        )
+        .await;
+    let again = api
+        .send_as(
+            Some(&api.key),
+            "POST",
+            "/v1/sites",
+            Some(&body),
+            Some("k-1"),
+        )
+        .await;
+    assert_eq!((first.status, again.status), (201, 201));
+    assert_eq!(first.json, again.json);
+    assert_eq!(
+        api.get("/v1/sites").await.json["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    api.send_as(
+        Some(&api.key),
+        "POST",
+        "/v1/sites",
+        Some(&json!({"name": "Other", "timezone": "UTC"})),
+        Some("k-1"),
+    )
+    .await
+    .problem(422, None);
+}
+
+#[tokio::test]
+async fn api_keys_are_required_rotatable_and_revocable() {
+    let api = Api::start().await;
+    for key in [None, Some("acs_nope_nope"), Some("not-a-key")] {
+        api.send_as(key, "GET", "/v1/sites", None, None)
+            .await
+            .problem(401, None);
+    }
+    let issued = api.post("/v1/api-keys", json!({"label": "rotation"})).await;
+    assert_eq!(issued.status, 201);
+    let new_key = issued.json["key"].as_str().expect("secret once").to_owned();
+    let listed = api.get("/v1/api-keys").await.json;
+    assert!(
+        !listed.to_string().contains(&new_key),
+        "secrets are never listed"
+    );
+    assert_eq!(
+        api.send_as(Some(&new_key), "GET", "/v1/sites", None, None)
+            .await
+            .status,
+        200
+    );
+    let id = issued.json["id"].as_u64().expect("id");
+    assert_eq!(api.delete(&format!("/v1/api-keys/{id}")).await.status, 204);
+    api.send_as(Some(&new_key), "GET", "/v1/sites", None, None)
+        .await
+        .problem(401, None);
+    api.get("/v1/nowhere").await.problem(404, None);
+}
+
+#[tokio::test]
+async fn everything_survives_a_restart_of_the_core() {
+    let dir = std::env::temp_dir().join(format!("acs-core-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = dir.join("acs.db");
+    let (key, person, terminal) = {
+        let api = Api::over(Arc::new(SqliteStore::open(&db).expect("db"))).await;
+        let (_, _, _, terminal) = venue(&api).await;
+        let (person, _) = enroll(&api, "E-42").await;
+        api.post("/v1/members", json!({"person_id": person}))
+            .await
+            .id();
+        (api.key.clone(), person, terminal)
+    };
+    let core = acs_core::Core::with_clock(
+        Arc::new(SqliteStore::open(&db).expect("db again")),
+        acs_core::Clock::manual(crate::api_support::START.parse().expect("instant")),
+    );
+    let api = Api::serve(core, key).await;
+    assert_eq!(
+        api.get(&format!("/v1/people/{person}")).await.json["acs_id"],
+        "E-42"
+    );
+    assert_eq!(desired_people(&api, terminal).await, vec![person]);
+    let selfie = api
+        .client()
+        .get(format!("{}/v1/people/{person}/selfie", api.base))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .expect("selfie");
+    assert_eq!(
+        selfie.bytes().await.expect("bytes").as_ref(),
+        crate::api_support::FACE
+    );
+    api.post("/v1/people", json!({"acs_id": "E-42"}))
+        .await
+        .problem(409, Some("acs_id"));
+    std::fs::remove_dir_all(&dir).ok();
+}
