@@ -22,34 +22,54 @@ use crate::store::{
     Store, TenantRow, Write,
 };
 
-/// Where "now" comes from: the host clock, or a clock tests set.
+/// Where "now" comes from: the host clock, or a clock tests set (and whose moves wake
+/// everything waiting for an instant, such as the sync engine).
 #[derive(Debug, Clone, Default)]
 pub enum Clock {
     /// `Timestamp::now()`.
     #[default]
     System,
     /// A fixed instant that tests move.
-    Manual(Arc<Mutex<Timestamp>>),
+    Manual(Arc<tokio::sync::watch::Sender<Timestamp>>),
 }
 
 impl Clock {
     /// A manual clock starting at `at`.
     pub fn manual(at: Timestamp) -> Clock {
-        Clock::Manual(Arc::new(Mutex::new(at)))
+        Clock::Manual(Arc::new(tokio::sync::watch::channel(at).0))
     }
 
     /// The current instant.
     pub fn now(&self) -> Timestamp {
         match self {
             Clock::System => Timestamp::now(),
-            Clock::Manual(t) => *t.lock().unwrap_or_else(PoisonError::into_inner),
+            Clock::Manual(t) => *t.borrow(),
         }
     }
 
     /// Sets a manual clock (does nothing to the system clock).
     pub fn set(&self, at: Timestamp) {
         if let Clock::Manual(t) = self {
-            *t.lock().unwrap_or_else(PoisonError::into_inner) = at;
+            t.send_replace(at);
+        }
+    }
+
+    /// Waits until `at` (or until a manual clock is moved, whichever comes first: the
+    /// caller re-reads the time and decides).
+    pub async fn sleep_until(&self, at: Timestamp) {
+        match self {
+            Clock::System => {
+                let wait = Timestamp::now().duration_until(at);
+                let wait = std::time::Duration::try_from(wait).unwrap_or_default();
+                tokio::time::sleep(wait).await;
+            }
+            Clock::Manual(t) => {
+                let mut rx = t.subscribe();
+                if *rx.borrow_and_update() >= at {
+                    return;
+                }
+                let _ = rx.changed().await;
+            }
         }
     }
 }
@@ -209,7 +229,10 @@ struct Inner {
     store: Arc<dyn Store>,
     cells: Mutex<HashMap<TenantId, Cell>>,
     events: broadcast::Sender<StreamedEvent>,
+    changes: broadcast::Sender<TenantId>,
     clock: Clock,
+    devices: Mutex<HashMap<i64, (TenantId, crate::domain::TerminalId)>>,
+    enrollments: crate::enroll::Enrollments,
 }
 
 /// The access-control core; clones share it.
@@ -240,7 +263,10 @@ impl Core {
                 store,
                 cells: Mutex::new(HashMap::new()),
                 events: broadcast::channel(1024).0,
+                changes: broadcast::channel(1024).0,
                 clock,
+                devices: Mutex::new(HashMap::new()),
+                enrollments: crate::enroll::Enrollments::default(),
             }),
         }
     }
@@ -253,6 +279,36 @@ impl Core {
     /// The clock.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+
+    /// Records which terminal a device id belongs to (the sync engine learns it from the
+    /// device's `system_information`; the receiver only hears registered devices).
+    pub fn register_device(
+        &self,
+        device_id: i64,
+        tenant: TenantId,
+        terminal: crate::domain::TerminalId,
+    ) {
+        self.inner
+            .devices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(device_id, (tenant, terminal));
+    }
+
+    /// The terminal a device id belongs to.
+    pub fn device_owner(&self, device_id: i64) -> Option<(TenantId, crate::domain::TerminalId)> {
+        self.inner
+            .devices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&device_id)
+            .copied()
+    }
+
+    /// Enrollments on terminals.
+    pub fn enrollments(&self) -> &crate::enroll::Enrollments {
+        &self.inner.enrollments
     }
 
     /// The store.
@@ -281,13 +337,15 @@ impl Core {
         }
         let store = self.inner.store.clone();
         let name = name.to_owned();
-        blocking(move || {
+        let created = blocking(move || {
             let tenant = store.create_tenant(&slug, &name)?;
             let key = auth::generate();
             store.insert_api_key(tenant.id, "initial", &key.prefix, &key.hash)?;
             Ok((tenant, key))
         })
-        .await
+        .await?;
+        let _ = self.inner.changes.send(TenantId::new(created.0.id));
+        Ok(created)
     }
 
     /// Issues another API key for the tenant (rotation: issue, switch, revoke the old).
@@ -417,6 +475,7 @@ impl Core {
             Ok((result, event_ids, events))
         })
         .await?;
+        let _ = self.inner.changes.send(tenant);
         for (id, event) in event_ids.into_iter().zip(events) {
             // Nobody listening is fine.
             let _ = self.inner.events.send(StreamedEvent {
@@ -457,6 +516,24 @@ impl Core {
     ) -> Result<Vec<AccessEventRow>, ApiProblem> {
         let store = self.inner.store.clone();
         blocking(move || Ok(store.access_events(tenant.get(), after, limit)?)).await
+    }
+
+    /// Tenants whose state changed (one message per committed write).
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<TenantId> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Every tenant's id.
+    pub async fn tenant_ids(&self) -> Result<Vec<TenantId>, ApiProblem> {
+        let store = self.inner.store.clone();
+        blocking(move || {
+            Ok(store
+                .tenants()?
+                .into_iter()
+                .map(|t| TenantId::new(t.id))
+                .collect())
+        })
+        .await
     }
 
     /// Live access events of every tenant (filter by tenant).

@@ -20,7 +20,9 @@
 pub mod app;
 pub mod card;
 pub mod domain;
+pub mod enroll;
 pub mod http;
+pub mod receiver;
 pub mod records;
 pub mod store;
 

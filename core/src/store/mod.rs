@@ -315,6 +315,16 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         tenant_id: u64,
         key: &str,
     ) -> Result<Option<IdempotentReply>, StoreError>;
+    /// What the sync engine last applied to a terminal: `(subject, document)` pairs.
+    fn applied(&self, tenant_id: u64, terminal_id: u64) -> Result<Vec<(String, Json)>, StoreError>;
+    /// Records (or, with `None`, forgets) what was applied to a terminal for one subject.
+    fn set_applied(
+        &self,
+        tenant_id: u64,
+        terminal_id: u64,
+        subject: &str,
+        data: Option<&Json>,
+    ) -> Result<(), StoreError>;
     /// Access events with an id above `after`, oldest first, at most `limit`.
     fn access_events(
         &self,

@@ -10,13 +10,18 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use jiff::Timestamp;
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, params};
 
+use serde_json::Value as Json;
+
 use super::{
     AccessEventRow, ApiKeyRow, Blob, Change, IdempotentReply, Kind, Record, Store, StoreError,
     TenantRow, Write,
 };
 
 /// The migrations, in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_applied_state.sql"),
+];
 
 /// SQLite behind one connection (writes are serialised by SQLite anyway; the embedded
 /// store favours simplicity over read parallelism).
@@ -457,6 +462,44 @@ impl Store for SqliteStore {
                 },
             )
             .optional()?)
+    }
+
+    fn applied(&self, tenant_id: u64, terminal_id: u64) -> Result<Vec<(String, Json)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT subject, data FROM applied_state WHERE tenant_id = ?1 AND terminal_id = ?2 ORDER BY subject",
+        )?;
+        let rows = stmt.query_map(params![sql_id(tenant_id), sql_id(terminal_id)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (subject, data) = row?;
+            out.push((subject, json(&data)?));
+        }
+        Ok(out)
+    }
+
+    fn set_applied(
+        &self,
+        tenant_id: u64,
+        terminal_id: u64,
+        subject: &str,
+        data: Option<&Json>,
+    ) -> Result<(), StoreError> {
+        let conn = self.lock();
+        match data {
+            Some(data) => conn.execute(
+                "INSERT INTO applied_state (tenant_id, terminal_id, subject, data, applied_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (tenant_id, terminal_id, subject) DO UPDATE SET data = excluded.data, applied_at = excluded.applied_at",
+                params![sql_id(tenant_id), sql_id(terminal_id), subject, data.to_string(), now()],
+            )?,
+            None => conn.execute(
+                "DELETE FROM applied_state WHERE tenant_id = ?1 AND terminal_id = ?2 AND subject = ?3",
+                params![sql_id(tenant_id), sql_id(terminal_id), subject],
+            )?,
+        };
+        Ok(())
     }
 
     fn access_events(

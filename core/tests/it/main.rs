@@ -6,6 +6,7 @@ mod api_process; // the real binary: SIGKILL during writes, secrets never logged
 mod api_support;
 mod decision_table; // table-driven decisions covering every reason code
 mod desired_state;
+mod receiver; // the device-facing receiver: access logs, online decisions, refusals
 mod records; // records ⇄ domain: snapshot round trip, same decisions; unique keys in the store
 mod schedule_oracle; // proptest: schedules against a naive minute-by-minute oracle across DST
 mod support; // shared fixtures: a small tenant, timestamps, builders // desired state: distribution rules, monotonicity, next_change exactness
