@@ -673,56 +673,96 @@ async fn suspensions_groups_calendars_and_references_behave() {
     let (site, facility, door, terminal) = venue(&api).await;
     let (person, _) = enroll(&api, "E-11").await;
     let pin = api
-        .post(&format!("/v1/people/{person}/credentials"), json!({"kind": "pin", "pin": "8642"}))
+        .post(
+            &format!("/v1/people/{person}/credentials"),
+            json!({"kind": "pin", "pin": "8642"}),
+        )
         .await
         .id();
     let group = api.post("/v1/groups", json!({"name": "Staff"})).await.id();
     let added = api
-        .post(&format!("/v1/groups/{group}/members"), json!({"person_id": person}))
+        .post(
+            &format!("/v1/groups/{group}/members"),
+            json!({"person_id": person}),
+        )
         .await;
     assert_eq!(added.json["member_ids"], json!([person]), "{}", added.json);
-    api.post(&format!("/v1/groups/{group}/members"), json!({"person_id": person}))
-        .await
-        .problem(409, Some("person_id"));
+    api.post(
+        &format!("/v1/groups/{group}/members"),
+        json!({"person_id": person}),
+    )
+    .await
+    .problem(409, Some("person_id"));
     let calendar = api
         .post("/v1/holiday-calendars", json!({"name": "Spain", "holidays": [
             {"name": "Labour day", "start": "2026-05-01", "classes": [1], "repeats_yearly": true}]}))
         .await
         .id();
     assert_eq!(
-        api.get(&format!("/v1/holiday-calendars/{calendar}")).await.json["holidays"][0]["end"],
+        api.get(&format!("/v1/holiday-calendars/{calendar}"))
+            .await
+            .json["holidays"][0]["end"],
         "2026-05-01"
     );
     let schedule = api
-        .post("/v1/schedules", json!({"name": "Nights", "holiday_calendar_ids": [calendar],
-            "weekly_spans": [{"weekdays": ["mon"], "start": "22:00", "end": "06:00"}]}))
+        .post(
+            "/v1/schedules",
+            json!({"name": "Nights", "holiday_calendar_ids": [calendar],
+            "weekly_spans": [{"weekdays": ["mon"], "start": "22:00", "end": "06:00"}]}),
+        )
         .await;
-    assert_eq!(schedule.json["weekly_spans"][0]["end"], "06:00:00", "{}", schedule.json);
+    assert_eq!(
+        schedule.json["weekly_spans"][0]["end"], "06:00:00",
+        "{}",
+        schedule.json
+    );
     let access = api
-        .post("/v1/accesses", json!({"name": "Staff PIN", "kind": "permanent",
-            "doors": [{"door_id": door, "in_auth_types": ["pin"]}], "group_ids": [group]}))
+        .post(
+            "/v1/accesses",
+            json!({"name": "Staff PIN", "kind": "permanent",
+            "doors": [{"door_id": door, "in_auth_types": ["pin"]}], "group_ids": [group]}),
+        )
         .await
         .id();
     assert_eq!(desired_people(&api, terminal).await, vec![person]);
     let pin_at_door = json!({"door_id": door, "factors": [{"pin": "8642"}]});
-    assert_eq!(api.post("/v1/decisions", pin_at_door.clone()).await.json["result"], "granted");
+    assert_eq!(
+        api.post("/v1/decisions", pin_at_door.clone()).await.json["result"],
+        "granted"
+    );
 
     // Suspensions deny with their reason and lift again.
-    assert_eq!(api.post(&format!("/v1/credentials/{pin}/suspend"), json!({})).await.status, 200);
+    assert_eq!(
+        api.post(&format!("/v1/credentials/{pin}/suspend"), json!({}))
+            .await
+            .status,
+        200
+    );
     assert_eq!(
         api.post("/v1/decisions", pin_at_door.clone()).await.json["reason_code"],
         "credential_suspended"
     );
-    api.post(&format!("/v1/credentials/{pin}/unsuspend"), json!({})).await.id();
-    let suspended = api.post(&format!("/v1/people/{person}/suspend"), json!({})).await;
+    api.post(&format!("/v1/credentials/{pin}/unsuspend"), json!({}))
+        .await
+        .id();
+    let suspended = api
+        .post(&format!("/v1/people/{person}/suspend"), json!({}))
+        .await;
     assert_eq!(suspended.json["suspended"], true);
     assert_eq!(
         api.post("/v1/decisions", pin_at_door.clone()).await.json["reason_code"],
         "user_inactive"
     );
-    api.post(&format!("/v1/people/{person}/suspend"), json!({})).await.problem(409, None);
-    api.post(&format!("/v1/people/{person}/unsuspend"), json!({})).await.id();
-    assert_eq!(api.post("/v1/decisions", pin_at_door.clone()).await.json["result"], "granted");
+    api.post(&format!("/v1/people/{person}/suspend"), json!({}))
+        .await
+        .problem(409, None);
+    api.post(&format!("/v1/people/{person}/unsuspend"), json!({}))
+        .await
+        .id();
+    assert_eq!(
+        api.post("/v1/decisions", pin_at_door.clone()).await.json["result"],
+        "granted"
+    );
 
     // Things still referred to cannot be deleted; once free they can.
     for (path, status) in [
@@ -735,18 +775,36 @@ async fn suspensions_groups_calendars_and_references_behave() {
         api.delete(&path).await.problem(status, None);
     }
     assert_eq!(
-        api.delete(&format!("/v1/groups/{group}/members/{person}")).await.status,
+        api.delete(&format!("/v1/groups/{group}/members/{person}"))
+            .await
+            .status,
         204
     );
     assert_eq!(desired_people(&api, terminal).await, Vec::<u64>::new());
-    assert_eq!(api.delete(&format!("/v1/accesses/{access}")).await.status, 204);
+    assert_eq!(
+        api.delete(&format!("/v1/accesses/{access}")).await.status,
+        204
+    );
     assert_eq!(api.delete(&format!("/v1/groups/{group}")).await.status, 204);
-    assert_eq!(api.delete(&format!("/v1/terminals/{terminal}")).await.status, 204);
+    assert_eq!(
+        api.delete(&format!("/v1/terminals/{terminal}"))
+            .await
+            .status,
+        204
+    );
     assert_eq!(api.delete(&format!("/v1/doors/{door}")).await.status, 204);
-    assert_eq!(api.get(&format!("/v1/terminals/{terminal}")).await.status, 404);
+    assert_eq!(
+        api.get(&format!("/v1/terminals/{terminal}")).await.status,
+        404
+    );
 
     // Deleting a person frees their acs_id.
-    assert_eq!(api.delete(&format!("/v1/people/{person}")).await.status, 204);
-    api.get(&format!("/v1/people/{person}")).await.problem(404, None);
+    assert_eq!(
+        api.delete(&format!("/v1/people/{person}")).await.status,
+        204
+    );
+    api.get(&format!("/v1/people/{person}"))
+        .await
+        .problem(404, None);
     api.post("/v1/people", json!({"acs_id": "E-11"})).await.id();
 }
