@@ -233,6 +233,7 @@ struct Inner {
     clock: Clock,
     devices: Mutex<HashMap<i64, (TenantId, crate::domain::TerminalId)>>,
     enrollments: crate::enroll::Enrollments,
+    sync: crate::sync::StatusBoard,
 }
 
 /// The access-control core; clones share it.
@@ -267,6 +268,7 @@ impl Core {
                 clock,
                 devices: Mutex::new(HashMap::new()),
                 enrollments: crate::enroll::Enrollments::default(),
+                sync: crate::sync::StatusBoard::default(),
             }),
         }
     }
@@ -304,6 +306,11 @@ impl Core {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&device_id)
             .copied()
+    }
+
+    /// Every terminal's sync status (written by the sync engine).
+    pub fn sync_board(&self) -> &crate::sync::StatusBoard {
+        &self.inner.sync
     }
 
     /// Enrollments on terminals.

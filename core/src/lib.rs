@@ -25,6 +25,8 @@ pub mod http;
 pub mod receiver;
 pub mod records;
 pub mod store;
+pub mod sync;
+pub mod terminal;
 
 pub use app::{Caller, Clock, Core};
 

@@ -1,6 +1,7 @@
 //! `acs-core`: the access-control core's server and administration commands.
 //!
-//! - `acs-core serve --db acs.db --listen 127.0.0.1:8700` serves the integrator API;
+//! - `acs-core serve --db acs.db --listen 127.0.0.1:8700 --receiver 127.0.0.1:8701` serves
+//!   the integrator API, the device-facing receiver and the sync engine;
 //! - `acs-core migrate --db acs.db` brings the database schema up to date;
 //! - `acs-core tenant create --db acs.db --slug acme --name "Acme"` creates a tenant and
 //!   prints its first API key (shown once).
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use acs_core::Core;
 use acs_core::store::{SqliteStore, Store};
+use acs_core::sync::{SyncEngine, SyncOptions};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
@@ -31,6 +33,17 @@ enum Command {
         /// Address of the integrator API.
         #[arg(long, default_value = "127.0.0.1:8700", env = "ACS_CORE_LISTEN")]
         listen: SocketAddr,
+        /// Address of the device-facing receiver (monitor notifications, online mode,
+        /// enrollment results).
+        #[arg(long, default_value = "127.0.0.1:8701", env = "ACS_CORE_RECEIVER")]
+        receiver: SocketAddr,
+        /// HOST:PORT at which terminals reach the receiver (configured on every terminal as
+        /// its monitor and online server); defaults to the receiver's address.
+        #[arg(long, env = "ACS_CORE_ADVERTISE")]
+        advertise: Option<String>,
+        /// Do not run the sync engine (terminals are left alone).
+        #[arg(long)]
+        no_sync: bool,
     },
     /// Apply pending database migrations and exit.
     Migrate {
@@ -79,22 +92,63 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve { db, listen } => {
+        Command::Serve {
+            db,
+            listen,
+            receiver,
+            advertise,
+            no_sync,
+        } => {
             let store: Arc<dyn Store> = Arc::new(open(&db)?);
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
+            let receiver_listener = tokio::net::TcpListener::bind(receiver)
+                .await
+                .with_context(|| format!("cannot listen on {receiver}"))?;
             let addr = listener.local_addr()?;
-            tracing::info!(%addr, db = %db.display(), "integrator API listening");
+            let receiver_addr = receiver_listener.local_addr()?;
+            let core = Core::new(store);
+            let advertised = match advertise {
+                Some(text) => {
+                    let (host, port) = text
+                        .rsplit_once(':')
+                        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+                        .with_context(|| format!("--advertise must be HOST:PORT, got '{text}'"))?;
+                    (host, port)
+                }
+                None => (receiver_addr.ip().to_string(), receiver_addr.port()),
+            };
+            let engine = (!no_sync).then(|| {
+                SyncEngine::spawn(
+                    core.clone(),
+                    SyncOptions {
+                        receiver: Some(advertised.clone()),
+                        ..SyncOptions::default()
+                    },
+                )
+            });
+            tracing::info!(%addr, receiver = %receiver_addr, db = %db.display(), "integrator API listening");
             println!(
-                "acs-core listening on http://{addr} (database {})",
+                "acs-core listening on http://{addr} (receiver http://{receiver_addr}, database {})",
                 db.display()
             );
-            acs_core::serve(listener, Core::new(store), async {
+            let stop = tokio_util::sync::CancellationToken::new();
+            let receiver_task = tokio::spawn(acs_core::receiver::serve(
+                receiver_listener,
+                core.clone(),
+                stop.clone().cancelled_owned(),
+            ));
+            acs_core::serve(listener, core, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
             .context("server failed")?;
+            stop.cancel();
+            let _ = receiver_task.await;
+            if let Some(engine) = engine {
+                engine.shutdown().await;
+            }
         }
         Command::Migrate { db } => {
             let store = open(&db)?;

@@ -288,3 +288,23 @@ pub(crate) async fn desired_state(
         .await??;
     Ok(ok(view))
 }
+
+/// `GET /v1/terminals/{id}/sync`: in sync or not, pending steps, last error and success.
+pub(crate) async fn sync_status(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    let id = TerminalId::new(path_id("terminal", &id)?);
+    let exists = core
+        .read(caller.tenant, |s| s.topology.terminals.contains_key(&id))
+        .await?;
+    if !exists {
+        return Err(ApiProblem::not_found("terminal", id));
+    }
+    let status = core.sync_board().get(caller.tenant, id);
+    let mut view = serde_json::to_value(status.clone().unwrap_or_default()).unwrap_or(Json::Null);
+    view["terminal_id"] = json!(id.get());
+    view["engine_seen"] = json!(status.is_some());
+    Ok(ok(view))
+}

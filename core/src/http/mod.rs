@@ -9,6 +9,7 @@
 
 mod access_events;
 pub mod auth;
+mod enrollments;
 mod entitlements;
 mod input;
 mod keys;
@@ -70,6 +71,12 @@ pub fn router(core: Core) -> Router {
         .route(
             "/terminals/{id}/desired-state",
             get(access_events::desired_state),
+        )
+        .route("/terminals/{id}/sync", get(access_events::sync_status))
+        .route("/terminals/{id}/enrollments", post(enrollments::start))
+        .route(
+            "/terminals/{id}/enrollments/{enrollment_id}",
+            get(enrollments::get).delete(enrollments::cancel),
         )
         .route(
             "/schedules",

@@ -114,6 +114,8 @@ fn body_for(method: &str, path: &str, person: u64) -> Option<Json> {
     Some(
         if path.ends_with("/attendees") || path.ends_with("/members") {
             json!({"person_id": person})
+        } else if path.ends_with("/enrollments") {
+            json!({"person_id": person, "kind": "card"})
         } else if path.ends_with("/credentials") {
             json!({"kind": "pin", "pin": "1357"})
         } else if path.ends_with("/revoke") {
@@ -149,7 +151,8 @@ async fn another_tenants_ids_answer_404_on_every_endpoint_and_change_nothing() {
             .unwrap_or_else(|| panic!("no object for {template}"));
         let path = template
             .replace("{id}", &id.to_string())
-            .replace("{person_id}", &objects.person.to_string());
+            .replace("{person_id}", &objects.person.to_string())
+            .replace("{enrollment_id}", "1");
         let body = body_for(&method, &template, objects.person);
         let reply = api
             .send_as(Some(&other), &method, &path, body.as_ref(), None)
@@ -187,7 +190,10 @@ async fn another_tenants_ids_answer_404_on_every_endpoint_and_change_nothing() {
 async fn every_documented_operation_exists_and_needs_a_key() {
     let api = Api::start().await;
     for (method, template) in operations() {
-        let path = template.replace("{id}", "1").replace("{person_id}", "1");
+        let path = template
+            .replace("{id}", "1")
+            .replace("{person_id}", "1")
+            .replace("{enrollment_id}", "1");
         let reply = api.send_as(None, &method, &path, None, None).await;
         assert_eq!(reply.status, 401, "{method} {path}: {}", reply.json);
         reply.problem(401, None);

@@ -41,7 +41,14 @@ fn tenant(db: &Path) -> String {
 /// Starts `acs-core serve` on a free port; returns the process and its base URL.
 fn serve(db: &Path, log: &Path) -> (Child, String) {
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--receiver",
+            "127.0.0.1:0",
+            "--db",
+        ])
         .arg(db)
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())

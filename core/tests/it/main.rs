@@ -9,4 +9,5 @@ mod desired_state;
 mod receiver; // the device-facing receiver: access logs, online decisions, refusals
 mod records; // records ⇄ domain: snapshot round trip, same decisions; unique keys in the store
 mod schedule_oracle; // proptest: schedules against a naive minute-by-minute oracle across DST
-mod support; // shared fixtures: a small tenant, timestamps, builders // desired state: distribution rules, monotonicity, next_change exactness
+mod support;
+mod sync; // the sync engine against simulated fleets // shared fixtures: a small tenant, timestamps, builders // desired state: distribution rules, monotonicity, next_change exactness

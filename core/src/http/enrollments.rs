@@ -1,0 +1,165 @@
+//! `/v1/terminals/{id}/enrollments`: enroll a person's face, card or finger on a terminal.
+//! Synchronous enrollments answer with the outcome (201 with the credential, or the
+//! failure); asynchronous ones answer 202 at once and end when the terminal delivers the
+//! result to the receiver (poll `GET …/enrollments/{eid}`). `DELETE` cancels.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::input::{Input, path_id};
+use super::problem::ApiProblem;
+use crate::app::{Caller, Core};
+use crate::domain::{PersonId, Terminal, TerminalId};
+use crate::enroll::{Capture, EnrollmentStatus, complete};
+use crate::terminal::{ClientOptions, EnrollKind, RemoteEnroll, TerminalClient};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EnrollmentIn {
+    person_id: u64,
+    kind: String,
+    #[serde(default = "yes")]
+    sync: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn client(t: &Terminal) -> Result<TerminalClient, ApiProblem> {
+    TerminalClient::new(
+        &t.address,
+        &t.login,
+        t.password.expose(),
+        ClientOptions::default(),
+    )
+    .map_err(|e| ApiProblem::invalid_state(format!("terminal {}: {e}", t.id)))
+}
+
+async fn terminal_of(core: &Core, caller: &Caller, id: TerminalId) -> Result<Terminal, ApiProblem> {
+    core.read(caller.tenant, |s| s.topology.terminals.get(&id).cloned())
+        .await?
+        .ok_or_else(|| ApiProblem::not_found("terminal", id))
+}
+
+/// `POST /v1/terminals/{id}/enrollments` with `{"person_id", "kind": "face" | "card" |
+/// "fingerprint", "sync": true}`.
+pub(crate) async fn start(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+    input: Input<EnrollmentIn>,
+) -> Result<Response, ApiProblem> {
+    let id = TerminalId::new(path_id("terminal", &id)?);
+    let body = input.body;
+    let capture = match body.kind.as_str() {
+        "face" => Capture::Face,
+        "card" => Capture::Card,
+        "fingerprint" => Capture::Fingerprint,
+        _ => {
+            return Err(ApiProblem::invalid(
+                "kind",
+                "kind must be one of: face, card, fingerprint",
+            ));
+        }
+    };
+    let terminal = terminal_of(&core, &caller, id).await?;
+    let person = PersonId::new(body.person_id);
+    if !core
+        .read(caller.tenant, |s| s.people.contains_key(&person))
+        .await?
+    {
+        return Err(ApiProblem::invalid(
+            "person_id",
+            format!("person {person} does not exist"),
+        ));
+    }
+    let client = client(&terminal)?;
+    let enrollment =
+        core.enrollments()
+            .start(caller.tenant, id, person, capture, body.sync, core.now())?;
+    let request = RemoteEnroll {
+        kind: match capture {
+            Capture::Face => EnrollKind::Face,
+            Capture::Card => EnrollKind::Card,
+            Capture::Fingerprint => EnrollKind::Biometry,
+        },
+        user_id: i64::try_from(person.get()).unwrap_or(i64::MAX),
+        save: false,
+        sync: body.sync,
+        auto: true,
+        countdown: Some(5),
+        ..RemoteEnroll::default()
+    };
+    let reply = client.remote_enroll(request).await;
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(e) => {
+            let status = EnrollmentStatus::Failed {
+                reason: e.to_string(),
+            };
+            core.enrollments().finish(enrollment.id, status);
+            let ended = core
+                .enrollments()
+                .get(caller.tenant, enrollment.id)
+                .unwrap_or(enrollment);
+            return Ok((StatusCode::BAD_GATEWAY, axum::Json(ended.view())).into_response());
+        }
+    };
+    if !body.sync {
+        return Ok((StatusCode::ACCEPTED, axum::Json(enrollment.view())).into_response());
+    }
+    let status = complete(&core, &enrollment, &reply).await;
+    let ended = core
+        .enrollments()
+        .get(caller.tenant, enrollment.id)
+        .unwrap_or(enrollment);
+    let code = match status {
+        EnrollmentStatus::Succeeded { .. } => StatusCode::CREATED,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    Ok((code, axum::Json(ended.view())).into_response())
+}
+
+/// `GET /v1/terminals/{id}/enrollments/{eid}`.
+pub(crate) async fn get(
+    State(core): State<Core>,
+    caller: Caller,
+    Path((id, eid)): Path<(String, String)>,
+) -> Result<Response, ApiProblem> {
+    let id = TerminalId::new(path_id("terminal", &id)?);
+    let eid = path_id("enrollment", &eid)?;
+    core.enrollments()
+        .get(caller.tenant, eid)
+        .filter(|e| e.terminal == id)
+        .map(|e| axum::Json(e.view()).into_response())
+        .ok_or_else(|| ApiProblem::not_found("enrollment", eid))
+}
+
+/// `DELETE /v1/terminals/{id}/enrollments/{eid}`: cancels on the terminal.
+pub(crate) async fn cancel(
+    State(core): State<Core>,
+    caller: Caller,
+    Path((id, eid)): Path<(String, String)>,
+) -> Result<Response, ApiProblem> {
+    let id = TerminalId::new(path_id("terminal", &id)?);
+    let eid = path_id("enrollment", &eid)?;
+    let enrollment = core
+        .enrollments()
+        .get(caller.tenant, eid)
+        .filter(|e| e.terminal == id)
+        .ok_or_else(|| ApiProblem::not_found("enrollment", eid))?;
+    if enrollment.status != EnrollmentStatus::Pending {
+        return Err(ApiProblem::invalid_state(format!(
+            "enrollment {eid} has already ended"
+        )));
+    }
+    let terminal = terminal_of(&core, &caller, id).await?;
+    if let Err(e) = client(&terminal)?.cancel_remote_enroll().await {
+        tracing::warn!(terminal = %id, error = %e, "cancel not delivered to the terminal");
+    }
+    core.enrollments().finish(eid, EnrollmentStatus::Cancelled);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

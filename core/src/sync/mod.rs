@@ -1,0 +1,16 @@
+//! The sync engine: keeps every terminal's users, credentials and rules equal to what the
+//! core says (DESIGN.md §4 `sync/`).
+//!
+//! - [`image`] – what a terminal must hold now, cut into subjects (a person with their
+//!   credentials and rules, a schedule's rule, the holidays), mapped onto the device tables;
+//! - [`plan`] – pure: desired vs applied image → ordered steps, removals first;
+//! - [`apply`] – one step through the driver;
+//! - [`run`] – the engine: one task per terminal, applied state recorded per subject in the
+//!   store, retries with backoff, wake-ups at the next time boundary, periodic read-back.
+
+pub mod apply;
+pub mod image;
+pub mod plan;
+pub mod run;
+
+pub use run::{StatusBoard, SyncEngine, SyncOptions, SyncStatus};

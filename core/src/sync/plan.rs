@@ -1,0 +1,137 @@
+//! `plan` (pure): desired image vs applied image → the ordered work for one terminal.
+//! Removals come first (people before the rules they refer to), then additions and changes
+//! (holidays and rules before the people who refer to them). Subjects equal on both sides
+//! produce nothing.
+
+use super::image::{DeviceImage, SubjectImage};
+
+/// One unit of work on a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Remove what was applied under `key`.
+    Remove {
+        /// Subject key.
+        key: String,
+        /// What the device holds for it (as last applied).
+        applied: SubjectImage,
+    },
+    /// Make the device hold `desired` under `key`; `applied` is what it holds now.
+    Put {
+        /// Subject key.
+        key: String,
+        /// What it must hold.
+        desired: SubjectImage,
+        /// What it held, if anything.
+        applied: Option<Box<SubjectImage>>,
+    },
+}
+
+impl Step {
+    /// The subject key.
+    pub fn key(&self) -> &str {
+        match self {
+            Step::Remove { key, .. } | Step::Put { key, .. } => key,
+        }
+    }
+
+    /// Whether this step removes.
+    pub fn is_removal(&self) -> bool {
+        matches!(self, Step::Remove { .. })
+    }
+}
+
+/// The steps that bring `applied` to `desired`, removals first.
+pub fn plan(desired: &DeviceImage, applied: &DeviceImage) -> Vec<Step> {
+    let mut steps: Vec<Step> = applied
+        .iter()
+        .rev()
+        .filter(|(key, _)| !desired.contains_key(*key))
+        .map(|(key, image)| Step::Remove {
+            key: key.clone(),
+            applied: image.clone(),
+        })
+        .collect();
+    steps.extend(desired.iter().filter_map(|(key, image)| {
+        let before = applied.get(key);
+        (before != Some(image)).then(|| Step::Put {
+            key: key.clone(),
+            desired: image.clone(),
+            applied: before.cloned().map(Box::new),
+        })
+    }));
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::image::{RuleImage, UserImage, rule_key, user_key};
+    use std::collections::BTreeSet;
+
+    fn user(id: i64, cards: &[u64], rules: &[i64]) -> SubjectImage {
+        SubjectImage::User(UserImage {
+            id,
+            registration: format!("A-{id}"),
+            name: "n".into(),
+            begin_time: 0,
+            end_time: 0,
+            cards: cards.iter().copied().collect(),
+            pins: BTreeSet::new(),
+            qrcodes: BTreeSet::new(),
+            templates: BTreeSet::new(),
+            face: None,
+            rules: rules.iter().copied().collect(),
+        })
+    }
+
+    fn rule(id: i64) -> SubjectImage {
+        SubjectImage::Rule(RuleImage {
+            id,
+            name: "r".into(),
+            spans: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn removals_come_first_users_before_rules_then_rules_before_users() {
+        let applied: DeviceImage = [
+            (rule_key(7), rule(7)),
+            (user_key(1), user(1, &[10], &[7])),
+            (user_key(2), user(2, &[20], &[7])),
+        ]
+        .into_iter()
+        .collect();
+        let desired: DeviceImage = [
+            (rule_key(8), rule(8)),
+            (user_key(2), user(2, &[20, 21], &[8])),
+            (user_key(3), user(3, &[], &[8])),
+        ]
+        .into_iter()
+        .collect();
+        let keys: Vec<(bool, String)> = plan(&desired, &applied)
+            .iter()
+            .map(|s| (s.is_removal(), s.key().to_owned()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                (true, "user:1".into()),
+                (true, "rule:7".into()),
+                (false, "rule:8".into()),
+                (false, "user:2".into()),
+                (false, "user:3".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_to_do_when_equal_and_a_change_carries_what_was_applied() {
+        let image: DeviceImage = [(user_key(1), user(1, &[10], &[]))].into_iter().collect();
+        assert!(plan(&image, &image).is_empty());
+        let changed: DeviceImage = [(user_key(1), user(1, &[11], &[]))].into_iter().collect();
+        match plan(&changed, &image).as_slice() {
+            [Step::Put { applied, .. }] => assert_eq!(applied.as_deref(), image.get("user:1")),
+            other => panic!("{other:?}"),
+        }
+    }
+}

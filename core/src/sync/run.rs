@@ -1,0 +1,493 @@
+//! `run`: the sync engine. A supervisor keeps one task per terminal of every tenant; each
+//! task loads what was applied (from the store), computes the terminal's image now, plans,
+//! applies step by step recording every success per subject, and then sleeps until the
+//! next instant the image changes, a change of the tenant, a retry (exponential backoff
+//! while the terminal is unreachable) or a periodic read-back of the device (which repairs
+//! drift: a user deleted on the device by hand is pushed again). Terminals never wait for
+//! each other.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::apply::{ApplyError, apply};
+use super::image::{DeviceImage, SETUP_KEY, SetupImage, SubjectImage, device_image};
+use super::plan::plan;
+use crate::app::Core;
+use crate::domain::{TenantId, Terminal, TerminalId};
+use crate::terminal::{ClientOptions, TerminalClient};
+
+/// How the engine behaves.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// First retry delay after a failure (doubles up to `retry_max`).
+    pub retry_initial: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// How often each device is read back to repair drift.
+    pub readback_every: Duration,
+    /// Driver options for every terminal (one HTTP client is shared).
+    pub client: ClientOptions,
+    /// Where terminals reach the core's receiver (`host`, `port`): configured on every
+    /// terminal as its monitor and, in online modes, its online server. `None` leaves the
+    /// terminals' configuration alone.
+    pub receiver: Option<(String, u16)>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+            readback_every: Duration::from_secs(300),
+            client: ClientOptions::default(),
+            receiver: None,
+        }
+    }
+}
+
+/// One terminal's sync state, as `GET /v1/terminals/{id}/sync` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncStatus {
+    /// Whether the device holds exactly the image of the last computation.
+    pub in_sync: bool,
+    /// Steps still to apply.
+    pub pending: usize,
+    /// People on the device (as applied).
+    pub people: usize,
+    /// The last failure, if the last pass failed.
+    pub last_error: Option<String>,
+    /// When a pass last completed without failure.
+    pub last_success: Option<String>,
+    /// The instant the image was last computed for.
+    pub computed_at: Option<String>,
+    /// The next instant the image changes, if any.
+    pub next_change: Option<String>,
+    /// Passes run so far.
+    pub passes: u64,
+}
+
+/// Every terminal's status; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct StatusBoard {
+    inner: Arc<Mutex<HashMap<(TenantId, TerminalId), SyncStatus>>>,
+    changed: Arc<watch::Sender<u64>>,
+}
+
+impl StatusBoard {
+    /// A terminal's status, if the engine has seen it.
+    pub fn get(&self, tenant: TenantId, terminal: TerminalId) -> Option<SyncStatus> {
+        self.lock().get(&(tenant, terminal)).cloned()
+    }
+
+    fn set(&self, tenant: TenantId, terminal: TerminalId, status: SyncStatus) {
+        self.lock().insert((tenant, terminal), status);
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    fn remove(&self, tenant: TenantId, terminal: TerminalId) {
+        self.lock().remove(&(tenant, terminal));
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(TenantId, TerminalId), SyncStatus>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until `done` holds for the board (re-checked on every status change).
+    pub async fn wait_until(
+        &self,
+        mut done: impl FnMut(&HashMap<(TenantId, TerminalId), SyncStatus>) -> bool,
+    ) {
+        let mut rx = self.changed.subscribe();
+        loop {
+            if done(&self.lock()) {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The running engine.
+#[derive(Debug)]
+pub struct SyncEngine {
+    board: StatusBoard,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl SyncEngine {
+    /// Starts syncing every terminal of every tenant of `core`.
+    pub fn spawn(core: Core, options: SyncOptions) -> SyncEngine {
+        let board = core.sync_board().clone();
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(supervise(
+            core,
+            options,
+            board.clone(),
+            cancel.clone(),
+            tasks.clone(),
+        ));
+        SyncEngine {
+            board,
+            cancel,
+            tasks,
+        }
+    }
+
+    /// The status of every terminal.
+    pub fn board(&self) -> &StatusBoard {
+        &self.board
+    }
+
+    /// Stops every task and waits for them (a step in flight finishes first).
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+impl Drop for SyncEngine {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// What a terminal task is told about its tenant.
+type Nudge = watch::Sender<u64>;
+
+async fn supervise(
+    core: Core,
+    options: SyncOptions,
+    board: StatusBoard,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+) {
+    let mut changes = core.subscribe_changes();
+    let http = options.client.http.clone().unwrap_or_default();
+    let mut running: HashMap<(TenantId, TerminalId), (Terminal, CancellationToken)> =
+        HashMap::new();
+    let mut nudges: HashMap<TenantId, Arc<Nudge>> = HashMap::new();
+    let mut dirty: Vec<TenantId> = core.tenant_ids().await.unwrap_or_default();
+    loop {
+        for tenant in std::mem::take(&mut dirty) {
+            let nudge = nudges
+                .entry(tenant)
+                .or_insert_with(|| Arc::new(watch::channel(0).0))
+                .clone();
+            nudge.send_modify(|n| *n += 1);
+            let Ok(terminals) = core.read(tenant, |s| s.topology.terminals.clone()).await else {
+                continue;
+            };
+            running.retain(|(t, id), (terminal, stop)| {
+                let keep = *t != tenant || terminals.get(id) == Some(terminal);
+                if !keep {
+                    stop.cancel();
+                    board.remove(*t, *id);
+                }
+                keep
+            });
+            for (id, terminal) in terminals {
+                if running.contains_key(&(tenant, id)) {
+                    continue;
+                }
+                let stop = cancel.child_token();
+                let mut client_options = options.client.clone();
+                client_options.http = Some(http.clone());
+                let client = match TerminalClient::new(
+                    &terminal.address,
+                    &terminal.login,
+                    terminal.password.expose(),
+                    client_options,
+                ) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        board.set(
+                            tenant,
+                            id,
+                            SyncStatus {
+                                last_error: Some(e.to_string()),
+                                ..SyncStatus::default()
+                            },
+                        );
+                        continue;
+                    }
+                };
+                tasks.spawn(terminal_loop(TerminalTask {
+                    core: core.clone(),
+                    tenant,
+                    terminal: id,
+                    client,
+                    options: options.clone(),
+                    board: board.clone(),
+                    nudge: nudge.subscribe(),
+                    stop: stop.clone(),
+                    registered: false,
+                }));
+                running.insert((tenant, id), (terminal, stop));
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = changes.recv() => match changed {
+                Ok(tenant) => dirty.push(tenant),
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    dirty = core.tenant_ids().await.unwrap_or_default();
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        }
+        // Drain whatever else arrived, once per tenant.
+        while let Ok(tenant) = changes.try_recv() {
+            dirty.push(tenant);
+        }
+        dirty.sort();
+        dirty.dedup();
+    }
+}
+
+struct TerminalTask {
+    core: Core,
+    tenant: TenantId,
+    terminal: TerminalId,
+    client: TerminalClient,
+    options: SyncOptions,
+    board: StatusBoard,
+    nudge: watch::Receiver<u64>,
+    stop: CancellationToken,
+    registered: bool,
+}
+
+async fn load_applied(core: &Core, tenant: TenantId, terminal: TerminalId) -> DeviceImage {
+    let store = core.store().clone();
+    let rows = tokio::task::spawn_blocking(move || store.applied(tenant.get(), terminal.get()))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    rows.into_iter()
+        .filter_map(|(key, data)| {
+            serde_json::from_value::<SubjectImage>(data)
+                .ok()
+                .map(|image| (key, image))
+        })
+        .collect()
+}
+
+async fn record(
+    core: &Core,
+    tenant: TenantId,
+    terminal: TerminalId,
+    key: String,
+    image: Option<Json>,
+) -> bool {
+    let store = core.store().clone();
+    tokio::task::spawn_blocking(move || {
+        store.set_applied(tenant.get(), terminal.get(), &key, image.as_ref())
+    })
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .is_some()
+}
+
+/// Reads the device's users back and forgets the applied record of every person the
+/// device no longer holds (so the next pass pushes them again); true when drift was found.
+async fn read_back(task: &TerminalTask, applied: &mut DeviceImage) -> Result<bool, ApplyError> {
+    let rows = task
+        .client
+        .load_objects(
+            "users",
+            serde_json::Map::from_iter([("fields".into(), json!(["id", "registration"]))]),
+        )
+        .await?;
+    let on_device: BTreeMap<i64, String> = rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.get("id")?.as_i64()?,
+                r.get("registration")
+                    .and_then(Json::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            ))
+        })
+        .collect();
+    let drifted: Vec<String> = applied
+        .iter()
+        .filter_map(|(key, image)| match image {
+            SubjectImage::User(u) if on_device.get(&u.id) != Some(&u.registration) => {
+                Some(key.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    for key in &drifted {
+        applied.remove(key);
+        record(&task.core, task.tenant, task.terminal, key.clone(), None).await;
+    }
+    if !drifted.is_empty() {
+        tracing::warn!(terminal = %task.terminal, people = drifted.len(), "device drifted; pushing again");
+    }
+    Ok(!drifted.is_empty())
+}
+
+async fn terminal_loop(mut task: TerminalTask) {
+    let mut applied = load_applied(&task.core, task.tenant, task.terminal).await;
+    let mut status = SyncStatus::default();
+    let mut backoff = task.options.retry_initial;
+    let mut next_readback = task.core.now();
+    loop {
+        let now = task.core.now();
+        let mut failure: Option<ApplyError> = None;
+        if now >= next_readback {
+            match read_back(&task, &mut applied).await {
+                Ok(_) => {
+                    next_readback = add(now, task.options.readback_every);
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        let computed = task
+            .core
+            .read(task.tenant, |s| {
+                s.topology.terminals.get(&task.terminal).map(|t| {
+                    let (image, next) = device_image(s, task.terminal, now);
+                    let mode = match t.operating_mode {
+                        crate::domain::OperatingMode::Standalone => "standalone",
+                        crate::domain::OperatingMode::Pro => "pro",
+                        crate::domain::OperatingMode::Enterprise => "enterprise",
+                    };
+                    (image, next, mode.to_owned())
+                })
+            })
+            .await;
+        let Ok(Some((mut desired, next_change, mode))) = computed else {
+            return;
+        };
+        if let Some((host, port)) = &task.options.receiver {
+            desired.insert(
+                SETUP_KEY.into(),
+                SubjectImage::Setup(SetupImage {
+                    host: host.clone(),
+                    port: *port,
+                    mode,
+                }),
+            );
+        }
+        if !task.registered {
+            match task.client.system_information().await {
+                Ok(info) => {
+                    task.core
+                        .register_device(info.device_id, task.tenant, task.terminal);
+                    task.registered = true;
+                }
+                Err(e) => failure = failure.or(Some(e.into())),
+            }
+        }
+        let steps = if failure.is_some() {
+            Vec::new()
+        } else {
+            plan(&desired, &applied)
+        };
+        let mut remaining = steps.len();
+        for step in &steps {
+            if task.stop.is_cancelled() {
+                return;
+            }
+            match apply(&task.client, &task.core, task.tenant, step).await {
+                Ok(()) => {
+                    let key = step.key().to_owned();
+                    let image = match step {
+                        super::plan::Step::Put { desired, .. } => Some(desired.clone()),
+                        super::plan::Step::Remove { .. } => None,
+                    };
+                    let doc = image.as_ref().and_then(|i| serde_json::to_value(i).ok());
+                    record(&task.core, task.tenant, task.terminal, key.clone(), doc).await;
+                    match image {
+                        Some(i) => applied.insert(key, i),
+                        None => applied.remove(&key),
+                    };
+                    remaining -= 1;
+                }
+                Err(e) => {
+                    let retryable = e.is_retryable();
+                    tracing::warn!(terminal = %task.terminal, subject = step.key(), error = %e, "sync step failed");
+                    failure = Some(e);
+                    if retryable {
+                        break;
+                    }
+                }
+            }
+        }
+        status.passes += 1;
+        status.pending = remaining + usize::from(failure.is_some() && steps.is_empty());
+        status.people = applied
+            .values()
+            .filter(|i| matches!(i, SubjectImage::User(_)))
+            .count();
+        status.computed_at = Some(now.to_string());
+        status.next_change = next_change.map(|t| t.to_string());
+        let mut wake = next_change;
+        let retry = match &failure {
+            None => {
+                status.in_sync = true;
+                status.last_error = None;
+                status.last_success = Some(now.to_string());
+                backoff = task.options.retry_initial;
+                None
+            }
+            Some(e) => {
+                status.in_sync = false;
+                status.last_error = Some(e.to_string());
+                let wait = backoff;
+                backoff = (backoff * 2).min(task.options.retry_max);
+                Some(wait)
+            }
+        };
+        wake = Some(wake.map_or(next_readback, |w| w.min(next_readback)));
+        task.board.set(task.tenant, task.terminal, status.clone());
+        let clock = task.core.clock().clone();
+        tokio::select! {
+            () = task.stop.cancelled() => return,
+            changed = task.nudge.changed() => if changed.is_err() { return },
+            () = sleep_until(&clock, wake) => {}
+            // Retries run on real time even on a manual clock, so an unreachable terminal
+            // is tried again while a test waits for convergence.
+            () = retry_after(retry) => {}
+        }
+    }
+}
+
+async fn sleep_until(clock: &crate::app::Clock, wake: Option<Timestamp>) {
+    match wake {
+        Some(at) => clock.sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn retry_after(wait: Option<Duration>) {
+    match wait {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn add(at: Timestamp, d: Duration) -> Timestamp {
+    jiff::SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| at.checked_add(d).ok())
+        .unwrap_or(Timestamp::MAX)
+}
