@@ -6,6 +6,7 @@ mod api_process; // the real binary: SIGKILL during writes, secrets never logged
 mod api_support;
 mod decision_table; // table-driven decisions covering every reason code
 mod desired_state;
+mod devices; // the core with simulated terminals: enrollment, access events, online decisions
 mod receiver; // the device-facing receiver: access logs, online decisions, refusals
 mod records; // records ⇄ domain: snapshot round trip, same decisions; unique keys in the store
 mod schedule_oracle; // proptest: schedules against a naive minute-by-minute oracle across DST

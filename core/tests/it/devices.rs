@@ -1,0 +1,310 @@
+//! The core with simulated terminals end to end: enrollment on one terminal (sync card,
+//! async face) ends as a credential that then works on another terminal, and what people
+//! present at terminals comes back through the receiver as access events carrying the
+//! `acs_id`; online terminals are answered by the core.
+
+use std::time::Duration;
+
+use acs_core::sync::{SyncEngine, SyncOptions};
+use acs_simulator::{Fleet, Presentation, RunningFleet, Simulator, TimeMode};
+use serde_json::{Value as Json, json};
+
+use crate::api_support::{Api, FACE};
+
+const CARD: u64 = 528_281_023_086;
+
+struct Rig {
+    api: Api,
+    fleet: RunningFleet,
+    engine: SyncEngine,
+    terminals: Vec<u64>,
+}
+
+/// Two terminals at one door (the second in `mode`), the receiver, and the engine
+/// pointing the terminals at it.
+async fn rig(second_mode: &str) -> Rig {
+    let api = Api::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(acs_core::receiver::serve(
+        listener,
+        api.core.clone(),
+        std::future::pending(),
+    ));
+    let fleet = Fleet::builder(2)
+        .template(Simulator::builder().time_mode(TimeMode::Scaled(0.0)))
+        .seed(90)
+        .spawn()
+        .await
+        .expect("fleet");
+    let site = api
+        .post(
+            "/v1/sites",
+            json!({"name": "S", "timezone": "Europe/Madrid"}),
+        )
+        .await
+        .id();
+    let facility = api
+        .post("/v1/facilities", json!({"site_id": site, "name": "F"}))
+        .await
+        .id();
+    let door = api
+        .post(
+            "/v1/doors",
+            json!({"facility_id": facility, "name": "D",
+            "supported_auth_types": {"in": ["face", "card"], "out": []}}),
+        )
+        .await
+        .id();
+    let mut terminals = Vec::new();
+    for (i, mode) in [(0, "standalone"), (1, second_mode)] {
+        terminals.push(
+            api.post(
+                "/v1/terminals",
+                json!({"facility_id": facility, "model": "idface",
+                "address": fleet.device(i).expect("device").base_url(), "login": "admin",
+                "password": "admin", "operating_mode": mode, "door_ids": [door]}),
+            )
+            .await
+            .id(),
+        );
+    }
+    let engine = SyncEngine::spawn(
+        api.core.clone(),
+        SyncOptions {
+            retry_initial: Duration::from_millis(20),
+            retry_max: Duration::from_millis(200),
+            receiver: Some(("127.0.0.1".into(), port)),
+            ..SyncOptions::default()
+        },
+    );
+    Rig {
+        api,
+        fleet,
+        engine,
+        terminals,
+    }
+}
+
+impl Rig {
+    /// Waits until both terminals hold `people` people and are in sync.
+    async fn converged(&self, people: usize) {
+        let terminals = self.terminals.clone();
+        self.engine
+            .board()
+            .wait_until(|board| {
+                terminals.iter().all(|t| {
+                    board.iter().any(|((_, id), s)| {
+                        id.get() == *t && s.in_sync && s.pending == 0 && s.people == people
+                    })
+                })
+            })
+            .await;
+    }
+
+    fn device(&self, i: usize) -> &acs_simulator::RunningSimulator {
+        self.fleet.device(i).expect("device")
+    }
+}
+
+#[tokio::test]
+async fn a_card_enrolled_synchronously_on_one_terminal_opens_the_other() {
+    let rig = rig("standalone").await;
+    let person = rig
+        .api
+        .post("/v1/people", json!({"acs_id": "E-500", "name": "Ana"}))
+        .await
+        .id();
+    rig.api
+        .post("/v1/members", json!({"person_id": person}))
+        .await
+        .id();
+    rig.converged(0).await;
+
+    rig.device(0).present(Presentation::Card(CARD));
+    let enrolled = rig
+        .api
+        .post(
+            &format!("/v1/terminals/{}/enrollments", rig.terminals[0]),
+            json!({"person_id": person, "kind": "card", "sync": true}),
+        )
+        .await;
+    assert_eq!(enrolled.status, 201, "{}", enrolled.json);
+    assert_eq!(enrolled.json["status"], "succeeded");
+    let credential = enrolled.json["credential_id"].as_u64().expect("credential");
+    let card = rig.api.get(&format!("/v1/credentials/{credential}")).await;
+    assert_eq!(
+        (
+            card.json["facility_code"].clone(),
+            card.json["card_number"].clone()
+        ),
+        (json!(123), json!(45678))
+    );
+
+    rig.converged(1).await;
+    let mut events = rig.api.core.subscribe();
+    let granted = rig
+        .device(1)
+        .identify(&Presentation::Card(CARD))
+        .await
+        .expect("decided");
+    assert_eq!(
+        granted.decision.event, 7,
+        "the enrolled card opens the other terminal"
+    );
+    // The terminal's access log comes back as an access event with the acs_id.
+    let event = loop {
+        let e = events.recv().await.expect("an access event");
+        if e.event.data["source"] == "terminal" {
+            break e.event.data;
+        }
+    };
+    assert_eq!(event["acs_id"], "E-500", "{event}");
+    assert_eq!(event["result"], "granted");
+    assert_eq!(event["card"], "123,45678");
+    assert_eq!(event["terminal_id"], rig.terminals[1]);
+    rig.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_face_enrolled_asynchronously_reaches_the_other_terminal_and_is_recognised() {
+    let rig = rig("standalone").await;
+    let person = rig
+        .api
+        .post("/v1/people", json!({"acs_id": "E-600"}))
+        .await
+        .id();
+    rig.api
+        .post("/v1/members", json!({"person_id": person}))
+        .await
+        .id();
+    rig.converged(0).await;
+
+    rig.device(0)
+        .present(Presentation::FaceImage(FACE.to_vec()));
+    let started = rig
+        .api
+        .post(
+            &format!("/v1/terminals/{}/enrollments", rig.terminals[0]),
+            json!({"person_id": person, "kind": "face", "sync": false}),
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.json);
+    assert_eq!(started.json["status"], "pending");
+    let enrollment = started.json["id"].as_u64().expect("id");
+
+    // The result arrives at the receiver; the new face reaches both terminals.
+    rig.converged(1).await;
+    let done = rig
+        .api
+        .get(&format!(
+            "/v1/terminals/{}/enrollments/{enrollment}",
+            rig.terminals[0]
+        ))
+        .await;
+    assert_eq!(done.json["status"], "succeeded", "{}", done.json);
+    let mut events = rig.api.core.subscribe();
+    let seen = rig
+        .device(1)
+        .identify(&Presentation::FaceImage(FACE.to_vec()))
+        .await
+        .expect("decided");
+    assert_eq!(
+        seen.decision.event, 7,
+        "the enrolled face is recognised on the other terminal"
+    );
+    let event = loop {
+        let e = events.recv().await.expect("an access event");
+        if e.event.data["source"] == "terminal" {
+            break e.event.data;
+        }
+    };
+    assert_eq!(event["acs_id"], "E-600");
+    assert_eq!(event["person_id"], person);
+
+    // A second enrollment while none runs, then cancelled: nothing is stored.
+    rig.device(0).set_policy(acs_simulator::Policy::Absent);
+    let again = rig
+        .api
+        .post(
+            &format!("/v1/terminals/{}/enrollments", rig.terminals[0]),
+            json!({"person_id": person, "kind": "card", "sync": false}),
+        )
+        .await;
+    let second = again.json["id"].as_u64().expect("id");
+    rig.api
+        .post(
+            &format!("/v1/terminals/{}/enrollments", rig.terminals[0]),
+            json!({"person_id": person, "kind": "card", "sync": false}),
+        )
+        .await
+        .problem(409, None);
+    let cancelled = rig
+        .api
+        .delete(&format!(
+            "/v1/terminals/{}/enrollments/{second}",
+            rig.terminals[0]
+        ))
+        .await;
+    assert_eq!(cancelled.status, 204, "{}", cancelled.json);
+    let credentials = rig
+        .api
+        .get(&format!("/v1/people/{person}/credentials"))
+        .await
+        .json;
+    assert_eq!(
+        credentials["items"].as_array().map(Vec::len),
+        Some(1),
+        "only the face"
+    );
+    rig.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_online_terminal_asks_the_core_and_the_core_decides() {
+    let rig = rig("enterprise").await;
+    let person = rig
+        .api
+        .post("/v1/people", json!({"acs_id": "E-700"}))
+        .await
+        .id();
+    rig.api
+        .post(
+            &format!("/v1/people/{person}/credentials"),
+            json!({"kind": "card", "facility_code": 123, "card_number": 45678}),
+        )
+        .await
+        .id();
+    rig.converged(0).await;
+    let online = rig.device(1);
+    // Nobody is entitled yet: the core denies.
+    let denied = online
+        .identify(&Presentation::Card(CARD))
+        .await
+        .expect("decided");
+    assert_ne!(denied.decision.event, 7, "{:?}", denied.decision);
+    rig.api
+        .post("/v1/members", json!({"person_id": person}))
+        .await
+        .id();
+    rig.converged(1).await;
+    let granted = online
+        .identify(&Presentation::Card(CARD))
+        .await
+        .expect("decided");
+    assert_eq!(granted.decision.event, 7);
+    assert_eq!(
+        granted.decision.user_id,
+        Some(i64::try_from(person).expect("id"))
+    );
+    let events: Vec<Json> = rig.api.get("/v1/access-events").await.json["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let online_events: Vec<&Json> = events.iter().filter(|e| e["source"] == "online").collect();
+    assert_eq!(online_events.len(), 2, "{events:?}");
+    assert_eq!(online_events[1]["acs_id"], "E-700");
+    rig.engine.shutdown().await;
+}
