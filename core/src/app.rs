@@ -234,6 +234,7 @@ struct Inner {
     devices: Mutex<HashMap<i64, (TenantId, crate::domain::TerminalId)>>,
     enrollments: crate::enroll::Enrollments,
     sync: crate::sync::StatusBoard,
+    revision: std::sync::atomic::AtomicU64,
 }
 
 /// The access-control core; clones share it.
@@ -269,6 +270,7 @@ impl Core {
                 devices: Mutex::new(HashMap::new()),
                 enrollments: crate::enroll::Enrollments::default(),
                 sync: crate::sync::StatusBoard::default(),
+                revision: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -482,6 +484,9 @@ impl Core {
             Ok((result, event_ids, events))
         })
         .await?;
+        self.inner
+            .revision
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let _ = self.inner.changes.send(tenant);
         for (id, event) in event_ids.into_iter().zip(events) {
             // Nobody listening is fine.
@@ -523,6 +528,23 @@ impl Core {
     ) -> Result<Vec<AccessEventRow>, ApiProblem> {
         let store = self.inner.store.clone();
         blocking(move || Ok(store.access_events(tenant.get(), after, limit)?)).await
+    }
+
+    /// A counter moved by every committed write (and by [`Core::touch`]): a sync pass that
+    /// started at revision r has seen every change up to r.
+    pub fn revision(&self) -> u64 {
+        self.inner
+            .revision
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Tells everything that watches the tenant to look again (after moving a manual
+    /// clock, for instance) and moves the revision.
+    pub fn touch(&self, tenant: TenantId) {
+        self.inner
+            .revision
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.inner.changes.send(tenant);
     }
 
     /// Tenants whose state changed (one message per committed write).

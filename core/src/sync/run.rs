@@ -72,6 +72,8 @@ pub struct SyncStatus {
     pub next_change: Option<String>,
     /// Passes run so far.
     pub passes: u64,
+    /// The core's revision when the last pass started (it has seen every change up to it).
+    pub revision: u64,
 }
 
 /// Every terminal's status; clones share it.
@@ -350,6 +352,7 @@ async fn terminal_loop(mut task: TerminalTask) {
     let mut backoff = task.options.retry_initial;
     let mut next_readback = task.core.now();
     loop {
+        let revision = task.core.revision();
         let now = task.core.now();
         let mut failure: Option<ApplyError> = None;
         if now >= next_readback {
@@ -433,6 +436,7 @@ async fn terminal_loop(mut task: TerminalTask) {
             }
         }
         status.passes += 1;
+        status.revision = revision;
         status.pending = remaining + usize::from(failure.is_some() && steps.is_empty());
         status.people = applied
             .values()

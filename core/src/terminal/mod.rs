@@ -1,35 +1,49 @@
-//! The terminal driver: a typed client of the Control iD terminal API (terminal-api.md),
-//! with its own private wire module – no type is shared with the simulator.
+//! The terminal driver: a typed client of the Control iD terminal HTTP API
+//! (terminal-api.md), used by the sync engine, enrollment and the conformance suite.
+//! Its JSON lives in the private [`wire`] module; no type is shared with the simulator.
 //!
-//! - Sessions: login on first use, `?session=` on every call, and on a 401 one re-login
-//!   and one retry; concurrent calls share a single login.
-//! - Every call has a timeout (a longer one for synchronous remote enrollment) and the
-//!   calls in flight to one device are bounded (a semaphore per terminal).
-//! - Errors say what the caller should do: [`DriverError::Unreachable`] (retry later),
-//!   [`DriverError::Rejected`] (the device refused this request), [`DriverError::Unauthorized`]
-//!   (fix the credentials), [`DriverError::Protocol`] (a reply we cannot read).
-//! - Integers stay exact (64-bit card values, device ids above 2^53).
+//! - **Sessions** (§1): login on first use, the token percent-encoded in `?session=` on
+//!   every call; on a 401 one re-login and one retry. Concurrent calls share one login.
+//! - **Time and load**: every request has a timeout (a longer one for a synchronous remote
+//!   enrollment, which waits for the person), and a per-terminal semaphore bounds the
+//!   requests in flight, login included (the device's web server is small, §10.2).
+//! - **Errors** say what the caller should do: [`DriverError::Unreachable`] (offline or
+//!   failing: retry later), [`DriverError::Rejected`] (the device refused this request),
+//!   [`DriverError::Unauthorized`] (fix the credentials), [`DriverError::Protocol`] (a
+//!   reply we cannot read: report). A refused face photo is an [`ImageOutcome`], not an
+//!   error.
+//! - **Integers stay exact**: 64-bit card values and device ids above 2^53 never pass
+//!   through floating point.
 //!
-//! Passwords, session tokens and image bytes are never logged.
+//! This module must not log passwords, session tokens or image bytes: tracing gets the
+//! command name and the HTTP status, at debug level.
 
+mod error;
+mod session;
 mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value as Json, json};
-use tokio::sync::{Mutex, Semaphore};
+use serde_json::{Map, Value as Json};
+use tokio::sync::Semaphore;
+
+pub use error::DriverError;
+use session::SessionCache;
 
 /// How a client behaves.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// Timeout of each call (default 10 s).
+    /// Timeout of each request (default 10 s).
     pub timeout: Duration,
-    /// Timeout of a synchronous remote enrollment (default 60 s).
+    /// Timeout of a synchronous remote enrollment, which lasts until the person presents
+    /// the credential (default 60 s).
     pub enroll_timeout: Duration,
-    /// Calls in flight to one terminal at most (default 2).
+    /// Requests in flight to one terminal at most (default 2; at least 1).
     pub max_concurrency: usize,
-    /// A client to share across terminals (one connection pool).
+    /// A client to share across terminals (one connection pool). Without one, each
+    /// [`TerminalClient`] builds its own, which ignores proxy settings: terminals sit on
+    /// the local network.
     pub http: Option<reqwest::Client>,
 }
 
@@ -44,62 +58,14 @@ impl Default for ClientOptions {
     }
 }
 
-/// A call failed; the variant says what the caller should do.
-#[derive(Debug, thiserror::Error)]
-pub enum DriverError {
-    /// The terminal could not be reached or failed on its side (connection refused,
-    /// timeout, 5xx): try again later.
-    #[error("{command}: terminal unreachable ({detail})")]
-    Unreachable {
-        /// The command.
-        command: String,
-        /// What happened.
-        detail: String,
-    },
-    /// The device refused this request (its `{"error": …}` envelope): do not retry it as is.
-    #[error("{command}: refused by the terminal ({status}): {message}")]
-    Rejected {
-        /// The command.
-        command: String,
-        /// HTTP status.
-        status: u16,
-        /// The device's error text.
-        message: String,
-    },
-    /// The login itself was refused: the configured credentials are wrong.
-    #[error("login refused by the terminal: {message}")]
-    Unauthorized {
-        /// The device's error text.
-        message: String,
-    },
-    /// The reply could not be understood (not JSON, wrong shape).
-    #[error("{command}: unexpected reply ({detail})")]
-    Protocol {
-        /// The command.
-        command: String,
-        /// What was wrong.
-        detail: String,
-    },
-    /// The base URL is not usable.
-    #[error("invalid terminal address '{0}'")]
-    Address(String),
-}
-
-impl DriverError {
-    /// Whether trying again later can help.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, DriverError::Unreachable { .. })
-    }
-}
-
-/// `system_information.fcgi`, the parts the core uses.
+/// `system_information.fcgi`, the parts the core uses (terminal-api.md §9.1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SystemInformation {
-    /// `device_id` (a number, or a string on iDFace 6.x).
+    /// `device_id` (a JSON number, or a decimal string on iDFace 6.x).
     pub device_id: i64,
-    /// Serial number.
+    /// Serial number, e.g. `0M0200/0278A2` (empty when absent).
     pub serial: String,
-    /// Firmware version.
+    /// Firmware version, e.g. `6.23.0` (empty when absent).
     pub version: String,
     /// The whole reply.
     pub raw: Json,
@@ -110,9 +76,9 @@ pub struct SystemInformation {
 pub struct ImageOutcome {
     /// Whether the photo was accepted.
     pub success: bool,
-    /// The device's error texts.
+    /// The device's error texts (`Face not detected`, `Face exists`, …).
     pub errors: Vec<String>,
-    /// The user whose face this already is (duplicate detection).
+    /// The user whose face this already is (`Face exists`, with `match`).
     pub duplicate_of: Option<i64>,
 }
 
@@ -133,111 +99,96 @@ pub enum EnrollKind {
 pub struct RemoteEnroll {
     /// What to capture.
     pub kind: EnrollKind,
-    /// The user.
+    /// The user (must exist on the terminal when `save`).
     pub user_id: i64,
-    /// Store on the terminal too.
+    /// Store the credential on the terminal too.
     pub save: bool,
-    /// Hold the request open for the result.
+    /// Hold the request open and answer with the result (else the result comes later by
+    /// callback).
     pub sync: bool,
-    /// Face: capture automatically.
+    /// Face: capture automatically when a good face is seen.
     pub auto: bool,
-    /// Face: countdown seconds.
+    /// Face: countdown seconds on screen.
     pub countdown: Option<u32>,
-    /// Biometry: enrol as the duress finger.
+    /// Biometry: enrol as the duress finger (sent only for biometry).
     pub panic_finger: bool,
-    /// Text on screen.
+    /// Text on screen (sent as `message`).
     pub message: Option<String>,
 }
 
-#[derive(Debug)]
 struct Inner {
     base: String,
     login: String,
     password: String,
     options: ClientOptions,
     http: reqwest::Client,
-    session: Mutex<Option<String>>,
+    session: SessionCache,
     slots: Semaphore,
 }
 
-/// A client of one terminal; clones share the session and the concurrency bound.
+/// A client of one terminal. Clones are cheap and share the session, the concurrency
+/// bound and the connection pool.
 #[derive(Clone)]
 pub struct TerminalClient {
     inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for TerminalClient {
+    // By hand: the password and the session token must never be printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TerminalClient")
-            .field("base", &self.inner.base)
+            .field("base_url", &self.inner.base)
             .field("login", &self.inner.login)
+            .field("max_concurrency", &self.inner.options.max_concurrency)
             .finish_non_exhaustive()
     }
 }
 
 /// A request body.
 enum Body<'a> {
-    None,
+    Empty,
     Json(&'a Json),
     Bytes(&'a [u8]),
 }
 
-/// A successful reply's body.
-struct Reply {
-    bytes: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self, command: &str) -> Result<Json, DriverError> {
-        if self.bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(json!({}));
-        }
-        serde_json::from_slice(&self.bytes).map_err(|e| DriverError::Protocol {
-            command: command.to_owned(),
-            detail: format!("not JSON: {e}"),
-        })
-    }
-
-    fn parse<T: serde::de::DeserializeOwned>(&self, command: &str) -> Result<T, DriverError> {
-        serde_json::from_value(self.json(command)?).map_err(|e| DriverError::Protocol {
-            command: command.to_owned(),
-            detail: e.to_string(),
-        })
-    }
-}
-
-fn transport(command: &str, e: &reqwest::Error) -> DriverError {
-    let detail = if e.is_timeout() {
-        "timeout".to_owned()
-    } else if e.is_connect() {
-        "connection refused".to_owned()
-    } else {
-        "connection failed".to_owned()
-    };
-    DriverError::Unreachable {
-        command: command.to_owned(),
-        detail,
-    }
+/// How to send one command.
+struct Call<'a> {
+    command: &'a str,
+    get: bool,
+    query: &'a [(&'static str, String)],
+    body: Body<'a>,
+    timeout: Duration,
 }
 
 impl TerminalClient {
-    /// A client of the terminal at `base_url` (`http://10.0.0.5`, or without a scheme).
+    /// A client of the terminal at `base_url` (`http://10.0.0.5`, `10.0.0.5:8080`: the
+    /// scheme defaults to `http`). Nothing is sent until the first call.
     pub fn new(
         base_url: &str,
         login: &str,
         password: &str,
         options: ClientOptions,
     ) -> Result<TerminalClient, DriverError> {
-        let trimmed = base_url.trim().trim_end_matches('/');
-        let base = if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
+        let trimmed = base_url.trim();
+        let with_scheme = if trimmed.starts_with("http://") || trimmed.starts_with("https://") {
             trimmed.to_owned()
         } else {
             format!("http://{trimmed}")
         };
-        if reqwest::Url::parse(&base).map_or(true, |u| u.host().is_none()) {
+        let base = with_scheme.trim_end_matches('/').to_owned();
+        let usable = reqwest::Url::parse(&base).is_ok_and(|url| {
+            url.host().is_some() && url.query().is_none() && url.fragment().is_none()
+        });
+        if !usable {
             return Err(DriverError::Address(base_url.to_owned()));
         }
-        let http = options.http.clone().unwrap_or_default();
+        let http = match &options.http {
+            Some(http) => http.clone(),
+            None => reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .map_err(|_| DriverError::Address(base_url.to_owned()))?,
+        };
         Ok(TerminalClient {
             inner: Arc::new(Inner {
                 base,
@@ -246,242 +197,101 @@ impl TerminalClient {
                 slots: Semaphore::new(options.max_concurrency.max(1)),
                 options,
                 http,
-                session: Mutex::new(None),
+                session: SessionCache::default(),
             }),
         })
     }
 
-    /// The terminal's base URL.
+    /// The terminal's base URL (with its scheme).
     pub fn base_url(&self) -> &str {
         &self.inner.base
     }
 
-    async fn send_once(
-        &self,
-        command: &str,
-        query: &[(&str, String)],
-        body: &Body<'_>,
-        session: Option<&str>,
-        timeout: Duration,
-    ) -> Result<(u16, Vec<u8>), DriverError> {
-        let mut req = self
-            .inner
-            .http
-            .post(format!("{}/{command}.fcgi", self.inner.base))
-            .timeout(timeout);
-        let mut pairs: Vec<(&str, String)> = query.to_vec();
-        if let Some(s) = session {
-            pairs.push(("session", s.to_owned()));
-        }
-        if !pairs.is_empty() {
-            req = req.query(&pairs);
-        }
-        req = match body {
-            Body::None => req,
-            Body::Json(j) => req.json(j),
-            Body::Bytes(b) => req
-                .header("Content-Type", "application/octet-stream")
-                .body(b.to_vec()),
-        };
-        let response = req.send().await.map_err(|e| transport(command, &e))?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| transport(command, &e))?;
-        tracing::debug!(command, status, "terminal call");
-        Ok((status, bytes.to_vec()))
-    }
-
-    /// The current session, logging in when there is none (one login for all callers).
-    async fn session(&self, stale: Option<&str>) -> Result<String, DriverError> {
-        let mut guard = self.inner.session.lock().await;
-        if let Some(current) = guard.as_deref()
-            && Some(current) != stale
-        {
-            return Ok(current.to_owned());
-        }
-        let body = json!({"login": self.inner.login, "password": self.inner.password});
-        let (status, bytes) = self
-            .send_once(
-                "login",
-                &[],
-                &Body::Json(&body),
-                None,
-                self.inner.options.timeout,
-            )
-            .await?;
-        match status {
-            200 => {
-                let reply: wire::LoginReply = Reply { bytes }.parse("login")?;
-                *guard = Some(reply.session.clone());
-                Ok(reply.session)
-            }
-            400 | 401 | 403 => Err(DriverError::Unauthorized {
-                message: error_message(&bytes),
-            }),
-            s if s >= 500 => Err(DriverError::Unreachable {
-                command: "login".into(),
-                detail: format!("status {s}"),
-            }),
-            s => Err(DriverError::Protocol {
-                command: "login".into(),
-                detail: format!("status {s}"),
-            }),
-        }
-    }
-
-    /// One call with the session: re-logs in once on 401.
-    async fn call(
-        &self,
-        command: &str,
-        query: &[(&str, String)],
-        body: Body<'_>,
-        timeout: Duration,
-    ) -> Result<Reply, DriverError> {
-        let _slot = self
-            .inner
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| DriverError::Unreachable {
-                command: command.to_owned(),
-                detail: "client closed".into(),
-            })?;
-        let mut session = self.session(None).await?;
-        for attempt in 0..2 {
-            let (status, bytes) = self
-                .send_once(command, query, &body, Some(&session), timeout)
-                .await?;
-            match status {
-                200 => return Ok(Reply { bytes }),
-                401 if attempt == 0 => {
-                    session = self.session(Some(&session)).await?;
-                }
-                s if s >= 500 => {
-                    return Err(DriverError::Unreachable {
-                        command: command.to_owned(),
-                        detail: format!("status {s}"),
-                    });
-                }
-                s => {
-                    return Err(DriverError::Rejected {
-                        command: command.to_owned(),
-                        status: s,
-                        message: error_message(&bytes),
-                    });
-                }
-            }
-        }
-        Err(DriverError::Rejected {
-            command: command.to_owned(),
-            status: 401,
-            message: "session refused after a fresh login".into(),
-        })
-    }
-
-    async fn call_json(&self, command: &str, body: &Json) -> Result<Reply, DriverError> {
-        self.call(command, &[], Body::Json(body), self.inner.options.timeout)
-            .await
-    }
-
-    /// `system_information.fcgi`.
+    /// `system_information.fcgi` (terminal-api.md §9.1).
     pub async fn system_information(&self) -> Result<SystemInformation, DriverError> {
-        let raw = self
-            .call_json("system_information", &json!({}))
-            .await?
-            .json("system_information")?;
-        let device_id =
-            wire::lenient_i64(raw.get("device_id")).ok_or_else(|| DriverError::Protocol {
-                command: "system_information".into(),
-                detail: "no device_id".into(),
-            })?;
-        let text = |k: &str| {
-            raw.get(k)
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                .unwrap_or_default()
-        };
+        const COMMAND: &str = "system_information";
+        let reply = self.call_json(COMMAND, &Json::Object(Map::new())).await?;
+        let identity = wire::identity(&reply).map_err(|d| DriverError::protocol(COMMAND, d))?;
         Ok(SystemInformation {
-            device_id,
-            serial: text("serial"),
-            version: text("version"),
-            raw,
+            device_id: identity.device_id,
+            serial: identity.serial,
+            version: identity.version,
+            raw: Json::Object(reply),
         })
     }
 
-    /// `load_objects.fcgi`: the rows of `object`; `request` holds `where`, `fields`,
-    /// `limit`, `offset`, `order`….
+    /// `load_objects.fcgi`: the rows of `object`. `request` holds the other members
+    /// (`where`, `fields`, `order`, `limit`, `offset`, `join`…); its `object` is ignored.
     pub async fn load_objects(
         &self,
         object: &str,
         request: Map<String, Json>,
     ) -> Result<Vec<Map<String, Json>>, DriverError> {
-        let mut body = request;
-        body.insert("object".into(), json!(object));
+        const COMMAND: &str = "load_objects";
         let reply = self
-            .call_json("load_objects", &Json::Object(body))
-            .await?
-            .json("load_objects")?;
-        match reply.get(object) {
-            Some(Json::Array(rows)) => {
-                Ok(rows.iter().filter_map(|r| r.as_object().cloned()).collect())
-            }
-            _ => Err(DriverError::Protocol {
-                command: "load_objects".into(),
-                detail: format!("no '{object}' list in the reply"),
-            }),
-        }
+            .call_json(COMMAND, &wire::load_request(object, request))
+            .await?;
+        wire::rows(reply, object).map_err(|d| DriverError::protocol(COMMAND, d))
     }
 
-    /// `create_objects.fcgi`: the new rows' ids.
+    /// `create_objects.fcgi`: the new rows' ids, in the order of `values`.
     pub async fn create_objects(
         &self,
         object: &str,
         values: Vec<Map<String, Json>>,
     ) -> Result<Vec<i64>, DriverError> {
-        let body = json!({"object": object, "values": values});
-        let reply: wire::IdsReply = self
-            .call_json("create_objects", &body)
-            .await?
-            .parse("create_objects")?;
-        Ok(reply.ids)
+        const COMMAND: &str = "create_objects";
+        let expected = values.len();
+        let reply = self
+            .call_json(COMMAND, &wire::values_request(object, values))
+            .await?;
+        wire::ids(reply, expected).map_err(|d| DriverError::protocol(COMMAND, d))
     }
 
-    /// `create_or_modify_objects.fcgi`.
+    /// `create_or_modify_objects.fcgi`: inserts each row or updates the one with its key.
+    /// The reply is not read (its shape differs between sources, terminal-api.md §3.6).
     pub async fn create_or_modify_objects(
         &self,
         object: &str,
         values: Vec<Map<String, Json>>,
     ) -> Result<(), DriverError> {
-        let body = json!({"object": object, "values": values});
-        self.call_json("create_or_modify_objects", &body).await?;
+        self.call_json(
+            "create_or_modify_objects",
+            &wire::values_request(object, values),
+        )
+        .await?;
         Ok(())
     }
 
-    /// `modify_objects.fcgi`: rows changed.
+    /// `modify_objects.fcgi`: sets `values` on every row matching `where_`; the number of
+    /// rows changed. A `null` `where_` is left out, which matches every row.
     pub async fn modify_objects(
         &self,
         object: &str,
         values: Map<String, Json>,
         where_: Json,
     ) -> Result<u64, DriverError> {
-        let body = json!({"object": object, "values": values, "where": where_});
-        let reply: wire::ChangesReply = self
-            .call_json("modify_objects", &body)
-            .await?
-            .parse("modify_objects")?;
-        Ok(reply.changes)
+        const COMMAND: &str = "modify_objects";
+        let reply = self
+            .call_json(COMMAND, &wire::modify_request(object, values, where_))
+            .await?;
+        wire::changes(reply).map_err(|d| DriverError::protocol(COMMAND, d))
     }
 
-    /// `destroy_objects.fcgi`: rows deleted. Always pass a `where` (without one the device
-    /// deletes the whole table).
+    /// `destroy_objects.fcgi`: the number of rows deleted. A `null` `where_` is left out,
+    /// and the device then deletes **every row** of the table (terminal-api.md §3.5).
     pub async fn destroy_objects(&self, object: &str, where_: Json) -> Result<u64, DriverError> {
-        let body = json!({"object": object, "where": where_});
-        let reply: wire::ChangesReply = self
-            .call_json("destroy_objects", &body)
-            .await?
-            .parse("destroy_objects")?;
-        Ok(reply.changes)
+        const COMMAND: &str = "destroy_objects";
+        let reply = self
+            .call_json(COMMAND, &wire::destroy_request(object, where_))
+            .await?;
+        wire::changes(reply).map_err(|d| DriverError::protocol(COMMAND, d))
     }
 
-    /// `user_set_image.fcgi` with the JPEG as the body.
+    /// `user_set_image.fcgi` with the JPEG as the body (terminal-api.md §4.1). A photo
+    /// the device refuses as a face (no face, quality, `Face exists` with
+    /// `match_duplicates`) is `Ok` with `success: false`; a body that is not an image or
+    /// an unknown user is [`DriverError::Rejected`].
     pub async fn set_user_image(
         &self,
         user_id: i64,
@@ -489,138 +299,256 @@ impl TerminalClient {
         timestamp: i64,
         match_duplicates: bool,
     ) -> Result<ImageOutcome, DriverError> {
-        let query = [
-            ("user_id", user_id.to_string()),
-            ("timestamp", timestamp.to_string()),
-            ("match", if match_duplicates { "1" } else { "0" }.to_owned()),
-        ];
-        let reply: wire::SetImageReply = self
-            .call(
-                "user_set_image",
-                &query,
-                Body::Bytes(jpeg),
-                self.inner.options.timeout,
-            )
-            .await?
-            .parse("user_set_image")?;
+        const COMMAND: &str = "user_set_image";
+        let query = wire::set_image_query(user_id, timestamp, match_duplicates);
+        let body = self
+            .call(Call {
+                command: COMMAND,
+                get: false,
+                query: &query,
+                body: Body::Bytes(jpeg),
+                timeout: self.inner.options.timeout,
+            })
+            .await?;
+        let reply = wire::reply_object(&body)
+            .and_then(wire::set_image_reply)
+            .map_err(|d| DriverError::protocol(COMMAND, d))?;
         Ok(ImageOutcome {
             success: reply.success,
-            errors: reply.errors.iter().map(wire::error_text).collect(),
-            duplicate_of: reply
-                .info
-                .as_ref()
-                .and_then(|i| wire::lenient_i64(i.get("match_user_id"))),
+            errors: reply.errors,
+            duplicate_of: reply.duplicate_of,
         })
     }
 
     /// `user_destroy_image.fcgi` for one user.
     pub async fn destroy_user_image(&self, user_id: i64) -> Result<(), DriverError> {
-        self.call_json("user_destroy_image", &json!({"user_id": user_id}))
+        self.call_json("user_destroy_image", &wire::destroy_image_request(user_id))
             .await?;
         Ok(())
     }
 
-    /// `user_list_images.fcgi?get_timestamp=1`: `(user_id, timestamp)` pairs.
+    /// `user_list_images.fcgi?get_timestamp=1` (GET): `(user_id, timestamp)` of every
+    /// stored photo. A firmware that ignores `get_timestamp` yields timestamp 0.
     pub async fn list_user_images(&self) -> Result<Vec<(i64, i64)>, DriverError> {
-        let reply: wire::ListImagesReply = self
-            .call(
-                "user_list_images",
-                &[("get_timestamp", "1".to_owned())],
-                Body::None,
-                self.inner.options.timeout,
-            )
-            .await?
-            .parse("user_list_images")?;
-        if reply.image_info.is_empty() {
-            return Ok(reply.user_ids.into_iter().map(|u| (u, 0)).collect());
-        }
-        Ok(reply
-            .image_info
-            .into_iter()
-            .map(|i| (i.user_id, i.timestamp))
-            .collect())
+        const COMMAND: &str = "user_list_images";
+        let body = self
+            .call(Call {
+                command: COMMAND,
+                get: true,
+                query: &[("get_timestamp", "1".to_owned())],
+                body: Body::Empty,
+                timeout: self.inner.options.timeout,
+            })
+            .await?;
+        wire::reply_object(&body)
+            .and_then(wire::image_list)
+            .map_err(|d| DriverError::protocol(COMMAND, d))
     }
 
-    /// `get_configuration.fcgi`.
+    /// `get_configuration.fcgi`: `{"<section>": ["key", …]}` → `{"<section>": {"key":
+    /// "value"}}` (values are strings, terminal-api.md §9.2).
     pub async fn get_configuration(&self, request: Json) -> Result<Json, DriverError> {
-        self.call_json("get_configuration", &request)
-            .await?
-            .json("get_configuration")
+        Ok(Json::Object(
+            self.call_json("get_configuration", &request).await?,
+        ))
     }
 
-    /// `set_configuration.fcgi` (values are sent as the device expects them: strings).
+    /// `set_configuration.fcgi` with `{"<section>": {"key": "value"}}`; the device wants
+    /// every value as a string and refuses anything else.
     pub async fn set_configuration(&self, values: Json) -> Result<(), DriverError> {
         self.call_json("set_configuration", &values).await?;
         Ok(())
     }
 
-    /// `remote_enroll.fcgi`: the device's reply (the result when `sync`, `{}` otherwise).
+    /// `remote_enroll.fcgi` (terminal-api.md §5.1): the device's reply – the result for a
+    /// synchronous enrollment (which may report `"success": false`), `{}` otherwise. A
+    /// synchronous call uses [`ClientOptions::enroll_timeout`].
     pub async fn remote_enroll(&self, request: RemoteEnroll) -> Result<Json, DriverError> {
-        let kind = match request.kind {
-            EnrollKind::Face => "face",
-            EnrollKind::Card => "card",
-            EnrollKind::Biometry => "biometry",
-        };
-        let mut body = json!({"type": kind, "user_id": request.user_id, "save": request.save,
-            "sync": request.sync, "auto": request.auto,
-            "panic_finger": i64::from(request.panic_finger)});
-        if let Some(c) = request.countdown {
-            body["countdown"] = json!(c);
-        }
-        if let Some(m) = &request.message {
-            body["message"] = json!(m);
-        }
         let timeout = if request.sync {
             self.inner.options.enroll_timeout
         } else {
             self.inner.options.timeout
         };
-        self.call("remote_enroll", &[], Body::Json(&body), timeout)
-            .await?
-            .json("remote_enroll")
+        let body = wire::remote_enroll_request(&request);
+        let reply = self
+            .call_reply(Call {
+                command: "remote_enroll",
+                get: false,
+                query: &[],
+                body: Body::Json(&body),
+                timeout,
+            })
+            .await?;
+        Ok(Json::Object(reply))
     }
 
-    /// `cancel_remote_enroll.fcgi`.
+    /// `cancel_remote_enroll.fcgi`: aborts the running enrollment.
     pub async fn cancel_remote_enroll(&self) -> Result<(), DriverError> {
-        self.call(
-            "cancel_remote_enroll",
-            &[],
-            Body::None,
-            self.inner.options.timeout,
-        )
+        self.call_reply(Call {
+            command: "cancel_remote_enroll",
+            get: false,
+            query: &[],
+            body: Body::Empty,
+            timeout: self.inner.options.timeout,
+        })
         .await?;
         Ok(())
     }
 
-    /// `execute_actions.fcgi` with `{"actions": […]}`.
+    /// `execute_actions.fcgi` with `{"actions": actions}` (terminal-api.md §9.3), e.g.
+    /// `[{"action": "sec_box", "parameters": "id=65793, reason=3"}]`.
     pub async fn execute_actions(&self, actions: Json) -> Result<(), DriverError> {
-        self.call_json("execute_actions", &json!({"actions": actions}))
+        self.call_json("execute_actions", &wire::actions_request(actions))
             .await?;
         Ok(())
     }
 
-    /// `logout.fcgi` (the session is forgotten either way).
+    /// `logout.fcgi`: ends the session on the device (if there is one). The session is
+    /// forgotten either way; the next call logs in again.
     pub async fn logout(&self) -> Result<(), DriverError> {
-        let session = self.inner.session.lock().await.take();
-        if let Some(session) = session {
-            self.send_once(
-                "logout",
-                &[],
-                &Body::None,
-                Some(&session),
-                self.inner.options.timeout,
+        const COMMAND: &str = "logout";
+        let Some(token) = self.inner.session.take().await else {
+            return Ok(());
+        };
+        let _slot = self.slot().await;
+        let (status, body) = self
+            .send(
+                &Call {
+                    command: COMMAND,
+                    get: false,
+                    query: &[],
+                    body: Body::Empty,
+                    timeout: self.inner.options.timeout,
+                },
+                Some(&token),
             )
             .await?;
+        // A 401 means the device had already dropped the session: logged out all the same.
+        if status == 401 {
+            return Ok(());
         }
+        error::classify(COMMAND, status, body)?;
         Ok(())
     }
-}
 
-fn error_message(bytes: &[u8]) -> String {
-    serde_json::from_slice::<wire::ErrorReply>(bytes)
-        .map(|e| e.error)
-        .unwrap_or_else(|_| {
-            let text = String::from_utf8_lossy(bytes);
-            text.chars().take(200).collect()
+    // ----- plumbing ---------------------------------------------------------------------
+
+    async fn slot(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.inner
+            .slots
+            .acquire()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
+    /// A POST with a JSON body and the default timeout; the reply as a JSON object.
+    async fn call_json(
+        &self,
+        command: &str,
+        body: &Json,
+    ) -> Result<Map<String, Json>, DriverError> {
+        self.call_reply(Call {
+            command,
+            get: false,
+            query: &[],
+            body: Body::Json(body),
+            timeout: self.inner.options.timeout,
         })
+        .await
+    }
+
+    /// [`Self::call`], the reply read as a JSON object (an empty body is `{}`).
+    async fn call_reply(&self, call: Call<'_>) -> Result<Map<String, Json>, DriverError> {
+        let command = call.command;
+        let body = self.call(call).await?;
+        wire::reply_object(&body).map_err(|d| DriverError::protocol(command, d))
+    }
+
+    /// One command with the session, in a concurrency slot: logs in if needed and, when
+    /// the device refuses the session (401), logs in again once and retries once.
+    ///
+    /// The session is obtained before taking a slot (and the login takes its own slot), so
+    /// that every caller queued behind a login shares its outcome and no one holds a slot
+    /// while waiting for the session.
+    async fn call(&self, call: Call<'_>) -> Result<Vec<u8>, DriverError> {
+        let token = self.session(None).await?;
+        let (mut status, mut body) = {
+            let _slot = self.slot().await;
+            self.send(&call, Some(&token)).await?
+        };
+        if status == 401 {
+            tracing::debug!(command = call.command, "session refused; logging in again");
+            let fresh = self.session(Some(&token)).await?;
+            let _slot = self.slot().await;
+            (status, body) = self.send(&call, Some(&fresh)).await?;
+        }
+        error::classify(call.command, status, body)
+    }
+
+    /// The session token, logging in when there is none or `stale` was refused.
+    async fn session(&self, stale: Option<&str>) -> Result<String, DriverError> {
+        self.inner
+            .session
+            .token(stale, || async {
+                let body = wire::login_request(&self.inner.login, &self.inner.password);
+                let login = Call {
+                    command: "login",
+                    get: false,
+                    query: &[],
+                    body: Body::Json(&body),
+                    timeout: self.inner.options.timeout,
+                };
+                let (status, reply) = {
+                    let _slot = self.slot().await;
+                    self.send(&login, None).await?
+                };
+                error::classify_login(status, &reply)
+            })
+            .await
+    }
+
+    /// Sends one HTTP request: the status and body, or why there is no reply.
+    async fn send(
+        &self,
+        call: &Call<'_>,
+        session: Option<&str>,
+    ) -> Result<(u16, Vec<u8>), DriverError> {
+        let url = format!("{}/{}.fcgi", self.inner.base, call.command);
+        let mut request = if call.get {
+            self.inner.http.get(url)
+        } else {
+            self.inner.http.post(url)
+        };
+        request = request.timeout(call.timeout);
+        // The session goes first and, like every value, percent-encoded (tokens contain
+        // `/`, terminal-api.md §1.2).
+        let mut query: Vec<(&str, &str)> = Vec::with_capacity(call.query.len() + 1);
+        if let Some(token) = session {
+            query.push(("session", token));
+        }
+        query.extend(call.query.iter().map(|(k, v)| (*k, v.as_str())));
+        if !query.is_empty() {
+            request = request.query(&query);
+        }
+        request = match call.body {
+            Body::Empty => request,
+            Body::Json(json) => request.json(json),
+            Body::Bytes(bytes) => request
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(bytes.to_vec()),
+        };
+        let command = call.command;
+        let response = request.send().await.map_err(|e| {
+            let error = DriverError::transport(command, e);
+            tracing::debug!(command, %error, "terminal unreachable");
+            error
+        })?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| DriverError::transport(command, e))?;
+        tracing::debug!(command, status, "terminal call");
+        Ok((status, body.to_vec()))
+    }
 }

@@ -12,3 +12,4 @@ mod records; // records ⇄ domain: snapshot round trip, same decisions; unique 
 mod schedule_oracle; // proptest: schedules against a naive minute-by-minute oracle across DST
 mod support;
 mod sync; // the sync engine against simulated fleets // shared fixtures: a small tenant, timestamps, builders // desired state: distribution rules, monotonicity, next_change exactness
+mod terminal; // the terminal driver against the simulator, a stub and the recorded fixtures
