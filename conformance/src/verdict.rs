@@ -7,7 +7,8 @@
 //! so it cannot claim success.
 
 /// The outcome of one case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The terminal behaved as the case expects.
     Pass,

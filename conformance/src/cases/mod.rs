@@ -1,0 +1,83 @@
+//! The cases, one module per area of terminal-api.md (protocol layer) plus the workflow
+//! layer (domain.md §8, the core end to end), and the helpers they share.
+
+pub mod config;
+pub mod enroll;
+pub mod errors;
+pub mod images;
+pub mod logs;
+pub mod objects;
+pub mod session;
+pub mod workflow;
+
+use serde_json::{Value as Json, json};
+
+use crate::context::{Ctx, Problem, RESERVED_FROM};
+
+/// The `n`-th reserved id.
+pub(crate) fn rid(n: i64) -> i64 {
+    RESERVED_FROM + n
+}
+
+/// Maps a driver error to a harness or terminal problem: anything the terminal refused
+/// is a failure of the case, anything else an error of the harness.
+pub(crate) fn driver(e: acs_core::terminal::DriverError) -> Problem {
+    match e {
+        acs_core::terminal::DriverError::Rejected { .. }
+        | acs_core::terminal::DriverError::Protocol { .. } => Problem::Fail {
+            expected: "the terminal accepts the request".into(),
+            actual: e.to_string(),
+        },
+        other => Problem::Error(other.to_string()),
+    }
+}
+
+/// Creates users in the reserved range (`ids` relative to it); replaces leftovers first.
+pub(crate) async fn users(ctx: &Ctx, ids: &[i64]) -> Result<(), Problem> {
+    let rows: Vec<Json> = ids
+        .iter()
+        .map(|n| json!({"id": rid(*n), "name": format!("conformance {n}"), "registration": format!("CF-{n}")}))
+        .collect();
+    let ids_abs: Vec<i64> = ids.iter().map(|n| rid(*n)).collect();
+    ctx.call(
+        "destroy_objects",
+        &json!({"object": "users", "where": {"users": {"id": ids_abs}}}),
+    )
+    .await?;
+    let r = ctx
+        .call(
+            "create_objects",
+            &json!({"object": "users", "values": rows}),
+        )
+        .await?;
+    if r.status != 200 {
+        return Err(Problem::Fail {
+            expected: "create_objects of users answers 200".into(),
+            actual: format!("{} {}", r.status, r.json),
+        });
+    }
+    Ok(())
+}
+
+/// Loads rows of `table` with a nested `where`.
+pub(crate) async fn load(ctx: &Ctx, table: &str, where_: Json) -> Result<Vec<Json>, Problem> {
+    let r = ctx
+        .call("load_objects", &json!({"object": table, "where": where_}))
+        .await?;
+    r.json[table]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| Problem::Fail {
+            expected: format!("load_objects answers {{\"{table}\": [...]}}"),
+            actual: format!("{} {}", r.status, r.json),
+        })
+}
+
+/// The device's error envelope check: status and `{"error": <text>, "code": 1}`.
+pub(crate) fn envelope(r: &crate::context::Raw, status: u16) -> Result<(), Problem> {
+    crate::context::ensure(
+        r.status == status && r.json["error"].is_string() && r.json["code"] == json!(1),
+        &format!("{status} with {{\"error\": <text>, \"code\": 1}}"),
+        || format!("{} {}", r.status, String::from_utf8_lossy(&r.bytes)),
+    )
+}

@@ -1,0 +1,252 @@
+//! The `acs-conformance` binary end to end: a run with every report, the catalogue
+//! listing, a bad selection, a real-terminal run against a separately started `acs-sim`
+//! reached only through its URL with the operator's prompts answered by a script, and a
+//! clean-up that leaves a device exactly as it was found.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use acs_conformance::catalogue::{catalogue, select};
+use acs_conformance::runner::{Quiet, run};
+use acs_conformance::target;
+use acs_simulator::Model;
+use serde_json::{Value as Json, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_acs-conformance");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("acs-conformance-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn a_run_writes_every_report_and_exits_0() {
+    let dir = temp_dir("reports");
+    let out = Command::new(BIN)
+        .args(["--only", "SESSION", "--only", "CONFIG", "--json"])
+        .arg(dir.join("run.json"))
+        .arg("--junit")
+        .arg(dir.join("run.xml"))
+        .arg("--html")
+        .arg(dir.join("run.html"))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("SESSION-001"), "{stdout}");
+    let report: Json =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).expect("json")).expect("JSON");
+    assert_eq!(
+        report.to_string().matches("\"verdict\":\"pass\"").count(),
+        14,
+        "{report}"
+    );
+    let xml = std::fs::read_to_string(dir.join("run.xml")).expect("xml");
+    assert!(xml.contains("<testsuite") && xml.contains("SESSION-001"));
+    let html = std::fs::read_to_string(dir.join("run.html")).expect("html");
+    assert!(html.contains("CONFIG-004"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn list_prints_the_catalogue_and_a_bad_selection_exits_2() {
+    let out = Command::new(BIN).arg("list").output().expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for case in catalogue() {
+        assert!(text.contains(case.info.id), "{} listed", case.info.id);
+    }
+    let out = Command::new(BIN)
+        .args(["--only", "NO-SUCH-CASE"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(BIN)
+        .args([
+            "--target",
+            "http://127.0.0.1:9",
+            "--unattended",
+            "--only",
+            "SESSION-001",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unreachable terminal cannot be tested"
+    );
+}
+
+/// Builds and finds the `acs-sim` binary next to this test's profile directory.
+fn acs_sim() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "acs-simulator",
+            "--bin",
+            "acs-sim",
+        ])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success());
+    let exe = std::env::current_exe().expect("test binary");
+    let profile = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("profile dir");
+    profile.join("acs-sim")
+}
+
+#[test]
+fn a_real_terminal_by_url_with_a_scripted_operator() {
+    let mut sim = Command::new(acs_sim())
+        .args(["serve", "--port", "0", "--time-scale", "0", "--seed", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("acs-sim starts");
+    let mut banner = String::new();
+    BufReader::new(sim.stdout.take().expect("stdout"))
+        .read_line(&mut banner)
+        .expect("banner");
+    let url = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("url")
+        .to_owned();
+    let dir = temp_dir("remote");
+    let mut run = Command::new(BIN)
+        .args(["--target", &url, "--login", "admin", "--password", "admin"])
+        .args(["--callback-addr", "127.0.0.1:0", "--operator-timeout", "20"])
+        .args([
+            "--only",
+            "SESSION",
+            "--only",
+            "LOGS",
+            "--only",
+            "ENROLL-001",
+            "--only",
+            "WORKFLOW-002",
+        ])
+        .arg("--json")
+        .arg(dir.join("run.json"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("acs-conformance starts");
+    let mut answers = run.stdin.take().expect("stdin");
+    let prompts = BufReader::new(run.stderr.take().expect("stderr"));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let http = reqwest::Client::new();
+    let mut prompted = 0;
+    for line in prompts.lines() {
+        let line = line.expect("line");
+        let Some(prompt) = line.strip_prefix(">>> ") else {
+            continue;
+        };
+        prompted += 1;
+        // Perform the step through the simulator's control API, as a person would at the
+        // device, then answer.
+        let value: u64 = prompt
+            .split("(value ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|v| v.parse().ok())
+            .expect("a card prompt");
+        let mut body = json!({"card": value});
+        if prompt.contains("enrollment") {
+            body["queue"] = json!(true);
+        }
+        let presented = runtime
+            .block_on(http.post(format!("{url}/_sim/present")).json(&body).send())
+            .expect("the simulator answers");
+        assert!(presented.status().is_success());
+        writeln!(answers, "done").expect("answer");
+    }
+    let status = run.wait().expect("exits");
+    sim.kill().ok();
+    sim.wait().ok();
+    assert!(prompted >= 5, "the operator was prompted ({prompted})");
+    assert_eq!(status.code(), Some(0));
+    let report: Json =
+        serde_json::from_slice(&std::fs::read(dir.join("run.json")).expect("json")).expect("JSON");
+    let text = report.to_string();
+    assert!(!text.contains("\"verdict\":\"not_run\""), "{text}");
+    assert!(!text.contains("\"verdict\":\"fail\""), "{text}");
+    assert!(text.contains("WORKFLOW-002"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn device_tables(device: &acs_simulator::Device) -> Json {
+    let mut all = serde_json::Map::new();
+    for table in [
+        "users",
+        "cards",
+        "pins",
+        "qrcodes",
+        "templates",
+        "user_access_rules",
+        "access_rules",
+        "access_rule_time_zones",
+        "time_zones",
+        "time_spans",
+        "holidays",
+        "devices",
+    ] {
+        all.insert(table.into(), json!(device.rows(table).expect(table)));
+    }
+    all.insert("images".into(), json!(device.list_images()));
+    Json::Object(all)
+}
+
+#[tokio::test]
+async fn clean_up_leaves_the_device_as_it_was_found() {
+    let (sim, prepared) = target::simulator(Model::IdFace).await.expect("simulator");
+    let device = sim.device();
+    // Something of the site's own that the run must not touch.
+    let row = json!({"id": 5, "name": "Site user", "registration": "S-5"});
+    device
+        .seed_rows("users", &[row.as_object().cloned().expect("object")])
+        .expect("seeded");
+    let config = json!({"monitor": ["hostname", "port", "path"], "general": ["online"]});
+    let before_tables = device_tables(device);
+    let before_config = prepared
+        .ctx
+        .driver()
+        .get_configuration(config.clone())
+        .await
+        .expect("config");
+    let cases = select(catalogue(), &[], &[]);
+    let result = run(
+        &cases,
+        &prepared.ctx,
+        &prepared.capabilities,
+        prepared.identity.clone(),
+        "t".into(),
+        &mut Quiet,
+    )
+    .await;
+    assert_eq!(result.summary().failed, 0);
+    assert_eq!(device_tables(device), before_tables);
+    assert_eq!(
+        prepared
+            .ctx
+            .driver()
+            .get_configuration(config)
+            .await
+            .expect("config"),
+        before_config
+    );
+}
