@@ -18,8 +18,7 @@ use super::input::{
     ACCESS_KINDS, EFFECTS, Input, auth_types, instant, name_of, named, opt_instant, path_id,
 };
 use super::problem::ApiProblem;
-use super::topology::still_used;
-use super::{PageQuery, create, ok, page_query};
+use super::{PageQuery, create, delete_unused, get_one, ok, page_query};
 use crate::app::{Caller, Core};
 use crate::domain::{
     Access, AccessDoor, AccessId, AccessSpec, DoorId, Effect, Event, EventId, EventStatus,
@@ -209,11 +208,10 @@ pub(crate) async fn get_schedule(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = ScheduleId::new(path_id("schedule", &id)?);
-    core.read(caller.tenant, |s| s.schedules.get(&id).map(schedule_view))
-        .await?
-        .map(ok)
-        .ok_or_else(|| ApiProblem::not_found("schedule", id))
+    get_one(&core, &caller, "schedule", &id, |s, id| {
+        s.schedules.get(&ScheduleId::new(id)).map(schedule_view)
+    })
+    .await
 }
 
 /// `DELETE /v1/schedules/{id}`.
@@ -222,24 +220,19 @@ pub(crate) async fn delete_schedule(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = ScheduleId::new(path_id("schedule", &id)?);
-    core.write(&caller, 0, move |s, plan| {
-        if !s.schedules.contains_key(&id) {
-            return Err(ApiProblem::not_found("schedule", id));
-        }
-        if let Some(a) = s
-            .accesses
-            .values()
-            .find(|a| a.is_live() && a.schedule_id == Some(id))
-        {
-            return Err(still_used("schedule", id, &format!("access {}", a.id)));
-        }
-        plan.audit("schedule.deleted", Kind::Schedule, Some(id.get()));
-        plan.delete::<Schedule>(id.get());
-        Ok(())
-    })
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    delete_unused::<Schedule>(
+        &core,
+        &caller,
+        &id,
+        |s, id| s.schedules.contains_key(&ScheduleId::new(id)),
+        |s, id| {
+            s.accesses
+                .values()
+                .find(|a| a.is_live() && a.schedule_id == Some(ScheduleId::new(id)))
+                .map(|a| format!("access {}", a.id))
+        },
+    )
+    .await
 }
 
 fn calendar_view(c: &HolidayCalendar) -> Json {
@@ -339,13 +332,12 @@ pub(crate) async fn get_calendar(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = HolidayCalendarId::new(path_id("holiday calendar", &id)?);
-    core.read(caller.tenant, |s| {
-        s.holiday_calendars.get(&id).map(calendar_view)
+    get_one(&core, &caller, "holiday calendar", &id, |s, id| {
+        s.holiday_calendars
+            .get(&HolidayCalendarId::new(id))
+            .map(calendar_view)
     })
-    .await?
-    .map(ok)
-    .ok_or_else(|| ApiProblem::not_found("holiday calendar", id))
+    .await
 }
 
 /// `DELETE /v1/holiday-calendars/{id}`.
@@ -354,32 +346,25 @@ pub(crate) async fn delete_calendar(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = HolidayCalendarId::new(path_id("holiday calendar", &id)?);
-    core.write(&caller, 0, move |s, plan| {
-        if !s.holiday_calendars.contains_key(&id) {
-            return Err(ApiProblem::not_found("holiday calendar", id));
-        }
-        if let Some(sc) = s
-            .schedules
-            .values()
-            .find(|sc| sc.holiday_calendar_ids.contains(&id))
-        {
-            return Err(still_used(
-                "holiday calendar",
-                id,
-                &format!("schedule {}", sc.id),
-            ));
-        }
-        plan.audit(
-            "holiday_calendar.deleted",
-            Kind::HolidayCalendar,
-            Some(id.get()),
-        );
-        plan.delete::<HolidayCalendar>(id.get());
-        Ok(())
-    })
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    delete_unused::<HolidayCalendar>(
+        &core,
+        &caller,
+        &id,
+        |s, id| {
+            s.holiday_calendars
+                .contains_key(&HolidayCalendarId::new(id))
+        },
+        |s, id| {
+            s.schedules
+                .values()
+                .find(|sc| {
+                    sc.holiday_calendar_ids
+                        .contains(&HolidayCalendarId::new(id))
+                })
+                .map(|sc| format!("schedule {}", sc.id))
+        },
+    )
+    .await
 }
 
 fn event_status(status: EventStatus) -> &'static str {
@@ -657,13 +642,12 @@ pub(crate) async fn get_member(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = MembershipId::new(path_id("member", &id)?);
-    core.read(caller.tenant, |s| {
-        s.memberships.get(&id).map(|m| member_view(s, m))
+    get_one(&core, &caller, "member", &id, |s, id| {
+        s.memberships
+            .get(&MembershipId::new(id))
+            .map(|m| member_view(s, m))
     })
-    .await?
-    .map(ok)
-    .ok_or_else(|| ApiProblem::not_found("member", id))
+    .await
 }
 
 /// `DELETE /v1/members/{id}`: access ends now on every terminal.
@@ -869,11 +853,10 @@ pub(crate) async fn get_access(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = AccessId::new(path_id("access", &id)?);
-    core.read(caller.tenant, |s| s.accesses.get(&id).map(access_view))
-        .await?
-        .map(ok)
-        .ok_or_else(|| ApiProblem::not_found("access", id))
+    get_one(&core, &caller, "access", &id, |s, id| {
+        s.accesses.get(&AccessId::new(id)).map(access_view)
+    })
+    .await
 }
 
 /// `PUT /v1/accesses/{id}`: replaces the access (same body as create).

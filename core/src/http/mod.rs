@@ -311,6 +311,53 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
 
+/// `GET …/{id}`: the view of the object with the path's id, or 404.
+pub(crate) async fn get_one(
+    core: &Core,
+    caller: &Caller,
+    what: &str,
+    raw: &str,
+    view: impl FnOnce(&Snapshot, u64) -> Option<Json>,
+) -> Result<Response, ApiProblem> {
+    let id = input::path_id(what, raw)?;
+    core.read(caller.tenant, |s| view(s, id))
+        .await?
+        .map(ok)
+        .ok_or_else(|| ApiProblem::not_found(what, id))
+}
+
+/// `DELETE …/{id}` of a `T` that nothing may still use: 404 when it does not exist, 409
+/// naming what uses it, 204 once deleted (with an audit entry).
+pub(crate) async fn delete_unused<T>(
+    core: &Core,
+    caller: &Caller,
+    raw: &str,
+    exists: fn(&Snapshot, u64) -> bool,
+    used_by: fn(&Snapshot, u64) -> Option<String>,
+) -> Result<Response, ApiProblem>
+where
+    T: crate::records::Stored + crate::app::InSnapshot,
+{
+    let what = T::KIND.as_str().replace('_', " ");
+    let id = input::path_id(&what, raw)?;
+    core.write(caller, 0, move |s, plan| {
+        if !exists(s, id) {
+            return Err(ApiProblem::not_found(&what, id));
+        }
+        if let Some(by) = used_by(s, id) {
+            return Err(ApiProblem::conflict(
+                None,
+                format!("{what} {id} is still used by {by}"),
+            ));
+        }
+        plan.audit(&format!("{}.deleted", T::KIND.as_str()), T::KIND, Some(id));
+        plan.delete::<T>(id);
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// 200 with a JSON body.
 pub(crate) fn ok(view: Json) -> Response {
     axum::Json(view).into_response()

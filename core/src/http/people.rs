@@ -18,8 +18,7 @@ use serde_json::{Value as Json, json};
 
 use super::input::{Input, REVOKE_REASONS, named, opt_instant, path_id};
 use super::problem::ApiProblem;
-use super::topology::still_used;
-use super::{PageQuery, create, ok, page_query};
+use super::{PageQuery, create, delete_unused, get_one, ok, page_query};
 use crate::app::{Caller, Core, Plan};
 use crate::card::WiegandCard;
 use crate::domain::{
@@ -891,11 +890,10 @@ pub(crate) async fn get_group(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = GroupId::new(path_id("group", &id)?);
-    core.read(caller.tenant, |s| s.groups.get(&id).map(group_view))
-        .await?
-        .map(ok)
-        .ok_or_else(|| ApiProblem::not_found("group", id))
+    get_one(&core, &caller, "group", &id, |s, id| {
+        s.groups.get(&GroupId::new(id)).map(group_view)
+    })
+    .await
 }
 
 /// `DELETE /v1/groups/{id}`.
@@ -904,24 +902,19 @@ pub(crate) async fn delete_group(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = GroupId::new(path_id("group", &id)?);
-    core.write(&caller, 0, move |s, plan| {
-        if !s.groups.contains_key(&id) {
-            return Err(ApiProblem::not_found("group", id));
-        }
-        if let Some(a) = s
-            .accesses
-            .values()
-            .find(|a| a.is_live() && a.group_ids.contains(&id))
-        {
-            return Err(still_used("group", id, &format!("access {}", a.id)));
-        }
-        plan.audit("group.deleted", Kind::Group, Some(id.get()));
-        plan.delete::<Group>(id.get());
-        Ok(())
-    })
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    delete_unused::<Group>(
+        &core,
+        &caller,
+        &id,
+        |s, id| s.groups.contains_key(&GroupId::new(id)),
+        |s, id| {
+            s.accesses
+                .values()
+                .find(|a| a.is_live() && a.group_ids.contains(&GroupId::new(id)))
+                .map(|a| format!("access {}", a.id))
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]

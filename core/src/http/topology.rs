@@ -4,14 +4,13 @@
 use std::collections::BTreeSet;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::input::{self, FACILITY_KINDS, Input, OPERATING_MODES, name_of, named, path_id};
+use super::input::{self, FACILITY_KINDS, Input, OPERATING_MODES, name_of, named};
 use super::problem::ApiProblem;
-use super::{PageQuery, create, ok, page_query};
+use super::{PageQuery, create, delete_unused, get_one, ok, page_query};
 use crate::app::{Caller, Core};
 use crate::domain::{
     DevicePassword, Door, DoorId, Facility, FacilityId, FacilityKind, OperatingMode, Site, SiteId,
@@ -103,16 +102,10 @@ pub(crate) async fn get_site(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = SiteId::new(path_id("site", &id)?);
-    core.read(caller.tenant, |s| s.topology.sites.get(&id).map(site_view))
-        .await?
-        .map(ok)
-        .ok_or_else(|| ApiProblem::not_found("site", id))
-}
-
-/// Answers 409 naming what still refers to the object.
-pub(crate) fn still_used(what: &str, id: impl std::fmt::Display, by: &str) -> ApiProblem {
-    ApiProblem::conflict(None, format!("{what} {id} is still used by {by}"))
+    get_one(&core, &caller, "site", &id, |s, id| {
+        s.topology.sites.get(&SiteId::new(id)).map(site_view)
+    })
+    .await
 }
 
 /// `DELETE /v1/sites/{id}`.
@@ -121,20 +114,20 @@ pub(crate) async fn delete_site(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = SiteId::new(path_id("site", &id)?);
-    core.write(&caller, 0, move |s, plan| {
-        if !s.topology.sites.contains_key(&id) {
-            return Err(ApiProblem::not_found("site", id));
-        }
-        if let Some(f) = s.topology.facilities.values().find(|f| f.site_id == id) {
-            return Err(still_used("site", id, &format!("facility {}", f.id)));
-        }
-        plan.audit("site.deleted", crate::store::Kind::Site, Some(id.get()));
-        plan.delete::<Site>(id.get());
-        Ok(())
-    })
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    delete_unused::<Site>(
+        &core,
+        &caller,
+        &id,
+        |s, id| s.topology.sites.contains_key(&SiteId::new(id)),
+        |s, id| {
+            s.topology
+                .facilities
+                .values()
+                .find(|f| f.site_id == SiteId::new(id))
+                .map(|f| format!("facility {}", f.id))
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,13 +220,13 @@ pub(crate) async fn get_facility(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = FacilityId::new(path_id("facility", &id)?);
-    core.read(caller.tenant, |s| {
-        s.topology.facilities.get(&id).map(facility_view)
+    get_one(&core, &caller, "facility", &id, |s, id| {
+        s.topology
+            .facilities
+            .get(&FacilityId::new(id))
+            .map(facility_view)
     })
-    .await?
-    .map(ok)
-    .ok_or_else(|| ApiProblem::not_found("facility", id))
+    .await
 }
 
 fn facility_users(s: &Snapshot, id: FacilityId) -> Option<String> {
@@ -263,24 +256,14 @@ pub(crate) async fn delete_facility(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = FacilityId::new(path_id("facility", &id)?);
-    core.write(&caller, 0, move |s, plan| {
-        if !s.topology.facilities.contains_key(&id) {
-            return Err(ApiProblem::not_found("facility", id));
-        }
-        if let Some(by) = facility_users(s, id) {
-            return Err(still_used("facility", id, &by));
-        }
-        plan.audit(
-            "facility.deleted",
-            crate::store::Kind::Facility,
-            Some(id.get()),
-        );
-        plan.delete::<Facility>(id.get());
-        Ok(())
-    })
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    delete_unused::<Facility>(
+        &core,
+        &caller,
+        &id,
+        |s, id| s.topology.facilities.contains_key(&FacilityId::new(id)),
+        |s, id| facility_users(s, FacilityId::new(id)),
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -368,11 +351,10 @@ pub(crate) async fn get_door(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = DoorId::new(path_id("door", &id)?);
-    core.read(caller.tenant, |s| s.topology.doors.get(&id).map(door_view))
-        .await?
-        .map(ok)
-        .ok_or_else(|| ApiProblem::not_found("door", id))
+    get_one(&core, &caller, "door", &id, |s, id| {
+        s.topology.doors.get(&DoorId::new(id)).map(door_view)
+    })
+    .await
 }
 
 /// `DELETE /v1/doors/{id}`.
@@ -381,32 +363,28 @@ pub(crate) async fn delete_door(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = DoorId::new(path_id("door", &id)?);
-    core.write(&caller, 0, move |s, plan| {
-        if !s.topology.doors.contains_key(&id) {
-            return Err(ApiProblem::not_found("door", id));
-        }
-        if let Some(t) = s
-            .topology
-            .terminals
-            .values()
-            .find(|t| t.door_ids.contains(&id))
-        {
-            return Err(still_used("door", id, &format!("terminal {}", t.id)));
-        }
-        if let Some(a) = s
-            .accesses
-            .values()
-            .find(|a| a.is_live() && a.doors.iter().any(|d| d.door_id == id))
-        {
-            return Err(still_used("door", id, &format!("access {}", a.id)));
-        }
-        plan.audit("door.deleted", crate::store::Kind::Door, Some(id.get()));
-        plan.delete::<Door>(id.get());
-        Ok(())
-    })
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    delete_unused::<Door>(
+        &core,
+        &caller,
+        &id,
+        |s, id| s.topology.doors.contains_key(&DoorId::new(id)),
+        |s, id| {
+            let id = DoorId::new(id);
+            if let Some(t) = s
+                .topology
+                .terminals
+                .values()
+                .find(|t| t.door_ids.contains(&id))
+            {
+                return Some(format!("terminal {}", t.id));
+            }
+            s.accesses
+                .values()
+                .find(|a| a.is_live() && a.doors.iter().any(|d| d.door_id == id))
+                .map(|a| format!("access {}", a.id))
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -501,13 +479,13 @@ pub(crate) async fn get_terminal(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = TerminalId::new(path_id("terminal", &id)?);
-    core.read(caller.tenant, |s| {
-        s.topology.terminals.get(&id).map(terminal_view)
+    get_one(&core, &caller, "terminal", &id, |s, id| {
+        s.topology
+            .terminals
+            .get(&TerminalId::new(id))
+            .map(terminal_view)
     })
-    .await?
-    .map(ok)
-    .ok_or_else(|| ApiProblem::not_found("terminal", id))
+    .await
 }
 
 /// `DELETE /v1/terminals/{id}`.
@@ -516,19 +494,12 @@ pub(crate) async fn delete_terminal(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
-    let id = TerminalId::new(path_id("terminal", &id)?);
-    core.write(&caller, 0, move |s, plan| {
-        if !s.topology.terminals.contains_key(&id) {
-            return Err(ApiProblem::not_found("terminal", id));
-        }
-        plan.audit(
-            "terminal.deleted",
-            crate::store::Kind::Terminal,
-            Some(id.get()),
-        );
-        plan.delete::<Terminal>(id.get());
-        Ok(())
-    })
-    .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    delete_unused::<Terminal>(
+        &core,
+        &caller,
+        &id,
+        |s, id| s.topology.terminals.contains_key(&TerminalId::new(id)),
+        |_, _| None,
+    )
+    .await
 }
