@@ -82,6 +82,7 @@ pub struct Raw {
 #[derive(Debug, Clone)]
 pub struct Ctx {
     base: String,
+    device_base: String,
     login: String,
     password: String,
     http: reqwest::Client,
@@ -137,6 +138,7 @@ impl Ctx {
             .map_err(|e| e.to_string())?;
         Ok(Ctx {
             base: driver.base_url().to_owned(),
+            device_base: driver.base_url().to_owned(),
             login: login.to_owned(),
             password: password.to_owned(),
             http: reqwest::Client::new(),
@@ -149,6 +151,23 @@ impl Ctx {
             callback: None,
             rig: Arc::default(),
         })
+    }
+
+    /// Sends the cases' own traffic through `proxy` (a recording proxy) while the
+    /// workflow cases' core keeps talking to the terminal itself.
+    pub fn through(self, proxy: &str) -> Result<Ctx, String> {
+        let device_base = self.device_base.clone();
+        let mut ctx = Ctx::new(
+            proxy,
+            &self.login,
+            &self.password,
+            self.operator,
+            self.capabilities,
+            &self.model,
+        )?
+        .with_callback(self.callback);
+        ctx.device_base = device_base;
+        Ok(ctx)
     }
 
     /// Where the workflow cases' core listens for the terminal (`None`: workflow cases are
@@ -167,7 +186,7 @@ impl Ctx {
         };
         self.rig
             .get_or_init(|| async {
-                CoreRig::start(&self.base, &self.login, &self.password, callback)
+                CoreRig::start(&self.device_base, &self.login, &self.password, callback)
                     .await
                     .map(Arc::new)
             })
@@ -187,6 +206,7 @@ impl Ctx {
             &self.model,
         )?;
         ctx.http = self.http.clone();
+        ctx.device_base.clone_from(&self.device_base);
         ctx.callback = self.callback.clone();
         ctx.rig = self.rig.clone();
         Ok(ctx)

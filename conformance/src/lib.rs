@@ -12,6 +12,7 @@
 //! - [`runner`] – runs a selection, cleans up the reserved id range, restores the
 //!   configuration; [`target`] – the in-process simulator, a simulated fleet, or a real
 //!   terminal by URL.
+//! - [`record`] – the recording proxy of `--record` and `replay` against the simulator.
 //! - [`outcome`] and [`verdict`] – results, summaries and the exit code; [`report`] –
 //!   console progress, JSON, JUnit XML and the HTML sign-off page.
 
@@ -21,6 +22,7 @@ pub mod context;
 pub mod core_rig;
 pub mod operator;
 pub mod outcome;
+pub mod record;
 pub mod report;
 pub mod runner;
 pub mod target;

@@ -20,8 +20,8 @@ use acs_conformance::core_rig::CallbackConfig;
 use acs_conformance::operator::{HumanOperator, Operator, Unattended};
 use acs_conformance::outcome::{CaseInfo, CaseResult, Run};
 use acs_conformance::report::console::Progress;
-use acs_conformance::runner::{Watcher, capabilities_of, run};
-use acs_conformance::{report, target, verdict};
+use acs_conformance::runner::{self, RunPolicy, Watcher, capabilities_of, run};
+use acs_conformance::{record, report, target, verdict};
 use acs_simulator::Model;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -43,6 +43,15 @@ struct Cli {
 enum Command {
     /// Print the catalogue.
     List,
+    /// Replay a recorded run (`--record DIR`) against the simulator and list where the
+    /// simulator answers differently.
+    Replay {
+        /// The recording directory.
+        dir: PathBuf,
+        /// Model to simulate.
+        #[arg(long, default_value = "idface")]
+        profile: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -89,6 +98,16 @@ struct RunArgs {
     /// Write the HTML sign-off report here.
     #[arg(long)]
     html: Option<PathBuf>,
+    /// Keep every exchange of the cases with the terminal in DIR/exchanges.ndjson.
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// On a real terminal, also run cases that change its configuration (restored
+    /// afterwards).
+    #[arg(long)]
+    allow_destructive: bool,
+    /// List what the run would change on the terminal, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 struct Console(Progress<std::io::Stdout>);
@@ -147,10 +166,62 @@ fn write_reports(args: &RunArgs, run: &Run) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// With `--record`, routes the cases' traffic through a recording proxy.
+async fn recorded(prepared: target::Prepared, args: &RunArgs) -> anyhow::Result<target::Prepared> {
+    let Some(dir) = &args.record else {
+        return Ok(prepared);
+    };
+    let proxy = record::start(prepared.ctx.base_url(), dir)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let ctx = prepared
+        .ctx
+        .through(&proxy)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(target::Prepared { ctx, ..prepared })
+}
+
+async fn replay(dir: &std::path::Path, profile: &str) -> anyhow::Result<i32> {
+    let model: Model = profile.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let exchanges = record::read(dir).map_err(|e| anyhow::anyhow!(e))?;
+    let (sim, _) = target::simulator(model)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let differences = record::replay(&exchanges, &sim.base_url(), "admin", "admin")
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    for d in &differences {
+        println!("DIFF  {d}");
+    }
+    println!(
+        "{} exchanges replayed, {} answered differently by the simulator",
+        exchanges.len(),
+        differences.len()
+    );
+    Ok(i32::from(!differences.is_empty()))
+}
+
 async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
     let model: Model = args.profile.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let cases = select(catalogue(), &args.only, &args.skip);
     anyhow::ensure!(!cases.is_empty(), "no case matches --only / --skip");
+    if args.dry_run {
+        for line in runner::dry_run(&cases) {
+            println!("{line}");
+        }
+        return Ok(0);
+    }
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: finishing the current case, then cleaning up");
+            let _ = stop_tx.send(true);
+        }
+    });
+    let policy = RunPolicy {
+        allow_changes: args.target.is_none() || args.allow_destructive,
+        stop,
+    };
     let mut console = Console(Progress::new(
         std::io::stdout(),
         std::io::stdout().is_terminal(),
@@ -191,6 +262,7 @@ async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
             )
             .await
             .map_err(|e| anyhow::anyhow!(e))?;
+            let prepared = recorded(prepared, args).await?;
             runs.push(
                 run(
                     &cases,
@@ -199,6 +271,7 @@ async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
                     prepared.identity,
                     started_at,
                     &mut console,
+                    &policy,
                 )
                 .await,
             );
@@ -217,6 +290,7 @@ async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
                         p.identity,
                         started_at.clone(),
                         &mut console,
+                        &policy,
                     )
                     .await,
                 );
@@ -226,6 +300,7 @@ async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
             let (_sim, prepared) = target::simulator(model)
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
+            let prepared = recorded(prepared, args).await?;
             runs.push(
                 run(
                     &cases,
@@ -234,6 +309,7 @@ async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
                     prepared.identity,
                     started_at,
                     &mut console,
+                    &policy,
                 )
                 .await,
             );
@@ -265,6 +341,13 @@ async fn main() {
             list();
             0
         }
+        Some(Command::Replay { dir, profile }) => match replay(&dir, &profile).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("acs-conformance: {e:#}");
+                2
+            }
+        },
         None => match execute(&cli.run).await {
             Ok(code) => code,
             Err(e) => {

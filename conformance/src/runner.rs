@@ -142,7 +142,39 @@ pub async fn clean_up(ctx: &Ctx, config: Option<&Json>) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `cases` against the terminal of `ctx`, then cleans up.
+/// How a run treats the device and when it stops.
+#[derive(Debug, Clone)]
+pub struct RunPolicy {
+    /// Whether cases that change the device beyond their own objects (its configuration,
+    /// restored afterwards) may run; on a real terminal only with `--allow-destructive`.
+    pub allow_changes: bool,
+    /// Becomes true when the run must stop (Ctrl-C): the remaining cases are not run and
+    /// the clean-up still happens.
+    pub stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl RunPolicy {
+    /// Everything allowed, never stopped (simulated targets, tests).
+    pub fn permissive() -> RunPolicy {
+        RunPolicy {
+            allow_changes: true,
+            stop: tokio::sync::watch::channel(false).1,
+        }
+    }
+}
+
+fn not_run(case: &Case, why: &str) -> CaseResult {
+    CaseResult {
+        case: case.info.clone(),
+        verdict: Verdict::NotRun,
+        expected: Some(why.to_owned()),
+        actual: None,
+        evidence: Vec::new(),
+        duration: Duration::ZERO,
+    }
+}
+
+/// Runs `cases` against the terminal of `ctx`, then cleans up (also after a stop).
 pub async fn run(
     cases: &[Case],
     ctx: &Ctx,
@@ -150,12 +182,33 @@ pub async fn run(
     target: TargetIdentity,
     started_at: String,
     watcher: &mut dyn Watcher,
+    policy: &RunPolicy,
 ) -> Run {
     let config = saved_configuration(ctx).await;
+    let mut stop = policy.stop.clone();
     let mut results = Vec::with_capacity(cases.len());
     for case in cases {
+        if *stop.borrow() {
+            results.push(not_run(case, "the run was interrupted"));
+            continue;
+        }
+        if case.info.changes_device && !policy.allow_changes {
+            let result = CaseResult {
+                verdict: Verdict::Skipped,
+                expected: Some(
+                    "changes the terminal's configuration (restored afterwards); pass --allow-destructive".into(),
+                ),
+                ..not_run(case, "")
+            };
+            watcher.finished(&result);
+            results.push(result);
+            continue;
+        }
         watcher.started(&case.info);
-        let result = run_case(case, ctx, capabilities).await;
+        let result = tokio::select! {
+            result = run_case(case, ctx, capabilities) => result,
+            _ = stop.wait_for(|stopped| *stopped) => not_run(case, "the run was interrupted"),
+        };
         watcher.finished(&result);
         results.push(result);
     }
@@ -167,6 +220,39 @@ pub async fn run(
         started_at,
         results,
     }
+}
+
+/// What a run of `cases` would change on a terminal, for `--dry-run`.
+pub fn dry_run(cases: &[Case]) -> Vec<String> {
+    let mut lines = vec![format!(
+        "objects: only ids {RESERVED_FROM}..{RESERVED_TO} are created, and removed at the end from users, cards, pins, qrcodes, templates, user_access_rules, access_rules, access_rule_time_zones, time_zones, time_spans, holidays, devices; face photos of those users"
+    )];
+    lines.push(
+        "configuration: monitor (hostname, port, path), general (online, local_identification) and online_client.server_id are read first and restored at the end".into(),
+    );
+    for case in cases {
+        let mut what = Vec::new();
+        if case.info.changes_device {
+            what.push("changes configuration (restored; needs --allow-destructive)");
+        }
+        if case.info.physical {
+            what.push("needs a physical step");
+        }
+        if case.info.layer == crate::outcome::Layer::Workflow {
+            what.push("the core pushes people to the terminal and points its monitor at the callback address");
+        }
+        lines.push(format!(
+            "{:<14} {}{}",
+            case.info.id,
+            case.info.title,
+            if what.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", what.join("; "))
+            }
+        ));
+    }
+    lines
 }
 
 /// What a model can do (for `--profile` and for the simulator).

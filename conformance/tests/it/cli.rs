@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use acs_conformance::catalogue::{catalogue, select};
-use acs_conformance::runner::{Quiet, run};
+use acs_conformance::runner::{Quiet, RunPolicy, run};
 use acs_conformance::target;
 use acs_simulator::Model;
 use serde_json::{Value as Json, json};
@@ -236,6 +236,7 @@ async fn clean_up_leaves_the_device_as_it_was_found() {
         prepared.identity.clone(),
         "t".into(),
         &mut Quiet,
+        &RunPolicy::permissive(),
     )
     .await;
     assert_eq!(result.summary().failed, 0);
@@ -249,4 +250,123 @@ async fn clean_up_leaves_the_device_as_it_was_found() {
             .expect("config"),
         before_config
     );
+}
+
+#[test]
+fn a_recorded_run_replays_against_the_simulator_and_differences_are_listed() {
+    let dir = temp_dir("record");
+    let out = Command::new(BIN)
+        .args([
+            "--only", "SESSION", "--only", "OBJECTS", "--only", "IMAGES", "--record",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let recording = std::fs::read_to_string(dir.join("exchanges.ndjson")).expect("recording");
+    assert!(recording.lines().count() > 50, "every exchange is kept");
+    assert!(
+        !recording.contains("\"password\":\"admin\""),
+        "passwords are masked"
+    );
+    let replay = Command::new(BIN)
+        .arg("replay")
+        .arg(&dir)
+        .output()
+        .expect("replays");
+    let text = String::from_utf8_lossy(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 answered differently"), "{text}");
+
+    // A terminal that answered otherwise is reported.
+    let changed: Vec<String> = recording
+        .lines()
+        .map(|line| {
+            if line.contains("\"path\":\"/load_objects.fcgi\"") && line.contains("\"status\":200") {
+                line.replacen("\"status\":200", "\"status\":400", 1)
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(dir.join("exchanges.ndjson"), changed.join("\n") + "\n").expect("write");
+    let replay = Command::new(BIN)
+        .arg("replay")
+        .arg(&dir)
+        .output()
+        .expect("replays");
+    let text = String::from_utf8_lossy(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("DIFF")
+            && text
+                .contains("/load_objects.fcgi: status 400 on the terminal, 200 on the simulator"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_dry_run_lists_what_would_change_and_touches_nothing() {
+    let out = Command::new(BIN)
+        .args(["--target", "http://127.0.0.1:9", "--dry-run"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("990000000..1010000000"), "{text}");
+    assert!(
+        text.contains("CONFIG-002") && text.contains("--allow-destructive"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn cases_that_change_the_configuration_need_permission() {
+    let (_sim, prepared) = target::simulator(Model::IdFace).await.expect("simulator");
+    let cases = select(catalogue(), &["CONFIG-002".to_owned()], &[]);
+    let careful = RunPolicy {
+        allow_changes: false,
+        ..RunPolicy::permissive()
+    };
+    let result = run(
+        &cases,
+        &prepared.ctx,
+        &prepared.capabilities,
+        prepared.identity.clone(),
+        "t".into(),
+        &mut Quiet,
+        &careful,
+    )
+    .await;
+    assert_eq!(
+        result.results[0].verdict,
+        acs_conformance::verdict::Verdict::Skipped
+    );
+    let (stop_tx, stop) = tokio::sync::watch::channel(true);
+    let stopped = RunPolicy {
+        allow_changes: true,
+        stop,
+    };
+    let result = run(
+        &cases,
+        &prepared.ctx,
+        &prepared.capabilities,
+        prepared.identity,
+        "t".into(),
+        &mut Quiet,
+        &stopped,
+    )
+    .await;
+    assert_eq!(
+        result.results[0].verdict,
+        acs_conformance::verdict::Verdict::NotRun,
+        "an interrupted run runs nothing more"
+    );
+    drop(stop_tx);
 }

@@ -1,0 +1,311 @@
+//! Recording and replay. `--record DIR` puts a recording proxy between the suite and the
+//! terminal: every exchange of the cases (method, path, query, request and reply) goes to
+//! `DIR/exchanges.ndjson`, passwords and session tokens masked. `acs-conformance replay
+//! DIR` sends the same requests, in order, to an in-process simulator (logging in with its
+//! own credentials and using its own sessions) and lists every exchange where the
+//! simulator answers differently: another status, or a JSON reply of another shape.
+//!
+//! The workflow cases' core talks to the terminal directly (its sync traffic and the
+//! terminal's callbacks are not part of the recording).
+
+use std::io::{BufRead as _, Write as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+/// One recorded exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// Order in the run.
+    pub seq: u64,
+    /// HTTP method.
+    pub method: String,
+    /// Path, e.g. `/load_objects.fcgi`.
+    pub path: String,
+    /// Query string with the session masked.
+    pub query: String,
+    /// Request content type.
+    pub request_type: String,
+    /// Whether the session came in a cookie.
+    #[serde(default)]
+    pub cookie: bool,
+    /// Request body: UTF-8 text, or `base64:` + base64 for binary.
+    pub request: String,
+    /// Reply status.
+    pub status: u16,
+    /// Reply content type.
+    pub response_type: String,
+    /// Reply body, as the request body.
+    pub response: String,
+}
+
+fn text_or_base64(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => format!(
+            "base64:{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ),
+    }
+}
+
+fn bytes_of(text: &str) -> Vec<u8> {
+    match text.strip_prefix("base64:") {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap_or_default(),
+        None => text.as_bytes().to_vec(),
+    }
+}
+
+/// Masks `password` and `session` members of a JSON text.
+fn mask_json(text: &str) -> String {
+    let Ok(mut json) = serde_json::from_str::<Json>(text) else {
+        return text.to_owned();
+    };
+    fn walk(v: &mut Json) {
+        match v {
+            Json::Object(o) => {
+                for (k, v) in o.iter_mut() {
+                    if (k == "password" || k == "session") && v.is_string() {
+                        *v = json!("***");
+                    } else {
+                        walk(v);
+                    }
+                }
+            }
+            Json::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut json);
+    json.to_string()
+}
+
+fn mask_query(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            if p.starts_with("session=") {
+                "session=***"
+            } else {
+                p
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[derive(Debug, Clone)]
+struct Proxy {
+    target: String,
+    http: reqwest::Client,
+    file: Arc<Mutex<(u64, std::fs::File)>>,
+}
+
+async fn forward(
+    State(proxy): State<Proxy>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query = uri.query().unwrap_or("").to_owned();
+    let url = if query.is_empty() {
+        format!("{}{}", proxy.target, uri.path())
+    } else {
+        format!("{}{}?{query}", proxy.target, uri.path())
+    };
+    let mut req = proxy.http.request(method.clone(), &url).body(body.to_vec());
+    for name in ["content-type", "cookie"] {
+        if let Some(v) = headers.get(name) {
+            req = req.header(name, v);
+        }
+    }
+    let request_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let reply = match req.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                axum::http::StatusCode::BAD_GATEWAY,
+                format!("recording proxy: {e}"),
+            )
+                .into_response();
+        }
+    };
+    let status = reply.status();
+    let response_type = reply
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bytes = reply.bytes().await.unwrap_or_default();
+    {
+        let mut guard = proxy.file.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.0 += 1;
+        let record = Recorded {
+            seq: guard.0,
+            method: method.to_string(),
+            path: uri.path().to_owned(),
+            query: mask_query(&query),
+            request_type,
+            cookie: headers.contains_key("cookie"),
+            request: mask_json(&text_or_base64(&body)),
+            status: status.as_u16(),
+            response_type: response_type.clone(),
+            response: mask_json(&text_or_base64(&bytes)),
+        };
+        if let Ok(line) = serde_json::to_string(&record) {
+            let _ = writeln!(guard.1, "{line}");
+        }
+    }
+    let mut response = (status, bytes.to_vec()).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&response_type)
+        && !response_type.is_empty()
+    {
+        response.headers_mut().insert("content-type", v);
+    }
+    response
+}
+
+/// Starts a recording proxy for the terminal at `target`; answers the proxy's base URL.
+pub async fn start(target: &str, dir: &Path) -> Result<String, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let file = std::fs::File::create(exchanges(dir)).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let proxy = Proxy {
+        target: target.trim_end_matches('/').to_owned(),
+        http: reqwest::Client::new(),
+        file: Arc::new(Mutex::new((0, file))),
+    };
+    let app = axum::Router::new().fallback(forward).with_state(proxy);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(format!("http://{addr}"))
+}
+
+/// The recording file of a directory.
+pub fn exchanges(dir: &Path) -> PathBuf {
+    dir.join("exchanges.ndjson")
+}
+
+/// Reads a recording.
+pub fn read(dir: &Path) -> Result<Vec<Recorded>, String> {
+    let file = std::fs::File::open(exchanges(dir))
+        .map_err(|e| format!("{}: {e}", exchanges(dir).display()))?;
+    std::io::BufReader::new(file)
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let line = line.map_err(|e| e.to_string())?;
+            serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))
+        })
+        .collect()
+}
+
+/// The shape of a JSON value: object keys and value types, recursively (arrays by their
+/// first element).
+fn shape(v: &Json) -> Json {
+    match v {
+        Json::Object(o) => Json::Object(o.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Json::Array(a) => json!([a.first().map(shape).unwrap_or(Json::Null)]),
+        Json::String(_) => json!("string"),
+        Json::Number(_) => json!("number"),
+        Json::Bool(_) => json!("bool"),
+        Json::Null => json!("null"),
+    }
+}
+
+/// Replays `recorded` against the terminal at `base` (logging in as `login`/`password`)
+/// and answers one line per difference.
+pub async fn replay(
+    recorded: &[Recorded],
+    base: &str,
+    login: &str,
+    password: &str,
+) -> Result<Vec<String>, String> {
+    let http = reqwest::Client::new();
+    let mut session: Option<String> = None;
+    let mut differences = Vec::new();
+    for r in recorded {
+        let mut body = bytes_of(&r.request);
+        if r.path == "/login.fcgi" {
+            // A login that succeeded on the terminal uses the simulator's credentials; one
+            // the terminal refused is refused here too.
+            let password = if r.status == 200 {
+                password
+            } else {
+                "not-the-password"
+            };
+            body = json!({"login": login, "password": password})
+                .to_string()
+                .into_bytes();
+        }
+        // A call the terminal refused for its session gets an invalid one here.
+        let token = match (&session, r.status) {
+            (_, 401) | (None, _) => "invalid-session".to_owned(),
+            (Some(s), _) => crate::context::pct(s),
+        };
+        let query = r.query.replace("session=***", &format!("session={token}"));
+        let url = if query.is_empty() {
+            format!("{base}{}", r.path)
+        } else {
+            format!("{base}{}?{query}", r.path)
+        };
+        let method = Method::from_bytes(r.method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut req = http.request(method, &url).body(body);
+        if !r.request_type.is_empty() {
+            req = req.header("content-type", &r.request_type);
+        }
+        if r.cookie {
+            let s = match (&session, r.status) {
+                (Some(s), status) if status != 401 => s.clone(),
+                _ => "invalid-session".to_owned(),
+            };
+            req = req.header("cookie", format!("session={s}"));
+        }
+        let reply = req.send().await.map_err(|e| format!("#{}: {e}", r.seq))?;
+        let status = reply.status().as_u16();
+        let bytes = reply.bytes().await.unwrap_or_default();
+        let answer: Json = serde_json::from_slice(&bytes).unwrap_or(Json::Null);
+        if r.path == "/login.fcgi"
+            && r.status == 200
+            && let Some(s) = answer["session"].as_str()
+        {
+            session = Some(s.to_owned());
+        }
+        let expected: Json = serde_json::from_slice(&bytes_of(&r.response)).unwrap_or(Json::Null);
+        let what = format!("#{} {} {}", r.seq, r.method, r.path);
+        if status != r.status {
+            differences.push(format!(
+                "{what}: status {} on the terminal, {status} on the simulator",
+                r.status
+            ));
+        } else if shape(&expected) != shape(&answer) {
+            differences.push(format!(
+                "{what}: reply shape {} on the terminal, {} on the simulator",
+                shape(&expected),
+                shape(&answer)
+            ));
+        }
+    }
+    Ok(differences)
+}
