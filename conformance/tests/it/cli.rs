@@ -370,3 +370,24 @@ async fn cases_that_change_the_configuration_need_permission() {
     );
     drop(stop_tx);
 }
+
+#[test]
+fn a_fleet_run_covers_every_terminal() {
+    let out = Command::new(BIN)
+        .args([
+            "--fleet",
+            "3",
+            "--only",
+            "SESSION-001",
+            "--only",
+            "WORKFLOW-001",
+        ])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for i in 0..3 {
+        assert!(text.contains(&format!("fleet terminal {i}")), "{text}");
+    }
+    assert!(text.contains("6 passed"), "{text}");
+}
