@@ -290,9 +290,53 @@ impl<'db> Context<'db> {
         }
     }
 
+    /// The ids a filter pins the main table's `id` to with `=` or `IN` of integers at its
+    /// top level (then only those rows can match: a lookup instead of a scan).
+    fn pinned_ids(&self, filter: Option<&Expr>) -> Option<Vec<i64>> {
+        if !self.main.has_id() {
+            return None;
+        }
+        let id = self.main.column_index("id")?;
+        let tests: Vec<&Expr> = match filter? {
+            Expr::And(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        tests.into_iter().find_map(|e| match e {
+            Expr::Test {
+                col,
+                op: Op::Eq | Op::In,
+                values,
+            } if col.source == 0 && col.column == id => {
+                let ids: Option<Vec<i64>> = values
+                    .iter()
+                    .map(|v| match v {
+                        Value::Int(n) => i64::try_from(*n).ok(),
+                        _ => None,
+                    })
+                    .collect();
+                let mut ids = ids?;
+                ids.sort_unstable();
+                ids.dedup();
+                Some(ids)
+            }
+            _ => None,
+        })
+    }
+
     fn matching_combos(&self, filter: Option<&Expr>, inner: bool) -> Vec<Combo> {
         let mut out = Vec::new();
-        for (rowid, row) in self.main.rows() {
+        let pinned: Vec<(i64, &[Value])>;
+        let rows: Box<dyn Iterator<Item = (i64, &[Value])>> = match self.pinned_ids(filter) {
+            Some(ids) => {
+                pinned = ids
+                    .into_iter()
+                    .filter_map(|id| self.main.row(id).map(|r| (id, r)))
+                    .collect();
+                Box::new(pinned.iter().copied())
+            }
+            None => Box::new(self.main.rows()),
+        };
+        for (rowid, row) in rows {
             let mut combos: Vec<Combo> = vec![vec![Some(rowid)]];
             for join in &self.joins {
                 let related = self.related(join, row, rowid);

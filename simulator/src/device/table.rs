@@ -164,6 +164,11 @@ impl Table {
         self.columns.iter().position(|c| c.name == name)
     }
 
+    /// Whether rows are keyed by their `id` column (rowid = id).
+    pub fn has_id(&self) -> bool {
+        self.def.has_id
+    }
+
     /// Rows in rowid order.
     pub fn rows(&self) -> impl Iterator<Item = (i64, &[Value])> {
         self.rows.iter().map(|(id, r)| (*id, r.as_slice()))
