@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Issue 8, figure 6: how fast the core answers an Enterprise terminal's new_card.fcgi
+# (decision, access event and idempotency record committed per request), with wrk from
+# Debian's packages (installed when missing). Every request carries a new uuid and a card
+# of one of the N members, so every answer is a recorded grant.
+# Usage: bench/online.sh [people, default 10000] [seconds, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PEOPLE=${1:-10000}
+SECONDS_PER=${2:-10}
+command -v wrk >/dev/null || { sudo apt-get install -y wrk 2>/dev/null || apt-get install -y wrk; }
+cargo build --release -q -p acs-core --example online_server
+tmp=$(mktemp -d)
+./target/release/examples/online_server "$PEOPLE" > "$tmp/url" &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$tmp"' EXIT
+while ! grep -q RECEIVER "$tmp/url"; do sleep 0.2; done
+read -r _ URL < "$tmp/url"
+cat > "$tmp/card.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+counter = 0
+request = function()
+  counter = counter + 1
+  local card = 4294967296 + (counter % $PEOPLE)
+  return wrk.format(nil, nil, nil, "device_id=7&identifier_id=2003398144&portal_id=1&panic=0&time=0&block_read_data=&block_read_error=0&card_value=" .. card .. "&uuid=" .. string.format("%08x", counter) .. string.format("%04x", math.random(0, 65535)))
+end
+LUA
+echo "sample answer: $(curl -s -X POST "$URL/new_card.fcgi?session=" -d 'device_id=7&identifier_id=2003398144&portal_id=1&card_value=4294967297&uuid=sample01')"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%F); $PEOPLE members"
+for c in 1 4 16; do
+  echo "-- $c connection(s):"
+  wrk -t1 -c$c -d"${SECONDS_PER}s" --latency -s "$tmp/card.lua" "$URL/new_card.fcgi?session=" \
+    | grep -E 'Requests/sec|^ +(50|90|99)%'
+done
