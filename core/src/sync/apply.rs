@@ -283,23 +283,7 @@ async fn put_user(
     }
     if before.is_none() || user.face != before.and_then(|b| b.face.clone()) {
         match &user.face {
-            Some(face) => {
-                let blob = core
-                    .blob(tenant, face.credential_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .ok_or(ApplyError::PhotoMissing(face.credential_id))?;
-                let outcome = client
-                    .set_user_image(user.id, &blob.bytes, face.timestamp, false)
-                    .await?;
-                if !outcome.success {
-                    return Err(ApplyError::FaceRefused {
-                        user: user.id,
-                        reason: outcome.errors.join("; "),
-                    });
-                }
-            }
+            Some(_) => put_face(client, core, tenant, user).await?,
             None => match client.destroy_user_image(user.id).await {
                 Ok(()) | Err(DriverError::Rejected { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -307,6 +291,116 @@ async fn put_user(
         }
     }
     Ok(())
+}
+
+/// Pushes people the terminal has no record of, many per call: their `users` rows, then
+/// per credential table one clean-up of their rows and of the values they take over and
+/// one create, then their rule links, then each face. Idempotent like [`apply`]: a repeat
+/// after a crash leaves no duplicates.
+pub async fn apply_new_users(
+    client: &TerminalClient,
+    core: &Core,
+    tenant: TenantId,
+    users: &[&UserImage],
+) -> Result<(), ApplyError> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
+    client
+        .create_or_modify_objects(
+            "users",
+            users
+                .iter()
+                .map(|u| {
+                    row(
+                        json!({"id": u.id, "registration": u.registration, "name": u.name,
+                        "begin_time": u.begin_time, "end_time": u.end_time}),
+                    )
+                })
+                .collect(),
+        )
+        .await?;
+    for (index, table) in ["cards", "pins", "qrcodes", "templates"].iter().enumerate() {
+        client
+            .destroy_objects(table, json!({ *table: { "user_id": ids.clone() } }))
+            .await?;
+        let mut values = Vec::new();
+        let mut rows = Vec::new();
+        for user in users {
+            let (_, column, wanted) = credential_sets(user)[index].clone();
+            for value in wanted {
+                rows.push(credential_row(table, column, user.id, &value));
+                values.push(value);
+            }
+        }
+        if !rows.is_empty() {
+            let column = credential_sets(users[0])[index].1;
+            client
+                .destroy_objects(table, json!({ *table: { column: values } }))
+                .await?;
+            client.create_objects(table, rows).await?;
+        }
+    }
+    client
+        .destroy_objects(
+            "user_access_rules",
+            json!({"user_access_rules": {"user_id": ids.clone()}}),
+        )
+        .await?;
+    let links: Vec<Map<String, Json>> = users
+        .iter()
+        .flat_map(|u| {
+            u.rules
+                .iter()
+                .map(move |r| row(json!({"user_id": u.id, "access_rule_id": r})))
+        })
+        .collect();
+    if !links.is_empty() {
+        client.create_objects("user_access_rules", links).await?;
+    }
+    let photos: BTreeSet<i64> = client
+        .list_user_images()
+        .await?
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    for user in users {
+        match &user.face {
+            Some(_) => put_face(client, core, tenant, user).await?,
+            None if photos.contains(&user.id) => client.destroy_user_image(user.id).await?,
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+async fn put_face(
+    client: &TerminalClient,
+    core: &Core,
+    tenant: TenantId,
+    user: &UserImage,
+) -> Result<(), ApplyError> {
+    let Some(face) = &user.face else {
+        return Ok(());
+    };
+    let blob = core
+        .blob(tenant, face.credential_id)
+        .await
+        .ok()
+        .flatten()
+        .ok_or(ApplyError::PhotoMissing(face.credential_id))?;
+    let outcome = client
+        .set_user_image(user.id, &blob.bytes, face.timestamp, false)
+        .await?;
+    if outcome.success {
+        Ok(())
+    } else {
+        Err(ApplyError::FaceRefused {
+            user: user.id,
+            reason: outcome.errors.join("; "),
+        })
+    }
 }
 
 async fn remove_user(client: &TerminalClient, user: &UserImage) -> Result<(), ApplyError> {

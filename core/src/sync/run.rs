@@ -17,8 +17,8 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::apply::{ApplyError, apply};
-use super::image::{DeviceImage, SETUP_KEY, SetupImage, SubjectImage, device_image};
+use super::apply::{ApplyError, apply, apply_new_users};
+use super::image::{DeviceImage, SETUP_KEY, SetupImage, SubjectImage, UserImage, device_image};
 use super::plan::plan;
 use crate::app::Core;
 use crate::domain::{TenantId, Terminal, TerminalId};
@@ -406,34 +406,62 @@ async fn terminal_loop(mut task: TerminalTask) {
             plan(&desired, &applied)
         };
         let mut remaining = steps.len();
-        for step in &steps {
+        let mut index = 0;
+        while index < steps.len() {
             if task.stop.is_cancelled() {
                 return;
             }
-            match apply(&task.client, &task.core, task.tenant, step).await {
-                Ok(()) => {
-                    let key = step.key().to_owned();
-                    let image = match step {
-                        super::plan::Step::Put { desired, .. } => Some(desired.clone()),
-                        super::plan::Step::Remove { .. } => None,
-                    };
-                    let doc = image.as_ref().and_then(|i| serde_json::to_value(i).ok());
-                    record(&task.core, task.tenant, task.terminal, key.clone(), doc).await;
-                    match image {
-                        Some(i) => applied.insert(key, i),
-                        None => applied.remove(&key),
-                    };
-                    remaining -= 1;
-                }
-                Err(e) => {
-                    let retryable = e.is_retryable();
-                    tracing::warn!(terminal = %task.terminal, subject = step.key(), error = %e, "sync step failed");
-                    failure = Some(e);
-                    if retryable {
+            // People the terminal has no record of go many per call.
+            let batch: Vec<&super::plan::Step> = steps[index..]
+                .iter()
+                .take_while(|s| new_user(s).is_some())
+                .take(NEW_USERS_PER_BATCH)
+                .collect();
+            if batch.len() > 1 {
+                let users: Vec<&UserImage> = batch.iter().filter_map(|s| new_user(s)).collect();
+                match apply_new_users(&task.client, &task.core, task.tenant, &users).await {
+                    Ok(()) => {
+                        for step in &batch {
+                            settle(&task, &mut applied, step).await;
+                        }
+                        remaining -= batch.len();
+                        index += batch.len();
+                        continue;
+                    }
+                    Err(e) if e.is_retryable() => {
+                        tracing::warn!(terminal = %task.terminal, people = batch.len(), error = %e, "sync batch failed");
+                        failure = Some(e);
                         break;
+                    }
+                    // Refused: one of them is at fault; push them one by one below.
+                    Err(e) => {
+                        tracing::warn!(terminal = %task.terminal, error = %e, "sync batch refused; pushing one by one");
                     }
                 }
             }
+            let end = index + batch.len().max(1);
+            let mut stop = false;
+            for step in &steps[index..end] {
+                match apply(&task.client, &task.core, task.tenant, step).await {
+                    Ok(()) => {
+                        settle(&task, &mut applied, step).await;
+                        remaining -= 1;
+                    }
+                    Err(e) => {
+                        let retryable = e.is_retryable();
+                        tracing::warn!(terminal = %task.terminal, subject = step.key(), error = %e, "sync step failed");
+                        failure = Some(e);
+                        if retryable {
+                            stop = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            if stop {
+                break;
+            }
+            index = end;
         }
         status.passes += 1;
         status.revision = revision;
@@ -473,6 +501,36 @@ async fn terminal_loop(mut task: TerminalTask) {
             () = retry_after(retry) => {}
         }
     }
+}
+
+/// How many new people one batch pushes.
+const NEW_USERS_PER_BATCH: usize = 100;
+
+/// The person a step adds to a terminal that has no record of them.
+fn new_user(step: &super::plan::Step) -> Option<&UserImage> {
+    match step {
+        super::plan::Step::Put {
+            desired: SubjectImage::User(user),
+            applied: None,
+            ..
+        } => Some(user),
+        _ => None,
+    }
+}
+
+/// Records a step that was applied (in the store and in memory).
+async fn settle(task: &TerminalTask, applied: &mut DeviceImage, step: &super::plan::Step) {
+    let key = step.key().to_owned();
+    let image = match step {
+        super::plan::Step::Put { desired, .. } => Some(desired.clone()),
+        super::plan::Step::Remove { .. } => None,
+    };
+    let doc = image.as_ref().and_then(|i| serde_json::to_value(i).ok());
+    record(&task.core, task.tenant, task.terminal, key.clone(), doc).await;
+    match image {
+        Some(i) => applied.insert(key, i),
+        None => applied.remove(&key),
+    };
 }
 
 async fn sleep_until(clock: &crate::app::Clock, wake: Option<Timestamp>) {
