@@ -6,7 +6,7 @@
 use serde_json::{Value as Json, json};
 
 use super::objects::CARD;
-use super::{rid, users};
+use super::{give_card, rid, users};
 use crate::catalogue::{Case, case, fault};
 use crate::context::{CaseOutcome, Ctx, Problem, check};
 use crate::operator::{Moment, Performed, Step};
@@ -56,16 +56,7 @@ pub(crate) fn cases() -> Vec<Case> {
 async fn entitled(ctx: &Ctx, n: i64) -> Result<(), Problem> {
     users(ctx, &[n]).await?;
     let rule = rid(500);
-    ctx.call(
-        "destroy_objects",
-        &json!({"object": "cards", "where": {"cards": {"value": CARD + n as u64}}}),
-    )
-    .await?;
-    ctx.call(
-        "create_objects",
-        &json!({"object": "cards", "values": [{"value": CARD + n as u64, "user_id": rid(n)}]}),
-    )
-    .await?;
+    give_card(ctx, n, CARD + n as u64).await?;
     ctx.call(
         "create_or_modify_objects",
         &json!({"object": "time_zones", "values": [{"id": rule, "name": "conformance"}]}),

@@ -59,6 +59,21 @@ pub(crate) async fn users(ctx: &Ctx, ids: &[i64]) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Gives reserved user `n` the card `value` (taking it from whoever held it).
+pub(crate) async fn give_card(ctx: &Ctx, n: i64, value: u64) -> Result<(), Problem> {
+    ctx.call(
+        "destroy_objects",
+        &json!({"object": "cards", "where": {"cards": {"value": value}}}),
+    )
+    .await?;
+    ctx.call(
+        "create_objects",
+        &json!({"object": "cards", "values": [{"value": value, "user_id": rid(n)}]}),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Loads rows of `table` with a nested `where`.
 pub(crate) async fn load(ctx: &Ctx, table: &str, where_: Json) -> Result<Vec<Json>, Problem> {
     let r = ctx

@@ -4,7 +4,7 @@
 
 use serde_json::{Value as Json, json};
 
-use super::{load, rid, users};
+use super::{give_card, load, rid, users};
 use crate::catalogue::{Case, case, fault};
 use crate::context::{CaseOutcome, Ctx, check, ensure};
 use crate::outcome::Layer::Protocol;
@@ -276,16 +276,7 @@ async fn load_by_id(ctx: Ctx) -> CaseOutcome {
 
 async fn card_value(ctx: Ctx) -> CaseOutcome {
     users(&ctx, &[4]).await?;
-    ctx.call(
-        "destroy_objects",
-        &json!({"object": "cards", "where": {"cards": {"value": CARD}}}),
-    )
-    .await?;
-    ctx.call(
-        "create_objects",
-        &json!({"object": "cards", "values": [{"value": CARD, "user_id": rid(4)}]}),
-    )
-    .await?;
+    give_card(&ctx, 4, CARD).await?;
     let rows = load(&ctx, "cards", json!({"cards": {"user_id": rid(4)}})).await?;
     check(
         "cards.value",
@@ -409,16 +400,7 @@ async fn count(ctx: Ctx) -> CaseOutcome {
 async fn duplicate_card(ctx: Ctx) -> CaseOutcome {
     users(&ctx, &[19]).await?;
     let value = CARD + 19;
-    ctx.call(
-        "destroy_objects",
-        &json!({"object": "cards", "where": {"cards": {"value": value}}}),
-    )
-    .await?;
-    ctx.call(
-        "create_objects",
-        &json!({"object": "cards", "values": [{"value": value, "user_id": rid(19)}]}),
-    )
-    .await?;
+    give_card(&ctx, 19, value).await?;
     let again = ctx
         .call(
             "create_objects",
@@ -463,16 +445,7 @@ async fn validity(ctx: Ctx) -> CaseOutcome {
 async fn join(ctx: Ctx) -> CaseOutcome {
     users(&ctx, &[22]).await?;
     let value = CARD + 22;
-    ctx.call(
-        "destroy_objects",
-        &json!({"object": "cards", "where": {"cards": {"value": value}}}),
-    )
-    .await?;
-    ctx.call(
-        "create_objects",
-        &json!({"object": "cards", "values": [{"value": value, "user_id": rid(22)}]}),
-    )
-    .await?;
+    give_card(&ctx, 22, value).await?;
     let rows = load(&ctx, "cards", json!({"users": {"registration": "CF-22"}})).await?;
     check(
         "joined card",
