@@ -11,7 +11,7 @@
 //!   [`core_rig`] – the in-process core of the workflow cases.
 //! - [`runner`] – runs a selection, cleans up the reserved id range, restores the
 //!   configuration; [`target`] – the in-process simulator, a simulated fleet, or a real
-//!   terminal by URL.
+//!   terminal by URL; [`restore`] – the restore journal that undoes a killed run.
 //! - [`record`] – the recording proxy of `--record` and `replay` against the simulator.
 //! - [`outcome`] and [`verdict`] – results, summaries and the exit code; [`report`] –
 //!   console progress, JSON, JUnit XML and the HTML sign-off page.
@@ -24,6 +24,7 @@ pub mod operator;
 pub mod outcome;
 pub mod record;
 pub mod report;
+pub mod restore;
 pub mod runner;
 pub mod target;
 pub mod verdict;

@@ -3,7 +3,9 @@
 //! - `acs-conformance` – against an in-process simulator (no set-up);
 //! - `acs-conformance --fleet 20` – against 20 simulated terminals;
 //! - `acs-conformance --target http://10.0.0.5 --login admin --password … --callback-addr
-//!   10.0.0.2:8701` – against a real terminal, prompting for the physical steps;
+//!   10.0.0.2:8701` – against a real terminal, prompting for the physical steps; the
+//!   configuration is saved to a restore journal first, so that a killed run is undone by
+//!   the next one (or by `--restore-only`);
 //! - `acs-conformance list` – the catalogue.
 //!
 //! Exit code 0: every case that ran passed; 1: some case failed; 2: the run could not be
@@ -20,6 +22,7 @@ use acs_conformance::core_rig::CallbackConfig;
 use acs_conformance::operator::{HumanOperator, Operator, Unattended};
 use acs_conformance::outcome::{CaseInfo, CaseResult, Run};
 use acs_conformance::report::console::Progress;
+use acs_conformance::restore::RestoreJournal;
 use acs_conformance::runner::{self, RunPolicy, Watcher, capabilities_of, run};
 use acs_conformance::{record, report, target, verdict};
 use acs_simulator::Model;
@@ -108,6 +111,14 @@ struct RunArgs {
     /// List what the run would change on the terminal, and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// On a real terminal: where the configuration is saved before the run changes it, so
+    /// that the next run can restore it if this one is killed (default:
+    /// `acs-conformance-restore-<host_port>.json` in the working directory).
+    #[arg(long)]
+    restore_journal: Option<PathBuf>,
+    /// Only apply the restore journal an interrupted run left behind, then exit.
+    #[arg(long)]
+    restore_only: bool,
 }
 
 struct Console(Progress<std::io::Stdout>);
@@ -205,6 +216,10 @@ async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
     let model: Model = args.profile.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let cases = select(catalogue(), &args.only, &args.skip);
     anyhow::ensure!(!cases.is_empty(), "no case matches --only / --skip");
+    anyhow::ensure!(
+        !args.restore_only || args.target.is_some(),
+        "--restore-only needs --target"
+    );
     if args.dry_run {
         for line in runner::dry_run(&cases) {
             println!("{line}");
@@ -262,6 +277,22 @@ async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
             )
             .await
             .map_err(|e| anyhow::anyhow!(e))?;
+            let journal = RestoreJournal::new(
+                args.restore_journal
+                    .clone()
+                    .unwrap_or_else(|| RestoreJournal::default_path(url)),
+                url,
+            );
+            if journal.recover(&prepared.ctx).await? {
+                println!(
+                    "restored the terminal as an interrupted run found it ({})",
+                    journal.path().display()
+                );
+            }
+            if args.restore_only {
+                return Ok(0);
+            }
+            journal.save(&prepared.ctx).await?;
             let prepared = recorded(prepared, args).await?;
             runs.push(
                 run(
@@ -275,6 +306,11 @@ async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
                 )
                 .await,
             );
+            // The run cleaned up; this checks it (again) and deletes the journal only when
+            // the terminal accepted the restoration.
+            if let Err(e) = journal.recover(&prepared.ctx).await {
+                eprintln!("acs-conformance: {e}; the next run will try again");
+            }
         }
         (None, Some(count)) => {
             let (_fleet, prepared) = target::fleet(count, model)

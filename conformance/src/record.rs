@@ -1,6 +1,7 @@
 //! Recording and replay. `--record DIR` puts a recording proxy between the suite and the
 //! terminal: every exchange of the cases (method, path, query, request and reply) goes to
-//! `DIR/exchanges.ndjson`, passwords and session tokens masked. `acs-conformance replay
+//! `DIR/exchanges.ndjson`, passwords and session tokens masked and photos (biometric data)
+//! kept only as `photo:<bytes>:<fingerprint>`. `acs-conformance replay
 //! DIR` sends the same requests, in order, to an in-process simulator (logging in with its
 //! own credentials and using its own sessions) and lists every exchange where the
 //! simulator answers differently: another status, or a JSON reply of another shape.
@@ -47,7 +48,34 @@ pub struct Recorded {
     pub response: String,
 }
 
+/// Whether `bytes` are a photo (JPEG or PNG).
+fn is_photo(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0xFF, 0xD8, 0xFF]) || bytes.starts_with(b"\x89PNG")
+}
+
+/// A photo as the recording keeps it: its size and a fingerprint (FNV-1a), never its bytes.
+fn photo_marker(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("photo:{}:{hash:016x}", bytes.len())
+}
+
+/// The bytes behind a photo marker: the suite's own photo with that fingerprint (the suite
+/// only uploads its fixtures), else a fixture photo of the same kind.
+fn photo_bytes(marker: &str) -> Vec<u8> {
+    use crate::cases::images::{FACE_A, FACE_B};
+    [FACE_A, FACE_B]
+        .into_iter()
+        .find(|p| photo_marker(p) == marker)
+        .unwrap_or(FACE_A)
+        .to_vec()
+}
+
 fn text_or_base64(bytes: &[u8]) -> String {
+    if is_photo(bytes) {
+        return photo_marker(bytes);
+    }
     match std::str::from_utf8(bytes) {
         Ok(text) => text.to_owned(),
         Err(_) => format!(
@@ -58,6 +86,9 @@ fn text_or_base64(bytes: &[u8]) -> String {
 }
 
 fn bytes_of(text: &str) -> Vec<u8> {
+    if text.starts_with("photo:") {
+        return photo_bytes(text);
+    }
     match text.strip_prefix("base64:") {
         Some(b64) => base64::engine::general_purpose::STANDARD
             .decode(b64)
@@ -77,6 +108,11 @@ fn mask_json(text: &str) -> String {
                 for (k, v) in o.iter_mut() {
                     if (k == "password" || k == "session") && v.is_string() {
                         *v = json!("***");
+                    } else if let Json::String(text) = v
+                        && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text)
+                        && is_photo(&bytes)
+                    {
+                        *v = json!(photo_marker(&bytes));
                     } else {
                         walk(v);
                     }
@@ -221,6 +257,25 @@ pub fn read(dir: &Path) -> Result<Vec<Recorded>, String> {
         .collect()
 }
 
+/// A JSON request with its photo markers replaced by base64 photos again.
+fn unmask_photos(body: &[u8]) -> Vec<u8> {
+    let Ok(mut json) = serde_json::from_slice::<Json>(body) else {
+        return body.to_vec();
+    };
+    fn walk(v: &mut Json) {
+        match v {
+            Json::String(s) if s.starts_with("photo:") => {
+                *v = json!(base64::engine::general_purpose::STANDARD.encode(photo_bytes(s)));
+            }
+            Json::Object(o) => o.values_mut().for_each(walk),
+            Json::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut json);
+    json.to_string().into_bytes()
+}
+
 /// The shape of a JSON value: object keys and value types, recursively (arrays by their
 /// first element).
 fn shape(v: &Json) -> Json {
@@ -246,7 +301,7 @@ pub async fn replay(
     let mut session: Option<String> = None;
     let mut differences = Vec::new();
     for r in recorded {
-        let mut body = bytes_of(&r.request);
+        let mut body = unmask_photos(&bytes_of(&r.request));
         if r.path == "/login.fcgi" {
             // A login that succeeded on the terminal uses the simulator's credentials; one
             // the terminal refused is refused here too.

@@ -84,7 +84,7 @@ pub async fn run_case(case: &Case, ctx: &Ctx, capabilities: &BTreeSet<Capability
 }
 
 /// The configuration a run may change, read before it starts.
-async fn saved_configuration(ctx: &Ctx) -> Option<Json> {
+pub(crate) async fn saved_configuration(ctx: &Ctx) -> Option<Json> {
     ctx.driver()
         .get_configuration(json!({
             "monitor": ["hostname", "port", "path"],

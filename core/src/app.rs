@@ -162,6 +162,11 @@ impl Plan {
             .push(NewAccessEvent { occurred_at, data });
     }
 
+    /// Appends a message to the outbox, in the same transaction.
+    pub fn message(&mut self, message: crate::store::NewMessage) {
+        self.change.messages.push(message);
+    }
+
     /// Remembers the reply of an idempotent create, in the same transaction.
     pub fn remember(&mut self, key: &Idempotency, status: u16, body: &Json) {
         self.change.idempotency = Some(IdempotentReply {
@@ -221,6 +226,7 @@ in_snapshot!(crate::domain::HolidayCalendar, HolidayCalendarId, |s| s
 in_snapshot!(crate::domain::Event, EventId, |s| s.events);
 in_snapshot!(crate::domain::Membership, MembershipId, |s| s.memberships);
 in_snapshot!(crate::domain::Access, AccessId, |s| s.accesses);
+in_snapshot!(crate::domain::Invitation, InvitationId, |s| s.invitations);
 
 type Cell = Arc<RwLock<Snapshot>>;
 
@@ -235,6 +241,28 @@ struct Inner {
     enrollments: crate::enroll::Enrollments,
     sync: crate::sync::StatusBoard,
     revision: std::sync::atomic::AtomicU64,
+    outbox: tokio::sync::Notify,
+    public_url: Mutex<String>,
+    public_limits: crate::http::rate_limit::RateLimiter,
+    keys_in_use: Mutex<std::collections::HashSet<u64>>,
+}
+
+/// A credential in use, released when dropped ([`Core::key_in_use`]).
+#[derive(Debug)]
+pub struct KeyInUse {
+    core: Core,
+    id: u64,
+}
+
+impl Drop for KeyInUse {
+    fn drop(&mut self) {
+        self.core
+            .inner
+            .keys_in_use
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
 }
 
 /// The access-control core; clones share it.
@@ -271,6 +299,10 @@ impl Core {
                 enrollments: crate::enroll::Enrollments::default(),
                 sync: crate::sync::StatusBoard::default(),
                 revision: std::sync::atomic::AtomicU64::new(0),
+                outbox: tokio::sync::Notify::new(),
+                public_url: Mutex::new("http://localhost".to_owned()),
+                public_limits: crate::http::rate_limit::RateLimiter::default(),
+                keys_in_use: Mutex::default(),
             }),
         }
     }
@@ -278,6 +310,49 @@ impl Core {
     /// The current instant.
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()
+    }
+
+    /// Sets the base URL people's links start with (`https://acs.example.com`).
+    pub fn set_public_url(&self, url: &str) {
+        *self
+            .inner
+            .public_url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = url.trim_end_matches('/').to_owned();
+    }
+
+    /// The base URL of links sent to people.
+    pub fn public_url(&self) -> String {
+        self.inner
+            .public_url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Marks the credential `id` as being used (a cloud key opening a door) until the
+    /// guard is dropped; `None` while another use is in flight.
+    pub fn key_in_use(&self, id: u64) -> Option<KeyInUse> {
+        self.inner
+            .keys_in_use
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id)
+            .then(|| KeyInUse {
+                core: self.clone(),
+                id,
+            })
+    }
+
+    /// The rate limits of the public endpoints.
+    pub fn public_limits(&self) -> &crate::http::rate_limit::RateLimiter {
+        &self.inner.public_limits
+    }
+
+    /// Waits until a committed write appends a message to the outbox (a write made while
+    /// nobody waits is remembered for the next wait).
+    pub async fn outbox_appended(&self) {
+        self.inner.outbox.notified().await;
     }
 
     /// The clock.
@@ -463,7 +538,7 @@ impl Core {
         let store = self.inner.store.clone();
         let tenant = caller.tenant;
         let actor = caller.key_prefix.clone();
-        let (result, event_ids, events) = blocking(move || {
+        let (result, event_ids, events, messages, records) = blocking(move || {
             let mut plan = Plan {
                 ids: if ids == 0 {
                     Vec::new()
@@ -477,19 +552,66 @@ impl Core {
                 entry.actor.clone_from(&actor);
             }
             let events = plan.change.access_events.clone();
+            let messages = !plan.change.messages.is_empty();
+            let records = !plan.change.writes.is_empty();
             let event_ids = store.commit(tenant.get(), plan.change)?;
             for apply in plan.apply {
                 apply(&mut snapshot);
             }
+            Ok((result, event_ids, events, messages, records))
+        })
+        .await?;
+        if messages {
+            self.inner.outbox.notify_one();
+        }
+        // Only a change of records can change what a terminal must hold: a write that only
+        // appends access events (hundreds a second from the terminals) wakes no sync pass.
+        if records {
+            self.inner
+                .revision
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = self.inner.changes.send(tenant);
+        }
+        for (id, event) in event_ids.into_iter().zip(events) {
+            // Nobody listening is fine.
+            let _ = self.inner.events.send(StreamedEvent {
+                tenant,
+                event: AccessEventRow {
+                    id,
+                    occurred_at: event.occurred_at,
+                    data: event.data,
+                },
+            });
+        }
+        Ok(result)
+    }
+
+    /// Appends access events (with the idempotency reply that keeps each one once) without
+    /// changing any record: `f` sees the snapshot under a read lock, so the hundreds of
+    /// events a second that terminals stream never hold up the integrator's reads. A plan
+    /// that puts or deletes records is refused (use [`Core::write`]).
+    pub async fn append<R: Send + 'static>(
+        &self,
+        caller: &Caller,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, ApiProblem> + Send + 'static,
+    ) -> Result<R, ApiProblem> {
+        let cell = self.cell(caller.tenant).await?;
+        let snapshot = cell.read_owned().await;
+        let store = self.inner.store.clone();
+        let tenant = caller.tenant;
+        let (result, event_ids, events) = blocking(move || {
+            let mut plan = Plan::default();
+            let result = f(&snapshot, &mut plan)?;
+            if !plan.change.writes.is_empty() || !plan.apply.is_empty() {
+                tracing::error!("an append tried to change records");
+                return Err(ApiProblem::internal());
+            }
+            let events = plan.change.access_events.clone();
+            let event_ids = store.commit(tenant.get(), plan.change)?;
             Ok((result, event_ids, events))
         })
         .await?;
-        self.inner
-            .revision
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let _ = self.inner.changes.send(tenant);
         for (id, event) in event_ids.into_iter().zip(events) {
-            // Nobody listening is fine.
             let _ = self.inner.events.send(StreamedEvent {
                 tenant,
                 event: AccessEventRow {
@@ -530,8 +652,8 @@ impl Core {
         blocking(move || Ok(store.access_events(tenant.get(), after, limit)?)).await
     }
 
-    /// A counter moved by every committed write (and by [`Core::touch`]): a sync pass that
-    /// started at revision r has seen every change up to r.
+    /// A counter moved by every committed write of records (and by [`Core::touch`]): a
+    /// sync pass that started at revision r has seen every change up to r.
     pub fn revision(&self) -> u64 {
         self.inner
             .revision
@@ -547,7 +669,7 @@ impl Core {
         let _ = self.inner.changes.send(tenant);
     }
 
-    /// Tenants whose state changed (one message per committed write).
+    /// Tenants whose records changed (one message per committed write of records).
     pub fn subscribe_changes(&self) -> broadcast::Receiver<TenantId> {
         self.inner.changes.subscribe()
     }

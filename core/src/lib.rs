@@ -22,6 +22,7 @@ pub mod card;
 pub mod domain;
 pub mod enroll;
 pub mod http;
+pub mod notify;
 pub mod receiver;
 pub mod records;
 pub mod store;
@@ -36,7 +37,10 @@ pub async fn serve(
     core: Core,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::router(core))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        http::router(core).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

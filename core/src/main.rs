@@ -1,16 +1,24 @@
 //! `acs-core`: the access-control core's server and administration commands.
 //!
 //! - `acs-core serve --db acs.db --listen 127.0.0.1:8700 --receiver 127.0.0.1:8701` serves
-//!   the integrator API, the device-facing receiver and the sync engine;
+//!   the integrator API, the device-facing receiver, the sync engine and the delivery of
+//!   the notifications outbox (`--outbox-dir`, or `--smtp-url` for e-mails);
 //! - `acs-core migrate --db acs.db` brings the database schema up to date;
 //! - `acs-core tenant create --db acs.db --slug acme --name "Acme"` creates a tenant and
 //!   prints its first API key (shown once).
+//!
+//! Device passwords are sealed at rest with the key in `ACS_CORE_SECRET_KEY` or the file
+//! `<db>.key` (created on first use).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use acs_core::Core;
+use acs_core::notify::file::FileSender;
+use acs_core::notify::smtp::SmtpSender;
+use acs_core::notify::{Sender, Senders};
+use acs_core::store::seal::SecretKey;
 use acs_core::store::{SqliteStore, Store};
 use acs_core::sync::{SyncEngine, SyncOptions};
 use anyhow::Context as _;
@@ -44,6 +52,24 @@ enum Command {
         /// Do not run the sync engine (terminals are left alone).
         #[arg(long)]
         no_sync: bool,
+        /// Seconds between read-backs of each terminal (repairs drift, adopts strays).
+        #[arg(long, default_value_t = 300, env = "ACS_CORE_READBACK_SECONDS")]
+        readback_seconds: u64,
+        /// Base URL of the links sent to people (selfie invitations, cloud keys); defaults
+        /// to the integrator API's address.
+        #[arg(long, env = "ACS_CORE_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Directory the embedded sender writes messages to (one file per message);
+        /// defaults to `<db>.outbox/` next to the database. Text messages always go here.
+        #[arg(long, env = "ACS_CORE_OUTBOX_DIR")]
+        outbox_dir: Option<PathBuf>,
+        /// Send e-mails through this SMTP server (`smtp://host:25`, `smtps://user:pass@host`)
+        /// instead of writing them to the outbox directory.
+        #[arg(long, env = "ACS_CORE_SMTP_URL", requires = "smtp_from")]
+        smtp_url: Option<String>,
+        /// Sender address of e-mails sent by SMTP.
+        #[arg(long, env = "ACS_CORE_SMTP_FROM")]
+        smtp_from: Option<String>,
     },
     /// Apply pending database migrations and exit.
     Migrate {
@@ -74,11 +100,41 @@ enum TenantCommand {
     },
 }
 
+/// The key sealing device passwords at rest: `ACS_CORE_SECRET_KEY` (base64 of 32 bytes)
+/// or the key file `<db>.key`, created with a new random key (mode 0600) on first use.
+fn secret_key(db: &std::path::Path) -> anyhow::Result<SecretKey> {
+    if let Ok(text) = std::env::var("ACS_CORE_SECRET_KEY") {
+        return SecretKey::from_base64(&text).context("ACS_CORE_SECRET_KEY");
+    }
+    let mut path = db.as_os_str().to_owned();
+    path.push(".key");
+    let path = PathBuf::from(path);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => SecretKey::from_base64(&text)
+            .with_context(|| format!("the key file {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretKey::generate();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            use std::io::Write as _;
+            options
+                .open(&path)
+                .and_then(|mut f| f.write_all(key.to_base64().as_bytes()))
+                .with_context(|| format!("cannot write the key file {}", path.display()))?;
+            tracing::info!(file = %path.display(), "created the key sealing device passwords");
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read the key file {}", path.display())),
+    }
+}
+
 fn open(db: &std::path::Path) -> anyhow::Result<SqliteStore> {
     let store = if db.as_os_str() == ":memory:" {
         SqliteStore::in_memory()
     } else {
-        SqliteStore::open(db)
+        SqliteStore::open_sealed(db, secret_key(db)?)
     };
     store.with_context(|| format!("cannot open the database {}", db.display()))
 }
@@ -98,6 +154,11 @@ async fn main() -> anyhow::Result<()> {
             receiver,
             advertise,
             no_sync,
+            readback_seconds,
+            public_url,
+            outbox_dir,
+            smtp_url,
+            smtp_from,
         } => {
             let store: Arc<dyn Store> = Arc::new(open(&db)?);
             let listener = tokio::net::TcpListener::bind(listen)
@@ -109,6 +170,21 @@ async fn main() -> anyhow::Result<()> {
             let addr = listener.local_addr()?;
             let receiver_addr = receiver_listener.local_addr()?;
             let core = Core::new(store);
+            core.set_public_url(public_url.as_deref().unwrap_or(&format!("http://{addr}")));
+            let outbox_dir = outbox_dir.unwrap_or_else(|| {
+                let mut dir = db.clone().into_os_string();
+                dir.push(".outbox");
+                PathBuf::from(dir)
+            });
+            let files: Arc<dyn Sender> = Arc::new(FileSender::new(&outbox_dir));
+            let senders = match (smtp_url, smtp_from) {
+                (Some(url), Some(from)) => Senders {
+                    email: Arc::new(SmtpSender::new(&url, &from).context("--smtp-url")?),
+                    text: files,
+                },
+                _ => Senders::all(files),
+            };
+            let delivery = tokio::spawn(acs_core::notify::delivery::run(core.clone(), senders));
             let advertised = match advertise {
                 Some(text) => {
                     let (host, port) = text
@@ -124,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
                     core.clone(),
                     SyncOptions {
                         receiver: Some(advertised.clone()),
+                        readback_every: std::time::Duration::from_secs(readback_seconds.max(1)),
                         ..SyncOptions::default()
                     },
                 )
@@ -145,6 +222,7 @@ async fn main() -> anyhow::Result<()> {
             .await
             .context("server failed")?;
             stop.cancel();
+            delivery.abort();
             let _ = receiver_task.await;
             if let Some(engine) = engine {
                 engine.shutdown().await;

@@ -129,8 +129,16 @@ async fn receive(
     State(core): State<Core>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    // Over the limit (or a broken body): the receiver's own error shape, not axum's text.
+    let Ok(body) = body else {
+        tracing::warn!(%peer, "terminal request body over the limit refused");
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+        );
+    };
     let last = uri.path().rsplit('/').next().unwrap_or_default().to_owned();
     match last.strip_suffix(".fcgi") {
         Some(command) => online(&core, peer, command, &uri, &body).await,
@@ -161,12 +169,25 @@ async fn monitor(core: &Core, peer: SocketAddr, topic: &str, body: &[u8]) -> Res
         let Some(changes) = doc.get("object_changes").and_then(Json::as_array) else {
             return refuse(StatusCode::BAD_REQUEST, "object_changes is required");
         };
-        for change in changes {
-            if change.get("object").and_then(Json::as_str) == Some("access_logs")
-                && change.get("type").and_then(Json::as_str) == Some("inserted")
-                && let Some(values) = change.get("values")
-                && let Err(e) = record_device_log(core, &from, values).await
-            {
+        let inserted_logs = changes.iter().filter_map(|change| {
+            (change.get("object").and_then(Json::as_str) == Some("access_logs")
+                && change.get("type").and_then(Json::as_str) == Some("inserted"))
+            .then(|| change.get("values"))
+            .flatten()
+        });
+        // A malformed row is the terminal's mistake (400, nothing recorded), not ours to retry.
+        if inserted_logs
+            .clone()
+            .any(|v| json_i64(v.get("id")).is_none())
+        {
+            tracing::warn!(terminal = %from.terminal, "access log without id refused");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "every access log needs an integer id",
+            );
+        }
+        for values in inserted_logs {
+            if let Err(e) = record_device_log(core, &from, values).await {
                 tracing::warn!(terminal = %from.terminal, error = %e, "access log not recorded");
                 return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again");
             }
@@ -208,6 +229,19 @@ fn event_result(event: i64) -> (&'static str, Option<&'static str>) {
 }
 
 async fn record_device_log(core: &Core, from: &Sender, values: &Json) -> Result<(), String> {
+    record_access_log(core, from.tenant, from.terminal, values).await
+}
+
+/// Records one row of a terminal's `access_logs` (pushed by the monitor, or read back by the
+/// sync engine's catch-up) as an access event, once: a row already recorded (same terminal
+/// and device log id) is skipped.
+pub(crate) async fn record_access_log(
+    core: &Core,
+    tenant: TenantId,
+    terminal: TerminalId,
+    values: &Json,
+) -> Result<(), String> {
+    let from = Sender { tenant, terminal };
     let log_id = json_i64(values.get("id")).ok_or("access log without id")?;
     let event = json_i64(values.get("event")).unwrap_or(0);
     let local = json_i64(values.get("time")).unwrap_or(0);
@@ -233,7 +267,7 @@ async fn record_device_log(core: &Core, from: &Sender, values: &Json) -> Result<
         key_prefix: format!("terminal:{terminal}"),
     };
     let written = core
-        .write(&caller, 0, move |s, plan| {
+        .append(&caller, move |s, plan| {
             let t =
                 s.topology.terminals.get(&terminal).ok_or_else(|| {
                     crate::http::problem::ApiProblem::not_found("terminal", terminal)
@@ -347,7 +381,7 @@ fn factors(s: &Snapshot, command: &str, pairs: &[(String, String)]) -> Vec<Prese
     }
 }
 
-fn door_action(t: &Terminal) -> Json {
+pub(crate) fn door_action(t: &Terminal) -> Json {
     if t.model.to_ascii_lowercase().contains("access") {
         json!({"action": "door", "parameters": "door=1"})
     } else {

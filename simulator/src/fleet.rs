@@ -479,7 +479,8 @@ impl RunningFleet {
         let app = axum::Router::new()
             .route("/_fleet/manifest", axum::routing::get(manifest_handler))
             .route("/_fleet/{*path}", axum::routing::post(control_handler))
-            .with_state(state.clone());
+            .with_state(state.clone())
+            .merge(crate::panel::overview::routes(state.terminals.clone()));
         let shutdown = stop.clone();
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app)
@@ -553,7 +554,7 @@ async fn apply_to(
 
 #[derive(Debug, Clone)]
 struct ControlState {
-    terminals: Vec<Terminal>,
+    terminals: std::sync::Arc<[Terminal]>,
     manifest: std::sync::Arc<std::sync::Mutex<Json>>,
 }
 

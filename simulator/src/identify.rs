@@ -73,6 +73,12 @@ pub fn identify(
 /// Queues the monitor notifications for a logged decision: `dao`, then `door` / `secbox`.
 pub fn notify(terminal: &Terminal, logged: &Logged) {
     let device = &terminal.device;
+    let portal_id = logged
+        .log
+        .get("portal_id")
+        .and_then(Json::as_i64)
+        .unwrap_or(DEFAULT_PORTAL);
+    terminal.display.access_decided(logged, portal_id);
     let device_id = device.identity().device_id;
     let values: Map<String, Json> = logged
         .log

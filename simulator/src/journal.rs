@@ -189,6 +189,8 @@ struct Ring {
 #[derive(Debug, Clone)]
 pub struct Journal {
     ring: Arc<Mutex<Ring>>,
+    /// Counts callback attempts, so that views can follow deliveries as they happen.
+    callback_count: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Default for Journal {
@@ -208,6 +210,7 @@ impl Journal {
                 capacity: capacity.max(1),
                 next_seq: 1,
             })),
+            callback_count: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -231,6 +234,13 @@ impl Journal {
             ring.callbacks.pop_front();
         }
         ring.callbacks.push_back(attempt);
+        drop(ring);
+        self.callback_count.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that sees the count move whenever a callback attempt is recorded.
+    pub fn subscribe_callbacks(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.callback_count.subscribe()
     }
 
     /// Every kept callback attempt, oldest first.

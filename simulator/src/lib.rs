@@ -18,11 +18,13 @@
 //! Layout: [`device`] holds the terminal's rules (testable without HTTP), [`api`] turns HTTP
 //! into device calls, [`wire`] reads request JSON with the firmware's error wording,
 //! [`journal`] records exchanges, [`persist`] keeps state across restarts, [`model`]
-//! describes what each terminal model can do.
+//! describes what each terminal model can do, [`display`] keeps what a person in front of
+//! the terminal sees, which the web panel (`/_sim/ui`) shows.
 
 pub mod api;
 pub mod callbacks;
 pub mod device;
+pub mod display;
 pub mod enroll;
 pub mod faults;
 pub mod fleet;
@@ -30,6 +32,7 @@ pub mod identify;
 pub mod journal;
 pub mod model;
 pub mod online;
+mod panel;
 pub mod persist;
 pub mod person;
 pub mod power;

@@ -3,7 +3,8 @@
 //! `acs-sim serve --port 8080 --model idface --login admin --password admin --state dev.json`
 //! serves one terminal until Ctrl-C, then shuts down cleanly (writing the state file).
 //! `acs-sim fleet --count 1000 --manifest fleet.json` serves a thousand terminals, writes
-//! where each one is, and serves the fleet control API.
+//! where each one is, and serves the fleet control API. Both serve the web panel: each
+//! terminal's at `/_sim/ui` on its own port, the fleet's overview at `/_fleet/ui`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -148,6 +149,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         identity.device_id,
         sim.base_url()
     );
+    println!("web panel: {}/_sim/ui", sim.base_url());
     println!(
         "try: curl -s -X POST {}/login.fcgi -H 'Content-Type: application/json' -d '{{\"login\":\"{}\",\"password\":\"…\"}}'",
         sim.base_url(),
@@ -185,7 +187,7 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<()> {
         .write_manifest(&args.manifest)
         .with_context(|| format!("cannot write {}", args.manifest.display()))?;
     println!(
-        "{} terminals listening on {} (started in {} ms); manifest in {}; fleet control at http://{control}/_fleet/",
+        "{} terminals listening on {} (started in {} ms); manifest in {}; fleet control at http://{control}/_fleet/; overview at http://{control}/_fleet/ui",
         fleet.len(),
         args.bind,
         started.elapsed().as_millis(),

@@ -86,6 +86,27 @@ pub struct ServerResult {
     pub message: Option<String>,
 }
 
+/// Largest server reply the terminal reads (online mode and push-mode commands); a longer
+/// reply counts as a malformed one. Real firmware documents no limit.
+pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
+
+/// Reads a server's reply body of at most [`MAX_REPLY_BYTES`]; `None` when it is longer or
+/// the connection broke.
+pub(crate) async fn read_reply(mut response: reqwest::Response) -> Option<Vec<u8>> {
+    let limit = u64::try_from(MAX_REPLY_BYTES).unwrap_or(u64::MAX);
+    if response.content_length().is_some_and(|n| n > limit) {
+        return None;
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.ok()? {
+        if body.len() + chunk.len() > MAX_REPLY_BYTES {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
+}
+
 /// Validates a reply body like the firmware's binding layer (terminal-api.md §7.3).
 pub fn parse_result(body: &[u8]) -> Result<ServerResult, String> {
     let json: Json = serde_json::from_slice(body).map_err(|e| format!("Invalid JSON ({e})"))?;
@@ -344,7 +365,7 @@ async fn ask(terminal: &Terminal, server: &str, request: &Request) -> Outcome {
         let (outcome, body) = match answer {
             Ok(r) => {
                 let status = r.status().as_u16();
-                (Ok(status), r.bytes().await.ok())
+                (Ok(status), read_reply(r).await)
             }
             Err(e) => (
                 Err(if e.is_timeout() {
@@ -467,6 +488,7 @@ fn enter_contingency(terminal: &Terminal, server: String) {
         return;
     }
     tracing::warn!("online server unreachable: contingency");
+    terminal.display.touch();
     terminal.outbox.send_all(operation_mode(terminal, 1, now));
     let t = terminal.clone();
     terminal.tasks.spawn(async move {
@@ -504,6 +526,7 @@ fn enter_contingency(terminal: &Terminal, server: String) {
                     .record_callback(CallbackAttempt::sent(&record, attempt, outcome.clone()));
                 if outcome == Ok(200) {
                     let last_offline = t.online.leave();
+                    t.display.touch();
                     tracing::info!("online server back: leaving contingency");
                     t.outbox.send_all(operation_mode(&t, 0, last_offline));
                     return;

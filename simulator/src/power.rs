@@ -133,6 +133,8 @@ pub(crate) async fn serve(
             }
         };
         terminal.reboot();
+        // Also ends the panel's live streams, which would otherwise hold the listener open.
+        terminal.display.set_powered(false);
         server_stop.cancel();
         let _ = server.await;
         let Some((back_after, done)) = off else {
@@ -173,6 +175,7 @@ pub(crate) async fn serve(
                 },
             }
         }
+        terminal.display.set_powered(true);
         tracing::info!("terminal powered on");
     }
 }

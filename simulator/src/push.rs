@@ -161,7 +161,7 @@ async fn poll(terminal: &Terminal, push: &PushSettings, device_id: &str, uuid: &
         .send()
         .await;
     let (outcome, body) = match answer {
-        Ok(r) => (Ok(r.status().as_u16()), r.bytes().await.ok()),
+        Ok(r) => (Ok(r.status().as_u16()), crate::online::read_reply(r).await),
         Err(e) => (Err(failure(&e)), None),
     };
     terminal

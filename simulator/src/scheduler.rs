@@ -30,6 +30,8 @@ struct Inner {
     /// Manual mode: number of tasks currently waiting.
     sleepers: watch::Sender<usize>,
     waiting: AtomicUsize,
+    /// Scaled mode: when the scheduler was created (for [`Scheduler::now`]).
+    started: tokio::time::Instant,
 }
 
 /// The scheduler clock; clones share it.
@@ -53,6 +55,7 @@ impl Scheduler {
                 now: watch::channel(Duration::ZERO).0,
                 sleepers: watch::channel(0).0,
                 waiting: AtomicUsize::new(0),
+                started: tokio::time::Instant::now(),
             }),
         }
     }
@@ -101,6 +104,26 @@ impl Scheduler {
     /// Manual mode: virtual time elapsed so far.
     pub fn elapsed(&self) -> Duration {
         *self.inner.now.borrow()
+    }
+
+    /// Nominal scheduler time since creation, in both modes: what a wait of `d` started
+    /// now will have reached when it ends is `now() + d`. With a zero scale every wait is
+    /// already over, so it is [`Duration::MAX`].
+    pub fn now(&self) -> Duration {
+        match self.inner.mode {
+            TimeMode::Manual => self.elapsed(),
+            TimeMode::Scaled(scale) if scale.is_finite() && scale > 0.0 => {
+                Duration::try_from_secs_f64(self.inner.started.elapsed().as_secs_f64() / scale)
+                    .unwrap_or(Duration::MAX)
+            }
+            TimeMode::Scaled(_) => Duration::MAX,
+        }
+    }
+
+    /// Manual mode: a receiver that sees virtual time move (for views that show a
+    /// countdown without waiting on the clock themselves).
+    pub fn subscribe_time(&self) -> watch::Receiver<Duration> {
+        self.inner.now.subscribe()
     }
 
     /// Number of tasks currently waiting on this scheduler (manual mode).

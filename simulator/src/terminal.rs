@@ -8,6 +8,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::callbacks::Outbox;
 use crate::device::Device;
+use crate::display::Display;
 use crate::enroll::Enroller;
 use crate::faults::Faults;
 use crate::journal::Journal;
@@ -32,6 +33,8 @@ pub struct Terminal {
     pub faults: Faults,
     /// Powers the terminal off and on (while it is serving).
     pub power: PowerSwitch,
+    /// What a person in front of the terminal sees (screen, countdown, LED, events).
+    pub display: Display,
     pub(crate) enroller: Enroller,
     pub(crate) online: crate::online::OnlineState,
     pub(crate) http: reqwest::Client,
@@ -51,6 +54,7 @@ impl Terminal {
             outbox: Outbox::default(),
             faults: Faults::default(),
             power: PowerSwitch::default(),
+            display: Display::default(),
             enroller: Enroller::default(),
             online: crate::online::OnlineState::default(),
             http: reqwest::Client::new(),
@@ -97,5 +101,6 @@ impl Terminal {
     pub fn reboot(&self) {
         self.enroller.cancel();
         self.device.reboot();
+        self.display.rebooted();
     }
 }

@@ -2,3 +2,4 @@
 //! terminal over a real loopback socket on the other.
 
 mod card_values;
+mod chaos;

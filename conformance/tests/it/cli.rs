@@ -13,9 +13,9 @@ use acs_conformance::target;
 use acs_simulator::Model;
 use serde_json::{Value as Json, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_acs-conformance");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_acs-conformance");
 
-fn temp_dir(name: &str) -> PathBuf {
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("acs-conformance-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
@@ -86,7 +86,7 @@ fn list_prints_the_catalogue_and_a_bad_selection_exits_2() {
 }
 
 /// Builds and finds the `acs-sim` binary next to this test's profile directory.
-fn acs_sim() -> PathBuf {
+pub(crate) fn acs_sim() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args([
@@ -129,6 +129,8 @@ fn a_real_terminal_by_url_with_a_scripted_operator() {
     let mut run = Command::new(BIN)
         .args(["--target", &url, "--login", "admin", "--password", "admin"])
         .args(["--callback-addr", "127.0.0.1:0", "--operator-timeout", "20"])
+        .arg("--restore-journal")
+        .arg(dir.join("restore.json"))
         .args([
             "--only",
             "SESSION",
@@ -189,7 +191,7 @@ fn a_real_terminal_by_url_with_a_scripted_operator() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-fn device_tables(device: &acs_simulator::Device) -> Json {
+pub(crate) fn device_tables(device: &acs_simulator::Device) -> Json {
     let mut all = serde_json::Map::new();
     for table in [
         "users",

@@ -3,3 +3,4 @@
 mod catalogue;
 mod cli;
 mod reports;
+mod safety; // safety rails on a device: objects outside the reserved range, restore after SIGKILL, no secrets in any output

@@ -106,6 +106,8 @@ pub struct Access {
     pub group_ids: BTreeSet<GroupId>,
     /// Provisioning status (server-owned).
     pub status: ProvisioningStatus,
+    /// Whether the people it applies to get a welcome message when they are added.
+    pub welcome_email_required: bool,
 }
 
 impl Access {
@@ -142,6 +144,7 @@ impl Access {
             person_ids: spec.person_ids,
             group_ids: spec.group_ids,
             status: ProvisioningStatus::Initial,
+            welcome_email_required: false,
         })
     }
 

@@ -265,6 +265,8 @@ pub struct CredentialLifecycle {
     pub suspended: bool,
     /// Whether it is locked out.
     pub locked_out: bool,
+    /// Wrong PINs given with it since the last success or lockout clearance.
+    pub failed_attempts: u32,
     /// Why it was revoked, if it was.
     pub revoked: Option<RevokeReason>,
     /// Whether it is deleted.
@@ -293,6 +295,7 @@ pub struct Credential {
     use_count: u32,
     suspended: bool,
     locked_out: bool,
+    failed_attempts: u32,
     revoked: Option<RevokeReason>,
     deleted: bool,
 }
@@ -318,6 +321,7 @@ impl Credential {
             use_count: 0,
             suspended: false,
             locked_out: false,
+            failed_attempts: 0,
             revoked: None,
             deleted: false,
         }
@@ -364,6 +368,7 @@ impl Credential {
             use_count: 0,
             suspended: false,
             locked_out: false,
+            failed_attempts: 0,
             revoked: None,
             deleted: false,
             ..self.clone()
@@ -376,6 +381,7 @@ impl Credential {
             use_count: self.use_count,
             suspended: self.suspended,
             locked_out: self.locked_out,
+            failed_attempts: self.failed_attempts,
             revoked: self.revoked,
             deleted: self.deleted,
         }
@@ -391,12 +397,14 @@ impl Credential {
             use_count,
             suspended,
             locked_out,
+            failed_attempts,
             revoked,
             deleted,
         } = lifecycle;
         self.use_count = use_count;
         self.suspended = suspended;
         self.locked_out = locked_out;
+        self.failed_attempts = failed_attempts;
         self.revoked = revoked;
         self.deleted = deleted;
         self
@@ -479,11 +487,33 @@ impl Credential {
         Ok(())
     }
 
-    /// Clears a lockout.
+    /// Clears a lockout (and the count of wrong PINs).
     pub fn clear_lockout(&mut self) -> Result<(), CredentialTransitionError> {
         self.check_mutable()?;
         self.locked_out = false;
+        self.failed_attempts = 0;
         Ok(())
+    }
+
+    /// Counts a wrong PIN given with this credential; the `limit`-th wrong PIN in a row
+    /// locks it out. Returns whether it is locked out now.
+    pub fn record_wrong_pin(&mut self, limit: u32) -> Result<bool, CredentialTransitionError> {
+        self.check_mutable()?;
+        self.failed_attempts = self.failed_attempts.saturating_add(1);
+        if self.failed_attempts >= limit.max(1) {
+            self.locked_out = true;
+        }
+        Ok(self.locked_out)
+    }
+
+    /// Forgets earlier wrong PINs after a right one.
+    pub fn record_right_pin(&mut self) {
+        self.failed_attempts = 0;
+    }
+
+    /// Wrong PINs given since the last right one or lockout clearance.
+    pub fn failed_attempts(&self) -> u32 {
+        self.failed_attempts
     }
 
     /// Revokes it for good. A suspended credential can be revoked; a revoked one cannot be

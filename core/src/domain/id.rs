@@ -124,6 +124,11 @@ typed_id!(
     HolidayCalendarId,
     "holiday calendar"
 );
+typed_id!(
+    /// A self-enrollment (selfie) invitation.
+    InvitationId,
+    "invitation"
+);
 
 #[cfg(test)]
 mod tests {

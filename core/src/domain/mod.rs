@@ -5,6 +5,7 @@
 //! - [`topology`] – tenants, sites (IANA zone), facilities, doors, terminals;
 //! - [`auth`] – auth types, factors, direction;
 //! - [`person`], [`credential`], [`phone`] (multi-phone mobile keys), [`group`];
+//! - [`invitation`] – selfie-enroll links (active → used | expired | superseded);
 //! - [`event`], [`membership`], [`access`] with [`provisioning`] – the entitlements;
 //! - [`schedule`] – weekly spans, holidays, one-off windows, DST;
 //! - [`snapshot`] – one tenant's objects, input of [`decision`] (who may pass) and
@@ -18,6 +19,7 @@ pub mod desired;
 pub mod event;
 pub mod group;
 pub mod id;
+pub mod invitation;
 pub mod membership;
 pub mod person;
 pub mod phone;
@@ -40,10 +42,13 @@ pub use event::{Event, EventError, EventStatus};
 pub use group::Group;
 pub use id::{
     AccessId, CredentialId, DoorId, EventId, FacilityId, GroupId, HolidayCalendarId, IdParseError,
-    MembershipId, PersonId, PhoneId, ScheduleId, SiteId, TenantId, TerminalId,
+    InvitationId, MembershipId, PersonId, PhoneId, ScheduleId, SiteId, TenantId, TerminalId,
+};
+pub use invitation::{
+    Delivery, Invitation, InvitationRefused, InvitationState, InvitationStatus, supersede_earlier,
 };
 pub use membership::Membership;
-pub use person::{AcsId, Person, PersonError, PersonInactive, check_acs_id_unique};
+pub use person::{AcsId, Contact, Person, PersonError, PersonInactive, check_acs_id_unique};
 pub use phone::{MobileKeySync, Phone, mobile_key_sync};
 pub use provisioning::{ProvisioningStatus, ProvisioningTransitionError};
 pub use schedule::{Holiday, HolidayCalendar, HolidayClasses, Schedule, WeekdaySet, WeeklySpan};

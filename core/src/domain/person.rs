@@ -76,7 +76,69 @@ pub struct Person {
     pub validity: Window,
     /// Administrative on/off switch.
     pub enabled: bool,
+    /// Where messages to the person go (invitations, cloud keys, welcome messages).
+    pub contact: Contact,
     suspended: bool,
+}
+
+/// How to reach a person: an e-mail address and/or a mobile number for text messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Mobile number in international form (`+` and 7 to 15 digits).
+    pub phone_number: Option<String>,
+}
+
+impl Contact {
+    /// Validates an e-mail address (field `email`): one `@` with text on both sides, a dot
+    /// in the domain, at most 254 characters, no spaces or control characters.
+    pub fn parse_email(text: &str) -> Result<String, InvalidField> {
+        let text = required_text("email", text, 254)?;
+        let valid = match text.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+                    && !text.contains(char::is_whitespace)
+            }
+            None => false,
+        };
+        if !valid {
+            return Err(InvalidField::new(
+                "email",
+                Problem::Invalid {
+                    expected: "an e-mail address such as ana@example.com",
+                },
+            ));
+        }
+        Ok(text)
+    }
+
+    /// Validates a mobile number (field `phone_number`): `+` then 7 to 15 digits; spaces,
+    /// dashes and dots between digits are dropped.
+    pub fn parse_phone_number(text: &str) -> Result<String, InvalidField> {
+        let text = required_text("phone_number", text, 32)?;
+        let digits: String = text
+            .chars()
+            .skip(1)
+            .filter(|c| !matches!(c, ' ' | '-' | '.'))
+            .collect();
+        if !text.starts_with('+')
+            || !(7..=15).contains(&digits.len())
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(InvalidField::new(
+                "phone_number",
+                Problem::Invalid {
+                    expected: "an international number such as +34 600 123 456",
+                },
+            ));
+        }
+        Ok(format!("+{digits}"))
+    }
 }
 
 impl Person {
@@ -89,6 +151,7 @@ impl Person {
             name: name.trim().to_owned(),
             validity: Window::ALWAYS,
             enabled: true,
+            contact: Contact::default(),
             suspended: false,
         }
     }
@@ -113,6 +176,7 @@ impl Person {
             name,
             validity,
             enabled,
+            contact: Contact::default(),
             suspended,
         }
     }

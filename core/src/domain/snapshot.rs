@@ -10,9 +10,10 @@ use super::desired;
 use super::event::Event;
 use super::group::Group;
 use super::id::{
-    AccessId, CredentialId, DoorId, EventId, GroupId, HolidayCalendarId, MembershipId, PersonId,
-    PhoneId, ScheduleId,
+    AccessId, CredentialId, DoorId, EventId, GroupId, HolidayCalendarId, InvitationId,
+    MembershipId, PersonId, PhoneId, ScheduleId,
 };
+use super::invitation::Invitation;
 use super::membership::Membership;
 use super::person::Person;
 use super::phone::Phone;
@@ -58,6 +59,8 @@ pub struct Snapshot {
     pub memberships: BTreeMap<MembershipId, Membership>,
     /// Accesses by id.
     pub accesses: BTreeMap<AccessId, Access>,
+    /// Selfie-enroll invitations by id.
+    pub invitations: BTreeMap<InvitationId, Invitation>,
     /// Doors in lockdown: nobody is granted there.
     pub locked_down_doors: BTreeSet<DoorId>,
 }
@@ -77,6 +80,7 @@ impl Snapshot {
             events: BTreeMap::new(),
             memberships: BTreeMap::new(),
             accesses: BTreeMap::new(),
+            invitations: BTreeMap::new(),
             locked_down_doors: BTreeSet::new(),
         }
     }

@@ -697,7 +697,8 @@ fn access_view(a: &Access) -> Json {
             "in_auth_types": d.in_auth_types.iter().map(|t| t.name()).collect::<Vec<_>>(),
             "out_auth_types": d.out_auth_types.iter().map(|t| t.name()).collect::<Vec<_>>()})).collect::<Vec<_>>(),
         "person_ids": ids(&a.person_ids),
-        "group_ids": a.group_ids.iter().map(|g| g.get()).collect::<Vec<_>>()})
+        "group_ids": a.group_ids.iter().map(|g| g.get()).collect::<Vec<_>>(),
+        "welcome_email_required": a.welcome_email_required})
 }
 
 #[derive(Debug, Deserialize)]
@@ -726,6 +727,30 @@ pub(crate) struct AccessIn {
     person_ids: Vec<u64>,
     #[serde(default)]
     group_ids: Vec<u64>,
+    #[serde(default)]
+    welcome_email_required: bool,
+}
+
+/// Welcome messages for the people `access` applies to that `before` did not (all of them
+/// for a new access), when the access asks for them.
+fn welcome(
+    s: &Snapshot,
+    plan: &mut crate::app::Plan,
+    before: Option<&Access>,
+    access: &Access,
+    now: Timestamp,
+) {
+    if !access.welcome_email_required || access.effect != Effect::Permit {
+        return;
+    }
+    let had = before.map(|b| s.access_subjects(b)).unwrap_or_default();
+    for person in s.access_subjects(access).difference(&had) {
+        if let Some(person) = s.people.get(person) {
+            for message in crate::notify::compose::welcome_access(person, access, now) {
+                plan.message(message);
+            }
+        }
+    }
 }
 
 /// Checks an access request against the tenant's objects and builds the access.
@@ -785,7 +810,7 @@ fn build_access(
         }
         group_ids.insert(g);
     }
-    Ok(Access::new(
+    let mut access = Access::new(
         id,
         AccessSpec {
             tenant_id: tenant,
@@ -799,7 +824,9 @@ fn build_access(
             person_ids,
             group_ids,
         },
-    )?)
+    )?;
+    access.welcome_email_required = body.welcome_email_required;
+    Ok(access)
 }
 
 fn advance(access: &mut Access, path: &[ProvisioningStatus]) {
@@ -818,8 +845,10 @@ pub(crate) async fn create_access(
     input: Input<AccessIn>,
 ) -> Result<Response, ApiProblem> {
     let tenant = caller.tenant;
+    let now = core.now();
     create(&core, &caller, input.idempotency, 1, move |s, plan| {
         let mut access = build_access(s, AccessId::new(plan.next_id()?), &input.body, tenant)?;
+        welcome(s, plan, None, &access, now);
         // Committed is provisioned until the sync engine reports per terminal.
         advance(
             &mut access,
@@ -868,6 +897,7 @@ pub(crate) async fn update_access(
 ) -> Result<Response, ApiProblem> {
     let id = AccessId::new(path_id("access", &id)?);
     let tenant = caller.tenant;
+    let now = core.now();
     let view = core
         .write(&caller, 0, move |s, plan| {
             let old = s
@@ -876,6 +906,7 @@ pub(crate) async fn update_access(
                 .filter(|a| a.is_live())
                 .ok_or_else(|| ApiProblem::not_found("access", id))?;
             let mut access = build_access(s, id, &input.body, tenant)?;
+            welcome(s, plan, Some(old), &access, now);
             access.status = old.status;
             advance(
                 &mut access,

@@ -5,16 +5,24 @@
 //!
 //! Handlers only translate between HTTP and the domain; every change goes through
 //! [`Core::write`]. Resources live in one module per area: [`topology`], [`people`],
-//! [`entitlements`], [`access_events`], [`keys`].
+//! [`entitlements`], [`access_events`], [`keys`], [`invitations`] and [`outbox`].
+//!
+//! `/public` holds what people (not integrators) reach through the links they are sent:
+//! the selfie upload of an invitation ([`invitations`]) and cloud keys ([`cloud_keys`]).
+//! They need only the link's token and are rate-limited ([`rate_limit`]).
 
 mod access_events;
 pub mod auth;
+mod cloud_keys;
 mod enrollments;
 mod entitlements;
 mod input;
+mod invitations;
 mod keys;
+mod outbox;
 mod people;
 pub mod problem;
+pub mod rate_limit;
 mod topology;
 
 use axum::Router;
@@ -110,6 +118,15 @@ pub fn router(core: Core) -> Router {
             "/people/{id}/phones",
             post(people::add_phone).get(people::list_phones),
         )
+        .route(
+            "/people/{id}/contact",
+            axum::routing::put(people::set_contact),
+        )
+        .route(
+            "/people/{id}/selfie-invitations",
+            post(invitations::create_invitation).get(invitations::list_invitations),
+        )
+        .route("/selfie-invitations/{id}", get(invitations::get_invitation))
         .route("/phones/{id}/deactivate", post(people::deactivate_phone))
         .route(
             "/credentials/{id}",
@@ -124,6 +141,12 @@ pub fn router(core: Core) -> Router {
             post(people::unsuspend_credential),
         )
         .route("/credentials/{id}/revoke", post(people::revoke_credential))
+        .route(
+            "/credentials/{id}/clear-lockout",
+            post(people::clear_credential_lockout),
+        )
+        .route("/outbox", get(outbox::list))
+        .route("/outbox/{id}", get(outbox::get))
         .route(
             "/groups",
             post(people::create_group).get(people::list_groups),
@@ -176,8 +199,17 @@ pub fn router(core: Core) -> Router {
         .route("/access-events/stream", get(access_events::stream))
         .route("/api-keys", post(keys::issue).get(keys::list))
         .route("/api-keys/{id}", axum::routing::delete(keys::revoke));
+    let public = Router::new()
+        .route(
+            "/selfie-invitations/{token}",
+            get(invitations::public_page).post(invitations::public_submit),
+        )
+        .route("/cloud-keys/{token}", get(cloud_keys::page))
+        .route("/cloud-keys/{token}/doors", post(cloud_keys::doors))
+        .route("/cloud-keys/{token}/open", post(cloud_keys::open));
     Router::new()
         .nest("/v1", v1)
+        .nest("/public", public)
         .route("/openapi.json", get(openapi))
         .fallback(no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

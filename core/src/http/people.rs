@@ -22,14 +22,17 @@ use super::{PageQuery, create, delete_unused, get_one, ok, page_query};
 use crate::app::{Caller, Core, Plan};
 use crate::card::WiegandCard;
 use crate::domain::{
-    AcsId, Credential, CredentialId, CredentialStatus, CredentialValue, DisableReason,
+    AcsId, Contact, Credential, CredentialId, CredentialStatus, CredentialValue, DisableReason,
     FingerprintTemplates, Group, GroupId, IssueError, Person, PersonId, Phone, PhoneId, Pin,
     SecretText, Snapshot, check_can_issue, mobile_key_sync,
 };
+use crate::notify::compose;
 use crate::store::{Blob, Kind};
 
 type PageResult = Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>;
 
+/// Longest display name of a person (it becomes the terminal's `users.name`).
+pub(crate) const MAX_PERSON_NAME: usize = 200;
 /// Largest selfie accepted, decoded.
 pub(crate) const MAX_SELFIE_BYTES: usize = 2 * 1024 * 1024;
 /// Smallest and largest selfie side, in pixels.
@@ -71,11 +74,53 @@ pub(crate) fn decode_selfie(field: &str, b64: &str) -> Result<Vec<u8>, ApiProble
     Ok(bytes)
 }
 
-fn person_view(p: &Person) -> Json {
+pub(crate) fn person_view(p: &Person) -> Json {
     json!({"id": p.id.get(), "acs_id": p.acs_id.as_str(), "name": p.name,
+           "email": p.contact.email, "phone_number": p.contact.phone_number,
            "valid_from": p.validity.from().map(|t| t.to_string()),
            "valid_to": p.validity.to().map(|t| t.to_string()),
            "enabled": p.enabled, "suspended": p.is_suspended()})
+}
+
+/// Checks contact details (fields `email`, `phone_number`).
+fn contact(email: Option<&str>, phone_number: Option<&str>) -> Result<Contact, ApiProblem> {
+    Ok(Contact {
+        email: email.map(Contact::parse_email).transpose()?,
+        phone_number: phone_number.map(Contact::parse_phone_number).transpose()?,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ContactIn {
+    email: Option<String>,
+    phone_number: Option<String>,
+}
+
+/// `PUT /v1/people/{id}/contact` with `{"email", "phone_number"}` (either may be `null`):
+/// where the person's messages go.
+pub(crate) async fn set_contact(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+    input: Input<ContactIn>,
+) -> Result<Response, ApiProblem> {
+    let id = PersonId::new(path_id("person", &id)?);
+    let contact = contact(
+        input.body.email.as_deref(),
+        input.body.phone_number.as_deref(),
+    )?;
+    let view = core
+        .write(&caller, 0, move |s, plan| {
+            let mut person = person_of(s, id)?.clone();
+            person.contact = contact;
+            plan.audit("person.updated", Kind::Person, Some(id.get()));
+            let view = person_view(&person);
+            plan.put(person, None);
+            Ok(view)
+        })
+        .await?;
+    Ok(ok(view))
 }
 
 fn reason_name(r: DisableReason) -> &'static str {
@@ -127,7 +172,7 @@ pub(crate) fn credential_view(s: &Snapshot, c: &Credential, at: Timestamp) -> Js
     view
 }
 
-fn issue_problem(e: IssueError) -> ApiProblem {
+pub(crate) fn issue_problem(e: IssueError) -> ApiProblem {
     match e {
         IssueError::Duplicate { field } => ApiProblem::conflict(Some(field), e.to_string()),
         IssueError::CardLostOrStolen => ApiProblem::conflict(Some("card_number"), e.to_string()),
@@ -135,7 +180,7 @@ fn issue_problem(e: IssueError) -> ApiProblem {
     }
 }
 
-fn person_of(s: &Snapshot, id: PersonId) -> Result<&Person, ApiProblem> {
+pub(crate) fn person_of(s: &Snapshot, id: PersonId) -> Result<&Person, ApiProblem> {
     s.people
         .get(&id)
         .ok_or_else(|| ApiProblem::not_found("person", id))
@@ -144,7 +189,7 @@ fn person_of(s: &Snapshot, id: PersonId) -> Result<&Person, ApiProblem> {
 /// Issues a face credential from selfie bytes (issued, not distributed). A person just
 /// created has no face yet, so only an existing person is checked (the store's unique
 /// key backs the rule either way).
-fn issue_face(
+pub(crate) fn issue_face(
     s: &Snapshot,
     plan: &mut Plan,
     person: &Person,
@@ -175,6 +220,8 @@ pub(crate) struct EnrollIn {
     acs_id: String,
     #[serde(default)]
     name: String,
+    email: Option<String>,
+    phone_number: Option<String>,
     selfie: Option<String>,
     valid_from: Option<String>,
     valid_to: Option<String>,
@@ -195,6 +242,13 @@ pub(crate) async fn enroll(
         .map(|b| decode_selfie("selfie", b))
         .transpose()?;
     let acs_id = AcsId::parse(&body.acs_id)?;
+    if body.name.chars().count() > MAX_PERSON_NAME {
+        return Err(ApiProblem::invalid(
+            "name",
+            format!("name must be at most {MAX_PERSON_NAME} characters"),
+        ));
+    }
+    let contact = contact(body.email.as_deref(), body.phone_number.as_deref())?;
     let valid_from = opt_instant("valid_from", body.valid_from.as_deref())?;
     let valid_to = opt_instant("valid_to", body.valid_to.as_deref())?;
     let tenant = caller.tenant;
@@ -202,8 +256,9 @@ pub(crate) async fn enroll(
     create(&core, &caller, input.idempotency, 2, move |s, plan| {
         // Uniqueness of the acs_id is the store's unique key (409 naming `acs_id`): a scan
         // of every person here would make enrollment slower as the tenant grows.
-        let person = Person::new(PersonId::new(plan.next_id()?), tenant, acs_id, &body.name)
+        let mut person = Person::new(PersonId::new(plan.next_id()?), tenant, acs_id, &body.name)
             .with_validity(valid_from, valid_to)?;
+        person.contact = contact;
         plan.audit("person.created", Kind::Person, Some(person.id.get()));
         let mut view = person_view(&person);
         plan.put(person.clone(), None);
@@ -405,6 +460,10 @@ pub(crate) enum CredentialIn {
         ends_at: Option<String>,
         #[serde(default)]
         one_time: bool,
+        #[serde(default)]
+        send_by_email: bool,
+        #[serde(default)]
+        send_by_text: bool,
     },
     MobileKey {
         starts_at: Option<String>,
@@ -412,7 +471,7 @@ pub(crate) enum CredentialIn {
     },
 }
 
-fn random_token(len: usize) -> String {
+pub(crate) fn random_token(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
     (0..len)
@@ -430,6 +489,8 @@ enum Requested {
         max_uses: Option<u32>,
         /// Generated values shown once in the reply.
         shown: serde_json::Map<String, Json>,
+        /// Whether to send a cloud key by e-mail and by text.
+        send: (bool, bool),
     },
 }
 
@@ -441,6 +502,7 @@ fn requested(body: CredentialIn) -> Result<Requested, ApiProblem> {
         ))
     };
     let mut shown = serde_json::Map::new();
+    let mut send = (false, false);
     let (value, (starts, ends), max_uses) = match body {
         CredentialIn::Face { selfie } => {
             return Ok(Requested::Face(decode_selfie("selfie", &selfie)?));
@@ -494,13 +556,25 @@ fn requested(body: CredentialIn) -> Result<Requested, ApiProblem> {
             starts_at,
             ends_at,
             one_time,
+            send_by_email,
+            send_by_text,
         } => {
             let token = random_token(32);
             shown.insert("token".into(), json!(token));
+            send = (send_by_email, send_by_text);
+            // A cloud key always has a PIN: the operator's, or one made here and shown once.
+            let pin = match pin {
+                Some(pin) => Pin::parse(&pin)?,
+                None => {
+                    let digits = random_pin(6);
+                    shown.insert("pin".into(), json!(digits));
+                    Pin::parse(&digits)?
+                }
+            };
             (
                 CredentialValue::CloudKey {
                     token: SecretText::parse("token", &token)?,
-                    pin: pin.as_deref().map(Pin::parse).transpose()?,
+                    pin: Some(pin),
                 },
                 window(starts_at, ends_at)?,
                 one_time.then_some(1),
@@ -518,7 +592,57 @@ fn requested(body: CredentialIn) -> Result<Requested, ApiProblem> {
         ends,
         max_uses,
         shown,
+        send,
     })
+}
+
+/// `len` random decimal digits.
+fn random_pin(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
+        .collect()
+}
+
+/// The messages issuing `credential` to `person` causes: a cloud key's link and PIN (to
+/// the channels asked for), a welcome for a mobile key.
+fn issue_messages(
+    person: &Person,
+    credential: &Credential,
+    (by_email, by_text): (bool, bool),
+    public_url: &str,
+    now: Timestamp,
+) -> Result<Vec<crate::store::NewMessage>, ApiProblem> {
+    match &credential.value {
+        CredentialValue::CloudKey { token, pin } if by_email || by_text => {
+            let email = by_email
+                .then(|| {
+                    person.contact.email.as_deref().ok_or_else(|| {
+                        ApiProblem::invalid("send_by_email", "the person has no e-mail address")
+                    })
+                })
+                .transpose()?;
+            let text = by_text
+                .then(|| {
+                    person.contact.phone_number.as_deref().ok_or_else(|| {
+                        ApiProblem::invalid("send_by_text", "the person has no mobile number")
+                    })
+                })
+                .transpose()?;
+            Ok(compose::cloud_key(
+                person,
+                credential,
+                &compose::cloud_key_link(public_url, token.expose()),
+                pin.as_ref().map_or("", |p| p.expose()),
+                compose::Recipients { email, text },
+                now,
+            ))
+        }
+        CredentialValue::MobileKey { phone_id: None } => {
+            Ok(compose::welcome_mobile_key(person, credential, now))
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// `POST /v1/people/{id}/credentials`: issues a credential of any kind. The reply shows
@@ -532,9 +656,10 @@ pub(crate) async fn issue_credential(
     let person_id = PersonId::new(path_id("person", &id)?);
     let now = core.now();
     let requested = requested(input.body)?;
+    let public_url = core.public_url();
     create(&core, &caller, input.idempotency, 64, move |s, plan| {
         let person = person_of(s, person_id)?.clone();
-        let (value, starts, ends, max_uses, shown) = match requested {
+        let (value, starts, ends, max_uses, shown, send) = match requested {
             Requested::Face(jpeg) => {
                 let face = issue_face(s, plan, &person, jpeg, now)?;
                 return Ok(credential_view(s, &face, now));
@@ -545,7 +670,8 @@ pub(crate) async fn issue_credential(
                 ends,
                 max_uses,
                 shown,
-            } => (value, starts, ends, max_uses, shown),
+                send,
+            } => (value, starts, ends, max_uses, shown, send),
         };
         check_can_issue(s.credentials.values(), person.tenant_id, person.id, &value)
             .map_err(issue_problem)?;
@@ -556,6 +682,9 @@ pub(crate) async fn issue_credential(
             credential = credential.with_max_uses(n)?;
         }
         plan.audit("credential.issued", Kind::Credential, Some(id.get()));
+        for message in issue_messages(&person, &credential, send, &public_url, now)? {
+            plan.message(message);
+        }
         let mut after = s.clone();
         after.credentials.insert(id, credential.clone());
         plan.put(credential.clone(), None);
@@ -578,10 +707,21 @@ fn sync_mobile_keys(
     now: Timestamp,
 ) -> Result<(), ApiProblem> {
     let sync = mobile_key_sync(after.credentials.values(), after.phones.values(), person);
+    let acs_id = after.people.get(&person).map(|p| p.acs_id.as_str());
+    let event = |kind: &str, c: &Credential| {
+        json!({"type": kind, "occurred_at": now.to_string(), "person_id": person.get(),
+        "acs_id": acs_id, "credential_id": c.id.get(), "kind": "mobile_key",
+        "parent_id": c.parent_id.map(CredentialId::get),
+        "phone_id": match c.value {
+            CredentialValue::MobileKey { phone_id } => phone_id.map(PhoneId::get),
+            _ => None,
+        }})
+    };
     for (parent, phone) in sync.create {
         if let Some(parent) = after.credentials.get(&parent) {
             let copy = parent.copy_for_phone(CredentialId::new(plan.next_id()?), phone, now);
             plan.audit("credential.issued", Kind::Credential, Some(copy.id.get()));
+            plan.access_event(now, event("credential.issued", &copy));
             plan.put(copy, None);
         }
     }
@@ -590,6 +730,7 @@ fn sync_mobile_keys(
             let mut c = c.clone();
             if c.revoke(reason).is_ok() {
                 plan.audit("credential.revoked", Kind::Credential, Some(copy.get()));
+                plan.access_event(now, event("credential.revoked", &c));
                 plan.put(c, None);
             }
         }
@@ -701,6 +842,22 @@ pub(crate) async fn suspend_credential(
     .await?))
 }
 
+/// `POST /v1/credentials/{id}/clear-lockout`: unlocks a key locked after wrong PINs.
+pub(crate) async fn clear_credential_lockout(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiProblem> {
+    Ok(ok(change_credential(
+        &core,
+        &caller,
+        &id,
+        "credential.lockout_cleared",
+        Credential::clear_lockout,
+    )
+    .await?))
+}
+
 /// `POST /v1/credentials/{id}/unsuspend`.
 pub(crate) async fn unsuspend_credential(
     State(core): State<Core>,
@@ -746,6 +903,13 @@ fn phone_view(p: &Phone) -> Json {
     json!({"id": p.id.get(), "person_id": p.person_id.get(), "active": p.active})
 }
 
+/// The access-control event of a phone's enrollment or deactivation.
+fn phone_event(kind: &str, s: &Snapshot, phone: &Phone, now: Timestamp) -> Json {
+    json!({"type": kind, "occurred_at": now.to_string(), "phone_id": phone.id.get(),
+           "person_id": phone.person_id.get(),
+           "acs_id": s.people.get(&phone.person_id).map(|p| p.acs_id.as_str())})
+}
+
 /// `POST /v1/people/{id}/phones`: registers a phone; every mobile key of the person is
 /// issued to it.
 pub(crate) async fn add_phone(
@@ -771,6 +935,7 @@ pub(crate) async fn add_phone(
             active: true,
         };
         plan.audit("phone.added", Kind::Phone, Some(phone.id.get()));
+        plan.access_event(now, phone_event("phone.enrolled", s, &phone, now));
         let mut after = s.clone();
         after.phones.insert(phone.id, phone.clone());
         plan.put(phone.clone(), None);
@@ -824,6 +989,7 @@ pub(crate) async fn deactivate_phone(
             }
             phone.active = false;
             plan.audit("phone.deactivated", Kind::Phone, Some(id.get()));
+            plan.access_event(now, phone_event("phone.deactivated", s, &phone, now));
             let mut after = s.clone();
             after.phones.insert(id, phone.clone());
             plan.put(phone.clone(), None);

@@ -131,6 +131,17 @@ impl ApiProblem {
         )
     }
 
+    /// A refusal of its own kind (`invitation-used`, `wrong-pin`, `rate-limited` …), for
+    /// the public endpoints whose callers act on the kind.
+    pub fn refused(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        ApiProblem::new(status, kind, title, detail.into())
+    }
+
     /// Something failed on our side; the detail stays generic.
     pub fn internal() -> Self {
         ApiProblem::new(

@@ -430,6 +430,12 @@ pub(crate) async fn create_terminal(
             None => OperatingMode::Standalone,
             Some(m) => named("operating_mode", m, OPERATING_MODES)?,
         };
+        if body.password.chars().count() > 200 {
+            return Err(ApiProblem::invalid(
+                "password",
+                "password must be at most 200 characters",
+            ));
+        }
         let terminal = Terminal::new(
             TerminalId::new(plan.next_id()?),
             TerminalSpec {

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! {person_id, value, starts_at?, ends_at?, max_uses?, parent_id?, issued_at,
-//!  use_count, suspended, locked_out, revoked?, deleted}
+//!  use_count, suspended, locked_out, failed_attempts?, revoked?, deleted}
 //! ```
 //!
 //! `value` is tagged by `kind`: `{kind: "face", photo_ref}`, `{kind: "card", facility_code,
@@ -57,7 +57,7 @@ pub(super) const PIN: &str = "pin";
 /// Scope of a live QR payload.
 pub(super) const QR: &str = "qr";
 /// Scope of a live cloud-key token.
-pub(super) const CLOUD_KEY: &str = "cloud_key";
+pub(crate) const CLOUD_KEY: &str = "cloud_key";
 /// Scope of a person's live face (the value is the person id).
 pub(super) const FACE: &str = "face";
 
@@ -120,10 +120,16 @@ struct CredentialDoc {
     suspended: bool,
     #[serde(default)]
     locked_out: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    failed_attempts: u32,
     #[serde(default)]
     revoked: Option<ReasonDoc>,
     #[serde(default)]
     deleted: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn value_doc(value: &CredentialValue) -> ValueDoc {
@@ -206,6 +212,7 @@ impl Stored for Credential {
             use_count: lifecycle.use_count,
             suspended: lifecycle.suspended,
             locked_out: lifecycle.locked_out,
+            failed_attempts: lifecycle.failed_attempts,
             revoked: lifecycle.revoked.map(ReasonDoc::from),
             deleted: lifecycle.deleted,
         })
@@ -232,6 +239,7 @@ impl Stored for Credential {
             use_count: doc.use_count,
             suspended: doc.suspended,
             locked_out: doc.locked_out,
+            failed_attempts: doc.failed_attempts,
             revoked: doc.revoked.map(RevokeReason::from),
             deleted: doc.deleted,
         }))
@@ -559,18 +567,22 @@ mod tests {
             any::<u32>(),
             any::<bool>(),
             any::<bool>(),
+            0..10u32,
             prop::option::of(any_reason()),
             any::<bool>(),
         )
-            .prop_map(|(use_count, suspended, locked_out, revoked, deleted)| {
-                CredentialLifecycle {
-                    use_count,
-                    suspended,
-                    locked_out,
-                    revoked,
-                    deleted,
-                }
-            })
+            .prop_map(
+                |(use_count, suspended, locked_out, failed_attempts, revoked, deleted)| {
+                    CredentialLifecycle {
+                        use_count,
+                        suspended,
+                        locked_out,
+                        failed_attempts,
+                        revoked,
+                        deleted,
+                    }
+                },
+            )
     }
 
     prop_compose! {

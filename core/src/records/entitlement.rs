@@ -197,6 +197,8 @@ struct AccessDoc {
     #[serde(default)]
     group_ids: Vec<u64>,
     status: StatusDoc,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    welcome_email_required: bool,
 }
 
 impl Stored for Access {
@@ -227,6 +229,7 @@ impl Stored for Access {
             person_ids: self.person_ids.iter().map(|p| p.get()).collect(),
             group_ids: self.group_ids.iter().map(|g| g.get()).collect(),
             status: self.status.into(),
+            welcome_email_required: self.welcome_email_required,
         })
     }
 
@@ -262,6 +265,7 @@ impl Stored for Access {
             person_ids: doc.person_ids.into_iter().map(PersonId::new).collect(),
             group_ids: doc.group_ids.into_iter().map(GroupId::new).collect(),
             status: doc.status.into(),
+            welcome_email_required: doc.welcome_email_required,
         })
     }
 

@@ -39,8 +39,9 @@ pub trait Stored: Sized {
 }
 
 mod codec;
-mod credential;
+pub(crate) mod credential;
 mod entitlement;
+pub mod invitation;
 mod people;
 mod schedule;
 mod topology;
@@ -111,6 +112,10 @@ pub fn snapshot(tenant: Tenant, records: &[Record]) -> Result<Snapshot, CodecErr
             Kind::Access => {
                 let access: crate::domain::Access = read(id, record)?;
                 snapshot.accesses.insert(access.id, access);
+            }
+            Kind::Invitation => {
+                let invitation: crate::domain::Invitation = read(id, record)?;
+                snapshot.invitations.insert(invitation.id, invitation);
             }
         }
     }

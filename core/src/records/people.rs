@@ -2,8 +2,9 @@
 //!
 //! Shapes (ids are numbers, instants RFC 3339 text, `?` members may be `null` or missing):
 //!
-//! - person: `{acs_id, name, valid_from?, valid_to?, enabled, suspended}` – `suspended` is
-//!   the lifecycle state the domain keeps privately (missing reads as `false`);
+//! - person: `{acs_id, name, valid_from?, valid_to?, enabled, suspended, email?,
+//!   phone_number?}` – `suspended` is the lifecycle state the domain keeps privately
+//!   (missing reads as `false`);
 //! - phone: `{person_id, active}`;
 //! - group: `{name, members}` – `members` are person ids.
 //!
@@ -16,7 +17,7 @@ use serde_json::Value as Json;
 
 use super::codec::{decode, encode, refused, rfc3339_opt, window};
 use super::{CodecError, Stored};
-use crate::domain::{AcsId, Group, GroupId, Person, PersonId, Phone, PhoneId, TenantId};
+use crate::domain::{AcsId, Contact, Group, GroupId, Person, PersonId, Phone, PhoneId, TenantId};
 use crate::store::{Kind, UniqueKey};
 
 #[derive(Serialize, Deserialize)]
@@ -31,6 +32,10 @@ struct PersonDoc {
     enabled: bool,
     #[serde(default)]
     suspended: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    phone_number: Option<String>,
 }
 
 impl Stored for Person {
@@ -48,12 +53,14 @@ impl Stored for Person {
             valid_to: self.validity.to(),
             enabled: self.enabled,
             suspended: self.is_suspended(),
+            email: self.contact.email.clone(),
+            phone_number: self.contact.phone_number.clone(),
         })
     }
 
     fn from_document(tenant: TenantId, id: u64, document: &Json) -> Result<Self, CodecError> {
         let doc: PersonDoc = decode(Self::KIND, id, document)?;
-        Ok(Person::restore(
+        let mut person = Person::restore(
             PersonId::new(id),
             tenant,
             AcsId::parse(&doc.acs_id).map_err(refused(Self::KIND, id))?,
@@ -68,7 +75,12 @@ impl Stored for Person {
             )?,
             doc.enabled,
             doc.suspended,
-        ))
+        );
+        person.contact = Contact {
+            email: doc.email,
+            phone_number: doc.phone_number,
+        };
+        Ok(person)
     }
 
     fn unique_keys(&self) -> Vec<UniqueKey> {

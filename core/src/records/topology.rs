@@ -7,8 +7,9 @@
 //!   `area` or `apb_area`;
 //! - door: `{facility_id, name, supported_in, supported_out}` – auth types by API name;
 //! - terminal: `{facility_id, model, address, login, password, operating_mode, door_ids}`
-//!   – `password` is the device password in clear (the store is trusted; it never reaches
-//!   `Debug` output), `operating_mode` is `standalone`, `pro` or `enterprise`.
+//!   – `password` is the device password in clear here (the SQLite store seals it at rest
+//!   with its key, `store::seal`; it never reaches `Debug` output), `operating_mode` is
+//!   `standalone`, `pro` or `enterprise`.
 //!
 //! None of them claims a unique key: the domain makes no name, address or login unique.
 

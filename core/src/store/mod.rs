@@ -4,9 +4,11 @@
 //! narrow and synchronous so that a PostgreSQL backend can follow.
 //!
 //! A write is a [`Change`]: every record it puts or deletes, the unique keys they claim, the
-//! idempotency reply of the request and the audit entries, committed in one transaction –
-//! all of it or nothing.
+//! idempotency reply of the request, the audit entries, access events and outbox messages
+//! ([`outbox`]), committed in one transaction – all of it or nothing.
 
+pub mod outbox;
+pub mod seal;
 pub mod sqlite;
 
 use std::fmt;
@@ -14,6 +16,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde_json::Value as Json;
 
+pub use outbox::{Channel, DeliveryOutcome, MessageRow, MessageStatus, NewMessage};
 pub use sqlite::SqliteStore;
 
 /// Kinds of records the store keeps for a tenant.
@@ -45,11 +48,13 @@ pub enum Kind {
     Membership,
     /// An access rule.
     Access,
+    /// A selfie-enroll invitation.
+    Invitation,
 }
 
 impl Kind {
     /// Every kind, in load order (what others refer to first).
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Site,
         Kind::Facility,
         Kind::Door,
@@ -63,6 +68,7 @@ impl Kind {
         Kind::Event,
         Kind::Membership,
         Kind::Access,
+        Kind::Invitation,
     ];
 
     /// The name stored in the `kind` column.
@@ -81,6 +87,7 @@ impl Kind {
             Kind::Event => "event",
             Kind::Membership => "membership",
             Kind::Access => "access",
+            Kind::Invitation => "invitation",
         }
     }
 
@@ -240,6 +247,8 @@ pub struct Change {
     pub audit: Vec<AuditEntry>,
     /// Access events to append.
     pub access_events: Vec<NewAccessEvent>,
+    /// Messages to append to the outbox.
+    pub messages: Vec<NewMessage>,
 }
 
 /// The store failed; variants say what the caller can do about it.
@@ -272,6 +281,9 @@ pub enum StoreError {
         /// Newest version known here.
         supported: i64,
     },
+    /// A sealed secret could not be opened (the key is missing or wrong).
+    #[error("{0}")]
+    Sealed(#[from] seal::SealError),
     /// Stored data could not be read back (corruption or a bug).
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
@@ -332,4 +344,19 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<AccessEventRow>, StoreError>;
+    /// The tenant and record holding the claim `(scope, value)` in any tenant.
+    fn claim_owner(&self, scope: &str, value: &str) -> Result<Option<(u64, u64)>, StoreError>;
+    /// Pending messages due at `now` (every tenant's), oldest first, at most `limit`.
+    fn due_messages(&self, now: Timestamp, limit: usize) -> Result<Vec<MessageRow>, StoreError>;
+    /// When the earliest pending message is due.
+    fn next_message_due(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Records the outcome of one delivery attempt of a pending message.
+    fn record_delivery(&self, id: u64, outcome: &DeliveryOutcome) -> Result<(), StoreError>;
+    /// A tenant's messages with an id above `after`, oldest first, at most `limit`.
+    fn messages(
+        &self,
+        tenant_id: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<MessageRow>, StoreError>;
 }

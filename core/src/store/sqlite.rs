@@ -12,15 +12,17 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension as _, params};
 
 use serde_json::Value as Json;
 
+use super::seal::{SealError, SecretKey, is_sealed};
 use super::{
-    AccessEventRow, ApiKeyRow, Blob, Change, IdempotentReply, Kind, Record, Store, StoreError,
-    TenantRow, Write,
+    AccessEventRow, ApiKeyRow, Blob, Change, Channel, DeliveryOutcome, IdempotentReply, Kind,
+    MessageRow, MessageStatus, NewMessage, Record, Store, StoreError, TenantRow, Write,
 };
 
 /// The migrations, in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_applied_state.sql"),
+    include_str!("../../migrations/0003_outbox.sql"),
 ];
 
 /// SQLite behind one connection (writes are serialised by SQLite anyway; the embedded
@@ -28,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    key: Option<SecretKey>,
 }
 
 impl SqliteStore {
@@ -37,6 +40,77 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         SqliteStore::prepare(conn)
+    }
+
+    /// Opens the database file at `path` like [`SqliteStore::open`], sealing device
+    /// passwords at rest with `key` ([`super::seal`]); passwords stored in clear by an
+    /// earlier version are sealed now. Fails if stored passwords were sealed with another
+    /// key.
+    pub fn open_sealed(path: &Path, key: SecretKey) -> Result<SqliteStore, StoreError> {
+        let mut store = SqliteStore::open(path)?;
+        store.key = Some(key);
+        store.seal_clear_passwords()?;
+        Ok(store)
+    }
+
+    /// Seals every terminal password still in clear, and checks that sealed ones open.
+    fn seal_clear_passwords(&self) -> Result<(), StoreError> {
+        let Some(key) = &self.key else {
+            return Ok(());
+        };
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let rows: Vec<(i64, String)> = {
+            let mut stmt = tx.prepare("SELECT id, data FROM records WHERE kind = ?1")?;
+            stmt.query_map(params![Kind::Terminal.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?
+        };
+        for (record_id, data) in rows {
+            let mut data = json(&data)?;
+            match data.get("password") {
+                Some(Json::String(clear)) => {
+                    data["password"] = key.seal(clear);
+                    tx.execute(
+                        "UPDATE records SET data = ?2 WHERE id = ?1",
+                        params![record_id, data.to_string()],
+                    )?;
+                }
+                Some(sealed) if is_sealed(sealed) => {
+                    key.open(sealed).map_err(StoreError::Sealed)?;
+                }
+                _ => {}
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The stored form of a record's document: secrets sealed when there is a key.
+    fn at_rest(&self, kind: Kind, data: &Json) -> Json {
+        match (&self.key, kind, data.get("password")) {
+            (Some(key), Kind::Terminal, Some(Json::String(clear))) => {
+                let mut data = data.clone();
+                data["password"] = key.seal(clear);
+                data
+            }
+            _ => data.clone(),
+        }
+    }
+
+    /// A stored document as records read it: sealed secrets opened.
+    fn in_clear(&self, kind: Kind, mut data: Json) -> Result<Json, StoreError> {
+        if kind == Kind::Terminal
+            && let Some(sealed) = data.get("password").filter(|v| is_sealed(v))
+        {
+            let key = self
+                .key
+                .as_ref()
+                .ok_or(StoreError::Sealed(SealError::CannotOpen))?;
+            data["password"] = Json::String(key.open(sealed).map_err(StoreError::Sealed)?);
+        }
+        Ok(data)
     }
 
     /// A private in-memory database (tests, `--db :memory:`).
@@ -49,6 +123,7 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let store = SqliteStore {
             conn: Mutex::new(conn),
+            key: None,
         };
         store.migrate()?;
         Ok(store)
@@ -310,7 +385,7 @@ impl Store for SqliteStore {
                             |r| Ok((r.get(0)?, r.get(1)?)),
                         )
                         .optional()?;
-                    let text = data.to_string();
+                    let text = self.at_rest(*kind, data).to_string();
                     match existing {
                         None => {
                             tx.execute(
@@ -402,6 +477,23 @@ impl Store for SqliteStore {
             )?;
             event_ids.push(id(tx.last_insert_rowid()));
         }
+        for message in &change.messages {
+            tx.execute(
+                "INSERT INTO outbox (tenant_id, channel, recipient, subject, body, cause, record_id, created_at, next_attempt_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    tenant,
+                    message.channel.as_str(),
+                    message.recipient,
+                    message.subject,
+                    message.body,
+                    message.cause,
+                    message.record_id.map(sql_id),
+                    message.created_at.to_string(),
+                    message.created_at.as_millisecond()
+                ],
+            )?;
+        }
         tx.commit()?;
         Ok(event_ids)
     }
@@ -427,7 +519,7 @@ impl Store for SqliteStore {
             records.push(Record {
                 kind,
                 id: id(record_id),
-                data: json(&data)?,
+                data: self.in_clear(kind, json(&data)?)?,
                 version: id(version),
             });
         }
@@ -547,6 +639,142 @@ impl Store for SqliteStore {
         }
         Ok(events)
     }
+
+    fn claim_owner(&self, scope: &str, value: &str) -> Result<Option<(u64, u64)>, StoreError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT tenant_id, record_id FROM unique_keys WHERE scope = ?1 AND value = ?2",
+                params![scope, value],
+                |r| Ok((id(r.get(0)?), id(r.get(1)?))),
+            )
+            .optional()?)
+    }
+
+    fn due_messages(&self, now: Timestamp, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "{MESSAGE_COLUMNS} WHERE status = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                now.as_millisecond(),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            message_row,
+        )?;
+        rows.map(|r| r.map_err(StoreError::from).and_then(|r| r))
+            .collect()
+    }
+
+    fn next_message_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let ms: Option<i64> = self.lock().query_row(
+            "SELECT MIN(next_attempt_ms) FROM outbox WHERE status = 'pending'",
+            [],
+            |r| r.get(0),
+        )?;
+        ms.map(|ms| {
+            Timestamp::from_millisecond(ms)
+                .map_err(|e| StoreError::Corrupt(format!("outbox instant {ms}: {e}")))
+        })
+        .transpose()
+    }
+
+    fn record_delivery(
+        &self,
+        message_id: u64,
+        outcome: &DeliveryOutcome,
+    ) -> Result<(), StoreError> {
+        let conn = self.lock();
+        match outcome {
+            DeliveryOutcome::Sent(at) => conn.execute(
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL
+                 WHERE id = ?1 AND status = 'pending'",
+                params![sql_id(message_id), at.to_string()],
+            )?,
+            DeliveryOutcome::Failed { error, retry_at } => conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
+                        status = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'pending' END,
+                        next_attempt_ms = COALESCE(?3, next_attempt_ms)
+                 WHERE id = ?1 AND status = 'pending'",
+                params![
+                    sql_id(message_id),
+                    error,
+                    retry_at.map(|t| t.as_millisecond())
+                ],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn messages(
+        &self,
+        tenant_id: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "{MESSAGE_COLUMNS} WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                sql_id(tenant_id),
+                sql_id(after),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            message_row,
+        )?;
+        rows.map(|r| r.map_err(StoreError::from).and_then(|r| r))
+            .collect()
+    }
+}
+
+const MESSAGE_COLUMNS: &str = "SELECT id, tenant_id, channel, recipient, subject, body, cause, record_id, created_at, status, attempts, next_attempt_ms, sent_at, last_error FROM outbox";
+
+/// One outbox row (columns as in [`MESSAGE_COLUMNS`]); the inner result says whether the
+/// stored text made sense.
+fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<MessageRow, StoreError>> {
+    let channel: String = r.get(2)?;
+    let created_at: String = r.get(8)?;
+    let status: String = r.get(9)?;
+    let next_ms: i64 = r.get(11)?;
+    let sent_at: Option<String> = r.get(12)?;
+    let record_id: Option<i64> = r.get(7)?;
+    let attempts: i64 = r.get(10)?;
+    let base = (
+        id(r.get(0)?),
+        id(r.get(1)?),
+        r.get::<_, String>(3)?,
+        r.get::<_, String>(4)?,
+        r.get::<_, String>(5)?,
+        r.get::<_, String>(6)?,
+        r.get::<_, Option<String>>(13)?,
+    );
+    Ok((|| {
+        let (message_id, tenant_id, recipient, subject, body, cause, last_error) = base;
+        Ok(MessageRow {
+            id: message_id,
+            tenant_id,
+            message: NewMessage {
+                channel: Channel::parse(&channel)
+                    .ok_or_else(|| StoreError::Corrupt(format!("outbox channel '{channel}'")))?,
+                recipient,
+                subject,
+                body,
+                cause,
+                record_id: record_id.map(id),
+                created_at: timestamp(&created_at)?,
+            },
+            status: MessageStatus::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("outbox status '{status}'")))?,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            next_attempt_at: Timestamp::from_millisecond(next_ms)
+                .map_err(|e| StoreError::Corrupt(format!("outbox instant {next_ms}: {e}")))?,
+            sent_at: sent_at.as_deref().map(timestamp).transpose()?,
+            last_error,
+        })
+    })())
 }
 
 #[cfg(test)]
@@ -662,6 +890,89 @@ mod tests {
             assert!(matches!(err, StoreError::Missing { .. }), "{err}");
         }
         assert_eq!(store.records(a).unwrap()[0].data, json!({}));
+    }
+
+    #[test]
+    fn device_passwords_are_sealed_at_rest_and_need_their_key() {
+        let dir = std::env::temp_dir().join(format!("acs-seal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("acs.db");
+        let terminal = |password: &str| {
+            put(
+                Kind::Terminal,
+                0,
+                json!({"model": "iDFace", "password": password}),
+                &[],
+            )
+        };
+        // A database written in clear by an earlier version.
+        let tenant = {
+            let store = SqliteStore::open(&path).unwrap();
+            let tenant = store.create_tenant("acme", "Acme").unwrap().id;
+            let mut write = terminal("legacy-pass");
+            if let Write::Put { id, .. } = &mut write {
+                *id = store.allocate_ids(1).unwrap()[0];
+            }
+            store
+                .commit(
+                    tenant,
+                    Change {
+                        writes: vec![write],
+                        ..Change::default()
+                    },
+                )
+                .unwrap();
+            tenant
+        };
+        let key = SecretKey::generate();
+        {
+            let store = SqliteStore::open_sealed(&path, key).unwrap();
+            let mut write = terminal("new-pass");
+            if let Write::Put { id, .. } = &mut write {
+                *id = store.allocate_ids(1).unwrap()[0];
+            }
+            store
+                .commit(
+                    tenant,
+                    Change {
+                        writes: vec![write],
+                        ..Change::default()
+                    },
+                )
+                .unwrap();
+            let passwords: Vec<Json> = store
+                .records(tenant)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.data["password"].clone())
+                .collect();
+            assert_eq!(passwords, [json!("legacy-pass"), json!("new-pass")]);
+        }
+        let raw: Vec<String> = {
+            let conn = Connection::open(&path).unwrap();
+            let mut stmt = conn.prepare("SELECT data FROM records").unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(raw.len(), 2);
+        assert!(
+            raw.iter().all(|d| !d.contains("legacy-pass")
+                && !d.contains("new-pass")
+                && d.contains("sealed")),
+            "{raw:?}"
+        );
+        assert!(matches!(
+            SqliteStore::open_sealed(&path, SecretKey::generate()),
+            Err(StoreError::Sealed(_))
+        ));
+        assert!(matches!(
+            SqliteStore::open(&path).unwrap().records(tenant),
+            Err(StoreError::Sealed(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -30,6 +30,15 @@ pub enum ApplyError {
     /// The photo of a face credential is missing from the store.
     #[error("the photo of face credential {0} is missing")]
     PhotoMissing(u64),
+    /// An access-log row read back from the terminal could not be recorded (the core's
+    /// store failed): try again later.
+    #[error("access log {log_id} of the terminal not recorded: {reason}")]
+    LogNotRecorded {
+        /// The device's log id.
+        log_id: i64,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl ApplyError {
@@ -37,6 +46,7 @@ impl ApplyError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ApplyError::Driver(e) => e.is_retryable(),
+            ApplyError::LogNotRecorded { .. } => true,
             ApplyError::FaceRefused { .. } | ApplyError::PhotoMissing(_) => false,
         }
     }
@@ -272,6 +282,14 @@ async fn put_user(
     }
     let new: BTreeSet<i64> = user.rules.difference(&had_rules).copied().collect();
     if !new.is_empty() {
+        // An earlier attempt may have created these links without our hearing back (a
+        // timeout): the device refuses a second copy (unique user + rule), so clear them.
+        client
+            .destroy_objects(
+                "user_access_rules",
+                json!({"user_access_rules": {"user_id": user.id, "access_rule_id": new.iter().collect::<Vec<_>>()}}),
+            )
+            .await?;
         client
             .create_objects(
                 "user_access_rules",
@@ -455,22 +473,39 @@ pub async fn apply(
     step: &Step,
 ) -> Result<(), ApplyError> {
     match step {
-        Step::Remove { applied, .. } => match applied {
-            SubjectImage::Rule(rule) => remove_rule(client, rule.id).await,
-            SubjectImage::Holidays { rows } => remove_holidays(client, rows.len()).await,
-            SubjectImage::User(user) => remove_user(client, user).await,
-            // Leaving the configuration in place is harmless; the next setup overwrites it.
-            SubjectImage::Setup(_) => Ok(()),
-        },
+        Step::Remove { applied, .. } => {
+            // In doubt, every image the device may partly hold is removed.
+            for applied in applied.candidates() {
+                match applied {
+                    SubjectImage::Rule(rule) => remove_rule(client, rule.id).await?,
+                    SubjectImage::Holidays { rows } => {
+                        remove_holidays(client, rows.len()).await?;
+                    }
+                    SubjectImage::User(user) => remove_user(client, &user).await?,
+                    // Leaving the configuration in place is harmless; the next setup
+                    // overwrites it.
+                    SubjectImage::Setup(_) | SubjectImage::Doubt { .. } => {}
+                }
+            }
+            Ok(())
+        }
         Step::Put {
             desired, applied, ..
         } => match desired {
             SubjectImage::Rule(rule) => put_rule(client, rule).await,
             SubjectImage::Holidays { rows } => {
-                let before = match applied.as_deref() {
-                    Some(SubjectImage::Holidays { rows }) => rows.len(),
-                    _ => 0,
-                };
+                // Every holiday row the device may hold goes first.
+                let before = applied
+                    .as_deref()
+                    .map(SubjectImage::candidates)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|c| match c {
+                        SubjectImage::Holidays { rows } => rows.len(),
+                        _ => 0,
+                    })
+                    .max()
+                    .unwrap_or(0);
                 put_holidays(client, rows, before).await
             }
             SubjectImage::Setup(setup) => put_setup(client, setup).await,
@@ -481,6 +516,8 @@ pub async fn apply(
                 };
                 put_user(client, core, tenant, user, before).await
             }
+            // Never desired.
+            SubjectImage::Doubt { .. } => Ok(()),
         },
     }
 }

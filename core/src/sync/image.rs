@@ -135,6 +135,35 @@ pub enum SubjectImage {
     User(UserImage),
     /// Monitor and online-mode configuration.
     Setup(SetupImage),
+    /// Never desired, only recorded: a step on this subject was started and its outcome
+    /// is unknown (a timeout, a refusal halfway, the core killed), so the device may hold
+    /// any part of these images. The next step applies over it from a clean slate, and a
+    /// removal removes every one of them.
+    Doubt {
+        /// What the device may (partly) hold.
+        candidates: Vec<SubjectImage>,
+    },
+}
+
+impl SubjectImage {
+    /// The images the device may hold when this one is recorded as applied.
+    pub fn candidates(&self) -> Vec<SubjectImage> {
+        match self {
+            SubjectImage::Doubt { candidates } => candidates.clone(),
+            other => vec![other.clone()],
+        }
+    }
+
+    /// What to record before a step from `applied` towards `desired` starts.
+    pub fn doubt(applied: Option<&SubjectImage>, desired: Option<&SubjectImage>) -> SubjectImage {
+        let mut candidates = applied.map(SubjectImage::candidates).unwrap_or_default();
+        if let Some(d) = desired
+            && !candidates.contains(d)
+        {
+            candidates.push(d.clone());
+        }
+        SubjectImage::Doubt { candidates }
+    }
 }
 
 /// A terminal's whole image, by subject key (`rule:<id>`, `holidays`, `user:<id>`); keys

@@ -3,8 +3,9 @@
 //! applies step by step recording every success per subject, and then sleeps until the
 //! next instant the image changes, a change of the tenant, a retry (exponential backoff
 //! while the terminal is unreachable) or a periodic read-back of the device (which repairs
-//! drift: a user deleted on the device by hand is pushed again). Terminals never wait for
-//! each other.
+//! drift: a user deleted on the device by hand is pushed again). Each pass of a reachable
+//! terminal may also catch up on its access logs ([`super::logs`]): at start, after a failed
+//! pass, and every `logs_every`. Terminals never wait for each other.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -19,6 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use super::apply::{ApplyError, apply, apply_new_users};
 use super::image::{DeviceImage, SETUP_KEY, SetupImage, SubjectImage, UserImage, device_image};
+use super::logs;
 use super::plan::plan;
 use crate::app::Core;
 use crate::domain::{TenantId, Terminal, TerminalId};
@@ -33,6 +35,9 @@ pub struct SyncOptions {
     pub retry_max: Duration,
     /// How often each device is read back to repair drift.
     pub readback_every: Duration,
+    /// How often each device's access logs are read back to catch up on notifications
+    /// that never arrived (also after every failed pass and at start).
+    pub logs_every: Duration,
     /// Driver options for every terminal (one HTTP client is shared).
     pub client: ClientOptions,
     /// Where terminals reach the core's receiver (`host`, `port`): configured on every
@@ -47,6 +52,7 @@ impl Default for SyncOptions {
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
             readback_every: Duration::from_secs(300),
+            logs_every: Duration::from_secs(60),
             client: ClientOptions::default(),
             receiver: None,
         }
@@ -74,6 +80,8 @@ pub struct SyncStatus {
     pub passes: u64,
     /// The core's revision when the last pass started (it has seen every change up to it).
     pub revision: u64,
+    /// The highest id of the device's `access_logs` the catch-up has read and recorded.
+    pub access_logs_read: i64,
 }
 
 /// Every terminal's status; clones share it.
@@ -272,20 +280,25 @@ struct TerminalTask {
     registered: bool,
 }
 
-async fn load_applied(core: &Core, tenant: TenantId, terminal: TerminalId) -> DeviceImage {
+/// What was applied to the terminal, and the access-log cursor.
+async fn load_applied(core: &Core, tenant: TenantId, terminal: TerminalId) -> (DeviceImage, i64) {
     let store = core.store().clone();
     let rows = tokio::task::spawn_blocking(move || store.applied(tenant.get(), terminal.get()))
         .await
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    rows.into_iter()
+    let cursor = logs::cursor_of(&rows);
+    let applied = rows
+        .into_iter()
+        .filter(|(key, _)| key != logs::CURSOR_KEY)
         .filter_map(|(key, data)| {
             serde_json::from_value::<SubjectImage>(data)
                 .ok()
                 .map(|image| (key, image))
         })
-        .collect()
+        .collect();
+    (applied, cursor)
 }
 
 async fn record(
@@ -306,7 +319,10 @@ async fn record(
 }
 
 /// Reads the device's users back and forgets the applied record of every person the
-/// device no longer holds (so the next pass pushes them again); true when drift was found.
+/// device no longer holds (so the next pass pushes them again); a user of ours that the
+/// device holds without any record (a request that reached the device only after the core
+/// had moved on, e.g. one sent just before the core was killed) is recorded in doubt, so
+/// the next pass removes it or applies it cleanly. True when drift was found.
 async fn read_back(task: &TerminalTask, applied: &mut DeviceImage) -> Result<bool, ApplyError> {
     let rows = task
         .client
@@ -340,17 +356,72 @@ async fn read_back(task: &TerminalTask, applied: &mut DeviceImage) -> Result<boo
         applied.remove(key);
         record(&task.core, task.tenant, task.terminal, key.clone(), None).await;
     }
-    if !drifted.is_empty() {
-        tracing::warn!(terminal = %task.terminal, people = drifted.len(), "device drifted; pushing again");
+    // Users of ours (a person of the tenant, with their `acs_id`) the core has no record of.
+    let unknown: Vec<(i64, String)> = on_device
+        .into_iter()
+        .filter(|(id, _)| !applied.contains_key(&super::image::user_key(*id)))
+        .collect();
+    let orphans: Vec<(i64, String)> = task
+        .core
+        .read(task.tenant, |s| {
+            unknown
+                .into_iter()
+                .filter(|(id, registration)| {
+                    u64::try_from(*id)
+                        .ok()
+                        .and_then(|p| s.people.get(&crate::domain::PersonId::new(p)))
+                        .is_some_and(|p| p.acs_id.as_str() == registration)
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+    for (id, registration) in &orphans {
+        let key = super::image::user_key(*id);
+        let image = SubjectImage::Doubt {
+            candidates: vec![SubjectImage::User(orphan(*id, registration))],
+        };
+        let doc = serde_json::to_value(&image).ok();
+        record(&task.core, task.tenant, task.terminal, key.clone(), doc).await;
+        applied.insert(key, image);
     }
-    Ok(!drifted.is_empty())
+    if !drifted.is_empty() || !orphans.is_empty() {
+        tracing::warn!(terminal = %task.terminal, missing = drifted.len(), unrecorded = orphans.len(), "device drifted; repairing");
+    }
+    Ok(!drifted.is_empty() || !orphans.is_empty())
+}
+
+/// A user found on the device without a record: removing it must also try its photo.
+fn orphan(id: i64, registration: &str) -> UserImage {
+    UserImage {
+        id,
+        registration: registration.to_owned(),
+        name: String::new(),
+        begin_time: 0,
+        end_time: 0,
+        cards: Default::default(),
+        pins: Default::default(),
+        qrcodes: Default::default(),
+        templates: Default::default(),
+        face: Some(super::image::FaceRef {
+            credential_id: 0,
+            timestamp: 0,
+        }),
+        rules: Default::default(),
+    }
 }
 
 async fn terminal_loop(mut task: TerminalTask) {
-    let mut applied = load_applied(&task.core, task.tenant, task.terminal).await;
-    let mut status = SyncStatus::default();
+    let (mut applied, mut cursor) = load_applied(&task.core, task.tenant, task.terminal).await;
+    let mut status = SyncStatus {
+        access_logs_read: cursor,
+        ..SyncStatus::default()
+    };
     let mut backoff = task.options.retry_initial;
     let mut next_readback = task.core.now();
+    // Catch up on access logs at start, after any failed pass, and periodically.
+    let mut logs_due = true;
+    let mut next_logs = task.core.now();
     loop {
         let revision = task.core.revision();
         let now = task.core.now();
@@ -419,6 +490,9 @@ async fn terminal_loop(mut task: TerminalTask) {
                 .collect();
             if batch.len() > 1 {
                 let users: Vec<&UserImage> = batch.iter().filter_map(|s| new_user(s)).collect();
+                for step in &batch {
+                    doubt(&task, &mut applied, step).await;
+                }
                 match apply_new_users(&task.client, &task.core, task.tenant, &users).await {
                     Ok(()) => {
                         for step in &batch {
@@ -442,6 +516,7 @@ async fn terminal_loop(mut task: TerminalTask) {
             let end = index + batch.len().max(1);
             let mut stop = false;
             for step in &steps[index..end] {
+                doubt(&task, &mut applied, step).await;
                 match apply(&task.client, &task.core, task.tenant, step).await {
                     Ok(()) => {
                         settle(&task, &mut applied, step).await;
@@ -463,6 +538,26 @@ async fn terminal_loop(mut task: TerminalTask) {
             }
             index = end;
         }
+        if (logs_due || now >= next_logs) && !failure.as_ref().is_some_and(ApplyError::is_retryable)
+        {
+            let (read, outcome) =
+                logs::catch_up(&task.client, &task.core, task.tenant, task.terminal, cursor).await;
+            if read != cursor {
+                cursor = read;
+                logs::save_cursor(&task.core, task.tenant, task.terminal, cursor).await;
+            }
+            match outcome {
+                Ok(_) => {
+                    logs_due = false;
+                    next_logs = add(now, task.options.logs_every);
+                }
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        if failure.is_some() {
+            logs_due = true;
+        }
+        status.access_logs_read = cursor;
         status.passes += 1;
         status.revision = revision;
         status.pending = remaining + usize::from(failure.is_some() && steps.is_empty());
@@ -489,7 +584,8 @@ async fn terminal_loop(mut task: TerminalTask) {
                 Some(wait)
             }
         };
-        wake = Some(wake.map_or(next_readback, |w| w.min(next_readback)));
+        let due = next_readback.min(next_logs);
+        wake = Some(wake.map_or(due, |w| w.min(due)));
         task.board.set(task.tenant, task.terminal, status.clone());
         let clock = task.core.clock().clone();
         tokio::select! {
@@ -516,6 +612,24 @@ fn new_user(step: &super::plan::Step) -> Option<&UserImage> {
         } => Some(user),
         _ => None,
     }
+}
+
+/// Records, before a step starts, that its subject is in doubt until it settles: a step
+/// whose outcome is never heard (a timeout after the device acted, the core killed) is then
+/// applied again from a clean slate, or removed entirely, instead of leaving orphans.
+async fn doubt(task: &TerminalTask, applied: &mut DeviceImage, step: &super::plan::Step) {
+    let key = step.key().to_owned();
+    let desired = match step {
+        super::plan::Step::Put { desired, .. } => Some(desired),
+        super::plan::Step::Remove { .. } => None,
+    };
+    let image = SubjectImage::doubt(applied.get(&key), desired);
+    if applied.get(&key) == Some(&image) {
+        return;
+    }
+    let doc = serde_json::to_value(&image).ok();
+    record(&task.core, task.tenant, task.terminal, key.clone(), doc).await;
+    applied.insert(key, image);
 }
 
 /// Records a step that was applied (in the store and in memory).

@@ -67,6 +67,12 @@ async fn one_of_everything(api: &Api) -> Objects {
         )
         .await
         .id();
+    let invitation = api
+        .post(
+            &format!("/v1/people/{person}/selfie-invitations"),
+            json!({"send_by_text": true, "phone_number": "+34600123456"}),
+        )
+        .await;
     let keys = api.get("/v1/api-keys").await;
     let key = keys.json["items"][0]["id"].as_u64().expect("key id");
     Objects {
@@ -85,6 +91,11 @@ async fn one_of_everything(api: &Api) -> Objects {
             ("/v1/members/", member),
             ("/v1/accesses/", access),
             ("/v1/api-keys/", key),
+            ("/v1/outbox/", 1),
+            (
+                "/v1/selfie-invitations/",
+                invitation.json["id"].as_u64().unwrap_or(0),
+            ),
         ],
         person,
     }
@@ -94,11 +105,15 @@ fn openapi() -> Json {
     serde_json::from_str(acs_core::http::OPENAPI).expect("openapi.json is JSON")
 }
 
-/// Every (method, path template) of the document.
+/// Every (method, path template) of the document's integrator API (`/v1`; the public
+/// endpoints people reach through their links take no key and name no tenant's ids).
 fn operations() -> Vec<(String, String)> {
     let doc = openapi();
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
         for method in item.as_object().expect("path item").keys() {
             ops.push((method.to_uppercase(), path.clone()));
         }
@@ -118,6 +133,10 @@ fn body_for(method: &str, path: &str, person: u64) -> Option<Json> {
             json!({"person_id": person, "kind": "card"})
         } else if path.ends_with("/credentials") {
             json!({"kind": "pin", "pin": "1357"})
+        } else if path.ends_with("/selfie-invitations") {
+            json!({"send_by_email": true, "email": "a@example.com"})
+        } else if path.ends_with("/contact") {
+            json!({"email": null})
         } else if path.ends_with("/revoke") {
             json!({"reason": "lost"})
         } else if path.starts_with("/v1/accesses/") {
@@ -212,13 +231,22 @@ async fn every_documented_operation_exists_and_needs_a_key() {
 #[test]
 fn every_route_of_the_router_is_documented() {
     let source = include_str!("../../src/http/mod.rs");
-    let routes: BTreeSet<String> = source
-        .split(".route(")
-        .skip(1)
-        .filter_map(|rest| rest.trim_start().strip_prefix('"'))
-        .filter_map(|rest| rest.split('"').next())
-        .filter(|path| path.starts_with('/') && *path != "/openapi.json")
-        .map(|path| format!("/v1{path}"))
+    // Routes of the `/v1` router come first, then those of the `/public` router.
+    let (v1, public) = source
+        .split_once("let public = Router::new()")
+        .expect("the public router");
+    let routes_of = |part: &str, prefix: &str| -> Vec<String> {
+        part.split(".route(")
+            .skip(1)
+            .filter_map(|rest| rest.trim_start().strip_prefix('"'))
+            .filter_map(|rest| rest.split('"').next())
+            .filter(|path| path.starts_with('/') && *path != "/openapi.json")
+            .map(|path| format!("{prefix}{path}"))
+            .collect()
+    };
+    let routes: BTreeSet<String> = routes_of(v1, "/v1")
+        .into_iter()
+        .chain(routes_of(public, "/public"))
         .collect();
     let documented: BTreeSet<String> = openapi()["paths"]
         .as_object()

@@ -16,7 +16,7 @@ use crate::api_support::face_b64;
 
 const BIN: &str = env!("CARGO_BIN_EXE_acs-core");
 
-fn tenant(db: &Path) -> String {
+pub(crate) fn tenant(db: &Path) -> String {
     let out = Command::new(BIN)
         .args([
             "tenant", "create", "--slug", "acme", "--name", "Acme", "--db",
@@ -39,7 +39,12 @@ fn tenant(db: &Path) -> String {
 }
 
 /// Starts `acs-core serve` on a free port; returns the process and its base URL.
-fn serve(db: &Path, log: &Path) -> (Child, String) {
+pub(crate) fn serve(db: &Path, log: &Path) -> (Child, String) {
+    serve_with(db, log, &[])
+}
+
+/// [`serve`] with more arguments.
+pub(crate) fn serve_with(db: &Path, log: &Path, more: &[&str]) -> (Child, String) {
     let mut child = Command::new(BIN)
         .args([
             "serve",
@@ -50,6 +55,7 @@ fn serve(db: &Path, log: &Path) -> (Child, String) {
             "--db",
         ])
         .arg(db)
+        .args(more)
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log).expect("log file"))

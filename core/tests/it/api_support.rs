@@ -221,6 +221,12 @@ impl Api {
 /// A site in Madrid, a hall facility, a door that takes face / card / PIN and card + PIN,
 /// and a terminal serving it: `(site, facility, door, terminal)`.
 pub(crate) async fn venue(api: &Api) -> (u64, u64, u64, u64) {
+    venue_at(api, "http://10.0.0.5", "s3cret-device").await
+}
+
+/// [`venue`] with its terminal at `address` with `password` (a simulator's, when something
+/// talks to it).
+pub(crate) async fn venue_at(api: &Api, address: &str, password: &str) -> (u64, u64, u64, u64) {
     let site = api
         .post(
             "/v1/sites",
@@ -243,8 +249,8 @@ pub(crate) async fn venue(api: &Api) -> (u64, u64, u64, u64) {
     let terminal = api
         .post(
             "/v1/terminals",
-            json!({"facility_id": facility, "model": "idface", "address": "http://10.0.0.5",
-                   "login": "admin", "password": "s3cret-device", "door_ids": [door]}),
+            json!({"facility_id": facility, "model": "idface", "address": address,
+                   "login": "admin", "password": password, "door_ids": [door]}),
         )
         .await
         .id();

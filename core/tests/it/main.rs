@@ -4,9 +4,12 @@ mod api; // the integrator API end to end
 mod api_isolation; // tenant isolation on every endpoint; routes ⇄ openapi.json
 mod api_process; // the real binary: SIGKILL during writes, secrets never logged
 mod api_support;
+mod crash; // SIGKILL of `acs-core serve` during sync and enrollment: nothing lost or doubled
 mod decision_table; // table-driven decisions covering every reason code
 mod desired_state;
 mod devices; // the core with simulated terminals: enrollment, access events, online decisions
+mod fuzz; // bad input: generated requests to the integrator API and the receiver
+mod notifications; // invitations, cloud keys, phones, welcome messages, the outbox
 mod receiver; // the device-facing receiver: access logs, online decisions, refusals
 mod records; // records ⇄ domain: snapshot round trip, same decisions; unique keys in the store
 mod schedule_oracle; // proptest: schedules against a naive minute-by-minute oracle across DST

@@ -43,6 +43,15 @@ async fn run(
     request: &EnrollRequest,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<Captured, EnrollFailure> {
+    let countdown = (request.kind == enroll::EnrollKind::Face).then(|| {
+        terminal
+            .scheduler
+            .now()
+            .saturating_add(std::time::Duration::from_secs(u64::from(request.countdown)))
+    });
+    terminal
+        .display
+        .enrollment_started(request.kind, request.message.as_deref(), countdown);
     let mut result = enroll::capture(
         &terminal.device,
         &terminal.person,
@@ -59,6 +68,14 @@ async fn run(
         }
     }
     terminal.enroller.finish(request.kind, &result);
+    terminal.display.enrollment_finished(
+        request.kind,
+        result
+            .as_ref()
+            .err()
+            .map(EnrollFailure::error_code)
+            .as_deref(),
+    );
     match &result {
         Ok(_) => tracing::info!(kind = ?request.kind, "remote enrollment captured"),
         Err(e) => {

@@ -30,11 +30,13 @@ use crate::wire::{MemberError, Members};
 /// Largest request body the device accepts (2 MiB, the photo limit).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-/// Builds the terminal's router: the device API and the `/_sim/` control API.
+/// Builds the terminal's router: the device API, the `/_sim/` control API and the web
+/// panel under `/_sim/ui`.
 pub fn router(terminal: Terminal) -> Router {
     Router::new()
         .route("/{command}", any(dispatch))
         .route("/_sim/{*path}", any(control::dispatch))
+        .merge(crate::panel::routes())
         .fallback(fallback)
         .with_state(terminal)
 }

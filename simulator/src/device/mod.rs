@@ -917,9 +917,19 @@ fn object(v: Json) -> Map<String, Json> {
     }
 }
 
+/// Most rows one `create_objects` / `create_or_modify_objects` call may carry. Real
+/// firmware documents no limit (its 2 MiB body limit bounds a batch); this generous cap
+/// keeps one request from queueing hundreds of thousands of rows and change-log entries.
+pub const MAX_ROWS_PER_REQUEST: usize = 10_000;
+
 fn rows_member(request: &Members<'_>) -> Result<Vec<Map<String, Json>>, DeviceError> {
-    request
-        .array("values")?
+    let values = request.array("values")?;
+    if values.len() > MAX_ROWS_PER_REQUEST {
+        return Err(DeviceError::Invalid(format!(
+            "Too many values (at most {MAX_ROWS_PER_REQUEST} per request)"
+        )));
+    }
+    values
         .iter()
         .map(|row| match row {
             Json::Object(map) => Ok(map.clone()),

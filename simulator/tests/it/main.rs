@@ -7,9 +7,12 @@ mod enrollment;
 mod faults;
 mod fixtures;
 mod fleet;
+mod fuzz;
 mod identification;
 mod load_objects_model;
 mod online;
+// The web panel: page, assets, state endpoint, live stream, fleet overview.
+mod panel;
 mod push;
 mod serving;
 mod snapshots;

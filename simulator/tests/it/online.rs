@@ -181,6 +181,20 @@ async fn a_malformed_reply_is_not_retried_and_logs_no_response() {
 }
 
 #[tokio::test]
+async fn a_reply_over_the_size_limit_counts_as_malformed() {
+    let rig = online_rig("1").await;
+    let message = "x".repeat(online::MAX_REPLY_BYTES);
+    rig.sink.respond_with_json(
+        200,
+        &json!({"result": {"event": 7, "user_id": 5, "message": message}}),
+    );
+    let logged = rig.sim.identify(&Presentation::Card(77)).await.unwrap();
+    assert_eq!(logged.decision.event, 14, "not obeyed");
+    assert!(!rig.sim.terminal().in_contingency());
+    rig.sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_lost_server_means_contingency_until_device_is_alive_succeeds() {
     // The monitor is the rig's sink; the online server is a sink of its own, so that the
     // server's scripted failures never touch the monitor's pushes.

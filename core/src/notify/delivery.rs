@@ -1,0 +1,126 @@
+//! The outbox's delivery task: hands every due message to its channel's [`Sender`],
+//! records the outcome, and sleeps until the next message is due or a write appends one.
+//!
+//! Retries: a temporary failure is tried again after 10 s, 20 s, 40 s … (doubling, at most
+//! one hour) for up to [`MAX_ATTEMPTS`] attempts; then, or at once for a permanent failure,
+//! the message is marked `failed`. A message is marked `sent` only after its sender
+//! returned, so a crash in between delivers it again on restart (the senders make that
+//! repeat harmless: see [`super::file`]).
+
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::{SendError, Senders};
+use crate::app::Core;
+use crate::store::{DeliveryOutcome, MessageRow};
+
+/// Attempts before a message is given up.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// Messages taken from the store per round.
+const BATCH: usize = 50;
+
+/// When to try again after `attempts` failed attempts (`None`: give up).
+pub fn retry_at(now: Timestamp, attempts: u32) -> Option<Timestamp> {
+    if attempts >= MAX_ATTEMPTS {
+        return None;
+    }
+    let seconds = 10i64
+        .saturating_mul(1i64 << attempts.saturating_sub(1).min(20))
+        .min(3600);
+    now.checked_add(SignedDuration::from_secs(seconds)).ok()
+}
+
+/// Delivers one message and returns the outcome to record.
+async fn deliver(senders: &Senders, message: MessageRow, now: Timestamp) -> DeliveryOutcome {
+    let sender = Arc::clone(senders.of(message.message.channel));
+    let attempts = message.attempts + 1;
+    let message_id = message.id;
+    let result = tokio::task::spawn_blocking(move || sender.send(&message))
+        .await
+        .unwrap_or_else(|e| Err(SendError::Temporary(format!("sender task failed: {e}"))));
+    match result {
+        Ok(()) => DeliveryOutcome::Sent(now),
+        Err(e) => {
+            let retry = match e {
+                SendError::Temporary(_) => retry_at(now, attempts),
+                SendError::Permanent(_) => None,
+            };
+            tracing::warn!(message_id, attempts, error = %e, given_up = retry.is_none(), "message delivery failed");
+            DeliveryOutcome::Failed {
+                error: e.to_string(),
+                retry_at: retry,
+            }
+        }
+    }
+}
+
+/// Delivers every message due now; returns how many attempts were made.
+pub async fn deliver_due(
+    core: &Core,
+    senders: &Senders,
+) -> Result<usize, crate::store::StoreError> {
+    let mut attempts = 0;
+    loop {
+        let now = core.now();
+        let store = core.store().clone();
+        let due = tokio::task::spawn_blocking(move || store.due_messages(now, BATCH))
+            .await
+            .unwrap_or_else(|e| {
+                Err(crate::store::StoreError::Corrupt(format!(
+                    "outbox task failed: {e}"
+                )))
+            })?;
+        if due.is_empty() {
+            return Ok(attempts);
+        }
+        for message in due {
+            let id = message.id;
+            let outcome = deliver(senders, message, now).await;
+            let store = core.store().clone();
+            tokio::task::spawn_blocking(move || store.record_delivery(id, &outcome))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(crate::store::StoreError::Corrupt(format!(
+                        "outbox task failed: {e}"
+                    )))
+                })?;
+            attempts += 1;
+        }
+    }
+}
+
+/// Runs the delivery task until the process ends.
+pub async fn run(core: Core, senders: Senders) {
+    loop {
+        if let Err(e) = deliver_due(&core, &senders).await {
+            tracing::error!(error = %e, "outbox delivery failed; retrying in a minute");
+        }
+        let store = core.store().clone();
+        let next = tokio::task::spawn_blocking(move || store.next_message_due())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        let next = next.unwrap_or_else(|| core.now() + SignedDuration::from_secs(60));
+        tokio::select! {
+            () = core.outbox_appended() => {}
+            () = core.clock().sleep_until(next) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_and_stop() {
+        let t0 = Timestamp::UNIX_EPOCH;
+        assert_eq!(retry_at(t0, 1), Some(t0 + SignedDuration::from_secs(10)));
+        assert_eq!(retry_at(t0, 2), Some(t0 + SignedDuration::from_secs(20)));
+        assert_eq!(retry_at(t0, 7), Some(t0 + SignedDuration::from_secs(640)));
+        assert_eq!(retry_at(t0, MAX_ATTEMPTS), None);
+    }
+}

@@ -1,0 +1,954 @@
+//! Fuzz campaigns over the simulator's whole HTTP surface (issue 9, "Bad input"): JSON
+//! bodies mutated from valid requests of every command, random query strings, random,
+//! truncated, corrupted and oversized image bytes, the `/_sim/` control API, and the
+//! online-mode reply parser (`online::parse_result`, which validates what a server answers).
+//!
+//! For every input: no panic, never a 5xx, an error is the device's envelope
+//! `{"error": "<text>", "code": 1}` as JSON, and a refused request leaves the stored data
+//! (tables, photos, configuration: the `--state` snapshot) exactly as it was.
+//!
+//! `cargo test` runs a few hundred inputs per campaign; `ACS_FUZZ_CASES=100000` runs the
+//! documented campaign with the same code (RELIABILITY.md), `ACS_FUZZ_SEED` varies the
+//! seed. The runs are deterministic: a fixed seed, no failure persistence.
+
+use std::cell::RefCell;
+use std::fmt::Debug;
+use std::time::Instant;
+
+use acs_simulator::persist;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use base64::Engine as _;
+use http_body_util::BodyExt as _;
+use proptest::prelude::*;
+use proptest::test_runner::{RngAlgorithm, TestCaseResult, TestRng, TestRunner};
+use serde_json::{Value as Json, json};
+use tower::ServiceExt as _;
+
+use crate::support::{TestDevice, jpeg, pct};
+
+// ----- the campaign runner --------------------------------------------------------------
+
+/// Inputs per campaign: `ACS_FUZZ_CASES`, else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("ACS_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs `test` on `cases` inputs drawn from `strategy` with a fixed seed; reports the count
+/// and duration on stderr (the figures of RELIABILITY.md).
+fn campaign<S>(name: &str, default: u32, strategy: S, test: impl Fn(S::Value) -> TestCaseResult)
+where
+    S: Strategy,
+    S::Value: Debug,
+{
+    let n = cases(default);
+    let seed: u64 = std::env::var("ACS_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(9);
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = ProptestConfig {
+        cases: n,
+        failure_persistence: None,
+        max_shrink_iters: 2_000,
+        ..ProptestConfig::default()
+    };
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &key));
+    let started = Instant::now();
+    let result = runner.run(&strategy, test);
+    eprintln!(
+        "fuzz campaign simulator/{name}: {n} inputs, seed {seed}, {:.1?}",
+        started.elapsed()
+    );
+    if let Err(e) = result {
+        panic!("simulator/{name}: {e}");
+    }
+}
+
+// ----- generated JSON -------------------------------------------------------------------
+
+/// Member names the firmware reads, and a few it does not.
+const KEYS: &[&str] = &[
+    "object",
+    "values",
+    "where",
+    "fields",
+    "order",
+    "limit",
+    "offset",
+    "join",
+    "users",
+    "cards",
+    "id",
+    "name",
+    "registration",
+    "user_id",
+    "value",
+    "match",
+    "user_images",
+    "image",
+    "timestamp",
+    "user_ids",
+    "all",
+    "dangling",
+    "actions",
+    "action",
+    "parameters",
+    "general",
+    "monitor",
+    "online",
+    "online_client",
+    "hostname",
+    "port",
+    "login",
+    "password",
+    "day",
+    "month",
+    "year",
+    "hour",
+    "minute",
+    "second",
+    "type",
+    "sync",
+    "save",
+    "auto",
+    "countdown",
+    "field",
+    "operator",
+    "connector",
+    "begin_time",
+    "end_time",
+    "qrcodes",
+    "pins",
+    "access_rules",
+    "user_access_rules",
+    "face_templates",
+    "templates",
+    "devices",
+    "get_timestamp",
+    "portal_id",
+    "msg",
+    "panic_finger",
+    "card",
+    "face_of",
+    "seconds",
+    "x",
+];
+
+/// Interesting strings: table, column, operator and action names, injections, nothing.
+const WORDS: &[&str] = &[
+    "users",
+    "cards",
+    "nope",
+    "=",
+    "<",
+    ">=",
+    "!=",
+    "IN",
+    "LIKE",
+    "AND",
+    "OR",
+    "ascending",
+    "descending",
+    "id",
+    "name",
+    "user_id",
+    "value",
+    "admin",
+    "door",
+    "sec_box",
+    "catra",
+    "id=1",
+    "reason=3",
+    "\u{0}",
+    "' OR 1=1 --",
+    "%",
+    "face",
+    "card",
+    "biometry",
+    "COUNT(*)",
+    "users.id",
+    "",
+    " ",
+    "1",
+    "-1",
+    "1e400",
+    "\u{202e}",
+    "😀",
+];
+
+fn arb_scalar() -> BoxedStrategy<Json> {
+    prop_oneof![
+        Just(Json::Null),
+        any::<bool>().prop_map(Json::from),
+        prop::sample::select(vec![
+            0i64,
+            1,
+            -1,
+            2,
+            77,
+            99,
+            i64::from(i32::MAX),
+            i64::from(i32::MAX) + 1,
+            i64::from(i32::MIN),
+            i64::MAX,
+            i64::MIN,
+            989_999_999,
+            1_010_000_000,
+        ])
+        .prop_map(Json::from),
+        any::<i64>().prop_map(Json::from),
+        Just(json!(u64::MAX)),
+        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
+            .map(Json::Number)),
+        prop::sample::select(WORDS).prop_map(Json::from),
+        ".{0,24}".prop_map(Json::from),
+        (1usize..20_000).prop_map(|n| Json::from("x".repeat(n))),
+    ]
+    .boxed()
+}
+
+/// Any JSON value, objects keyed by the firmware's member names.
+fn arb_json() -> BoxedStrategy<Json> {
+    arb_scalar()
+        .prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..6).prop_map(|kv| {
+                    Json::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                }),
+            ]
+        })
+        .boxed()
+}
+
+/// One change to a document, at the node a path of selectors leads to.
+#[derive(Debug, Clone)]
+enum Edit {
+    Set(&'static str, Json),
+    Remove(&'static str),
+    Replace(Json),
+    Wrap,
+}
+
+/// One change to the serialized bytes.
+#[derive(Debug, Clone)]
+enum ByteEdit {
+    None,
+    Truncate(usize),
+    Flip(usize, u8),
+    Insert(usize, u8),
+}
+
+fn arb_edits() -> impl Strategy<Value = Vec<(Vec<u8>, Edit)>> {
+    let edit = prop_oneof![
+        3 => (prop::sample::select(KEYS), arb_json()).prop_map(|(k, v)| Edit::Set(k, v)),
+        2 => prop::sample::select(KEYS).prop_map(Edit::Remove),
+        3 => arb_json().prop_map(Edit::Replace),
+        1 => Just(Edit::Wrap),
+    ];
+    prop::collection::vec((prop::collection::vec(any::<u8>(), 0..4), edit), 0..4)
+}
+
+fn arb_byte_edit() -> impl Strategy<Value = ByteEdit> {
+    prop_oneof![
+        6 => Just(ByteEdit::None),
+        1 => any::<usize>().prop_map(ByteEdit::Truncate),
+        1 => (any::<usize>(), any::<u8>()).prop_map(|(i, b)| ByteEdit::Flip(i, b)),
+        1 => (any::<usize>(), any::<u8>()).prop_map(|(i, b)| ByteEdit::Insert(i, b)),
+    ]
+}
+
+fn node_at<'a>(doc: &'a mut Json, path: &[u8]) -> &'a mut Json {
+    let Some((first, rest)) = path.split_first() else {
+        return doc;
+    };
+    let len = match &*doc {
+        Json::Object(m) => m.len(),
+        Json::Array(a) => a.len(),
+        _ => 0,
+    };
+    if len == 0 {
+        return doc;
+    }
+    let i = usize::from(*first) % len;
+    match doc {
+        Json::Object(m) => node_at(m.values_mut().nth(i).expect("in range"), rest),
+        Json::Array(a) => node_at(&mut a[i], rest),
+        _ => unreachable!("only containers have children"),
+    }
+}
+
+/// Applies the edits to `doc` and then the byte edit to its text.
+fn mutate(mut doc: Json, edits: &[(Vec<u8>, Edit)], bytes: &ByteEdit) -> Vec<u8> {
+    for (path, edit) in edits {
+        let node = node_at(&mut doc, path);
+        match edit.clone() {
+            Edit::Set(k, v) => match node {
+                Json::Object(m) => {
+                    m.insert(k.to_owned(), v);
+                }
+                other => *other = v,
+            },
+            Edit::Remove(k) => match node {
+                Json::Object(m) => {
+                    m.remove(k);
+                }
+                Json::Array(a) => {
+                    a.pop();
+                }
+                _ => {}
+            },
+            Edit::Replace(v) => *node = v,
+            Edit::Wrap => *node = Json::Array(vec![node.take()]),
+        }
+    }
+    let mut out = doc.to_string().into_bytes();
+    if !out.is_empty() {
+        match *bytes {
+            ByteEdit::None => {}
+            ByteEdit::Truncate(i) => out.truncate(i % out.len()),
+            ByteEdit::Flip(i, b) => {
+                let n = out.len();
+                out[i % n] ^= b | 1;
+            }
+            ByteEdit::Insert(i, b) => {
+                let n = out.len();
+                out.insert(i % n, b);
+            }
+        }
+    }
+    out
+}
+
+// ----- the device under test ------------------------------------------------------------
+
+/// One simulated terminal with a user, a card and a photo, reset to that state after
+/// every accepted request.
+struct Fixture {
+    d: TestDevice,
+    router: axum::Router,
+    rt: tokio::runtime::Runtime,
+    session: RefCell<String>,
+    seeded: Json,
+}
+
+/// A reply.
+struct Reply {
+    status: StatusCode,
+    content_type: Option<String>,
+    bytes: Vec<u8>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let d = TestDevice::idface();
+        let device = d.sim.device();
+        for (table, row) in [
+            (
+                "users",
+                json!({"id": 1, "name": "Ana", "registration": "R1"}),
+            ),
+            ("users", json!({"id": 2, "name": "Bo"})),
+            ("cards", json!({"value": 77, "user_id": 1})),
+        ] {
+            device
+                .seed_rows(table, &[row.as_object().cloned().expect("object")])
+                .expect("seeded");
+        }
+        device
+            .set_user_image(1, false, 1, &jpeg(1))
+            .expect("photo stored");
+        let session = rt.block_on(d.login());
+        let seeded = persist::snapshot(device);
+        let router = d.sim.router();
+        Fixture {
+            d,
+            router,
+            rt,
+            session: RefCell::new(session),
+            seeded,
+        }
+    }
+
+    fn session(&self) -> String {
+        self.session.borrow().clone()
+    }
+
+    /// Sends a request; `None` when `uri` is not a valid request target at all.
+    fn send(&self, method: Method, uri: &str, ct: Option<&str>, body: Vec<u8>) -> Option<Reply> {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        let req = req.body(Body::from(body)).ok()?;
+        let router = self.router.clone();
+        Some(self.rt.block_on(async move {
+            let response = router.oneshot(req).await.expect("infallible");
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes()
+                .to_vec();
+            Reply {
+                status,
+                content_type,
+                bytes,
+            }
+        }))
+    }
+
+    /// Sends and checks the reply: below 500; an error is the envelope and changed nothing.
+    fn check(&self, method: Method, uri: &str, ct: Option<&str>, body: Vec<u8>) -> TestCaseResult {
+        let before = persist::snapshot(self.d.sim.device());
+        let Some(r) = self.send(method, uri, ct, body) else {
+            return Ok(());
+        };
+        let text = String::from_utf8_lossy(&r.bytes)
+            .chars()
+            .take(300)
+            .collect::<String>();
+        prop_assert!(r.status.as_u16() < 500, "{} {uri}: {text}", r.status);
+        if r.status != StatusCode::OK {
+            prop_assert!(
+                r.content_type
+                    .as_deref()
+                    .is_some_and(|c| c.starts_with("application/json")),
+                "{} {uri}: content type {:?}",
+                r.status,
+                r.content_type
+            );
+            let j: Json = serde_json::from_slice(&r.bytes)
+                .map_err(|e| TestCaseError::fail(format!("{uri}: not JSON ({e}): {text}")))?;
+            prop_assert!(
+                j.as_object().is_some_and(|o| o.len() == 2)
+                    && j["error"].as_str().is_some_and(|e| !e.is_empty())
+                    && j["code"] == 1,
+                "{} {uri}: not the envelope: {text}",
+                r.status
+            );
+            prop_assert!(
+                persist::snapshot(self.d.sim.device()) == before,
+                "{} {uri}: refused ({text}) but the stored data changed",
+                r.status
+            );
+        }
+        self.reset();
+        Ok(())
+    }
+
+    /// Back to the seeded tables, photos, configuration, credentials and a live session.
+    fn reset(&self) {
+        let device = self.d.sim.device();
+        if persist::snapshot(device) != self.seeded {
+            persist::restore(device, &self.seeded).expect("restored");
+        }
+        if !device.session_is_valid(&self.session()) {
+            device.change_login("admin", "admin").expect("credentials");
+            let s = self.rt.block_on(self.d.login());
+            *self.session.borrow_mut() = s;
+        }
+    }
+}
+
+/// A valid request of every command, as the mutations' starting points.
+fn templates() -> Vec<(&'static str, Json)> {
+    let photo = base64::engine::general_purpose::STANDARD.encode(jpeg(2));
+    vec![
+        (
+            "load_objects",
+            json!({"object": "users", "where": {"users": {"id": 1}}, "fields": ["id", "name"],
+                   "order": ["id"], "limit": 10, "offset": 0}),
+        ),
+        (
+            "load_objects",
+            json!({"object": "cards", "where": [{"object": "cards", "field": "user_id",
+                   "operator": "IN", "value": [1, 2]}, {"field": "value", "operator": ">",
+                   "value": 0, "connector": "AND"}], "join": "LEFT"}),
+        ),
+        (
+            "create_objects",
+            json!({"object": "users", "values": [{"id": 3, "name": "Cy", "registration": "R3"}]}),
+        ),
+        (
+            "create_objects",
+            json!({"object": "cards", "values": [{"value": 78, "user_id": 2}]}),
+        ),
+        (
+            "modify_objects",
+            json!({"object": "users", "values": {"name": "Ana B"}, "where": {"users": {"id": 1}}}),
+        ),
+        (
+            "destroy_objects",
+            json!({"object": "cards", "where": {"cards": {"value": 77}}}),
+        ),
+        (
+            "create_or_modify_objects",
+            json!({"object": "users", "values": [{"id": 1, "name": "Ana"}]}),
+        ),
+        (
+            "set_configuration",
+            json!({"general": {"online": "0"}, "monitor": {"hostname": "127.0.0.1", "port": "9"}}),
+        ),
+        (
+            "get_configuration",
+            json!({"general": ["online"], "monitor": ["hostname", "port"]}),
+        ),
+        (
+            "set_system_time",
+            json!({"day": 10, "month": 11, "year": 2025, "hour": 11, "minute": 15, "second": 0}),
+        ),
+        (
+            "execute_actions",
+            json!({"actions": [{"action": "sec_box", "parameters": "id=65793, reason=3"}]}),
+        ),
+        ("user_destroy_image", json!({"user_ids": [1]})),
+        ("user_get_image_list", json!({"user_ids": [1, 2]})),
+        ("user_get_image", json!({"user_id": 1, "get_timestamp": 1})),
+        ("user_list_images", json!({"get_timestamp": 1})),
+        (
+            "user_set_image_list",
+            json!({"match": false, "user_images": [{"user_id": 2, "timestamp": 5, "image": photo}]}),
+        ),
+        ("login", json!({"login": "admin", "password": "admin"})),
+        (
+            "change_login",
+            json!({"login": "admin", "password": "admin"}),
+        ),
+        ("logout", json!({})),
+        ("session_is_valid", json!({})),
+        ("is_first_web_login", json!({})),
+        ("user_hash_password", json!({"password": "1234"})),
+        (
+            "remote_enroll",
+            json!({"type": "card", "user_id": 1, "save": false, "sync": true, "auto": true,
+                   "countdown": 5, "msg": "hold the card"}),
+        ),
+        ("cancel_remote_enroll", json!({})),
+        ("enroller_state", json!({})),
+        ("system_information", json!({})),
+        ("get_language", json!({})),
+        ("face_template_count_distinct", json!({})),
+        ("reboot", json!({})),
+        ("no_such_command", json!({})),
+    ]
+}
+
+// ----- campaigns ------------------------------------------------------------------------
+
+#[test]
+fn json_bodies_of_every_command() {
+    let f = Fixture::new();
+    let templates = templates();
+    let strategy = (
+        0..templates.len(),
+        arb_edits(),
+        arb_byte_edit(),
+        any::<bool>(),
+    );
+    campaign(
+        "json-bodies",
+        400,
+        strategy,
+        |(which, edits, bytes, with_session)| {
+            let (command, doc) = &templates[which];
+            let body = mutate(doc.clone(), &edits, &bytes);
+            let uri = if with_session {
+                format!("/{command}.fcgi?session={}", pct(&f.session()))
+            } else {
+                format!("/{command}.fcgi")
+            };
+            f.check(Method::POST, &uri, Some("application/json"), body)
+        },
+    );
+}
+
+/// A query value: numbers at the edges, broken escapes, separators, long and odd text.
+fn arb_query_value() -> BoxedStrategy<String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "0",
+            "1",
+            "2",
+            "99",
+            "-1",
+            "1.5",
+            "1e3",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551616",
+            "",
+            " 1 ",
+            "%",
+            "%zz",
+            "%2",
+            "%00",
+            "+",
+            "a+b",
+            "true",
+            "null",
+            "[1]",
+            "{}",
+        ])
+        .prop_map(str::to_owned),
+        "[ -~]{0,40}",
+        ".{0,12}",
+        (1usize..9_000).prop_map(|n| "9".repeat(n)),
+    ]
+    .boxed()
+}
+
+#[test]
+fn query_strings_of_every_command() {
+    let f = Fixture::new();
+    let commands: Vec<&'static str> = templates().into_iter().map(|(c, _)| c).collect();
+    let keys = vec![
+        "session",
+        "user_id",
+        "match",
+        "timestamp",
+        "get_timestamp",
+        "limit",
+        "x",
+        "",
+    ];
+    let strategy = (
+        prop::sample::select(commands),
+        prop::sample::select(vec![
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::OPTIONS,
+        ]),
+        0u8..4,
+        prop::collection::vec(
+            (prop::sample::select(keys), arb_query_value(), any::<bool>()),
+            0..6,
+        ),
+        prop::collection::vec(any::<u8>(), 0..32),
+    );
+    campaign(
+        "query-strings",
+        400,
+        strategy,
+        |(command, method, session, pairs, body)| {
+            let mut query = match session {
+                0 => String::new(),
+                1 => format!("session={}&", pct(&f.session())),
+                2 => format!("session={}&", f.session()),
+                _ => "session=garbage&".to_owned(),
+            };
+            for (k, v, escaped) in pairs {
+                let v = if escaped { pct(&v) } else { v };
+                query.push_str(&format!("{k}={v}&"));
+            }
+            let uri = format!("/{command}.fcgi?{query}");
+            f.check(method, &uri, None, body)
+        },
+    );
+}
+
+/// Image bytes: valid photos, truncated, corrupted, with patched dimensions, other formats,
+/// noise behind a JPEG signature, and sizes around the 2 MiB limit.
+fn arb_image() -> BoxedStrategy<Vec<u8>> {
+    let dims = prop::sample::select(vec![0u16, 1, 15, 159, 160, 1920, 4096, 4097, 65535]);
+    prop_oneof![
+        2 => (1u8..5).prop_map(jpeg),
+        3 => (1u8..5, any::<prop::sample::Index>()).prop_map(|(v, i)| {
+            let mut b = jpeg(v);
+            let keep = i.index(b.len());
+            b.truncate(keep);
+            b
+        }),
+        3 => (1u8..5, prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8))
+            .prop_map(|(v, flips)| {
+                let mut b = jpeg(v);
+                for (i, x) in flips {
+                    let at = i.index(b.len());
+                    b[at] ^= x | 1;
+                }
+                b
+            }),
+        2 => (dims.clone(), dims).prop_map(|(w, h)| with_dimensions(&jpeg(3), w, h)),
+        1 => prop::collection::vec(any::<u8>(), 0..512).prop_map(|tail| {
+            let mut b = vec![0xFF, 0xD8, 0xFF, 0xE0];
+            b.extend(tail);
+            b
+        }),
+        1 => prop::collection::vec(any::<u8>(), 0..256).prop_map(|tail| {
+            let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
+            b.extend(tail);
+            b
+        }),
+        1 => prop::collection::vec(any::<u8>(), 0..256),
+        1 => prop::sample::select(vec![
+            acs_simulator::device::images::MAX_IMAGE_BYTES,
+            acs_simulator::device::images::MAX_IMAGE_BYTES + 1,
+        ])
+        .prop_map(|n| {
+            let mut b = jpeg(4);
+            b.resize(n, 0);
+            b
+        }),
+    ]
+    .boxed()
+}
+
+/// A copy of `jpeg` whose frame header claims `w`×`h` pixels.
+fn with_dimensions(jpeg: &[u8], w: u16, h: u16) -> Vec<u8> {
+    let mut b = jpeg.to_vec();
+    if let Some(at) = b
+        .windows(2)
+        .position(|p| p[0] == 0xFF && matches!(p[1], 0xC0..=0xC2))
+    {
+        b[at + 5..at + 7].copy_from_slice(&h.to_be_bytes());
+        b[at + 7..at + 9].copy_from_slice(&w.to_be_bytes());
+    }
+    b
+}
+
+#[test]
+fn image_bytes() {
+    let f = Fixture::new();
+    let strategy = (
+        0u8..3,
+        arb_image(),
+        prop::sample::select(vec!["1", "2", "99", "-1", "x"]),
+        prop::sample::select(vec!["0", "1", "", "2"]),
+    );
+    campaign("images", 200, strategy, |(how, image, user, matching)| {
+        let s = pct(&f.session());
+        match how {
+            0 => f.check(
+                Method::POST,
+                &format!(
+                    "/user_set_image.fcgi?session={s}&user_id={user}&match={matching}&timestamp=7"
+                ),
+                Some("application/octet-stream"),
+                image,
+            ),
+            1 => f.check(
+                Method::POST,
+                &format!("/user_test_image.fcgi?session={s}"),
+                Some("application/octet-stream"),
+                image,
+            ),
+            _ => {
+                let b64 = base64::engine::general_purpose::STANDARD.encode(&image);
+                let body = json!({"match": matching == "1", "user_images": [
+                    {"user_id": user.parse::<i64>().unwrap_or(2), "timestamp": 9, "image": b64}]});
+                f.check(
+                    Method::POST,
+                    &format!("/user_set_image_list.fcgi?session={s}"),
+                    Some("application/json"),
+                    body.to_string().into_bytes(),
+                )
+            }
+        }
+    });
+}
+
+#[test]
+fn control_api() {
+    // A device of its own: faults and policies set here would change what the other
+    // campaigns' device answers.
+    let f = Fixture::new();
+    let paths = vec![
+        "present",
+        "policy",
+        "cancel_enroll",
+        "state",
+        "clock/advance",
+        "faults",
+        "callback_policy",
+        "power",
+        "nope",
+    ];
+    let templates = vec![
+        json!({"card": 77, "queue": true}),
+        json!({"face_of": 1}),
+        json!({"policy": "absent"}),
+        json!({"seconds": 5}),
+        json!({"latency_ms": 1}),
+        json!({"policy": "firmware"}),
+        json!({"on": true}),
+    ];
+    let strategy = (
+        prop::sample::select(paths),
+        prop::sample::select(templates),
+        arb_edits(),
+        arb_byte_edit(),
+    );
+    campaign("control", 200, strategy, |(path, doc, edits, bytes)| {
+        let body = mutate(doc, &edits, &bytes);
+        let Some(r) = f.send(Method::POST, &format!("/_sim/{path}"), None, body) else {
+            return Ok(());
+        };
+        let text = String::from_utf8_lossy(&r.bytes)
+            .chars()
+            .take(300)
+            .collect::<String>();
+        prop_assert!(r.status.as_u16() < 500, "{} /_sim/{path}: {text}", r.status);
+        if r.status != StatusCode::OK {
+            let j: Json = serde_json::from_slice(&r.bytes).map_err(|e| {
+                TestCaseError::fail(format!("/_sim/{path}: not JSON ({e}): {text}"))
+            })?;
+            prop_assert!(j["error"].is_string() && j["code"] == 1, "{text}");
+        }
+        f.d.sim.terminal().faults.clear();
+        Ok(())
+    });
+}
+
+/// An independent reading of terminal-api.md §7.3: whether a reply is one the firmware
+/// accepts.
+fn acceptable(body: &[u8]) -> Option<i64> {
+    let j: Json = serde_json::from_slice(body).ok()?;
+    let r = j.get("result")?.as_object()?;
+    let event = r
+        .get("event")?
+        .as_i64()
+        .filter(|e| i32::try_from(*e).is_ok())?;
+    let opt = |k: &str, ok: fn(&Json) -> bool| r.get(k).is_none_or(|v| v.is_null() || ok(v));
+    // The firmware's user ids are signed 64-bit: a larger reply value is refused.
+    let int64 = |v: &Json| v.is_i64();
+    let int = |v: &Json| v.as_i64().is_some_and(|n| i32::try_from(n).is_ok());
+    let ok = opt("user_id", int64)
+        && opt("user_name", Json::is_string)
+        && opt("portal_id", int)
+        && opt("message", Json::is_string)
+        && opt("actions", |a| {
+            a.as_array().is_some_and(|a| {
+                a.iter().all(|x| {
+                    x.get("action").is_some_and(Json::is_string)
+                        && x.get("parameters")
+                            .is_none_or(|p| p.is_null() || p.is_string())
+                })
+            })
+        });
+    ok.then_some(event)
+}
+
+#[test]
+fn online_server_replies() {
+    let template = json!({"result": {"event": 7, "user_id": 1000, "user_name": "John Doe",
+        "user_image": false, "portal_id": 1, "message": "Welcome",
+        "actions": [{"action": "sec_box", "parameters": "id=65793, reason=1"}]}});
+    let strategy = prop_oneof![
+        8 => (arb_edits(), arb_byte_edit()).prop_map(move |(e, b)| mutate(template.clone(), &e, &b)),
+        1 => prop::collection::vec(any::<u8>(), 0..128),
+        1 => "[ -~]{0,64}".prop_map(String::into_bytes),
+    ];
+    campaign("online-replies", 2_000, strategy, |body| {
+        let parsed = acs_simulator::online::parse_result(&body);
+        let expected = acceptable(&body);
+        match (&parsed, expected) {
+            (Ok(r), Some(event)) => prop_assert_eq!(r.event, event),
+            (Err(e), None) => prop_assert!(!e.is_empty()),
+            _ => prop_assert!(
+                false,
+                "parser {:?} but expected {:?} for {}",
+                parsed,
+                expected,
+                String::from_utf8_lossy(&body)
+            ),
+        }
+        Ok(())
+    });
+}
+
+// ----- limits ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rows_per_request_are_limited_with_a_clear_error() {
+    use acs_simulator::device::MAX_ROWS_PER_REQUEST;
+    let d = TestDevice::idface();
+    let s = d.login().await;
+    let users = |n: usize| -> Vec<Json> {
+        (1..=n)
+            .map(|i| json!({"id": i, "name": format!("U{i}")}))
+            .collect()
+    };
+    for command in ["create_objects", "create_or_modify_objects"] {
+        let r = d
+            .post(
+                command,
+                Some(&s),
+                &json!({"object": "users", "values": users(MAX_ROWS_PER_REQUEST + 1)}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{command}");
+        assert_eq!(
+            r.json(),
+            json!({"error": format!("Too many values (at most {MAX_ROWS_PER_REQUEST} per request)"), "code": 1})
+        );
+    }
+    assert!(d.sim.device().rows("users").expect("users").is_empty());
+    let r = d
+        .post(
+            "create_objects",
+            Some(&s),
+            &json!({"object": "users", "values": users(MAX_ROWS_PER_REQUEST)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        d.sim.device().rows("users").expect("users").len(),
+        MAX_ROWS_PER_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn image_dimensions_beyond_the_limit_are_refused() {
+    let d = TestDevice::idface();
+    let s = d.login().await;
+    d.sim
+        .device()
+        .seed_rows(
+            "users",
+            &[json!({"id": 1, "name": "Ana"})
+                .as_object()
+                .cloned()
+                .expect("object")],
+        )
+        .expect("seeded");
+    let huge = with_dimensions(&jpeg(1), 65_535, 65_535);
+    let r = d
+        .send(
+            Method::POST,
+            &format!(
+                "/user_set_image.fcgi?session={}&user_id=1&match=0&timestamp=1",
+                pct(&s)
+            ),
+            &[("content-type", "application/octet-stream")],
+            huge,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("Image too large")),
+        "{}",
+        r.json()
+    );
+    assert!(d.sim.device().list_images().is_empty());
+}
