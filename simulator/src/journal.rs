@@ -191,6 +191,8 @@ pub struct Journal {
     ring: Arc<Mutex<Ring>>,
     /// Counts callback attempts, so that views can follow deliveries as they happen.
     callback_count: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Counts recorded requests, so that a waiter can follow a client's traffic as it happens.
+    entry_count: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Default for Journal {
@@ -211,6 +213,7 @@ impl Journal {
                 next_seq: 1,
             })),
             callback_count: Arc::new(tokio::sync::watch::channel(0).0),
+            entry_count: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -223,6 +226,14 @@ impl Journal {
             ring.entries.pop_front();
         }
         ring.entries.push_back(entry);
+        drop(ring);
+        self.entry_count.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that sees the count move whenever a request is recorded (also once the
+    /// ring is full and old entries are dropped).
+    pub fn subscribe_entries(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.entry_count.subscribe()
     }
 
     /// Appends a callback attempt (its `seq` is assigned here).

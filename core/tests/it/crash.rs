@@ -97,6 +97,17 @@ async fn create(
 }
 
 /// Writes the terminals have been asked to make (tables changed), summed over the fleet.
+/// Waits until some terminal records another request – the core runs in another process,
+/// and the requests it makes to the devices are this test's signal of its progress. False
+/// once `deadline` has passed with none.
+async fn device_traffic(
+    traffic: &mut [tokio::sync::watch::Receiver<u64>],
+    deadline: tokio::time::Instant,
+) -> bool {
+    let next = futures_util::future::select_all(traffic.iter_mut().map(|t| Box::pin(t.changed())));
+    tokio::time::timeout_at(deadline, next).await.is_ok()
+}
+
 fn device_writes(fleet: &RunningFleet) -> usize {
     fleet
         .devices()
@@ -278,6 +289,11 @@ async fn sigkill_during_sync_and_enrollment_loses_nothing_and_duplicates_nothing
     }
 
     let acknowledged: Acknowledged = Arc::default();
+    let mut traffic: Vec<_> = fleet
+        .devices()
+        .iter()
+        .map(|d| d.journal().subscribe_entries())
+        .collect();
     let mut next = 0_u32;
     for round in 0..kills {
         let writers: Vec<_> = (0..WRITERS)
@@ -292,14 +308,12 @@ async fn sigkill_during_sync_and_enrollment_loses_nothing_and_duplicates_nothing
             .collect();
         let start = device_writes(&fleet);
         let after = rng.below(KILL_AFTER_WRITES);
-        // Bounded polling of another process: the devices' journals are the only signal.
         let deadline = tokio::time::Instant::now() + WITHIN;
         while device_writes(&fleet) < start + after {
             assert!(
-                tokio::time::Instant::now() < deadline,
+                device_traffic(&mut traffic, deadline).await,
                 "round {round}: the core made no device writes"
             );
-            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         child.0.kill().expect("SIGKILL");
         child.0.wait().expect("reaped");
@@ -397,11 +411,12 @@ async fn sigkill_during_sync_and_enrollment_loses_nothing_and_duplicates_nothing
     while !(converged(&client, &base, &key, &terminals, wanted.len()).await
         && (0..TERMINALS).all(|i| users_of(i) == wanted))
     {
+        // The restarted core reads the devices back every second, so traffic keeps coming
+        // until it reports them in sync.
         assert!(
-            tokio::time::Instant::now() < deadline,
+            device_traffic(&mut traffic, deadline).await,
             "no convergence after the kills"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for (i, d) in fleet.devices().iter().enumerate() {
         let rows = |t: &str| d.device().rows(t).expect("table");
