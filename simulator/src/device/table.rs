@@ -4,9 +4,14 @@
 //!
 //! Integers are stored as `i128` so that every value from `i64::MIN` to `u64::MAX`
 //! (card values, 53+-bit ids) round-trips exactly.
+//!
+//! Each table keeps a hash index per unique set and per foreign-key column, so that a
+//! unique check, a link-table key lookup and a user's cascade cost the rows they touch, not
+//! the table. A write of many rows is all or nothing through an undo log
+//! ([`Database::atomically`]) rather than a copy of the database.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value as Json};
 
@@ -125,6 +130,60 @@ pub struct Table {
     def: &'static TableDef,
     columns: Vec<Column>,
     rows: BTreeMap<i64, Vec<Value>>,
+    /// One per unique set of the definition (in its order), then one per foreign-key
+    /// column; always equal to what rebuilding them from `rows` would give.
+    indexes: Vec<Index>,
+    /// While a write is in progress ([`Database::atomically`]): how to undo it.
+    undo: Option<Undo>,
+}
+
+/// The rows holding each combination of values of some columns (rows with a NULL in
+/// those columns are left out, as a unique constraint ignores them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Index {
+    columns: Vec<usize>,
+    entries: HashMap<Vec<Value>, BTreeSet<i64>>,
+}
+
+impl Index {
+    fn key(&self, row: &[Value]) -> Option<Vec<Value>> {
+        self.columns
+            .iter()
+            .map(|&i| match row.get(i) {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.clone()),
+            })
+            .collect()
+    }
+
+    fn add(&mut self, rowid: i64, row: &[Value]) {
+        if let Some(key) = self.key(row) {
+            self.entries.entry(key).or_default().insert(rowid);
+        }
+    }
+
+    fn remove(&mut self, rowid: i64, row: &[Value]) {
+        if let Some(key) = self.key(row)
+            && let Some(ids) = self.entries.get_mut(&key)
+        {
+            ids.remove(&rowid);
+            if ids.is_empty() {
+                self.entries.remove(&key);
+            }
+        }
+    }
+
+    fn rowids(&self, key: &[Value]) -> impl Iterator<Item = i64> + '_ {
+        self.entries.get(key).into_iter().flatten().copied()
+    }
+}
+
+/// What a write in progress changed in one table: the column count before it, and each
+/// row it replaced or removed (`Some(old)`) or added (`None`), in order.
+#[derive(Debug, Clone)]
+struct Undo {
+    columns: usize,
+    rows: Vec<(i64, Option<Vec<Value>>)>,
 }
 
 impl Table {
@@ -141,6 +200,131 @@ impl Table {
                 })
                 .collect(),
             rows: BTreeMap::new(),
+            indexes: Vec::new(),
+            undo: None,
+        }
+        .indexed()
+    }
+
+    fn indexed(mut self) -> Self {
+        self.build_indexes();
+        self
+    }
+
+    /// Rebuilds every index from the rows (after the columns or the rows were replaced).
+    fn build_indexes(&mut self) {
+        let unique = self.def.unique.iter().map(|set| {
+            set.iter()
+                .filter_map(|c| self.column_index(c))
+                .collect::<Vec<_>>()
+        });
+        let references = self
+            .def
+            .foreign_keys
+            .iter()
+            .filter_map(|fk| self.column_index(fk.column))
+            .map(|i| vec![i]);
+        let mut indexes: Vec<Index> = unique
+            .chain(references)
+            .map(|columns| Index {
+                columns,
+                entries: HashMap::new(),
+            })
+            .collect();
+        for (rowid, row) in &self.rows {
+            for index in &mut indexes {
+                index.add(*rowid, row);
+            }
+        }
+        self.indexes = indexes;
+    }
+
+    /// Stores `row` at `rowid`, returning the row it replaces; keeps the indexes and the
+    /// undo log.
+    fn put(&mut self, rowid: i64, row: Vec<Value>) -> Option<Vec<Value>> {
+        for index in &mut self.indexes {
+            index.add(rowid, &row);
+        }
+        let old = self.rows.insert(rowid, row);
+        self.forget(rowid, old.as_deref());
+        if let Some(undo) = &mut self.undo {
+            undo.rows.push((rowid, old.clone()));
+        }
+        old
+    }
+
+    /// Removes the row at `rowid`; keeps the indexes and the undo log.
+    fn take(&mut self, rowid: i64) -> Option<Vec<Value>> {
+        let old = self.rows.remove(&rowid)?;
+        self.forget(rowid, Some(&old));
+        if let Some(undo) = &mut self.undo {
+            undo.rows.push((rowid, Some(old.clone())));
+        }
+        Some(old)
+    }
+
+    /// Drops `old` (the row that was at `rowid`) from the indexes, unless the row now at
+    /// `rowid` holds the same key.
+    fn forget(&mut self, rowid: i64, old: Option<&[Value]>) {
+        let Some(old) = old else {
+            return;
+        };
+        let now = self.rows.get(&rowid);
+        for index in &mut self.indexes {
+            let same = now.is_some_and(|n| index.key(n) == index.key(old));
+            if !same {
+                index.remove(rowid, old);
+            }
+        }
+    }
+
+    fn begin(&mut self) {
+        self.undo = Some(Undo {
+            columns: self.columns.len(),
+            rows: Vec::new(),
+        });
+    }
+
+    fn commit(&mut self) {
+        self.undo = None;
+    }
+
+    /// Puts back what the write in progress changed.
+    fn rollback(&mut self) {
+        let Some(undo) = self.undo.take() else {
+            return;
+        };
+        for (rowid, old) in undo.rows.into_iter().rev() {
+            match old {
+                Some(row) => {
+                    self.put(rowid, row);
+                }
+                None => {
+                    self.take(rowid);
+                }
+            }
+        }
+        if self.columns.len() != undo.columns {
+            self.columns.truncate(undo.columns);
+            for row in self.rows.values_mut() {
+                row.truncate(undo.columns);
+            }
+            self.build_indexes();
+        }
+    }
+
+    /// Rows whose column `index` holds the integer `value`, through an index on that
+    /// column alone when there is one.
+    fn rowids_with(&self, column: usize, value: i128) -> Vec<i64> {
+        let key = [Value::Int(value)];
+        match self.indexes.iter().find(|ix| ix.columns == [column]) {
+            Some(index) => index.rowids(&key).collect(),
+            None => self
+                .rows
+                .iter()
+                .filter(|(_, r)| r.get(column) == Some(&key[0]))
+                .map(|(id, _)| *id)
+                .collect(),
         }
     }
 
@@ -198,14 +382,10 @@ impl Table {
 
     /// Rows whose integer column `column` equals `value`.
     pub fn rowids_where_eq(&self, column: &str, value: i128) -> Vec<i64> {
-        let Some(i) = self.column_index(column) else {
-            return Vec::new();
-        };
-        self.rows
-            .iter()
-            .filter(|(_, r)| r[i] == Value::Int(value))
-            .map(|(id, _)| *id)
-            .collect()
+        match self.column_index(column) {
+            Some(i) => self.rowids_with(i, value),
+            None => Vec::new(),
+        }
     }
 
     /// The row as a JSON object with every column.
@@ -260,6 +440,8 @@ impl Table {
                     for r in self.rows.values_mut() {
                         r.push(Value::Null);
                     }
+                    // A unique set or a reference may name the column just added.
+                    self.build_indexes();
                     self.columns.len() - 1
                 }
                 None => {
@@ -275,15 +457,11 @@ impl Table {
     }
 
     fn check_unique(&self, rowid: i64, row: &[Value]) -> Result<(), TableError> {
-        for set in self.def.unique {
-            let idx: Vec<usize> = set.iter().filter_map(|c| self.column_index(c)).collect();
-            if idx.iter().any(|&i| row[i] == Value::Null) {
+        for (set, index) in self.def.unique.iter().zip(&self.indexes) {
+            let Some(key) = index.key(row) else {
                 continue;
-            }
-            let clash = self
-                .rows
-                .iter()
-                .any(|(id, other)| *id != rowid && idx.iter().all(|&i| other[i] == row[i]));
+            };
+            let clash = index.rowids(&key).any(|id| id != rowid);
             if clash {
                 let cols: Vec<String> = set
                     .iter()
@@ -307,6 +485,8 @@ fn is_identifier(name: &str) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct Database {
     tables: BTreeMap<&'static str, Table>,
+    /// Whether a write is in progress (its tables keep undo logs).
+    writing: bool,
 }
 
 /// Result of a `create_or_modify_objects` call.
@@ -358,7 +538,33 @@ impl Database {
         let table = self.table_mut(name)?;
         table.columns = columns;
         table.rows = rows;
+        table.build_indexes();
         Ok(())
+    }
+
+    /// Runs a write that must happen entirely or not at all: when `write` fails, every row
+    /// and column it changed is put back. Nested writes belong to the outermost one.
+    pub fn atomically<T>(
+        &mut self,
+        write: impl FnOnce(&mut Database) -> Result<T, TableError>,
+    ) -> Result<T, TableError> {
+        if self.writing {
+            return write(self);
+        }
+        self.writing = true;
+        for t in self.tables.values_mut() {
+            t.begin();
+        }
+        let result = write(self);
+        self.writing = false;
+        for t in self.tables.values_mut() {
+            if result.is_ok() {
+                t.commit();
+            } else {
+                t.rollback();
+            }
+        }
+        result
     }
 
     fn id_exists(&self, table: &str, id: i128) -> bool {
@@ -418,23 +624,15 @@ impl Database {
         table: &str,
         rows: &[Map<String, Json>],
     ) -> Result<Vec<i64>, TableError> {
-        let mut inserted = Vec::with_capacity(rows.len());
-        let result = self.insert_each(table, rows, &mut inserted);
-        if result.is_err() {
-            let t = self.table_mut(table)?;
-            for id in &inserted {
-                t.rows.remove(id);
-            }
-        }
-        result.map(|()| inserted)
+        self.atomically(|db| db.insert_each(table, rows))
     }
 
     fn insert_each(
         &mut self,
         table: &str,
         rows: &[Map<String, Json>],
-        inserted: &mut Vec<i64>,
-    ) -> Result<(), TableError> {
+    ) -> Result<Vec<i64>, TableError> {
+        let mut inserted = Vec::with_capacity(rows.len());
         for members in rows {
             let next = self.table(table)?.next_rowid();
             let (rowid, row) = self.build_row(table, members, next)?;
@@ -445,14 +643,23 @@ impl Database {
             }
             t.check_unique(rowid, &row)?;
             self.check_foreign_keys(t, &row)?;
-            self.table_mut(table)?.rows.insert(rowid, row);
+            self.table_mut(table)?.put(rowid, row);
             inserted.push(rowid);
         }
-        Ok(())
+        Ok(inserted)
     }
 
     /// `modify_objects`: applies `values` to every row in `rowids`, all or nothing.
     pub fn update(
+        &mut self,
+        table: &str,
+        values: &Map<String, Json>,
+        rowids: &[i64],
+    ) -> Result<usize, TableError> {
+        self.atomically(|db| db.update_each(table, values, rowids))
+    }
+
+    fn update_each(
         &mut self,
         table: &str,
         values: &Map<String, Json>,
@@ -485,28 +692,30 @@ impl Database {
             };
             updated.push((rowid, new_rowid, row));
         }
-        // Check constraints against the table as it will be after the whole update.
-        let mut after = t.clone();
+        // Constraints hold against the table as it is after the whole update: the old rows
+        // leave first, then each new one is checked as it goes in.
+        let changed_ids: Vec<(i64, i64)> = updated.iter().map(|(o, n, _)| (*o, *n)).collect();
+        let count = updated.len();
+        let t = self.table_mut(table)?;
         for (old, _, _) in &updated {
-            after.rows.remove(old);
+            t.take(*old);
         }
-        for (_, new_rowid, row) in &updated {
-            if after.rows.contains_key(new_rowid) {
+        for (_, new_rowid, row) in updated {
+            let t = self.table(table)?;
+            if t.rows.contains_key(&new_rowid) {
                 return Err(TableError::Unique(format!("{table}.id")));
             }
-            after.check_unique(*new_rowid, row)?;
-            self.check_foreign_keys(&after, row)?;
-            after.rows.insert(*new_rowid, row.clone());
+            t.check_unique(new_rowid, &row)?;
+            self.check_foreign_keys(t, &row)?;
+            self.table_mut(table)?.put(new_rowid, row);
         }
-        let changed_ids: Vec<(i64, i64)> = updated.iter().map(|(o, n, _)| (*o, *n)).collect();
-        self.tables.insert(after.def.name, after);
         for (old, new) in changed_ids {
             if old != new {
                 // Re-pointing an id behaves like ON UPDATE CASCADE for dependants.
                 self.repoint_references(table, old, new);
             }
         }
-        Ok(updated.len())
+        Ok(count)
     }
 
     fn repoint_references(&mut self, table: &str, old: i64, new: i64) {
@@ -517,11 +726,13 @@ impl Database {
                 .iter()
                 .filter(|fk| fk.references == table)
             {
-                if let Some(i) = t.column_index(fk.column) {
-                    for row in t.rows.values_mut() {
-                        if row[i] == Value::Int(i128::from(old)) {
-                            row[i] = Value::Int(i128::from(new));
-                        }
+                let Some(i) = t.column_index(fk.column) else {
+                    continue;
+                };
+                for rowid in t.rowids_with(i, i128::from(old)) {
+                    if let Some(mut row) = t.rows.get(&rowid).cloned() {
+                        row[i] = Value::Int(i128::from(new));
+                        t.put(rowid, row);
                     }
                 }
             }
@@ -539,7 +750,7 @@ impl Database {
         let mut count = 0;
         let mut removed = Vec::new();
         for id in rowids {
-            if t.rows.remove(id).is_some() {
+            if t.take(*id).is_some() {
                 count += 1;
                 removed.push(*id);
             }
@@ -566,13 +777,13 @@ impl Database {
                     let Some(i) = child.column_index(fk.column) else {
                         continue;
                     };
-                    child.rows.retain(|rowid, row| match &row[i] {
-                        Value::Int(v) if ids.contains(v) => {
-                            gone.push(*rowid);
-                            false
+                    for id in &ids {
+                        for rowid in child.rowids_with(i, *id) {
+                            if child.take(rowid).is_some() {
+                                gone.push(rowid);
+                            }
                         }
-                        _ => true,
-                    });
+                    }
                 }
                 if child.def.has_id && !gone.is_empty() {
                     queue.push((child.def.name, gone));
@@ -589,12 +800,7 @@ impl Database {
         table: &str,
         rows: &[Map<String, Json>],
     ) -> Result<Upserted, TableError> {
-        let snapshot = self.clone();
-        let result = self.upsert_each(table, rows);
-        if result.is_err() {
-            *self = snapshot;
-        }
-        result
+        self.atomically(|db| db.upsert_each(table, rows))
     }
 
     fn upsert_each(
@@ -650,14 +856,12 @@ impl Database {
                 t.column_index(col),
                 members.get(*col).and_then(json_integer),
             ) {
-                (Some(i), Some(v)) => wanted.push((i, Value::Int(v))),
+                (Some(_), Some(v)) => wanted.push(Value::Int(v)),
                 _ => return Ok(None),
             }
         }
-        Ok(t.rows
-            .iter()
-            .find(|(_, row)| wanted.iter().all(|(i, v)| &row[*i] == v))
-            .map(|(id, _)| *id))
+        // The first unique set is the first index, over the same columns in order.
+        Ok(t.indexes.first().and_then(|ix| ix.rowids(&wanted).next()))
     }
 }
 
@@ -789,5 +993,103 @@ mod tests {
             .insert("users", &rows(json!([{"cpf": "1"}])))
             .unwrap_err();
         assert_eq!(err.to_string(), "table users has no column named cpf");
+    }
+
+    /// One write of the property test below; ids and values come from small ranges so
+    /// that writes collide (unique values, missing users, re-pointed ids).
+    #[derive(Debug, Clone)]
+    enum Write {
+        Users(Vec<i64>),
+        Card(i64, i64),
+        Rule(i64),
+        Link(i64, i64),
+        Renumber(i64, i64),
+        Upsert(Vec<(i64, i64)>),
+        Delete(&'static str, Vec<i64>),
+        Column(i64),
+    }
+
+    fn write() -> impl proptest::strategy::Strategy<Value = Write> {
+        use proptest::prelude::*;
+        let id = || 1_i64..8;
+        prop_oneof![
+            prop::collection::vec(id(), 1..4).prop_map(Write::Users),
+            (id(), id()).prop_map(|(v, u)| Write::Card(v, u)),
+            id().prop_map(Write::Rule),
+            (id(), id()).prop_map(|(u, r)| Write::Link(u, r)),
+            (id(), id()).prop_map(|(a, b)| Write::Renumber(a, b)),
+            prop::collection::vec((id(), id()), 1..4).prop_map(Write::Upsert),
+            (
+                prop::sample::select(vec!["users", "cards", "access_rules"]),
+                prop::collection::vec(id(), 1..3)
+            )
+                .prop_map(|(t, ids)| Write::Delete(t, ids)),
+            id().prop_map(Write::Column),
+        ]
+    }
+
+    fn apply(db: &mut Database, w: &Write) -> Result<(), TableError> {
+        match w {
+            Write::Users(ids) => {
+                let r: Vec<Json> = ids.iter().map(|i| json!({"id": i, "name": "u"})).collect();
+                db.insert("users", &rows(Json::Array(r))).map(drop)
+            }
+            Write::Card(v, u) => db
+                .insert("cards", &rows(json!([{"value": v, "user_id": u}])))
+                .map(drop),
+            Write::Rule(id) => db
+                .insert("access_rules", &rows(json!([{"id": id, "name": "r"}])))
+                .map(drop),
+            Write::Link(u, r) => db
+                .insert(
+                    "user_access_rules",
+                    &rows(json!([{"user_id": u, "access_rule_id": r}])),
+                )
+                .map(drop),
+            Write::Renumber(from, to) => {
+                let values = json!({"id": to});
+                db.update("users", values.as_object().unwrap(), &[*from])
+                    .map(drop)
+            }
+            Write::Upsert(links) => {
+                let r: Vec<Json> = links
+                    .iter()
+                    .map(|(u, r)| json!({"user_id": u, "access_rule_id": r}))
+                    .collect();
+                db.upsert("user_access_rules", &rows(Json::Array(r)))
+                    .map(drop)
+            }
+            Write::Delete(table, ids) => db.delete(table, ids).map(drop),
+            Write::Column(u) => db
+                .insert("c_users", &rows(json!([{"user_id": u, "extra": 1}])))
+                .map(drop),
+        }
+    }
+
+    fn contents(db: &Database) -> Vec<(usize, BTreeMap<i64, Vec<Value>>)> {
+        db.tables
+            .values()
+            .map(|t| (t.columns.len(), t.rows.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn indexes_follow_every_write_and_failed_writes_change_nothing() {
+        use proptest::prelude::*;
+        proptest!(|(writes in prop::collection::vec(write(), 1..40))| {
+            let mut db = db();
+            for w in &writes {
+                let before = contents(&db);
+                if apply(&mut db, w).is_err() {
+                    prop_assert_eq!(&contents(&db), &before, "a failed {:?} left changes", w);
+                }
+                for t in db.tables.values() {
+                    let mut rebuilt = t.clone();
+                    rebuilt.build_indexes();
+                    prop_assert_eq!(&t.indexes, &rebuilt.indexes, "{} after {:?}", t.name(), w);
+                    prop_assert!(t.undo.is_none());
+                }
+            }
+        });
     }
 }
