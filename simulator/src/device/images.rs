@@ -6,9 +6,13 @@
 //! (its size, whether it has any contrast) and its digest; two photos are "the same face"
 //! when their bytes are identical, which is how tests and the scripted person present a
 //! known face.
+//!
+//! Decoding is the costly part, and a fleet receives the same photo once per terminal, so
+//! the conclusions about recent photos are remembered process-wide by their digest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
 use sha2::{Digest, Sha256};
 
@@ -77,6 +81,18 @@ pub struct FaceAnalysis {
     pub digest: [u8; 32],
 }
 
+/// How many photos' conclusions are remembered (then the memory starts afresh).
+const REMEMBERED: usize = 4096;
+
+/// Conclusions about recently analysed photos, by digest (identical bytes, identical
+/// conclusion: the analysis is a function of the bytes alone).
+static ANALYSED: LazyLock<Mutex<HashMap<[u8; 32], Result<FaceAnalysis, ImageError>>>> =
+    LazyLock::new(Mutex::default);
+
+fn remembered() -> MutexGuard<'static, HashMap<[u8; 32], Result<FaceAnalysis, ImageError>>> {
+    ANALYSED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Checks and scores a photo.
 pub fn analyse(bytes: &[u8]) -> Result<FaceAnalysis, ImageError> {
     if bytes.len() > MAX_IMAGE_BYTES {
@@ -85,6 +101,20 @@ pub fn analyse(bytes: &[u8]) -> Result<FaceAnalysis, ImageError> {
     if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return Err(ImageError::NotRecognized);
     }
+    let digest: [u8; 32] = Sha256::digest(bytes).into();
+    if let Some(known) = remembered().get(&digest).cloned() {
+        return known;
+    }
+    let outcome = decode_and_score(bytes, digest);
+    let mut memory = remembered();
+    if memory.len() >= REMEMBERED {
+        memory.clear();
+    }
+    memory.insert(digest, outcome.clone());
+    outcome
+}
+
+fn decode_and_score(bytes: &[u8], digest: [u8; 32]) -> Result<FaceAnalysis, ImageError> {
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image::ImageFormat::Jpeg);
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
@@ -100,7 +130,6 @@ pub fn analyse(bytes: &[u8]) -> Result<FaceAnalysis, ImageError> {
     let first = luma.pixels().next().map_or(0, |p| p.0[0]);
     let flat = luma.pixels().all(|p| p.0[0].abs_diff(first) <= 2);
 
-    let digest: [u8; 32] = Sha256::digest(bytes).into();
     let spread = |byte: u8, range: i64| i64::from(byte) % (2 * range + 1) - range;
     let scores = FaceScores {
         bounds_width: i64::from(width.min(height)) * 5 / 8,
