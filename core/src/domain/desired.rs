@@ -83,6 +83,29 @@ pub fn desired_state(snapshot: &Snapshot, terminal: TerminalId, at: Timestamp) -
     }
 }
 
+/// A set of factors as bits (one per [`Factor`]): the desired state computes one per
+/// entitlement of every person, so it must not allocate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Factors(u8);
+
+impl Factors {
+    fn bit(factor: Factor) -> u8 {
+        1 << (factor as u8)
+    }
+
+    fn of(factors: impl IntoIterator<Item = Factor>) -> Factors {
+        Factors(
+            factors
+                .into_iter()
+                .fold(0, |bits, f| bits | Factors::bit(f)),
+        )
+    }
+
+    fn contains(self, factor: Factor) -> bool {
+        self.0 & Factors::bit(factor) != 0
+    }
+}
+
 /// Entitlements in effect at `at` that cover `terminal`, per person, with the factors each
 /// makes the terminal hold.
 fn requirements(
@@ -90,29 +113,28 @@ fn requirements(
     terminal: TerminalId,
     at: Timestamp,
     ignore_time: bool,
-) -> BTreeMap<PersonId, Vec<(Entitlement, BTreeSet<Factor>)>> {
-    let mut by_person: BTreeMap<PersonId, Vec<(Entitlement, BTreeSet<Factor>)>> = BTreeMap::new();
+) -> BTreeMap<PersonId, Vec<(Entitlement, Factors)>> {
+    let mut by_person: BTreeMap<PersonId, Vec<(Entitlement, Factors)>> = BTreeMap::new();
     let Some(terminal) = snapshot.topology.terminals.get(&terminal) else {
         return by_person;
     };
     if !snapshot.tenant.active {
         return by_person;
     }
-    let all_factors: BTreeSet<Factor> = [
+    let all_factors = Factors::of([
         Factor::Face,
         Factor::Fingerprint,
         Factor::Card,
         Factor::Pin,
         Factor::Qr,
-    ]
-    .into();
+    ]);
 
     for membership in snapshot.memberships.values() {
         if ignore_time || membership.is_active_at(at) {
             by_person
                 .entry(membership.person_id)
                 .or_default()
-                .push((Entitlement::Membership(membership.id), all_factors.clone()));
+                .push((Entitlement::Membership(membership.id), all_factors));
         }
     }
     for event in snapshot.events.values() {
@@ -128,7 +150,7 @@ fn requirements(
             by_person
                 .entry(*person)
                 .or_default()
-                .push((Entitlement::Attendee(event.id), all_factors.clone()));
+                .push((Entitlement::Attendee(event.id), all_factors));
         }
     }
     for access in snapshot.accesses.values() {
@@ -146,16 +168,16 @@ fn requirements(
         if served.is_empty() {
             continue;
         }
-        let factors = factors_of(
+        let factors = Factors::of(factors_of(
             served
                 .iter()
                 .flat_map(|d| d.in_auth_types.iter().chain(&d.out_auth_types)),
-        );
+        ));
         for person in snapshot.access_subjects(access) {
             by_person
                 .entry(person)
                 .or_default()
-                .push((Entitlement::Access(access.id), factors.clone()));
+                .push((Entitlement::Access(access.id), factors));
         }
     }
     by_person
@@ -173,24 +195,28 @@ pub(crate) fn holdings(
     if requirements.is_empty() {
         return people;
     }
-    let mut credentials_of: BTreeMap<PersonId, Vec<&Credential>> = BTreeMap::new();
-    for credential in snapshot.credentials.values() {
-        if requirements.contains_key(&credential.person_id) {
-            credentials_of
-                .entry(credential.person_id)
-                .or_default()
-                .push(credential);
-        }
-    }
+    // The candidate credentials in one list ordered by person, walked alongside the
+    // requirements (also ordered by person).
+    let mut candidates: Vec<&Credential> = snapshot
+        .credentials
+        .values()
+        .filter(|c| c.factor().is_terminal_held() && requirements.contains_key(&c.person_id))
+        .collect();
+    candidates.sort_by_key(|c| c.person_id);
+    let mut rest = candidates.as_slice();
     for (person_id, entitlements) in requirements {
+        let start = rest.partition_point(|c| c.person_id < person_id);
+        let end = start + rest[start..].partition_point(|c| c.person_id == person_id);
+        let own = &rest[start..end];
+        rest = &rest[end..];
         let Some(person) = snapshot.people.get(&person_id) else {
             continue;
         };
-        if !person.is_active_at(at) {
+        if !person.is_active_at(at) || own.is_empty() {
             continue;
         }
         let mut credentials = BTreeMap::new();
-        for credential in credentials_of.get(&person_id).into_iter().flatten() {
+        for credential in own {
             let factor = credential.factor();
             if !factor.is_terminal_held()
                 || credential.is_deleted()
@@ -200,7 +226,7 @@ pub(crate) fn holdings(
             }
             let required_by: BTreeSet<Entitlement> = entitlements
                 .iter()
-                .filter(|(_, factors)| factors.contains(&factor))
+                .filter(|(_, factors)| factors.contains(factor))
                 .map(|(entitlement, _)| *entitlement)
                 .collect();
             if !required_by.is_empty() {

@@ -329,13 +329,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Option<IdempotentReply>, StoreError>;
     /// What the sync engine last applied to a terminal: `(subject, document)` pairs.
     fn applied(&self, tenant_id: u64, terminal_id: u64) -> Result<Vec<(String, Json)>, StoreError>;
-    /// Records (or, with `None`, forgets) what was applied to a terminal for one subject.
+    /// Records (or, with `None`, forgets) what was applied to a terminal for each subject,
+    /// all in one transaction.
     fn set_applied(
         &self,
         tenant_id: u64,
         terminal_id: u64,
-        subject: &str,
-        data: Option<&Json>,
+        subjects: &[(String, Option<Json>)],
     ) -> Result<(), StoreError>;
     /// Access events with an id above `after`, oldest first, at most `limit`.
     fn access_events(

@@ -586,21 +586,35 @@ impl Store for SqliteStore {
         &self,
         tenant_id: u64,
         terminal_id: u64,
-        subject: &str,
-        data: Option<&Json>,
+        subjects: &[(String, Option<Json>)],
     ) -> Result<(), StoreError> {
-        let conn = self.lock();
-        match data {
-            Some(data) => conn.execute(
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(
                 "INSERT INTO applied_state (tenant_id, terminal_id, subject, data, applied_at) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (tenant_id, terminal_id, subject) DO UPDATE SET data = excluded.data, applied_at = excluded.applied_at",
-                params![sql_id(tenant_id), sql_id(terminal_id), subject, data.to_string(), now()],
-            )?,
-            None => conn.execute(
+            )?;
+            let mut forget = tx.prepare_cached(
                 "DELETE FROM applied_state WHERE tenant_id = ?1 AND terminal_id = ?2 AND subject = ?3",
-                params![sql_id(tenant_id), sql_id(terminal_id), subject],
-            )?,
-        };
+            )?;
+            let at = now();
+            for (subject, data) in subjects {
+                match data {
+                    Some(data) => put.execute(params![
+                        sql_id(tenant_id),
+                        sql_id(terminal_id),
+                        subject,
+                        data.to_string(),
+                        at
+                    ])?,
+                    None => {
+                        forget.execute(params![sql_id(tenant_id), sql_id(terminal_id), subject])?
+                    }
+                };
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

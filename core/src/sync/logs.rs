@@ -81,7 +81,11 @@ pub async fn save_cursor(core: &Core, tenant: TenantId, terminal: TerminalId, cu
     let store = core.store().clone();
     let doc = json!({ "last_id": cursor });
     let saved = tokio::task::spawn_blocking(move || {
-        store.set_applied(tenant.get(), terminal.get(), CURSOR_KEY, Some(&doc))
+        store.set_applied(
+            tenant.get(),
+            terminal.get(),
+            &[(CURSOR_KEY.to_owned(), Some(doc))],
+        )
     })
     .await;
     if !matches!(saved, Ok(Ok(_))) {

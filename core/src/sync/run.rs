@@ -301,21 +301,22 @@ async fn load_applied(core: &Core, tenant: TenantId, terminal: TerminalId) -> (D
     (applied, cursor)
 }
 
+/// Records what was applied for each subject (`None`: nothing), in one store transaction.
 async fn record(
     core: &Core,
     tenant: TenantId,
     terminal: TerminalId,
-    key: String,
-    image: Option<Json>,
+    subjects: Vec<(String, Option<Json>)>,
 ) -> bool {
+    if subjects.is_empty() {
+        return true;
+    }
     let store = core.store().clone();
-    tokio::task::spawn_blocking(move || {
-        store.set_applied(tenant.get(), terminal.get(), &key, image.as_ref())
-    })
-    .await
-    .ok()
-    .and_then(Result::ok)
-    .is_some()
+    tokio::task::spawn_blocking(move || store.set_applied(tenant.get(), terminal.get(), &subjects))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .is_some()
 }
 
 /// Reads the device's users back and forgets the applied record of every person the
@@ -354,8 +355,9 @@ async fn read_back(task: &TerminalTask, applied: &mut DeviceImage) -> Result<boo
         .collect();
     for key in &drifted {
         applied.remove(key);
-        record(&task.core, task.tenant, task.terminal, key.clone(), None).await;
     }
+    let forgotten = drifted.iter().map(|key| (key.clone(), None)).collect();
+    record(&task.core, task.tenant, task.terminal, forgotten).await;
     // Users of ours (a person of the tenant, with their `acs_id`) the core has no record of.
     let unknown: Vec<(i64, String)> = on_device
         .into_iter()
@@ -376,15 +378,16 @@ async fn read_back(task: &TerminalTask, applied: &mut DeviceImage) -> Result<boo
         })
         .await
         .unwrap_or_default();
+    let mut in_doubt = Vec::with_capacity(orphans.len());
     for (id, registration) in &orphans {
         let key = super::image::user_key(*id);
         let image = SubjectImage::Doubt {
             candidates: vec![SubjectImage::User(orphan(*id, registration))],
         };
-        let doc = serde_json::to_value(&image).ok();
-        record(&task.core, task.tenant, task.terminal, key.clone(), doc).await;
+        in_doubt.push((key.clone(), serde_json::to_value(&image).ok()));
         applied.insert(key, image);
     }
+    record(&task.core, task.tenant, task.terminal, in_doubt).await;
     if !drifted.is_empty() || !orphans.is_empty() {
         tracing::warn!(terminal = %task.terminal, missing = drifted.len(), unrecorded = orphans.len(), "device drifted; repairing");
     }
@@ -490,14 +493,10 @@ async fn terminal_loop(mut task: TerminalTask) {
                 .collect();
             if batch.len() > 1 {
                 let users: Vec<&UserImage> = batch.iter().filter_map(|s| new_user(s)).collect();
-                for step in &batch {
-                    doubt(&task, &mut applied, step).await;
-                }
+                doubt(&task, &mut applied, &batch).await;
                 match apply_new_users(&task.client, &task.core, task.tenant, &users).await {
                     Ok(()) => {
-                        for step in &batch {
-                            settle(&task, &mut applied, step).await;
-                        }
+                        settle(&task, &mut applied, &batch).await;
                         remaining -= batch.len();
                         index += batch.len();
                         continue;
@@ -516,10 +515,10 @@ async fn terminal_loop(mut task: TerminalTask) {
             let end = index + batch.len().max(1);
             let mut stop = false;
             for step in &steps[index..end] {
-                doubt(&task, &mut applied, step).await;
+                doubt(&task, &mut applied, &[step]).await;
                 match apply(&task.client, &task.core, task.tenant, step).await {
                     Ok(()) => {
-                        settle(&task, &mut applied, step).await;
+                        settle(&task, &mut applied, &[step]).await;
                         remaining -= 1;
                     }
                     Err(e) => {
@@ -614,37 +613,56 @@ fn new_user(step: &super::plan::Step) -> Option<&UserImage> {
     }
 }
 
-/// Records, before a step starts, that its subject is in doubt until it settles: a step
+/// Records, before steps start, that their subjects are in doubt until they settle: a step
 /// whose outcome is never heard (a timeout after the device acted, the core killed) is then
 /// applied again from a clean slate, or removed entirely, instead of leaving orphans.
-async fn doubt(task: &TerminalTask, applied: &mut DeviceImage, step: &super::plan::Step) {
-    let key = step.key().to_owned();
-    let desired = match step {
-        super::plan::Step::Put { desired, .. } => Some(desired),
-        super::plan::Step::Remove { .. } => None,
-    };
-    let image = SubjectImage::doubt(applied.get(&key), desired);
-    if applied.get(&key) == Some(&image) {
-        return;
+async fn doubt(task: &TerminalTask, applied: &mut DeviceImage, steps: &[&super::plan::Step]) {
+    let mut changes = Vec::with_capacity(steps.len());
+    for step in steps {
+        let key = step.key().to_owned();
+        let desired = match step {
+            super::plan::Step::Put { desired, .. } => Some(desired),
+            super::plan::Step::Remove { .. } => None,
+        };
+        let image = SubjectImage::doubt(applied.get(&key), desired);
+        if applied.get(&key) != Some(&image) {
+            changes.push((key, image));
+        }
     }
-    let doc = serde_json::to_value(&image).ok();
-    record(&task.core, task.tenant, task.terminal, key.clone(), doc).await;
-    applied.insert(key, image);
+    let docs = changes
+        .iter()
+        .map(|(key, image)| (key.clone(), serde_json::to_value(image).ok()))
+        .collect();
+    record(&task.core, task.tenant, task.terminal, docs).await;
+    applied.extend(changes);
 }
 
-/// Records a step that was applied (in the store and in memory).
-async fn settle(task: &TerminalTask, applied: &mut DeviceImage, step: &super::plan::Step) {
-    let key = step.key().to_owned();
-    let image = match step {
-        super::plan::Step::Put { desired, .. } => Some(desired.clone()),
-        super::plan::Step::Remove { .. } => None,
-    };
-    let doc = image.as_ref().and_then(|i| serde_json::to_value(i).ok());
-    record(&task.core, task.tenant, task.terminal, key.clone(), doc).await;
-    match image {
-        Some(i) => applied.insert(key, i),
-        None => applied.remove(&key),
-    };
+/// Records steps that were applied (in the store and in memory).
+async fn settle(task: &TerminalTask, applied: &mut DeviceImage, steps: &[&super::plan::Step]) {
+    let changes: Vec<(String, Option<SubjectImage>)> = steps
+        .iter()
+        .map(|step| {
+            let image = match step {
+                super::plan::Step::Put { desired, .. } => Some(desired.clone()),
+                super::plan::Step::Remove { .. } => None,
+            };
+            (step.key().to_owned(), image)
+        })
+        .collect();
+    let docs = changes
+        .iter()
+        .map(|(key, image)| {
+            let doc = image.as_ref().and_then(|i| serde_json::to_value(i).ok());
+            (key.clone(), doc)
+        })
+        .collect();
+    record(&task.core, task.tenant, task.terminal, docs).await;
+    for (key, image) in changes {
+        match image {
+            Some(i) => applied.insert(key, i),
+            None => applied.remove(&key),
+        };
+    }
 }
 
 async fn sleep_until(clock: &crate::app::Clock, wake: Option<Timestamp>) {
