@@ -86,10 +86,12 @@ const REMEMBERED: usize = 4096;
 
 /// Conclusions about recently analysed photos, by digest (identical bytes, identical
 /// conclusion: the analysis is a function of the bytes alone).
-static ANALYSED: LazyLock<Mutex<HashMap<[u8; 32], Result<FaceAnalysis, ImageError>>>> =
-    LazyLock::new(Mutex::default);
+static ANALYSED: LazyLock<Mutex<Analysed>> = LazyLock::new(Mutex::default);
 
-fn remembered() -> MutexGuard<'static, HashMap<[u8; 32], Result<FaceAnalysis, ImageError>>> {
+/// Conclusions by digest.
+type Analysed = HashMap<[u8; 32], Result<FaceAnalysis, ImageError>>;
+
+fn remembered() -> MutexGuard<'static, Analysed> {
     ANALYSED.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
