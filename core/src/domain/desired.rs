@@ -70,17 +70,67 @@ impl DesiredState {
 }
 
 /// The desired state of `terminal` at `at`. An unknown terminal holds nothing.
+///
+/// One pass over the people an entitlement can cover: each person's holding now, and the
+/// first of their own boundaries at which it changes (a person's holding only changes at
+/// the bounds of their entitlements, of their validity and of their credentials' windows).
 pub fn desired_state(snapshot: &Snapshot, terminal: TerminalId, at: Timestamp) -> DesiredState {
-    let people = holdings(snapshot, terminal, at);
-    let next_change = boundaries_after(snapshot, terminal, at)
-        .into_iter()
-        .find(|candidate| holdings(snapshot, terminal, *candidate) != people);
+    let ever = requirements(snapshot, terminal, None);
+    let candidates = candidates(snapshot, &ever);
+    let mut rest = candidates.as_slice();
+    let mut people = BTreeMap::new();
+    let mut next_change: Option<Timestamp> = None;
+    let mut instants = Vec::new();
+    for (person_id, entitlements) in &ever {
+        let start = rest.partition_point(|c| c.person_id < *person_id);
+        let end = start + rest[start..].partition_point(|c| c.person_id == *person_id);
+        let own = &rest[start..end];
+        rest = &rest[end..];
+        let now = holding(snapshot, *person_id, entitlements, own, at);
+        instants.clear();
+        boundaries_after(snapshot, *person_id, entitlements, own, at, &mut instants);
+        instants.sort_unstable();
+        instants.dedup();
+        for instant in &instants {
+            if next_change.is_some_and(|n| *instant >= n) {
+                break;
+            }
+            if holding(snapshot, *person_id, entitlements, own, *instant) != now {
+                next_change = Some(*instant);
+                break;
+            }
+        }
+        if let Some(person) = now {
+            people.insert(*person_id, person);
+        }
+    }
     DesiredState {
         terminal_id: terminal,
         at,
         people,
         next_change,
     }
+}
+
+/// Whether `terminal` must hold `credential` at `at` (the desired state of one credential,
+/// without computing anyone else's).
+pub(crate) fn holds(
+    snapshot: &Snapshot,
+    terminal: TerminalId,
+    credential: &Credential,
+    at: Timestamp,
+) -> bool {
+    let ever = requirements(snapshot, terminal, Some(credential.person_id));
+    ever.get(&credential.person_id).is_some_and(|entitlements| {
+        holding(
+            snapshot,
+            credential.person_id,
+            entitlements,
+            &[credential],
+            at,
+        )
+        .is_some_and(|p| p.credentials.contains_key(&credential.id))
+    })
 }
 
 /// A set of factors as bits (one per [`Factor`]): the desired state computes one per
@@ -106,13 +156,13 @@ impl Factors {
     }
 }
 
-/// Entitlements in effect at `at` that cover `terminal`, per person, with the factors each
-/// makes the terminal hold.
+/// Entitlements that can cover `terminal` at some time (their own windows are checked by
+/// [`in_effect`]), per person (only `only`, when given), with the factors each makes the
+/// terminal hold.
 fn requirements(
     snapshot: &Snapshot,
     terminal: TerminalId,
-    at: Timestamp,
-    ignore_time: bool,
+    only: Option<PersonId>,
 ) -> BTreeMap<PersonId, Vec<(Entitlement, Factors)>> {
     let mut by_person: BTreeMap<PersonId, Vec<(Entitlement, Factors)>> = BTreeMap::new();
     let Some(terminal) = snapshot.topology.terminals.get(&terminal) else {
@@ -121,6 +171,7 @@ fn requirements(
     if !snapshot.tenant.active {
         return by_person;
     }
+    let wanted = |person: &PersonId| only.is_none_or(|p| p == *person);
     let all_factors = Factors::of([
         Factor::Face,
         Factor::Fingerprint,
@@ -130,7 +181,7 @@ fn requirements(
     ]);
 
     for membership in snapshot.memberships.values() {
-        if ignore_time || membership.is_active_at(at) {
+        if wanted(&membership.person_id) {
             by_person
                 .entry(membership.person_id)
                 .or_default()
@@ -139,14 +190,13 @@ fn requirements(
     }
     for event in snapshot.events.values() {
         if event.is_deleted()
-            || !(ignore_time || event.window().contains(at))
             || !snapshot
                 .topology
                 .facility_within(terminal.facility_id, event.facility_id)
         {
             continue;
         }
-        for person in event.attendees().keys() {
+        for person in event.attendees().keys().filter(|p| wanted(p)) {
             by_person
                 .entry(*person)
                 .or_default()
@@ -154,10 +204,7 @@ fn requirements(
         }
     }
     for access in snapshot.accesses.values() {
-        if !access.is_live()
-            || access.effect != Effect::Permit
-            || !(ignore_time || access.validity.contains(at))
-        {
+        if !access.is_live() || access.effect != Effect::Permit {
             continue;
         }
         let served: Vec<_> = access
@@ -174,114 +221,119 @@ fn requirements(
                 .flat_map(|d| d.in_auth_types.iter().chain(&d.out_auth_types)),
         ));
         for person in snapshot.access_subjects(access) {
-            by_person
-                .entry(person)
-                .or_default()
-                .push((Entitlement::Access(access.id), factors));
+            if wanted(&person) {
+                by_person
+                    .entry(person)
+                    .or_default()
+                    .push((Entitlement::Access(access.id), factors));
+            }
         }
     }
     by_person
 }
 
-/// The people and credentials `terminal` must hold at `at` (the desired state without
-/// `next_change`).
-pub(crate) fn holdings(
-    snapshot: &Snapshot,
-    terminal: TerminalId,
-    at: Timestamp,
-) -> BTreeMap<PersonId, DesiredPerson> {
-    let requirements = requirements(snapshot, terminal, at, false);
-    let mut people = BTreeMap::new();
-    if requirements.is_empty() {
-        return people;
+/// Whether an entitlement is in effect at `at` (inside its own window).
+fn in_effect(snapshot: &Snapshot, entitlement: Entitlement, at: Timestamp) -> bool {
+    match entitlement {
+        Entitlement::Membership(id) => snapshot
+            .memberships
+            .get(&id)
+            .is_some_and(|m| m.is_active_at(at)),
+        Entitlement::Attendee(id) => snapshot
+            .events
+            .get(&id)
+            .is_some_and(|e| e.window().contains(at)),
+        Entitlement::Access(id) => snapshot
+            .accesses
+            .get(&id)
+            .is_some_and(|a| a.validity.contains(at)),
     }
-    // The candidate credentials in one list ordered by person, walked alongside the
-    // requirements (also ordered by person).
+}
+
+/// The terminal-held credentials of the people in `requirements`, ordered by person.
+fn candidates<'s>(
+    snapshot: &'s Snapshot,
+    requirements: &BTreeMap<PersonId, Vec<(Entitlement, Factors)>>,
+) -> Vec<&'s Credential> {
     let mut candidates: Vec<&Credential> = snapshot
         .credentials
         .values()
         .filter(|c| c.factor().is_terminal_held() && requirements.contains_key(&c.person_id))
         .collect();
     candidates.sort_by_key(|c| c.person_id);
-    let mut rest = candidates.as_slice();
-    for (person_id, entitlements) in requirements {
-        let start = rest.partition_point(|c| c.person_id < person_id);
-        let end = start + rest[start..].partition_point(|c| c.person_id == person_id);
-        let own = &rest[start..end];
-        rest = &rest[end..];
-        let Some(person) = snapshot.people.get(&person_id) else {
-            continue;
-        };
-        if !person.is_active_at(at) || own.is_empty() {
-            continue;
-        }
-        let mut credentials = BTreeMap::new();
-        for credential in own {
-            let factor = credential.factor();
-            if !factor.is_terminal_held()
-                || credential.is_deleted()
-                || !snapshot.disable_reasons(credential, at).is_empty()
-            {
-                continue;
-            }
-            let required_by: BTreeSet<Entitlement> = entitlements
-                .iter()
-                .filter(|(_, factors)| factors.contains(factor))
-                .map(|(entitlement, _)| *entitlement)
-                .collect();
-            if !required_by.is_empty() {
-                credentials.insert(credential.id, required_by);
-            }
-        }
-        if !credentials.is_empty() {
-            people.insert(
-                person_id,
-                DesiredPerson {
-                    acs_id: person.acs_id.clone(),
-                    credentials,
-                },
-            );
-        }
-    }
-    people
+    candidates
 }
 
-/// Every instant after `at` at which the holdings of `terminal` may change, ascending:
-/// the window bounds of entitlements that can cover it, and the validity bounds of their
-/// people and of those people's credentials.
-fn boundaries_after(snapshot: &Snapshot, terminal: TerminalId, at: Timestamp) -> Vec<Timestamp> {
-    let ever = requirements(snapshot, terminal, at, true);
-    let mut instants = Vec::new();
-    for (person_id, entitlements) in &ever {
-        for (entitlement, _) in entitlements {
-            match entitlement {
-                Entitlement::Membership(id) => {
-                    if let Some(m) = snapshot.memberships.get(id) {
-                        instants.extend(m.boundaries_after(at));
-                    }
+/// What the terminal must hold for one person at `at`, given the entitlements that can
+/// cover it and the person's terminal-held credentials (`own`).
+fn holding(
+    snapshot: &Snapshot,
+    person_id: PersonId,
+    entitlements: &[(Entitlement, Factors)],
+    own: &[&Credential],
+    at: Timestamp,
+) -> Option<DesiredPerson> {
+    let person = snapshot.people.get(&person_id)?;
+    if own.is_empty() || !person.is_active_at(at) {
+        return None;
+    }
+    let mut credentials = BTreeMap::new();
+    for credential in own {
+        let factor = credential.factor();
+        if credential.is_deleted() || !snapshot.disable_reasons(credential, at).is_empty() {
+            continue;
+        }
+        let required_by: BTreeSet<Entitlement> = entitlements
+            .iter()
+            .filter(|(entitlement, factors)| {
+                factors.contains(factor) && in_effect(snapshot, *entitlement, at)
+            })
+            .map(|(entitlement, _)| *entitlement)
+            .collect();
+        if !required_by.is_empty() {
+            credentials.insert(credential.id, required_by);
+        }
+    }
+    (!credentials.is_empty()).then(|| DesiredPerson {
+        acs_id: person.acs_id.clone(),
+        credentials,
+    })
+}
+
+/// Every instant after `at` at which one person's holding may change (appended to `out`,
+/// unordered): the window bounds of the entitlements that can cover them, their validity
+/// bounds and their credentials' window bounds.
+fn boundaries_after(
+    snapshot: &Snapshot,
+    person_id: PersonId,
+    entitlements: &[(Entitlement, Factors)],
+    own: &[&Credential],
+    at: Timestamp,
+    out: &mut Vec<Timestamp>,
+) {
+    for (entitlement, _) in entitlements {
+        match entitlement {
+            Entitlement::Membership(id) => {
+                if let Some(m) = snapshot.memberships.get(id) {
+                    out.extend(m.boundaries_after(at));
                 }
-                Entitlement::Attendee(id) => {
-                    if let Some(e) = snapshot.events.get(id) {
-                        instants.extend(e.window().boundaries_after(at));
-                    }
+            }
+            Entitlement::Attendee(id) => {
+                if let Some(e) = snapshot.events.get(id) {
+                    out.extend(e.window().boundaries_after(at));
                 }
-                Entitlement::Access(id) => {
-                    if let Some(a) = snapshot.accesses.get(id) {
-                        instants.extend(a.validity.boundaries_after(at));
-                    }
+            }
+            Entitlement::Access(id) => {
+                if let Some(a) = snapshot.accesses.get(id) {
+                    out.extend(a.validity.boundaries_after(at));
                 }
             }
         }
-        if let Some(person) = snapshot.people.get(person_id) {
-            instants.extend(person.validity.boundaries_after(at));
-        }
     }
-    for credential in snapshot.credentials.values() {
-        if ever.contains_key(&credential.person_id) {
-            instants.extend(credential.window.boundaries_after(at));
-        }
+    if let Some(person) = snapshot.people.get(&person_id) {
+        out.extend(person.validity.boundaries_after(at));
     }
-    instants.sort_unstable();
-    instants.dedup();
-    instants
+    for credential in own {
+        out.extend(credential.window.boundaries_after(at));
+    }
 }

@@ -182,11 +182,11 @@ impl Snapshot {
 
     fn needs_provisioning(&self, credential: &Credential, at: Timestamp) -> bool {
         if credential.factor().is_terminal_held() {
-            !self.topology.terminals.keys().any(|terminal| {
-                desired::holdings(self, *terminal, at)
-                    .get(&credential.person_id)
-                    .is_some_and(|p| p.credentials.contains_key(&credential.id))
-            })
+            !self
+                .topology
+                .terminals
+                .keys()
+                .any(|terminal| desired::holds(self, *terminal, credential, at))
         } else if credential.is_mobile_parent() {
             !self.credentials.values().any(|copy| {
                 copy.parent_id == Some(credential.id)
