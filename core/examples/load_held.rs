@@ -55,6 +55,47 @@ async fn create(
         .ok_or_else(|| anyhow::anyhow!("no id in {reply}"))
 }
 
+/// A GET whose reply only has to be a success.
+async fn get(client: &reqwest::Client, url: String, key: &str) -> anyhow::Result<()> {
+    send(client, reqwest::Method::GET, url, key, None)
+        .await
+        .map(|_| ())
+}
+
+/// A person `acs_id` with a card (`facility_code`, `number`), made a member: the sync
+/// engine then pushes them to every terminal.
+async fn member_with_card(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    acs_id: String,
+    facility_code: u32,
+    number: u32,
+) -> anyhow::Result<()> {
+    let person = create(
+        client,
+        format!("{base}/people"),
+        key,
+        json!({"acs_id": acs_id}),
+    )
+    .await?;
+    create(
+        client,
+        format!("{base}/people/{person}/credentials"),
+        key,
+        json!({"kind": "card", "facility_code": facility_code, "card_number": number}),
+    )
+    .await?;
+    create(
+        client,
+        format!("{base}/members"),
+        key,
+        json!({"person_id": person}),
+    )
+    .await
+    .map(|_| ())
+}
+
 /// Latencies of one kind of call.
 #[derive(Default)]
 struct Samples {
@@ -167,27 +208,7 @@ async fn main() -> anyhow::Result<()> {
         },
     );
     for n in 0..PEOPLE {
-        let person = create(
-            &client,
-            format!("{base}/people"),
-            &key,
-            json!({"acs_id": format!("L-{n}")}),
-        )
-        .await?;
-        create(
-            &client,
-            format!("{base}/people/{person}/credentials"),
-            &key,
-            json!({"kind": "card", "facility_code": 9, "card_number": n}),
-        )
-        .await?;
-        create(
-            &client,
-            format!("{base}/members"),
-            &key,
-            json!({"person_id": person}),
-        )
-        .await?;
+        member_with_card(&client, &base, &key, format!("L-{n}"), 9, n).await?;
     }
     let synced = Instant::now();
     tokio::time::timeout(
@@ -242,60 +263,12 @@ async fn main() -> anyhow::Result<()> {
                 let kind = (i % 4) as usize;
                 let started = Instant::now();
                 let result = match kind {
-                    0 => send(
-                        &client,
-                        reqwest::Method::GET,
-                        format!("{base}/people?limit=50"),
-                        &key,
-                        None,
-                    )
-                    .await
-                    .map(|_| ()),
-                    1 => send(
-                        &client,
-                        reqwest::Method::GET,
-                        format!("{base}/access-events?limit=100"),
-                        &key,
-                        None,
-                    )
-                    .await
-                    .map(|_| ()),
-                    2 => send(
-                        &client,
-                        reqwest::Method::GET,
-                        format!("{base}/terminals/{terminal}/sync"),
-                        &key,
-                        None,
-                    )
-                    .await
-                    .map(|_| ()),
+                    0 => get(&client, format!("{base}/people?limit=50"), &key).await,
+                    1 => get(&client, format!("{base}/access-events?limit=100"), &key).await,
+                    2 => get(&client, format!("{base}/terminals/{terminal}/sync"), &key).await,
                     _ => {
-                        async {
-                            let n = 1_000_000 + c as u32 * 100_000 + i;
-                            let person = create(
-                                &client,
-                                format!("{base}/people"),
-                                &key,
-                                json!({"acs_id": format!("W-{n}")}),
-                            )
-                            .await?;
-                            create(
-                                &client,
-                                format!("{base}/people/{person}/credentials"),
-                                &key,
-                                json!({"kind": "card", "facility_code": 10, "card_number": n}),
-                            )
-                            .await?;
-                            create(
-                                &client,
-                                format!("{base}/members"),
-                                &key,
-                                json!({"person_id": person}),
-                            )
-                            .await
-                            .map(|_| ())
-                        }
-                        .await
+                        let n = 1_000_000 + c as u32 * 100_000 + i;
+                        member_with_card(&client, &base, &key, format!("W-{n}"), 10, n).await
                     }
                 };
                 match result {

@@ -117,6 +117,33 @@ struct Rig {
     _stop: tokio_util::sync::DropGuard,
 }
 
+impl Rig {
+    /// Sets faults on every terminal (the `/_sim/faults` vocabulary).
+    async fn faults(&self, request: Json) {
+        self.fleet
+            .control(&Selection::All, "faults", &request)
+            .await
+            .expect("faults set");
+    }
+
+    /// Moves the core's clock `minutes` ahead; the new time.
+    fn advance_clock(&self, minutes: i64) -> Timestamp {
+        let later = self
+            .core
+            .now()
+            .checked_add(jiff::SignedDuration::from_mins(minutes))
+            .expect("instant");
+        self.core.clock().set(later);
+        later
+    }
+
+    /// Stops the sync engine, then the fleet.
+    async fn shutdown(self) {
+        self.engine.shutdown().await;
+        self.fleet.shutdown().await;
+    }
+}
+
 /// Normalised rows per table (sorted; duplicates kept so they show).
 type Tables = BTreeMap<&'static str, Vec<String>>;
 
@@ -421,6 +448,19 @@ struct Outcome {
     steps: BTreeMap<&'static str, usize>,
 }
 
+/// Gives `person` card `n` (facility code 77), remembered when the API accepts it.
+async fn add_card(api: &Api, world: &mut World, person: u64, n: u32) {
+    if let Some(card) = api
+        .try_create(
+            &format!("/v1/people/{person}/credentials"),
+            json!({"kind": "card", "facility_code": 77, "card_number": n}),
+        )
+        .await
+    {
+        world.cards.push((card, u64::from(n)));
+    }
+}
+
 /// One random step: an entitlement change, a fault, a presentation or the clock moving.
 async fn step(rig: &Rig, world: &mut World, out: &mut Outcome, rng: &mut ChaCha8Rng) {
     let api = &rig.api;
@@ -438,15 +478,7 @@ async fn step(rig: &Rig, world: &mut World, out: &mut Outcome, rng: &mut ChaCha8
             }
             if let Some(person) = api.try_create("/v1/people", body).await {
                 world.people.push(person);
-                if let Some(card) = api
-                    .try_create(
-                        &format!("/v1/people/{person}/credentials"),
-                        json!({"kind": "card", "facility_code": 77, "card_number": n}),
-                    )
-                    .await
-                {
-                    world.cards.push((card, u64::from(n)));
-                }
+                add_card(api, world, person, n).await;
             }
             "person"
         }
@@ -454,15 +486,7 @@ async fn step(rig: &Rig, world: &mut World, out: &mut Outcome, rng: &mut ChaCha8
             if let Some(person) = pick(rng, &world.people) {
                 let n = world.next_card;
                 world.next_card += 1;
-                if let Some(card) = api
-                    .try_create(
-                        &format!("/v1/people/{person}/credentials"),
-                        json!({"kind": "card", "facility_code": 77, "card_number": n}),
-                    )
-                    .await
-                {
-                    world.cards.push((card, u64::from(n)));
-                }
+                add_card(api, world, person, n).await;
             }
             "card"
         }
@@ -570,11 +594,7 @@ async fn step(rig: &Rig, world: &mut World, out: &mut Outcome, rng: &mut ChaCha8
         }
         64..=67 => {
             let by = rng.random_range(1..=40);
-            let now = rig.core.now();
-            rig.core.clock().set(
-                now.checked_add(jiff::SignedDuration::from_mins(by))
-                    .expect("instant"),
-            );
+            rig.advance_clock(by);
             "clock"
         }
         _ => fault(rig, out, rng).await,
@@ -684,10 +704,7 @@ async fn run(seed: u64, steps: usize) {
 
     // Faults off, power on, then a last move of the clock: every terminal passes again
     // (and catches up on its access logs).
-    rig.fleet
-        .control(&Selection::All, "faults", &json!({"clear": true}))
-        .await
-        .expect("faults off");
+    rig.faults(json!({"clear": true})).await;
     let off: Vec<usize> = out.off.iter().copied().collect();
     if !off.is_empty() {
         rig.fleet
@@ -695,12 +712,7 @@ async fn run(seed: u64, steps: usize) {
             .await
             .expect("power on");
     }
-    let last = rig
-        .core
-        .now()
-        .checked_add(jiff::SignedDuration::from_mins(10))
-        .expect("instant");
-    rig.core.clock().set(last);
+    let last = rig.advance_clock(10);
     rig.core.touch(rig.tenant);
     let revision = rig.core.revision();
     let now = last.to_string();
@@ -793,8 +805,7 @@ async fn run(seed: u64, steps: usize) {
         out.steps,
         wanted.len()
     );
-    rig.engine.shutdown().await;
-    rig.fleet.shutdown().await;
+    rig.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -842,39 +853,22 @@ async fn an_access_log_whose_notification_was_dropped_is_recorded_from_the_devic
     let (rig, _) = start(11, 1).await;
     wait_for(&rig, 0, |s| s.in_sync).await;
     let device = rig.fleet.device(0).expect("device");
-    rig.fleet
-        .control(
-            &Selection::All,
-            "faults",
-            &json!({"callbacks": {"drop_next": 1, "duplicate_next": 0}}),
-        )
-        .await
-        .expect("fault");
+    rig.faults(json!({"callbacks": {"drop_next": 1, "duplicate_next": 0}}))
+        .await;
     let dropped = device
         .identify(&Presentation::Card(1))
         .await
         .expect("decided")
         .log_id;
-    rig.fleet
-        .control(
-            &Selection::All,
-            "faults",
-            &json!({"callbacks": {"duplicate_next": 1}}),
-        )
-        .await
-        .expect("fault");
+    rig.faults(json!({"callbacks": {"duplicate_next": 1}}))
+        .await;
     let doubled = device
         .identify(&Presentation::Card(2))
         .await
         .expect("decided")
         .log_id;
     // The catch-up is due a minute later on the core's clock.
-    let later = rig
-        .core
-        .now()
-        .checked_add(jiff::SignedDuration::from_mins(2))
-        .expect("instant");
-    rig.core.clock().set(later);
+    rig.advance_clock(2);
     wait_for(&rig, 0, |s| s.access_logs_read >= doubled).await;
     let mut events = terminal_events(&rig).await;
     events.sort();
@@ -883,8 +877,7 @@ async fn an_access_log_whose_notification_was_dropped_is_recorded_from_the_devic
         vec![(rig.terminals[0], dropped), (rig.terminals[0], doubled)],
         "each log once"
     );
-    rig.engine.shutdown().await;
-    rig.fleet.shutdown().await;
+    rig.shutdown().await;
 }
 
 /// Regression: a person pushed halfway (their `users` row created, then a 5xx on their
@@ -910,15 +903,11 @@ async fn a_person_pushed_halfway_and_then_revoked_leaves_the_device() {
         json!({"kind": "card", "facility_code": 77, "card_number": 1}),
     )
     .await;
-    rig.fleet
-        .control(
-            &Selection::All,
-            "faults",
-            &json!({"override": {"command": "create_objects", "status": 503, "count": 100000,
+    rig.faults(
+        json!({"override": {"command": "create_objects", "status": 503, "count": 100000,
                     "body": {"error": "busy", "code": 1}}}),
-        )
-        .await
-        .expect("fault");
+    )
+    .await;
     let member = api
         .create("/v1/members", json!({"person_id": person}))
         .await;
@@ -936,10 +925,7 @@ async fn a_person_pushed_halfway_and_then_revoked_leaves_the_device() {
     // A pass that knows the person is no longer wanted, while the faults last.
     let deleted = rig.core.revision();
     wait_for(&rig, 0, |s| s.revision >= deleted).await;
-    rig.fleet
-        .control(&Selection::All, "faults", &json!({"clear": true}))
-        .await
-        .expect("faults off");
+    rig.faults(json!({"clear": true})).await;
     let revision = rig.core.revision();
     wait_for(&rig, 0, |s| s.in_sync && s.revision >= revision).await;
     let users = device.rows("users").expect("users");
@@ -948,8 +934,7 @@ async fn a_person_pushed_halfway_and_then_revoked_leaves_the_device() {
     let cards = device.rows("cards").expect("cards");
     assert_eq!(cards.len(), 1, "{cards:?}");
     assert_eq!(cards[0]["user_id"], json!(other));
-    rig.engine.shutdown().await;
-    rig.fleet.shutdown().await;
+    rig.shutdown().await;
 }
 
 /// Regression: a request the device read only after the core had moved on (sent just before
@@ -975,12 +960,7 @@ async fn a_user_of_ours_the_core_has_no_record_of_is_removed_at_the_read_back() 
         .seed_rows("users", &[row(person, "STRAY-1"), row(999_999, "not-ours")])
         .expect("seeded");
     // The read-back is due five minutes later on the core's clock.
-    let later = rig
-        .core
-        .now()
-        .checked_add(jiff::SignedDuration::from_mins(6))
-        .expect("instant");
-    rig.core.clock().set(later);
+    let later = rig.advance_clock(6);
     let id = rig.terminals[0];
     tokio::time::timeout(
         CONVERGE_WITHIN,
@@ -995,6 +975,5 @@ async fn a_user_of_ours_the_core_has_no_record_of_is_removed_at_the_read_back() 
     .expect("the stray user leaves");
     let users = device.rows("users").expect("users");
     assert_eq!(users[0]["registration"], "not-ours", "{users:?}");
-    rig.engine.shutdown().await;
-    rig.fleet.shutdown().await;
+    rig.shutdown().await;
 }

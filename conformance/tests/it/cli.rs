@@ -7,9 +7,10 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use acs_conformance::catalogue::{catalogue, select};
+use acs_conformance::catalogue::{Case, catalogue, select};
+use acs_conformance::outcome::Run;
 use acs_conformance::runner::{Quiet, RunPolicy, run};
-use acs_conformance::target;
+use acs_conformance::target::{self, Prepared};
 use acs_simulator::Model;
 use serde_json::{Value as Json, json};
 
@@ -191,6 +192,20 @@ fn a_real_terminal_by_url_with_a_scripted_operator() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Runs `cases` on a prepared target under `policy`, with no progress output.
+pub(crate) async fn run_quietly(cases: &[Case], prepared: &Prepared, policy: &RunPolicy) -> Run {
+    run(
+        cases,
+        &prepared.ctx,
+        &prepared.capabilities,
+        prepared.identity.clone(),
+        "t".into(),
+        &mut Quiet,
+        policy,
+    )
+    .await
+}
+
 pub(crate) fn device_tables(device: &acs_simulator::Device) -> Json {
     let mut all = serde_json::Map::new();
     for table in [
@@ -231,16 +246,7 @@ async fn clean_up_leaves_the_device_as_it_was_found() {
         .await
         .expect("config");
     let cases = select(catalogue(), &[], &[]);
-    let result = run(
-        &cases,
-        &prepared.ctx,
-        &prepared.capabilities,
-        prepared.identity.clone(),
-        "t".into(),
-        &mut Quiet,
-        &RunPolicy::permissive(),
-    )
-    .await;
+    let result = run_quietly(&cases, &prepared, &RunPolicy::permissive()).await;
     assert_eq!(result.summary().failed, 0);
     assert_eq!(device_tables(device), before_tables);
     assert_eq!(
@@ -336,16 +342,7 @@ async fn cases_that_change_the_configuration_need_permission() {
         allow_changes: false,
         ..RunPolicy::permissive()
     };
-    let result = run(
-        &cases,
-        &prepared.ctx,
-        &prepared.capabilities,
-        prepared.identity.clone(),
-        "t".into(),
-        &mut Quiet,
-        &careful,
-    )
-    .await;
+    let result = run_quietly(&cases, &prepared, &careful).await;
     assert_eq!(
         result.results[0].verdict,
         acs_conformance::verdict::Verdict::Skipped
@@ -355,16 +352,7 @@ async fn cases_that_change_the_configuration_need_permission() {
         allow_changes: true,
         stop,
     };
-    let result = run(
-        &cases,
-        &prepared.ctx,
-        &prepared.capabilities,
-        prepared.identity,
-        "t".into(),
-        &mut Quiet,
-        &stopped,
-    )
-    .await;
+    let result = run_quietly(&cases, &prepared, &stopped).await;
     assert_eq!(
         result.results[0].verdict,
         acs_conformance::verdict::Verdict::NotRun,

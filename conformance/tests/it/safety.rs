@@ -12,13 +12,13 @@ use std::io::{BufRead as _, BufReader, Read as _};
 use std::process::{Child, Command, Stdio};
 
 use acs_conformance::catalogue::{catalogue, select};
-use acs_conformance::runner::{Quiet, RunPolicy, run};
+use acs_conformance::runner::RunPolicy;
 use acs_conformance::target;
 use acs_simulator::Model;
 use base64::Engine as _;
 use serde_json::{Value as Json, json};
 
-use crate::cli::{BIN, acs_sim, device_tables, temp_dir};
+use crate::cli::{BIN, acs_sim, device_tables, run_quietly, temp_dir};
 
 const FACE_A: &[u8] = include_bytes!("../../../fixtures/images/face-a.jpg");
 const FACE_B: &[u8] = include_bytes!("../../../fixtures/images/face-b.jpg");
@@ -64,13 +64,9 @@ async fn objects_outside_the_reserved_range_stay_byte_identical() {
         .expect("photo");
     let before = device_tables(device);
     let photo = device.user_image(1_010_000_000).expect("photo");
-    let result = run(
+    let result = run_quietly(
         &select(catalogue(), &[], &[]),
-        &prepared.ctx,
-        &prepared.capabilities,
-        prepared.identity.clone(),
-        "t".into(),
-        &mut Quiet,
+        &prepared,
         &RunPolicy::permissive(),
     )
     .await;
@@ -83,9 +79,15 @@ async fn objects_outside_the_reserved_range_stay_byte_identical() {
     assert_eq!(device.user_image(1_010_000_000).expect("photo"), photo);
 }
 
-/// `acs-sim serve` on 127.0.0.1:0 with `args`; its URL.
-fn serve(args: &[&str], stderr: Stdio) -> (Child, String, BufReader<std::process::ChildStdout>) {
+/// `acs-sim serve` on 127.0.0.1:0 with `args`, its environment extended by `envs`; its
+/// URL, and its stdout after the banner.
+fn serve(
+    envs: &[(&str, &str)],
+    args: &[&str],
+    stderr: Stdio,
+) -> (Child, String, BufReader<std::process::ChildStdout>) {
     let mut sim = Command::new(acs_sim())
+        .envs(envs.iter().copied())
         .args(["serve", "--port", "0", "--time-scale", "0"])
         .args(args)
         .stdout(Stdio::piped())
@@ -176,7 +178,7 @@ impl Terminal {
 
 #[test]
 fn a_run_killed_mid_way_is_restored_by_the_next_invocation() {
-    let (mut sim, url, _out) = serve(&["--seed", "5"], Stdio::null());
+    let (mut sim, url, _out) = serve(&[], &["--seed", "5"], Stdio::null());
     let t = Terminal::login(&url, "admin");
     t.call(
         "create_objects",
@@ -269,24 +271,11 @@ fn no_secret_or_photo_in_any_output_of_a_full_run() {
     const SEED: u64 = 11;
     let dir = temp_dir("secrets");
     let sim_log = std::fs::File::create(dir.join("acs-sim.log")).expect("log file");
-    let (mut sim, url, mut sim_out) = {
-        let mut cmd = Command::new(acs_sim());
-        cmd.env("RUST_LOG", "debug")
-            .args(["serve", "--port", "0", "--time-scale", "0", "--seed", "11"])
-            .args(["--password", PASSWORD])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(sim_log));
-        let mut sim = cmd.spawn().expect("acs-sim starts");
-        let mut out = BufReader::new(sim.stdout.take().expect("stdout"));
-        let mut banner = String::new();
-        out.read_line(&mut banner).expect("banner");
-        let url = banner
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .expect("url")
-            .to_owned();
-        (sim, url, out)
-    };
+    let (mut sim, url, mut sim_out) = serve(
+        &[("RUST_LOG", "debug")],
+        &["--seed", "11", "--password", PASSWORD],
+        Stdio::from(sim_log),
+    );
     // Every token this terminal can have issued: its sessions come from a seeded generator.
     let mut sessions = acs_simulator::device::sessions::Sessions::new(SEED);
     let tokens: Vec<String> = (0..500).map(|_| sessions.open(0)).collect();

@@ -13,73 +13,32 @@
 //!
 //! `cargo test` runs a few hundred inputs per campaign; `ACS_FUZZ_CASES=100000` runs the
 //! documented campaign with the same code (RELIABILITY.md), `ACS_FUZZ_SEED` varies the
-//! seed. Deterministic: a fixed seed, no failure persistence.
+//! seed. Deterministic: a fixed seed, no failure persistence. The campaign runner and the
+//! JSON mutations are `acs_testkit`'s, shared with the simulator's campaigns.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use acs_core::domain::{TenantId, TerminalId};
 use acs_core::store::SqliteStore;
 use acs_core::{Clock, Core};
+use acs_testkit::{Vocabulary, arb_byte_edit, campaign, excerpt, json_or_fail, mutate};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request};
 use http_body_util::BodyExt as _;
 use proptest::prelude::*;
-use proptest::test_runner::{RngAlgorithm, TestCaseResult, TestRng, TestRunner};
+use proptest::test_runner::TestCaseResult;
 use serde_json::{Value as Json, json};
 use tower::ServiceExt as _;
 
 use crate::api_support::{START, face_b64};
 
-// ----- the campaign runner --------------------------------------------------------------
-
-fn cases(default: u32) -> u32 {
-    std::env::var("ACS_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-/// Runs `test` on inputs drawn from `strategy` with a fixed seed; reports the count and
-/// duration on stderr (the figures of RELIABILITY.md).
-fn campaign<S>(name: &str, default: u32, strategy: S, test: impl Fn(S::Value) -> TestCaseResult)
-where
-    S: Strategy,
-    S::Value: Debug,
-{
-    let n = cases(default);
-    let seed: u64 = std::env::var("ACS_FUZZ_SEED")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(9);
-    let mut key = [0u8; 32];
-    key[..8].copy_from_slice(&seed.to_le_bytes());
-    let config = ProptestConfig {
-        cases: n,
-        failure_persistence: None,
-        max_shrink_iters: 2_000,
-        ..ProptestConfig::default()
-    };
-    let mut runner =
-        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &key));
-    let started = Instant::now();
-    let result = runner.run(&strategy, test);
-    eprintln!(
-        "fuzz campaign core/{name}: {n} inputs, seed {seed}, {:.1?}",
-        started.elapsed()
-    );
-    if let Err(e) = result {
-        panic!("core/{name}: {e}");
-    }
-}
-
 // ----- generated JSON -------------------------------------------------------------------
 
+/// Member names the API reads, and one it does not.
 const KEYS: &[&str] = &[
     "name",
     "timezone",
@@ -139,6 +98,7 @@ const KEYS: &[&str] = &[
     "x",
 ];
 
+/// Interesting strings: kinds, zones, times, dates, a loopback URL, injections, nothing.
 const WORDS: &[&str] = &[
     "",
     " ",
@@ -180,142 +140,24 @@ const WORDS: &[&str] = &[
     "null",
 ];
 
-fn arb_scalar() -> BoxedStrategy<Json> {
-    prop_oneof![
-        Just(Json::Null),
-        any::<bool>().prop_map(Json::from),
-        prop::sample::select(vec![
-            0i64,
-            1,
-            -1,
-            2,
-            3,
-            7,
-            i64::from(u32::MAX),
-            i64::from(u32::MAX) + 1,
-            i64::MAX,
-            i64::MIN,
-        ])
-        .prop_map(Json::from),
-        any::<i64>().prop_map(Json::from),
-        Just(json!(u64::MAX)),
-        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
-            .map(Json::Number)),
-        prop::sample::select(WORDS).prop_map(Json::from),
-        ".{0,24}".prop_map(Json::from),
-        (1usize..20_000).prop_map(|n| Json::from("x".repeat(n))),
-    ]
-    .boxed()
-}
-
-fn arb_json() -> BoxedStrategy<Json> {
-    arb_scalar()
-        .prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
-                prop::collection::vec((prop::sample::select(KEYS), inner), 0..6).prop_map(|kv| {
-                    Json::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
-                }),
-            ]
-        })
-        .boxed()
-}
-
-#[derive(Debug, Clone)]
-enum Edit {
-    Set(&'static str, Json),
-    Remove(&'static str),
-    Replace(Json),
-    Wrap,
-}
-
-#[derive(Debug, Clone)]
-enum ByteEdit {
-    None,
-    Truncate(usize),
-    Flip(usize, u8),
-    Insert(usize, u8),
-}
-
-fn arb_edits() -> impl Strategy<Value = Vec<(Vec<u8>, Edit)>> {
-    let edit = prop_oneof![
-        3 => (prop::sample::select(KEYS), arb_json()).prop_map(|(k, v)| Edit::Set(k, v)),
-        2 => prop::sample::select(KEYS).prop_map(Edit::Remove),
-        3 => arb_json().prop_map(Edit::Replace),
-        1 => Just(Edit::Wrap),
-    ];
-    prop::collection::vec((prop::collection::vec(any::<u8>(), 0..4), edit), 0..4)
-}
-
-fn arb_byte_edit() -> impl Strategy<Value = ByteEdit> {
-    prop_oneof![
-        6 => Just(ByteEdit::None),
-        1 => any::<usize>().prop_map(ByteEdit::Truncate),
-        1 => (any::<usize>(), any::<u8>()).prop_map(|(i, b)| ByteEdit::Flip(i, b)),
-        1 => (any::<usize>(), any::<u8>()).prop_map(|(i, b)| ByteEdit::Insert(i, b)),
-    ]
-}
-
-fn node_at<'a>(doc: &'a mut Json, path: &[u8]) -> &'a mut Json {
-    let Some((first, rest)) = path.split_first() else {
-        return doc;
-    };
-    let len = match &*doc {
-        Json::Object(m) => m.len(),
-        Json::Array(a) => a.len(),
-        _ => 0,
-    };
-    if len == 0 {
-        return doc;
-    }
-    let i = usize::from(*first) % len;
-    match doc {
-        Json::Object(m) => node_at(m.values_mut().nth(i).expect("in range"), rest),
-        Json::Array(a) => node_at(&mut a[i], rest),
-        _ => unreachable!("only containers have children"),
-    }
-}
-
-fn mutate(mut doc: Json, edits: &[(Vec<u8>, Edit)], bytes: &ByteEdit) -> Vec<u8> {
-    for (path, edit) in edits {
-        let node = node_at(&mut doc, path);
-        match edit.clone() {
-            Edit::Set(k, v) => match node {
-                Json::Object(m) => {
-                    m.insert(k.to_owned(), v);
-                }
-                other => *other = v,
-            },
-            Edit::Remove(k) => match node {
-                Json::Object(m) => {
-                    m.remove(k);
-                }
-                Json::Array(a) => {
-                    a.pop();
-                }
-                _ => {}
-            },
-            Edit::Replace(v) => *node = v,
-            Edit::Wrap => *node = Json::Array(vec![node.take()]),
-        }
-    }
-    let mut out = doc.to_string().into_bytes();
-    if !out.is_empty() {
-        match *bytes {
-            ByteEdit::None => {}
-            ByteEdit::Truncate(i) => out.truncate(i % out.len()),
-            ByteEdit::Flip(i, b) => {
-                let n = out.len();
-                out[i % n] ^= b | 1;
-            }
-            ByteEdit::Insert(i, b) => {
-                let n = out.len();
-                out.insert(i % n, b);
-            }
-        }
-    }
-    out
-}
+/// What the mutations are made of: the API's member names, interesting strings, and
+/// integers at the edges of its ranges (32-bit card numbers, 64-bit ids).
+const VOCABULARY: Vocabulary = Vocabulary {
+    keys: KEYS,
+    words: WORDS,
+    integers: &[
+        0,
+        1,
+        -1,
+        2,
+        3,
+        7,
+        u32::MAX as i64,
+        u32::MAX as i64 + 1,
+        i64::MAX,
+        i64::MIN,
+    ],
+};
 
 // ----- the core under test --------------------------------------------------------------
 
@@ -401,14 +243,19 @@ impl World {
         w
     }
 
-    async fn post(&self, path: &str, body: Json) -> u64 {
-        let req = Request::builder()
+    /// A JSON POST to the API with the world's key.
+    fn api_post(&self, path: &str, body: impl Into<Body>) -> Request<Body> {
+        Request::builder()
             .method(Method::POST)
             .uri(path)
             .header("authorization", format!("Bearer {}", self.key))
             .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .expect("request");
+            .body(body.into())
+            .expect("request")
+    }
+
+    async fn post(&self, path: &str, body: Json) -> u64 {
+        let req = self.api_post(path, body.to_string());
         let r = call(&self.api, req, true).await;
         let j: Json = serde_json::from_slice(&r.bytes).unwrap_or(Json::Null);
         assert!(r.status < 300, "{path}: {} {j}", r.status);
@@ -580,10 +427,7 @@ impl Fixture {
             (before, r, after)
         });
         *self.statuses.borrow_mut().entry(r.status).or_default() += 1;
-        let text: String = String::from_utf8_lossy(&r.bytes)
-            .chars()
-            .take(300)
-            .collect();
+        let text = excerpt(&r.bytes);
         // The seeded terminal is unreachable on purpose (nothing leaves the host): a valid
         // enrollment ends as a failed enrollment with 502, an upstream failure, not bad input.
         let upstream = r.status == 502
@@ -592,8 +436,7 @@ impl Fixture {
                 .is_ok_and(|j| j["status"] == "failed" && j["reason"].is_string());
         prop_assert!(r.status < 500 || upstream, "{what}: {} {text}", r.status);
         if r.status >= 400 && !upstream {
-            let j: Json = serde_json::from_slice(&r.bytes)
-                .map_err(|e| TestCaseError::fail(format!("{what}: not JSON ({e}): {text}")))?;
+            let j = json_or_fail(&r.bytes, &what)?;
             if receiver {
                 prop_assert!(
                     j["error"].as_str().is_some_and(|e| !e.is_empty()),
@@ -792,7 +635,7 @@ fn integrator_api() {
         prop::sample::select(ops),
         prop::collection::vec(arb_path_id(), 2),
         arb_query(),
-        arb_edits(),
+        VOCABULARY.edits(),
         arb_byte_edit(),
         prop_oneof![
             12 => Just(Auth::Own),
@@ -811,7 +654,7 @@ fn integrator_api() {
         ],
     );
     campaign(
-        "api",
+        "core/api",
         300,
         strategy,
         |((method, path), ids, query, edits, bytes, auth, ct, idem)| {
@@ -952,14 +795,14 @@ fn device_receiver() {
     );
     let strategy = (
         prop::sample::select(paths),
-        prop_oneof![8 => form.prop_map(Ok), 2 => (arb_edits(), arb_byte_edit()).prop_map(Err)],
+        prop_oneof![8 => form.prop_map(Ok), 2 => (VOCABULARY.edits(), arb_byte_edit()).prop_map(Err)],
         prop::collection::vec(any::<u8>(), 0..24),
         prop_oneof![9 => Just([127, 0, 0, 1]), 1 => Just([10, 0, 0, 9])],
         any::<u16>(),
         prop::sample::select(vec!["", "?session=", "?device_id=1", "?x=%zz&device_id="]),
     );
     campaign(
-        "receiver",
+        "core/receiver",
         300,
         strategy,
         |(path, body, noise, ip, id, query)| {
@@ -1011,6 +854,19 @@ fn device_receiver() {
     );
 }
 
+/// A POST to the receiver from a loopback peer (127.0.0.1:40000).
+fn from_the_terminal(uri: &str, content_type: &str, body: impl Into<Body>) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header("content-type", content_type)
+        .body(body.into())
+        .expect("request");
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
+    req
+}
+
 /// Found by the receiver campaign: an access log row without an id was answered 503 ("try
 /// again"), so the terminal would retry a malformed row for ever, and a batch whose second
 /// row was malformed kept its first. Now: 400 and nothing recorded.
@@ -1023,14 +879,11 @@ async fn a_malformed_access_log_row_is_refused_and_nothing_recorded() {
         let doc = json!({"device_id": DEVICE_ID, "object_changes": [
             {"object": "access_logs", "type": "inserted", "values": good},
             {"object": "access_logs", "type": "inserted", "values": values}]});
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri("/api/notifications/dao")
-            .header("content-type", "application/json")
-            .body(Body::from(doc.to_string()))
-            .expect("request");
-        req.extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
+        let req = from_the_terminal(
+            "/api/notifications/dao",
+            "application/json",
+            doc.to_string(),
+        );
         let r = call(&w.receiver, req, true).await;
         assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.bytes));
         assert_eq!(w.stored().await, before);
@@ -1044,14 +897,7 @@ async fn oversized_bodies_get_the_surface_error_shape() {
     let w = World::new().await;
     let before = w.stored().await;
     let big = vec![b' '; acs_core::receiver::MAX_BODY_BYTES + 1];
-    let mut req = Request::builder()
-        .method(Method::POST)
-        .uri("/new_card.fcgi")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from(big))
-        .expect("request");
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
+    let req = from_the_terminal("/new_card.fcgi", "application/x-www-form-urlencoded", big);
     let r = call(&w.receiver, req, true).await;
     assert_eq!(r.status, 413);
     let j: Json = serde_json::from_slice(&r.bytes).expect("JSON");
@@ -1060,14 +906,7 @@ async fn oversized_bodies_get_the_surface_error_shape() {
         "{j}"
     );
     let big = vec![b' '; acs_core::http::MAX_BODY_BYTES + 1];
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri("/v1/people")
-        .header("authorization", format!("Bearer {}", w.key))
-        .header("content-type", "application/json")
-        .body(Body::from(big))
-        .expect("request");
-    let r = call(&w.api, req, true).await;
+    let r = call(&w.api, w.api_post("/v1/people", big), true).await;
     assert_eq!(r.status, 413);
     assert_eq!(r.content_type, "application/problem+json");
     assert_eq!(w.stored().await, before);
@@ -1090,14 +929,7 @@ async fn long_strings_are_refused_naming_the_field() {
             "password",
         ),
     ] {
-        let req = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header("authorization", format!("Bearer {}", w.key))
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .expect("request");
-        let r = call(&w.api, req, true).await;
+        let r = call(&w.api, w.api_post(path, body.to_string()), true).await;
         let j: Json = serde_json::from_slice(&r.bytes).expect("JSON");
         assert_eq!(
             (r.status, j["field"].as_str()),

@@ -41,10 +41,55 @@ async fn person(api: &Api, acs_id: &str) -> u64 {
     .id()
 }
 
+/// Asks for a selfie invitation of `person`.
+async fn invite(api: &Api, person: u64, body: Json) -> Reply {
+    api.post(&format!("/v1/people/{person}/selfie-invitations"), body)
+        .await
+}
+
+/// The public link (path part) of a new selfie invitation of `person`, sent by e-mail.
+async fn invitation_link(api: &Api, person: u64) -> String {
+    path_of(
+        &invite(api, person, json!({"send_by_email": true}))
+            .await
+            .json["link"],
+    )
+}
+
+/// Sends a selfie (base64) to an invitation's public `link`, as the invited person does.
+async fn post_selfie(api: &Api, link: &str, selfie: &str) -> Reply {
+    public(api, "POST", link, Some(json!({"selfie": selfie}))).await
+}
+
+/// Opens `door` with the cloud key whose public page is `base`.
+async fn open_door(api: &Api, base: &str, pin: &str, door: u64) -> Reply {
+    public(
+        api,
+        "POST",
+        &format!("{base}/open"),
+        Some(json!({"pin": pin, "door_id": door})),
+    )
+    .await
+}
+
 async fn outbox(api: &Api) -> Vec<Json> {
     let reply = api.get("/v1/outbox?limit=500").await;
     assert_eq!(reply.status, 200, "{}", reply.json);
     reply.json["items"].as_array().expect("items").clone()
+}
+
+/// The messages in the outbox that `cause` caused.
+async fn outbox_of(api: &Api, cause: &str) -> Vec<Json> {
+    outbox(api)
+        .await
+        .into_iter()
+        .filter(|m| m["cause"] == cause)
+        .collect()
+}
+
+/// The access events (first page).
+async fn access_events(api: &Api) -> Json {
+    api.get("/v1/access-events").await.json["items"].clone()
 }
 
 /// Every message in the store (bodies included), for checks the API does not show.
@@ -69,29 +114,27 @@ async fn an_invitation_is_superseded_used_or_expired_and_says_so() {
     );
 
     // Bad requests change nothing.
-    api.post(&format!("/v1/people/{ana}/selfie-invitations"), json!({}))
-        .await
-        .problem(422, Some("send_by_email"));
-    api.post(
-        &format!("/v1/people/{ana}/selfie-invitations"),
-        json!({"send_by_text": true, "expires_at": "2026-05-01T00:00:00Z"}),
-    )
-    .await
-    .problem(422, Some("expires_at"));
-    api.post(
-        &format!("/v1/people/{ana}/selfie-invitations"),
-        json!({"send_by_email": true, "email": "not-an-address"}),
-    )
-    .await
-    .problem(422, Some("email"));
+    for (body, field) in [
+        (json!({}), "send_by_email"),
+        (
+            json!({"send_by_text": true, "expires_at": "2026-05-01T00:00:00Z"}),
+            "expires_at",
+        ),
+        (
+            json!({"send_by_email": true, "email": "not-an-address"}),
+            "email",
+        ),
+    ] {
+        invite(&api, ana, body).await.problem(422, Some(field));
+    }
     assert!(outbox(&api).await.is_empty());
 
-    let first = api
-        .post(
-            &format!("/v1/people/{ana}/selfie-invitations"),
-            json!({"send_by_email": true, "send_by_text": true}),
-        )
-        .await;
+    let first = invite(
+        &api,
+        ana,
+        json!({"send_by_email": true, "send_by_text": true}),
+    )
+    .await;
     assert_eq!(first.status, 201, "{}", first.json);
     assert_eq!(first.json["status"], "active");
     assert_eq!(
@@ -118,20 +161,9 @@ async fn an_invitation_is_superseded_used_or_expired_and_says_so() {
     assert!(page.content_type.starts_with("text/html"));
 
     // A second invitation supersedes the first.
-    let second = api
-        .post(
-            &format!("/v1/people/{ana}/selfie-invitations"),
-            json!({"send_by_email": true}),
-        )
-        .await;
+    let second = invite(&api, ana, json!({"send_by_email": true})).await;
     let second_link = path_of(&second.json["link"]);
-    let old = public(
-        &api,
-        "POST",
-        &first_link,
-        Some(json!({"selfie": face_b64()})),
-    )
-    .await;
+    let old = post_selfie(&api, &first_link, &face_b64()).await;
     old.problem(410, None);
     assert_eq!(old.json["type"], "urn:acs:problem:invitation-superseded");
     assert_eq!(
@@ -142,14 +174,9 @@ async fn an_invitation_is_superseded_used_or_expired_and_says_so() {
     );
 
     // A bad selfie is refused and the link still works.
-    public(
-        &api,
-        "POST",
-        &second_link,
-        Some(json!({"selfie": "bm90IGEganBlZw=="})),
-    )
-    .await
-    .problem(422, Some("selfie"));
+    post_selfie(&api, &second_link, "bm90IGEganBlZw==")
+        .await
+        .problem(422, Some("selfie"));
 
     // The selfie, as raw JPEG bytes, becomes the face: issued, not distributed.
     let used = api.post_raw(&second_link, "image/jpeg", FACE).await;
@@ -164,38 +191,23 @@ async fn an_invitation_is_superseded_used_or_expired_and_says_so() {
     assert_eq!(selfie.status, 200);
 
     // Used once: refused again; a new invitation for someone with a face is refused.
-    let again = public(
-        &api,
-        "POST",
-        &second_link,
-        Some(json!({"selfie": face_b64()})),
-    )
-    .await;
+    let again = post_selfie(&api, &second_link, &face_b64()).await;
     assert_eq!(again.json["type"], "urn:acs:problem:invitation-used");
-    api.post(
-        &format!("/v1/people/{ana}/selfie-invitations"),
-        json!({"send_by_email": true}),
-    )
-    .await
-    .problem(409, Some("kind"));
+    invite(&api, ana, json!({"send_by_email": true}))
+        .await
+        .problem(409, Some("kind"));
 
     // Expiry.
     let bea = person(&api, "E-2").await;
-    let short = api
-        .post(
-            &format!("/v1/people/{bea}/selfie-invitations"),
-            json!({"send_by_text": true, "expires_at": "2026-05-04T09:00:00Z"}),
-        )
-        .await;
-    let short_link = path_of(&short.json["link"]);
-    api.set_now("2026-05-04T09:00:00Z");
-    let late = public(
+    let short = invite(
         &api,
-        "POST",
-        &short_link,
-        Some(json!({"selfie": face_b64()})),
+        bea,
+        json!({"send_by_text": true, "expires_at": "2026-05-04T09:00:00Z"}),
     )
     .await;
+    let short_link = path_of(&short.json["link"]);
+    api.set_now("2026-05-04T09:00:00Z");
+    let late = post_selfie(&api, &short_link, &face_b64()).await;
     assert_eq!(late.json["type"], "urn:acs:problem:invitation-expired");
     assert_eq!(
         api.get(&format!("/v1/people/{bea}")).await.json["credentials"],
@@ -212,14 +224,7 @@ async fn an_invitation_is_superseded_used_or_expired_and_says_so() {
 async fn the_public_link_is_rate_limited_on_the_clock() {
     let api = Api::start().await;
     let ana = person(&api, "E-1").await;
-    let link = path_of(
-        &api.post(
-            &format!("/v1/people/{ana}/selfie-invitations"),
-            json!({"send_by_email": true}),
-        )
-        .await
-        .json["link"],
-    );
+    let link = invitation_link(&api, ana).await;
     for _ in 0..10 {
         let page = public(&api, "GET", &link, None).await;
         assert_eq!(page.status, 200);
@@ -277,15 +282,8 @@ async fn a_person_enrolls_their_own_face_and_it_reaches_the_terminal_once_a_memb
         ..
     } = site().await;
     let ana = person(&api, "E-7").await;
-    let link = path_of(
-        &api.post(
-            &format!("/v1/people/{ana}/selfie-invitations"),
-            json!({"send_by_email": true}),
-        )
-        .await
-        .json["link"],
-    );
-    let used = public(&api, "POST", &link, Some(json!({"selfie": face_b64()}))).await;
+    let link = invitation_link(&api, ana).await;
+    let used = post_selfie(&api, &link, &face_b64()).await;
     assert_eq!(used.status, 201, "{}", used.json);
     let device = fleet.device(0).expect("device");
     assert!(
@@ -311,7 +309,7 @@ async fn a_person_enrolls_their_own_face_and_it_reaches_the_terminal_once_a_memb
         1,
         "the face is on the terminal"
     );
-    let events = api.get("/v1/access-events").await.json["items"].clone();
+    let events = access_events(&api).await;
     assert!(
         events
             .as_array()
@@ -372,8 +370,7 @@ async fn a_cloud_key_opens_the_door_once_and_locks_after_wrong_pins() {
     // Open: the terminal's relay fires and access.granted carries the acs_id.
     let device = fleet.device(0).expect("device");
     let before = device.device().actuations().len();
-    let open = json!({"pin": "4321", "door_id": door});
-    let opened = public(&api, "POST", &format!("{base}/open"), Some(open.clone())).await;
+    let opened = open_door(&api, &base, "4321", door).await;
     assert_eq!(opened.status, 200, "{}", opened.json);
     assert_eq!(opened.json["type"], "access.granted");
     assert_eq!(opened.json["acs_id"], "E-9");
@@ -384,11 +381,11 @@ async fn a_cloud_key_opens_the_door_once_and_locks_after_wrong_pins() {
     );
 
     // One-time: a second use is refused and recorded.
-    let again = public(&api, "POST", &format!("{base}/open"), Some(open.clone())).await;
+    let again = open_door(&api, &base, "4321", door).await;
     again.problem(403, None);
     assert_eq!(again.json["reason_code"], "credential_expired");
     assert_eq!(device.device().actuations().len(), before + 1);
-    let events = api.get("/v1/access-events").await.json["items"].clone();
+    let events = access_events(&api).await;
     let kinds: Vec<&str> = events
         .as_array()
         .expect("events")
@@ -411,13 +408,7 @@ async fn a_cloud_key_opens_the_door_once_and_locks_after_wrong_pins() {
         key.json["token"].as_str().expect("token")
     );
     for left in (1..5).rev() {
-        let wrong = public(
-            &api,
-            "POST",
-            &format!("{base}/open"),
-            Some(json!({"pin": "9999", "door_id": door})),
-        )
-        .await;
+        let wrong = open_door(&api, &base, "9999", door).await;
         wrong.problem(403, None);
         assert_eq!(wrong.json["type"], "urn:acs:problem:wrong-pin");
         assert!(
@@ -427,21 +418,9 @@ async fn a_cloud_key_opens_the_door_once_and_locks_after_wrong_pins() {
                 .contains(&format!("{left} attempts"))
         );
     }
-    let fifth = public(
-        &api,
-        "POST",
-        &format!("{base}/open"),
-        Some(json!({"pin": "9999", "door_id": door})),
-    )
-    .await;
+    let fifth = open_door(&api, &base, "9999", door).await;
     fifth.problem(423, None);
-    let right = public(
-        &api,
-        "POST",
-        &format!("{base}/open"),
-        Some(json!({"pin": "1111", "door_id": door})),
-    )
-    .await;
+    let right = open_door(&api, &base, "1111", door).await;
     right.problem(423, None);
     let status = api.get(&format!("/v1/credentials/{locked_id}")).await;
     assert!(
@@ -460,13 +439,7 @@ async fn a_cloud_key_opens_the_door_once_and_locks_after_wrong_pins() {
         )
         .await;
     assert_eq!(cleared.status, 200, "{}", cleared.json);
-    let works = public(
-        &api,
-        "POST",
-        &format!("{base}/open"),
-        Some(json!({"pin": "1111", "door_id": door})),
-    )
-    .await;
+    let works = open_door(&api, &base, "1111", door).await;
     assert_eq!(works.status, 200, "{}", works.json);
     assert_ne!(key_id, locked_id);
     engine.shutdown().await;
@@ -488,11 +461,7 @@ async fn a_phone_added_later_receives_the_mobile_key_and_deactivating_revokes_it
         )
         .await
         .id();
-    let welcome: Vec<Json> = outbox(&api)
-        .await
-        .into_iter()
-        .filter(|m| m["cause"] == "welcome.mobile_key")
-        .collect();
+    let welcome: Vec<Json> = outbox_of(&api, "welcome.mobile_key").await;
     assert_eq!(welcome.len(), 1, "a welcome for the mobile key");
     assert_eq!(welcome[0]["recipient"], "ana@example.com");
 
@@ -516,7 +485,7 @@ async fn a_phone_added_later_receives_the_mobile_key_and_deactivating_revokes_it
             .status,
         200
     );
-    let events = api.get("/v1/access-events").await.json["items"].clone();
+    let events = access_events(&api).await;
     let steps: Vec<(String, Json)> = events
         .as_array()
         .expect("events")
@@ -559,11 +528,7 @@ async fn accesses_asking_for_it_welcome_each_new_person_once() {
             .status,
         200
     );
-    let welcomes: Vec<Json> = outbox(&api)
-        .await
-        .into_iter()
-        .filter(|m| m["cause"] == "welcome.access")
-        .collect();
+    let welcomes: Vec<Json> = outbox_of(&api, "welcome.access").await;
     assert_eq!(welcomes.len(), 2, "ana once, bea once: {welcomes:?}");
     assert!(welcomes.iter().all(|m| m["subject"] == "Welcome: Lab"));
 }
@@ -586,6 +551,14 @@ impl Sender for Flaky {
         }
         self.files.send(message)
     }
+}
+
+/// Every channel to a [`Flaky`] sender failing `failures` times, then writing to `dir`.
+fn flaky(failures: usize, dir: &std::path::Path) -> Senders {
+    Senders::all(Arc::new(Flaky {
+        failures_left: AtomicUsize::new(failures),
+        files: FileSender::new(dir),
+    }))
 }
 
 fn files_in(dir: &std::path::Path) -> Vec<String> {
@@ -617,12 +590,7 @@ async fn the_outbox_survives_a_restart_without_losing_or_repeating_a_message() {
         let api = Api::serve(core, key.secret).await;
         for i in 0..3 {
             let p = person(&api, &format!("E-{i}")).await;
-            api.post(
-                &format!("/v1/people/{p}/selfie-invitations"),
-                json!({"send_by_email": true}),
-            )
-            .await
-            .id();
+            invite(&api, p, json!({"send_by_email": true})).await.id();
         }
         let messages = stored_messages(&api.core);
         assert_eq!(messages.len(), 3);
@@ -636,10 +604,7 @@ async fn the_outbox_survives_a_restart_without_losing_or_repeating_a_message() {
     // Second life over the same database: a flaky sender, retried on the clock.
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).expect("db"));
     let core = Core::with_clock(store, clock());
-    let senders = Senders::all(Arc::new(Flaky {
-        failures_left: AtomicUsize::new(1),
-        files: FileSender::new(&sent),
-    }));
+    let senders = flaky(1, &sent);
     assert_eq!(deliver_due(&core, &senders).await.expect("delivery"), 3);
     let rows = stored_messages(&core);
     assert_eq!(
@@ -676,17 +641,9 @@ async fn the_outbox_survives_a_restart_without_losing_or_repeating_a_message() {
 async fn a_message_that_keeps_failing_is_given_up_and_shown_as_failed() {
     let api = Api::start().await;
     let ana = person(&api, "E-1").await;
-    api.post(
-        &format!("/v1/people/{ana}/selfie-invitations"),
-        json!({"send_by_text": true}),
-    )
-    .await
-    .id();
+    invite(&api, ana, json!({"send_by_text": true})).await.id();
     let dir = std::env::temp_dir().join(format!("acs-core-outbox-fail-{}", std::process::id()));
-    let senders = Senders::all(Arc::new(Flaky {
-        failures_left: AtomicUsize::new(usize::MAX),
-        files: FileSender::new(&dir),
-    }));
+    let senders = flaky(usize::MAX, &dir);
     for _ in 0..MAX_ATTEMPTS {
         assert_eq!(deliver_due(&api.core, &senders).await.expect("delivery"), 1);
         if let Some(next) = stored_messages(&api.core)
@@ -732,12 +689,7 @@ async fn the_delivery_task_wakes_when_a_write_appends_a_message() {
         })),
     ));
     let ana = person(&api, "E-1").await;
-    api.post(
-        &format!("/v1/people/{ana}/selfie-invitations"),
-        json!({"send_by_email": true}),
-    )
-    .await
-    .id();
+    invite(&api, ana, json!({"send_by_email": true})).await.id();
     // The clock never moves: only the write's wake-up can start the delivery.
     let id = tokio::time::timeout(Duration::from_secs(30), delivered.recv())
         .await
@@ -803,12 +755,7 @@ fn smtp_server() -> (u16, std::thread::JoinHandle<String>) {
 async fn the_smtp_sender_delivers_an_e_mail_with_the_outbox_id_as_message_id() {
     let api = Api::start().await;
     let ana = person(&api, "E-1").await;
-    api.post(
-        &format!("/v1/people/{ana}/selfie-invitations"),
-        json!({"send_by_email": true}),
-    )
-    .await
-    .id();
+    invite(&api, ana, json!({"send_by_email": true})).await.id();
     let (port, server) = smtp_server();
     let smtp = acs_core::notify::smtp::SmtpSender::new(
         &format!("smtp://127.0.0.1:{port}"),

@@ -20,6 +20,12 @@ use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value as Json, json};
 
+use crate::shared::{json_reply, seed_card_holder};
+
+// Helpers shared with the `it` test binary.
+#[path = "../shared/mod.rs"]
+mod shared;
+
 /// Bound on each wait for the browser to show something.
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -169,15 +175,11 @@ async fn the_panel_shows_an_enrollment_and_an_access_in_a_real_browser() {
         .expect("simulator starts");
     let sink = CallbackSink::start().await.expect("sink starts");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let login: Json = http
-        .post(format!("{}/login.fcgi", sim.base_url()))
-        .json(&json!({"login": "admin", "password": "admin"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = json_reply(
+        http.post(format!("{}/login.fcgi", sim.base_url()))
+            .json(&json!({"login": "admin", "password": "admin"})),
+    )
+    .await;
     let session = login["session"].as_str().expect("session").to_owned();
     let monitor = json!({"monitor": {"hostname": sink.host(), "port": sink.port().to_string(), "path": "api/notifications"}});
     device_post(&http, &sim, "set_configuration", &session, monitor).await;
@@ -246,51 +248,17 @@ async fn the_panel_shows_an_enrollment_and_an_access_in_a_real_browser() {
     wait_for(&browser, "#callbacks tbody", None, "HTTP 200").await;
 
     // A card presented with the panel's form: facility 1, number 100 belongs to user 1.
-    let row = |v: Json| v.as_object().cloned().expect("object");
     let device = sim.device();
-    device
-        .seed_rows("users", &[row(json!({"id": 1, "name": "Ana"}))])
-        .unwrap();
-    device
-        .seed_rows(
-            "cards",
-            &[row(json!({"value": 4_294_967_396_u64, "user_id": 1}))],
-        )
-        .unwrap();
-    device
-        .seed_rows(
-            "access_rules",
-            &[row(
-                json!({"id": 10, "name": "Always", "type": 1, "priority": 0}),
-            )],
-        )
-        .unwrap();
-    device
-        .seed_rows(
-            "user_access_rules",
-            &[row(json!({"user_id": 1, "access_rule_id": 10}))],
-        )
-        .unwrap();
-    device
-        .seed_rows(
-            "access_rule_time_zones",
-            &[row(json!({"access_rule_id": 10, "time_zone_id": 1}))],
-        )
-        .unwrap();
-    browser
-        .find(Locator::Id("card-facility"))
-        .await
-        .unwrap()
-        .send_keys("1")
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Id("card-number"))
-        .await
-        .unwrap()
-        .send_keys("100")
-        .await
-        .unwrap();
+    seed_card_holder(device);
+    for (field, text) in [("card-facility", "1"), ("card-number", "100")] {
+        browser
+            .find(Locator::Id(field))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
     browser
         .find(Locator::Id("present-card"))
         .await

@@ -9,66 +9,21 @@
 //!
 //! `cargo test` runs a few hundred inputs per campaign; `ACS_FUZZ_CASES=100000` runs the
 //! documented campaign with the same code (RELIABILITY.md), `ACS_FUZZ_SEED` varies the
-//! seed. The runs are deterministic: a fixed seed, no failure persistence.
+//! seed. The runs are deterministic: a fixed seed, no failure persistence. The campaign
+//! runner and the JSON mutations are `acs_testkit`'s, shared with the core's campaigns.
 
 use std::cell::RefCell;
-use std::fmt::Debug;
-use std::time::Instant;
 
 use acs_simulator::persist;
+use acs_testkit::{Vocabulary, arb_byte_edit, campaign, excerpt, json_or_fail, mutate};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use base64::Engine as _;
-use http_body_util::BodyExt as _;
 use proptest::prelude::*;
-use proptest::test_runner::{RngAlgorithm, TestCaseResult, TestRng, TestRunner};
+use proptest::test_runner::TestCaseResult;
 use serde_json::{Value as Json, json};
-use tower::ServiceExt as _;
 
-use crate::support::{TestDevice, jpeg, pct};
-
-// ----- the campaign runner --------------------------------------------------------------
-
-/// Inputs per campaign: `ACS_FUZZ_CASES`, else `default`.
-fn cases(default: u32) -> u32 {
-    std::env::var("ACS_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-/// Runs `test` on `cases` inputs drawn from `strategy` with a fixed seed; reports the count
-/// and duration on stderr (the figures of RELIABILITY.md).
-fn campaign<S>(name: &str, default: u32, strategy: S, test: impl Fn(S::Value) -> TestCaseResult)
-where
-    S: Strategy,
-    S::Value: Debug,
-{
-    let n = cases(default);
-    let seed: u64 = std::env::var("ACS_FUZZ_SEED")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(9);
-    let mut key = [0u8; 32];
-    key[..8].copy_from_slice(&seed.to_le_bytes());
-    let config = ProptestConfig {
-        cases: n,
-        failure_persistence: None,
-        max_shrink_iters: 2_000,
-        ..ProptestConfig::default()
-    };
-    let mut runner =
-        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &key));
-    let started = Instant::now();
-    let result = runner.run(&strategy, test);
-    eprintln!(
-        "fuzz campaign simulator/{name}: {n} inputs, seed {seed}, {:.1?}",
-        started.elapsed()
-    );
-    if let Err(e) = result {
-        panic!("simulator/{name}: {e}");
-    }
-}
+use crate::support::{Reply, TestDevice, call, jpeg, pct};
 
 // ----- generated JSON -------------------------------------------------------------------
 
@@ -182,149 +137,27 @@ const WORDS: &[&str] = &[
     "😀",
 ];
 
-fn arb_scalar() -> BoxedStrategy<Json> {
-    prop_oneof![
-        Just(Json::Null),
-        any::<bool>().prop_map(Json::from),
-        prop::sample::select(vec![
-            0i64,
-            1,
-            -1,
-            2,
-            77,
-            99,
-            i64::from(i32::MAX),
-            i64::from(i32::MAX) + 1,
-            i64::from(i32::MIN),
-            i64::MAX,
-            i64::MIN,
-            989_999_999,
-            1_010_000_000,
-        ])
-        .prop_map(Json::from),
-        any::<i64>().prop_map(Json::from),
-        Just(json!(u64::MAX)),
-        any::<f64>().prop_filter_map("finite", |f| serde_json::Number::from_f64(f)
-            .map(Json::Number)),
-        prop::sample::select(WORDS).prop_map(Json::from),
-        ".{0,24}".prop_map(Json::from),
-        (1usize..20_000).prop_map(|n| Json::from("x".repeat(n))),
-    ]
-    .boxed()
-}
-
-/// Any JSON value, objects keyed by the firmware's member names.
-fn arb_json() -> BoxedStrategy<Json> {
-    arb_scalar()
-        .prop_recursive(4, 48, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Json::Array),
-                prop::collection::vec((prop::sample::select(KEYS), inner), 0..6).prop_map(|kv| {
-                    Json::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
-                }),
-            ]
-        })
-        .boxed()
-}
-
-/// One change to a document, at the node a path of selectors leads to.
-#[derive(Debug, Clone)]
-enum Edit {
-    Set(&'static str, Json),
-    Remove(&'static str),
-    Replace(Json),
-    Wrap,
-}
-
-/// One change to the serialized bytes.
-#[derive(Debug, Clone)]
-enum ByteEdit {
-    None,
-    Truncate(usize),
-    Flip(usize, u8),
-    Insert(usize, u8),
-}
-
-fn arb_edits() -> impl Strategy<Value = Vec<(Vec<u8>, Edit)>> {
-    let edit = prop_oneof![
-        3 => (prop::sample::select(KEYS), arb_json()).prop_map(|(k, v)| Edit::Set(k, v)),
-        2 => prop::sample::select(KEYS).prop_map(Edit::Remove),
-        3 => arb_json().prop_map(Edit::Replace),
-        1 => Just(Edit::Wrap),
-    ];
-    prop::collection::vec((prop::collection::vec(any::<u8>(), 0..4), edit), 0..4)
-}
-
-fn arb_byte_edit() -> impl Strategy<Value = ByteEdit> {
-    prop_oneof![
-        6 => Just(ByteEdit::None),
-        1 => any::<usize>().prop_map(ByteEdit::Truncate),
-        1 => (any::<usize>(), any::<u8>()).prop_map(|(i, b)| ByteEdit::Flip(i, b)),
-        1 => (any::<usize>(), any::<u8>()).prop_map(|(i, b)| ByteEdit::Insert(i, b)),
-    ]
-}
-
-fn node_at<'a>(doc: &'a mut Json, path: &[u8]) -> &'a mut Json {
-    let Some((first, rest)) = path.split_first() else {
-        return doc;
-    };
-    let len = match &*doc {
-        Json::Object(m) => m.len(),
-        Json::Array(a) => a.len(),
-        _ => 0,
-    };
-    if len == 0 {
-        return doc;
-    }
-    let i = usize::from(*first) % len;
-    match doc {
-        Json::Object(m) => node_at(m.values_mut().nth(i).expect("in range"), rest),
-        Json::Array(a) => node_at(&mut a[i], rest),
-        _ => unreachable!("only containers have children"),
-    }
-}
-
-/// Applies the edits to `doc` and then the byte edit to its text.
-fn mutate(mut doc: Json, edits: &[(Vec<u8>, Edit)], bytes: &ByteEdit) -> Vec<u8> {
-    for (path, edit) in edits {
-        let node = node_at(&mut doc, path);
-        match edit.clone() {
-            Edit::Set(k, v) => match node {
-                Json::Object(m) => {
-                    m.insert(k.to_owned(), v);
-                }
-                other => *other = v,
-            },
-            Edit::Remove(k) => match node {
-                Json::Object(m) => {
-                    m.remove(k);
-                }
-                Json::Array(a) => {
-                    a.pop();
-                }
-                _ => {}
-            },
-            Edit::Replace(v) => *node = v,
-            Edit::Wrap => *node = Json::Array(vec![node.take()]),
-        }
-    }
-    let mut out = doc.to_string().into_bytes();
-    if !out.is_empty() {
-        match *bytes {
-            ByteEdit::None => {}
-            ByteEdit::Truncate(i) => out.truncate(i % out.len()),
-            ByteEdit::Flip(i, b) => {
-                let n = out.len();
-                out[i % n] ^= b | 1;
-            }
-            ByteEdit::Insert(i, b) => {
-                let n = out.len();
-                out.insert(i % n, b);
-            }
-        }
-    }
-    out
-}
+/// What the mutations are made of: the firmware's member names, interesting strings, and
+/// integers at the edges of its ranges (32-bit fields, the conformance suite's reserved ids).
+const VOCABULARY: Vocabulary = Vocabulary {
+    keys: KEYS,
+    words: WORDS,
+    integers: &[
+        0,
+        1,
+        -1,
+        2,
+        77,
+        99,
+        i32::MAX as i64,
+        i32::MAX as i64 + 1,
+        i32::MIN as i64,
+        i64::MAX,
+        i64::MIN,
+        989_999_999,
+        1_010_000_000,
+    ],
+};
 
 // ----- the device under test ------------------------------------------------------------
 
@@ -336,13 +169,6 @@ struct Fixture {
     rt: tokio::runtime::Runtime,
     session: RefCell<String>,
     seeded: Json,
-}
-
-/// A reply.
-struct Reply {
-    status: StatusCode,
-    content_type: Option<String>,
-    bytes: Vec<u8>,
 }
 
 impl Fixture {
@@ -391,28 +217,7 @@ impl Fixture {
             req = req.header("content-type", ct);
         }
         let req = req.body(Body::from(body)).ok()?;
-        let router = self.router.clone();
-        Some(self.rt.block_on(async move {
-            let response = router.oneshot(req).await.expect("infallible");
-            let status = response.status();
-            let content_type = response
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .expect("body")
-                .to_bytes()
-                .to_vec();
-            Reply {
-                status,
-                content_type,
-                bytes,
-            }
-        }))
+        Some(self.rt.block_on(call(&self.router, req)))
     }
 
     /// Sends and checks the reply: below 500; an error is the envelope and changed nothing.
@@ -421,10 +226,7 @@ impl Fixture {
         let Some(r) = self.send(method, uri, ct, body) else {
             return Ok(());
         };
-        let text = String::from_utf8_lossy(&r.bytes)
-            .chars()
-            .take(300)
-            .collect::<String>();
+        let text = excerpt(&r.bytes);
         prop_assert!(r.status.as_u16() < 500, "{} {uri}: {text}", r.status);
         if r.status != StatusCode::OK {
             prop_assert!(
@@ -435,8 +237,7 @@ impl Fixture {
                 r.status,
                 r.content_type
             );
-            let j: Json = serde_json::from_slice(&r.bytes)
-                .map_err(|e| TestCaseError::fail(format!("{uri}: not JSON ({e}): {text}")))?;
+            let j = json_or_fail(&r.bytes, uri)?;
             prop_assert!(
                 j.as_object().is_some_and(|o| o.len() == 2)
                     && j["error"].as_str().is_some_and(|e| !e.is_empty())
@@ -559,12 +360,12 @@ fn json_bodies_of_every_command() {
     let templates = templates();
     let strategy = (
         0..templates.len(),
-        arb_edits(),
+        VOCABULARY.edits(),
         arb_byte_edit(),
         any::<bool>(),
     );
     campaign(
-        "json-bodies",
+        "simulator/json-bodies",
         400,
         strategy,
         |(which, edits, bytes, with_session)| {
@@ -646,7 +447,7 @@ fn query_strings_of_every_command() {
         prop::collection::vec(any::<u8>(), 0..32),
     );
     campaign(
-        "query-strings",
+        "simulator/query-strings",
         400,
         strategy,
         |(command, method, session, pairs, body)| {
@@ -734,9 +535,13 @@ fn image_bytes() {
         prop::sample::select(vec!["1", "2", "99", "-1", "x"]),
         prop::sample::select(vec!["0", "1", "", "2"]),
     );
-    campaign("images", 200, strategy, |(how, image, user, matching)| {
-        let s = pct(&f.session());
-        match how {
+    campaign(
+        "simulator/images",
+        200,
+        strategy,
+        |(how, image, user, matching)| {
+            let s = pct(&f.session());
+            match how {
             0 => f.check(
                 Method::POST,
                 &format!(
@@ -763,7 +568,8 @@ fn image_bytes() {
                 )
             }
         }
-    });
+        },
+    );
 }
 
 #[test]
@@ -794,28 +600,28 @@ fn control_api() {
     let strategy = (
         prop::sample::select(paths),
         prop::sample::select(templates),
-        arb_edits(),
+        VOCABULARY.edits(),
         arb_byte_edit(),
     );
-    campaign("control", 200, strategy, |(path, doc, edits, bytes)| {
-        let body = mutate(doc, &edits, &bytes);
-        let Some(r) = f.send(Method::POST, &format!("/_sim/{path}"), None, body) else {
-            return Ok(());
-        };
-        let text = String::from_utf8_lossy(&r.bytes)
-            .chars()
-            .take(300)
-            .collect::<String>();
-        prop_assert!(r.status.as_u16() < 500, "{} /_sim/{path}: {text}", r.status);
-        if r.status != StatusCode::OK {
-            let j: Json = serde_json::from_slice(&r.bytes).map_err(|e| {
-                TestCaseError::fail(format!("/_sim/{path}: not JSON ({e}): {text}"))
-            })?;
-            prop_assert!(j["error"].is_string() && j["code"] == 1, "{text}");
-        }
-        f.d.sim.terminal().faults.clear();
-        Ok(())
-    });
+    campaign(
+        "simulator/control",
+        200,
+        strategy,
+        |(path, doc, edits, bytes)| {
+            let body = mutate(doc, &edits, &bytes);
+            let Some(r) = f.send(Method::POST, &format!("/_sim/{path}"), None, body) else {
+                return Ok(());
+            };
+            let text = excerpt(&r.bytes);
+            prop_assert!(r.status.as_u16() < 500, "{} /_sim/{path}: {text}", r.status);
+            if r.status != StatusCode::OK {
+                let j = json_or_fail(&r.bytes, &format!("/_sim/{path}"))?;
+                prop_assert!(j["error"].is_string() && j["code"] == 1, "{text}");
+            }
+            f.d.sim.terminal().faults.clear();
+            Ok(())
+        },
+    );
 }
 
 /// An independent reading of terminal-api.md §7.3: whether a reply is one the firmware
@@ -853,11 +659,11 @@ fn online_server_replies() {
         "user_image": false, "portal_id": 1, "message": "Welcome",
         "actions": [{"action": "sec_box", "parameters": "id=65793, reason=1"}]}});
     let strategy = prop_oneof![
-        8 => (arb_edits(), arb_byte_edit()).prop_map(move |(e, b)| mutate(template.clone(), &e, &b)),
+        8 => (VOCABULARY.edits(), arb_byte_edit()).prop_map(move |(e, b)| mutate(template.clone(), &e, &b)),
         1 => prop::collection::vec(any::<u8>(), 0..128),
         1 => "[ -~]{0,64}".prop_map(String::into_bytes),
     ];
-    campaign("online-replies", 2_000, strategy, |body| {
+    campaign("simulator/online-replies", 2_000, strategy, |body| {
         let parsed = acs_simulator::online::parse_result(&body);
         let expected = acceptable(&body);
         match (&parsed, expected) {

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use serde_json::{Value as Json, json};
 
 use crate::enrollment::Rig;
+use crate::shared::json_reply;
 use crate::support::TestDevice;
 
 /// Local wall-clock time: year, month, day, hour, minute.
@@ -340,15 +341,12 @@ async fn a_grant_is_logged_opens_the_door_and_is_pushed_to_the_monitor() {
         );
     }
     let url = format!("{}/_sim/present", rig.sim.base_url());
-    let reply: Json = reqwest::Client::new()
-        .post(url)
-        .json(&json!({"card": 528_281_023_086_u64}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = json_reply(
+        reqwest::Client::new()
+            .post(url)
+            .json(&json!({"card": 528_281_023_086_u64})),
+    )
+    .await;
     assert_eq!(reply["granted"], true, "{reply}");
     assert_eq!(reply["rule_id"], 1);
     assert_eq!(reply["actuations"], json!([{"sec_box": 65793}]));
@@ -384,15 +382,12 @@ async fn a_grant_is_logged_opens_the_door_and_is_pushed_to_the_monitor() {
     );
 
     // A denial is logged and pushed, and opens nothing.
-    let reply: Json = reqwest::Client::new()
-        .post(format!("{}/_sim/present", rig.sim.base_url()))
-        .json(&json!({"card": 1}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = json_reply(
+        reqwest::Client::new()
+            .post(format!("{}/_sim/present", rig.sim.base_url()))
+            .json(&json!({"card": 1})),
+    )
+    .await;
     assert_eq!(
         (reply["event"].as_i64(), reply["reason"].as_str()),
         (Some(3), Some("not_identified"))

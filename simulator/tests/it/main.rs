@@ -15,5 +15,8 @@ mod online;
 mod panel;
 mod push;
 mod serving;
+// Helpers shared with the `browser` test binary.
+#[path = "../shared/mod.rs"]
+mod shared;
 mod snapshots;
 mod support;

@@ -8,11 +8,10 @@ use std::time::Duration;
 use acs_simulator::{Fleet, ManualTime, Model, Simulator, TimeMode, TimeSource};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use http_body_util::BodyExt as _;
 use serde_json::{Value as Json, json};
-use tower::ServiceExt as _;
 
-use crate::support::{TEST_EPOCH, pct};
+use crate::shared::{CARD, json_reply, seed_card_holder};
+use crate::support::{self, TEST_EPOCH, pct};
 
 /// Bound on every wait in these tests (never reached when things work).
 const WAIT: Duration = Duration::from_secs(10);
@@ -47,26 +46,12 @@ impl Panel {
             req = req.header("content-type", "application/json");
         }
         let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
-        let response = self
-            .router
-            .clone()
-            .oneshot(req.body(body).expect("request builds"))
-            .await
-            .expect("router is infallible");
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        (status, content_type, bytes.to_vec())
+        let reply = support::call(&self.router, req.body(body).expect("request builds")).await;
+        (
+            reply.status,
+            reply.content_type.unwrap_or_default(),
+            reply.bytes,
+        )
     }
 
     async fn post(&self, uri: &str, body: &Json) -> Json {
@@ -215,43 +200,9 @@ async fn state_follows_an_enrollment_screen_countdown_and_result() {
 #[tokio::test]
 async fn a_card_presentation_lights_the_led_opens_the_door_and_logs_the_event() {
     let p = Panel::new();
-    let device = p.sim.device();
-    let row = |v: Json| v.as_object().cloned().expect("object");
-    device
-        .seed_rows("users", &[row(json!({"id": 1, "name": "Ana"}))])
-        .unwrap();
-    device
-        .seed_rows(
-            "cards",
-            &[row(json!({"value": 4_294_967_396_u64, "user_id": 1}))],
-        )
-        .unwrap();
-    device
-        .seed_rows(
-            "access_rules",
-            &[row(
-                json!({"id": 10, "name": "Always", "type": 1, "priority": 0}),
-            )],
-        )
-        .unwrap();
-    device
-        .seed_rows(
-            "user_access_rules",
-            &[row(json!({"user_id": 1, "access_rule_id": 10}))],
-        )
-        .unwrap();
-    // Time zone 1 is the factory's "always".
-    device
-        .seed_rows(
-            "access_rule_time_zones",
-            &[row(json!({"access_rule_id": 10, "time_zone_id": 1}))],
-        )
-        .unwrap();
+    seed_card_holder(p.sim.device());
 
-    // Facility code 1, number 100: 1 × 2^32 + 100.
-    let granted = p
-        .post("/_sim/present", &json!({"card": 4_294_967_396_u64}))
-        .await;
+    let granted = p.post("/_sim/present", &json!({"card": CARD})).await;
     assert_eq!(granted["granted"], true, "{granted}");
     let s = p.state().await;
     assert_eq!(s["led"], "green");
@@ -365,14 +316,7 @@ async fn the_live_stream_delivers_changes_and_ends_at_power_off() {
     .await;
     assert!(end.is_ok(), "the stream ends when the terminal powers off");
     assert!(sim.power_on().await);
-    let state: Json = client
-        .get(format!("{}/_sim/ui/state", sim.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = json_reply(client.get(format!("{}/_sim/ui/state", sim.base_url()))).await;
     assert_eq!(state["powered"], true);
     tokio::time::timeout(WAIT, sim.shutdown())
         .await
@@ -405,16 +349,7 @@ async fn the_fleet_overview_pages_through_terminals() {
     let page = |query: &'static str| {
         let client = client.clone();
         let url = format!("{control}/_fleet/ui/state{query}");
-        async move {
-            client
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .json::<Json>()
-                .await
-                .unwrap()
-        }
+        async move { json_reply(client.get(url)).await }
     };
     let all = page("").await;
     assert_eq!(

@@ -66,30 +66,11 @@ impl TestDevice {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let response = self
-            .router
-            .clone()
-            .oneshot(req.body(Body::from(body)).expect("request builds"))
-            .await
-            .expect("router is infallible");
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
-        Reply {
-            status,
-            content_type,
-            bytes,
-        }
+        call(
+            &self.router,
+            req.body(Body::from(body)).expect("request builds"),
+        )
+        .await
     }
 
     /// POSTs JSON to `command` with `session` (if any) in the query.
@@ -122,6 +103,33 @@ impl TestDevice {
             String::from_utf8_lossy(&r.bytes)
         );
         r.json()["session"].as_str().expect("session").to_owned()
+    }
+}
+
+/// Sends `req` through `router` (no socket) and reads the whole reply.
+pub(crate) async fn call(router: &axum::Router, req: Request<Body>) -> Reply {
+    let response = router
+        .clone()
+        .oneshot(req)
+        .await
+        .expect("router is infallible");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        content_type,
+        bytes,
     }
 }
 
