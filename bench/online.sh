@@ -3,6 +3,7 @@
 # (decision, access event and idempotency record committed per request), with wrk from
 # Debian's packages (installed when missing). Every request carries a new uuid and a card
 # of one of the N members, so every answer is a recorded grant.
+# Every row is measured next to the ceiling: a bare axum handler in the same process.
 # Usage: bench/online.sh [people, default 10000] [seconds, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,8 @@ tmp=$(mktemp -d)
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$tmp"' EXIT
 while ! grep -q RECEIVER "$tmp/url"; do sleep 0.2; done
-read -r _ URL < "$tmp/url"
+read -r _ URL < <(grep '^RECEIVER' "$tmp/url")
+read -r _ CEILING < <(grep '^CEILING' "$tmp/url")
 cat > "$tmp/card.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -28,8 +30,12 @@ end
 LUA
 echo "sample answer: $(curl -s -X POST "$URL/new_card.fcgi?session=" -d 'device_id=7&identifier_id=2003398144&portal_id=1&card_value=4294967297&uuid=sample01')"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%F); $PEOPLE members"
+# Each row side by side with the ceiling (same generator, same connections, same requests).
 for c in 1 4 16; do
-  echo "-- $c connection(s):"
+  echo "-- $c connection(s), ceiling (bare axum, fixed JSON):"
+  wrk -t1 -c$c -d"${SECONDS_PER}s" --latency -s "$tmp/card.lua" "$CEILING/new_card.fcgi?session=" \
+    | grep -E 'Requests/sec|^ +(50|90|99)%'
+  echo "-- $c connection(s), the core's new_card.fcgi:"
   wrk -t1 -c$c -d"${SECONDS_PER}s" --latency -s "$tmp/card.lua" "$URL/new_card.fcgi?session=" \
     | grep -E 'Requests/sec|^ +(50|90|99)%'
 done

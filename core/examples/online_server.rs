@@ -2,7 +2,8 @@
 //! file with N people (default 10,000) who each hold a card and are members, one Enterprise
 //! terminal registered at 127.0.0.1 with device id 7, and the device-facing receiver.
 //!
-//! Prints `RECEIVER <url>` and serves until killed.
+//! Prints `CEILING <url>` (a bare axum handler answering a fixed small JSON, the ceiling the
+//! figure is read against) and `RECEIVER <url>`, and serves until killed.
 //! `cargo run --release -p acs-core --example online_server -- 10000`
 
 use std::sync::Arc;
@@ -117,6 +118,12 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e.detail))?;
     }
     core.register_device(7, tenant_id, TerminalId::new(terminal));
+    // The ceiling the figure is read against: a bare axum handler answering a fixed small
+    // JSON, in the same process, loaded by the same generator in the same run.
+    let ceiling = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("CEILING http://{}", ceiling.local_addr()?);
+    let bare = axum::Router::new().fallback(|| async { axum::Json(json!({"result": {}})) });
+    tokio::spawn(async move { axum::serve(ceiling, bare).await });
     let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("RECEIVER http://{}", receiver.local_addr()?);
     acs_core::receiver::serve(receiver, core, async {

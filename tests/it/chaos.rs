@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use acs_core::card::WiegandCard;
+use acs_core::domain::desired::Coverage;
 use acs_core::domain::{TenantId, TerminalId};
 use acs_core::store::SqliteStore;
 use acs_core::sync::image::{DeviceImage, SubjectImage, device_image};
@@ -745,10 +746,11 @@ async fn run(seed: u64, steps: usize) {
         let image = rig
             .core
             .read(rig.tenant, |s| {
-                device_image(s, TerminalId::new(*id), last).0
+                Coverage::of(s, TerminalId::new(*id)).map(|c| device_image(s, &c, last).0)
             })
             .await
-            .expect("snapshot");
+            .expect("snapshot")
+            .expect("a terminal of the tenant");
         let (want, want_faces) = expected_tables(&image, &rig.factory[i]);
         let (have, have_faces) = device_tables(&rig.fleet, i);
         for table in TABLES {

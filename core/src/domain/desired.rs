@@ -31,7 +31,7 @@
 use super::access::Effect;
 use super::auth::{Factor, factors_of};
 use super::credential::Credential;
-use super::id::{CredentialId, PersonId, TerminalId};
+use super::id::{AccessId, CredentialId, FacilityId, PersonId, TerminalId};
 use super::person::AcsId;
 use super::snapshot::{Entitlement, Snapshot};
 use jiff::Timestamp;
@@ -70,12 +70,74 @@ impl DesiredState {
 }
 
 /// The desired state of `terminal` at `at`. An unknown terminal holds nothing.
+pub fn desired_state(snapshot: &Snapshot, terminal: TerminalId, at: Timestamp) -> DesiredState {
+    let (people, next_change) = match Coverage::of(snapshot, terminal) {
+        Some(coverage) => desired_for(snapshot, &coverage, at),
+        None => (BTreeMap::new(), None),
+    };
+    DesiredState {
+        terminal_id: terminal,
+        at,
+        people,
+        next_change,
+    }
+}
+
+/// Everything about a terminal its desired state depends on (with the tenant's records):
+/// its facility, which events cover, and each live permit access serving one of its doors
+/// with the factors it makes the terminal hold. Terminals with equal coverage must hold
+/// the same, so one computation can serve them all.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Coverage {
+    facility_id: FacilityId,
+    accesses: Vec<(AccessId, Factors)>,
+}
+
+impl Coverage {
+    /// The coverage of `terminal`, or `None` when the snapshot has no such terminal.
+    pub fn of(snapshot: &Snapshot, terminal: TerminalId) -> Option<Coverage> {
+        let terminal = snapshot.topology.terminals.get(&terminal)?;
+        let accesses = snapshot
+            .accesses
+            .values()
+            .filter(|access| access.is_live() && access.effect == Effect::Permit)
+            .filter_map(|access| {
+                let mut served = access
+                    .doors
+                    .iter()
+                    .filter(|d| terminal.door_ids.contains(&d.door_id))
+                    .peekable();
+                served.peek()?;
+                let factors = Factors::of(factors_of(
+                    served.flat_map(|d| d.in_auth_types.iter().chain(&d.out_auth_types)),
+                ));
+                Some((access.id, factors))
+            })
+            .collect();
+        Some(Coverage {
+            facility_id: terminal.facility_id,
+            accesses,
+        })
+    }
+
+    /// The facility of the terminals it describes.
+    pub fn facility_id(&self) -> FacilityId {
+        self.facility_id
+    }
+}
+
+/// The people terminals of `coverage` must hold at `at`, and the first instant after `at`
+/// at which that changes.
 ///
 /// One pass over the people an entitlement can cover: each person's holding now, and the
 /// first of their own boundaries at which it changes (a person's holding only changes at
 /// the bounds of their entitlements, of their validity and of their credentials' windows).
-pub fn desired_state(snapshot: &Snapshot, terminal: TerminalId, at: Timestamp) -> DesiredState {
-    let ever = requirements(snapshot, terminal, None);
+pub fn desired_for(
+    snapshot: &Snapshot,
+    coverage: &Coverage,
+    at: Timestamp,
+) -> (BTreeMap<PersonId, DesiredPerson>, Option<Timestamp>) {
+    let ever = requirements(snapshot, coverage, None);
     let candidates = candidates(snapshot, &ever);
     let mut rest = candidates.as_slice();
     let mut people = BTreeMap::new();
@@ -104,12 +166,7 @@ pub fn desired_state(snapshot: &Snapshot, terminal: TerminalId, at: Timestamp) -
             people.insert(*person_id, person);
         }
     }
-    DesiredState {
-        terminal_id: terminal,
-        at,
-        people,
-        next_change,
-    }
+    (people, next_change)
 }
 
 /// Whether `terminal` must hold `credential` at `at` (the desired state of one credential,
@@ -120,7 +177,10 @@ pub(crate) fn holds(
     credential: &Credential,
     at: Timestamp,
 ) -> bool {
-    let ever = requirements(snapshot, terminal, Some(credential.person_id));
+    let Some(coverage) = Coverage::of(snapshot, terminal) else {
+        return false;
+    };
+    let ever = requirements(snapshot, &coverage, Some(credential.person_id));
     ever.get(&credential.person_id).is_some_and(|entitlements| {
         holding(
             snapshot,
@@ -135,7 +195,7 @@ pub(crate) fn holds(
 
 /// A set of factors as bits (one per [`Factor`]): the desired state computes one per
 /// entitlement of every person, so it must not allocate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Factors(u8);
 
 impl Factors {
@@ -156,18 +216,15 @@ impl Factors {
     }
 }
 
-/// Entitlements that can cover `terminal` at some time (their own windows are checked by
-/// [`in_effect`]), per person (only `only`, when given), with the factors each makes the
-/// terminal hold.
+/// Entitlements that can cover terminals of `coverage` at some time (their own windows are
+/// checked by [`in_effect`]), per person (only `only`, when given), with the factors each
+/// makes the terminal hold.
 fn requirements(
     snapshot: &Snapshot,
-    terminal: TerminalId,
+    coverage: &Coverage,
     only: Option<PersonId>,
 ) -> BTreeMap<PersonId, Vec<(Entitlement, Factors)>> {
     let mut by_person: BTreeMap<PersonId, Vec<(Entitlement, Factors)>> = BTreeMap::new();
-    let Some(terminal) = snapshot.topology.terminals.get(&terminal) else {
-        return by_person;
-    };
     if !snapshot.tenant.active {
         return by_person;
     }
@@ -192,7 +249,7 @@ fn requirements(
         if event.is_deleted()
             || !snapshot
                 .topology
-                .facility_within(terminal.facility_id, event.facility_id)
+                .facility_within(coverage.facility_id, event.facility_id)
         {
             continue;
         }
@@ -203,23 +260,11 @@ fn requirements(
                 .push((Entitlement::Attendee(event.id), all_factors));
         }
     }
-    for access in snapshot.accesses.values() {
-        if !access.is_live() || access.effect != Effect::Permit {
+    for (access_id, factors) in &coverage.accesses {
+        let Some(access) = snapshot.accesses.get(access_id) else {
             continue;
-        }
-        let served: Vec<_> = access
-            .doors
-            .iter()
-            .filter(|d| terminal.door_ids.contains(&d.door_id))
-            .collect();
-        if served.is_empty() {
-            continue;
-        }
-        let factors = Factors::of(factors_of(
-            served
-                .iter()
-                .flat_map(|d| d.in_auth_types.iter().chain(&d.out_auth_types)),
-        ));
+        };
+        let factors = *factors;
         for person in snapshot.access_subjects(access) {
             if wanted(&person) {
                 by_person

@@ -22,9 +22,8 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{
-    CredentialId, CredentialValue, Entitlement, ScheduleId, Snapshot, TerminalId, desired_state,
-};
+use crate::domain::desired::{Coverage, desired_for};
+use crate::domain::{CredentialId, CredentialValue, Entitlement, ScheduleId, Snapshot};
 
 /// Id of the core's "always" rule and time zone on every device.
 pub const ALWAYS_RULE: i64 = 1_000_000_000;
@@ -257,23 +256,21 @@ fn holidays(s: &Snapshot, schedules: &BTreeSet<ScheduleId>) -> Vec<HolidayRow> {
     rows.into_iter().collect()
 }
 
-/// The image terminal `terminal` must hold at `at`, and when that next changes.
+/// The image terminals of `coverage` must hold at `at`, and when that next changes.
 pub fn device_image(
     s: &Snapshot,
-    terminal: TerminalId,
+    coverage: &Coverage,
     at: Timestamp,
 ) -> (DeviceImage, Option<Timestamp>) {
-    let desired = desired_state(s, terminal, at);
+    let (people, next_change) = desired_for(s, coverage, at);
     let tz = s
         .topology
-        .terminals
-        .get(&terminal)
-        .and_then(|t| s.topology.site_of_facility(t.facility_id))
+        .site_of_facility(coverage.facility_id())
         .map_or(TimeZone::UTC, |site| site.time_zone.clone());
     let mut image = DeviceImage::new();
     let mut schedules = BTreeSet::new();
     let mut always = false;
-    for (person_id, wanted) in &desired.people {
+    for (person_id, wanted) in &people {
         let Some(person) = s.people.get(person_id) else {
             continue;
         };
@@ -331,7 +328,7 @@ pub fn device_image(
     if !rows.is_empty() {
         image.insert(HOLIDAYS_KEY.into(), SubjectImage::Holidays { rows });
     }
-    (image, desired.next_change)
+    (image, next_change)
 }
 
 fn add_credential(s: &Snapshot, user: &mut UserImage, id: CredentialId) {

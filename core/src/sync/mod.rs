@@ -3,6 +3,7 @@
 //!
 //! - [`image`] – what a terminal must hold now, cut into subjects (a person with their
 //!   credentials and rules, a schedule's rule, the holidays), mapped onto the device tables;
+//! - [`shared`] – one computed image serves every terminal with the same coverage;
 //! - [`plan`] – pure: desired vs applied image → ordered steps, removals first;
 //! - [`apply`] – one step through the driver;
 //! - [`logs`] – the access-log catch-up: rows the device holds but never delivered;
@@ -14,5 +15,6 @@ pub mod image;
 pub mod logs;
 pub mod plan;
 pub mod run;
+pub mod shared;
 
 pub use run::{StatusBoard, SyncEngine, SyncOptions, SyncStatus};

@@ -22,7 +22,9 @@ use super::apply::{ApplyError, apply, apply_new_users};
 use super::image::{DeviceImage, SETUP_KEY, SetupImage, SubjectImage, UserImage, device_image};
 use super::logs;
 use super::plan::plan;
+use super::shared::SharedImages;
 use crate::app::Core;
+use crate::domain::desired::Coverage;
 use crate::domain::{TenantId, Terminal, TerminalId};
 use crate::terminal::{ClientOptions, TerminalClient};
 
@@ -190,6 +192,7 @@ async fn supervise(
     let mut running: HashMap<(TenantId, TerminalId), (Terminal, CancellationToken)> =
         HashMap::new();
     let mut nudges: HashMap<TenantId, Arc<Nudge>> = HashMap::new();
+    let images = SharedImages::default();
     let mut dirty: Vec<TenantId> = core.tenant_ids().await.unwrap_or_default();
     loop {
         for tenant in std::mem::take(&mut dirty) {
@@ -245,6 +248,7 @@ async fn supervise(
                     nudge: nudge.subscribe(),
                     stop: stop.clone(),
                     registered: false,
+                    images: images.clone(),
                 }));
                 running.insert((tenant, id), (terminal, stop));
             }
@@ -278,6 +282,8 @@ struct TerminalTask {
     nudge: watch::Receiver<u64>,
     stop: CancellationToken,
     registered: bool,
+    /// Images computed by any terminal task, shared by coverage.
+    images: SharedImages,
 }
 
 /// What was applied to the terminal, and the access-log cursor.
@@ -440,30 +446,33 @@ async fn terminal_loop(mut task: TerminalTask) {
         let computed = task
             .core
             .read(task.tenant, |s| {
-                s.topology.terminals.get(&task.terminal).map(|t| {
-                    let (image, next) = device_image(s, task.terminal, now);
-                    let mode = match t.operating_mode {
-                        crate::domain::OperatingMode::Standalone => "standalone",
-                        crate::domain::OperatingMode::Pro => "pro",
-                        crate::domain::OperatingMode::Enterprise => "enterprise",
-                    };
-                    (image, next, mode.to_owned())
-                })
+                let terminal = s.topology.terminals.get(&task.terminal)?;
+                let coverage = Coverage::of(s, task.terminal)?;
+                let mode = match terminal.operating_mode {
+                    crate::domain::OperatingMode::Standalone => "standalone",
+                    crate::domain::OperatingMode::Pro => "pro",
+                    crate::domain::OperatingMode::Enterprise => "enterprise",
+                };
+                let key = (task.tenant, coverage.clone(), mode);
+                Some(task.images.get_or_compute(key, revision, now, || {
+                    let (mut image, next) = device_image(s, &coverage, now);
+                    if let Some((host, port)) = &task.options.receiver {
+                        image.insert(
+                            SETUP_KEY.into(),
+                            SubjectImage::Setup(SetupImage {
+                                host: host.clone(),
+                                port: *port,
+                                mode: mode.to_owned(),
+                            }),
+                        );
+                    }
+                    (image, next)
+                }))
             })
             .await;
-        let Ok(Some((mut desired, next_change, mode))) = computed else {
+        let Ok(Some((desired, next_change))) = computed else {
             return;
         };
-        if let Some((host, port)) = &task.options.receiver {
-            desired.insert(
-                SETUP_KEY.into(),
-                SubjectImage::Setup(SetupImage {
-                    host: host.clone(),
-                    port: *port,
-                    mode,
-                }),
-            );
-        }
         if !task.registered {
             match task.client.system_information().await {
                 Ok(info) => {
