@@ -290,13 +290,15 @@ impl<'db> Context<'db> {
         }
     }
 
-    /// The ids a filter pins the main table's `id` to with `=` or `IN` of integers at its
-    /// top level (then only those rows can match: a lookup instead of a scan).
+    /// The rows a filter pins the main table to with `=` or `IN` of integers at its top
+    /// level, on `id` or on a column with an index of its own (a foreign key such as
+    /// `user_id`): only those rows can match, so they are looked up instead of scanned.
     fn pinned_ids(&self, filter: Option<&Expr>) -> Option<Vec<i64>> {
-        if !self.main.has_id() {
-            return None;
-        }
-        let id = self.main.column_index("id")?;
+        let id = self
+            .main
+            .has_id()
+            .then(|| self.main.column_index("id"))
+            .flatten();
         let tests: Vec<&Expr> = match filter? {
             Expr::And(items) => items.iter().collect(),
             other => vec![other],
@@ -306,15 +308,18 @@ impl<'db> Context<'db> {
                 col,
                 op: Op::Eq | Op::In,
                 values,
-            } if col.source == 0 && col.column == id => {
-                let ids: Option<Vec<i64>> = values
-                    .iter()
-                    .map(|v| match v {
-                        Value::Int(n) => i64::try_from(*n).ok(),
-                        _ => None,
-                    })
-                    .collect();
-                let mut ids = ids?;
+            } if col.source == 0 => {
+                let mut ids = Vec::new();
+                for value in values {
+                    let Value::Int(n) = value else {
+                        return None;
+                    };
+                    if Some(col.column) == id {
+                        ids.push(i64::try_from(*n).ok()?);
+                    } else {
+                        ids.extend(self.main.indexed_rowids(col.column, *n)?);
+                    }
+                }
                 ids.sort_unstable();
                 ids.dedup();
                 Some(ids)
@@ -899,6 +904,24 @@ mod tests {
             ),
             vec![1]
         );
+    }
+
+    #[test]
+    fn a_where_on_an_indexed_foreign_key_finds_what_a_scan_finds() {
+        let db = db();
+        let cards = |filter: Json| ids(&db, json!({"object": "cards", "where": {"cards": filter}}));
+        assert_eq!(cards(json!({"user_id": 1})), vec![1, 3]);
+        assert_eq!(cards(json!({"user_id": [2, 4]})), vec![2]);
+        assert_eq!(cards(json!({"user_id": 1, "value": 30})), vec![3]);
+        assert_eq!(cards(json!({"user_id": 9})), Vec::<i64>::new());
+        // Text: no lookup; the scan compares it as the device does (loosely, as numbers).
+        assert_eq!(cards(json!({"user_id": "1"})), vec![1, 3]);
+        // The other form, with another test beside it.
+        let req = json!({"object": "cards", "where": [
+            {"object": "cards", "field": "user_id", "operator": "=", "value": 1, "connector": "AND"},
+            {"object": "cards", "field": "value", "operator": "<", "value": 20}
+        ]});
+        assert_eq!(ids(&db, req), vec![1]);
     }
 
     #[test]

@@ -313,12 +313,19 @@ impl Table {
         }
     }
 
+    /// Rows whose column `column` holds the integer `value`, when an index on that column
+    /// alone answers it (`None`: the table would have to be scanned).
+    pub fn indexed_rowids(&self, column: usize, value: i128) -> Option<Vec<i64>> {
+        let index = self.indexes.iter().find(|ix| ix.columns == [column])?;
+        Some(index.rowids(&[Value::Int(value)]).collect())
+    }
+
     /// Rows whose column `index` holds the integer `value`, through an index on that
     /// column alone when there is one.
     fn rowids_with(&self, column: usize, value: i128) -> Vec<i64> {
         let key = [Value::Int(value)];
-        match self.indexes.iter().find(|ix| ix.columns == [column]) {
-            Some(index) => index.rowids(&key).collect(),
+        match self.indexed_rowids(column, value) {
+            Some(rowids) => rowids,
             None => self
                 .rows
                 .iter()
