@@ -431,13 +431,19 @@ async fn terminal_loop(mut task: TerminalTask) {
     // Catch up on access logs at start, after any failed pass, and periodically.
     let mut logs_due = true;
     let mut next_logs = task.core.now();
+    // The image a pass without failure last brought the device to: while the desired image
+    // is that very computation (and no read-back found drift), there is nothing to plan.
+    let mut holding: Option<Arc<DeviceImage>> = None;
     loop {
         let revision = task.core.revision();
         let now = task.core.now();
         let mut failure: Option<ApplyError> = None;
         if now >= next_readback {
             match read_back(&task, &mut applied).await {
-                Ok(_) => {
+                Ok(drifted) => {
+                    if drifted {
+                        holding = None;
+                    }
                     next_readback = add(now, task.options.readback_every);
                 }
                 Err(e) => failure = Some(e),
@@ -483,7 +489,11 @@ async fn terminal_loop(mut task: TerminalTask) {
                 Err(e) => failure = failure.or(Some(e.into())),
             }
         }
-        let steps = if failure.is_some() {
+        let steps = if failure.is_some()
+            || holding
+                .as_ref()
+                .is_some_and(|held| Arc::ptr_eq(held, &desired))
+        {
             Vec::new()
         } else {
             plan(&desired, &applied)
@@ -575,6 +585,7 @@ async fn terminal_loop(mut task: TerminalTask) {
             .count();
         status.computed_at = Some(now.to_string());
         status.next_change = next_change.map(|t| t.to_string());
+        holding = failure.is_none().then(|| desired.clone());
         let mut wake = next_change;
         let retry = match &failure {
             None => {

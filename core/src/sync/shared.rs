@@ -1,7 +1,9 @@
 //! Images shared between terminals: terminals with the same coverage (facility, serving
 //! permit accesses and the factors they require, see [`Coverage`]) and the same operating
 //! mode must hold the same image, so one computation at a revision of the core serves them
-//! all for as long as the image holds (until its next change).
+//! all for as long as the image holds (until its next change). A recomputed image equal
+//! to the previous one is the previous one, so a terminal already holding it has nothing
+//! to plan.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -59,8 +61,13 @@ impl<K: std::hash::Hash + Eq> SharedImages<K> {
             return (c.image.clone(), c.next_change);
         }
         let (image, next_change) = compute();
-        let image = Arc::new(image);
         let mut images = self.lock();
+        // An image equal to the one it replaces stays the same allocation, so that a
+        // terminal already holding it can tell without comparing (see `Arc::ptr_eq`).
+        let image = match images.get(&key) {
+            Some(c) if *c.image == image => c.image.clone(),
+            _ => Arc::new(image),
+        };
         // Images of older revisions serve nobody any more.
         images.retain(|_, c| c.revision >= revision);
         if images.get(&key).is_none_or(|c| c.revision <= revision) {
@@ -120,5 +127,24 @@ mod tests {
         );
         // A late task of an older revision does not evict the newer image.
         assert!(!computed(&images, 1, 6, 10));
+    }
+
+    #[test]
+    fn an_equal_recomputation_is_the_same_image() {
+        let images = SharedImages::default();
+        let empty = || (DeviceImage::new(), None);
+        let (first, _) = images.get_or_compute(1_u32, 1, at(1), empty);
+        let (again, _) = images.get_or_compute(1, 2, at(1), empty);
+        assert!(Arc::ptr_eq(&first, &again));
+        let other = || {
+            let mut image = DeviceImage::new();
+            image.insert(
+                "holidays".into(),
+                super::super::image::SubjectImage::Holidays { rows: Vec::new() },
+            );
+            (image, None)
+        };
+        let (changed, _) = images.get_or_compute(1, 3, at(1), other);
+        assert!(!Arc::ptr_eq(&first, &changed));
     }
 }
