@@ -38,6 +38,14 @@ impl Body {
         }
     }
 
+    /// Records a JSON body the device produced itself (its reply), without printing and
+    /// parsing it again; the same as [`Body::capture`] of its text.
+    pub fn of_json(json: &Json) -> Body {
+        let mut json = json.clone();
+        redact(&mut json);
+        Body::Json(json)
+    }
+
     fn to_json(&self) -> Json {
         match self {
             Body::Empty => Json::Null,

@@ -345,11 +345,29 @@ async fn dispatch(
             )),
         ),
     };
-    let (status, reply_body, content_type): (StatusCode, Vec<u8>, Option<&str>) = match &result {
-        Ok(Reply::Json(j)) => (StatusCode::OK, j.to_string().into_bytes(), Some(JSON)),
-        Ok(Reply::Empty) => (StatusCode::OK, Vec::new(), None),
-        Ok(Reply::Jpeg(b)) => (StatusCode::OK, b.clone(), Some("image/jpeg")),
-        Err(e) => (e.status, e.body().to_string().into_bytes(), Some(JSON)),
+    let (status, reply_body, content_type, response) = match &result {
+        Ok(Reply::Json(j)) => (
+            StatusCode::OK,
+            j.to_string().into_bytes(),
+            Some(JSON),
+            journal::Body::of_json(j),
+        ),
+        Ok(Reply::Empty) => (StatusCode::OK, Vec::new(), None, journal::Body::Empty),
+        Ok(Reply::Jpeg(b)) => (
+            StatusCode::OK,
+            b.clone(),
+            Some("image/jpeg"),
+            journal::Body::Bytes(b.len()),
+        ),
+        Err(e) => {
+            let body = e.body();
+            (
+                e.status,
+                body.to_string().into_bytes(),
+                Some(JSON),
+                journal::Body::of_json(&body),
+            )
+        }
     };
     if let Err(e) = &result {
         tracing::debug!(command, status = e.status.as_u16(), error = %e.message, "command refused");
@@ -360,8 +378,7 @@ async fn dispatch(
         query: uri.query().unwrap_or(""),
         request: &bytes,
         status,
-        reply: &reply_body,
-        content_type,
+        response,
     };
     exchange.record(&app);
     respond(status, reply_body, content_type)
@@ -374,12 +391,11 @@ struct Exchange<'a> {
     query: &'a str,
     request: &'a [u8],
     status: StatusCode,
-    reply: &'a [u8],
-    content_type: Option<&'a str>,
+    response: journal::Body,
 }
 
 impl Exchange<'_> {
-    fn record(&self, terminal: &Terminal) {
+    fn record(self, terminal: &Terminal) {
         terminal.journal.record(journal::Entry {
             seq: 0,
             time: terminal.device.local_now(),
@@ -388,11 +404,7 @@ impl Exchange<'_> {
             query: journal::redact_query(self.query),
             request: journal::Body::capture(self.request),
             status: self.status.as_u16(),
-            response: if self.content_type == Some("image/jpeg") {
-                journal::Body::Bytes(self.reply.len())
-            } else {
-                journal::Body::capture(self.reply)
-            },
+            response: self.response,
         });
     }
 }
@@ -416,10 +428,10 @@ pub(crate) async fn execute_pushed(
         body,
     };
     let result = run(&call, Gate::Trusted).await;
-    let (status, reply) = match &result {
-        Ok(Reply::Json(j)) => (StatusCode::OK, j.to_string().into_bytes()),
-        Ok(Reply::Empty | Reply::Jpeg(_)) => (StatusCode::OK, Vec::new()),
-        Err(e) => (e.status, e.body().to_string().into_bytes()),
+    let (status, response) = match &result {
+        Ok(Reply::Json(j)) => (StatusCode::OK, journal::Body::of_json(j)),
+        Ok(Reply::Empty | Reply::Jpeg(_)) => (StatusCode::OK, journal::Body::Empty),
+        Err(e) => (e.status, journal::Body::of_json(&e.body())),
     };
     Exchange {
         method: "PUSH",
@@ -427,8 +439,7 @@ pub(crate) async fn execute_pushed(
         query,
         request: body,
         status,
-        reply: &reply,
-        content_type: Some(JSON),
+        response,
     }
     .record(terminal);
     match result {
