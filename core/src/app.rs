@@ -572,8 +572,14 @@ impl Core {
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let _ = self.inner.changes.send(tenant);
         }
-        for (id, event) in event_ids.into_iter().zip(events) {
-            // Nobody listening is fine.
+        self.stream(tenant, event_ids, events);
+        Ok(result)
+    }
+
+    /// Hands committed access events (with the ids the store gave them) to the event
+    /// stream's subscribers; nobody listening is fine.
+    fn stream(&self, tenant: TenantId, ids: Vec<u64>, events: Vec<NewAccessEvent>) {
+        for (id, event) in ids.into_iter().zip(events) {
             let _ = self.inner.events.send(StreamedEvent {
                 tenant,
                 event: AccessEventRow {
@@ -583,7 +589,6 @@ impl Core {
                 },
             });
         }
-        Ok(result)
     }
 
     /// Appends access events (with the idempotency reply that keeps each one once) without
@@ -611,16 +616,7 @@ impl Core {
             Ok((result, event_ids, events))
         })
         .await?;
-        for (id, event) in event_ids.into_iter().zip(events) {
-            let _ = self.inner.events.send(StreamedEvent {
-                tenant,
-                event: AccessEventRow {
-                    id,
-                    occurred_at: event.occurred_at,
-                    data: event.data,
-                },
-            });
-        }
+        self.stream(tenant, event_ids, events);
         Ok(result)
     }
 

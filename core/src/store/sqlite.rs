@@ -912,49 +912,36 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("acs.db");
-        let terminal = |password: &str| {
-            put(
+        // Stores a terminal record with `password` under a fresh id.
+        let add_terminal = |store: &SqliteStore, tenant: u64, password: &str| {
+            let id = store.allocate_ids(1).unwrap()[0];
+            let write = put(
                 Kind::Terminal,
-                0,
+                id,
                 json!({"model": "iDFace", "password": password}),
                 &[],
-            )
+            );
+            store
+                .commit(
+                    tenant,
+                    Change {
+                        writes: vec![write],
+                        ..Change::default()
+                    },
+                )
+                .unwrap();
         };
         // A database written in clear by an earlier version.
         let tenant = {
             let store = SqliteStore::open(&path).unwrap();
             let tenant = store.create_tenant("acme", "Acme").unwrap().id;
-            let mut write = terminal("legacy-pass");
-            if let Write::Put { id, .. } = &mut write {
-                *id = store.allocate_ids(1).unwrap()[0];
-            }
-            store
-                .commit(
-                    tenant,
-                    Change {
-                        writes: vec![write],
-                        ..Change::default()
-                    },
-                )
-                .unwrap();
+            add_terminal(&store, tenant, "legacy-pass");
             tenant
         };
         let key = SecretKey::generate();
         {
             let store = SqliteStore::open_sealed(&path, key).unwrap();
-            let mut write = terminal("new-pass");
-            if let Write::Put { id, .. } = &mut write {
-                *id = store.allocate_ids(1).unwrap()[0];
-            }
-            store
-                .commit(
-                    tenant,
-                    Change {
-                        writes: vec![write],
-                        ..Change::default()
-                    },
-                )
-                .unwrap();
+            add_terminal(&store, tenant, "new-pass");
             let passwords: Vec<Json> = store
                 .records(tenant)
                 .unwrap()
