@@ -155,6 +155,27 @@ fn benches(c: &mut Criterion) {
             )
         })
     });
+    let lookup = Lookup::of(&s);
+    for (name, presented) in [
+        ("decide through the lookup: card granted", &known),
+        ("decide through the lookup: unknown card", &unknown),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                decide_with(
+                    black_box(&s),
+                    Some(&lookup),
+                    black_box(presented),
+                    DoorId::new(103),
+                    Direction::In,
+                    at,
+                )
+            })
+        });
+    }
+    c.bench_function("building the lookup (100k people)", |b| {
+        b.iter(|| Lookup::of(black_box(&s)))
+    });
     let mut group = c.benchmark_group("desired state");
     group.sample_size(10);
     group.bench_function("one terminal (10,000 people on it)", |b| {

@@ -245,6 +245,8 @@ struct Inner {
     public_url: Mutex<String>,
     public_limits: crate::http::rate_limit::RateLimiter,
     keys_in_use: Mutex<std::collections::HashSet<u64>>,
+    /// Each tenant's decision indexes, with the revision of the snapshot they describe.
+    lookups: Mutex<HashMap<TenantId, (u64, Arc<crate::domain::Lookup>)>>,
 }
 
 /// A credential in use, released when dropped ([`Core::key_in_use`]).
@@ -303,6 +305,7 @@ impl Core {
                 public_url: Mutex::new("http://localhost".to_owned()),
                 public_limits: crate::http::rate_limit::RateLimiter::default(),
                 keys_in_use: Mutex::default(),
+                lookups: Mutex::default(),
             }),
         }
     }
@@ -538,6 +541,7 @@ impl Core {
         let store = self.inner.store.clone();
         let tenant = caller.tenant;
         let actor = caller.key_prefix.clone();
+        let inner = self.inner.clone();
         let (result, event_ids, events, messages, records) = blocking(move || {
             let mut plan = Plan {
                 ids: if ids == 0 {
@@ -558,18 +562,23 @@ impl Core {
             for apply in plan.apply {
                 apply(&mut snapshot);
             }
+            // Only a change of records can change what a terminal must hold: a write that
+            // only appends access events (hundreds a second from the terminals) wakes no
+            // sync pass. The revision moves while the tenant is still locked, so a revision
+            // read under the tenant's lock names exactly the snapshot it sees.
+            if records {
+                inner
+                    .revision
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            drop(snapshot);
             Ok((result, event_ids, events, messages, records))
         })
         .await?;
         if messages {
             self.inner.outbox.notify_one();
         }
-        // Only a change of records can change what a terminal must hold: a write that only
-        // appends access events (hundreds a second from the terminals) wakes no sync pass.
         if records {
-            self.inner
-                .revision
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let _ = self.inner.changes.send(tenant);
         }
         self.stream(tenant, event_ids, events);
@@ -654,6 +663,28 @@ impl Core {
         self.inner
             .revision
             .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The decision indexes of `snapshot`, which must be the tenant's snapshot as seen
+    /// under its lock (inside [`Core::read`] or [`Core::write`]): kept per tenant for the
+    /// revision, rebuilt after any change of records (the revision moves under the
+    /// tenant's write lock, so under its lock it names exactly the snapshot seen).
+    pub fn lookup(&self, tenant: TenantId, snapshot: &Snapshot) -> Arc<crate::domain::Lookup> {
+        let revision = self.revision();
+        let lookups = || {
+            self.inner
+                .lookups
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some((built_at, lookup)) = lookups().get(&tenant)
+            && *built_at == revision
+        {
+            return lookup.clone();
+        }
+        let lookup = Arc::new(crate::domain::Lookup::of(snapshot));
+        lookups().insert(tenant, (revision, lookup.clone()));
+        lookup
     }
 
     /// Tells everything that watches the tenant to look again (after moving a manual

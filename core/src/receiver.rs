@@ -29,7 +29,7 @@ use crate::app::{Core, Idempotency};
 use crate::card::WiegandCard;
 use crate::domain::{
     CredentialValue, Direction, DoorId, PersonId, PresentedFactor, Snapshot, TenantId, Terminal,
-    TerminalId, decide,
+    TerminalId, decide_with,
 };
 use crate::store::Kind;
 
@@ -454,6 +454,7 @@ async fn online(core: &Core, peer: SocketAddr, command: &str, uri: &Uri, body: &
         tenant: from.tenant,
         key_prefix: format!("terminal:{terminal}"),
     };
+    let (indexes, caller_tenant) = (core.clone(), from.tenant);
     let answer = core
         .write(&caller, 0, move |s, plan| {
             let t = s
@@ -465,7 +466,15 @@ async fn online(core: &Core, peer: SocketAddr, command: &str, uri: &Uri, body: &
             let presented = factors(s, &command, &pairs);
             let decision = match door {
                 Some(door) if !presented.is_empty() => {
-                    Some(decide(s, &presented, door, Direction::In, now))
+                    let lookup = indexes.lookup(caller_tenant, s);
+                    Some(decide_with(
+                        s,
+                        Some(&lookup),
+                        &presented,
+                        door,
+                        Direction::In,
+                        now,
+                    ))
                 }
                 _ => None,
             };

@@ -45,6 +45,8 @@ use super::access::Effect;
 use super::auth::{AuthType, Direction, Factor};
 use super::credential::{Credential, CredentialValue, DisableReason};
 use super::id::{CredentialId, DoorId, PersonId};
+use super::lookup::Lookup;
+use super::membership::Membership;
 use super::person::AcsId;
 use super::snapshot::{Entitlement, Snapshot};
 use super::validation::Window;
@@ -250,6 +252,19 @@ pub fn decide(
     direction: Direction,
     at: Timestamp,
 ) -> Decision {
+    decide_with(snapshot, None, factors, door_id, direction, at)
+}
+
+/// [`decide`] through the snapshot's [`Lookup`] (built from this very snapshot) instead of
+/// scanning its credentials and memberships; the same decision.
+pub fn decide_with(
+    snapshot: &Snapshot,
+    lookup: Option<&Lookup>,
+    factors: &[PresentedFactor],
+    door_id: DoorId,
+    direction: Direction,
+    at: Timestamp,
+) -> Decision {
     let decision = Decision {
         outcome: Outcome::Denied(DenyReason::UnknownCredential),
         person_id: None,
@@ -271,7 +286,7 @@ pub fn decide(
     }
 
     // 1. Identify.
-    let identified = match identify(snapshot, factors) {
+    let identified = match identify(snapshot, lookup, factors) {
         Ok(identified) => identified,
         Err(reason) => return decision.deny(reason),
     };
@@ -353,7 +368,16 @@ pub fn decide(
             auth_types: door.supported(direction).clone(),
         });
     }
-    for membership in snapshot.memberships.values() {
+    let memberships: Box<dyn Iterator<Item = &Membership>> = match lookup {
+        Some(lookup) => Box::new(
+            lookup
+                .memberships_of(person_id)
+                .iter()
+                .filter_map(|id| snapshot.memberships.get(id)),
+        ),
+        None => Box::new(snapshot.memberships.values()),
+    };
+    for membership in memberships {
         if membership.person_id != person_id || membership.removed_at().is_some_and(|r| r <= at) {
             continue;
         }
@@ -433,6 +457,7 @@ pub fn decide(
 /// Resolves every factor to a credential of one person; the identifying credential first.
 fn identify<'s>(
     snapshot: &'s Snapshot,
+    lookup: Option<&Lookup>,
     factors: &[PresentedFactor],
 ) -> Result<Vec<&'s Credential>, DenyReason> {
     let mut identified: Vec<&Credential> = Vec::new();
@@ -441,7 +466,8 @@ fn identify<'s>(
         .iter()
         .partition(|f| matches!(f, PresentedFactor::Pin(_)));
     for factor in others.into_iter().chain(pins) {
-        let credential = resolve(snapshot, factor, person).ok_or(DenyReason::UnknownCredential)?;
+        let credential =
+            resolve(snapshot, lookup, factor, person).ok_or(DenyReason::UnknownCredential)?;
         if person.is_some_and(|p| p != credential.person_id) {
             return Err(DenyReason::UnknownCredential);
         }
@@ -469,6 +495,7 @@ fn identify<'s>(
 /// live one preferred over a revoked one with the same value, then the lowest id.
 fn resolve<'s>(
     snapshot: &'s Snapshot,
+    lookup: Option<&Lookup>,
     factor: &PresentedFactor,
     person: Option<PersonId>,
 ) -> Option<&'s Credential> {
@@ -492,9 +519,11 @@ fn resolve<'s>(
             _ => false,
         }
     };
-    snapshot
-        .credentials
-        .values()
+    let candidates: Box<dyn Iterator<Item = &Credential>> = match lookup {
+        Some(lookup) => Box::new(lookup.candidates(snapshot, factor).into_iter()),
+        None => Box::new(snapshot.credentials.values()),
+    };
+    candidates
         .filter(|c| !c.is_deleted() && person.is_none_or(|p| p == c.person_id))
         .filter(matches)
         .min_by_key(|c| (!c.is_live(), c.id))

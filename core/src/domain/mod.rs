@@ -20,6 +20,7 @@ pub mod event;
 pub mod group;
 pub mod id;
 pub mod invitation;
+pub mod lookup;
 pub mod membership;
 pub mod person;
 pub mod phone;
@@ -36,7 +37,7 @@ pub use credential::{
     DisableReason, FingerprintTemplates, IssueError, Pin, RevokeReason, SecretText,
     check_can_issue,
 };
-pub use decision::{Decision, DenyReason, Outcome, PresentedFactor, decide};
+pub use decision::{Decision, DenyReason, Outcome, PresentedFactor, decide, decide_with};
 pub use desired::{DesiredPerson, DesiredState, desired_state};
 pub use event::{Event, EventError, EventStatus};
 pub use group::Group;
@@ -47,6 +48,7 @@ pub use id::{
 pub use invitation::{
     Delivery, Invitation, InvitationRefused, InvitationState, InvitationStatus, supersede_earlier,
 };
+pub use lookup::Lookup;
 pub use membership::Membership;
 pub use person::{AcsId, Contact, Person, PersonError, PersonInactive, check_acs_id_unique};
 pub use phone::{MobileKeySync, Phone, mobile_key_sync};

@@ -22,7 +22,7 @@ use super::{MAX_PAGE, ok};
 use crate::app::{Caller, Core};
 use crate::card::WiegandCard;
 use crate::domain::{
-    CredentialId, DoorId, Entitlement, PresentedFactor, TerminalId, decide as decide_access,
+    CredentialId, DoorId, Entitlement, PresentedFactor, TerminalId, decide_with as decide_access,
     desired_state as desired,
 };
 use crate::store::{AccessEventRow, Kind};
@@ -125,6 +125,7 @@ pub(crate) async fn decide(
         })
         .collect();
     let door = DoorId::new(body.door_id);
+    let (indexes, tenant) = (core.clone(), caller.tenant);
     let view = core
         .write(&caller, 0, move |s, plan| {
             if !s.topology.doors.contains_key(&door) {
@@ -133,7 +134,8 @@ pub(crate) async fn decide(
                     format!("door {door} does not exist"),
                 ));
             }
-            let decision = decide_access(s, &factors, door, direction, at);
+            let lookup = indexes.lookup(tenant, s);
+            let decision = decide_access(s, Some(&lookup), &factors, door, direction, at);
             for id in &decision.consume {
                 if let Some(c) = s.credentials.get(id) {
                     let mut c = c.clone();

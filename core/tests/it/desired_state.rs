@@ -1,6 +1,7 @@
 //! Desired state of terminals (domain.md §8.1): distribution rules as examples, then
 //! properties over generated tenants: monotonic in entitlements, empty without them, and
-//! `next_change` exact.
+//! `next_change` exact. The same generated tenants also check that a decision through the
+//! snapshot's lookup equals the decision of the scan.
 
 use crate::support::*;
 use acs_core::domain::*;
@@ -559,6 +560,58 @@ proptest! {
                         });
                         prop_assert!(backed, "{:?} granted at {:?} but on no terminal", credential.id, door);
                     }
+                }
+            }
+        }
+    }
+}
+
+/// What a reader would present for `credential` (a matcher names faces and fingers).
+fn presented(credential: &Credential) -> Option<PresentedFactor> {
+    Some(match &credential.value {
+        CredentialValue::Card(card) => PresentedFactor::Card(*card),
+        CredentialValue::Pin(pin) => PresentedFactor::Pin(format!(" {} ", pin.expose())),
+        CredentialValue::Qr(qr) => PresentedFactor::Qr(qr.expose().to_owned()),
+        CredentialValue::Face { .. } => PresentedFactor::Face {
+            credential_id: credential.id,
+            live: true,
+        },
+        CredentialValue::Fingerprint(_) => PresentedFactor::Fingerprint {
+            credential_id: credential.id,
+        },
+        _ => return None,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The decision through the snapshot's indexes is the decision of the scan, for every
+    /// credential presented alone and with each other credential, at every door.
+    #[test]
+    fn decisions_through_the_lookup_equal_the_scan(
+        people in prop::collection::vec(person_strategy(), PEOPLE as usize),
+        grants in prop::collection::vec(grant_strategy(), 0..6),
+        at in 0i64..200,
+    ) {
+        let s = world(&people, &grants);
+        let lookup = Lookup::of(&s);
+        let factors: Vec<PresentedFactor> = s.credentials.values().filter_map(presented).collect();
+        let mut presentations: Vec<Vec<PresentedFactor>> =
+            factors.iter().map(|f| vec![f.clone()]).collect();
+        for (i, a) in factors.iter().enumerate() {
+            for b in &factors[i + 1..] {
+                presentations.push(vec![a.clone(), b.clone()]);
+            }
+        }
+        presentations.push(vec![PresentedFactor::Pin("no such pin".into())]);
+        for door in [MAIN_DOOR, OFFICE_DOOR, SIDE_DOOR] {
+            for direction in [Direction::In, Direction::Out] {
+                for presentation in &presentations {
+                    let scanned = decide(&s, presentation, door, direction, hour(at));
+                    let looked_up =
+                        decide_with(&s, Some(&lookup), presentation, door, direction, hour(at));
+                    prop_assert_eq!(scanned, looked_up, "{:?} at {:?}", presentation, door);
                 }
             }
         }

@@ -1,0 +1,103 @@
+//! Indexes over one snapshot for the decision function: credentials by the value a reader
+//! presents (card, PIN, QR code, cloud-key token) and memberships by person, so a decision
+//! costs what it touches rather than a scan of every credential and membership. A
+//! [`Lookup`] describes exactly the snapshot it was built from; the core keeps one per
+//! tenant for the snapshot's revision.
+
+use std::collections::HashMap;
+
+use super::credential::{Credential, CredentialValue};
+use super::decision::PresentedFactor;
+use super::id::{CredentialId, MembershipId, PersonId};
+use super::snapshot::Snapshot;
+use crate::card::WiegandCard;
+
+/// A presented value, as the decision function compares it (PINs, QR codes and tokens
+/// trimmed, as presented values are).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Card(WiegandCard),
+    Pin(String),
+    Qr(String),
+    CloudKey(String),
+}
+
+impl Key {
+    fn of_credential(value: &CredentialValue) -> Option<Key> {
+        match value {
+            CredentialValue::Card(card) => Some(Key::Card(*card)),
+            CredentialValue::Pin(pin) => Some(Key::Pin(pin.expose().to_owned())),
+            CredentialValue::Qr(qr) => Some(Key::Qr(qr.expose().to_owned())),
+            CredentialValue::CloudKey { token, .. } => {
+                Some(Key::CloudKey(token.expose().to_owned()))
+            }
+            _ => None,
+        }
+    }
+
+    fn of_factor(factor: &PresentedFactor) -> Option<Key> {
+        match factor {
+            PresentedFactor::Card(card) => Some(Key::Card(*card)),
+            PresentedFactor::Pin(pin) => Some(Key::Pin(pin.trim().to_owned())),
+            PresentedFactor::Qr(qr) => Some(Key::Qr(qr.trim().to_owned())),
+            PresentedFactor::CloudKey { token, .. } => Some(Key::CloudKey(token.trim().to_owned())),
+            _ => None,
+        }
+    }
+}
+
+/// Credentials by presented value and memberships by person, for one snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Lookup {
+    by_value: HashMap<Key, Vec<CredentialId>>,
+    memberships: HashMap<PersonId, Vec<MembershipId>>,
+}
+
+impl Lookup {
+    /// The indexes of `snapshot` (ids in ascending order under each key).
+    pub fn of(snapshot: &Snapshot) -> Lookup {
+        let mut lookup = Lookup::default();
+        for credential in snapshot.credentials.values() {
+            if let Some(key) = Key::of_credential(&credential.value) {
+                lookup.by_value.entry(key).or_default().push(credential.id);
+            }
+        }
+        for membership in snapshot.memberships.values() {
+            lookup
+                .memberships
+                .entry(membership.person_id)
+                .or_default()
+                .push(membership.id);
+        }
+        lookup
+    }
+
+    /// The credentials that can stand for `factor`, in id order: those holding its value,
+    /// or the one a matcher named (face, fingerprint, mobile key).
+    pub(crate) fn candidates<'s>(
+        &self,
+        snapshot: &'s Snapshot,
+        factor: &PresentedFactor,
+    ) -> Vec<&'s Credential> {
+        let named = match factor {
+            PresentedFactor::Face { credential_id, .. }
+            | PresentedFactor::Fingerprint { credential_id }
+            | PresentedFactor::MobileKey { credential_id } => Some(*credential_id),
+            _ => None,
+        };
+        if let Some(id) = named {
+            return snapshot.credentials.get(&id).into_iter().collect();
+        }
+        Key::of_factor(factor)
+            .and_then(|key| self.by_value.get(&key))
+            .into_iter()
+            .flatten()
+            .filter_map(|id| snapshot.credentials.get(id))
+            .collect()
+    }
+
+    /// The memberships of `person`, in id order.
+    pub(crate) fn memberships_of(&self, person: PersonId) -> &[MembershipId] {
+        self.memberships.get(&person).map_or(&[], Vec::as_slice)
+    }
+}
