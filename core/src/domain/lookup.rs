@@ -15,32 +15,34 @@ use crate::card::WiegandCard;
 /// A presented value, as the decision function compares it (PINs, QR codes and tokens
 /// trimmed, as presented values are).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
+enum PresentedValue {
     Card(WiegandCard),
     Pin(String),
     Qr(String),
     CloudKey(String),
 }
 
-impl Key {
-    fn of_credential(value: &CredentialValue) -> Option<Key> {
+impl PresentedValue {
+    fn of_credential(value: &CredentialValue) -> Option<PresentedValue> {
         match value {
-            CredentialValue::Card(card) => Some(Key::Card(*card)),
-            CredentialValue::Pin(pin) => Some(Key::Pin(pin.expose().to_owned())),
-            CredentialValue::Qr(qr) => Some(Key::Qr(qr.expose().to_owned())),
+            CredentialValue::Card(card) => Some(PresentedValue::Card(*card)),
+            CredentialValue::Pin(pin) => Some(PresentedValue::Pin(pin.expose().to_owned())),
+            CredentialValue::Qr(qr) => Some(PresentedValue::Qr(qr.expose().to_owned())),
             CredentialValue::CloudKey { token, .. } => {
-                Some(Key::CloudKey(token.expose().to_owned()))
+                Some(PresentedValue::CloudKey(token.expose().to_owned()))
             }
             _ => None,
         }
     }
 
-    fn of_factor(factor: &PresentedFactor) -> Option<Key> {
+    fn of_factor(factor: &PresentedFactor) -> Option<PresentedValue> {
         match factor {
-            PresentedFactor::Card(card) => Some(Key::Card(*card)),
-            PresentedFactor::Pin(pin) => Some(Key::Pin(pin.trim().to_owned())),
-            PresentedFactor::Qr(qr) => Some(Key::Qr(qr.trim().to_owned())),
-            PresentedFactor::CloudKey { token, .. } => Some(Key::CloudKey(token.trim().to_owned())),
+            PresentedFactor::Card(card) => Some(PresentedValue::Card(*card)),
+            PresentedFactor::Pin(pin) => Some(PresentedValue::Pin(pin.trim().to_owned())),
+            PresentedFactor::Qr(qr) => Some(PresentedValue::Qr(qr.trim().to_owned())),
+            PresentedFactor::CloudKey { token, .. } => {
+                Some(PresentedValue::CloudKey(token.trim().to_owned()))
+            }
             _ => None,
         }
     }
@@ -49,7 +51,7 @@ impl Key {
 /// Credentials by presented value and memberships by person, for one snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct Lookup {
-    by_value: HashMap<Key, Vec<CredentialId>>,
+    by_value: HashMap<PresentedValue, Vec<CredentialId>>,
     memberships: HashMap<PersonId, Vec<MembershipId>>,
 }
 
@@ -58,7 +60,7 @@ impl Lookup {
     pub fn of(snapshot: &Snapshot) -> Lookup {
         let mut lookup = Lookup::default();
         for credential in snapshot.credentials.values() {
-            if let Some(key) = Key::of_credential(&credential.value) {
+            if let Some(key) = PresentedValue::of_credential(&credential.value) {
                 lookup.by_value.entry(key).or_default().push(credential.id);
             }
         }
@@ -88,7 +90,7 @@ impl Lookup {
         if let Some(id) = named {
             return snapshot.credentials.get(&id).into_iter().collect();
         }
-        Key::of_factor(factor)
+        PresentedValue::of_factor(factor)
             .and_then(|key| self.by_value.get(&key))
             .into_iter()
             .flatten()
