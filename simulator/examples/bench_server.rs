@@ -10,6 +10,10 @@
 use acs_simulator::Simulator;
 use serde_json::{Map, Value as Json, json};
 
+/// The allocator of the `acs-sim` binary, so the figure is the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cards: usize = std::env::args()

@@ -13,6 +13,11 @@ use acs_simulator::{Fleet, Model, Policy, Simulator, SimulatorBuilder, TimeMode}
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+/// Serving thousands of requests a second allocates many small JSON values; mimalloc
+/// handles that markedly better than the system allocator (BENCHMARKS.md, figure 1).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "acs-sim",
