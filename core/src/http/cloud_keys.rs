@@ -24,9 +24,10 @@ use super::ok;
 use super::problem::ApiProblem;
 use super::rate_limit::ClientAddr;
 use crate::app::{Caller, Core};
+use crate::domain::Lookup;
 use crate::domain::{
     CredentialId, CredentialValue, Direction, DoorId, PresentedFactor, Snapshot, TenantId,
-    Terminal, decide,
+    Terminal, decide_with,
 };
 use crate::records::credential::CLOUD_KEY;
 use crate::store::Kind;
@@ -152,12 +153,18 @@ fn factors(token: &str, pin: Option<&str>) -> [PresentedFactor; 1] {
 }
 
 /// The doors the key opens at this instant.
-fn open_doors(s: &Snapshot, token: &str, pin: Option<&str>, now: jiff::Timestamp) -> Vec<Json> {
+fn open_doors(
+    s: &Snapshot,
+    lookup: &Lookup,
+    token: &str,
+    pin: Option<&str>,
+    now: jiff::Timestamp,
+) -> Vec<Json> {
     let factors = factors(token, pin);
     s.topology
         .doors
         .values()
-        .filter(|d| decide(s, &factors, d.id, Direction::In, now).granted())
+        .filter(|d| decide_with(s, Some(lookup), &factors, d.id, Direction::In, now).granted())
         .map(|d| json!({"door_id": d.id.get(), "name": d.name}))
         .collect()
 }
@@ -194,7 +201,8 @@ pub(crate) async fn doors(
     let now = core.now();
     let doors = core
         .read(caller.tenant, |s| {
-            open_doors(s, &token, pin.as_deref(), now)
+            let lookup = core.lookup(caller.tenant, s);
+            open_doors(s, &lookup, &token, pin.as_deref(), now)
         })
         .await?;
     Ok(ok(json!({"doors": doors})))
@@ -223,6 +231,7 @@ pub(crate) async fn open(
     let door = DoorId::new(door_id);
     let now = core.now();
     // Phase one: decide (a denial is recorded at once).
+    let (indexes, tenant) = (core.clone(), caller.tenant);
     let verdict = core
         .write(&caller, 0, move |s, plan| {
             let door_name = s
@@ -233,8 +242,10 @@ pub(crate) async fn open(
                 .ok_or_else(|| {
                     ApiProblem::invalid("door_id", format!("door {door} does not exist"))
                 })?;
-            let decision = decide(
+            let lookup = indexes.lookup(tenant, s);
+            let decision = decide_with(
                 s,
+                Some(&lookup),
                 &factors(&token, pin.as_deref()),
                 door,
                 Direction::In,
