@@ -195,25 +195,49 @@ impl CoreRig {
     }
 
     /// Waits (at most 30 s) until a sync pass that saw every change so far has completed,
-    /// and answers its status, or its error.
+    /// and answers its status, or its error. A failed pass is retried by the engine, so a
+    /// transient failure (a slow reply under load) is waited through; three failed passes
+    /// in a row after the change end the wait with the last error.
     pub async fn converged(&self) -> Result<SyncStatus, String> {
+        const FAILED_PASSES: u64 = 3;
         let wanted = self.core.revision();
         let board = self.engine.board().clone();
         let terminal = self.terminal;
+        let mut first_failure: Option<u64> = None;
         let waited = tokio::time::timeout(
             Duration::from_secs(30),
             board.wait_until(|b| {
-                b.iter().any(|((_, t), s)| {
-                    t.get() == terminal
-                        && s.revision >= wanted
-                        && (s.in_sync || s.last_error.is_some())
-                })
+                let Some(s) = b
+                    .iter()
+                    .find(|((_, t), _)| t.get() == terminal)
+                    .map(|(_, s)| s)
+                    .filter(|s| s.revision >= wanted)
+                else {
+                    return false;
+                };
+                if s.in_sync {
+                    return true;
+                }
+                match (&s.last_error, first_failure) {
+                    (None, _) => {
+                        first_failure = None;
+                        false
+                    }
+                    (Some(_), None) => {
+                        first_failure = Some(s.passes);
+                        false
+                    }
+                    (Some(_), Some(first)) => s.passes >= first + FAILED_PASSES - 1,
+                }
             }),
         )
         .await;
         let status = self.status().unwrap_or_default();
         match (waited, &status.last_error) {
-            (Err(_), _) => Err("the terminal did not converge within 30 s".into()),
+            (Err(_), Some(e)) => Err(format!(
+                "the terminal did not converge within 30 s; last failure: {e}"
+            )),
+            (Err(_), None) => Err("the terminal did not converge within 30 s".into()),
             (Ok(()), Some(e)) if !status.in_sync => Err(format!("sync failed: {e}")),
             _ => Ok(status),
         }

@@ -154,9 +154,11 @@ fn a_real_terminal_by_url_with_a_scripted_operator() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let http = reqwest::Client::new();
     let mut prompted = 0;
+    let mut log = Vec::new();
     for line in prompts.lines() {
         let line = line.expect("line");
         let Some(prompt) = line.strip_prefix(">>> ") else {
+            log.push(line);
             continue;
         };
         prompted += 1;
@@ -182,9 +184,14 @@ fn a_real_terminal_by_url_with_a_scripted_operator() {
     sim.kill().ok();
     sim.wait().ok();
     assert!(prompted >= 5, "the operator was prompted ({prompted})");
-    assert_eq!(status.code(), Some(0));
-    let report: Json =
-        serde_json::from_slice(&std::fs::read(dir.join("run.json")).expect("json")).expect("JSON");
+    let text = std::fs::read_to_string(dir.join("run.json")).unwrap_or_default();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "stderr:\n{}\nreport: {text}",
+        log.join("\n")
+    );
+    let report: Json = serde_json::from_str(&text).expect("JSON");
     let text = report.to_string();
     assert!(!text.contains("\"verdict\":\"not_run\""), "{text}");
     assert!(!text.contains("\"verdict\":\"fail\""), "{text}");
