@@ -42,14 +42,20 @@ post where '{"object":"cards","where":{"cards":{"user_id":4242}}}'
 rps() { wrk -t2 -c32 -d"${SECONDS_PER}s" -s "$tmp/$1.lua" "$2" | awk '/Requests\/sec/ {print $2}'; }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%F)"
-ceiling=$(rps empty "$CEILING/")
-echo "ceiling (bare axum, fixed JSON): $ceiling req/s"
+# The ceiling is measured right before and right after each figure, and the figure is
+# taken against their mean, so that a machine whose speed drifts during the run (a shared
+# host) moves both sides of the ratio alike.
 for case in "session_is_valid empty $SIM/session_is_valid.fcgi?session=$S" \
             "load_objects-one-user-by-id load $SIM/load_objects.fcgi?session=$S" \
             "create_objects-one-user create $SIM/create_objects.fcgi?session=$S"; do
   set -- $case
+  before=$(rps empty "$CEILING/")
   r=$(rps "$2" "$3")
-  echo "$1: $r req/s = $(python3 -c "print(round(100*$r/$ceiling,1))") % of the ceiling"
+  after=$(rps empty "$CEILING/")
+  python3 -c "
+before, r, after = $before, $r, $after
+ceiling = (before + after) / 2
+print(f'$1: {r:.0f} req/s = {100 * r / ceiling:.1f} % of the ceiling ({before:.0f} before, {after:.0f} after)')"
 done
 echo "load_objects where cards.user_id = … over 100,000 cards (1 connection):"
 wrk -t1 -c1 -d"${SECONDS_PER}s" --latency -s "$tmp/where.lua" "$SIM/load_objects.fcgi?session=$S" \

@@ -3,10 +3,15 @@
 //!
 //! Secrets never enter the journal: session tokens (query, cookie and reply), passwords
 //! and salts are replaced by `"***"`, and binary bodies (photos) are recorded by size only.
+//!
+//! Recording is on every request's path, so a JSON body the device parsed or produced
+//! anyway is checked for secrets where it lies; one without any is kept as its exact text
+//! and parsed only when the journal is read (which gives what parsing it at once would).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use axum::body::Bytes;
 use serde_json::{Value as Json, json};
 
 /// Entries kept before the oldest are dropped.
@@ -46,12 +51,50 @@ impl Body {
         Body::Json(json)
     }
 
+    /// Keeps a JSON document the device parsed or produced, `text` being its exact bytes:
+    /// a small one without secrets as those bytes (parsed when read), any other redacted
+    /// now.
+    pub(crate) fn keep(json: &Json, text: Bytes) -> Kept {
+        if text.len() <= MAX_KEPT_TEXT && !holds_secret(json) {
+            Kept::Text(text)
+        } else {
+            Kept::Ready(Body::of_json(json))
+        }
+    }
+
     fn to_json(&self) -> Json {
         match self {
             Body::Empty => Json::Null,
             Body::Json(j) => j.clone(),
             Body::Bytes(n) => json!({"bytes": n}),
         }
+    }
+}
+
+/// Largest text kept as is; a larger document is recorded redacted at once.
+const MAX_KEPT_TEXT: usize = 64 * 1024;
+
+/// A body as the ring keeps it.
+#[derive(Debug, Clone)]
+pub(crate) enum Kept {
+    /// Recorded already.
+    Ready(Body),
+    /// The exact text of a JSON document that holds no secret.
+    Text(Bytes),
+}
+
+impl Kept {
+    fn body(&self) -> Body {
+        match self {
+            Kept::Ready(body) => body.clone(),
+            Kept::Text(text) => Body::capture(text),
+        }
+    }
+}
+
+impl From<Body> for Kept {
+    fn from(body: Body) -> Self {
+        Kept::Ready(body)
     }
 }
 
@@ -77,6 +120,17 @@ fn redact(json: &mut Json) {
         }
         Json::Array(items) => items.iter_mut().for_each(redact),
         _ => {}
+    }
+}
+
+/// Whether [`redact`] would change `json`.
+fn holds_secret(json: &Json) -> bool {
+    match json {
+        Json::Object(map) => map.iter().any(|(k, v)| {
+            (SECRET_MEMBERS.contains(&k.as_str()) && !v.is_null()) || holds_secret(v)
+        }),
+        Json::Array(items) => items.iter().any(holds_secret),
+        _ => false,
     }
 }
 
@@ -184,11 +238,39 @@ impl CallbackAttempt {
     }
 }
 
+/// An entry as the ring keeps it.
+#[derive(Debug, Clone)]
+pub(crate) struct KeptEntry {
+    pub(crate) time: i64,
+    pub(crate) method: String,
+    pub(crate) command: String,
+    pub(crate) query: String,
+    pub(crate) request: Kept,
+    pub(crate) status: u16,
+    pub(crate) response: Kept,
+}
+
+impl KeptEntry {
+    fn entry(&self, seq: u64) -> Entry {
+        Entry {
+            seq,
+            time: self.time,
+            method: self.method.clone(),
+            command: self.command.clone(),
+            query: self.query.clone(),
+            request: self.request.body(),
+            status: self.status,
+            response: self.response.body(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Ring {
     callbacks: VecDeque<CallbackAttempt>,
     next_callback_seq: u64,
-    entries: VecDeque<Entry>,
+    /// Entries with their sequence numbers.
+    entries: VecDeque<(u64, KeptEntry)>,
     capacity: usize,
     next_seq: u64,
 }
@@ -226,14 +308,27 @@ impl Journal {
     }
 
     /// Appends an entry (its `seq` is assigned here).
-    pub fn record(&self, mut entry: Entry) {
+    pub fn record(&self, entry: Entry) {
+        self.keep(KeptEntry {
+            time: entry.time,
+            method: entry.method,
+            command: entry.command,
+            query: entry.query,
+            request: entry.request.into(),
+            status: entry.status,
+            response: entry.response.into(),
+        });
+    }
+
+    /// Appends an entry whose bodies may still be text.
+    pub(crate) fn keep(&self, entry: KeptEntry) {
         let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-        entry.seq = ring.next_seq;
+        let seq = ring.next_seq;
         ring.next_seq += 1;
         if ring.entries.len() == ring.capacity {
             ring.entries.pop_front();
         }
-        ring.entries.push_back(entry);
+        ring.entries.push_back((seq, entry));
         drop(ring);
         self.entry_count.send_modify(|n| *n += 1);
     }
@@ -270,8 +365,15 @@ impl Journal {
 
     /// Every kept entry, oldest first.
     pub fn entries(&self) -> Vec<Entry> {
-        let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-        ring.entries.iter().cloned().collect()
+        let kept: Vec<(u64, KeptEntry)> = self
+            .ring
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entries
+            .iter()
+            .cloned()
+            .collect();
+        kept.iter().map(|(seq, k)| k.entry(*seq)).collect()
     }
 
     /// Kept entries for one command.
@@ -329,5 +431,36 @@ mod tests {
         assert!(!t.contains("admin\",\"password\":\"admin"));
         assert!(!t.contains("q/Acfpi"));
         assert_eq!(Body::capture(&[0xFF, 0xD8, 0xFF]), Body::Bytes(3));
+    }
+
+    #[test]
+    fn kept_text_reads_as_captured_and_secrets_are_redacted_at_once() {
+        let plain = br#"{"object":"users","values":[{"id":1,"name":"A","password":null}]}"#;
+        let json: Json = serde_json::from_slice(plain).expect("json");
+        let kept = Body::keep(&json, Bytes::from_static(plain));
+        assert!(matches!(kept, Kept::Text(_)), "no secret: kept as text");
+        assert_eq!(kept.body(), Body::capture(plain));
+        let secret = br#"{"login":"admin","pass\u0077ord":"hunter2"}"#;
+        let json: Json = serde_json::from_slice(secret).expect("json");
+        let kept = Body::keep(&json, Bytes::from_static(secret));
+        let Kept::Ready(body) = kept else {
+            panic!("a secret is redacted when recorded, escaped or not");
+        };
+        assert_eq!(body.to_json()["password"], "***");
+        let j = Journal::with_capacity(4);
+        j.keep(KeptEntry {
+            time: 0,
+            method: "POST".into(),
+            command: "create_objects".into(),
+            query: String::new(),
+            request: Body::keep(
+                &serde_json::from_slice(plain).expect("json"),
+                Bytes::from_static(plain),
+            ),
+            status: 200,
+            response: Body::Empty.into(),
+        });
+        assert_eq!(j.entries()[0].request, Body::capture(plain));
+        assert_eq!(j.entries()[0].seq, 1);
     }
 }

@@ -32,7 +32,7 @@ impl From<MemberError> for (StatusCode, String) {
 }
 
 pub(super) async fn dispatch(
-    State(t): State<Terminal>,
+    State(t): State<std::sync::Arc<Terminal>>,
     Path(path): Path<String>,
     body: Bytes,
 ) -> Response {

@@ -113,7 +113,7 @@ fn param_int(call: &Call<'_>, body: &Json, name: &str) -> Result<Option<i64>, Ap
 
 fn body_or_empty(call: &Call<'_>) -> Json {
     // GET requests and raw POSTs carry parameters in the query; a JSON body is optional.
-    call.json().unwrap_or_else(|_| json!({}))
+    call.json().cloned().unwrap_or_else(|_| json!({}))
 }
 
 pub(super) fn get_image(call: &Call<'_>) -> Result<Reply, ApiError> {

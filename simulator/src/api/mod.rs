@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::{Value as Json, json};
+use std::sync::{Arc, OnceLock};
 
 use crate::device::{Device, DeviceError};
 use crate::journal;
@@ -38,7 +39,7 @@ pub fn router(terminal: Terminal) -> Router {
         .route("/_sim/{*path}", any(control::dispatch))
         .merge(crate::panel::routes())
         .fallback(fallback)
-        .with_state(terminal)
+        .with_state(Arc::new(terminal))
 }
 
 /// Who may call a command.
@@ -229,21 +230,57 @@ struct Call<'a> {
     query: Vec<(String, String)>,
     session: Option<String>,
     body: &'a [u8],
+    /// The body as JSON, once a handler asked for it (the journal reuses it).
+    parsed: OnceLock<Result<Json, ApiError>>,
 }
 
-impl Call<'_> {
-    /// The body as JSON; an empty body is `{}`.
-    fn json(&self) -> Result<Json, ApiError> {
-        if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(json!({}));
+impl<'a> Call<'a> {
+    fn new(
+        terminal: &'a Terminal,
+        command: &'a str,
+        query: Vec<(String, String)>,
+        session: Option<String>,
+        body: &'a [u8],
+    ) -> Self {
+        Call {
+            terminal,
+            device: &terminal.device,
+            command,
+            query,
+            session,
+            body,
+            parsed: OnceLock::new(),
         }
-        serde_json::from_slice(self.body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "Invalid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })
+    }
+
+    /// The body as JSON; an empty body is `{}`. Parsed once, however often asked.
+    fn json(&self) -> Result<&Json, ApiError> {
+        self.parsed
+            .get_or_init(|| {
+                if self.body.iter().all(u8::is_ascii_whitespace) {
+                    return Ok(json!({}));
+                }
+                serde_json::from_slice(self.body).map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "Invalid JSON (line {}, column {})",
+                        e.line(),
+                        e.column()
+                    ))
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The request body as the journal keeps it: the parsed document when a handler
+    /// parsed it, otherwise whatever the bytes are.
+    fn kept_request(&self) -> journal::Kept {
+        match self.parsed.get() {
+            Some(Ok(json)) if !self.body.iter().all(u8::is_ascii_whitespace) => {
+                journal::Body::keep(json, Bytes::copy_from_slice(self.body))
+            }
+            _ => journal::Body::capture(self.body).into(),
+        }
     }
 
     /// A query parameter (percent-decoded).
@@ -305,7 +342,7 @@ fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
 }
 
 async fn dispatch(
-    State(app): State<Terminal>,
+    State(app): State<Arc<Terminal>>,
     Path(segment): Path<String>,
     method: Method,
     uri: Uri,
@@ -314,97 +351,100 @@ async fn dispatch(
 ) -> Response {
     let command = segment.strip_suffix(".fcgi").unwrap_or("");
     let query = parse_query(uri.query());
-    let (bytes, result) = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => {
-            let latency = app.faults.latency();
-            if !latency.is_zero() {
-                app.scheduler.sleep(latency).await;
-            }
-            let result = if method == Method::OPTIONS {
-                Ok(Reply::Empty)
-            } else if let Some((status, body)) = app.faults.take_override(command) {
-                Err(ApiError::overridden(status, body))
-            } else {
-                let call = Call {
-                    terminal: &app,
-                    device: &app.device,
-                    command,
-                    session: session_token(&query, &headers),
-                    query,
-                    body: &bytes,
-                };
-                run(&call, Gate::Checked).await
-            };
-            (bytes, result)
-        }
-        Err(_) => (
-            Bytes::new(),
-            Err(ApiError::new(
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let err = ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("Request body too large (limit {MAX_BODY_BYTES} bytes)"),
-            )),
-        ),
-    };
-    let (status, reply_body, content_type, response) = match &result {
-        Ok(Reply::Json(j)) => (
-            StatusCode::OK,
-            j.to_string().into_bytes(),
-            Some(JSON),
-            journal::Body::of_json(j),
-        ),
-        Ok(Reply::Empty) => (StatusCode::OK, Vec::new(), None, journal::Body::Empty),
-        Ok(Reply::Jpeg(b)) => (
-            StatusCode::OK,
-            b.clone(),
-            Some("image/jpeg"),
-            journal::Body::Bytes(b.len()),
-        ),
-        Err(e) => {
-            let body = e.body();
-            (
-                e.status,
-                body.to_string().into_bytes(),
-                Some(JSON),
-                journal::Body::of_json(&body),
-            )
+            );
+            let exchange = Exchange {
+                method: method.as_str(),
+                command,
+                query: uri.query().unwrap_or(""),
+                request: journal::Body::Empty.into(),
+            };
+            return exchange.answer(&app, Err(err));
         }
     };
-    if let Err(e) = &result {
-        tracing::debug!(command, status = e.status.as_u16(), error = %e.message, "command refused");
+    let latency = app.faults.latency();
+    if !latency.is_zero() {
+        app.scheduler.sleep(latency).await;
     }
+    let session = session_token(&query, &headers);
+    let call = Call::new(&app, command, query, session, &bytes);
+    let result = if method == Method::OPTIONS {
+        Ok(Reply::Empty)
+    } else if let Some((status, body)) = app.faults.take_override(command) {
+        Err(ApiError::overridden(status, body))
+    } else {
+        run(&call, Gate::Checked).await
+    };
     let exchange = Exchange {
         method: method.as_str(),
         command,
         query: uri.query().unwrap_or(""),
-        request: &bytes,
-        status,
-        response,
+        request: call.kept_request(),
     };
-    exchange.record(&app);
-    respond(status, reply_body, content_type)
+    exchange.answer(&app, result)
 }
 
-/// One request and its reply, as the journal keeps them.
+/// One request as the journal keeps it, waiting for its reply.
 struct Exchange<'a> {
     method: &'a str,
     command: &'a str,
     query: &'a str,
-    request: &'a [u8],
-    status: StatusCode,
-    response: journal::Body,
+    request: journal::Kept,
 }
 
 impl Exchange<'_> {
-    fn record(self, terminal: &Terminal) {
-        terminal.journal.record(journal::Entry {
-            seq: 0,
+    /// Journals the exchange with its reply and answers the reply.
+    fn answer(self, terminal: &Terminal, result: Result<Reply, ApiError>) -> Response {
+        let (status, body, content_type, response) = Self::reply(result, self.command);
+        self.record(terminal, status, response);
+        respond(status, body, content_type)
+    }
+
+    /// The reply's status, body and content type, and the body as the journal keeps it.
+    fn reply(
+        result: Result<Reply, ApiError>,
+        command: &str,
+    ) -> (StatusCode, Bytes, Option<&'static str>, journal::Kept) {
+        match result {
+            Ok(Reply::Json(j)) => {
+                let text = Bytes::from(j.to_string());
+                let kept = journal::Body::keep(&j, text.clone());
+                (StatusCode::OK, text, Some(JSON), kept)
+            }
+            Ok(Reply::Empty) => (
+                StatusCode::OK,
+                Bytes::new(),
+                None,
+                journal::Body::Empty.into(),
+            ),
+            Ok(Reply::Jpeg(b)) => {
+                let kept = journal::Body::Bytes(b.len()).into();
+                (StatusCode::OK, Bytes::from(b), Some("image/jpeg"), kept)
+            }
+            Err(e) => {
+                tracing::debug!(command, status = e.status.as_u16(), error = %e.message, "command refused");
+                let body = e.body();
+                let text = Bytes::from(body.to_string());
+                let kept = journal::Body::keep(&body, text.clone());
+                (e.status, text, Some(JSON), kept)
+            }
+        }
+    }
+
+    fn record(self, terminal: &Terminal, status: StatusCode, response: journal::Kept) {
+        terminal.journal.keep(journal::KeptEntry {
             time: terminal.device.local_now(),
             method: self.method.to_owned(),
             command: self.command.to_owned(),
             query: journal::redact_query(self.query),
-            request: journal::Body::capture(self.request),
-            status: self.status.as_u16(),
-            response: self.response,
+            request: self.request,
+            status: status.as_u16(),
+            response,
         });
     }
 }
@@ -419,14 +459,7 @@ pub(crate) async fn execute_pushed(
     query: &str,
     body: &[u8],
 ) -> Result<Json, String> {
-    let call = Call {
-        terminal,
-        device: &terminal.device,
-        command,
-        query: parse_query(Some(query)),
-        session: None,
-        body,
-    };
+    let call = Call::new(terminal, command, parse_query(Some(query)), None, body);
     let result = run(&call, Gate::Trusted).await;
     let (status, response) = match &result {
         Ok(Reply::Json(j)) => (StatusCode::OK, journal::Body::of_json(j)),
@@ -437,11 +470,9 @@ pub(crate) async fn execute_pushed(
         method: "PUSH",
         command,
         query,
-        request: body,
-        status,
-        response,
+        request: call.kept_request(),
     }
-    .record(terminal);
+    .record(terminal, status, response.into());
     match result {
         Ok(Reply::Json(j)) => Ok(j),
         Ok(Reply::Empty) => Ok(json!({})),
@@ -464,14 +495,11 @@ enum Gate {
 
 const JSON: &str = "application/json; charset=utf-8";
 
-fn respond(status: StatusCode, body: Vec<u8>, content_type: Option<&str>) -> Response {
+fn respond(status: StatusCode, body: Bytes, content_type: Option<&'static str>) -> Response {
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
     if let Some(ct) = content_type {
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_str(ct).unwrap_or(HeaderValue::from_static(JSON)),
-        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     } else {
         h.remove(header::CONTENT_TYPE);
     }
@@ -527,7 +555,7 @@ async fn run(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {
 async fn fallback(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     let err = unknown_command(path.strip_suffix(".fcgi").unwrap_or(path));
-    respond(err.status, err.body().to_string().into_bytes(), Some(JSON))
+    respond(err.status, Bytes::from(err.body().to_string()), Some(JSON))
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub(crate) fn asset(content_type: &'static str, body: &'static str) -> Response 
 }
 
 /// The panel's routes on a terminal's own listener (merged into [`crate::api::router`]).
-pub(crate) fn routes() -> Router<Terminal> {
+pub(crate) fn routes() -> Router<std::sync::Arc<Terminal>> {
     Router::new()
         .route("/_sim/ui", get(|| async { asset(HTML, PANEL_HTML) }))
         .route("/_sim/ui/", get(|| async { asset(HTML, PANEL_HTML) }))
@@ -62,7 +62,7 @@ pub(crate) fn routes() -> Router<Terminal> {
 }
 
 /// `GET /_sim/ui/state`.
-async fn state(State(terminal): State<Terminal>) -> Response {
+async fn state(State(terminal): State<std::sync::Arc<Terminal>>) -> Response {
     (
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(view::terminal_json(&terminal)),

@@ -114,6 +114,8 @@ pub(crate) fn state_events(terminal: Terminal) -> impl Stream<Item = Result<Even
 }
 
 /// `GET /_sim/ui/events`.
-pub(super) async fn events(State(terminal): State<Terminal>) -> impl axum::response::IntoResponse {
-    Sse::new(state_events(terminal)).keep_alive(KeepAlive::default())
+pub(super) async fn events(
+    State(terminal): State<std::sync::Arc<Terminal>>,
+) -> impl axum::response::IntoResponse {
+    Sse::new(state_events(Terminal::clone(&terminal))).keep_alive(KeepAlive::default())
 }
