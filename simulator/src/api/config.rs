@@ -6,11 +6,11 @@ use super::{ApiError, Call, Reply, members};
 
 pub(super) fn get(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    Ok(Reply::Json(call.device.get_configuration(members(&body)?)?))
+    Ok(Reply::Json(call.device.get_configuration(members(body)?)?))
 }
 
 pub(super) fn set(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    call.device.set_configuration(members(&body)?)?;
+    call.device.set_configuration(members(body)?)?;
     Ok(Reply::Json(json!({})))
 }

@@ -12,7 +12,7 @@ use crate::terminal::Terminal;
 pub(super) fn remote_enroll<'a>(call: &'a Call<'a>) -> BoxFuture<'a> {
     Box::pin(async move {
         let body = call.json()?;
-        let request = EnrollRequest::parse(call.device, members(&body)?)?;
+        let request = EnrollRequest::parse(call.device, members(body)?)?;
         let terminal = call.terminal;
         let slot = terminal.enroller.begin(request.kind, &terminal.shutdown)?;
         tracing::info!(kind = ?request.kind, sync = request.sync, save = request.save, "remote enrollment started");

@@ -65,7 +65,7 @@ pub(super) fn test_image(call: &Call<'_>) -> Result<Reply, ApiError> {
 
 pub(super) fn set_image_list(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    let m = members(&body)?;
+    let m = members(body)?;
     let match_duplicates = m.opt_bool("match")?.unwrap_or(false);
     let mut results = Vec::new();
     for item in m.array("user_images")? {
@@ -133,7 +133,7 @@ pub(super) fn get_image(call: &Call<'_>) -> Result<Reply, ApiError> {
 
 pub(super) fn get_image_list(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    let m = members(&body)?;
+    let m = members(body)?;
     let ids = m.array("user_ids")?;
     if ids.len() > MAX_IMAGE_LIST {
         return Err(ApiError::bad_request(format!(
@@ -173,7 +173,7 @@ pub(super) fn list_images(call: &Call<'_>) -> Result<Reply, ApiError> {
 
 pub(super) fn destroy_image(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    let m = members(&body)?;
+    let m = members(body)?;
     let selection = if m.opt_bool("all")? == Some(true) {
         ImageSelection::All
     } else if m.opt_bool("dangling")? == Some(true) {

@@ -8,24 +8,24 @@ use super::{ApiError, Call, Reply, members};
 
 pub(super) fn load(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    Ok(Reply::Json(call.device.load_objects(members(&body)?)?))
+    Ok(Reply::Json(call.device.load_objects(members(body)?)?))
 }
 
 pub(super) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    let ids = call.device.create_objects(members(&body)?)?;
+    let ids = call.device.create_objects(members(body)?)?;
     Ok(Reply::Json(json!({"ids": ids})))
 }
 
 pub(super) fn modify(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    let changes = call.device.modify_objects(members(&body)?)?;
+    let changes = call.device.modify_objects(members(body)?)?;
     Ok(Reply::Json(json!({"changes": changes})))
 }
 
 pub(super) fn destroy(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    let changes = call.device.destroy_objects(members(&body)?)?;
+    let changes = call.device.destroy_objects(members(body)?)?;
     Ok(Reply::Json(json!({"changes": changes})))
 }
 
@@ -33,6 +33,6 @@ pub(super) fn destroy(call: &Call<'_>) -> Result<Reply, ApiError> {
 /// reply carries both, as terminal-api.md §3.6 suggests until hardware settles it.
 pub(super) fn create_or_modify(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    let up = call.device.create_or_modify_objects(members(&body)?)?;
+    let up = call.device.create_or_modify_objects(members(body)?)?;
     Ok(Reply::Json(json!({"changes": up.changes, "ids": up.ids})))
 }

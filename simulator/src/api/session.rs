@@ -10,7 +10,7 @@ const FIRST_WEB_LOGIN: &str = "First Web Login. Please Change the Credentials";
 
 pub(super) fn login(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    let m = members(&body)?;
+    let m = members(body)?;
     let login = call
         .device
         .login(m.string("login")?, m.string("password")?)?;
@@ -37,7 +37,7 @@ pub(super) fn session_is_valid(call: &Call<'_>) -> Result<Reply, ApiError> {
 
 pub(super) fn change_login(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    let m = members(&body)?;
+    let m = members(body)?;
     call.device
         .change_login(m.string("login")?, m.string("password")?)?;
     tracing::info!("credentials changed; all sessions ended");

@@ -82,13 +82,13 @@ pub(super) fn init_device_set(_call: &Call<'_>) -> Result<Reply, ApiError> {
 
 pub(super) fn set_time(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    call.device.set_system_time(members(&body)?)?;
+    call.device.set_system_time(members(body)?)?;
     Ok(Reply::Json(json!({})))
 }
 
 pub(super) fn execute_actions(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    let m = members(&body)?;
+    let m = members(body)?;
     let actions: &[Json] = m.array("actions")?;
     let done = call.device.execute_actions(actions)?;
     for record in &done {
@@ -105,7 +105,7 @@ pub(super) fn reboot(call: &Call<'_>) -> Result<Reply, ApiError> {
 
 pub(super) fn hash_password(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    let m = members(&body)?;
+    let m = members(body)?;
     let (password, salt) = call.device.hash_password(m.string("password")?);
     Ok(Reply::Json(json!({"password": password, "salt": salt})))
 }
