@@ -412,7 +412,7 @@ impl Exchange<'_> {
     ) -> (StatusCode, Bytes, Option<&'static str>, journal::Kept) {
         match result {
             Ok(Reply::Json(j)) => {
-                let text = Bytes::from(j.to_string());
+                let text = Bytes::from(serde_json::to_vec(&j).unwrap_or_default());
                 let kept = journal::Body::keep(&j, text.clone());
                 (StatusCode::OK, text, Some(JSON), kept)
             }
@@ -429,7 +429,7 @@ impl Exchange<'_> {
             Err(e) => {
                 tracing::debug!(command, status = e.status.as_u16(), error = %e.message, "command refused");
                 let body = e.body();
-                let text = Bytes::from(body.to_string());
+                let text = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
                 let kept = journal::Body::keep(&body, text.clone());
                 (e.status, text, Some(JSON), kept)
             }

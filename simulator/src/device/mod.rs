@@ -209,6 +209,9 @@ pub(crate) struct State {
 pub struct Device {
     state: Arc<Mutex<State>>,
     revision: Arc<watch::Sender<u64>>,
+    /// The emulated model, fixed for the device's life (read on every request, so kept
+    /// outside the lock).
+    model: Model,
 }
 
 /// Tables whose changes the iDFace records in `change_logs`.
@@ -243,6 +246,7 @@ impl Device {
         Device {
             state: Arc::new(Mutex::new(state)),
             revision: Arc::new(watch::channel(0).0),
+            model,
         }
     }
 
@@ -271,7 +275,7 @@ impl Device {
 
     /// The emulated model.
     pub fn model(&self) -> Model {
-        self.lock().model
+        self.model
     }
 
     /// The device's identity.

@@ -50,6 +50,12 @@ pub fn load(db: &Database, request: Members<'_>) -> Result<Vec<Map<String, Json>
             if descending { ord.reverse() } else { ord }
         });
     }
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+    let limit = limit
+        .filter(|l| *l >= 0)
+        .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    // Only the rows of the page asked for are turned into JSON.
+    let page = || combos.iter().skip(offset).take(limit);
     let rows: Vec<Map<String, Json>> = match &selection {
         Selection::Count(extra) => {
             let mut row = Map::new();
@@ -60,17 +66,15 @@ pub fn load(db: &Database, request: Members<'_>) -> Result<Vec<Map<String, Json>
                     .map_or(Json::Null, |c| ctx.cell(c, *col).to_json());
                 row.insert(name.clone(), v);
             }
-            vec![row]
+            vec![row].into_iter().skip(offset).take(limit).collect()
         }
-        Selection::All => combos
-            .iter()
+        Selection::All => page()
             .map(|c| {
                 ctx.main
                     .row_json(ctx.main.row(c[0].unwrap_or_default()).unwrap_or_default())
             })
             .collect(),
-        Selection::Fields(fields) => combos
-            .iter()
+        Selection::Fields(fields) => page()
             .map(|c| {
                 fields
                     .iter()
@@ -79,11 +83,7 @@ pub fn load(db: &Database, request: Members<'_>) -> Result<Vec<Map<String, Json>
             })
             .collect(),
     };
-    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-    let limit = limit
-        .filter(|l| *l >= 0)
-        .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-    Ok(rows.into_iter().skip(offset).take(limit).collect())
+    Ok(rows)
 }
 
 /// The rowids of `table` matched by a `where` member (all rows when it is absent), in

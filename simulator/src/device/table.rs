@@ -492,8 +492,19 @@ fn is_identifier(name: &str) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct Database {
     tables: BTreeMap<&'static str, Table>,
-    /// Whether a write is in progress (its tables keep undo logs).
+    /// Whether a write is in progress (the tables it touches keep undo logs).
     writing: bool,
+    /// The tables the write in progress has touched so far.
+    touched: Vec<&'static str>,
+}
+
+/// Starts `table`'s undo log when a write is in progress and it has none yet, so that
+/// a write pays for the tables it touches, not for every table of the device.
+fn enlist(writing: bool, touched: &mut Vec<&'static str>, table: &mut Table) {
+    if writing && table.undo.is_none() {
+        table.begin();
+        touched.push(table.def.name);
+    }
 }
 
 /// Result of a `create_or_modify_objects` call.
@@ -525,9 +536,12 @@ impl Database {
     }
 
     fn table_mut(&mut self, name: &str) -> Result<&mut Table, TableError> {
-        self.tables
+        let table = self
+            .tables
             .get_mut(name)
-            .ok_or_else(|| TableError::NoSuchTable(name.to_owned()))
+            .ok_or_else(|| TableError::NoSuchTable(name.to_owned()))?;
+        enlist(self.writing, &mut self.touched, table);
+        Ok(table)
     }
 
     /// All tables by name.
@@ -559,18 +573,19 @@ impl Database {
             return write(self);
         }
         self.writing = true;
-        for t in self.tables.values_mut() {
-            t.begin();
-        }
         let result = write(self);
         self.writing = false;
-        for t in self.tables.values_mut() {
-            if result.is_ok() {
-                t.commit();
-            } else {
-                t.rollback();
+        let mut touched = std::mem::take(&mut self.touched);
+        for name in touched.drain(..) {
+            if let Some(t) = self.tables.get_mut(name) {
+                if result.is_ok() {
+                    t.commit();
+                } else {
+                    t.rollback();
+                }
             }
         }
+        self.touched = touched;
         result
     }
 
@@ -727,6 +742,9 @@ impl Database {
 
     fn repoint_references(&mut self, table: &str, old: i64, new: i64) {
         for t in self.tables.values_mut() {
+            if t.def.foreign_keys.iter().any(|fk| fk.references == table) {
+                enlist(self.writing, &mut self.touched, t);
+            }
             for fk in t
                 .def
                 .foreign_keys
@@ -774,6 +792,14 @@ impl Database {
                 continue;
             }
             for child in self.tables.values_mut() {
+                if child
+                    .def
+                    .foreign_keys
+                    .iter()
+                    .any(|fk| fk.references == parent)
+                {
+                    enlist(self.writing, &mut self.touched, child);
+                }
                 let mut gone = Vec::new();
                 for fk in child
                     .def
