@@ -3,8 +3,14 @@
 //! four clients at a time, and prints throughput and resident memory every tenth of the
 //! way (memory must stay flat: selfies live in the database, not in memory).
 //!
+//! Beside the process's resident memory it prints the live heap (a counting allocator) and
+//! how much of it the tenant's in-memory snapshot holds (measured as the heap a copy of the
+//! snapshot takes), so that what grows with the people stored can be told apart from what
+//! must stay flat: the store, the HTTP stack, caches.
+//!
 //! `cargo run --release -p acs-core --example enroll_throughput -- 100000`
 
+use std::alloc::System;
 use std::io::Cursor;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +19,31 @@ use std::time::Instant;
 use acs_core::Core;
 use acs_core::store::{SqliteStore, Store};
 use base64::Engine as _;
+use cap::Cap;
+
+/// The system allocator, counting the bytes live on the heap.
+#[global_allocator]
+static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Live heap bytes now, and those a copy of the tenant's snapshot takes.
+async fn heap(core: &Core, tenant: acs_core::domain::TenantId) -> (usize, usize) {
+    let live = ALLOCATOR.allocated();
+    let snapshot = core
+        .read(tenant, |s| {
+            let before = ALLOCATOR.allocated();
+            let copy = s.clone();
+            let taken = ALLOCATOR.allocated().saturating_sub(before);
+            drop(copy);
+            taken
+        })
+        .await
+        .unwrap_or(0);
+    (live, snapshot)
+}
 
 fn resident_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -58,13 +89,17 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("acs.db"))?);
     let core = Core::new(store);
-    let (_, key) = core
+    let (tenant, key) = core
         .create_tenant("bench", "Bench")
         .await
         .map_err(|e| anyhow::anyhow!(e.detail))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(acs_core::serve(listener, core, std::future::pending()));
+    tokio::spawn(acs_core::serve(
+        listener,
+        core.clone(),
+        std::future::pending(),
+    ));
     let selfie = Arc::new(selfie());
     println!("selfie: {} bytes of JPEG", selfie.len() * 3 / 4);
     let next = Arc::new(AtomicU64::new(0));
@@ -97,16 +132,32 @@ async fn main() -> anyhow::Result<()> {
                     "enrollment {i}: {}",
                     reply.status()
                 );
-                let d = done.fetch_add(1, Ordering::SeqCst) + 1;
-                if d % (n / 10).max(1) == 0 {
-                    println!(
-                        "{d:>7} enrolled  {:>6.0}/s  RSS {} MiB",
-                        d as f64 / started.elapsed().as_secs_f64(),
-                        resident_mib()
-                    );
-                }
+                done.fetch_add(1, Ordering::SeqCst);
             }
         }));
+    }
+    println!(
+        "enrolled   rate (this tenth)   RSS      heap     snapshot  heap outside the snapshot"
+    );
+    let step = (n / 10).max(1);
+    let (mut mark, mut mark_at) = (0, Instant::now());
+    while mark < n {
+        // Polls the counter: the workers stay free of reporting.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let d = done.load(Ordering::SeqCst);
+        if d < (mark + step).min(n) {
+            continue;
+        }
+        let rate = (d - mark) as f64 / mark_at.elapsed().as_secs_f64();
+        let (live, snapshot) = heap(&core, acs_core::domain::TenantId::new(tenant.id)).await;
+        println!(
+            "{d:>8}   {rate:>8.0}/s          {:>4} MiB {:>6.1} MiB {:>6.1} MiB {:>8.1} MiB",
+            resident_mib(),
+            mib(live),
+            mib(snapshot),
+            mib(live.saturating_sub(snapshot)),
+        );
+        (mark, mark_at) = (d, Instant::now());
     }
     for w in workers {
         w.await??;
