@@ -86,27 +86,71 @@ fn list_prints_the_catalogue_and_a_bad_selection_exits_2() {
     );
 }
 
-/// Builds and finds the `acs-sim` binary next to this test's profile directory.
+/// Finds the `acs-sim` binary next to this test's profile directory, building it only
+/// when it is missing or older than the simulator's sources. `cargo test --workspace`
+/// has built it already, with the workspace's features; building it again here as a
+/// single package would compile it anew with other features (half a minute of a CI
+/// machine, in the middle of the other tests).
 pub(crate) fn acs_sim() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "acs-simulator",
-            "--bin",
-            "acs-sim",
-        ])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success());
-    let exe = std::env::current_exe().expect("test binary");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("profile dir");
-    profile.join("acs-sim")
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test binary");
+            let profile = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .expect("profile dir");
+            let binary = profile.join("acs-sim");
+            if !up_to_date(&binary) {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let status = Command::new(cargo)
+                    .args([
+                        "build",
+                        "--quiet",
+                        "-p",
+                        "acs-simulator",
+                        "--bin",
+                        "acs-sim",
+                    ])
+                    .status()
+                    .expect("cargo runs");
+                assert!(status.success());
+            }
+            binary
+        })
+        .clone()
+}
+
+/// Whether `binary` exists and is newer than every source it is built from (the
+/// simulator's files, the manifests and the lock file).
+fn up_to_date(binary: &std::path::Path) -> bool {
+    fn newest(path: &std::path::Path) -> std::time::SystemTime {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return std::time::SystemTime::UNIX_EPOCH;
+        };
+        let own = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+        if !meta.is_dir() {
+            return own;
+        }
+        std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| newest(&entry.path()))
+            .fold(own, std::cmp::max)
+    }
+    let Ok(built) = std::fs::metadata(binary).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    [
+        "simulator/src",
+        "simulator/Cargo.toml",
+        "Cargo.toml",
+        "Cargo.lock",
+    ]
+    .iter()
+    .all(|source| newest(&root.join(source)) <= built)
 }
 
 #[test]
