@@ -7,6 +7,7 @@
 //! idempotency reply of the request, the audit entries, access events and outbox messages
 //! ([`outbox`]), committed in one transaction – all of it or nothing.
 
+mod checkpoint;
 pub mod outbox;
 pub mod seal;
 pub mod sqlite;
@@ -290,6 +291,9 @@ pub enum StoreError {
     /// The database failed (disk, locking…): retry or give up.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The store's background thread could not be started.
+    #[error("could not start the store's checkpoint thread: {0}")]
+    Thread(#[from] std::io::Error),
 }
 
 /// The persistence the core needs. Implementations are synchronous and thread-safe; the

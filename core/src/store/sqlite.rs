@@ -12,6 +12,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension as _, params};
 
 use serde_json::Value as Json;
 
+use super::checkpoint::Checkpointer;
 use super::seal::{SealError, SecretKey, is_sealed};
 use super::{
     AccessEventRow, ApiKeyRow, Blob, Change, Channel, DeliveryOutcome, IdempotentReply, Kind,
@@ -31,6 +32,8 @@ const MIGRATIONS: &[&str] = &[
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     key: Option<SecretKey>,
+    /// Stopped after the connection above is closed (fields drop in order).
+    _checkpointer: Option<Checkpointer>,
 }
 
 impl SqliteStore {
@@ -39,7 +42,10 @@ impl SqliteStore {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        SqliteStore::prepare(conn)
+        // No commit copies the log back into the database: the checkpoint thread does.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = Checkpointer::start(path)?;
+        SqliteStore::prepare(conn, Some(checkpointer))
     }
 
     /// Opens the database file at `path` like [`SqliteStore::open`], sealing device
@@ -115,15 +121,19 @@ impl SqliteStore {
 
     /// A private in-memory database (tests, `--db :memory:`).
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
-        SqliteStore::prepare(Connection::open_in_memory()?)
+        SqliteStore::prepare(Connection::open_in_memory()?, None)
     }
 
-    fn prepare(conn: Connection) -> Result<SqliteStore, StoreError> {
+    fn prepare(
+        conn: Connection,
+        checkpointer: Option<Checkpointer>,
+    ) -> Result<SqliteStore, StoreError> {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let store = SqliteStore {
             conn: Mutex::new(conn),
             key: None,
+            _checkpointer: checkpointer,
         };
         store.migrate()?;
         Ok(store)
