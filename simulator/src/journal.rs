@@ -55,8 +55,17 @@ impl Body {
     /// a small one without secrets as those bytes (parsed when read), any other redacted
     /// now.
     pub(crate) fn keep(json: &Json, text: Bytes) -> Kept {
-        if text.len() <= MAX_KEPT_TEXT && !holds_secret(json) {
-            Kept::Text(text)
+        Body::keep_with(json, text.len(), || text)
+    }
+
+    /// [`Body::keep`] of a document whose text is borrowed: copied only when kept.
+    pub(crate) fn keep_copy(json: &Json, text: &[u8]) -> Kept {
+        Body::keep_with(json, text.len(), || Bytes::copy_from_slice(text))
+    }
+
+    fn keep_with(json: &Json, len: usize, text: impl FnOnce() -> Bytes) -> Kept {
+        if len <= MAX_KEPT_TEXT && !holds_secret(json) {
+            Kept::Text(text())
         } else {
             Kept::Ready(Body::of_json(json))
         }

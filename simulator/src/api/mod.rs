@@ -273,11 +273,12 @@ impl<'a> Call<'a> {
     }
 
     /// The request body as the journal keeps it: the parsed document when a handler
-    /// parsed it, otherwise whatever the bytes are.
+    /// parsed it, otherwise whatever the bytes are. The text is copied rather than shared:
+    /// the received bytes may be a slice of a much larger read buffer.
     fn kept_request(&self) -> journal::Kept {
         match self.parsed.get() {
             Some(Ok(json)) if !self.body.iter().all(u8::is_ascii_whitespace) => {
-                journal::Body::keep(json, Bytes::copy_from_slice(self.body))
+                journal::Body::keep_copy(json, self.body)
             }
             _ => journal::Body::capture(self.body).into(),
         }
