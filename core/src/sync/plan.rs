@@ -41,25 +41,61 @@ impl Step {
 }
 
 /// The steps that bring `applied` to `desired`, removals first.
+///
+/// Both images are ordered by key, so one walk over the two pairs every subject with its
+/// counterpart: a key comparison per step rather than a lookup per subject (a terminal
+/// holding 10,000 people plans every change of the core this way).
 pub fn plan(desired: &DeviceImage, applied: &DeviceImage) -> Vec<Step> {
-    let mut steps: Vec<Step> = applied
-        .iter()
-        .rev()
-        .filter(|(key, _)| !desired.contains_key(*key))
-        .map(|(key, image)| Step::Remove {
-            key: key.clone(),
-            applied: image.clone(),
-        })
-        .collect();
-    steps.extend(desired.iter().filter_map(|(key, image)| {
-        let before = applied.get(key);
-        (before != Some(image)).then(|| Step::Put {
-            key: key.clone(),
-            desired: image.clone(),
-            applied: before.cloned().map(Box::new),
-        })
-    }));
-    steps
+    let mut removals = Vec::new();
+    let mut puts = Vec::new();
+    let mut wanted = desired.iter().peekable();
+    let mut held = applied.iter().peekable();
+    let put = |key: &String, desired: &SubjectImage, applied: Option<&SubjectImage>| Step::Put {
+        key: key.clone(),
+        desired: desired.clone(),
+        applied: applied.cloned().map(Box::new),
+    };
+    let remove = |key: &String, applied: &SubjectImage| Step::Remove {
+        key: key.clone(),
+        applied: applied.clone(),
+    };
+    loop {
+        match (wanted.peek(), held.peek()) {
+            (None, None) => break,
+            (Some((key, image)), None) => {
+                puts.push(put(key, image, None));
+                wanted.next();
+            }
+            (None, Some((key, image))) => {
+                removals.push(remove(key, image));
+                held.next();
+            }
+            (Some((wanted_key, wanted_image)), Some((held_key, held_image))) => {
+                match wanted_key.cmp(held_key) {
+                    std::cmp::Ordering::Less => {
+                        puts.push(put(wanted_key, wanted_image, None));
+                        wanted.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        removals.push(remove(held_key, held_image));
+                        held.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if wanted_image != held_image {
+                            puts.push(put(wanted_key, wanted_image, Some(held_image)));
+                        }
+                        wanted.next();
+                        held.next();
+                    }
+                }
+            }
+        }
+    }
+    // Removals go in reverse key order: users (`user:…`) before the rules (`rule:…`) they
+    // refer to.
+    removals.reverse();
+    removals.extend(puts);
+    removals
 }
 
 #[cfg(test)]
@@ -133,5 +169,50 @@ mod tests {
             [Step::Put { applied, .. }] => assert_eq!(applied.as_deref(), image.get("user:1")),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The plan as the definition says it: removals in reverse key order, then every
+    /// desired subject that differs from what is applied, in key order.
+    fn reference(desired: &DeviceImage, applied: &DeviceImage) -> Vec<Step> {
+        let mut steps: Vec<Step> = applied
+            .iter()
+            .rev()
+            .filter(|(key, _)| !desired.contains_key(*key))
+            .map(|(key, image)| Step::Remove {
+                key: key.clone(),
+                applied: image.clone(),
+            })
+            .collect();
+        steps.extend(desired.iter().filter_map(|(key, image)| {
+            let before = applied.get(key);
+            (before != Some(image)).then(|| Step::Put {
+                key: key.clone(),
+                desired: image.clone(),
+                applied: before.cloned().map(Box::new),
+            })
+        }));
+        steps
+    }
+
+    #[test]
+    fn the_walk_plans_what_the_definition_says() {
+        use proptest::prelude::*;
+        let image = || {
+            prop::collection::btree_map((0_i64..40, any::<bool>()), (0_u64..3, 0_i64..3), 0..30)
+                .prop_map(|m| {
+                    m.into_iter()
+                        .map(|((id, is_rule), (card, r))| {
+                            if is_rule {
+                                (rule_key(id), rule(id))
+                            } else {
+                                (user_key(id), user(id, &[card], &[r]))
+                            }
+                        })
+                        .collect::<DeviceImage>()
+                })
+        };
+        proptest!(|(desired in image(), applied in image())| {
+            prop_assert_eq!(plan(&desired, &applied), reference(&desired, &applied));
+        });
     }
 }
