@@ -98,6 +98,72 @@ pub fn plan(desired: &DeviceImage, applied: &DeviceImage) -> Vec<Step> {
     removals
 }
 
+/// The keys whose subject differs between two images (present in one only, or unequal),
+/// in key order: the same walk as [`plan`], without building steps.
+pub fn changed_keys(before: &DeviceImage, after: &DeviceImage) -> Vec<String> {
+    let mut changed = Vec::new();
+    let mut old = before.iter().peekable();
+    let mut new = after.iter().peekable();
+    loop {
+        match (old.peek(), new.peek()) {
+            (None, None) => break,
+            (Some((key, _)), None) => {
+                changed.push((*key).clone());
+                old.next();
+            }
+            (None, Some((key, _))) => {
+                changed.push((*key).clone());
+                new.next();
+            }
+            (Some((old_key, old_image)), Some((new_key, new_image))) => {
+                match old_key.cmp(new_key) {
+                    std::cmp::Ordering::Less => {
+                        changed.push((*old_key).clone());
+                        old.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        changed.push((*new_key).clone());
+                        new.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if old_image != new_image {
+                            changed.push((*new_key).clone());
+                        }
+                        old.next();
+                        new.next();
+                    }
+                }
+            }
+        }
+    }
+    changed
+}
+
+/// [`plan`] restricted to `keys` (in key order): when `applied` equals an image and
+/// `keys` are the [`changed_keys`] from it to `desired`, this is `plan(desired, applied)`
+/// at the cost of the change rather than of the whole image.
+pub fn plan_keys(desired: &DeviceImage, applied: &DeviceImage, keys: &[String]) -> Vec<Step> {
+    let mut removals = Vec::new();
+    let mut puts = Vec::new();
+    for key in keys {
+        match (desired.get(key), applied.get(key)) {
+            (Some(wanted), held) if held != Some(wanted) => puts.push(Step::Put {
+                key: key.clone(),
+                desired: wanted.clone(),
+                applied: held.cloned().map(Box::new),
+            }),
+            (None, Some(held)) => removals.push(Step::Remove {
+                key: key.clone(),
+                applied: held.clone(),
+            }),
+            _ => {}
+        }
+    }
+    removals.reverse();
+    removals.extend(puts);
+    removals
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +279,12 @@ mod tests {
         };
         proptest!(|(desired in image(), applied in image())| {
             prop_assert_eq!(plan(&desired, &applied), reference(&desired, &applied));
+            let changed = changed_keys(&applied, &desired);
+            prop_assert_eq!(
+                plan_keys(&desired, &applied, &changed),
+                reference(&desired, &applied)
+            );
+            prop_assert_eq!(changed.is_empty(), desired == applied);
         });
     }
 }

@@ -21,8 +21,8 @@ use tokio_util::task::TaskTracker;
 use super::apply::{ApplyError, apply, apply_new_users};
 use super::image::{DeviceImage, SETUP_KEY, SetupImage, SubjectImage, UserImage, device_image};
 use super::logs;
-use super::plan::plan;
-use super::shared::SharedImages;
+use super::plan::{plan, plan_keys};
+use super::shared::{SharedImage, SharedImages};
 use crate::app::Core;
 use crate::domain::desired::Coverage;
 use crate::domain::{TenantId, Terminal, TerminalId};
@@ -476,7 +476,12 @@ async fn terminal_loop(mut task: TerminalTask) {
                 }))
             })
             .await;
-        let Ok(Some((desired, next_change))) = computed else {
+        let Ok(Some(SharedImage {
+            image: desired,
+            next_change,
+            delta,
+        })) = computed
+        else {
             return;
         };
         if !task.registered {
@@ -489,14 +494,15 @@ async fn terminal_loop(mut task: TerminalTask) {
                 Err(e) => failure = failure.or(Some(e.into())),
             }
         }
-        let steps = if failure.is_some()
-            || holding
-                .as_ref()
-                .is_some_and(|held| Arc::ptr_eq(held, &desired))
-        {
-            Vec::new()
-        } else {
-            plan(&desired, &applied)
+        // A terminal that holds the image this one replaced (and so holds exactly what it
+        // applied) plans only the subjects that changed.
+        let steps = match (&holding, &delta) {
+            _ if failure.is_some() => Vec::new(),
+            (Some(held), _) if Arc::ptr_eq(held, &desired) => Vec::new(),
+            (Some(held), Some(delta)) if delta.starts_from(held) => {
+                plan_keys(&desired, &applied, &delta.changed)
+            }
+            _ => plan(&desired, &applied),
         };
         let mut remaining = steps.len();
         let mut index = 0;
