@@ -135,15 +135,28 @@ impl Snapshot {
         credential: &Credential,
         at: Timestamp,
     ) -> BTreeSet<DisableReason> {
+        let parent = credential
+            .parent_id
+            .map(|parent_id| self.credentials.get(&parent_id));
+        self.disable_reasons_under(credential, parent, at)
+    }
+
+    /// [`Snapshot::disable_reasons`] with the parent given: `Some(parent)` for a copy
+    /// (`Some(None)` when the parent is gone), `None` for a credential that is no copy.
+    fn disable_reasons_under(
+        &self,
+        credential: &Credential,
+        parent: Option<Option<&Credential>>,
+        at: Timestamp,
+    ) -> BTreeSet<DisableReason> {
         let mut reasons = credential.disable_reasons(at);
-        if let Some(parent_id) = credential.parent_id {
-            match self.credentials.get(&parent_id) {
-                Some(parent) if !parent.is_deleted() => {
-                    reasons.extend(parent.disable_reasons(at));
-                }
-                _ => {
-                    reasons.insert(DisableReason::Revoked);
-                }
+        match parent {
+            None => {}
+            Some(Some(parent)) if !parent.is_deleted() => {
+                reasons.extend(parent.disable_reasons(at));
+            }
+            Some(_) => {
+                reasons.insert(DisableReason::Revoked);
             }
         }
         if let CredentialValue::MobileKey {
@@ -166,18 +179,26 @@ impl Snapshot {
     /// mobile-key parent with no live copy on an active phone.
     pub fn credential_status(&self, id: CredentialId, at: Timestamp) -> Option<CredentialStatus> {
         let credential = self.credentials.get(&id)?;
+        Some(self.status_as_held(credential, at))
+    }
+
+    /// The status `credential` has at `at` once it is the snapshot's record of its id: the
+    /// status of a credential being issued or changed, computed before the change is
+    /// applied and without copying the snapshot. The same as
+    /// [`Snapshot::credential_status`] on a snapshot holding `credential`.
+    pub fn status_as_held(&self, credential: &Credential, at: Timestamp) -> CredentialStatus {
         if credential.is_deleted() {
-            return Some(CredentialStatus::Deleted);
+            return CredentialStatus::Deleted;
         }
         let mut reasons = self.disable_reasons(credential, at);
         if reasons.is_empty() && self.needs_provisioning(credential, at) {
             reasons.insert(DisableReason::NeedsProvisioning);
         }
-        Some(if reasons.is_empty() {
+        if reasons.is_empty() {
             CredentialStatus::Active
         } else {
             CredentialStatus::Disabled(reasons)
-        })
+        }
     }
 
     fn needs_provisioning(&self, credential: &Credential, at: Timestamp) -> bool {
@@ -188,10 +209,14 @@ impl Snapshot {
                 .keys()
                 .any(|terminal| desired::holds(self, *terminal, credential, at))
         } else if credential.is_mobile_parent() {
+            // The copies are judged under `credential` as given, which may be a new version
+            // of the parent the snapshot holds.
             !self.credentials.values().any(|copy| {
                 copy.parent_id == Some(credential.id)
                     && copy.is_live()
-                    && self.disable_reasons(copy, at).is_empty()
+                    && self
+                        .disable_reasons_under(copy, Some(Some(credential)), at)
+                        .is_empty()
             })
         } else {
             false

@@ -5,6 +5,7 @@
 //! Credential values that are secrets (PINs, QR payloads, cloud-key tokens and PINs,
 //! fingerprint templates) are never shown again after the reply that created them.
 
+use std::collections::BTreeMap;
 use std::io::Cursor;
 
 use axum::extract::{Path, Query, State};
@@ -137,7 +138,17 @@ fn reason_name(r: DisableReason) -> &'static str {
 
 /// A credential as integrators see it (no secret values).
 pub(crate) fn credential_view(s: &Snapshot, c: &Credential, at: Timestamp) -> Json {
-    let (status, reasons) = match s.credential_status(c.id, at) {
+    credential_view_with(s.credential_status(c.id, at), c)
+}
+
+/// The view of a credential being issued or changed, with the status it has once the
+/// change is applied ([`Snapshot::status_as_held`]).
+fn changed_credential_view(s: &Snapshot, c: &Credential, at: Timestamp) -> Json {
+    credential_view_with(Some(s.status_as_held(c, at)), c)
+}
+
+fn credential_view_with(status: Option<CredentialStatus>, c: &Credential) -> Json {
+    let (status, reasons) = match status {
         Some(CredentialStatus::Active) | None => ("active", Vec::new()),
         Some(CredentialStatus::Deleted) => ("deleted", Vec::new()),
         Some(CredentialStatus::Disabled(r)) => {
@@ -685,11 +696,9 @@ pub(crate) async fn issue_credential(
         for message in issue_messages(&person, &credential, send, &public_url, now)? {
             plan.message(message);
         }
-        let mut after = s.clone();
-        after.credentials.insert(id, credential.clone());
         plan.put(credential.clone(), None);
-        sync_mobile_keys(&after, plan, person.id, now)?;
-        let mut view = credential_view(&after, &credential, now);
+        sync_mobile_keys(s, Changed::Credential(&credential), plan, person.id, now)?;
+        let mut view = changed_credential_view(s, &credential, now);
         if let Some(v) = view.as_object_mut() {
             v.extend(shown);
         }
@@ -698,16 +707,48 @@ pub(crate) async fn issue_credential(
     .await
 }
 
+/// A record a write is issuing or changing, not yet in the snapshot.
+#[derive(Clone, Copy)]
+enum Changed<'a> {
+    Credential(&'a Credential),
+    Phone(&'a Phone),
+}
+
 /// Creates and revokes mobile-key copies so that every live mobile key of the person has
-/// one copy per active phone (multi-phone sync).
+/// one copy per active phone (multi-phone sync), as the person's credentials and phones
+/// stand once `changed` is applied. Only the person's records are looked at; nothing of
+/// the snapshot is copied.
 fn sync_mobile_keys(
-    after: &Snapshot,
+    s: &Snapshot,
+    changed: Changed<'_>,
     plan: &mut Plan,
     person: PersonId,
     now: Timestamp,
 ) -> Result<(), ApiProblem> {
-    let sync = mobile_key_sync(after.credentials.values(), after.phones.values(), person);
-    let acs_id = after.people.get(&person).map(|p| p.acs_id.as_str());
+    let (new_credential, new_phone) = match changed {
+        Changed::Credential(c) => (Some(c), None),
+        Changed::Phone(p) => (None, Some(p)),
+    };
+    let credentials: BTreeMap<CredentialId, &Credential> = s
+        .credentials
+        .values()
+        .filter(|c| c.person_id == person)
+        .chain(new_credential)
+        .map(|c| (c.id, c))
+        .collect();
+    let phones: BTreeMap<PhoneId, &Phone> = s
+        .phones
+        .values()
+        .filter(|p| p.person_id == person)
+        .chain(new_phone)
+        .map(|p| (p.id, p))
+        .collect();
+    let sync = mobile_key_sync(
+        credentials.values().copied(),
+        phones.values().copied(),
+        person,
+    );
+    let acs_id = s.people.get(&person).map(|p| p.acs_id.as_str());
     let event = |kind: &str, c: &Credential| {
         json!({"type": kind, "occurred_at": now.to_string(), "person_id": person.get(),
         "acs_id": acs_id, "credential_id": c.id.get(), "kind": "mobile_key",
@@ -718,7 +759,7 @@ fn sync_mobile_keys(
         }})
     };
     for (parent, phone) in sync.create {
-        if let Some(parent) = after.credentials.get(&parent) {
+        if let Some(parent) = credentials.get(&parent) {
             let copy = parent.copy_for_phone(CredentialId::new(plan.next_id()?), phone, now);
             plan.audit("credential.issued", Kind::Credential, Some(copy.id.get()));
             plan.access_event(now, event("credential.issued", &copy));
@@ -726,8 +767,8 @@ fn sync_mobile_keys(
         }
     }
     for (copy, reason) in sync.revoke {
-        if let Some(c) = after.credentials.get(&copy) {
-            let mut c = c.clone();
+        if let Some(c) = credentials.get(&copy) {
+            let mut c = (*c).clone();
             if c.revoke(reason).is_ok() {
                 plan.audit("credential.revoked", Kind::Credential, Some(copy.get()));
                 plan.access_event(now, event("credential.revoked", &c));
@@ -800,11 +841,15 @@ async fn change_credential(
             .clone();
         change(&mut credential).map_err(|e| ApiProblem::invalid_state(e.to_string()))?;
         plan.audit(action, Kind::Credential, Some(id.get()));
-        let mut after = s.clone();
-        after.credentials.insert(id, credential.clone());
         plan.put(credential.clone(), None);
-        sync_mobile_keys(&after, plan, credential.person_id, now)?;
-        Ok(credential_view(&after, &credential, now))
+        sync_mobile_keys(
+            s,
+            Changed::Credential(&credential),
+            plan,
+            credential.person_id,
+            now,
+        )?;
+        Ok(changed_credential_view(s, &credential, now))
     })
     .await
 }
@@ -936,10 +981,8 @@ pub(crate) async fn add_phone(
         };
         plan.audit("phone.added", Kind::Phone, Some(phone.id.get()));
         plan.access_event(now, phone_event("phone.enrolled", s, &phone, now));
-        let mut after = s.clone();
-        after.phones.insert(phone.id, phone.clone());
         plan.put(phone.clone(), None);
-        sync_mobile_keys(&after, plan, person_id, now)?;
+        sync_mobile_keys(s, Changed::Phone(&phone), plan, person_id, now)?;
         Ok(phone_view(&phone))
     })
     .await
@@ -990,10 +1033,8 @@ pub(crate) async fn deactivate_phone(
             phone.active = false;
             plan.audit("phone.deactivated", Kind::Phone, Some(id.get()));
             plan.access_event(now, phone_event("phone.deactivated", s, &phone, now));
-            let mut after = s.clone();
-            after.phones.insert(id, phone.clone());
             plan.put(phone.clone(), None);
-            sync_mobile_keys(&after, plan, phone.person_id, now)?;
+            sync_mobile_keys(s, Changed::Phone(&phone), plan, phone.person_id, now)?;
             Ok(phone_view(&phone))
         })
         .await?;

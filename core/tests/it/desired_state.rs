@@ -617,3 +617,95 @@ proptest! {
         }
     }
 }
+
+/// The status of `changed` computed before the change is applied, and after (on a copy of
+/// the snapshot holding it), agree.
+fn status_before_equals_after(s: &Snapshot, changed: &Credential, at: Timestamp) {
+    let mut after = s.clone();
+    after.credentials.insert(changed.id, changed.clone());
+    assert_eq!(
+        Some(s.status_as_held(changed, at)),
+        after.credential_status(changed.id, at),
+        "{changed:?}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// A credential being issued or changed (suspended, resumed, given a window, revoked)
+    /// gets the status it has once applied, without the snapshot being copied.
+    #[test]
+    fn the_status_of_a_change_is_the_status_once_applied(
+        people in prop::collection::vec(person_strategy(), PEOPLE as usize),
+        grants in prop::collection::vec(grant_strategy(), 0..6),
+        at in 0i64..200,
+        window in (0i64..150, 1i64..100),
+    ) {
+        let s = world(&people, &grants);
+        for c in s.credentials.values() {
+            let mut suspended = c.clone();
+            if suspended.suspend().is_ok() {
+                status_before_equals_after(&s, &suspended, hour(at));
+                let mut resumed = suspended.clone();
+                if resumed.unsuspend().is_ok() {
+                    status_before_equals_after(&s, &resumed, hour(at));
+                }
+            }
+            if let Ok(windowed) =
+                c.clone().with_window(Some(hour(window.0)), Some(hour(window.0 + window.1)))
+            {
+                status_before_equals_after(&s, &windowed, hour(at));
+            }
+            let mut revoked = c.clone();
+            if revoked.revoke(RevokeReason::Damaged).is_ok() {
+                status_before_equals_after(&s, &revoked, hour(at));
+            }
+        }
+        for person in s.people.keys() {
+            let new = Credential::issue(CredentialId::new(9_000), TENANT, *person, card(9_000), hour(0));
+            status_before_equals_after(&s, &new, hour(at));
+        }
+    }
+}
+
+#[test]
+fn a_mobile_key_parent_is_judged_with_its_copies_under_its_new_version() {
+    let mut s = tenant();
+    let p = add_person(&mut s, 1);
+    let parent = add_credential(&mut s, 10, p, CredentialValue::MobileKey { phone_id: None });
+    for (phone, active) in [(20, true), (21, false)] {
+        let phone = Phone {
+            id: PhoneId::new(phone),
+            person_id: p,
+            active,
+        };
+        let copy = s.credentials[&parent].copy_for_phone(
+            CredentialId::new(phone.id.get() + 10),
+            phone.id,
+            hour(0),
+        );
+        s.phones.insert(phone.id, phone);
+        s.credentials.insert(copy.id, copy);
+    }
+    let mut suspended = s.credentials[&parent].clone();
+    suspended.suspend().unwrap();
+    status_before_equals_after(&s, &suspended, hour(1));
+    s.credentials.insert(parent, suspended.clone());
+    let mut resumed = suspended;
+    resumed.unsuspend().unwrap();
+    status_before_equals_after(&s, &resumed, hour(1));
+    let later = s.credentials[&parent]
+        .clone()
+        .with_window(Some(hour(5)), None)
+        .unwrap();
+    status_before_equals_after(&s, &later, hour(1));
+    let new_parent = Credential::issue(
+        CredentialId::new(99),
+        TENANT,
+        p,
+        CredentialValue::MobileKey { phone_id: None },
+        hour(0),
+    );
+    status_before_equals_after(&s, &new_parent, hour(1));
+}
