@@ -527,6 +527,18 @@ impl Core {
         Ok(f(&snapshot))
     }
 
+    /// Reads the tenant's snapshot on the blocking pool: for reads that take long enough
+    /// (a terminal's whole image) to hold up the requests sharing the async workers.
+    pub async fn read_blocking<R: Send + 'static>(
+        &self,
+        tenant: TenantId,
+        f: impl FnOnce(&Snapshot) -> R + Send + 'static,
+    ) -> Result<R, ApiProblem> {
+        let cell = self.cell(tenant).await?;
+        let snapshot = cell.read_owned().await;
+        blocking(move || Ok(f(&snapshot))).await
+    }
+
     /// Changes the tenant's state: `f` sees the snapshot and fills a [`Plan`] (with up to
     /// `ids` fresh record ids); the plan is committed in one transaction, then applied.
     /// Nothing changes when `f` or the commit fails.

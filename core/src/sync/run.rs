@@ -449,20 +449,25 @@ async fn terminal_loop(mut task: TerminalTask) {
                 Err(e) => failure = Some(e),
             }
         }
+        // An image takes tens of milliseconds with thousands of people: it is computed on
+        // the blocking pool, where waiting for another terminal's computation of the same
+        // image holds up no request either.
+        let (tenant, terminal_id, images) = (task.tenant, task.terminal, task.images.clone());
+        let receiver = task.options.receiver.clone();
         let computed = task
             .core
-            .read(task.tenant, |s| {
-                let terminal = s.topology.terminals.get(&task.terminal)?;
-                let coverage = Coverage::of(s, task.terminal)?;
+            .read_blocking(task.tenant, move |s| {
+                let terminal = s.topology.terminals.get(&terminal_id)?;
+                let coverage = Coverage::of(s, terminal_id)?;
                 let mode = match terminal.operating_mode {
                     crate::domain::OperatingMode::Standalone => "standalone",
                     crate::domain::OperatingMode::Pro => "pro",
                     crate::domain::OperatingMode::Enterprise => "enterprise",
                 };
-                let key = (task.tenant, coverage.clone(), mode);
-                Some(task.images.get_or_compute(key, revision, now, || {
+                let key = (tenant, coverage.clone(), mode);
+                Some(images.get_or_compute(key, revision, now, || {
                     let (mut image, next) = device_image(s, &coverage, now);
-                    if let Some((host, port)) = &task.options.receiver {
+                    if let Some((host, port)) = &receiver {
                         image.insert(
                             SETUP_KEY.into(),
                             SubjectImage::Setup(SetupImage {
