@@ -127,10 +127,11 @@ async fn main() -> anyhow::Result<()> {
                     .json(&serde_json::json!({"acs_id": format!("E-{i}"), "selfie": *selfie}))
                     .send()
                     .await?;
+                let status = reply.status();
                 anyhow::ensure!(
-                    reply.status().as_u16() == 201,
-                    "enrollment {i}: {}",
-                    reply.status()
+                    status.as_u16() == 201,
+                    "enrollment {i}: {status} {}",
+                    reply.text().await.unwrap_or_default()
                 );
                 done.fetch_add(1, Ordering::SeqCst);
             }
@@ -142,8 +143,12 @@ async fn main() -> anyhow::Result<()> {
     let step = (n / 10).max(1);
     let (mut mark, mut mark_at) = (0, Instant::now());
     while mark < n {
-        // Polls the counter: the workers stay free of reporting.
+        // Polls the counter: the workers stay free of reporting. A worker that stopped
+        // early failed: its error is reported below.
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if workers.iter().any(|w| w.is_finished()) && next.load(Ordering::SeqCst) < n {
+            break;
+        }
         let d = done.load(Ordering::SeqCst);
         if d < (mark + step).min(n) {
             continue;

@@ -2,8 +2,15 @@
 //! commit that crosses its threshold, so every few hundred small writes one request paid
 //! for copying the log back into the database and syncing it (the online decision's p99
 //! went from under 1 ms to over 4 ms). The store turns that off and this thread, on a
-//! connection of its own, checkpoints passively once a second instead: it never waits
-//! for writers, and writers never wait for it.
+//! connection of its own, checkpoints passively several times a second instead: it never
+//! waits for writers, and writers never wait for it.
+//!
+//! A passive checkpoint never restarts the log while writes keep coming (each one leaves
+//! frames it has not copied yet), so under a steady stream of writes the log would grow
+//! without bound (3.4 GB after 40,000 enrollments with a selfie). Once it holds more than
+//! [`RESTART_AFTER_PAGES`] the thread runs a restarting checkpoint: writers wait for the
+//! little the passive one left, and the log starts again from its beginning (and is cut
+//! back to [`KEEP_LOG_BYTES`] on disk).
 
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -15,7 +22,13 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// How often the log is copied back into the database.
-const EVERY: Duration = Duration::from_secs(1);
+const EVERY: Duration = Duration::from_millis(200);
+
+/// A log longer than this (pages of 4 KiB: 16 MiB) is restarted after being copied.
+pub(crate) const RESTART_AFTER_PAGES: i64 = 4096;
+
+/// The size a restarted log is cut back to on disk.
+pub(crate) const KEEP_LOG_BYTES: i64 = 64 * 1024 * 1024;
 
 /// The checkpoint thread of one database file; it stops (after a last checkpoint) when
 /// dropped.
@@ -30,6 +43,7 @@ impl Checkpointer {
     pub(crate) fn start(path: &Path) -> Result<Checkpointer, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_size_limit", KEEP_LOG_BYTES)?;
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("acs-store-checkpoint".into())
@@ -54,9 +68,15 @@ impl Checkpointer {
     }
 }
 
-/// Copies what it can of the log into the database without waiting for anyone.
+/// Copies what it can of the log into the database without waiting for anyone, then, if
+/// the log has grown long, restarts it.
 fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    // (busy, pages in the log, pages copied)
+    let log: i64 = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))?;
+    if log > RESTART_AFTER_PAGES {
+        conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;
+    }
+    Ok(())
 }
 
 impl Drop for Checkpointer {

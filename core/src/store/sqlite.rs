@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use jiff::Timestamp;
-use rusqlite::{Connection, ErrorCode, OptionalExtension as _, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension as _, TransactionBehavior, params};
 
 use serde_json::Value as Json;
 
@@ -44,6 +44,13 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // No commit copies the log back into the database: the checkpoint thread does.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // The log file is cut back when a write restarts it (writes take the write lock
+        // at once, so a restart by the checkpoint thread never fails one half-way).
+        conn.pragma_update(
+            None,
+            "journal_size_limit",
+            super::checkpoint::KEEP_LOG_BYTES,
+        )?;
         let checkpointer = Checkpointer::start(path)?;
         SqliteStore::prepare(conn, Some(checkpointer))
     }
@@ -65,7 +72,7 @@ impl SqliteStore {
             return Ok(());
         };
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let rows: Vec<(i64, String)> = {
             let mut stmt = tx.prepare("SELECT id, data FROM records WHERE kind = ?1")?;
             stmt.query_map(params![Kind::Terminal.as_str()], |r| {
@@ -171,7 +178,7 @@ impl SqliteStore {
         }
         let pending = &MIGRATIONS[usize::try_from(found).unwrap_or(0)..];
         for (i, sql) in pending.iter().enumerate() {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", found + i as i64 + 1)?;
             tx.commit()?;
@@ -340,7 +347,7 @@ impl Store for SqliteStore {
 
     fn allocate_ids(&self, n: usize) -> Result<Vec<u64>, StoreError> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let first: i64 = tx.query_row("SELECT next_id FROM id_sequence", [], |r| r.get(0))?;
         let count = i64::try_from(n).unwrap_or(i64::MAX);
         tx.execute(
@@ -353,7 +360,7 @@ impl Store for SqliteStore {
 
     fn commit(&self, tenant_id: u64, change: Change) -> Result<Vec<u64>, StoreError> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let tenant = sql_id(tenant_id);
         let stamp = now();
         if let Some(reply) = &change.idempotency {
@@ -599,7 +606,7 @@ impl Store for SqliteStore {
         subjects: &[(String, Option<Json>)],
     ) -> Result<(), StoreError> {
         let mut conn = self.lock();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut put = tx.prepare_cached(
                 "INSERT INTO applied_state (tenant_id, terminal_id, subject, data, applied_at) VALUES (?1, ?2, ?3, ?4, ?5)
