@@ -40,55 +40,62 @@ impl Step {
     }
 }
 
+/// A subject key found in one of two images or in both, from [`pair`].
+enum Paired<'a> {
+    /// Only in the first image.
+    First(&'a String, &'a SubjectImage),
+    /// Only in the second image.
+    Second(&'a String, &'a SubjectImage),
+    /// In both.
+    Both(&'a String, &'a SubjectImage, &'a SubjectImage),
+}
+
+/// Both images' subjects in key order, each paired with its counterpart: one walk over
+/// the two (they are ordered by key), a key comparison per step rather than a lookup per
+/// subject (a terminal holding 10,000 people plans every change of the core this way).
+fn pair<'a>(first: &'a DeviceImage, second: &'a DeviceImage) -> impl Iterator<Item = Paired<'a>> {
+    let mut first = first.iter().peekable();
+    let mut second = second.iter().peekable();
+    std::iter::from_fn(move || {
+        let order = match (first.peek(), second.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((a, _)), Some((b, _))) => a.cmp(b),
+        };
+        match order {
+            std::cmp::Ordering::Less => first.next().map(|(k, v)| Paired::First(k, v)),
+            std::cmp::Ordering::Greater => second.next().map(|(k, v)| Paired::Second(k, v)),
+            std::cmp::Ordering::Equal => {
+                let (key, a) = first.next()?;
+                let (_, b) = second.next()?;
+                Some(Paired::Both(key, a, b))
+            }
+        }
+    })
+}
+
 /// The steps that bring `applied` to `desired`, removals first.
-///
-/// Both images are ordered by key, so one walk over the two pairs every subject with its
-/// counterpart: a key comparison per step rather than a lookup per subject (a terminal
-/// holding 10,000 people plans every change of the core this way).
 pub fn plan(desired: &DeviceImage, applied: &DeviceImage) -> Vec<Step> {
     let mut removals = Vec::new();
     let mut puts = Vec::new();
-    let mut wanted = desired.iter().peekable();
-    let mut held = applied.iter().peekable();
-    let put = |key: &String, desired: &SubjectImage, applied: Option<&SubjectImage>| Step::Put {
-        key: key.clone(),
-        desired: desired.clone(),
-        applied: applied.cloned().map(Box::new),
-    };
-    let remove = |key: &String, applied: &SubjectImage| Step::Remove {
-        key: key.clone(),
-        applied: applied.clone(),
-    };
-    loop {
-        match (wanted.peek(), held.peek()) {
-            (None, None) => break,
-            (Some((key, image)), None) => {
-                puts.push(put(key, image, None));
-                wanted.next();
-            }
-            (None, Some((key, image))) => {
-                removals.push(remove(key, image));
-                held.next();
-            }
-            (Some((wanted_key, wanted_image)), Some((held_key, held_image))) => {
-                match wanted_key.cmp(held_key) {
-                    std::cmp::Ordering::Less => {
-                        puts.push(put(wanted_key, wanted_image, None));
-                        wanted.next();
-                    }
-                    std::cmp::Ordering::Greater => {
-                        removals.push(remove(held_key, held_image));
-                        held.next();
-                    }
-                    std::cmp::Ordering::Equal => {
-                        if wanted_image != held_image {
-                            puts.push(put(wanted_key, wanted_image, Some(held_image)));
-                        }
-                        wanted.next();
-                        held.next();
-                    }
-                }
-            }
+    for paired in pair(desired, applied) {
+        match paired {
+            Paired::First(key, wanted) => puts.push(Step::Put {
+                key: key.clone(),
+                desired: wanted.clone(),
+                applied: None,
+            }),
+            Paired::Second(key, held) => removals.push(Step::Remove {
+                key: key.clone(),
+                applied: held.clone(),
+            }),
+            Paired::Both(key, wanted, held) if wanted != held => puts.push(Step::Put {
+                key: key.clone(),
+                desired: wanted.clone(),
+                applied: Some(Box::new(held.clone())),
+            }),
+            Paired::Both(..) => {}
         }
     }
     // Removals go in reverse key order: users (`user:…`) before the rules (`rule:…`) they
@@ -99,44 +106,14 @@ pub fn plan(desired: &DeviceImage, applied: &DeviceImage) -> Vec<Step> {
 }
 
 /// The keys whose subject differs between two images (present in one only, or unequal),
-/// in key order: the same walk as [`plan`], without building steps.
+/// in key order.
 pub fn changed_keys(before: &DeviceImage, after: &DeviceImage) -> Vec<String> {
-    let mut changed = Vec::new();
-    let mut old = before.iter().peekable();
-    let mut new = after.iter().peekable();
-    loop {
-        match (old.peek(), new.peek()) {
-            (None, None) => break,
-            (Some((key, _)), None) => {
-                changed.push((*key).clone());
-                old.next();
-            }
-            (None, Some((key, _))) => {
-                changed.push((*key).clone());
-                new.next();
-            }
-            (Some((old_key, old_image)), Some((new_key, new_image))) => {
-                match old_key.cmp(new_key) {
-                    std::cmp::Ordering::Less => {
-                        changed.push((*old_key).clone());
-                        old.next();
-                    }
-                    std::cmp::Ordering::Greater => {
-                        changed.push((*new_key).clone());
-                        new.next();
-                    }
-                    std::cmp::Ordering::Equal => {
-                        if old_image != new_image {
-                            changed.push((*new_key).clone());
-                        }
-                        old.next();
-                        new.next();
-                    }
-                }
-            }
-        }
-    }
-    changed
+    pair(before, after)
+        .filter_map(|paired| match paired {
+            Paired::First(key, _) | Paired::Second(key, _) => Some(key.clone()),
+            Paired::Both(key, a, b) => (a != b).then(|| key.clone()),
+        })
+        .collect()
 }
 
 /// [`plan`] restricted to `keys` (in key order): when `applied` equals an image and
