@@ -736,18 +736,12 @@ fn sync_mobile_keys(
         .chain(new_credential)
         .map(|c| (c.id, c))
         .collect();
-    let phones: BTreeMap<PhoneId, &Phone> = s
+    let phones = s
         .phones
         .values()
-        .filter(|p| p.person_id == person)
-        .chain(new_phone)
-        .map(|p| (p.id, p))
-        .collect();
-    let sync = mobile_key_sync(
-        credentials.values().copied(),
-        phones.values().copied(),
-        person,
-    );
+        .filter(|p| p.person_id == person && new_phone.is_none_or(|new| new.id != p.id))
+        .chain(new_phone);
+    let sync = mobile_key_sync(credentials.values().copied(), phones, person);
     let acs_id = s.people.get(&person).map(|p| p.acs_id.as_str());
     let event = |kind: &str, c: &Credential| {
         json!({"type": kind, "occurred_at": now.to_string(), "person_id": person.get(),

@@ -136,14 +136,25 @@ impl Flight {
     }
 }
 
-/// Lands a flight as abandoned if its computation unwinds before landing it.
-struct Abandon<'a>(Option<&'a Flight>);
+/// Lands a flight as abandoned, and takes it off its slot, if its computation unwinds
+/// before landing it.
+struct Abandon<'a, K: std::hash::Hash + Eq + Clone> {
+    images: &'a SharedImages<K>,
+    key: &'a K,
+    flight: Option<&'a Arc<Flight>>,
+}
 
-impl Drop for Abandon<'_> {
+impl<K: std::hash::Hash + Eq + Clone> Drop for Abandon<'_, K> {
     fn drop(&mut self) {
-        if let Some(flight) = self.0 {
-            flight.land(Err(()));
+        let Some(flight) = self.flight else {
+            return;
+        };
+        if let Some(slot) = self.images.lock().get_mut(self.key)
+            && slot.flight.as_ref().is_some_and(|f| Arc::ptr_eq(f, flight))
+        {
+            slot.flight = None;
         }
+        flight.land(Err(()));
     }
 }
 
@@ -191,9 +202,14 @@ impl<K: std::hash::Hash + Eq + Clone> SharedImages<K> {
                 _ => return self.compute(key, revision, at, compute, None),
             },
         };
-        let mut abandon = Abandon(Some(&flight));
+        let abandon_key = key.clone();
+        let mut abandon = Abandon {
+            images: self,
+            key: &abandon_key,
+            flight: Some(&flight),
+        };
         let image = self.compute(key, revision, at, compute, Some(&flight));
-        abandon.0 = None;
+        abandon.flight = None;
         flight.land(Ok(image.clone()));
         image
     }
@@ -387,6 +403,10 @@ mod tests {
             images.get_or_compute(1, 7, at(1), || panic!("computation failed"))
         }));
         assert!(panicked.is_err());
+        assert!(
+            images.lock()[&1].flight.is_none(),
+            "the abandoned flight is taken off its slot"
+        );
         assert!(computed(&images, 1, 7, 1), "the next caller computes");
         assert!(!computed(&images, 1, 7, 1), "and its image is kept");
     }
