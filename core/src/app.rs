@@ -16,7 +16,8 @@ use tokio::sync::{RwLock, broadcast};
 use crate::domain::{Snapshot, Tenant, TenantId};
 use crate::http::auth::{self, GeneratedKey};
 use crate::http::problem::ApiProblem;
-use crate::records::{self, Stored};
+use crate::records::Stored;
+pub use crate::residency::Subject;
 use crate::store::{
     AccessEventRow, ApiKeyRow, AuditEntry, Blob, Change, IdempotentReply, Kind, NewAccessEvent,
     Store, TenantRow, Write,
@@ -498,11 +499,9 @@ impl Core {
                 .ok_or_else(|| ApiProblem::not_found("tenant", tenant))?;
             let mut domain = Tenant::new(tenant, &row.name)?;
             domain.active = row.active;
-            let records = store.records(tenant.get())?;
-            records::snapshot(domain, &records).map_err(|e| {
-                tracing::error!(error = %e, "stored record unreadable");
-                ApiProblem::internal()
-            })
+            let mut snapshot = Snapshot::new(domain);
+            crate::residency::load(&*store, &mut snapshot)?;
+            Ok(snapshot)
         })
         .await?;
         let mut cells = self
@@ -522,9 +521,35 @@ impl Core {
         tenant: TenantId,
         f: impl FnOnce(&Snapshot) -> R,
     ) -> Result<R, ApiProblem> {
+        self.read_about(tenant, Vec::new(), f).await
+    }
+
+    /// Reads the tenant's snapshot with the people `subjects` belong to in it: filed people
+    /// are read from the store for this read (under the tenant's write lock, as they
+    /// change the snapshot while they visit) and filed again after it.
+    pub async fn read_about<R>(
+        &self,
+        tenant: TenantId,
+        subjects: Vec<Subject>,
+        f: impl FnOnce(&Snapshot) -> R,
+    ) -> Result<R, ApiProblem> {
         let cell = self.cell(tenant).await?;
-        let snapshot = cell.read().await;
-        Ok(f(&snapshot))
+        {
+            let snapshot = cell.read().await;
+            if subjects.iter().all(|s| s.is_held(&snapshot)) {
+                return Ok(f(&snapshot));
+            }
+        }
+        let mut snapshot = cell.write_owned().await;
+        let store = self.inner.store.clone();
+        let (mut snapshot, visit) = blocking(move || {
+            let visit = crate::residency::summon(&*store, tenant, &mut snapshot, &subjects)?;
+            Ok((snapshot, visit))
+        })
+        .await?;
+        let result = f(&snapshot);
+        crate::residency::leave(&mut snapshot, visit);
+        Ok(result)
     }
 
     /// Reads the tenant's snapshot on the blocking pool: for reads that take long enough
@@ -548,6 +573,19 @@ impl Core {
         ids: usize,
         f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, ApiProblem> + Send + 'static,
     ) -> Result<R, ApiProblem> {
+        self.write_about(caller, Vec::new(), ids, f).await
+    }
+
+    /// [`Core::write`] with the people `subjects` belong to in the snapshot `f` sees
+    /// (filed people visit for the write). Once applied, the snapshot holds exactly the
+    /// entitled people again ([`crate::residency::settle`]).
+    pub async fn write_about<R: Send + 'static>(
+        &self,
+        caller: &Caller,
+        subjects: Vec<Subject>,
+        ids: usize,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, ApiProblem> + Send + 'static,
+    ) -> Result<R, ApiProblem> {
         let cell = self.cell(caller.tenant).await?;
         let mut snapshot = cell.write_owned().await;
         let store = self.inner.store.clone();
@@ -555,24 +593,46 @@ impl Core {
         let actor = caller.key_prefix.clone();
         let inner = self.inner.clone();
         let (result, event_ids, events, messages, records) = blocking(move || {
-            let mut plan = Plan {
-                ids: if ids == 0 {
-                    Vec::new()
-                } else {
-                    store.allocate_ids(ids)?.into_iter().rev().collect()
-                },
-                ..Plan::default()
+            let planned = (|| {
+                crate::residency::summon(&*store, tenant, &mut snapshot, &subjects)?;
+                let mut plan = Plan {
+                    ids: if ids == 0 {
+                        Vec::new()
+                    } else {
+                        store.allocate_ids(ids)?.into_iter().rev().collect()
+                    },
+                    ..Plan::default()
+                };
+                let result = f(&snapshot, &mut plan)?;
+                for entry in &mut plan.change.audit {
+                    entry.actor.clone_from(&actor);
+                }
+                let before = crate::residency::named_before(&snapshot, &plan.change.writes);
+                let written = crate::residency::written_records(&plan.change.writes);
+                let events = plan.change.access_events.clone();
+                let messages = !plan.change.messages.is_empty();
+                let event_ids = store.commit(tenant.get(), plan.change)?;
+                Ok((
+                    result, plan.apply, before, written, event_ids, events, messages,
+                ))
+            })();
+            let (result, apply, before, written, event_ids, events, messages) = match planned {
+                Ok(planned) => planned,
+                Err(e) => {
+                    crate::residency::dismiss(&mut snapshot);
+                    return Err(e);
+                }
             };
-            let result = f(&snapshot, &mut plan)?;
-            for entry in &mut plan.change.audit {
-                entry.actor.clone_from(&actor);
-            }
-            let events = plan.change.access_events.clone();
-            let messages = !plan.change.messages.is_empty();
-            let records = !plan.change.writes.is_empty();
-            let event_ids = store.commit(tenant.get(), plan.change)?;
-            for apply in plan.apply {
+            let records = !written.is_empty();
+            for apply in apply {
                 apply(&mut snapshot);
+            }
+            // The change is committed: a failure to read a newly entitled person back is
+            // logged, and that person is read in by the next call about them.
+            if let Err(e) =
+                crate::residency::settle(&*store, tenant, &mut snapshot, before, &written)
+            {
+                tracing::error!(detail = %e.detail, "filing after a write failed");
             }
             // Only a change of records can change what a terminal must hold: a write that
             // only appends access events (hundreds a second from the terminals) wakes no
@@ -621,6 +681,27 @@ impl Core {
         caller: &Caller,
         f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, ApiProblem> + Send + 'static,
     ) -> Result<R, ApiProblem> {
+        self.append_about(caller, Vec::new(), f).await
+    }
+
+    /// [`Core::append`] with the people `subjects` belong to in the snapshot `f` sees; when
+    /// one is filed, the append runs as a write so that they can visit.
+    pub async fn append_about<R: Send + 'static>(
+        &self,
+        caller: &Caller,
+        subjects: Vec<Subject>,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, ApiProblem> + Send + 'static,
+    ) -> Result<R, ApiProblem> {
+        if !subjects.is_empty() {
+            let cell = self.cell(caller.tenant).await?;
+            let held = {
+                let snapshot = cell.read().await;
+                subjects.iter().all(|s| s.is_held(&snapshot))
+            };
+            if !held {
+                return self.write_about(caller, subjects, 0, f).await;
+            }
+        }
         let cell = self.cell(caller.tenant).await?;
         let snapshot = cell.read_owned().await;
         let store = self.inner.store.clone();
@@ -650,6 +731,19 @@ impl Core {
         let store = self.inner.store.clone();
         let key = key.to_owned();
         blocking(move || Ok(store.idempotent_reply(tenant.get(), &key)?)).await
+    }
+
+    /// Up to `limit` stored records of `kind` with an id above `after`, by id: for lists
+    /// of what the snapshot does not hold in full (people).
+    pub async fn stored_page(
+        &self,
+        tenant: TenantId,
+        kind: Kind,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::store::Record>, ApiProblem> {
+        let store = self.inner.store.clone();
+        blocking(move || Ok(store.records_of_kind(tenant.get(), kind, after, limit)?)).await
     }
 
     /// A record's binary data (a selfie).

@@ -265,8 +265,9 @@ pub async fn complete(core: &Core, enrollment: &Enrollment, reply: &Json) -> Enr
             };
             let person = enrollment.person;
             let now = core.now();
+            let subjects = crate::records::credential::issue_subjects(&value, person);
             let issued = core
-                .write(&caller, 1, move |s, plan| {
+                .write_about(&caller, subjects, 1, move |s, plan| {
                     let p = s
                         .people
                         .get(&person)

@@ -25,6 +25,7 @@ pub mod http;
 pub mod notify;
 pub mod receiver;
 pub mod records;
+pub mod residency;
 pub mod store;
 pub mod sync;
 pub mod terminal;

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde_json::{Value as Json, json};
 
-use crate::app::{Core, Idempotency};
+use crate::app::{Core, Idempotency, Subject};
 use crate::card::WiegandCard;
 use crate::domain::{
     CredentialValue, Direction, DoorId, PersonId, PresentedFactor, Snapshot, TenantId, Terminal,
@@ -266,8 +266,14 @@ pub(crate) async fn record_access_log(
         tenant: from.tenant,
         key_prefix: format!("terminal:{terminal}"),
     };
+    let subjects = u64::try_from(user)
+        .ok()
+        .filter(|u| *u > 0)
+        .map(|u| Subject::Person(PersonId::new(u)))
+        .into_iter()
+        .collect();
     let written = core
-        .append(&caller, move |s, plan| {
+        .append_about(&caller, subjects, move |s, plan| {
             let t =
                 s.topology.terminals.get(&terminal).ok_or_else(|| {
                     crate::http::problem::ApiProblem::not_found("terminal", terminal)
@@ -334,14 +340,43 @@ const FINGER_READER: i64 = 0x6269_6F00;
 const QR_READER: i64 = 0x7172_6300;
 const PIN_READER: i64 = 0x7069_6E00;
 
-/// The factors an online request presents.
-fn factors(s: &Snapshot, command: &str, pairs: &[(String, String)]) -> Vec<PresentedFactor> {
-    let num = |name: &str| field(pairs, name).and_then(|v| v.trim().parse::<i64>().ok());
-    let card = num("card_value")
+/// The subjects of an online request: whoever holds a value it presents, and the user a
+/// terminal identified.
+fn online_subjects(pairs: &[(String, String)]) -> Vec<Subject> {
+    let presented = value_factors(pairs);
+    let mut subjects = crate::records::credential::presented_subjects(&presented);
+    let user = field(pairs, "user_id").and_then(|v| v.trim().parse::<u64>().ok());
+    subjects.extend(user.map(|u| Subject::Person(PersonId::new(u))));
+    subjects
+}
+
+/// Every value (card, QR code, PIN) an online request carries, whatever its command.
+fn value_factors(pairs: &[(String, String)]) -> Vec<PresentedFactor> {
+    let (card, qr, pin) = presented_values(pairs);
+    card.into_iter().chain(qr).chain(pin).collect()
+}
+
+/// The card, QR code and PIN fields of an online request.
+fn presented_values(
+    pairs: &[(String, String)],
+) -> (
+    Option<PresentedFactor>,
+    Option<PresentedFactor>,
+    Option<PresentedFactor>,
+) {
+    let card = field(pairs, "card_value")
+        .and_then(|v| v.trim().parse::<i64>().ok())
         .filter(|v| *v > 0)
         .map(|v| PresentedFactor::Card(WiegandCard::from_device_value(v.unsigned_abs())));
     let qr = field(pairs, "qrcode_value").map(|q| PresentedFactor::Qr(q.to_owned()));
     let pin = field(pairs, "pin_value").map(|p| PresentedFactor::Pin(p.to_owned()));
+    (card, qr, pin)
+}
+
+/// The factors an online request presents.
+fn factors(s: &Snapshot, command: &str, pairs: &[(String, String)]) -> Vec<PresentedFactor> {
+    let num = |name: &str| field(pairs, name).and_then(|v| v.trim().parse::<i64>().ok());
+    let (card, qr, pin) = presented_values(pairs);
     match command {
         "new_card" => card.into_iter().collect(),
         "new_qrcode" => qr.into_iter().collect(),
@@ -455,8 +490,9 @@ async fn online(core: &Core, peer: SocketAddr, command: &str, uri: &Uri, body: &
         key_prefix: format!("terminal:{terminal}"),
     };
     let (indexes, caller_tenant) = (core.clone(), from.tenant);
+    let subjects = online_subjects(&pairs);
     let answer = core
-        .write(&caller, 0, move |s, plan| {
+        .write_about(&caller, subjects, 0, move |s, plan| {
             let t = s
                 .topology
                 .terminals

@@ -75,7 +75,9 @@ impl Lookup {
     }
 
     /// The credentials that can stand for `factor`, in id order: those holding its value,
-    /// or the one a matcher named (face, fingerprint, mobile key).
+    /// or the one a matcher named (face, fingerprint, mobile key). The snapshot's visitors
+    /// are not indexed: their credentials are matched by a scan (visitors are rare and
+    /// only there for the call that brought them).
     pub(crate) fn candidates<'s>(
         &self,
         snapshot: &'s Snapshot,
@@ -90,12 +92,25 @@ impl Lookup {
         if let Some(id) = named {
             return snapshot.credentials.get(&id).into_iter().collect();
         }
-        PresentedValue::of_factor(factor)
-            .and_then(|key| self.by_value.get(&key))
+        let Some(key) = PresentedValue::of_factor(factor) else {
+            return Vec::new();
+        };
+        let mut found: Vec<&Credential> = self
+            .by_value
+            .get(&key)
             .into_iter()
             .flatten()
             .filter_map(|id| snapshot.credentials.get(id))
-            .collect()
+            .collect();
+        if !snapshot.visitors.is_empty() {
+            found.extend(snapshot.credentials.values().filter(|c| {
+                snapshot.visitors.contains(&c.person_id)
+                    && PresentedValue::of_credential(&c.value).as_ref() == Some(&key)
+            }));
+            found.sort_by_key(|c| c.id);
+            found.dedup_by_key(|c| c.id);
+        }
+        found
     }
 
     /// The memberships of `person`, in id order.

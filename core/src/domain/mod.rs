@@ -25,6 +25,7 @@ pub mod membership;
 pub mod person;
 pub mod phone;
 pub mod provisioning;
+pub mod residency;
 pub mod schedule;
 pub mod snapshot;
 pub mod topology;

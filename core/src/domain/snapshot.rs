@@ -63,6 +63,10 @@ pub struct Snapshot {
     pub invitations: BTreeMap<InvitationId, Invitation>,
     /// Doors in lockdown: nobody is granted there.
     pub locked_down_doors: BTreeSet<DoorId>,
+    /// Filed people (no entitlement names them) brought in from the store for the call
+    /// under way, with what they own, and filed again when it ends
+    /// ([`super::residency`]). The decision indexes of a revision do not cover them.
+    pub visitors: BTreeSet<PersonId>,
 }
 
 impl Snapshot {
@@ -82,6 +86,7 @@ impl Snapshot {
             accesses: BTreeMap::new(),
             invitations: BTreeMap::new(),
             locked_down_doors: BTreeSet::new(),
+            visitors: BTreeSet::new(),
         }
     }
 

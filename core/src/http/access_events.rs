@@ -126,8 +126,9 @@ pub(crate) async fn decide(
         .collect();
     let door = DoorId::new(body.door_id);
     let (indexes, tenant) = (core.clone(), caller.tenant);
+    let subjects = crate::records::credential::presented_subjects(&factors);
     let view = core
-        .write(&caller, 0, move |s, plan| {
+        .write_about(&caller, subjects, 0, move |s, plan| {
             if !s.topology.doors.contains_key(&door) {
                 return Err(ApiProblem::invalid(
                     "door_id",

@@ -23,7 +23,7 @@ use super::input::Input;
 use super::ok;
 use super::problem::ApiProblem;
 use super::rate_limit::ClientAddr;
-use crate::app::{Caller, Core};
+use crate::app::{Caller, Core, Subject};
 use crate::domain::Lookup;
 use crate::domain::{
     CredentialId, CredentialValue, Direction, DoorId, PresentedFactor, Snapshot, TenantId,
@@ -88,7 +88,7 @@ async fn check_pin(
     pin: Option<String>,
 ) -> Result<String, ApiProblem> {
     let now = core.now();
-    core.write(caller, 0, move |s, plan| {
+    core.write_about(caller, vec![Subject::Credential(id)], 0, move |s, plan| {
         let credential = s
             .credentials
             .get(&id)
@@ -200,7 +200,7 @@ pub(crate) async fn doors(
     let token = check_pin(&core, &caller, id, pin.clone()).await?;
     let now = core.now();
     let doors = core
-        .read(caller.tenant, |s| {
+        .read_about(caller.tenant, vec![Subject::Credential(id)], |s| {
             let lookup = core.lookup(caller.tenant, s);
             open_doors(s, &lookup, &token, pin.as_deref(), now)
         })
@@ -233,7 +233,7 @@ pub(crate) async fn open(
     // Phase one: decide (a denial is recorded at once).
     let (indexes, tenant) = (core.clone(), caller.tenant);
     let verdict = core
-        .write(&caller, 0, move |s, plan| {
+        .write_about(&caller, vec![Subject::Credential(id)], 0, move |s, plan| {
             let door_name = s
                 .topology
                 .doors
@@ -306,7 +306,7 @@ pub(crate) async fn open(
     // Phase three: record the outcome, consuming a one-time key on success.
     let granted = opened.is_ok();
     let recorded = event.clone();
-    core.write(&caller, 0, move |s, plan| {
+    core.write_about(&caller, vec![Subject::Credential(id)], 0, move |s, plan| {
         if granted && let Some(c) = s.credentials.get(&id) {
             let mut c = c.clone();
             if c.max_uses.is_some() && c.consume().is_ok() {

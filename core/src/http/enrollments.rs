@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::input::{Input, path_id};
 use super::problem::ApiProblem;
-use crate::app::{Caller, Core};
+use crate::app::{Caller, Core, Subject};
 use crate::domain::{PersonId, Terminal, TerminalId};
 use crate::enroll::{Capture, EnrollmentStatus, complete};
 use crate::terminal::{ClientOptions, EnrollKind, RemoteEnroll, TerminalClient};
@@ -68,7 +68,9 @@ pub(crate) async fn start(
     let terminal = terminal_of(&core, &caller, id).await?;
     let person = PersonId::new(body.person_id);
     if !core
-        .read(caller.tenant, |s| s.people.contains_key(&person))
+        .read_about(caller.tenant, vec![Subject::Person(person)], |s| {
+            s.people.contains_key(&person)
+        })
         .await?
     {
         return Err(ApiProblem::invalid(

@@ -17,9 +17,10 @@ use serde_json::{Value as Json, json};
 use super::input::{
     ACCESS_KINDS, EFFECTS, Input, auth_types, instant, name_of, named, opt_instant, path_id,
 };
+use super::people::people_subjects;
 use super::problem::ApiProblem;
 use super::{PageQuery, create, delete_unused, get_one, ok, page_query};
-use crate::app::{Caller, Core};
+use crate::app::{Caller, Core, Subject};
 use crate::domain::{
     Access, AccessDoor, AccessId, AccessSpec, DoorId, Effect, Event, EventId, EventStatus,
     FacilityId, GroupId, Holiday, HolidayCalendar, HolidayCalendarId, HolidayClasses, Membership,
@@ -161,30 +162,37 @@ pub(crate) async fn create_schedule(
             instant(&format!("one_off_windows[{i}].end"), &w.end)?,
         ));
     }
-    create(&core, &caller, input.idempotency, 1, move |s, plan| {
-        let mut schedule = Schedule::new(ScheduleId::new(plan.next_id()?), &body.name)?;
-        schedule.spans = spans;
-        for (i, (start, end)) in windows.into_iter().enumerate() {
-            schedule.add_one_off(start, end).map_err(|e| {
-                let field = format!("one_off_windows[{i}].{}", e.field);
-                ApiProblem::invalid(field.clone(), format!("{field} {}", e.problem))
-            })?;
-        }
-        for (i, raw) in body.holiday_calendar_ids.iter().enumerate() {
-            let id = HolidayCalendarId::new(*raw);
-            if !s.holiday_calendars.contains_key(&id) {
-                return Err(ApiProblem::invalid(
-                    format!("holiday_calendar_ids[{i}]"),
-                    format!("holiday calendar {id} does not exist"),
-                ));
+    create(
+        &core,
+        &caller,
+        Vec::new(),
+        input.idempotency,
+        1,
+        move |s, plan| {
+            let mut schedule = Schedule::new(ScheduleId::new(plan.next_id()?), &body.name)?;
+            schedule.spans = spans;
+            for (i, (start, end)) in windows.into_iter().enumerate() {
+                schedule.add_one_off(start, end).map_err(|e| {
+                    let field = format!("one_off_windows[{i}].{}", e.field);
+                    ApiProblem::invalid(field.clone(), format!("{field} {}", e.problem))
+                })?;
             }
-            schedule.holiday_calendar_ids.push(id);
-        }
-        plan.audit("schedule.created", Kind::Schedule, Some(schedule.id.get()));
-        let view = schedule_view(&schedule);
-        plan.put(schedule, None);
-        Ok(view)
-    })
+            for (i, raw) in body.holiday_calendar_ids.iter().enumerate() {
+                let id = HolidayCalendarId::new(*raw);
+                if !s.holiday_calendars.contains_key(&id) {
+                    return Err(ApiProblem::invalid(
+                        format!("holiday_calendar_ids[{i}]"),
+                        format!("holiday calendar {id} does not exist"),
+                    ));
+                }
+                schedule.holiday_calendar_ids.push(id);
+            }
+            plan.audit("schedule.created", Kind::Schedule, Some(schedule.id.get()));
+            let view = schedule_view(&schedule);
+            plan.put(schedule, None);
+            Ok(view)
+        },
+    )
     .await
 }
 
@@ -290,21 +298,28 @@ pub(crate) async fn create_calendar(
             })?,
         );
     }
-    create(&core, &caller, input.idempotency, 1, move |_, plan| {
-        let calendar = HolidayCalendar {
-            id: HolidayCalendarId::new(plan.next_id()?),
-            name,
-            holidays,
-        };
-        plan.audit(
-            "holiday_calendar.created",
-            Kind::HolidayCalendar,
-            Some(calendar.id.get()),
-        );
-        let view = calendar_view(&calendar);
-        plan.put(calendar, None);
-        Ok(view)
-    })
+    create(
+        &core,
+        &caller,
+        Vec::new(),
+        input.idempotency,
+        1,
+        move |_, plan| {
+            let calendar = HolidayCalendar {
+                id: HolidayCalendarId::new(plan.next_id()?),
+                name,
+                holidays,
+            };
+            plan.audit(
+                "holiday_calendar.created",
+                Kind::HolidayCalendar,
+                Some(calendar.id.get()),
+            );
+            let view = calendar_view(&calendar);
+            plan.put(calendar, None);
+            Ok(view)
+        },
+    )
     .await
 }
 
@@ -404,27 +419,34 @@ pub(crate) async fn create_event(
     let ends = instant("ends_at", &body.ends_at)?;
     let tenant = caller.tenant;
     let now = core.now();
-    create(&core, &caller, input.idempotency, 1, move |s, plan| {
-        let facility = FacilityId::new(body.facility_id);
-        if !s.topology.facilities.contains_key(&facility) {
-            return Err(ApiProblem::invalid(
-                "facility_id",
-                format!("facility {facility} does not exist"),
-            ));
-        }
-        let event = Event::new(
-            EventId::new(plan.next_id()?),
-            tenant,
-            facility,
-            &body.name,
-            starts,
-            ends,
-        )?;
-        plan.audit("event.created", Kind::Event, Some(event.id.get()));
-        let view = event_view(&event, now);
-        plan.put(event, None);
-        Ok(view)
-    })
+    create(
+        &core,
+        &caller,
+        Vec::new(),
+        input.idempotency,
+        1,
+        move |s, plan| {
+            let facility = FacilityId::new(body.facility_id);
+            if !s.topology.facilities.contains_key(&facility) {
+                return Err(ApiProblem::invalid(
+                    "facility_id",
+                    format!("facility {facility} does not exist"),
+                ));
+            }
+            let event = Event::new(
+                EventId::new(plan.next_id()?),
+                tenant,
+                facility,
+                &body.name,
+                starts,
+                ends,
+            )?;
+            plan.audit("event.created", Kind::Event, Some(event.id.get()));
+            let view = event_view(&event, now);
+            plan.put(event, None);
+            Ok(view)
+        },
+    )
     .await
 }
 
@@ -502,30 +524,38 @@ pub(crate) async fn add_attendee(
     let id = EventId::new(path_id("event", &id)?);
     let person = PersonId::new(input.body.person_id);
     let now = core.now();
-    create(&core, &caller, input.idempotency, 0, move |s, plan| {
-        let mut event = event_of(s, id)?.clone();
-        let acs_id = s
-            .people
-            .get(&person)
-            .ok_or_else(|| {
-                ApiProblem::invalid("person_id", format!("person {person} does not exist"))
-            })?
-            .acs_id
-            .clone();
-        event.add_attendee(person, now).map_err(|e| match e {
-            crate::domain::EventError::AlreadyAttending => ApiProblem::conflict(
-                Some("person_id"),
-                format!("person {person} already attends event {id}"),
-            ),
-            other => ApiProblem::invalid_state(other.to_string()),
-        })?;
-        plan.audit("attendee.added", Kind::Event, Some(id.get()));
-        plan.put(event, None);
-        Ok(
-            json!({"event_id": id.get(), "person_id": person.get(), "acs_id": acs_id.as_str(),
+    let subjects = vec![Subject::Person(person)];
+    create(
+        &core,
+        &caller,
+        subjects,
+        input.idempotency,
+        0,
+        move |s, plan| {
+            let mut event = event_of(s, id)?.clone();
+            let acs_id = s
+                .people
+                .get(&person)
+                .ok_or_else(|| {
+                    ApiProblem::invalid("person_id", format!("person {person} does not exist"))
+                })?
+                .acs_id
+                .clone();
+            event.add_attendee(person, now).map_err(|e| match e {
+                crate::domain::EventError::AlreadyAttending => ApiProblem::conflict(
+                    Some("person_id"),
+                    format!("person {person} already attends event {id}"),
+                ),
+                other => ApiProblem::invalid_state(other.to_string()),
+            })?;
+            plan.audit("attendee.added", Kind::Event, Some(id.get()));
+            plan.put(event, None);
+            Ok(
+                json!({"event_id": id.get(), "person_id": person.get(), "acs_id": acs_id.as_str(),
                   "added_at": now.to_string()}),
-        )
-    })
+            )
+        },
+    )
     .await
 }
 
@@ -592,29 +622,37 @@ pub(crate) async fn create_member(
     let person = PersonId::new(input.body.person_id);
     let tenant = caller.tenant;
     let now = core.now();
-    create(&core, &caller, input.idempotency, 1, move |s, plan| {
-        if !s.people.contains_key(&person) {
-            return Err(ApiProblem::invalid(
-                "person_id",
-                format!("person {person} does not exist"),
-            ));
-        }
-        if let Some(m) = s
-            .memberships
-            .values()
-            .find(|m| m.person_id == person && m.removed_at().is_none())
-        {
-            return Err(ApiProblem::conflict(
-                Some("person_id"),
-                format!("person {person} is already a member (member {})", m.id),
-            ));
-        }
-        let member = Membership::new(MembershipId::new(plan.next_id()?), tenant, person, now);
-        plan.audit("member.added", Kind::Membership, Some(member.id.get()));
-        let view = member_view(s, &member);
-        plan.put(member, None);
-        Ok(view)
-    })
+    let subjects = vec![Subject::Person(person)];
+    create(
+        &core,
+        &caller,
+        subjects,
+        input.idempotency,
+        1,
+        move |s, plan| {
+            if !s.people.contains_key(&person) {
+                return Err(ApiProblem::invalid(
+                    "person_id",
+                    format!("person {person} does not exist"),
+                ));
+            }
+            if let Some(m) = s
+                .memberships
+                .values()
+                .find(|m| m.person_id == person && m.removed_at().is_none())
+            {
+                return Err(ApiProblem::conflict(
+                    Some("person_id"),
+                    format!("person {person} is already a member (member {})", m.id),
+                ));
+            }
+            let member = Membership::new(MembershipId::new(plan.next_id()?), tenant, person, now);
+            plan.audit("member.added", Kind::Membership, Some(member.id.get()));
+            let view = member_view(s, &member);
+            plan.put(member, None);
+            Ok(view)
+        },
+    )
     .await
 }
 
@@ -846,19 +884,27 @@ pub(crate) async fn create_access(
 ) -> Result<Response, ApiProblem> {
     let tenant = caller.tenant;
     let now = core.now();
-    create(&core, &caller, input.idempotency, 1, move |s, plan| {
-        let mut access = build_access(s, AccessId::new(plan.next_id()?), &input.body, tenant)?;
-        welcome(s, plan, None, &access, now);
-        // Committed is provisioned until the sync engine reports per terminal.
-        advance(
-            &mut access,
-            &[ProvisioningStatus::Creating, ProvisioningStatus::Ready],
-        );
-        plan.audit("access.created", Kind::Access, Some(access.id.get()));
-        let view = access_view(&access);
-        plan.put(access, None);
-        Ok(view)
-    })
+    let subjects = people_subjects(&input.body.person_ids);
+    create(
+        &core,
+        &caller,
+        subjects,
+        input.idempotency,
+        1,
+        move |s, plan| {
+            let mut access = build_access(s, AccessId::new(plan.next_id()?), &input.body, tenant)?;
+            welcome(s, plan, None, &access, now);
+            // Committed is provisioned until the sync engine reports per terminal.
+            advance(
+                &mut access,
+                &[ProvisioningStatus::Creating, ProvisioningStatus::Ready],
+            );
+            plan.audit("access.created", Kind::Access, Some(access.id.get()));
+            let view = access_view(&access);
+            plan.put(access, None);
+            Ok(view)
+        },
+    )
     .await
 }
 
@@ -898,8 +944,9 @@ pub(crate) async fn update_access(
     let id = AccessId::new(path_id("access", &id)?);
     let tenant = caller.tenant;
     let now = core.now();
+    let subjects = people_subjects(&input.body.person_ids);
     let view = core
-        .write(&caller, 0, move |s, plan| {
+        .write_about(&caller, subjects, 0, move |s, plan| {
             let old = s
                 .accesses
                 .get(&id)

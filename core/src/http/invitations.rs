@@ -25,8 +25,8 @@ use super::input::{Input, opt_instant, parse, path_id};
 use super::people::{decode_selfie, issue_face, issue_problem, person_of, random_token};
 use super::problem::ApiProblem;
 use super::rate_limit::ClientAddr;
-use super::{PageQuery, create, get_one, ok, page_query};
-use crate::app::{Caller, Core};
+use super::{PageQuery, create, ok, page_query};
+use crate::app::{Caller, Core, Subject};
 use crate::domain::{
     Contact, CredentialValue, Delivery, Invitation, InvitationId, InvitationRefused, PersonId,
     check_can_issue, supersede_earlier,
@@ -106,55 +106,63 @@ pub(crate) async fn create_invitation(
         .transpose()?;
     let token = random_token(43);
     let link = compose::invitation_link(&core.public_url(), &token);
-    create(&core, &caller, input.idempotency, 1, move |s, plan| {
-        let person = person_of(s, person_id)?;
-        let email = match (body.send_by_email, email) {
-            (false, _) => None,
-            (true, Some(e)) => Some(e),
-            (true, None) => Some(person.contact.email.clone().ok_or_else(|| {
-                ApiProblem::invalid("email", "the person has no e-mail address; give one")
-            })?),
-        };
-        let text = match (body.send_by_text, phone_number) {
-            (false, _) => None,
-            (true, Some(n)) => Some(n),
-            (true, None) => Some(person.contact.phone_number.clone().ok_or_else(|| {
-                ApiProblem::invalid("phone_number", "the person has no mobile number; give one")
-            })?),
-        };
-        let face = CredentialValue::face("selfie:invitation")?;
-        check_can_issue(s.credentials.values(), person.tenant_id, person.id, &face)
-            .map_err(issue_problem)?;
-        let invitation = Invitation::new(
-            InvitationId::new(plan.next_id()?),
-            person.tenant_id,
-            person.id,
-            token_digest(&token),
-            (valid_from, expires_at),
-            Delivery::new(email, text)?,
-            now,
-        )?;
-        for old in supersede_earlier(s.invitations.values(), person.id, invitation.id) {
+    let subjects = vec![Subject::Person(person_id)];
+    create(
+        &core,
+        &caller,
+        subjects,
+        input.idempotency,
+        1,
+        move |s, plan| {
+            let person = person_of(s, person_id)?;
+            let email = match (body.send_by_email, email) {
+                (false, _) => None,
+                (true, Some(e)) => Some(e),
+                (true, None) => Some(person.contact.email.clone().ok_or_else(|| {
+                    ApiProblem::invalid("email", "the person has no e-mail address; give one")
+                })?),
+            };
+            let text = match (body.send_by_text, phone_number) {
+                (false, _) => None,
+                (true, Some(n)) => Some(n),
+                (true, None) => Some(person.contact.phone_number.clone().ok_or_else(|| {
+                    ApiProblem::invalid("phone_number", "the person has no mobile number; give one")
+                })?),
+            };
+            let face = CredentialValue::face("selfie:invitation")?;
+            check_can_issue(s.credentials.values(), person.tenant_id, person.id, &face)
+                .map_err(issue_problem)?;
+            let invitation = Invitation::new(
+                InvitationId::new(plan.next_id()?),
+                person.tenant_id,
+                person.id,
+                token_digest(&token),
+                (valid_from, expires_at),
+                Delivery::new(email, text)?,
+                now,
+            )?;
+            for old in supersede_earlier(s.invitations.values(), person.id, invitation.id) {
+                plan.audit(
+                    "invitation.superseded",
+                    Kind::Invitation,
+                    Some(old.id.get()),
+                );
+                plan.put(old, None);
+            }
+            for message in compose::invitation(person, &invitation, &link, now) {
+                plan.message(message);
+            }
             plan.audit(
-                "invitation.superseded",
+                "invitation.created",
                 Kind::Invitation,
-                Some(old.id.get()),
+                Some(invitation.id.get()),
             );
-            plan.put(old, None);
-        }
-        for message in compose::invitation(person, &invitation, &link, now) {
-            plan.message(message);
-        }
-        plan.audit(
-            "invitation.created",
-            Kind::Invitation,
-            Some(invitation.id.get()),
-        );
-        let mut view = invitation_view(&invitation, now);
-        view["link"] = json!(link);
-        plan.put(invitation, None);
-        Ok(view)
-    })
+            let mut view = invitation_view(&invitation, now);
+            view["link"] = json!(link);
+            plan.put(invitation, None);
+            Ok(view)
+        },
+    )
     .await
 }
 
@@ -168,7 +176,7 @@ pub(crate) async fn list_invitations(
     let person_id = PersonId::new(path_id("person", &id)?);
     let q = page_query(query)?;
     let now = core.now();
-    core.read(caller.tenant, |s| {
+    core.read_about(caller.tenant, vec![Subject::Person(person_id)], |s| {
         person_of(s, person_id)?;
         q.page(
             s.invitations
@@ -187,13 +195,14 @@ pub(crate) async fn get_invitation(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiProblem> {
+    let id = InvitationId::new(path_id("selfie invitation", &id)?);
     let now = core.now();
-    get_one(&core, &caller, "selfie invitation", &id, move |s, id| {
-        s.invitations
-            .get(&InvitationId::new(id))
-            .map(|i| invitation_view(i, now))
+    core.read_about(caller.tenant, vec![Subject::Invitation(id)], |s| {
+        s.invitations.get(&id).map(|i| invitation_view(i, now))
     })
-    .await
+    .await?
+    .map(ok)
+    .ok_or_else(|| ApiProblem::not_found("selfie invitation", id))
 }
 
 /// The problem for a link that cannot be used.
@@ -243,7 +252,9 @@ pub(crate) async fn public_page(
     let (caller, id) = by_token(&core, &token).await?;
     let now = core.now();
     let invitation = core
-        .read(caller.tenant, |s| s.invitations.get(&id).cloned())
+        .read_about(caller.tenant, vec![Subject::Invitation(id)], |s| {
+            s.invitations.get(&id).cloned()
+        })
         .await?
         .ok_or_else(|| ApiProblem::not_found("invitation link", "given"))?;
     let wants_json = headers
@@ -306,7 +317,7 @@ pub(crate) async fn public_submit(
     };
     let now = core.now();
     let view = core
-        .write(&caller, 1, move |s, plan| {
+        .write_about(&caller, vec![Subject::Invitation(id)], 1, move |s, plan| {
             let mut invitation = s
                 .invitations
                 .get(&id)

@@ -272,6 +272,12 @@ impl PageQuery {
         }
     }
 
+    /// The cursor and page size asked for: the page holds ids above the first, at most the
+    /// second of them.
+    pub(crate) fn window(&self) -> Result<(u64, usize), ApiProblem> {
+        Ok((self.after.unwrap_or(0), self.limit()?))
+    }
+
     /// One page of `items` (id, view), which must be in increasing id order:
     /// `{"items": […], "next_after": <id> | null}`.
     pub(crate) fn page(
@@ -313,6 +319,7 @@ pub(crate) fn page_query(
 pub(crate) async fn create(
     core: &Core,
     caller: &Caller,
+    subjects: Vec<crate::app::Subject>,
     idempotency: Option<Idempotency>,
     ids: usize,
     f: impl FnOnce(&Snapshot, &mut Plan) -> Result<Json, ApiProblem> + Send + 'static,
@@ -332,7 +339,7 @@ pub(crate) async fn create(
             .into_response());
     }
     let view = core
-        .write(caller, ids, move |snapshot, plan| {
+        .write_about(caller, subjects, ids, move |snapshot, plan| {
             let view = f(snapshot, plan)?;
             if let Some(key) = &idempotency {
                 plan.remember(key, StatusCode::CREATED.as_u16(), &view);

@@ -20,7 +20,7 @@ use serde_json::{Value as Json, json};
 use super::input::{Input, REVOKE_REASONS, named, opt_instant, path_id};
 use super::problem::ApiProblem;
 use super::{PageQuery, create, delete_unused, get_one, ok, page_query};
-use crate::app::{Caller, Core, Plan};
+use crate::app::{Caller, Core, Plan, Subject};
 use crate::card::WiegandCard;
 use crate::domain::{
     AcsId, Contact, Credential, CredentialId, CredentialStatus, CredentialValue, DisableReason,
@@ -28,6 +28,8 @@ use crate::domain::{
     SecretText, Snapshot, check_can_issue, mobile_key_sync,
 };
 use crate::notify::compose;
+use crate::records::Stored as _;
+use crate::records::credential::issue_subjects;
 use crate::store::{Blob, Kind};
 
 type PageResult = Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>;
@@ -112,7 +114,7 @@ pub(crate) async fn set_contact(
         input.body.phone_number.as_deref(),
     )?;
     let view = core
-        .write(&caller, 0, move |s, plan| {
+        .write_about(&caller, vec![Subject::Person(id)], 0, move |s, plan| {
             let mut person = person_of(s, id)?.clone();
             person.contact = contact;
             plan.audit("person.updated", Kind::Person, Some(id.get()));
@@ -191,6 +193,13 @@ pub(crate) fn issue_problem(e: IssueError) -> ApiProblem {
     }
 }
 
+/// The subjects of a list of person ids given in a request.
+pub(crate) fn people_subjects(ids: &[u64]) -> Vec<Subject> {
+    ids.iter()
+        .map(|id| Subject::Person(PersonId::new(*id)))
+        .collect()
+}
+
 pub(crate) fn person_of(s: &Snapshot, id: PersonId) -> Result<&Person, ApiProblem> {
     s.people
         .get(&id)
@@ -264,41 +273,59 @@ pub(crate) async fn enroll(
     let valid_to = opt_instant("valid_to", body.valid_to.as_deref())?;
     let tenant = caller.tenant;
     let now = core.now();
-    create(&core, &caller, input.idempotency, 2, move |s, plan| {
-        // Uniqueness of the acs_id is the store's unique key (409 naming `acs_id`): a scan
-        // of every person here would make enrollment slower as the tenant grows.
-        let mut person = Person::new(PersonId::new(plan.next_id()?), tenant, acs_id, &body.name)
-            .with_validity(valid_from, valid_to)?;
-        person.contact = contact;
-        plan.audit("person.created", Kind::Person, Some(person.id.get()));
-        let mut view = person_view(&person);
-        plan.put(person.clone(), None);
-        let mut credentials = Vec::new();
-        if let Some(jpeg) = jpeg {
-            let face = issue_face(s, plan, &person, jpeg, now)?;
-            credentials.push(
-                json!({"id": face.id.get(), "kind": "face", "status": "disabled",
+    create(
+        &core,
+        &caller,
+        Vec::new(),
+        input.idempotency,
+        2,
+        move |s, plan| {
+            // Uniqueness of the acs_id is the store's unique key (409 naming `acs_id`): a scan
+            // of every person here would make enrollment slower as the tenant grows.
+            let mut person =
+                Person::new(PersonId::new(plan.next_id()?), tenant, acs_id, &body.name)
+                    .with_validity(valid_from, valid_to)?;
+            person.contact = contact;
+            plan.audit("person.created", Kind::Person, Some(person.id.get()));
+            let mut view = person_view(&person);
+            plan.put(person.clone(), None);
+            let mut credentials = Vec::new();
+            if let Some(jpeg) = jpeg {
+                let face = issue_face(s, plan, &person, jpeg, now)?;
+                credentials.push(
+                    json!({"id": face.id.get(), "kind": "face", "status": "disabled",
                                     "disable_reasons": ["needs_provisioning"]}),
-            );
-        }
-        view["credentials"] = json!(credentials);
-        Ok(view)
-    })
+                );
+            }
+            view["credentials"] = json!(credentials);
+            Ok(view)
+        },
+    )
     .await
 }
 
-/// `GET /v1/people`.
+/// `GET /v1/people`: paged from the store, which holds everyone (the snapshot holds only
+/// the entitled).
 pub(crate) async fn list_people(
     State(core): State<Core>,
     caller: Caller,
     query: PageResult,
 ) -> Result<Response, ApiProblem> {
     let q = page_query(query)?;
-    core.read(caller.tenant, |s| {
-        q.page(s.people.values().map(|p| (p.id.get(), person_view(p))))
-    })
-    .await?
-    .map(ok)
+    let (after, limit) = q.window()?;
+    let records = core
+        .stored_page(caller.tenant, Kind::Person, after, limit + 1)
+        .await?;
+    let mut people = Vec::with_capacity(records.len());
+    for record in &records {
+        let person =
+            Person::from_document(caller.tenant, record.id, &record.data).map_err(|e| {
+                tracing::error!(error = %e, "stored person unreadable");
+                ApiProblem::internal()
+            })?;
+        people.push((record.id, person_view(&person)));
+    }
+    q.page(people).map(ok)
 }
 
 /// `GET /v1/people/{id}`.
@@ -309,7 +336,7 @@ pub(crate) async fn get_person(
 ) -> Result<Response, ApiProblem> {
     let id = PersonId::new(path_id("person", &id)?);
     let now = core.now();
-    core.read(caller.tenant, |s| {
+    core.read_about(caller.tenant, vec![Subject::Person(id)], |s| {
         s.people.get(&id).map(|p| {
             let mut view = person_view(p);
             view["credentials"] = s
@@ -335,7 +362,7 @@ pub(crate) async fn delete_person(
 ) -> Result<Response, ApiProblem> {
     let id = PersonId::new(path_id("person", &id)?);
     let now = core.now();
-    core.write(&caller, 0, move |s, plan| {
+    core.write_about(&caller, vec![Subject::Person(id)], 0, move |s, plan| {
         person_of(s, id)?;
         for c in s.credentials.values().filter(|c| c.person_id == id) {
             plan.delete::<Credential>(c.id.get());
@@ -382,7 +409,7 @@ async fn change_person(
 ) -> Result<Response, ApiProblem> {
     let id = PersonId::new(path_id("person", id)?);
     let view = core
-        .write(caller, 0, move |s, plan| {
+        .write_about(caller, vec![Subject::Person(id)], 0, move |s, plan| {
             let mut person = person_of(s, id)?.clone();
             change(&mut person).map_err(|e| ApiProblem::invalid_state(e.to_string()))?;
             plan.audit(action, Kind::Person, Some(id.get()));
@@ -420,7 +447,7 @@ pub(crate) async fn selfie(
 ) -> Result<Response, ApiProblem> {
     let id = PersonId::new(path_id("person", &id)?);
     let face = core
-        .read(caller.tenant, |s| {
+        .read_about(caller.tenant, vec![Subject::Person(id)], |s| {
             s.credentials
                 .values()
                 .find(|c| {
@@ -667,43 +694,54 @@ pub(crate) async fn issue_credential(
     let person_id = PersonId::new(path_id("person", &id)?);
     let now = core.now();
     let requested = requested(input.body)?;
+    let subjects = match &requested {
+        Requested::Value { value, .. } => issue_subjects(value, person_id),
+        Requested::Face(_) => vec![Subject::Person(person_id)],
+    };
     let public_url = core.public_url();
-    create(&core, &caller, input.idempotency, 64, move |s, plan| {
-        let person = person_of(s, person_id)?.clone();
-        let (value, starts, ends, max_uses, shown, send) = match requested {
-            Requested::Face(jpeg) => {
-                let face = issue_face(s, plan, &person, jpeg, now)?;
-                return Ok(credential_view(s, &face, now));
+    create(
+        &core,
+        &caller,
+        subjects,
+        input.idempotency,
+        64,
+        move |s, plan| {
+            let person = person_of(s, person_id)?.clone();
+            let (value, starts, ends, max_uses, shown, send) = match requested {
+                Requested::Face(jpeg) => {
+                    let face = issue_face(s, plan, &person, jpeg, now)?;
+                    return Ok(credential_view(s, &face, now));
+                }
+                Requested::Value {
+                    value,
+                    starts,
+                    ends,
+                    max_uses,
+                    shown,
+                    send,
+                } => (value, starts, ends, max_uses, shown, send),
+            };
+            check_can_issue(s.credentials.values(), person.tenant_id, person.id, &value)
+                .map_err(issue_problem)?;
+            let id = CredentialId::new(plan.next_id()?);
+            let mut credential = Credential::issue(id, person.tenant_id, person.id, value, now)
+                .with_window(starts, ends)?;
+            if let Some(n) = max_uses {
+                credential = credential.with_max_uses(n)?;
             }
-            Requested::Value {
-                value,
-                starts,
-                ends,
-                max_uses,
-                shown,
-                send,
-            } => (value, starts, ends, max_uses, shown, send),
-        };
-        check_can_issue(s.credentials.values(), person.tenant_id, person.id, &value)
-            .map_err(issue_problem)?;
-        let id = CredentialId::new(plan.next_id()?);
-        let mut credential = Credential::issue(id, person.tenant_id, person.id, value, now)
-            .with_window(starts, ends)?;
-        if let Some(n) = max_uses {
-            credential = credential.with_max_uses(n)?;
-        }
-        plan.audit("credential.issued", Kind::Credential, Some(id.get()));
-        for message in issue_messages(&person, &credential, send, &public_url, now)? {
-            plan.message(message);
-        }
-        plan.put(credential.clone(), None);
-        sync_mobile_keys(s, Changed::Credential(&credential), plan, person.id, now)?;
-        let mut view = changed_credential_view(s, &credential, now);
-        if let Some(v) = view.as_object_mut() {
-            v.extend(shown);
-        }
-        Ok(view)
-    })
+            plan.audit("credential.issued", Kind::Credential, Some(id.get()));
+            for message in issue_messages(&person, &credential, send, &public_url, now)? {
+                plan.message(message);
+            }
+            plan.put(credential.clone(), None);
+            sync_mobile_keys(s, Changed::Credential(&credential), plan, person.id, now)?;
+            let mut view = changed_credential_view(s, &credential, now);
+            if let Some(v) = view.as_object_mut() {
+                v.extend(shown);
+            }
+            Ok(view)
+        },
+    )
     .await
 }
 
@@ -783,7 +821,7 @@ pub(crate) async fn list_credentials(
     let id = PersonId::new(path_id("person", &id)?);
     let q = page_query(query)?;
     let now = core.now();
-    core.read(caller.tenant, |s| {
+    core.read_about(caller.tenant, vec![Subject::Person(id)], |s| {
         person_of(s, id)?;
         q.page(
             s.credentials
@@ -804,7 +842,7 @@ pub(crate) async fn get_credential(
 ) -> Result<Response, ApiProblem> {
     let id = CredentialId::new(path_id("credential", &id)?);
     let now = core.now();
-    core.read(caller.tenant, |s| {
+    core.read_about(caller.tenant, vec![Subject::Credential(id)], |s| {
         s.credentials
             .get(&id)
             .filter(|c| !c.is_deleted())
@@ -826,7 +864,7 @@ async fn change_credential(
 ) -> Result<Json, ApiProblem> {
     let id = CredentialId::new(path_id("credential", id)?);
     let now = core.now();
-    core.write(caller, 8, move |s, plan| {
+    core.write_about(caller, vec![Subject::Credential(id)], 8, move |s, plan| {
         let mut credential = s
             .credentials
             .get(&id)
@@ -966,19 +1004,27 @@ pub(crate) async fn add_phone(
     }
     let person_id = PersonId::new(path_id("person", &id)?);
     let now = core.now();
-    create(&core, &caller, input.idempotency, 64, move |s, plan| {
-        person_of(s, person_id)?;
-        let phone = Phone {
-            id: PhoneId::new(plan.next_id()?),
-            person_id,
-            active: true,
-        };
-        plan.audit("phone.added", Kind::Phone, Some(phone.id.get()));
-        plan.access_event(now, phone_event("phone.enrolled", s, &phone, now));
-        plan.put(phone.clone(), None);
-        sync_mobile_keys(s, Changed::Phone(&phone), plan, person_id, now)?;
-        Ok(phone_view(&phone))
-    })
+    let subjects = vec![Subject::Person(person_id)];
+    create(
+        &core,
+        &caller,
+        subjects,
+        input.idempotency,
+        64,
+        move |s, plan| {
+            person_of(s, person_id)?;
+            let phone = Phone {
+                id: PhoneId::new(plan.next_id()?),
+                person_id,
+                active: true,
+            };
+            plan.audit("phone.added", Kind::Phone, Some(phone.id.get()));
+            plan.access_event(now, phone_event("phone.enrolled", s, &phone, now));
+            plan.put(phone.clone(), None);
+            sync_mobile_keys(s, Changed::Phone(&phone), plan, person_id, now)?;
+            Ok(phone_view(&phone))
+        },
+    )
     .await
 }
 
@@ -991,7 +1037,7 @@ pub(crate) async fn list_phones(
 ) -> Result<Response, ApiProblem> {
     let id = PersonId::new(path_id("person", &id)?);
     let q = page_query(query)?;
-    core.read(caller.tenant, |s| {
+    core.read_about(caller.tenant, vec![Subject::Person(id)], |s| {
         person_of(s, id)?;
         q.page(
             s.phones
@@ -1013,7 +1059,7 @@ pub(crate) async fn deactivate_phone(
     let id = PhoneId::new(path_id("phone", &id)?);
     let now = core.now();
     let view = core
-        .write(&caller, 0, move |s, plan| {
+        .write_about(&caller, vec![Subject::Phone(id)], 0, move |s, plan| {
             let mut phone = s
                 .phones
                 .get(&id)
@@ -1055,23 +1101,31 @@ pub(crate) async fn create_group(
     input: Input<GroupIn>,
 ) -> Result<Response, ApiProblem> {
     let tenant = caller.tenant;
-    create(&core, &caller, input.idempotency, 1, move |s, plan| {
-        let mut group = Group::new(GroupId::new(plan.next_id()?), tenant, &input.body.name)?;
-        for (i, raw) in input.body.member_ids.iter().enumerate() {
-            let person = PersonId::new(*raw);
-            if !s.people.contains_key(&person) {
-                return Err(ApiProblem::invalid(
-                    format!("member_ids[{i}]"),
-                    format!("person {person} does not exist"),
-                ));
+    let subjects = people_subjects(&input.body.member_ids);
+    create(
+        &core,
+        &caller,
+        subjects,
+        input.idempotency,
+        1,
+        move |s, plan| {
+            let mut group = Group::new(GroupId::new(plan.next_id()?), tenant, &input.body.name)?;
+            for (i, raw) in input.body.member_ids.iter().enumerate() {
+                let person = PersonId::new(*raw);
+                if !s.people.contains_key(&person) {
+                    return Err(ApiProblem::invalid(
+                        format!("member_ids[{i}]"),
+                        format!("person {person} does not exist"),
+                    ));
+                }
+                group.members.insert(person);
             }
-            group.members.insert(person);
-        }
-        plan.audit("group.created", Kind::Group, Some(group.id.get()));
-        let view = group_view(&group);
-        plan.put(group, None);
-        Ok(view)
-    })
+            plan.audit("group.created", Kind::Group, Some(group.id.get()));
+            let view = group_view(&group);
+            plan.put(group, None);
+            Ok(view)
+        },
+    )
     .await
 }
 
@@ -1138,7 +1192,7 @@ pub(crate) async fn add_group_member(
     let id = GroupId::new(path_id("group", &id)?);
     let person = PersonId::new(input.body.person_id);
     let view = core
-        .write(&caller, 0, move |s, plan| {
+        .write_about(&caller, vec![Subject::Person(person)], 0, move |s, plan| {
             let mut group = s
                 .groups
                 .get(&id)

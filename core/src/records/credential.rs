@@ -254,18 +254,68 @@ impl Stored for Credential {
                 _ => Vec::new(),
             };
         }
-        match &self.value {
-            CredentialValue::Card(card) => vec![
-                key(CARD, card.to_string()),
-                key(BURNED_CARD, card.to_string()),
-            ],
-            CredentialValue::Pin(pin) => vec![key(PIN, pin.expose())],
-            CredentialValue::Qr(payload) => vec![key(QR, payload.expose())],
-            CredentialValue::CloudKey { token, .. } => vec![key(CLOUD_KEY, token.expose())],
-            CredentialValue::Face { .. } => vec![key(FACE, self.person_id.to_string())],
-            CredentialValue::Fingerprint(_) | CredentialValue::MobileKey { .. } => Vec::new(),
+        live_claims(&self.value, self.person_id)
+    }
+}
+
+/// The claims a live credential of `person` holding `value` makes: what no other live
+/// credential of the tenant may hold (and, for a card, what stays burned once it is
+/// reported lost or stolen).
+pub(crate) fn live_claims(value: &CredentialValue, person: PersonId) -> Vec<UniqueKey> {
+    match value {
+        CredentialValue::Card(card) => vec![
+            key(CARD, card.to_string()),
+            key(BURNED_CARD, card.to_string()),
+        ],
+        CredentialValue::Pin(pin) => vec![key(PIN, pin.expose())],
+        CredentialValue::Qr(payload) => vec![key(QR, payload.expose())],
+        CredentialValue::CloudKey { token, .. } => vec![key(CLOUD_KEY, token.expose())],
+        CredentialValue::Face { .. } => vec![key(FACE, person.to_string())],
+        CredentialValue::Fingerprint(_) | CredentialValue::MobileKey { .. } => Vec::new(),
+    }
+}
+
+/// The subjects of issuing `value` to `person`: the person, and whoever holds a claim the
+/// value would make, so that the issuing rules see the credential it would clash with.
+pub(crate) fn issue_subjects(
+    value: &CredentialValue,
+    person: PersonId,
+) -> Vec<crate::residency::Subject> {
+    std::iter::once(crate::residency::Subject::Person(person))
+        .chain(
+            live_claims(value, person)
+                .into_iter()
+                .map(|k| crate::residency::Subject::Claim(k.scope, k.value)),
+        )
+        .collect()
+}
+
+/// The subjects of a decision on `factors`: the credentials a matcher named, and whoever
+/// holds the value presented (a burned card included, so that its holder is told apart
+/// from a stranger).
+pub(crate) fn presented_subjects(
+    factors: &[crate::domain::PresentedFactor],
+) -> Vec<crate::residency::Subject> {
+    use crate::domain::PresentedFactor as F;
+    use crate::residency::Subject;
+    let mut subjects = Vec::new();
+    for factor in factors {
+        match factor {
+            F::Card(card) => {
+                subjects.push(Subject::Claim(CARD, card.to_string()));
+                subjects.push(Subject::Claim(BURNED_CARD, card.to_string()));
+            }
+            F::Pin(pin) => subjects.push(Subject::Claim(PIN, pin.trim().to_owned())),
+            F::Qr(qr) => subjects.push(Subject::Claim(QR, qr.trim().to_owned())),
+            F::CloudKey { token, .. } => {
+                subjects.push(Subject::Claim(CLOUD_KEY, token.trim().to_owned()));
+            }
+            F::Face { credential_id, .. }
+            | F::Fingerprint { credential_id }
+            | F::MobileKey { credential_id } => subjects.push(Subject::Credential(*credential_id)),
         }
     }
+    subjects
 }
 
 #[cfg(test)]

@@ -53,71 +53,77 @@ mod topology;
 /// `locked_down_doors` starts empty. Deleted objects that are still stored (credentials,
 /// events, accesses being deleted) are included, as the domain expects.
 pub fn snapshot(tenant: Tenant, records: &[Record]) -> Result<Snapshot, CodecError> {
+    let mut snapshot = Snapshot::new(tenant);
+    for record in records {
+        insert(&mut snapshot, record)?;
+    }
+    Ok(snapshot)
+}
+
+/// Reads `record` into `snapshot` as its entity (replacing the one with its id).
+pub fn insert(snapshot: &mut Snapshot, record: &Record) -> Result<(), CodecError> {
     fn read<T: Stored>(tenant: TenantId, record: &Record) -> Result<T, CodecError> {
         T::from_document(tenant, record.id, &record.data)
     }
 
-    let id = tenant.id;
-    let mut snapshot = Snapshot::new(tenant);
-    for record in records {
-        match record.kind {
-            Kind::Site => {
-                let site: crate::domain::Site = read(id, record)?;
-                snapshot.topology.sites.insert(site.id, site);
-            }
-            Kind::Facility => {
-                let facility: crate::domain::Facility = read(id, record)?;
-                snapshot.topology.facilities.insert(facility.id, facility);
-            }
-            Kind::Door => {
-                let door: crate::domain::Door = read(id, record)?;
-                snapshot.topology.doors.insert(door.id, door);
-            }
-            Kind::Terminal => {
-                let terminal: crate::domain::Terminal = read(id, record)?;
-                snapshot.topology.terminals.insert(terminal.id, terminal);
-            }
-            Kind::Person => {
-                let person: crate::domain::Person = read(id, record)?;
-                snapshot.people.insert(person.id, person);
-            }
-            Kind::Credential => {
-                let credential: crate::domain::Credential = read(id, record)?;
-                snapshot.credentials.insert(credential.id, credential);
-            }
-            Kind::Phone => {
-                let phone: crate::domain::Phone = read(id, record)?;
-                snapshot.phones.insert(phone.id, phone);
-            }
-            Kind::Group => {
-                let group: crate::domain::Group = read(id, record)?;
-                snapshot.groups.insert(group.id, group);
-            }
-            Kind::Schedule => {
-                let schedule: crate::domain::Schedule = read(id, record)?;
-                snapshot.schedules.insert(schedule.id, schedule);
-            }
-            Kind::HolidayCalendar => {
-                let calendar: crate::domain::HolidayCalendar = read(id, record)?;
-                snapshot.holiday_calendars.insert(calendar.id, calendar);
-            }
-            Kind::Event => {
-                let event: crate::domain::Event = read(id, record)?;
-                snapshot.events.insert(event.id, event);
-            }
-            Kind::Membership => {
-                let membership: crate::domain::Membership = read(id, record)?;
-                snapshot.memberships.insert(membership.id, membership);
-            }
-            Kind::Access => {
-                let access: crate::domain::Access = read(id, record)?;
-                snapshot.accesses.insert(access.id, access);
-            }
-            Kind::Invitation => {
-                let invitation: crate::domain::Invitation = read(id, record)?;
-                snapshot.invitations.insert(invitation.id, invitation);
-            }
+    let id = snapshot.tenant.id;
+    match record.kind {
+        Kind::Site => {
+            let site: crate::domain::Site = read(id, record)?;
+            snapshot.topology.sites.insert(site.id, site);
+        }
+        Kind::Facility => {
+            let facility: crate::domain::Facility = read(id, record)?;
+            snapshot.topology.facilities.insert(facility.id, facility);
+        }
+        Kind::Door => {
+            let door: crate::domain::Door = read(id, record)?;
+            snapshot.topology.doors.insert(door.id, door);
+        }
+        Kind::Terminal => {
+            let terminal: crate::domain::Terminal = read(id, record)?;
+            snapshot.topology.terminals.insert(terminal.id, terminal);
+        }
+        Kind::Person => {
+            let person: crate::domain::Person = read(id, record)?;
+            snapshot.people.insert(person.id, person);
+        }
+        Kind::Credential => {
+            let credential: crate::domain::Credential = read(id, record)?;
+            snapshot.credentials.insert(credential.id, credential);
+        }
+        Kind::Phone => {
+            let phone: crate::domain::Phone = read(id, record)?;
+            snapshot.phones.insert(phone.id, phone);
+        }
+        Kind::Group => {
+            let group: crate::domain::Group = read(id, record)?;
+            snapshot.groups.insert(group.id, group);
+        }
+        Kind::Schedule => {
+            let schedule: crate::domain::Schedule = read(id, record)?;
+            snapshot.schedules.insert(schedule.id, schedule);
+        }
+        Kind::HolidayCalendar => {
+            let calendar: crate::domain::HolidayCalendar = read(id, record)?;
+            snapshot.holiday_calendars.insert(calendar.id, calendar);
+        }
+        Kind::Event => {
+            let event: crate::domain::Event = read(id, record)?;
+            snapshot.events.insert(event.id, event);
+        }
+        Kind::Membership => {
+            let membership: crate::domain::Membership = read(id, record)?;
+            snapshot.memberships.insert(membership.id, membership);
+        }
+        Kind::Access => {
+            let access: crate::domain::Access = read(id, record)?;
+            snapshot.accesses.insert(access.id, access);
+        }
+        Kind::Invitation => {
+            let invitation: crate::domain::Invitation = read(id, record)?;
+            snapshot.invitations.insert(invitation.id, invitation);
         }
     }
-    Ok(snapshot)
+    Ok(())
 }

@@ -323,6 +323,25 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     fn commit(&self, tenant_id: u64, change: Change) -> Result<Vec<u64>, StoreError>;
     /// Every record of a tenant (without blobs), by kind then id.
     fn records(&self, tenant_id: u64) -> Result<Vec<Record>, StoreError>;
+    /// The tenant's records that belong to no person (topology, groups, schedules, events,
+    /// memberships, accesses), by kind then id.
+    fn unowned_records(&self, tenant_id: u64) -> Result<Vec<Record>, StoreError>;
+    /// The records that belong to person `owner`: the person, their credentials, phones
+    /// and invitations, by id.
+    fn owned_records(&self, tenant_id: u64, owner: u64) -> Result<Vec<Record>, StoreError>;
+    /// The person the record `record_id` belongs to (`None`: no such record, or it belongs
+    /// to nobody).
+    fn owner_of(&self, tenant_id: u64, record_id: u64) -> Result<Option<u64>, StoreError>;
+    /// Up to `limit` records of `kind` with an id above `after`, by id.
+    fn records_of_kind(
+        &self,
+        tenant_id: u64,
+        kind: Kind,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError>;
+    /// The record holding the claim `(scope, value)` in the tenant.
+    fn claim(&self, tenant_id: u64, scope: &str, value: &str) -> Result<Option<u64>, StoreError>;
     /// A record's blob.
     fn blob(&self, tenant_id: u64, record_id: u64) -> Result<Option<Blob>, StoreError>;
     /// The stored reply for an idempotency key.

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_applied_state.sql"),
     include_str!("../../migrations/0003_outbox.sql"),
+    include_str!("../../migrations/0004_record_owner.sql"),
 ];
 
 /// SQLite behind one connection (writes are serialised by SQLite anyway; the embedded
@@ -210,6 +211,42 @@ fn id(v: i64) -> u64 {
 
 fn sql_id(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The person a record belongs to: a person owns itself; a credential, phone or
+/// invitation belongs to its `person_id`; other kinds belong to nobody.
+fn owner(kind: Kind, record_id: u64, data: &Json) -> Option<u64> {
+    match kind {
+        Kind::Person => Some(record_id),
+        Kind::Credential | Kind::Phone | Kind::Invitation => {
+            data.get("person_id").and_then(Json::as_u64)
+        }
+        _ => None,
+    }
+}
+
+/// Reads rows of `(kind, id, data, version)` into records, secrets opened.
+fn read_records(
+    store: &SqliteStore,
+    rows: impl Iterator<Item = rusqlite::Result<(String, i64, String, i64)>>,
+) -> Result<Vec<Record>, StoreError> {
+    let mut records = Vec::new();
+    for row in rows {
+        let (kind, record_id, data, version) = row?;
+        let kind = Kind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown record kind '{kind}'")))?;
+        records.push(Record {
+            kind,
+            id: id(record_id),
+            data: store.in_clear(kind, json(&data)?)?,
+            version: id(version),
+        });
+    }
+    Ok(records)
+}
+
+fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
@@ -406,9 +443,16 @@ impl Store for SqliteStore {
                     match existing {
                         None => {
                             tx.execute(
-                                "INSERT INTO records (id, tenant_id, kind, data, created_at, updated_at)
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                                params![rid, tenant, kind.as_str(), text, stamp],
+                                "INSERT INTO records (id, tenant_id, kind, data, owner, created_at, updated_at)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                                params![
+                                    rid,
+                                    tenant,
+                                    kind.as_str(),
+                                    text,
+                                    owner(*kind, *record_id, data).map(sql_id),
+                                    stamp
+                                ],
                             )?;
                         }
                         Some((t, k)) if t == tenant && k == kind.as_str() => {
@@ -520,28 +564,83 @@ impl Store for SqliteStore {
         let mut stmt = conn.prepare(
             "SELECT kind, id, data, version FROM records WHERE tenant_id = ?1 ORDER BY id",
         )?;
-        let rows = stmt.query_map(params![sql_id(tenant_id)], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
-        let mut records = Vec::new();
-        for row in rows {
-            let (kind, record_id, data, version) = row?;
-            let kind = Kind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown record kind '{kind}'")))?;
-            records.push(Record {
-                kind,
-                id: id(record_id),
-                data: self.in_clear(kind, json(&data)?)?,
-                version: id(version),
-            });
-        }
+        let mut records = read_records(
+            self,
+            stmt.query_map(params![sql_id(tenant_id)], record_row)?,
+        )?;
         records.sort_by_key(|r| (Kind::ALL.iter().position(|k| *k == r.kind), r.id));
         Ok(records)
+    }
+
+    fn unowned_records(&self, tenant_id: u64) -> Result<Vec<Record>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT kind, id, data, version FROM records WHERE tenant_id = ?1 AND owner IS NULL ORDER BY id",
+        )?;
+        let mut records = read_records(
+            self,
+            stmt.query_map(params![sql_id(tenant_id)], record_row)?,
+        )?;
+        records.sort_by_key(|r| (Kind::ALL.iter().position(|k| *k == r.kind), r.id));
+        Ok(records)
+    }
+
+    fn owned_records(&self, tenant_id: u64, owner: u64) -> Result<Vec<Record>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT kind, id, data, version FROM records WHERE tenant_id = ?1 AND owner = ?2 ORDER BY id",
+        )?;
+        read_records(
+            self,
+            stmt.query_map(params![sql_id(tenant_id), sql_id(owner)], record_row)?,
+        )
+    }
+
+    fn owner_of(&self, tenant_id: u64, record_id: u64) -> Result<Option<u64>, StoreError> {
+        let owner: Option<Option<i64>> = self
+            .lock()
+            .prepare_cached("SELECT owner FROM records WHERE tenant_id = ?1 AND id = ?2")?
+            .query_row(params![sql_id(tenant_id), sql_id(record_id)], |r| r.get(0))
+            .optional()?;
+        Ok(owner.flatten().map(id))
+    }
+
+    fn records_of_kind(
+        &self,
+        tenant_id: u64,
+        kind: Kind,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT kind, id, data, version FROM records
+             WHERE tenant_id = ?1 AND kind = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+        )?;
+        read_records(
+            self,
+            stmt.query_map(
+                params![
+                    sql_id(tenant_id),
+                    kind.as_str(),
+                    sql_id(after),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                record_row,
+            )?,
+        )
+    }
+
+    fn claim(&self, tenant_id: u64, scope: &str, value: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .lock()
+            .prepare_cached(
+                "SELECT record_id FROM unique_keys WHERE tenant_id = ?1 AND scope = ?2 AND value = ?3",
+            )?
+            .query_row(params![sql_id(tenant_id), scope, value], |r| {
+                r.get(0).map(id)
+            })
+            .optional()?)
     }
 
     fn blob(&self, tenant_id: u64, record_id: u64) -> Result<Option<Blob>, StoreError> {

@@ -369,9 +369,14 @@ async fn read_back(task: &TerminalTask, applied: &mut DeviceImage) -> Result<boo
         .into_iter()
         .filter(|(id, _)| !applied.contains_key(&super::image::user_key(*id)))
         .collect();
+    let subjects = unknown
+        .iter()
+        .filter_map(|(id, _)| u64::try_from(*id).ok())
+        .map(|p| crate::app::Subject::Person(crate::domain::PersonId::new(p)))
+        .collect();
     let orphans: Vec<(i64, String)> = task
         .core
-        .read(task.tenant, |s| {
+        .read_about(task.tenant, subjects, |s| {
             unknown
                 .into_iter()
                 .filter(|(id, registration)| {

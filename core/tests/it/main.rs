@@ -12,6 +12,7 @@ mod fuzz; // bad input: generated requests to the integrator API and the receive
 mod notifications; // invitations, cloud keys, phones, welcome messages, the outbox
 mod receiver; // the device-facing receiver: access logs, online decisions, refusals
 mod records; // records ⇄ domain: snapshot round trip, same decisions; unique keys in the store
+mod residency; // filed people: only the entitled in memory, everyone still answered for
 mod schedule_oracle; // proptest: schedules against a naive minute-by-minute oracle across DST
 mod support;
 mod sync; // the sync engine against simulated fleets // shared fixtures: a small tenant, timestamps, builders // desired state: distribution rules, monotonicity, next_change exactness
