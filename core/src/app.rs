@@ -4,6 +4,9 @@
 //! applies it to memory. Readers see either the old or the new state, never half of a
 //! change; writers of one tenant take turns, tenants never wait for each other.
 //!
+//! The snapshot holds the tenant's entitled people only ([`crate::residency`]): a call
+//! about other people names them as [`Subject`]s and they visit the snapshot for it.
+//!
 //! Access events appended by a change are broadcast to live streams after the commit.
 
 use std::collections::HashMap;

@@ -80,6 +80,16 @@ fn owner(
     Ok(store.owner_of(tenant.get(), record)?.map(PersonId::new))
 }
 
+/// What person `person` owns in the store, the person included; nothing when the person
+/// is gone (records left by a deleted person stay filed).
+fn owned(store: &dyn Store, tenant: TenantId, person: PersonId) -> Result<Vec<Record>, ApiProblem> {
+    let records = store.owned_records(tenant.get(), person.get())?;
+    let exists = records
+        .iter()
+        .any(|r| r.kind == Kind::Person && r.id == person.get());
+    Ok(if exists { records } else { Vec::new() })
+}
+
 /// Reads the filed people `subjects` belong to into `s` as visitors (all or nothing: a
 /// failure leaves `s` as it was).
 pub(crate) fn summon(
@@ -98,7 +108,7 @@ pub(crate) fn summon(
     }
     let mut loaded: Vec<Record> = Vec::new();
     for person in &people {
-        loaded.extend(store.owned_records(tenant.get(), person.get())?);
+        loaded.extend(owned(store, tenant, *person)?);
     }
     let mut visitor = Snapshot::new(s.tenant.clone());
     for record in &loaded {
@@ -252,7 +262,7 @@ pub(crate) fn load(store: &dyn Store, s: &mut Snapshot) -> Result<(), ApiProblem
         records::insert(s, &record).map_err(unreadable)?;
     }
     for person in s.entitled_people() {
-        for record in store.owned_records(tenant.get(), person.get())? {
+        for record in owned(store, tenant, person)? {
             records::insert(s, &record).map_err(unreadable)?;
         }
     }
