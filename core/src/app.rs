@@ -539,14 +539,14 @@ impl Core {
         let cell = self.cell(tenant).await?;
         {
             let snapshot = cell.read().await;
-            if subjects.iter().all(|s| s.is_held(&snapshot)) {
+            if subjects.iter().all(|s| s.is_held(&snapshot, None)) {
                 return Ok(f(&snapshot));
             }
         }
         let mut snapshot = cell.write_owned().await;
         let store = self.inner.store.clone();
         let (mut snapshot, visit) = blocking(move || {
-            let visit = crate::residency::summon(&*store, tenant, &mut snapshot, &subjects)?;
+            let visit = crate::residency::summon(&*store, tenant, &mut snapshot, None, &subjects)?;
             Ok((snapshot, visit))
         })
         .await?;
@@ -595,9 +595,22 @@ impl Core {
         let tenant = caller.tenant;
         let actor = caller.key_prefix.clone();
         let inner = self.inner.clone();
+        let core = self.clone();
         let (result, event_ids, events, messages, records) = blocking(move || {
             let planned = (|| {
-                crate::residency::summon(&*store, tenant, &mut snapshot, &subjects)?;
+                // A decision's lookup at this revision: built here, it is the one the
+                // decision then uses.
+                let lookup = subjects
+                    .iter()
+                    .any(|s| matches!(s, Subject::Presented(_)))
+                    .then(|| core.lookup(tenant, &snapshot));
+                crate::residency::summon(
+                    &*store,
+                    tenant,
+                    &mut snapshot,
+                    lookup.as_deref(),
+                    &subjects,
+                )?;
                 let mut plan = Plan {
                     ids: if ids == 0 {
                         Vec::new()
@@ -699,7 +712,7 @@ impl Core {
             let cell = self.cell(caller.tenant).await?;
             let held = {
                 let snapshot = cell.read().await;
-                subjects.iter().all(|s| s.is_held(&snapshot))
+                subjects.iter().all(|s| s.is_held(&snapshot, None))
             };
             if !held {
                 return self.write_about(caller, subjects, 0, f).await;

@@ -10,10 +10,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::domain::{CredentialId, InvitationId, PersonId, PhoneId, Snapshot, TenantId};
+use crate::domain::{
+    CredentialId, InvitationId, Lookup, PersonId, PhoneId, PresentedFactor, Snapshot, TenantId,
+};
 use crate::http::problem::ApiProblem;
 use crate::records;
-use crate::store::{Kind, Record, Store, Write};
+use crate::store::{Kind, Record, Store, UniqueKey, Write};
 
 /// What a call is about, so that the people it needs are in the snapshot when it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,20 +29,28 @@ pub enum Subject {
     /// An invitation's person.
     Invitation(InvitationId),
     /// The person of the record holding a unique claim `(scope, value)`: a card, PIN, QR
-    /// payload or cloud-key token presented at a door, or a value about to be issued.
+    /// payload or cloud-key token about to be issued.
     Claim(&'static str, String),
+    /// Whoever holds a value presented at a door (card, PIN, QR code, cloud-key token),
+    /// unless a live credential the snapshot holds carries it (the decision picks a live
+    /// credential first, and no other live one can share its value).
+    Presented(PresentedFactor),
 }
 
 impl Subject {
     /// Whether the snapshot holds the subject without asking the store (a claim is only
-    /// known to the store).
-    pub(crate) fn is_held(&self, s: &Snapshot) -> bool {
+    /// known to the store; a presented value is held when `lookup`, the snapshot's decision
+    /// indexes, finds a live credential for it).
+    pub(crate) fn is_held(&self, s: &Snapshot, lookup: Option<&Lookup>) -> bool {
         match self {
             Subject::Person(id) => s.people.contains_key(id),
             Subject::Credential(id) => s.credentials.contains_key(id),
             Subject::Phone(id) => s.phones.contains_key(id),
             Subject::Invitation(id) => s.invitations.contains_key(id),
             Subject::Claim(..) => false,
+            Subject::Presented(factor) => {
+                lookup.is_some_and(|l| l.candidates(s, factor).iter().any(|c| c.is_live()))
+            }
         }
     }
 }
@@ -57,27 +67,46 @@ fn unreadable(e: records::CodecError) -> ApiProblem {
     ApiProblem::internal()
 }
 
-/// The person `subject` belongs to when the snapshot does not hold them.
-fn owner(
+/// The people `subject` belongs to when the snapshot does not hold them.
+fn owners(
     store: &dyn Store,
     tenant: TenantId,
     s: &Snapshot,
+    lookup: Option<&Lookup>,
     subject: &Subject,
-) -> Result<Option<PersonId>, ApiProblem> {
-    if subject.is_held(s) {
-        return Ok(None);
+) -> Result<Vec<PersonId>, ApiProblem> {
+    if subject.is_held(s, lookup) {
+        return Ok(Vec::new());
     }
-    let record = match subject {
-        Subject::Person(id) => return Ok(Some(*id)),
-        Subject::Credential(id) => id.get(),
-        Subject::Phone(id) => id.get(),
-        Subject::Invitation(id) => id.get(),
-        Subject::Claim(scope, value) => match store.claim(tenant.get(), scope, value)? {
-            Some(id) if !s.credentials.contains_key(&CredentialId::new(id)) => id,
-            _ => return Ok(None),
-        },
+    let claims = match subject {
+        Subject::Person(id) => return Ok(vec![*id]),
+        Subject::Credential(id) => return owner_of(store, tenant, id.get()),
+        Subject::Phone(id) => return owner_of(store, tenant, id.get()),
+        Subject::Invitation(id) => return owner_of(store, tenant, id.get()),
+        Subject::Claim(scope, value) => vec![UniqueKey {
+            scope,
+            value: value.clone(),
+        }],
+        Subject::Presented(factor) => records::credential::presented_claims(factor),
     };
-    Ok(store.owner_of(tenant.get(), record)?.map(PersonId::new))
+    let mut people = Vec::new();
+    for claim in claims {
+        match store.claim(tenant.get(), claim.scope, &claim.value)? {
+            Some(id) if !s.credentials.contains_key(&CredentialId::new(id)) => {
+                people.extend(owner_of(store, tenant, id)?);
+            }
+            _ => {}
+        }
+    }
+    Ok(people)
+}
+
+fn owner_of(store: &dyn Store, tenant: TenantId, record: u64) -> Result<Vec<PersonId>, ApiProblem> {
+    Ok(store
+        .owner_of(tenant.get(), record)?
+        .map(PersonId::new)
+        .into_iter()
+        .collect())
 }
 
 /// What person `person` owns in the store, the person included; nothing when the person
@@ -92,18 +121,21 @@ fn owned(store: &dyn Store, tenant: TenantId, person: PersonId) -> Result<Vec<Re
 
 /// Reads the filed people `subjects` belong to into `s` as visitors (all or nothing: a
 /// failure leaves `s` as it was).
+/// `lookup`, the snapshot's decision indexes, spares the store a question about a
+/// presented value a held credential carries.
 pub(crate) fn summon(
     store: &dyn Store,
     tenant: TenantId,
     s: &mut Snapshot,
+    lookup: Option<&Lookup>,
     subjects: &[Subject],
 ) -> Result<Visit, ApiProblem> {
     let mut people = BTreeSet::new();
     for subject in subjects {
-        if let Some(person) = owner(store, tenant, s, subject)?
-            && !s.people.contains_key(&person)
-        {
-            people.insert(person);
+        for person in owners(store, tenant, s, lookup, subject)? {
+            if !s.people.contains_key(&person) {
+                people.insert(person);
+            }
         }
     }
     let mut loaded: Vec<Record> = Vec::new();
@@ -242,7 +274,7 @@ pub(crate) fn settle(
         .map(Subject::Person)
         .collect();
     if !missing.is_empty() {
-        summon(store, tenant, s, &missing)?;
+        summon(store, tenant, s, None, &missing)?;
         s.visitors.clear();
     }
     Ok(())

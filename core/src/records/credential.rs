@@ -290,32 +290,40 @@ pub(crate) fn issue_subjects(
         .collect()
 }
 
-/// The subjects of a decision on `factors`: the credentials a matcher named, and whoever
-/// holds the value presented (a burned card included, so that its holder is told apart
-/// from a stranger).
+/// The claims a value presented at a door can be held under: a card's live and burned
+/// claims (so that the holder of a lost card is told apart from a stranger), a PIN's, a QR
+/// code's or a cloud-key token's (trimmed, as the decision compares them); none for a
+/// factor a matcher names by credential.
+pub(crate) fn presented_claims(factor: &crate::domain::PresentedFactor) -> Vec<UniqueKey> {
+    use crate::domain::PresentedFactor as F;
+    match factor {
+        F::Card(card) => vec![
+            key(CARD, card.to_string()),
+            key(BURNED_CARD, card.to_string()),
+        ],
+        F::Pin(pin) => vec![key(PIN, pin.trim())],
+        F::Qr(qr) => vec![key(QR, qr.trim())],
+        F::CloudKey { token, .. } => vec![key(CLOUD_KEY, token.trim())],
+        F::Face { .. } | F::Fingerprint { .. } | F::MobileKey { .. } => Vec::new(),
+    }
+}
+
+/// The subjects of a decision on `factors`: the credentials a matcher named, and the
+/// holders of the values presented.
 pub(crate) fn presented_subjects(
     factors: &[crate::domain::PresentedFactor],
 ) -> Vec<crate::residency::Subject> {
     use crate::domain::PresentedFactor as F;
     use crate::residency::Subject;
-    let mut subjects = Vec::new();
-    for factor in factors {
-        match factor {
-            F::Card(card) => {
-                subjects.push(Subject::Claim(CARD, card.to_string()));
-                subjects.push(Subject::Claim(BURNED_CARD, card.to_string()));
-            }
-            F::Pin(pin) => subjects.push(Subject::Claim(PIN, pin.trim().to_owned())),
-            F::Qr(qr) => subjects.push(Subject::Claim(QR, qr.trim().to_owned())),
-            F::CloudKey { token, .. } => {
-                subjects.push(Subject::Claim(CLOUD_KEY, token.trim().to_owned()));
-            }
+    factors
+        .iter()
+        .map(|factor| match factor {
             F::Face { credential_id, .. }
             | F::Fingerprint { credential_id }
-            | F::MobileKey { credential_id } => subjects.push(Subject::Credential(*credential_id)),
-        }
-    }
-    subjects
+            | F::MobileKey { credential_id } => Subject::Credential(*credential_id),
+            other => Subject::Presented(other.clone()),
+        })
+        .collect()
 }
 
 #[cfg(test)]

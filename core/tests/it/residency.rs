@@ -101,6 +101,13 @@ async fn people_without_an_entitlement_are_filed_and_still_answered_for() {
         )
         .await;
     again.problem(409, Some("card_number"));
+    let burned = api.post("/v1/decisions", factor).await;
+    assert_eq!(
+        burned.json["reason_code"], "credential_revoked",
+        "{}",
+        burned.json
+    );
+    assert_eq!(burned.json["acs_id"], "F-2", "{}", burned.json);
     assert_eq!(held(&api.core).await, Vec::<u64>::new());
 
     // An entitlement brings the person in; losing it files them again.
