@@ -20,6 +20,7 @@ use crate::domain::{Snapshot, Tenant, TenantId};
 use crate::http::auth::{self, GeneratedKey};
 use crate::http::problem::ApiProblem;
 use crate::records::Stored;
+use crate::residency::Host;
 pub use crate::residency::Subject;
 use crate::store::{
     AccessEventRow, ApiKeyRow, AuditEntry, Blob, Change, IdempotentReply, Kind, NewAccessEvent,
@@ -543,16 +544,14 @@ impl Core {
                 return Ok(f(&snapshot));
             }
         }
-        let mut snapshot = cell.write_owned().await;
+        let mut host = Host::new(cell.write_owned().await);
         let store = self.inner.store.clone();
-        let (mut snapshot, visit) = blocking(move || {
-            let visit = crate::residency::summon(&*store, tenant, &mut snapshot, None, &subjects)?;
-            Ok((snapshot, visit))
+        let host = blocking(move || {
+            host.visit(&*store, &subjects)?;
+            Ok(host)
         })
         .await?;
-        let result = f(&snapshot);
-        crate::residency::leave(&mut snapshot, visit);
-        Ok(result)
+        Ok(f(&host))
     }
 
     /// Reads the tenant's snapshot on the blocking pool: for reads that take long enough
@@ -590,65 +589,62 @@ impl Core {
         f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, ApiProblem> + Send + 'static,
     ) -> Result<R, ApiProblem> {
         let cell = self.cell(caller.tenant).await?;
-        let mut snapshot = cell.write_owned().await;
+        let mut snapshot = Host::new(cell.write_owned().await);
         let store = self.inner.store.clone();
         let tenant = caller.tenant;
         let actor = caller.key_prefix.clone();
         let inner = self.inner.clone();
         let core = self.clone();
         let (result, event_ids, events, messages, records) = blocking(move || {
-            let planned = (|| {
-                // A decision's lookup at this revision: built here, it is the one the
-                // decision then uses.
-                let lookup = subjects
-                    .iter()
-                    .any(|s| matches!(s, Subject::Presented(_)))
-                    .then(|| core.lookup(tenant, &snapshot));
-                crate::residency::summon(
-                    &*store,
-                    tenant,
-                    &mut snapshot,
-                    lookup.as_deref(),
-                    &subjects,
-                )?;
-                let mut plan = Plan {
-                    ids: if ids == 0 {
-                        Vec::new()
-                    } else {
-                        store.allocate_ids(ids)?.into_iter().rev().collect()
-                    },
-                    ..Plan::default()
-                };
-                let result = f(&snapshot, &mut plan)?;
-                for entry in &mut plan.change.audit {
-                    entry.actor.clone_from(&actor);
-                }
-                let before = crate::residency::named_before(&snapshot, &plan.change.writes);
-                let written = crate::residency::written_records(&plan.change.writes);
-                let events = plan.change.access_events.clone();
-                let messages = !plan.change.messages.is_empty();
-                let event_ids = store.commit(tenant.get(), plan.change)?;
-                Ok((
-                    result, plan.apply, before, written, event_ids, events, messages,
-                ))
-            })();
-            let (result, apply, before, written, event_ids, events, messages) = match planned {
-                Ok(planned) => planned,
-                Err(e) => {
-                    crate::residency::dismiss(&mut snapshot);
-                    return Err(e);
-                }
+            // Until the commit, a failure leaves nothing applied, and dropping the host
+            // files the visitors. A decision's lookup at this revision, built here, is the
+            // one the decision then uses.
+            let lookup = subjects
+                .iter()
+                .any(|s| matches!(s, Subject::Presented(_)))
+                .then(|| core.lookup(tenant, &snapshot));
+            crate::residency::summon(&*store, tenant, &mut snapshot, lookup.as_deref(), &subjects)?;
+            let mut plan = Plan {
+                ids: if ids == 0 {
+                    Vec::new()
+                } else {
+                    store.allocate_ids(ids)?.into_iter().rev().collect()
+                },
+                ..Plan::default()
             };
+            let result = f(&snapshot, &mut plan)?;
+            for entry in &mut plan.change.audit {
+                entry.actor.clone_from(&actor);
+            }
+            let before = crate::residency::named_before(&snapshot, &plan.change.writes);
+            let written = crate::residency::written_records(&plan.change.writes);
+            let events = plan.change.access_events.clone();
+            let messages = !plan.change.messages.is_empty();
+            let event_ids = store.commit(tenant.get(), plan.change)?;
             let records = !written.is_empty();
-            for apply in apply {
+            for apply in plan.apply {
                 apply(&mut snapshot);
             }
-            // The change is committed: a failure to read a newly entitled person back is
-            // logged, and that person is read in by the next call about them.
+            // The change is committed. Should reading a newly entitled person back fail, the
+            // snapshot is read again from the store, which holds the change; should that
+            // fail too, the tenant is read afresh by the next call.
             if let Err(e) =
                 crate::residency::settle(&*store, tenant, &mut snapshot, before, &written)
             {
-                tracing::error!(detail = %e.detail, "filing after a write failed");
+                tracing::error!(detail = %e.detail, "settling the snapshot after a write failed");
+                let mut fresh = Snapshot::new(snapshot.tenant.clone());
+                fresh.locked_down_doors = snapshot.locked_down_doors.clone();
+                match crate::residency::load(&*store, &mut fresh) {
+                    Ok(()) => *snapshot = fresh,
+                    Err(e) => {
+                        tracing::error!(detail = %e.detail, "reading the tenant again failed");
+                        inner
+                            .cells
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .remove(&tenant);
+                    }
+                }
             }
             // Only a change of records can change what a terminal must hold: a write that
             // only appends access events (hundreds a second from the terminals) wakes no
@@ -708,18 +704,14 @@ impl Core {
         subjects: Vec<Subject>,
         f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, ApiProblem> + Send + 'static,
     ) -> Result<R, ApiProblem> {
-        if !subjects.is_empty() {
-            let cell = self.cell(caller.tenant).await?;
-            let held = {
-                let snapshot = cell.read().await;
-                subjects.iter().all(|s| s.is_held(&snapshot, None))
-            };
-            if !held {
-                return self.write_about(caller, subjects, 0, f).await;
-            }
-        }
         let cell = self.cell(caller.tenant).await?;
+        // The guard that saw the subjects held is the one the append runs under: no write
+        // can file them in between.
         let snapshot = cell.read_owned().await;
+        if !subjects.iter().all(|s| s.is_held(&snapshot, None)) {
+            drop(snapshot);
+            return self.write_about(caller, subjects, 0, f).await;
+        }
         let store = self.inner.store.clone();
         let tenant = caller.tenant;
         let (result, event_ids, events) = blocking(move || {

@@ -10,6 +10,8 @@
 
 use std::collections::BTreeSet;
 
+use tokio::sync::OwnedRwLockWriteGuard;
+
 use crate::domain::{
     CredentialId, InvitationId, Lookup, PersonId, PhoneId, PresentedFactor, Snapshot, TenantId,
 };
@@ -157,9 +159,63 @@ pub(crate) fn summon(
     })
 }
 
+/// A tenant's snapshot under its write lock while filed people may visit it. However the
+/// call ends (done, failed, panicked, or cancelled while it waited for the blocking pool),
+/// dropping the host takes the visitors out again: exactly what `visit` brought in for a
+/// read; every visitor left, for a write (whose settling normally leaves none).
+#[derive(Debug)]
+pub(crate) struct Host {
+    snapshot: OwnedRwLockWriteGuard<Snapshot>,
+    visit: Option<Visit>,
+}
+
+impl Host {
+    /// Hosts visitors in `snapshot`.
+    pub(crate) fn new(snapshot: OwnedRwLockWriteGuard<Snapshot>) -> Host {
+        Host {
+            snapshot,
+            visit: None,
+        }
+    }
+
+    /// Summons the filed people of `subjects` for a read, to be taken out when the host
+    /// is dropped.
+    pub(crate) fn visit(
+        &mut self,
+        store: &dyn Store,
+        subjects: &[Subject],
+    ) -> Result<(), ApiProblem> {
+        let tenant = self.snapshot.tenant.id;
+        self.visit = Some(summon(store, tenant, &mut self.snapshot, None, subjects)?);
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Host {
+    type Target = Snapshot;
+    fn deref(&self) -> &Snapshot {
+        &self.snapshot
+    }
+}
+
+impl std::ops::DerefMut for Host {
+    fn deref_mut(&mut self) -> &mut Snapshot {
+        &mut self.snapshot
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        match self.visit.take() {
+            Some(visit) => leave(&mut self.snapshot, visit),
+            None => dismiss(&mut self.snapshot),
+        }
+    }
+}
+
 /// Takes a read's visitors out again (a read changes nothing, so what the visit brought
 /// in is exactly what leaves).
-pub(crate) fn leave(s: &mut Snapshot, visit: Visit) {
+fn leave(s: &mut Snapshot, visit: Visit) {
     for (kind, id) in visit.records {
         match kind {
             Kind::Person => {
@@ -280,8 +336,11 @@ pub(crate) fn settle(
     Ok(())
 }
 
-/// Files the visitors a failed write brought in.
-pub(crate) fn dismiss(s: &mut Snapshot) {
+/// Files the visitors still in the snapshot (a write that failed before settling).
+fn dismiss(s: &mut Snapshot) {
+    if s.visitors.is_empty() {
+        return;
+    }
     let visitors = std::mem::take(&mut s.visitors);
     s.file(&visitors);
 }
@@ -299,4 +358,89 @@ pub(crate) fn load(store: &dyn Store, s: &mut Snapshot) -> Result<(), ApiProblem
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::domain::{AcsId, Credential, CredentialValue, Person, Pin, Tenant};
+    use crate::records::Stored;
+    use crate::store::{Change, SqliteStore};
+
+    fn put<T: Stored>(entity: &T) -> Write {
+        Write::Put {
+            kind: T::KIND,
+            id: entity.record_id(),
+            data: entity.to_document(),
+            unique: entity.unique_keys(),
+            blob: None,
+        }
+    }
+
+    /// A store with one person (id 1) holding a PIN (id 2), and an empty snapshot of the
+    /// tenant behind a lock.
+    fn world() -> (SqliteStore, Arc<tokio::sync::RwLock<Snapshot>>) {
+        let store = SqliteStore::in_memory().expect("store");
+        let tenant = store.create_tenant("t", "T").expect("tenant");
+        let id = TenantId::new(tenant.id);
+        let ids = store.allocate_ids(2).expect("ids");
+        let person = Person::new(PersonId::new(ids[0]), id, AcsId::parse("P-1").unwrap(), "");
+        let pin = Credential::issue(
+            CredentialId::new(ids[1]),
+            id,
+            person.id,
+            CredentialValue::Pin(Pin::parse("4321").unwrap()),
+            jiff::Timestamp::UNIX_EPOCH,
+        );
+        let change = Change {
+            writes: vec![put(&person), put(&pin)],
+            ..Change::default()
+        };
+        store.commit(tenant.id, change).expect("commit");
+        let snapshot = Snapshot::new(Tenant::new(id, "T").unwrap());
+        (store, Arc::new(tokio::sync::RwLock::new(snapshot)))
+    }
+
+    #[test]
+    fn a_host_dropped_however_the_call_ends_takes_its_visitors_out() {
+        let (store, cell) = world();
+        let person = PersonId::new(1);
+        let pin = Subject::Presented(PresentedFactor::Pin(" 4321 ".into()));
+
+        // A read: what the visit brought in leaves with the host.
+        let mut host = Host::new(cell.clone().try_write_owned().expect("lock"));
+        host.visit(&store, std::slice::from_ref(&pin))
+            .expect("visit");
+        assert!(host.people.contains_key(&person), "the PIN's holder visits");
+        assert_eq!(host.credentials.len(), 1);
+        drop(host);
+        let s = cell.try_read().expect("lock");
+        assert!(s.people.is_empty() && s.credentials.is_empty() && s.visitors.is_empty());
+        drop(s);
+
+        // A write that never settles (it failed, panicked or was cancelled): its visitors
+        // are filed when the host goes.
+        let mut host = Host::new(cell.clone().try_write_owned().expect("lock"));
+        let tenant = host.tenant.id;
+        summon(&store, tenant, &mut host, None, &[Subject::Person(person)]).expect("summon");
+        assert_eq!(host.visitors, BTreeSet::from([person]));
+        drop(host);
+        let s = cell.try_read().expect("lock");
+        assert!(s.people.is_empty() && s.credentials.is_empty() && s.visitors.is_empty());
+    }
+
+    #[test]
+    fn nobody_visits_for_what_does_not_exist_or_belongs_to_nobody() {
+        let (store, cell) = world();
+        let mut host = Host::new(cell.try_write_owned().expect("lock"));
+        let subjects = [
+            Subject::Person(PersonId::new(99)),
+            Subject::Credential(CredentialId::new(99)),
+            Subject::Presented(PresentedFactor::Pin("9999".into())),
+        ];
+        host.visit(&store, &subjects).expect("visit");
+        assert!(host.people.is_empty() && host.credentials.is_empty());
+    }
 }

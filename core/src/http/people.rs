@@ -24,8 +24,8 @@ use crate::app::{Caller, Core, Plan, Subject};
 use crate::card::WiegandCard;
 use crate::domain::{
     AcsId, Contact, Credential, CredentialId, CredentialStatus, CredentialValue, DisableReason,
-    FingerprintTemplates, Group, GroupId, IssueError, Person, PersonId, Phone, PhoneId, Pin,
-    SecretText, Snapshot, check_can_issue, mobile_key_sync,
+    FingerprintTemplates, Group, GroupId, Invitation, IssueError, Person, PersonId, Phone, PhoneId,
+    Pin, SecretText, Snapshot, check_can_issue, mobile_key_sync,
 };
 use crate::notify::compose;
 use crate::records::Stored as _;
@@ -369,6 +369,9 @@ pub(crate) async fn delete_person(
         }
         for p in s.phones.values().filter(|p| p.person_id == id) {
             plan.delete::<Phone>(p.id.get());
+        }
+        for i in s.invitations.values().filter(|i| i.person_id == id) {
+            plan.delete::<Invitation>(i.id.get());
         }
         for m in s.memberships.values().filter(|m| m.person_id == id) {
             let mut m = m.clone();

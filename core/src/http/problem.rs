@@ -188,9 +188,14 @@ impl From<InvalidField> for ApiProblem {
 impl From<StoreError> for ApiProblem {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict { scope, value } => {
-                ApiProblem::conflict(Some(scope), format!("{scope} '{value}' is already in use"))
-            }
+            // A secret value (PIN, QR payload, token) is never repeated back.
+            StoreError::Conflict { scope, value } => match scope {
+                "acs_id" | "card" | "burned_card" => ApiProblem::conflict(
+                    Some(scope),
+                    format!("{scope} '{value}' is already in use"),
+                ),
+                _ => ApiProblem::conflict(Some(scope), format!("this {scope} is already in use")),
+            },
             StoreError::Missing { kind, id } => ApiProblem::not_found(kind.as_str(), id),
             StoreError::IdempotencyMismatch(key) => ApiProblem::idempotency_mismatch(&key),
             other => {
@@ -198,5 +203,28 @@ impl From<StoreError> for ApiProblem {
                 ApiProblem::internal()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conflict_on_a_secret_value_never_repeats_it() {
+        for scope in ["pin", "qr", "cloud_key", "invitation_token"] {
+            let problem = ApiProblem::from(StoreError::Conflict {
+                scope,
+                value: "4321-secret".into(),
+            });
+            assert_eq!(problem.status, StatusCode::CONFLICT);
+            assert_eq!(problem.field.as_deref(), Some(scope));
+            assert!(!problem.detail.contains("4321"), "{}", problem.detail);
+        }
+        let problem = ApiProblem::from(StoreError::Conflict {
+            scope: "acs_id",
+            value: "E-1".into(),
+        });
+        assert_eq!(problem.detail, "acs_id 'E-1' is already in use");
     }
 }

@@ -457,8 +457,13 @@ impl Store for SqliteStore {
                         }
                         Some((t, k)) if t == tenant && k == kind.as_str() => {
                             tx.execute(
-                                "UPDATE records SET data = ?2, version = version + 1, updated_at = ?3 WHERE id = ?1",
-                                params![rid, text, stamp],
+                                "UPDATE records SET data = ?2, owner = ?3, version = version + 1, updated_at = ?4 WHERE id = ?1",
+                                params![
+                                    rid,
+                                    text,
+                                    owner(*kind, *record_id, data).map(sql_id),
+                                    stamp
+                                ],
                             )?;
                             tx.execute(
                                 "DELETE FROM unique_keys WHERE record_id = ?1",

@@ -139,6 +139,38 @@ async fn people_without_an_entitlement_are_filed_and_still_answered_for() {
     assert_eq!(removed.status, 204);
     assert_eq!(held(&api.core).await, vec![b]);
 
+    // A filed person's invitation is answered for, and goes with the person.
+    let c = api
+        .post("/v1/people", json!({"acs_id": "F-3", "name": "Cai"}))
+        .await
+        .id();
+    let invitation = api
+        .post(
+            &format!("/v1/people/{c}/selfie-invitations"),
+            json!({"send_by_email": true, "email": "cai@example.com"}),
+        )
+        .await;
+    assert_eq!(invitation.status, 201, "{}", invitation.json);
+    let invitation = invitation.id();
+    let shown = api
+        .get(&format!("/v1/selfie-invitations/{invitation}"))
+        .await;
+    assert_eq!(shown.json["person_id"], c, "{}", shown.json);
+    assert_eq!(api.delete(&format!("/v1/people/{c}")).await.status, 204);
+    let tenant = api.core.tenant_ids().await.expect("tenants")[0];
+    assert_eq!(
+        store.owned_records(tenant.get(), c).expect("records"),
+        Vec::new(),
+        "nothing of a deleted person stays behind"
+    );
+    assert_eq!(
+        api.get(&format!("/v1/selfie-invitations/{invitation}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(held(&api.core).await, vec![b]);
+
     // A core started over the same store holds the entitled people only.
     let restarted = Core::with_clock(store, Clock::manual(START.parse().expect("instant")));
     assert_eq!(held(&restarted).await, vec![b]);
