@@ -91,13 +91,23 @@ fn owners(
         }],
         Subject::Presented(factor) => records::credential::presented_claims(factor),
     };
-    let mut people = Vec::new();
+    let mut records = Vec::new();
     for claim in claims {
-        match store.claim(tenant.get(), claim.scope, &claim.value)? {
-            Some(id) if !s.credentials.contains_key(&CredentialId::new(id)) => {
-                people.extend(owner_of(store, tenant, id)?);
-            }
-            _ => {}
+        records.extend(store.claim(tenant.get(), claim.scope, &claim.value)?);
+    }
+    if let Subject::Presented(factor) = subject {
+        for prefix in records::credential::presented_traces(factor) {
+            records.extend(store.claims_with_prefix(
+                tenant.get(),
+                records::credential::REVOKED,
+                &prefix,
+            )?);
+        }
+    }
+    let mut people = Vec::new();
+    for id in records {
+        if !s.credentials.contains_key(&CredentialId::new(id)) {
+            people.extend(owner_of(store, tenant, id)?);
         }
     }
     Ok(people)

@@ -35,6 +35,11 @@
 //! *after* `card`: a new card then clashes on `card` with a live card of the same number and
 //! on `burned_card` with a burnt one, so the store's conflict names the right rule. Any
 //! other revoked or deleted credential claims nothing and frees its value.
+//!
+//! A revoked credential that is not deleted still decides a door (`credential_revoked`,
+//! with its holder), so it leaves a trace its holder can be found by when they are filed
+//! (`crate::residency`): `("revoked", "<scope>:<value>\u{1f}<id>")`, unique by its id, found
+//! by the prefix `"<scope>:<value>\u{1f}"`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -60,6 +65,13 @@ pub(super) const QR: &str = "qr";
 pub(crate) const CLOUD_KEY: &str = "cloud_key";
 /// Scope of a person's live face (the value is the person id).
 pub(super) const FACE: &str = "face";
+/// Scope of the trace a revoked, undeleted card, PIN, QR payload or token leaves.
+pub(crate) const REVOKED: &str = "revoked";
+
+/// The prefix of the traces revoked credentials holding `claim` leave.
+pub(crate) fn revoked_prefix(claim: &UniqueKey) -> String {
+    format!("{}:{}\u{1f}", claim.scope, claim.value)
+}
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -247,12 +259,22 @@ impl Stored for Credential {
 
     fn unique_keys(&self) -> Vec<UniqueKey> {
         if !self.is_live() {
-            return match (&self.value, self.revoked()) {
+            let mut keys = match (&self.value, self.revoked()) {
                 (CredentialValue::Card(card), Some(reason)) if reason.burns_value() => {
                     vec![key(BURNED_CARD, card.to_string())]
                 }
                 _ => Vec::new(),
             };
+            if self.revoked().is_some() && !self.is_deleted() {
+                // The claims it held while live, as traces (a face's is its person's).
+                keys.extend(
+                    live_claims(&self.value, self.person_id)
+                        .iter()
+                        .filter(|k| matches!(k.scope, CARD | PIN | QR | CLOUD_KEY))
+                        .map(|k| key(REVOKED, format!("{}{}", revoked_prefix(k), self.id))),
+                );
+            }
+            return keys;
         }
         live_claims(&self.value, self.person_id)
     }
@@ -306,6 +328,15 @@ pub(crate) fn presented_claims(factor: &crate::domain::PresentedFactor) -> Vec<U
         F::CloudKey { token, .. } => vec![key(CLOUD_KEY, token.trim())],
         F::Face { .. } | F::Fingerprint { .. } | F::MobileKey { .. } => Vec::new(),
     }
+}
+
+/// The prefixes of the traces revoked credentials holding the value of `factor` leave.
+pub(crate) fn presented_traces(factor: &crate::domain::PresentedFactor) -> Vec<String> {
+    presented_claims(factor)
+        .iter()
+        .filter(|k| k.scope != BURNED_CARD)
+        .map(revoked_prefix)
+        .collect()
 }
 
 /// The subjects of a decision on `factors`: the credentials a matcher named, and the
@@ -521,19 +552,26 @@ mod tests {
             "suspension does not free the number"
         );
 
+        let trace = ("revoked", "card:123,45678\u{1f}51".to_owned());
         for reason in [RevokeReason::Lost, RevokeReason::Stolen] {
             let mut burnt = live.clone();
             burnt.revoke(reason).unwrap();
-            let burnt_key = vec![("burned_card", "123,45678".to_owned())];
-            assert_eq!(keys(&burnt), burnt_key, "{reason:?}");
+            let burnt_key = ("burned_card", "123,45678".to_owned());
+            assert_eq!(
+                keys(&burnt),
+                vec![burnt_key.clone(), trace.clone()],
+                "{reason:?}"
+            );
             burnt.delete().unwrap();
-            assert_eq!(keys(&burnt), burnt_key, "{reason:?} then deleted");
+            assert_eq!(keys(&burnt), vec![burnt_key], "{reason:?} then deleted");
         }
 
         for reason in [RevokeReason::Damaged, RevokeReason::Terminated] {
             let mut revoked = live.clone();
             revoked.revoke(reason).unwrap();
-            assert_eq!(keys(&revoked), vec![], "{reason:?}");
+            assert_eq!(keys(&revoked), vec![trace.clone()], "{reason:?}");
+            revoked.delete().unwrap();
+            assert_eq!(keys(&revoked), vec![], "{reason:?} then deleted");
         }
 
         let mut deleted = live;
@@ -565,12 +603,24 @@ mod tests {
         let mobile = issue(60, 21, CredentialValue::MobileKey { phone_id: None });
         assert_eq!(keys(&mobile), vec![]);
 
-        for mut credential in [pin, qr, cloud, face] {
+        let traces = [
+            vec![("revoked", "pin:1234\u{1f}55".to_owned())],
+            vec![("revoked", "qr:Q-1\u{1f}54".to_owned())],
+            vec![("revoked", "cloud_key:tok\u{1f}52".to_owned())],
+            vec![],
+        ];
+        for (mut credential, trace) in [pin, qr, cloud, face].into_iter().zip(traces) {
             let mut deleted = credential.clone();
             deleted.delete().unwrap();
             assert_eq!(keys(&deleted), vec![]);
             credential.revoke(RevokeReason::Lost).unwrap();
-            assert_eq!(keys(&credential), vec![], "only cards burn");
+            assert_eq!(
+                keys(&credential),
+                trace,
+                "only cards burn; revoked values leave a trace"
+            );
+            credential.delete().unwrap();
+            assert_eq!(keys(&credential), vec![]);
         }
     }
 

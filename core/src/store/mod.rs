@@ -342,6 +342,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Vec<Record>, StoreError>;
     /// The record holding the claim `(scope, value)` in the tenant.
     fn claim(&self, tenant_id: u64, scope: &str, value: &str) -> Result<Option<u64>, StoreError>;
+    /// The records holding a claim of `scope` whose value starts with `prefix`, in the
+    /// tenant.
+    fn claims_with_prefix(
+        &self,
+        tenant_id: u64,
+        scope: &str,
+        prefix: &str,
+    ) -> Result<Vec<u64>, StoreError>;
     /// A record's blob.
     fn blob(&self, tenant_id: u64, record_id: u64) -> Result<Option<Blob>, StoreError>;
     /// The stored reply for an idempotency key.

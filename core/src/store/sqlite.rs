@@ -636,6 +636,26 @@ impl Store for SqliteStore {
         )
     }
 
+    fn claims_with_prefix(
+        &self,
+        tenant_id: u64,
+        scope: &str,
+        prefix: &str,
+    ) -> Result<Vec<u64>, StoreError> {
+        // Every value starting with the prefix sorts between it and the prefix followed by
+        // the largest character (text compares as UTF-8 bytes): a range of the key's index.
+        let upper = format!("{prefix}\u{10ffff}");
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT record_id FROM unique_keys
+             WHERE tenant_id = ?1 AND scope = ?2 AND value >= ?3 AND value < ?4",
+        )?;
+        let rows = stmt.query_map(params![sql_id(tenant_id), scope, prefix, upper], |r| {
+            r.get(0).map(id)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn claim(&self, tenant_id: u64, scope: &str, value: &str) -> Result<Option<u64>, StoreError> {
         Ok(self
             .lock()

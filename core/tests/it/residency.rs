@@ -108,6 +108,38 @@ async fn people_without_an_entitlement_are_filed_and_still_answered_for() {
         burned.json
     );
     assert_eq!(burned.json["acs_id"], "F-2", "{}", burned.json);
+    // So is a revoked PIN (its value is free again, but the credential still decides until
+    // it is deleted).
+    let pin = api
+        .post(
+            &format!("/v1/people/{b}/credentials"),
+            json!({"kind": "pin", "pin": "864209"}),
+        )
+        .await
+        .id();
+    api.post(
+        &format!("/v1/credentials/{pin}/revoke"),
+        json!({"reason": "damaged"}),
+    )
+    .await;
+    let typed = json!({"door_id": door, "factors": [{"pin": " 864209"}]});
+    let revoked = api.post("/v1/decisions", typed.clone()).await;
+    assert_eq!(
+        revoked.json["reason_code"], "credential_revoked",
+        "{}",
+        revoked.json
+    );
+    assert_eq!(revoked.json["acs_id"], "F-2", "{}", revoked.json);
+    assert_eq!(
+        api.delete(&format!("/v1/credentials/{pin}")).await.status,
+        204
+    );
+    let gone = api.post("/v1/decisions", typed).await;
+    assert_eq!(
+        gone.json["reason_code"], "unknown_credential",
+        "{}",
+        gone.json
+    );
     assert_eq!(held(&api.core).await, Vec::<u64>::new());
 
     // An entitlement brings the person in; losing it files them again.
