@@ -187,6 +187,21 @@ impl SqliteStore {
         Ok(pending.len())
     }
 
+    /// A tenant's records matching `filter` (an SQL condition starting with `AND`, or
+    /// nothing), by kind then id.
+    fn tenant_records(&self, tenant_id: u64, filter: &str) -> Result<Vec<Record>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT kind, id, data, version FROM records WHERE tenant_id = ?1 {filter} ORDER BY id"
+        ))?;
+        let mut records = read_records(
+            self,
+            stmt.query_map(params![sql_id(tenant_id)], record_row)?,
+        )?;
+        records.sort_by_key(|r| (Kind::ALL.iter().position(|k| *k == r.kind), r.id));
+        Ok(records)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -565,29 +580,11 @@ impl Store for SqliteStore {
     }
 
     fn records(&self, tenant_id: u64) -> Result<Vec<Record>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT kind, id, data, version FROM records WHERE tenant_id = ?1 ORDER BY id",
-        )?;
-        let mut records = read_records(
-            self,
-            stmt.query_map(params![sql_id(tenant_id)], record_row)?,
-        )?;
-        records.sort_by_key(|r| (Kind::ALL.iter().position(|k| *k == r.kind), r.id));
-        Ok(records)
+        self.tenant_records(tenant_id, "")
     }
 
     fn unowned_records(&self, tenant_id: u64) -> Result<Vec<Record>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT kind, id, data, version FROM records WHERE tenant_id = ?1 AND owner IS NULL ORDER BY id",
-        )?;
-        let mut records = read_records(
-            self,
-            stmt.query_map(params![sql_id(tenant_id)], record_row)?,
-        )?;
-        records.sort_by_key(|r| (Kind::ALL.iter().position(|k| *k == r.kind), r.id));
-        Ok(records)
+        self.tenant_records(tenant_id, "AND owner IS NULL")
     }
 
     fn owned_records(&self, tenant_id: u64, owner: u64) -> Result<Vec<Record>, StoreError> {
