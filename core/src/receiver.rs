@@ -343,17 +343,13 @@ const PIN_READER: i64 = 0x7069_6E00;
 /// The subjects of an online request: whoever holds a value it presents, and the user a
 /// terminal identified.
 fn online_subjects(pairs: &[(String, String)]) -> Vec<Subject> {
-    let presented = value_factors(pairs);
+    // Every value the request carries, whatever its command.
+    let (card, qr, pin) = presented_values(pairs);
+    let presented: Vec<PresentedFactor> = card.into_iter().chain(qr).chain(pin).collect();
     let mut subjects = crate::records::credential::presented_subjects(&presented);
     let user = field(pairs, "user_id").and_then(|v| v.trim().parse::<u64>().ok());
     subjects.extend(user.map(|u| Subject::Person(PersonId::new(u))));
     subjects
-}
-
-/// Every value (card, QR code, PIN) an online request carries, whatever its command.
-fn value_factors(pairs: &[(String, String)]) -> Vec<PresentedFactor> {
-    let (card, qr, pin) = presented_values(pairs);
-    card.into_iter().chain(qr).chain(pin).collect()
 }
 
 /// The card, QR code and PIN fields of an online request.

@@ -19,7 +19,7 @@ use super::input::{
 };
 use super::people::people_subjects;
 use super::problem::ApiProblem;
-use super::{PageQuery, create, delete_unused, get_one, ok, page_query};
+use super::{PageQuery, create, create_about, delete_unused, get_one, ok, page_query};
 use crate::app::{Caller, Core, Subject};
 use crate::domain::{
     Access, AccessDoor, AccessId, AccessSpec, DoorId, Effect, Event, EventId, EventStatus,
@@ -162,37 +162,30 @@ pub(crate) async fn create_schedule(
             instant(&format!("one_off_windows[{i}].end"), &w.end)?,
         ));
     }
-    create(
-        &core,
-        &caller,
-        Vec::new(),
-        input.idempotency,
-        1,
-        move |s, plan| {
-            let mut schedule = Schedule::new(ScheduleId::new(plan.next_id()?), &body.name)?;
-            schedule.spans = spans;
-            for (i, (start, end)) in windows.into_iter().enumerate() {
-                schedule.add_one_off(start, end).map_err(|e| {
-                    let field = format!("one_off_windows[{i}].{}", e.field);
-                    ApiProblem::invalid(field.clone(), format!("{field} {}", e.problem))
-                })?;
+    create(&core, &caller, input.idempotency, 1, move |s, plan| {
+        let mut schedule = Schedule::new(ScheduleId::new(plan.next_id()?), &body.name)?;
+        schedule.spans = spans;
+        for (i, (start, end)) in windows.into_iter().enumerate() {
+            schedule.add_one_off(start, end).map_err(|e| {
+                let field = format!("one_off_windows[{i}].{}", e.field);
+                ApiProblem::invalid(field.clone(), format!("{field} {}", e.problem))
+            })?;
+        }
+        for (i, raw) in body.holiday_calendar_ids.iter().enumerate() {
+            let id = HolidayCalendarId::new(*raw);
+            if !s.holiday_calendars.contains_key(&id) {
+                return Err(ApiProblem::invalid(
+                    format!("holiday_calendar_ids[{i}]"),
+                    format!("holiday calendar {id} does not exist"),
+                ));
             }
-            for (i, raw) in body.holiday_calendar_ids.iter().enumerate() {
-                let id = HolidayCalendarId::new(*raw);
-                if !s.holiday_calendars.contains_key(&id) {
-                    return Err(ApiProblem::invalid(
-                        format!("holiday_calendar_ids[{i}]"),
-                        format!("holiday calendar {id} does not exist"),
-                    ));
-                }
-                schedule.holiday_calendar_ids.push(id);
-            }
-            plan.audit("schedule.created", Kind::Schedule, Some(schedule.id.get()));
-            let view = schedule_view(&schedule);
-            plan.put(schedule, None);
-            Ok(view)
-        },
-    )
+            schedule.holiday_calendar_ids.push(id);
+        }
+        plan.audit("schedule.created", Kind::Schedule, Some(schedule.id.get()));
+        let view = schedule_view(&schedule);
+        plan.put(schedule, None);
+        Ok(view)
+    })
     .await
 }
 
@@ -298,28 +291,21 @@ pub(crate) async fn create_calendar(
             })?,
         );
     }
-    create(
-        &core,
-        &caller,
-        Vec::new(),
-        input.idempotency,
-        1,
-        move |_, plan| {
-            let calendar = HolidayCalendar {
-                id: HolidayCalendarId::new(plan.next_id()?),
-                name,
-                holidays,
-            };
-            plan.audit(
-                "holiday_calendar.created",
-                Kind::HolidayCalendar,
-                Some(calendar.id.get()),
-            );
-            let view = calendar_view(&calendar);
-            plan.put(calendar, None);
-            Ok(view)
-        },
-    )
+    create(&core, &caller, input.idempotency, 1, move |_, plan| {
+        let calendar = HolidayCalendar {
+            id: HolidayCalendarId::new(plan.next_id()?),
+            name,
+            holidays,
+        };
+        plan.audit(
+            "holiday_calendar.created",
+            Kind::HolidayCalendar,
+            Some(calendar.id.get()),
+        );
+        let view = calendar_view(&calendar);
+        plan.put(calendar, None);
+        Ok(view)
+    })
     .await
 }
 
@@ -419,34 +405,27 @@ pub(crate) async fn create_event(
     let ends = instant("ends_at", &body.ends_at)?;
     let tenant = caller.tenant;
     let now = core.now();
-    create(
-        &core,
-        &caller,
-        Vec::new(),
-        input.idempotency,
-        1,
-        move |s, plan| {
-            let facility = FacilityId::new(body.facility_id);
-            if !s.topology.facilities.contains_key(&facility) {
-                return Err(ApiProblem::invalid(
-                    "facility_id",
-                    format!("facility {facility} does not exist"),
-                ));
-            }
-            let event = Event::new(
-                EventId::new(plan.next_id()?),
-                tenant,
-                facility,
-                &body.name,
-                starts,
-                ends,
-            )?;
-            plan.audit("event.created", Kind::Event, Some(event.id.get()));
-            let view = event_view(&event, now);
-            plan.put(event, None);
-            Ok(view)
-        },
-    )
+    create(&core, &caller, input.idempotency, 1, move |s, plan| {
+        let facility = FacilityId::new(body.facility_id);
+        if !s.topology.facilities.contains_key(&facility) {
+            return Err(ApiProblem::invalid(
+                "facility_id",
+                format!("facility {facility} does not exist"),
+            ));
+        }
+        let event = Event::new(
+            EventId::new(plan.next_id()?),
+            tenant,
+            facility,
+            &body.name,
+            starts,
+            ends,
+        )?;
+        plan.audit("event.created", Kind::Event, Some(event.id.get()));
+        let view = event_view(&event, now);
+        plan.put(event, None);
+        Ok(view)
+    })
     .await
 }
 
@@ -525,7 +504,7 @@ pub(crate) async fn add_attendee(
     let person = PersonId::new(input.body.person_id);
     let now = core.now();
     let subjects = vec![Subject::Person(person)];
-    create(
+    create_about(
         &core,
         &caller,
         subjects,
@@ -623,7 +602,7 @@ pub(crate) async fn create_member(
     let tenant = caller.tenant;
     let now = core.now();
     let subjects = vec![Subject::Person(person)];
-    create(
+    create_about(
         &core,
         &caller,
         subjects,
@@ -885,7 +864,7 @@ pub(crate) async fn create_access(
     let tenant = caller.tenant;
     let now = core.now();
     let subjects = people_subjects(&input.body.person_ids);
-    create(
+    create_about(
         &core,
         &caller,
         subjects,

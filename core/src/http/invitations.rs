@@ -25,7 +25,7 @@ use super::input::{Input, opt_instant, parse, path_id};
 use super::people::{decode_selfie, issue_face, issue_problem, person_of, random_token};
 use super::problem::ApiProblem;
 use super::rate_limit::ClientAddr;
-use super::{PageQuery, create, ok, page_query};
+use super::{PageQuery, create_about, ok, page_query};
 use crate::app::{Caller, Core, Subject};
 use crate::domain::{
     Contact, CredentialValue, Delivery, Invitation, InvitationId, InvitationRefused, PersonId,
@@ -107,7 +107,7 @@ pub(crate) async fn create_invitation(
     let token = random_token(43);
     let link = compose::invitation_link(&core.public_url(), &token);
     let subjects = vec![Subject::Person(person_id)];
-    create(
+    create_about(
         &core,
         &caller,
         subjects,

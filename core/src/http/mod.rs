@@ -319,6 +319,17 @@ pub(crate) fn page_query(
 pub(crate) async fn create(
     core: &Core,
     caller: &Caller,
+    idempotency: Option<Idempotency>,
+    ids: usize,
+    f: impl FnOnce(&Snapshot, &mut Plan) -> Result<Json, ApiProblem> + Send + 'static,
+) -> Result<Response, ApiProblem> {
+    create_about(core, caller, Vec::new(), idempotency, ids, f).await
+}
+
+/// [`create`] with the people `subjects` belong to in the snapshot `f` sees.
+pub(crate) async fn create_about(
+    core: &Core,
+    caller: &Caller,
     subjects: Vec<crate::app::Subject>,
     idempotency: Option<Idempotency>,
     ids: usize,

@@ -19,7 +19,7 @@ use serde_json::{Value as Json, json};
 
 use super::input::{Input, REVOKE_REASONS, named, opt_instant, path_id};
 use super::problem::ApiProblem;
-use super::{PageQuery, create, delete_unused, get_one, ok, page_query};
+use super::{PageQuery, create, create_about, delete_unused, get_one, ok, page_query};
 use crate::app::{Caller, Core, Plan, Subject};
 use crate::card::WiegandCard;
 use crate::domain::{
@@ -273,34 +273,26 @@ pub(crate) async fn enroll(
     let valid_to = opt_instant("valid_to", body.valid_to.as_deref())?;
     let tenant = caller.tenant;
     let now = core.now();
-    create(
-        &core,
-        &caller,
-        Vec::new(),
-        input.idempotency,
-        2,
-        move |s, plan| {
-            // Uniqueness of the acs_id is the store's unique key (409 naming `acs_id`): a scan
-            // of every person here would make enrollment slower as the tenant grows.
-            let mut person =
-                Person::new(PersonId::new(plan.next_id()?), tenant, acs_id, &body.name)
-                    .with_validity(valid_from, valid_to)?;
-            person.contact = contact;
-            plan.audit("person.created", Kind::Person, Some(person.id.get()));
-            let mut view = person_view(&person);
-            plan.put(person.clone(), None);
-            let mut credentials = Vec::new();
-            if let Some(jpeg) = jpeg {
-                let face = issue_face(s, plan, &person, jpeg, now)?;
-                credentials.push(
-                    json!({"id": face.id.get(), "kind": "face", "status": "disabled",
+    create(&core, &caller, input.idempotency, 2, move |s, plan| {
+        // Uniqueness of the acs_id is the store's unique key (409 naming `acs_id`): a scan
+        // of every person here would make enrollment slower as the tenant grows.
+        let mut person = Person::new(PersonId::new(plan.next_id()?), tenant, acs_id, &body.name)
+            .with_validity(valid_from, valid_to)?;
+        person.contact = contact;
+        plan.audit("person.created", Kind::Person, Some(person.id.get()));
+        let mut view = person_view(&person);
+        plan.put(person.clone(), None);
+        let mut credentials = Vec::new();
+        if let Some(jpeg) = jpeg {
+            let face = issue_face(s, plan, &person, jpeg, now)?;
+            credentials.push(
+                json!({"id": face.id.get(), "kind": "face", "status": "disabled",
                                     "disable_reasons": ["needs_provisioning"]}),
-                );
-            }
-            view["credentials"] = json!(credentials);
-            Ok(view)
-        },
-    )
+            );
+        }
+        view["credentials"] = json!(credentials);
+        Ok(view)
+    })
     .await
 }
 
@@ -702,7 +694,7 @@ pub(crate) async fn issue_credential(
         Requested::Face(_) => vec![Subject::Person(person_id)],
     };
     let public_url = core.public_url();
-    create(
+    create_about(
         &core,
         &caller,
         subjects,
@@ -1008,7 +1000,7 @@ pub(crate) async fn add_phone(
     let person_id = PersonId::new(path_id("person", &id)?);
     let now = core.now();
     let subjects = vec![Subject::Person(person_id)];
-    create(
+    create_about(
         &core,
         &caller,
         subjects,
@@ -1105,7 +1097,7 @@ pub(crate) async fn create_group(
 ) -> Result<Response, ApiProblem> {
     let tenant = caller.tenant;
     let subjects = people_subjects(&input.body.member_ids);
-    create(
+    create_about(
         &core,
         &caller,
         subjects,

@@ -58,29 +58,22 @@ pub(crate) async fn create_site(
     input: Input<SiteIn>,
 ) -> Result<Response, ApiProblem> {
     let tenant = caller.tenant;
-    create(
-        &core,
-        &caller,
-        Vec::new(),
-        input.idempotency,
-        1,
-        move |_, plan| {
-            let site = Site::new(
-                SiteId::new(plan.next_id()?),
-                tenant,
-                &input.body.name,
-                &input.body.timezone,
-            )?;
-            let view = site_view(&site);
-            plan.audit(
-                "site.created",
-                crate::store::Kind::Site,
-                Some(site.id.get()),
-            );
-            plan.put(site, None);
-            Ok(view)
-        },
-    )
+    create(&core, &caller, input.idempotency, 1, move |_, plan| {
+        let site = Site::new(
+            SiteId::new(plan.next_id()?),
+            tenant,
+            &input.body.name,
+            &input.body.timezone,
+        )?;
+        let view = site_view(&site);
+        plan.audit(
+            "site.created",
+            crate::store::Kind::Site,
+            Some(site.id.get()),
+        );
+        plan.put(site, None);
+        Ok(view)
+    })
     .await
 }
 
@@ -152,60 +145,53 @@ pub(crate) async fn create_facility(
     caller: Caller,
     input: Input<FacilityIn>,
 ) -> Result<Response, ApiProblem> {
-    create(
-        &core,
-        &caller,
-        Vec::new(),
-        input.idempotency,
-        1,
-        move |s, plan| {
-            let body = input.body;
-            let site_id = SiteId::new(body.site_id);
-            if !s.topology.sites.contains_key(&site_id) {
-                return Err(ApiProblem::invalid(
-                    "site_id",
-                    format!("site {site_id} does not exist"),
-                ));
-            }
-            let parent_id = body.parent_id.map(FacilityId::new);
-            if let Some(parent) = parent_id {
-                match s.topology.facilities.get(&parent) {
-                    None => {
-                        return Err(ApiProblem::invalid(
-                            "parent_id",
-                            format!("facility {parent} does not exist"),
-                        ));
-                    }
-                    Some(p) if p.site_id != site_id => {
-                        return Err(ApiProblem::invalid(
-                            "parent_id",
-                            format!("facility {parent} belongs to another site"),
-                        ));
-                    }
-                    Some(_) => {}
+    create(&core, &caller, input.idempotency, 1, move |s, plan| {
+        let body = input.body;
+        let site_id = SiteId::new(body.site_id);
+        if !s.topology.sites.contains_key(&site_id) {
+            return Err(ApiProblem::invalid(
+                "site_id",
+                format!("site {site_id} does not exist"),
+            ));
+        }
+        let parent_id = body.parent_id.map(FacilityId::new);
+        if let Some(parent) = parent_id {
+            match s.topology.facilities.get(&parent) {
+                None => {
+                    return Err(ApiProblem::invalid(
+                        "parent_id",
+                        format!("facility {parent} does not exist"),
+                    ));
                 }
+                Some(p) if p.site_id != site_id => {
+                    return Err(ApiProblem::invalid(
+                        "parent_id",
+                        format!("facility {parent} belongs to another site"),
+                    ));
+                }
+                Some(_) => {}
             }
-            let kind = match body.kind.as_deref() {
-                None => FacilityKind::Facility,
-                Some(k) => named("kind", k, FACILITY_KINDS)?,
-            };
-            let facility = Facility::new(
-                FacilityId::new(plan.next_id()?),
-                site_id,
-                parent_id,
-                &body.name,
-                kind,
-            )?;
-            let view = facility_view(&facility);
-            plan.audit(
-                "facility.created",
-                crate::store::Kind::Facility,
-                Some(facility.id.get()),
-            );
-            plan.put(facility, None);
-            Ok(view)
-        },
-    )
+        }
+        let kind = match body.kind.as_deref() {
+            None => FacilityKind::Facility,
+            Some(k) => named("kind", k, FACILITY_KINDS)?,
+        };
+        let facility = Facility::new(
+            FacilityId::new(plan.next_id()?),
+            site_id,
+            parent_id,
+            &body.name,
+            kind,
+        )?;
+        let view = facility_view(&facility);
+        plan.audit(
+            "facility.created",
+            crate::store::Kind::Facility,
+            Some(facility.id.get()),
+        );
+        plan.put(facility, None);
+        Ok(view)
+    })
     .await
 }
 
@@ -304,46 +290,39 @@ pub(crate) async fn create_door(
     caller: Caller,
     input: Input<DoorIn>,
 ) -> Result<Response, ApiProblem> {
-    create(
-        &core,
-        &caller,
-        Vec::new(),
-        input.idempotency,
-        1,
-        move |s, plan| {
-            let body = input.body;
-            let facility_id = FacilityId::new(body.facility_id);
-            if !s.topology.facilities.contains_key(&facility_id) {
-                return Err(ApiProblem::invalid(
-                    "facility_id",
-                    format!("facility {facility_id} does not exist"),
-                ));
-            }
-            let supported_in = input::auth_types(
-                "supported_auth_types.in",
-                &body.supported_auth_types.inbound,
-            )?;
-            let supported_out = input::auth_types(
-                "supported_auth_types.out",
-                &body.supported_auth_types.outbound,
-            )?;
-            let door = Door::new(
-                DoorId::new(plan.next_id()?),
-                facility_id,
-                &body.name,
-                supported_in,
-                supported_out,
-            )?;
-            let view = door_view(&door);
-            plan.audit(
-                "door.created",
-                crate::store::Kind::Door,
-                Some(door.id.get()),
-            );
-            plan.put(door, None);
-            Ok(view)
-        },
-    )
+    create(&core, &caller, input.idempotency, 1, move |s, plan| {
+        let body = input.body;
+        let facility_id = FacilityId::new(body.facility_id);
+        if !s.topology.facilities.contains_key(&facility_id) {
+            return Err(ApiProblem::invalid(
+                "facility_id",
+                format!("facility {facility_id} does not exist"),
+            ));
+        }
+        let supported_in = input::auth_types(
+            "supported_auth_types.in",
+            &body.supported_auth_types.inbound,
+        )?;
+        let supported_out = input::auth_types(
+            "supported_auth_types.out",
+            &body.supported_auth_types.outbound,
+        )?;
+        let door = Door::new(
+            DoorId::new(plan.next_id()?),
+            facility_id,
+            &body.name,
+            supported_in,
+            supported_out,
+        )?;
+        let view = door_view(&door);
+        plan.audit(
+            "door.created",
+            crate::store::Kind::Door,
+            Some(door.id.get()),
+        );
+        plan.put(door, None);
+        Ok(view)
+    })
     .await
 }
 
@@ -427,64 +406,57 @@ pub(crate) async fn create_terminal(
     caller: Caller,
     input: Input<TerminalIn>,
 ) -> Result<Response, ApiProblem> {
-    create(
-        &core,
-        &caller,
-        Vec::new(),
-        input.idempotency,
-        1,
-        move |s, plan| {
-            let body = input.body;
-            let facility_id = FacilityId::new(body.facility_id);
-            if !s.topology.facilities.contains_key(&facility_id) {
+    create(&core, &caller, input.idempotency, 1, move |s, plan| {
+        let body = input.body;
+        let facility_id = FacilityId::new(body.facility_id);
+        if !s.topology.facilities.contains_key(&facility_id) {
+            return Err(ApiProblem::invalid(
+                "facility_id",
+                format!("facility {facility_id} does not exist"),
+            ));
+        }
+        let mut door_ids = BTreeSet::new();
+        for (i, raw) in body.door_ids.iter().enumerate() {
+            let door = DoorId::new(*raw);
+            if !s.topology.doors.contains_key(&door) {
                 return Err(ApiProblem::invalid(
-                    "facility_id",
-                    format!("facility {facility_id} does not exist"),
+                    format!("door_ids[{i}]"),
+                    format!("door {door} does not exist"),
                 ));
             }
-            let mut door_ids = BTreeSet::new();
-            for (i, raw) in body.door_ids.iter().enumerate() {
-                let door = DoorId::new(*raw);
-                if !s.topology.doors.contains_key(&door) {
-                    return Err(ApiProblem::invalid(
-                        format!("door_ids[{i}]"),
-                        format!("door {door} does not exist"),
-                    ));
-                }
-                door_ids.insert(door);
-            }
-            let operating_mode = match body.operating_mode.as_deref() {
-                None => OperatingMode::Standalone,
-                Some(m) => named("operating_mode", m, OPERATING_MODES)?,
-            };
-            if body.password.chars().count() > 200 {
-                return Err(ApiProblem::invalid(
-                    "password",
-                    "password must be at most 200 characters",
-                ));
-            }
-            let terminal = Terminal::new(
-                TerminalId::new(plan.next_id()?),
-                TerminalSpec {
-                    facility_id,
-                    model: body.model,
-                    address: body.address,
-                    login: body.login,
-                    password: DevicePassword::new(body.password),
-                    operating_mode,
-                    door_ids,
-                },
-            )?;
-            let view = terminal_view(&terminal);
-            plan.audit(
-                "terminal.created",
-                crate::store::Kind::Terminal,
-                Some(terminal.id.get()),
-            );
-            plan.put(terminal, None);
-            Ok(view)
-        },
-    )
+            door_ids.insert(door);
+        }
+        let operating_mode = match body.operating_mode.as_deref() {
+            None => OperatingMode::Standalone,
+            Some(m) => named("operating_mode", m, OPERATING_MODES)?,
+        };
+        if body.password.chars().count() > 200 {
+            return Err(ApiProblem::invalid(
+                "password",
+                "password must be at most 200 characters",
+            ));
+        }
+        let terminal = Terminal::new(
+            TerminalId::new(plan.next_id()?),
+            TerminalSpec {
+                facility_id,
+                model: body.model,
+                address: body.address,
+                login: body.login,
+                password: DevicePassword::new(body.password),
+                operating_mode,
+                door_ids,
+            },
+        )?;
+        let view = terminal_view(&terminal);
+        plan.audit(
+            "terminal.created",
+            crate::store::Kind::Terminal,
+            Some(terminal.id.get()),
+        );
+        plan.put(terminal, None);
+        Ok(view)
+    })
     .await
 }
 
