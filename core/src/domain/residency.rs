@@ -60,18 +60,6 @@ impl Snapshot {
         self.invitations
             .retain(|_, i| !people.contains(&i.person_id));
     }
-
-    /// Files everyone no entitlement names (a snapshot just read from the store).
-    pub fn file_unentitled(&mut self) {
-        let keep = self.entitled_people();
-        let filed: BTreeSet<PersonId> = self
-            .people
-            .keys()
-            .filter(|p| !keep.contains(p))
-            .copied()
-            .collect();
-        self.file(&filed);
-    }
 }
 
 #[cfg(test)]
@@ -127,7 +115,14 @@ mod tests {
             BTreeSet::from([PersonId::new(1)])
         );
 
-        s.file_unentitled();
+        let keep = s.entitled_people();
+        let filed = s
+            .people
+            .keys()
+            .filter(|p| !keep.contains(p))
+            .copied()
+            .collect();
+        s.file(&filed);
         let kept: Vec<u64> = s.people.keys().map(|p| p.get()).collect();
         assert_eq!(kept, [1, 3]);
         let credentials: Vec<u64> = s.credentials.keys().map(|c| c.get()).collect();
