@@ -13,7 +13,8 @@ use serde_json::{Value as Json, json};
 
 use crate::core_rig::{CallbackConfig, CoreRig};
 use crate::operator::Operator;
-use crate::outcome::{Capability, Exchange};
+use crate::outcome::{Capability, Exchange, Reason};
+use crate::redact::redact;
 
 /// First id of the range conformance cases create objects in (users, cards' users,
 /// rules…); nothing below it is ever created, changed or deleted by a case.
@@ -34,8 +35,9 @@ pub enum Problem {
     },
     /// The harness could not run the case.
     Error(String),
-    /// A physical step was needed and nobody performed it.
-    NotRun(String),
+    /// The case could not be carried out for `Reason` (a physical step nobody performed,
+    /// no callback address…).
+    NotRun(Reason),
 }
 
 /// A case's result: `Ok(())` is a pass.
@@ -94,32 +96,18 @@ pub struct Ctx {
     session: Arc<Mutex<Option<String>>>,
     callback: Option<CallbackConfig>,
     rig: Arc<tokio::sync::OnceCell<Result<Arc<CoreRig>, String>>>,
+    evidence_wait: std::time::Duration,
 }
+
+/// How long a case waits for the terminal to show the evidence of a physical step the
+/// operator confirmed, by default.
+pub const EVIDENCE_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 fn excerpt(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let mut out: String = text.chars().take(300).collect();
     if text.chars().count() > 300 {
         out.push('…');
-    }
-    out
-}
-
-/// Masks `"password":"…"` and session tokens in evidence.
-fn redact(text: &str) -> String {
-    let mut out = text.to_owned();
-    for key in ["\"password\":\"", "\"session\":\""] {
-        let mut result = String::new();
-        let mut rest = out.as_str();
-        while let Some(i) = rest.find(key) {
-            result.push_str(&rest[..i + key.len()]);
-            result.push_str("***");
-            rest = &rest[i + key.len()..];
-            let end = rest.find('"').unwrap_or(rest.len());
-            rest = &rest[end..];
-        }
-        result.push_str(rest);
-        out = result;
     }
     out
 }
@@ -150,15 +138,16 @@ impl Ctx {
             session: Arc::default(),
             callback: None,
             rig: Arc::default(),
+            evidence_wait: EVIDENCE_WAIT,
         })
     }
 
-    /// Sends the cases' own traffic through `proxy` (a recording proxy) while the
-    /// workflow cases' core keeps talking to the terminal itself.
-    pub fn through(self, proxy: &str) -> Result<Ctx, String> {
-        let device_base = self.device_base.clone();
+    /// Sends all traffic of the run – the cases' and the workflow core's – through
+    /// `gateway` (the guarded proxy in front of the terminal).
+    pub fn through(self, gateway: &str) -> Result<Ctx, String> {
+        let evidence_wait = self.evidence_wait;
         let mut ctx = Ctx::new(
-            proxy,
+            gateway,
             &self.login,
             &self.password,
             self.operator,
@@ -166,8 +155,24 @@ impl Ctx {
             &self.model,
         )?
         .with_callback(self.callback);
-        ctx.device_base = device_base;
+        ctx.evidence_wait = evidence_wait;
         Ok(ctx)
+    }
+
+    /// The URL the run's traffic goes to (the terminal, or the gateway in front of it).
+    pub fn device_url(&self) -> &str {
+        &self.device_base
+    }
+
+    /// How long to wait for the evidence of a confirmed physical step.
+    pub fn with_evidence_wait(mut self, wait: std::time::Duration) -> Ctx {
+        self.evidence_wait = wait;
+        self
+    }
+
+    /// How long a case waits for the evidence of a physical step the operator confirmed.
+    pub fn evidence_wait(&self) -> std::time::Duration {
+        self.evidence_wait
     }
 
     /// Where the workflow cases' core listens for the terminal (`None`: workflow cases are
@@ -180,9 +185,7 @@ impl Ctx {
     /// The core the workflow cases drive, started on first use and shared by the run.
     pub async fn core_rig(&self) -> Result<Arc<CoreRig>, Problem> {
         let Some(callback) = &self.callback else {
-            return Err(Problem::NotRun(
-                "no callback address for the core's receiver (--callback-addr)".into(),
-            ));
+            return Err(Problem::NotRun(Reason::NoCallbackAddress));
         };
         self.rig
             .get_or_init(|| async {
@@ -209,6 +212,7 @@ impl Ctx {
         ctx.device_base.clone_from(&self.device_base);
         ctx.callback = self.callback.clone();
         ctx.rig = self.rig.clone();
+        ctx.evidence_wait = self.evidence_wait;
         Ok(ctx)
     }
 
@@ -303,7 +307,7 @@ impl Ctx {
         let r = req
             .send()
             .await
-            .map_err(|e| Problem::Error(format!("{command}: {e}")))?;
+            .map_err(|e| Problem::Error(redact(&format!("{command}: {e}"))))?;
         let status = r.status().as_u16();
         let content_type = r
             .headers()
@@ -314,21 +318,10 @@ impl Ctx {
         let bytes = r
             .bytes()
             .await
-            .map_err(|e| Problem::Error(format!("{command}: {e}")))?
+            .map_err(|e| Problem::Error(redact(&format!("{command}: {e}"))))?
             .to_vec();
-        let shown_query = query
-            .split('&')
-            .map(|p| {
-                if p.starts_with("session=") {
-                    "session=***"
-                } else {
-                    p
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("&");
         self.note(
-            format!("POST /{command}.fcgi?{shown_query} {shown_body}"),
+            format!("POST /{command}.fcgi?{query} {shown_body}"),
             format!("{status} {}", excerpt(&bytes)),
         );
         let json = serde_json::from_slice(&bytes).unwrap_or(Json::Null);
@@ -360,7 +353,9 @@ impl Ctx {
         let token = r.json["session"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| Problem::Error(format!("login failed: {} {}", r.status, r.json)))?;
+            .ok_or_else(|| {
+                Problem::Error(redact(&format!("login failed: {} {}", r.status, r.json)))
+            })?;
         *self.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(token.clone());
         Ok(token)
     }

@@ -8,8 +8,11 @@
 //!   the next one (or by `--restore-only`);
 //! - `acs-conformance list` – the catalogue.
 //!
-//! Exit code 0: every case that ran passed; 1: some case failed; 2: the run could not be
-//! carried out.
+//! Exit code 0 PASSED: every selected case that applies to the terminal ran and passed,
+//! and the clean-up was complete; 1 FAILED: some case failed; 2 NOT CARRIED OUT: the run
+//! could not be carried out (or was refused before it changed anything); 3 INCOMPLETE:
+//! nothing failed, but some case did not run, the run was interrupted, or the clean-up
+//! left something behind.
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
@@ -19,12 +22,14 @@ use std::time::Duration;
 
 use acs_conformance::catalogue::{catalogue, select};
 use acs_conformance::core_rig::CallbackConfig;
+use acs_conformance::custody::hold::TakeOptions;
 use acs_conformance::operator::{HumanOperator, Operator, Unattended};
-use acs_conformance::outcome::{CaseInfo, CaseResult, Run};
+use acs_conformance::outcome::{CaseInfo, CaseResult, Cleanup, Run};
+use acs_conformance::redact::{Redacting, redact};
 use acs_conformance::report::console::Progress;
 use acs_conformance::restore::RestoreJournal;
-use acs_conformance::runner::{self, RunPolicy, Watcher, capabilities_of, run};
-use acs_conformance::{record, report, target, verdict};
+use acs_conformance::runner::{self, RunPolicy, Watcher, run};
+use acs_conformance::{custody, record, report, target};
 use acs_simulator::Model;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -54,6 +59,10 @@ enum Command {
         /// Model to simulate.
         #[arg(long, default_value = "idface")]
         profile: String,
+        /// Write the simulator's journal of the replay (requests and the callbacks it
+        /// sent, all to the replay's own sink) to this file.
+        #[arg(long)]
+        journal: Option<PathBuf>,
     },
 }
 
@@ -77,9 +86,23 @@ struct RunArgs {
     /// Run against this many simulated terminals.
     #[arg(long)]
     fleet: Option<usize>,
-    /// Model (capabilities) of the terminal: idface, idface-max, idaccess, idflex.
-    #[arg(long, default_value = "idface")]
-    profile: String,
+    /// Model (capabilities) of the terminal: idface, idface-max, idaccess, idflex. A real
+    /// terminal's own model (from system_information) is used when absent; a profile that
+    /// contradicts it is refused unless --force-profile.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Run with --profile even though the terminal reports another model.
+    #[arg(long)]
+    force_profile: bool,
+    /// Take over (remove, then run) objects an earlier run of the suite left on the
+    /// terminal; they are recognised by the suite's marker. Objects of anyone else are
+    /// never taken over.
+    #[arg(long)]
+    reclaim_reserved: bool,
+    /// Seconds a case waits for the terminal to show the evidence of a physical step the
+    /// operator confirmed (an access-log row newer than the prompt).
+    #[arg(long, default_value_t = 15)]
+    evidence_timeout: u64,
     /// Run only cases whose id starts with one of these (repeatable).
     #[arg(long)]
     only: Vec<String>,
@@ -108,7 +131,9 @@ struct RunArgs {
     /// afterwards).
     #[arg(long)]
     allow_destructive: bool,
-    /// List what the run would change on the terminal, and change nothing.
+    /// List what the run would create and change on the terminal (rehearsed on an
+    /// in-process simulator of its model), and what the terminal holds in the suite's way;
+    /// send nothing but reads to the terminal.
     #[arg(long)]
     dry_run: bool,
     /// On a real terminal: where the configuration is saved before the run changes it, so
@@ -162,155 +187,285 @@ fn list() {
 }
 
 fn write_reports(args: &RunArgs, run: &Run) -> anyhow::Result<()> {
-    if let Some(path) = &args.json {
-        std::fs::write(path, report::json::write(run))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if let Some(path) = &args.junit {
-        std::fs::write(path, report::junit::write(run))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if let Some(path) = &args.html {
-        std::fs::write(path, report::html::write(run))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+    let outputs = [
+        (&args.json, report::json::write as fn(&Run) -> String),
+        (&args.junit, report::junit::write),
+        (&args.html, report::html::write),
+    ];
+    for (path, render) in outputs {
+        if let Some(path) = path {
+            std::fs::write(path, redact(&render(run)))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
     }
     Ok(())
 }
 
-/// With `--record`, routes the cases' traffic through a recording proxy.
-async fn recorded(prepared: target::Prepared, args: &RunArgs) -> anyhow::Result<target::Prepared> {
-    let Some(dir) = &args.record else {
-        return Ok(prepared);
-    };
-    let proxy = record::start(prepared.ctx.base_url(), dir)
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let ctx = prepared
-        .ctx
-        .through(&proxy)
-        .map_err(|e| anyhow::anyhow!(e))?;
-    Ok(target::Prepared { ctx, ..prepared })
-}
-
-async fn replay(dir: &std::path::Path, profile: &str) -> anyhow::Result<i32> {
+async fn replay(
+    dir: &std::path::Path,
+    profile: &str,
+    journal: Option<&std::path::Path>,
+) -> anyhow::Result<i32> {
     let model: Model = profile.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let exchanges = record::read(dir).map_err(|e| anyhow::anyhow!(e))?;
     let (sim, _) = target::simulator(model)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
-    let differences = record::replay(&exchanges, &sim.base_url(), "admin", "admin")
+    let sink = record::Sink::start()
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let differences = record::replay(&exchanges, &sim.base_url(), "admin", "admin", &sink)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     for d in &differences {
         println!("DIFF  {d}");
     }
     println!(
-        "{} exchanges replayed, {} answered differently by the simulator",
+        "{} exchanges replayed, {} answered differently by the simulator; callbacks went to the replay's own sink at {} ({} received)",
         exchanges.len(),
-        differences.len()
+        differences.len(),
+        sink.address(),
+        sink.received()
     );
+    if let Some(path) = journal {
+        let text = reqwest::get(format!("{}/_sim/journal", sim.base_url()))
+            .await?
+            .text()
+            .await?;
+        std::fs::write(path, redact(&text))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(i32::from(!differences.is_empty()))
 }
 
+fn parse_model(text: &str) -> anyhow::Result<Model> {
+    text.parse().map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Becomes true on Ctrl-C or SIGTERM.
+fn stop_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => if r.is_err() { return },
+            () = terminate => {}
+        }
+        eprintln!(
+            "interrupted: stopping the current case, then cleaning up and writing the reports"
+        );
+        let _ = stop_tx.send(true);
+    });
+    stop
+}
+
+/// Joins the runs of a fleet into one: every case, interrupted if any was, and a clean-up
+/// that is complete only if every terminal's was.
+fn combine(runs: Vec<Run>) -> Option<Run> {
+    let mut iter = runs.into_iter();
+    let mut combined = iter.next()?;
+    let mut cleanups = vec![(
+        combined.target.target.clone(),
+        std::mem::take(&mut combined.cleanup),
+    )];
+    for run in iter {
+        combined.interrupted |= run.interrupted;
+        combined.results.extend(run.results);
+        cleanups.push((run.target.target, run.cleanup));
+    }
+    let single = cleanups.len() == 1;
+    let (mut left, mut why, mut removed) = (Vec::new(), Vec::new(), 0);
+    for (terminal, cleanup) in cleanups {
+        match cleanup {
+            Cleanup::Incomplete { left: l, why: w } => {
+                left.extend(l.into_iter().map(|x| {
+                    if single {
+                        x
+                    } else {
+                        format!("{terminal}: {x}")
+                    }
+                }));
+                why.push(w);
+            }
+            Cleanup::Complete { removed: n } => removed += n,
+            Cleanup::NotAttempted => {}
+        }
+    }
+    combined.cleanup = if why.is_empty() {
+        Cleanup::Complete { removed }
+    } else {
+        Cleanup::Incomplete {
+            left,
+            why: why.join("; "),
+        }
+    };
+    Some(combined)
+}
+
 async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
-    let model: Model = args.profile.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let requested = args.profile.as_deref().map(parse_model).transpose()?;
     let cases = select(catalogue(), &args.only, &args.skip);
     anyhow::ensure!(!cases.is_empty(), "no case matches --only / --skip");
     anyhow::ensure!(
         !args.restore_only || args.target.is_some(),
         "--restore-only needs --target"
     );
-    if args.dry_run {
-        for line in runner::dry_run(&cases) {
-            println!("{line}");
+    let operator = || -> Arc<dyn Operator> {
+        if args.unattended {
+            Arc::new(Unattended)
+        } else {
+            Arc::new(HumanOperator::new(Duration::from_secs(
+                args.operator_timeout,
+            )))
         }
-        return Ok(0);
-    }
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted: finishing the current case, then cleaning up");
-            let _ = stop_tx.send(true);
-        }
-    });
-    let policy = RunPolicy {
-        allow_changes: args.target.is_none() || args.allow_destructive,
-        stop,
     };
-    let mut console = Console(Progress::new(
-        std::io::stdout(),
-        std::io::stdout().is_terminal(),
-    ));
-    let started_at = now();
-    let mut runs = Vec::new();
-    match (&args.target, args.fleet) {
-        (Some(url), _) => {
-            let operator: Arc<dyn Operator> = if args.unattended {
-                Arc::new(Unattended)
-            } else {
-                Arc::new(HumanOperator::new(Duration::from_secs(
-                    args.operator_timeout,
-                )))
-            };
-            let advertise = match &args.advertise {
-                Some(text) => Some(
-                    text.rsplit_once(':')
-                        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
-                        .with_context(|| format!("--advertise must be HOST:PORT, got '{text}'"))?,
-                ),
-                None => None,
-            };
-            let callback = args
-                .callback_addr
-                .map(|bind| CallbackConfig { bind, advertise });
-            let prepared = target::prepare(
+    let advertise = match &args.advertise {
+        Some(text) => Some(
+            text.rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+                .with_context(|| format!("--advertise must be HOST:PORT, got '{text}'"))?,
+        ),
+        None => None,
+    };
+    let real = match &args.target {
+        Some(url) => Some((
+            url,
+            target::prepare(
                 target::Endpoint {
                     label: url,
                     base: url,
                     login: &args.login,
                     password: &args.password,
                 },
-                operator,
-                capabilities_of(model.cli_name()),
-                model.cli_name(),
-                callback,
+                operator(),
+                requested,
+                args.force_profile,
+                args.callback_addr
+                    .map(|bind| CallbackConfig { bind, advertise }),
             )
             .await
-            .map_err(|e| anyhow::anyhow!(e))?;
+            .map_err(|e| anyhow::anyhow!(e))?,
+        )),
+        None => None,
+    };
+    let model = match &real {
+        Some((_, p)) => parse_model(&p.identity.profile)?,
+        None => requested.unwrap_or(Model::IdFace),
+    };
+    if args.dry_run {
+        if let Some((_, prepared)) = &real {
+            let found = custody::survey::survey(prepared.ctx.driver())
+                .await
+                .map_err(|e| anyhow::anyhow!(redact(&e)))?;
+            println!(
+                "terminal: {} ({}), profile {}",
+                prepared.identity.target, prepared.identity.model, prepared.identity.profile
+            );
+            match &found.lock {
+                Some(lock) if lock.live(custody::lock::now()) => {
+                    println!("in use: {}", custody::lock::in_use(lock))
+                }
+                _ => {}
+            }
+            if !found.foreign.is_empty() {
+                println!(
+                    "the run would refuse to start: objects of someone else where the suite would write:"
+                );
+                for line in &found.foreign {
+                    println!("  {line}");
+                }
+            }
+            if !found.leftovers.is_empty() {
+                println!(
+                    "left by an earlier run of the suite (removed only with --reclaim-reserved):"
+                );
+                for line in found.leftover_lines() {
+                    println!("  {line}");
+                }
+            }
+            if found.foreign.is_empty() && found.leftovers.is_empty() {
+                println!("the reserved range and the suite's values are free");
+            }
+        }
+        for line in runner::dry_run(&cases, model)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?
+        {
+            println!("{line}");
+        }
+        return Ok(0);
+    }
+    let policy = RunPolicy {
+        allow_changes: args.target.is_none() || args.allow_destructive,
+        stop: stop_signal(),
+    };
+    let mut console = Console(Progress::new(
+        std::io::stdout(),
+        std::io::stdout().is_terminal(),
+    ));
+    let started_at = now();
+    let recorder = match &args.record {
+        Some(dir) => Some(record::Recorder::create(dir).map_err(|e| anyhow::anyhow!(e))?),
+        None => None,
+    };
+    let evidence = Duration::from_secs(args.evidence_timeout);
+    let mut runs = Vec::new();
+    match (real, args.fleet) {
+        (Some((url, prepared)), _) => {
             let journal = RestoreJournal::new(
                 args.restore_journal
                     .clone()
                     .unwrap_or_else(|| RestoreJournal::default_path(url)),
                 url,
             );
-            if journal.recover(&prepared.ctx).await? {
-                println!(
-                    "restored the terminal as an interrupted run found it ({})",
-                    journal.path().display()
-                );
-            }
             if args.restore_only {
+                match journal.recover(prepared.ctx.driver()).await? {
+                    Some(done) => println!(
+                        "restored the terminal as an interrupted run left it ({}): removed {}",
+                        journal.path().display(),
+                        if done.removed.is_empty() {
+                            "nothing".to_owned()
+                        } else {
+                            done.removed.join("; ")
+                        }
+                    ),
+                    None => println!(
+                        "no restore journal at {}: nothing to restore",
+                        journal.path().display()
+                    ),
+                }
                 return Ok(0);
             }
-            journal.save(&prepared.ctx).await?;
-            let prepared = recorded(prepared, args).await?;
+            let prepared = target::Prepared {
+                ctx: prepared.ctx.with_evidence_wait(evidence),
+                ..prepared
+            };
+            let options = TakeOptions {
+                journal,
+                reclaim: args.reclaim_reserved,
+                recorder,
+            };
             runs.push(
                 run(
                     &cases,
-                    &prepared.ctx,
-                    &prepared.capabilities,
-                    prepared.identity,
+                    &prepared,
                     started_at,
                     &mut console,
                     &policy,
+                    options,
                 )
-                .await,
+                .await?,
             );
-            // The run cleaned up; this checks it (again) and deletes the journal only when
-            // the terminal accepted the restoration.
-            if let Err(e) = journal.recover(&prepared.ctx).await {
-                eprintln!("acs-conformance: {e}; the next run will try again");
-            }
         }
         (None, Some(count)) => {
             let (_fleet, prepared) = target::fleet(count, model)
@@ -318,17 +473,21 @@ async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
                 .map_err(|e| anyhow::anyhow!(e))?;
             for p in prepared {
                 println!("== {} ({})", p.identity.target, p.identity.serial);
+                let options = TakeOptions {
+                    journal: RestoreJournal::in_memory(p.ctx.base_url()),
+                    reclaim: false,
+                    recorder: None,
+                };
                 runs.push(
                     run(
                         &cases,
-                        &p.ctx,
-                        &p.capabilities,
-                        p.identity,
+                        &p,
                         started_at.clone(),
                         &mut console,
                         &policy,
+                        options,
                     )
-                    .await,
+                    .await?,
                 );
             }
         }
@@ -336,37 +495,37 @@ async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
             let (_sim, prepared) = target::simulator(model)
                 .await
                 .map_err(|e| anyhow::anyhow!(e))?;
-            let prepared = recorded(prepared, args).await?;
+            let options = TakeOptions {
+                journal: RestoreJournal::in_memory(prepared.ctx.base_url()),
+                reclaim: false,
+                recorder,
+            };
             runs.push(
                 run(
                     &cases,
-                    &prepared.ctx,
-                    &prepared.capabilities,
-                    prepared.identity,
+                    &prepared,
                     started_at,
                     &mut console,
                     &policy,
+                    options,
                 )
-                .await,
+                .await?,
             );
         }
     }
-    let mut combined = runs.remove(0);
-    for more in runs {
-        combined.results.extend(more.results);
-    }
-    if args.fleet.is_some() {
-        combined.target.target = format!("fleet of {}", args.fleet.unwrap_or(0));
+    let mut combined = combine(runs).context("no terminal was run against")?;
+    if let Some(count) = args.fleet {
+        combined.target.target = format!("fleet of {count}");
     }
     console.0.finished(&combined);
     write_reports(args, &combined)?;
-    Ok(verdict::exit_code(&combined.summary()))
+    Ok(combined.overall().exit_code())
 }
 
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| Redacting(std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
@@ -377,17 +536,21 @@ async fn main() {
             list();
             0
         }
-        Some(Command::Replay { dir, profile }) => match replay(&dir, &profile).await {
+        Some(Command::Replay {
+            dir,
+            profile,
+            journal,
+        }) => match replay(&dir, &profile, journal.as_deref()).await {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("acs-conformance: {e:#}");
+                eprintln!("acs-conformance: {}", redact(&format!("{e:#}")));
                 2
             }
         },
         None => match execute(&cli.run).await {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("acs-conformance: {e:#}");
+                eprintln!("acs-conformance: {}", redact(&format!("{e:#}")));
                 2
             }
         },

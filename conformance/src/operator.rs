@@ -6,7 +6,8 @@
 //!   `acs-sim` alike).
 //! - [`HumanOperator`] prompts on the console ("hold card 123,45678 to the reader now")
 //!   and waits for the answer on standard input, with a timeout; `done` (or an empty line)
-//!   means performed, `skip` means not performed.
+//!   means performed, `skip` means not performed. A confirmation alone proves nothing:
+//!   the case then looks for evidence newer than the prompt on the terminal.
 //! - [`Unattended`] performs nothing: cases that need a step end as "not run".
 
 use std::io::BufRead as _;
@@ -14,6 +15,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::Mutex;
+
+use crate::outcome::Reason;
 
 /// A physical step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +62,7 @@ pub enum Performed {
     /// Yes.
     Done,
     /// No (nobody there, declined, timed out), with why.
-    NotPerformed(String),
+    NotPerformed(crate::outcome::Reason),
 }
 
 /// A boxed future (operators are used as trait objects).
@@ -110,8 +113,13 @@ impl Operator for SimulatorOperator {
                 .await
             {
                 Ok(r) if r.status().is_success() => Performed::Done,
-                Ok(r) => Performed::NotPerformed(format!("the simulator answered {}", r.status())),
-                Err(e) => Performed::NotPerformed(format!("the simulator is unreachable: {e}")),
+                Ok(r) => Performed::NotPerformed(Reason::StepNotPerformed(format!(
+                    "the simulator answered {}",
+                    r.status()
+                ))),
+                Err(e) => Performed::NotPerformed(Reason::StepNotPerformed(format!(
+                    "the simulator is unreachable: {e}"
+                ))),
             }
         })
     }
@@ -168,9 +176,14 @@ impl Operator for HumanOperator {
                 self.timeout.as_secs()
             );
             match self.next_line().await {
-                None => Performed::NotPerformed("no answer from the operator".into()),
+                None => Performed::NotPerformed(Reason::StepNotPerformed(format!(
+                    "no answer from the operator within {} s",
+                    self.timeout.as_secs()
+                ))),
                 Some(answer) if answer.trim().eq_ignore_ascii_case("skip") => {
-                    Performed::NotPerformed("the operator skipped the step".into())
+                    Performed::NotPerformed(Reason::StepNotPerformed(
+                        "the operator skipped the step".into(),
+                    ))
                 }
                 Some(_) => Performed::Done,
             }
@@ -184,6 +197,6 @@ pub struct Unattended;
 
 impl Operator for Unattended {
     fn perform<'a>(&'a self, _step: &'a Step, _moment: Moment) -> BoxFuture<'a, Performed> {
-        Box::pin(async { Performed::NotPerformed("unattended run".into()) })
+        Box::pin(async { Performed::NotPerformed(Reason::NoOperator) })
     }
 }

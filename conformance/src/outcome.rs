@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::verdict::{RunSummary, Verdict};
+use crate::verdict::{Overall, RunSummary, Verdict};
 
 /// A capability a case needs from the terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -57,7 +57,7 @@ pub struct CaseInfo {
     pub id: &'static str,
     /// One line saying what is checked.
     pub title: &'static str,
-    /// The paragraph it checks, e.g. `terminal-api.md §1.6`.
+    /// The paragraph it checks, e.g. `docs/device-api.md §1.6`.
     pub reference: &'static str,
     /// Protocol or workflow.
     pub layer: Layer,
@@ -78,6 +78,74 @@ pub struct Exchange {
     pub response: String,
 }
 
+/// Why a case was skipped or not run: each has its own reason, and the reports say which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum Reason {
+    /// Skipped: the terminal lacks these capabilities, so the case does not apply to it.
+    Capability(Vec<String>),
+    /// Not run: the run was not given this flag (e.g. `--allow-destructive`).
+    Flag(String),
+    /// Not run: nobody performs physical steps (`--unattended`).
+    NoOperator,
+    /// Not run: the core's receiver has no address the terminal can reach
+    /// (`--callback-addr`).
+    NoCallbackAddress,
+    /// Not run: the operator skipped the step or did not answer in time.
+    StepNotPerformed(String),
+    /// Not run: the operator answered, but the terminal shows nothing newer than what it
+    /// held before the prompt, so nobody can have performed the step.
+    NoFreshEvidence(String),
+    /// Not run: the run was interrupted (Ctrl-C) before or while the case ran.
+    Interrupted,
+}
+
+impl Reason {
+    /// The verdict a case with this reason gets: skipped when it does not apply to the
+    /// terminal, not run otherwise.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Reason::Capability(_) => Verdict::Skipped,
+            _ => Verdict::NotRun,
+        }
+    }
+
+    /// A short stable name (`capability`, `flag`, `no_operator`, `no_callback_address`,
+    /// `step_not_performed`, `no_fresh_evidence`, `interrupted`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reason::Capability(_) => "capability",
+            Reason::Flag(_) => "flag",
+            Reason::NoOperator => "no_operator",
+            Reason::NoCallbackAddress => "no_callback_address",
+            Reason::StepNotPerformed(_) => "step_not_performed",
+            Reason::NoFreshEvidence(_) => "no_fresh_evidence",
+            Reason::Interrupted => "interrupted",
+        }
+    }
+
+    /// One sentence for a person.
+    pub fn explain(&self) -> String {
+        match self {
+            Reason::Capability(missing) => {
+                format!("the terminal lacks {} (not applicable)", missing.join(", "))
+            }
+            Reason::Flag(flag) => format!("needs {flag}"),
+            Reason::NoOperator => {
+                "needs a person at the terminal; the run was unattended (--unattended)".into()
+            }
+            Reason::NoCallbackAddress => {
+                "needs an address the terminal can reach the core on (--callback-addr)".into()
+            }
+            Reason::StepNotPerformed(why) => format!("the physical step was not performed: {why}"),
+            Reason::NoFreshEvidence(why) => {
+                format!("no evidence newer than the prompt: {why}")
+            }
+            Reason::Interrupted => "the run was interrupted before the case could finish".into(),
+        }
+    }
+}
+
 /// How one case ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CaseResult {
@@ -85,6 +153,11 @@ pub struct CaseResult {
     pub case: CaseInfo,
     /// Its verdict.
     pub verdict: Verdict,
+    /// Why it was skipped or not run (`None` for pass, fail and error).
+    pub reason: Option<Reason>,
+    /// What it changed on the terminal (objects it created, configuration it set), one
+    /// line each; the clean-up removes and restores all of it.
+    pub changes: Vec<String>,
     /// What was expected (on failure) or why it was skipped / not run / errored.
     pub expected: Option<String>,
     /// What happened instead (on failure).
@@ -107,6 +180,8 @@ pub struct TargetIdentity {
     pub target: String,
     /// Model name the terminal reports.
     pub model: String,
+    /// The profile the cases ran with (`idface`, `idaccess` …).
+    pub profile: String,
     /// Firmware version.
     pub firmware: String,
     /// Serial number.
@@ -115,18 +190,80 @@ pub struct TargetIdentity {
     pub device_id: String,
 }
 
+/// What the clean-up at the end of a run achieved.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Cleanup {
+    /// No clean-up was attempted (a run assembled by hand, e.g. in tests).
+    #[default]
+    NotAttempted,
+    /// Everything the run created is gone and the configuration it changed is restored.
+    Complete {
+        /// How many objects (rows and photos, by their keys) were removed.
+        removed: usize,
+    },
+    /// Something is left on the terminal.
+    Incomplete {
+        /// What is left, one line each.
+        left: Vec<String>,
+        /// Why.
+        why: String,
+    },
+}
+
+impl Cleanup {
+    /// Whether the terminal is as the run found it (or nothing was attempted).
+    pub fn is_complete(&self) -> bool {
+        !matches!(self, Cleanup::Incomplete { .. })
+    }
+
+    /// One line for a person.
+    pub fn describe(&self) -> String {
+        match self {
+            Cleanup::NotAttempted => "not attempted".into(),
+            Cleanup::Complete { removed } => {
+                format!("complete: {removed} objects removed, configuration restored")
+            }
+            Cleanup::Incomplete { left, why } => {
+                format!(
+                    "INCOMPLETE ({why}); left on the terminal: {}",
+                    left.join("; ")
+                )
+            }
+        }
+    }
+}
+
 /// A whole run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Run {
+    /// The suite's version (`acs-conformance` from Cargo).
+    pub suite_version: String,
     /// What was tested.
     pub target: TargetIdentity,
     /// When the run started (RFC 3339).
     pub started_at: String,
     /// Every case, in catalogue order.
     pub results: Vec<CaseResult>,
+    /// Whether the run was interrupted (Ctrl-C, SIGTERM) before every case ran.
+    pub interrupted: bool,
+    /// What the clean-up achieved.
+    pub cleanup: Cleanup,
 }
 
+/// The version of this suite, as Cargo knows it.
+pub const SUITE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 impl Run {
+    /// The run as a whole: passed, failed, incomplete or not carried out.
+    pub fn overall(&self) -> Overall {
+        Overall::of(
+            &self.summary(),
+            self.interrupted,
+            self.cleanup.is_complete(),
+        )
+    }
+
     /// Counts per verdict.
     pub fn summary(&self) -> RunSummary {
         let mut summary = RunSummary::default();

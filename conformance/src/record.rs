@@ -6,18 +6,17 @@
 //! own credentials and using its own sessions) and lists every exchange where the
 //! simulator answers differently: another status, or a JSON reply of another shape.
 //!
-//! The workflow cases' core talks to the terminal directly (its sync traffic and the
-//! terminal's callbacks are not part of the recording).
+//! The recording holds every request of the run – the cases' and the workflow core's –
+//! as the [gateway](crate::gateway) forwarded it; the terminal's callbacks to the core are
+//! not part of it. A replay never sends anything to a host named in the recording: every
+//! callback address a replayed request sets (monitor, online server, push server) is
+//! pointed at the replay's own [`Sink`].
 
 use std::io::{BufRead as _, Write as _};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
-use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -141,101 +140,68 @@ fn mask_query(query: &str) -> String {
         .join("&")
 }
 
+/// Writes exchanges to a recording as they happen (the gateway calls it for every
+/// exchange of the run).
 #[derive(Debug, Clone)]
-struct Proxy {
-    target: String,
-    http: reqwest::Client,
+pub struct Recorder {
     file: Arc<Mutex<(u64, std::fs::File)>>,
 }
 
-async fn forward(
-    State(proxy): State<Proxy>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let query = uri.query().unwrap_or("").to_owned();
-    let url = if query.is_empty() {
-        format!("{}{}", proxy.target, uri.path())
-    } else {
-        format!("{}{}?{query}", proxy.target, uri.path())
-    };
-    let mut req = proxy.http.request(method.clone(), &url).body(body.to_vec());
-    for name in ["content-type", "cookie"] {
-        if let Some(v) = headers.get(name) {
-            req = req.header(name, v);
-        }
+/// One exchange as the gateway saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange<'a> {
+    /// HTTP method.
+    pub method: &'a Method,
+    /// The request's URI (path and query).
+    pub uri: &'a Uri,
+    /// The request's headers.
+    pub headers: &'a HeaderMap,
+    /// The request's body.
+    pub body: &'a [u8],
+    /// The reply's status.
+    pub status: u16,
+    /// The reply's content type.
+    pub response_type: &'a str,
+    /// The reply's body.
+    pub response: &'a [u8],
+}
+
+impl Recorder {
+    /// Starts a recording in `dir` (created if missing; an earlier recording is replaced).
+    pub fn create(dir: &Path) -> Result<Recorder, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let file = std::fs::File::create(exchanges(dir)).map_err(|e| e.to_string())?;
+        Ok(Recorder {
+            file: Arc::new(Mutex::new((0, file))),
+        })
     }
-    let request_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let reply = match req.send().await {
-        Ok(r) => r,
-        Err(e) => {
-            return (
-                axum::http::StatusCode::BAD_GATEWAY,
-                format!("recording proxy: {e}"),
-            )
-                .into_response();
-        }
-    };
-    let status = reply.status();
-    let response_type = reply
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let bytes = reply.bytes().await.unwrap_or_default();
-    {
-        let mut guard = proxy.file.lock().unwrap_or_else(PoisonError::into_inner);
+
+    /// Appends one exchange, secrets masked and photos replaced by their markers.
+    pub fn write(&self, x: Exchange<'_>) {
+        let request_type = x
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let mut guard = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         guard.0 += 1;
         let record = Recorded {
             seq: guard.0,
-            method: method.to_string(),
-            path: uri.path().to_owned(),
-            query: mask_query(&query),
+            method: x.method.to_string(),
+            path: x.uri.path().to_owned(),
+            query: mask_query(x.uri.query().unwrap_or("")),
             request_type,
-            cookie: headers.contains_key("cookie"),
-            request: mask_json(&text_or_base64(&body)),
-            status: status.as_u16(),
-            response_type: response_type.clone(),
-            response: mask_json(&text_or_base64(&bytes)),
+            cookie: x.headers.contains_key("cookie"),
+            request: mask_json(&text_or_base64(x.body)),
+            status: x.status,
+            response_type: x.response_type.to_owned(),
+            response: mask_json(&text_or_base64(x.response)),
         };
         if let Ok(line) = serde_json::to_string(&record) {
-            let _ = writeln!(guard.1, "{line}");
+            let _ = writeln!(guard.1, "{}", crate::redact::redact(&line));
         }
     }
-    let mut response = (status, bytes.to_vec()).into_response();
-    if let Ok(v) = axum::http::HeaderValue::from_str(&response_type)
-        && !response_type.is_empty()
-    {
-        response.headers_mut().insert("content-type", v);
-    }
-    response
-}
-
-/// Starts a recording proxy for the terminal at `target`; answers the proxy's base URL.
-pub async fn start(target: &str, dir: &Path) -> Result<String, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let file = std::fs::File::create(exchanges(dir)).map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let proxy = Proxy {
-        target: target.trim_end_matches('/').to_owned(),
-        http: reqwest::Client::new(),
-        file: Arc::new(Mutex::new((0, file))),
-    };
-    let app = axum::Router::new().fallback(forward).with_state(proxy);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(format!("http://{addr}"))
 }
 
 /// The recording file of a directory.
@@ -289,19 +255,92 @@ fn shape(v: &Json) -> Json {
     }
 }
 
-/// Replays `recorded` against the terminal at `base` (logging in as `login`/`password`)
-/// and answers one line per difference.
+/// The replay's own receiver of the simulator's callbacks: every callback address a
+/// replayed request sets (the monitor, the online server, the push server) is pointed
+/// here, so a replay never sends anything to a host named in the recording.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    addr: std::net::SocketAddr,
+    received: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Sink {
+    /// Listens on a loopback port and answers every request with `200 {}`.
+    pub async fn start() -> Result<Sink, String> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = received.clone();
+        let app = axum::Router::new().fallback(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async { axum::Json(json!({})) }
+        });
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Sink { addr, received })
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// How many callbacks it received.
+    pub fn received(&self) -> usize {
+        self.received.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A replayed request body with every callback address replaced by the sink's:
+    /// `hostname` / `port` (monitor), `ip` (the online server's `devices` row),
+    /// `push_remote_address`, `url`.
+    fn point_at_self(&self, body: Vec<u8>) -> Vec<u8> {
+        let Ok(mut json) = serde_json::from_slice::<Json>(&body) else {
+            return body;
+        };
+        let (host, port) = (self.addr.ip().to_string(), self.addr.port());
+        fn walk(v: &mut Json, host: &str, port: u16) {
+            match v {
+                Json::Object(o) => {
+                    for (k, v) in o.iter_mut() {
+                        match (k.as_str(), &*v) {
+                            ("hostname", Json::String(_)) => *v = json!(host),
+                            ("port", Json::String(_)) => *v = json!(port.to_string()),
+                            ("ip" | "push_remote_address", Json::String(_)) => {
+                                *v = json!(format!("{host}:{port}"));
+                            }
+                            ("url", Json::String(_)) => {
+                                *v = json!(format!("http://{host}:{port}/"))
+                            }
+                            _ => walk(v, host, port),
+                        }
+                    }
+                }
+                Json::Array(a) => a.iter_mut().for_each(|v| walk(v, host, port)),
+                _ => {}
+            }
+        }
+        walk(&mut json, &host, port);
+        json.to_string().into_bytes()
+    }
+}
+
+/// Replays `recorded` against the terminal at `base` (logging in as `login`/`password`),
+/// with every callback address pointed at `sink`, and answers one line per difference.
 pub async fn replay(
     recorded: &[Recorded],
     base: &str,
     login: &str,
     password: &str,
+    sink: &Sink,
 ) -> Result<Vec<String>, String> {
     let http = reqwest::Client::new();
     let mut session: Option<String> = None;
     let mut differences = Vec::new();
     for r in recorded {
-        let mut body = unmask_photos(&bytes_of(&r.request));
+        let mut body = sink.point_at_self(unmask_photos(&bytes_of(&r.request)));
         if r.path == "/login.fcgi" {
             // A login that succeeded on the terminal uses the simulator's credentials; one
             // the terminal refused is refused here too.

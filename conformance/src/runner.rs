@@ -1,16 +1,17 @@
-//! Running a selection of the catalogue against one terminal: capability checks, one case
-//! after the other with a time limit, the verdict of each, and afterwards the clean-up of
-//! everything in the reserved id range and the restoration of the configuration the run
-//! changed (the monitor and online settings the workflow layer points at its core).
+//! Running a selection of the catalogue against one terminal held for the run: capability
+//! checks, one case after the other with a time limit, the verdict of each with what it
+//! changed, and afterwards the release of the terminal (everything the run created
+//! removed, the configuration restored – also after Ctrl-C).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value as Json, json};
-
 use crate::catalogue::Case;
-use crate::context::{Ctx, Problem, RESERVED_FROM, RESERVED_TO};
-use crate::outcome::{Capability, CaseInfo, CaseResult, Run, TargetIdentity};
+use crate::context::{Ctx, Problem};
+use crate::custody::hold::{Hold, Refusal, TakeOptions};
+use crate::outcome::{Capability, CaseInfo, CaseResult, Reason, Run, SUITE_VERSION};
+use crate::redact::redact;
+use crate::target::Prepared;
 use crate::verdict::Verdict;
 
 /// Longest a case may take.
@@ -33,113 +34,102 @@ impl Watcher for Quiet {
     fn finished(&mut self, _: &CaseResult) {}
 }
 
+fn result(
+    case: &Case,
+    verdict: Verdict,
+    reason: Option<Reason>,
+    expected: Option<String>,
+    actual: Option<String>,
+    evidence: Vec<crate::outcome::Exchange>,
+    duration: Duration,
+) -> CaseResult {
+    let clean = |text: Option<String>| text.map(|t| redact(&t));
+    CaseResult {
+        case: case.info.clone(),
+        verdict,
+        expected: clean(expected.or_else(|| reason.as_ref().map(Reason::explain))),
+        reason,
+        changes: Vec::new(),
+        actual: clean(actual),
+        evidence: evidence
+            .into_iter()
+            .map(|x| crate::outcome::Exchange {
+                request: redact(&x.request),
+                response: redact(&x.response),
+            })
+            .collect(),
+        duration,
+    }
+}
+
+/// A case that did not get to run, for `reason`.
+pub fn not_run(case: &Case, reason: Reason) -> CaseResult {
+    result(
+        case,
+        reason.verdict(),
+        Some(reason),
+        None,
+        None,
+        Vec::new(),
+        Duration::ZERO,
+    )
+}
+
 /// Runs one case.
 pub async fn run_case(case: &Case, ctx: &Ctx, capabilities: &BTreeSet<Capability>) -> CaseResult {
     let started = Instant::now();
-    let missing: Vec<&str> = case
+    let missing: Vec<String> = case
         .info
         .needs
         .iter()
         .filter(|c| !capabilities.contains(c))
-        .map(|c| c.name())
+        .map(|c| c.name().to_owned())
         .collect();
-    let result =
-        |verdict, expected: Option<String>, actual: Option<String>, ctx: Option<&Ctx>| CaseResult {
-            case: case.info.clone(),
-            verdict,
-            expected,
-            actual,
-            evidence: ctx.map(Ctx::evidence).unwrap_or_default(),
-            duration: started.elapsed(),
-        };
     if !missing.is_empty() {
-        return result(
-            Verdict::Skipped,
-            Some(format!("needs {}", missing.join(", "))),
-            None,
-            None,
-        );
+        return not_run(case, Reason::Capability(missing));
     }
     let ctx = match ctx.for_case() {
         Ok(c) => c,
-        Err(e) => return result(Verdict::Error, Some(e), None, None),
+        Err(e) => {
+            return result(
+                case,
+                Verdict::Error,
+                None,
+                Some(e),
+                None,
+                Vec::new(),
+                started.elapsed(),
+            );
+        }
+    };
+    let done = |verdict, reason, expected, actual| {
+        result(
+            case,
+            verdict,
+            reason,
+            expected,
+            actual,
+            ctx.evidence(),
+            started.elapsed(),
+        )
     };
     match tokio::time::timeout(CASE_TIMEOUT, (case.run)(ctx.clone())).await {
-        Err(_) => result(
+        Err(_) => done(
             Verdict::Error,
+            None,
             Some(format!(
                 "the case did not finish within {} s",
                 CASE_TIMEOUT.as_secs()
             )),
             None,
-            Some(&ctx),
         ),
-        Ok(Ok(())) => result(Verdict::Pass, None, None, Some(&ctx)),
+        Ok(Ok(())) => done(Verdict::Pass, None, None, None),
         Ok(Err(Problem::Fail { expected, actual })) => {
-            result(Verdict::Fail, Some(expected), Some(actual), Some(&ctx))
+            done(Verdict::Fail, None, Some(expected), Some(actual))
         }
-        Ok(Err(Problem::Error(e))) => result(Verdict::Error, Some(e), None, Some(&ctx)),
-        Ok(Err(Problem::NotRun(why))) => result(Verdict::NotRun, Some(why), None, Some(&ctx)),
+        Ok(Err(Problem::Error(e))) => done(Verdict::Error, None, Some(e), None),
+        Ok(Err(Problem::NotRun(reason))) => done(reason.verdict(), Some(reason), None, None),
     }
-}
-
-/// The configuration a run may change, read before it starts.
-pub(crate) async fn saved_configuration(ctx: &Ctx) -> Option<Json> {
-    ctx.driver()
-        .get_configuration(json!({
-            "monitor": ["hostname", "port", "path"],
-            "general": ["online", "local_identification"],
-            "online_client": ["server_id"],
-        }))
-        .await
-        .ok()
-}
-
-/// Removes everything in the reserved id range and restores `config`.
-pub async fn clean_up(ctx: &Ctx, config: Option<&Json>) -> Result<(), String> {
-    let d = ctx.driver();
-    let from = |field: &str| {
-        json!([{"field": field, "operator": ">=", "value": RESERVED_FROM},
-               {"field": field, "operator": "<", "value": RESERVED_TO}])
-    };
-    if let Ok(images) = d.list_user_images().await {
-        for (user, _) in images
-            .into_iter()
-            .filter(|(u, _)| (RESERVED_FROM..RESERVED_TO).contains(u))
-        {
-            let _ = d.destroy_user_image(user).await;
-        }
-    }
-    for (table, field) in [
-        ("user_access_rules", "user_id"),
-        ("user_access_rules", "access_rule_id"),
-        ("access_rule_time_zones", "access_rule_id"),
-        ("cards", "user_id"),
-        ("pins", "user_id"),
-        ("qrcodes", "user_id"),
-        ("templates", "user_id"),
-        ("users", "id"),
-        ("time_spans", "time_zone_id"),
-        ("access_rules", "id"),
-        ("time_zones", "id"),
-        ("holidays", "id"),
-        ("devices", "id"),
-    ] {
-        // A table the model lacks is not an error of the clean-up.
-        if let Err(e) = d.destroy_objects(table, from(field)).await
-            && e.is_retryable()
-        {
-            return Err(e.to_string());
-        }
-    }
-    if let Some(config) = config
-        && config.is_object()
-    {
-        d.set_configuration(config.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 /// How a run treats the device and when it stops.
@@ -163,96 +153,162 @@ impl RunPolicy {
     }
 }
 
-fn not_run(case: &Case, why: &str) -> CaseResult {
-    CaseResult {
-        case: case.info.clone(),
-        verdict: Verdict::NotRun,
-        expected: Some(why.to_owned()),
-        actual: None,
-        evidence: Vec::new(),
-        duration: Duration::ZERO,
-    }
-}
-
-/// Runs `cases` against the terminal of `ctx`, then cleans up (also after a stop).
-pub async fn run(
+/// Runs `cases` against the terminal of `ctx` (held by `hold`, whose guard tells what each
+/// case changed); answers the results and whether the run was interrupted.
+pub async fn run_cases(
     cases: &[Case],
     ctx: &Ctx,
     capabilities: &BTreeSet<Capability>,
-    target: TargetIdentity,
-    started_at: String,
     watcher: &mut dyn Watcher,
     policy: &RunPolicy,
-) -> Run {
-    let config = saved_configuration(ctx).await;
+    hold: Option<&Hold>,
+) -> (Vec<CaseResult>, bool) {
     let mut stop = policy.stop.clone();
+    let mut interrupted = false;
     let mut results = Vec::with_capacity(cases.len());
     for case in cases {
         if *stop.borrow() {
-            results.push(not_run(case, "the run was interrupted"));
-            continue;
-        }
-        if case.info.changes_device && !policy.allow_changes {
-            let result = CaseResult {
-                verdict: Verdict::Skipped,
-                expected: Some(
-                    "changes the terminal's configuration (restored afterwards); pass --allow-destructive".into(),
-                ),
-                ..not_run(case, "")
-            };
+            interrupted = true;
+            let result = not_run(case, Reason::Interrupted);
             watcher.finished(&result);
             results.push(result);
             continue;
         }
+        if case.info.changes_device && !policy.allow_changes {
+            let result = not_run(case, Reason::Flag("--allow-destructive (it changes the terminal's configuration, restored afterwards)".into()));
+            watcher.finished(&result);
+            results.push(result);
+            continue;
+        }
+        if let Some(hold) = hold {
+            hold.refresh().await;
+        }
         watcher.started(&case.info);
-        let result = tokio::select! {
+        let mut result = tokio::select! {
             result = run_case(case, ctx, capabilities) => result,
-            _ = stop.wait_for(|stopped| *stopped) => not_run(case, "the run was interrupted"),
+            _ = stop.wait_for(|stopped| *stopped) => {
+                interrupted = true;
+                not_run(case, Reason::Interrupted)
+            }
         };
+        if let Some(hold) = hold {
+            result.changes = hold.guard().take_changes();
+        }
         watcher.finished(&result);
         results.push(result);
     }
-    if let Err(e) = clean_up(ctx, config.as_ref()).await {
-        tracing::warn!(error = %e, "clean-up incomplete");
-    }
-    Run {
-        target,
-        started_at,
-        results,
-    }
+    (results, interrupted)
 }
 
-/// What a run of `cases` would change on a terminal, for `--dry-run`.
-pub fn dry_run(cases: &[Case]) -> Vec<String> {
-    let mut lines = vec![format!(
-        "objects: only ids {RESERVED_FROM}..{RESERVED_TO} are created, and removed at the end from users, cards, pins, qrcodes, templates, user_access_rules, access_rules, access_rule_time_zones, time_zones, time_spans, holidays, devices; face photos of those users"
-    )];
+/// Holds the terminal of `prepared`, runs `cases` against it, releases it, and answers the
+/// run with its clean-up status; `Err` when the run may not start (nothing was changed).
+pub async fn run(
+    cases: &[Case],
+    prepared: &Prepared,
+    started_at: String,
+    watcher: &mut dyn Watcher,
+    policy: &RunPolicy,
+    options: TakeOptions,
+) -> Result<Run, Refusal> {
+    let hold = Hold::take(&prepared.ctx, options).await?;
+    for line in &hold.recovered {
+        tracing::info!("{line}");
+    }
+    let (results, interrupted) = run_cases(
+        cases,
+        hold.ctx(),
+        &prepared.capabilities,
+        watcher,
+        policy,
+        Some(&hold),
+    )
+    .await;
+    let refusals = hold.guard().refusals();
+    let mut cleanup = hold.release().await;
+    if !refusals.is_empty() {
+        tracing::warn!(
+            count = refusals.len(),
+            "the guard refused requests of the run"
+        );
+    }
+    if let crate::outcome::Cleanup::Incomplete { why, .. } = &mut cleanup {
+        *why = redact(why);
+    }
+    Ok(Run {
+        suite_version: SUITE_VERSION.to_owned(),
+        target: prepared.identity.clone(),
+        started_at,
+        results,
+        interrupted,
+        cleanup,
+    })
+}
+
+/// What a run of `cases` would create and change on a terminal of `model`, for
+/// `--dry-run`: the run is rehearsed on an in-process simulator of that model through the
+/// same guard, and what its ledger and each case recorded is listed. Nothing is sent to a
+/// real terminal.
+pub async fn dry_run(cases: &[Case], model: acs_simulator::Model) -> Result<Vec<String>, String> {
+    let (_sim, prepared) = crate::target::simulator(model).await?;
+    let mut lines = Vec::new();
+    let options = TakeOptions {
+        journal: crate::restore::RestoreJournal::in_memory(prepared.ctx.base_url()),
+        reclaim: false,
+        recorder: None,
+    };
+    let hold = Hold::take(&prepared.ctx, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (results, _) = run_cases(
+        cases,
+        hold.ctx(),
+        &prepared.capabilities,
+        &mut Quiet,
+        &RunPolicy::permissive(),
+        Some(&hold),
+    )
+    .await;
+    let ledger = hold.guard().ledger();
+    let cleanup = hold.release().await;
+    lines.push(format!(
+        "objects the run creates (ids {}..{}; removed at the end by these keys, with their cards, PINs, QR codes, templates, rule links and photos):",
+        crate::context::RESERVED_FROM,
+        crate::context::RESERVED_TO
+    ));
+    for line in ledger.lines() {
+        lines.push(format!("  {line}"));
+    }
     lines.push(
         "configuration: monitor (hostname, port, path), general (online, local_identification) and online_client.server_id are read first and restored at the end".into(),
     );
-    for case in cases {
-        let mut what = Vec::new();
-        if case.info.changes_device {
-            what.push("changes configuration (restored; needs --allow-destructive)");
+    lines.push("per case:".into());
+    for r in &results {
+        let what = if r.changes.is_empty() {
+            "reads only".to_owned()
+        } else {
+            r.changes.join("; ")
+        };
+        let mut notes = Vec::new();
+        if r.case.changes_device {
+            notes.push("needs --allow-destructive");
         }
-        if case.info.physical {
-            what.push("needs a physical step");
-        }
-        if case.info.layer == crate::outcome::Layer::Workflow {
-            what.push("the core pushes people to the terminal and points its monitor at the callback address");
+        if r.case.physical {
+            notes.push("needs a physical step");
         }
         lines.push(format!(
-            "{:<14} {}{}",
-            case.info.id,
-            case.info.title,
-            if what.is_empty() {
+            "  {:<14} {what}{}",
+            r.case.id,
+            if notes.is_empty() {
                 String::new()
             } else {
-                format!(" — {}", what.join("; "))
+                format!(" ({})", notes.join(", "))
             }
         ));
     }
-    lines
+    if !cleanup.is_complete() {
+        lines.push(format!("rehearsal clean-up: {}", cleanup.describe()));
+    }
+    Ok(lines)
 }
 
 /// What a model can do (for `--profile` and for the simulator).

@@ -38,12 +38,13 @@ pub struct Endpoint<'a> {
     pub password: &'a str,
 }
 
-/// Prepares the terminal at `endpoint`.
+/// Prepares the terminal at `endpoint`: reads its `system_information`, settles the
+/// profile (see [`profile`]) and builds the cases' environment with its capabilities.
 pub async fn prepare(
     endpoint: Endpoint<'_>,
     operator: Arc<dyn Operator>,
-    capabilities: BTreeSet<Capability>,
-    profile: &str,
+    requested: Option<Model>,
+    force_profile: bool,
     callback: Option<CallbackConfig>,
 ) -> Result<Prepared, String> {
     let Endpoint {
@@ -52,20 +53,11 @@ pub async fn prepare(
         login,
         password,
     } = endpoint;
-    let ctx = Ctx::new(
-        base,
-        login,
-        password,
-        operator,
-        capabilities.clone(),
-        profile,
-    )?
-    .with_callback(callback);
-    let info = ctx
-        .driver()
-        .system_information()
-        .await
-        .map_err(|e| format!("cannot reach the terminal at {base}: {e}"))?;
+    let probe = Ctx::new(base, login, password, operator.clone(), BTreeSet::new(), "")?;
+    let info =
+        probe.driver().system_information().await.map_err(|e| {
+            crate::redact::redact(&format!("cannot reach the terminal at {base}: {e}"))
+        })?;
     let text = |k: &str| {
         info.raw
             .get(k)
@@ -73,7 +65,19 @@ pub async fn prepare(
             .unwrap_or_default()
             .to_owned()
     };
-    let model = [text("device_name"), text("model"), profile.to_owned()]
+    let reported = text("device_name");
+    let model = profile(&reported, requested, force_profile)?;
+    let capabilities = capabilities_of(model.cli_name());
+    let ctx = Ctx::new(
+        base,
+        login,
+        password,
+        operator,
+        capabilities.clone(),
+        model.cli_name(),
+    )?
+    .with_callback(callback);
+    let shown = [reported, text("model"), model.display_name().to_owned()]
         .into_iter()
         .find(|s| !s.is_empty())
         .unwrap_or_default();
@@ -82,12 +86,43 @@ pub async fn prepare(
         capabilities,
         identity: TargetIdentity {
             target: label.to_owned(),
-            model,
+            model: shown,
+            profile: model.cli_name().to_owned(),
             firmware: info.version.clone(),
             serial: info.serial.clone(),
             device_id: info.device_id.to_string(),
         },
     })
+}
+
+/// The profile to run with: the model the terminal reports (`system_information`'s
+/// `device_name`), unless `requested` names another one – which is refused unless `force`
+/// says the difference is on purpose.
+pub fn profile(reported: &str, requested: Option<Model>, force: bool) -> Result<Model, String> {
+    let family = |m: Model| m.device_name().eq_ignore_ascii_case(reported.trim());
+    let detected = Model::ALL.into_iter().find(|m| family(*m));
+    match (requested, detected) {
+        (Some(wanted), _) if force => Ok(wanted),
+        (Some(wanted), Some(_)) if family(wanted) => Ok(wanted),
+        (Some(wanted), Some(found)) => Err(format!(
+            "the terminal reports the model {reported}, but --profile {} was given; its cases would be judged by the wrong capabilities. Pass --profile {} (or --force-profile to run as {} on purpose)",
+            wanted.cli_name(),
+            found.cli_name(),
+            wanted.cli_name()
+        )),
+        (Some(wanted), None) => {
+            tracing::warn!(
+                reported,
+                profile = wanted.cli_name(),
+                "the terminal's model is not one the suite knows; running with the given profile"
+            );
+            Ok(wanted)
+        }
+        (None, Some(found)) => Ok(found),
+        (None, None) => Err(format!(
+            "cannot tell the terminal's model from system_information (device_name '{reported}'); pass --profile"
+        )),
+    }
 }
 
 fn loopback_callback() -> CallbackConfig {
@@ -118,8 +153,8 @@ pub async fn simulator(model: Model) -> Result<(RunningSimulator, Prepared), Str
             password: "admin",
         },
         Arc::new(SimulatorOperator::new(&base)),
-        capabilities_of(model.cli_name()),
-        model.cli_name(),
+        Some(model),
+        false,
         Some(loopback_callback()),
     )
     .await?;
@@ -147,8 +182,8 @@ pub async fn fleet(count: usize, model: Model) -> Result<(RunningFleet, Vec<Prep
                     password: "admin",
                 },
                 Arc::new(SimulatorOperator::new(&base)),
-                capabilities_of(model.cli_name()),
-                model.cli_name(),
+                Some(model),
+                false,
                 Some(loopback_callback()),
             )
             .await?,

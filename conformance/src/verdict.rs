@@ -1,10 +1,12 @@
 //! Verdicts of conformance cases and the exit code of a run.
 //!
-//! Exit codes (DESIGN.md §5): 0 every case that ran passed, 1 some case failed, 2 the run
-//! could not be carried out – the harness hit an error, or nothing ran at all. Skipped
-//! cases (the target lacks a capability) and cases not run (they need an operator) never
-//! fail a run on their own; but a run in which *only* such cases occurred proved nothing,
-//! so it cannot claim success.
+//! Exit codes: 0 PASSED – every selected case that applies to the terminal ran and
+//! passed, and the clean-up was complete; 1 FAILED – some case failed; 2 NOT CARRIED OUT –
+//! the harness hit an error, or nothing ran at all; 3 INCOMPLETE – nothing failed, but a
+//! case was not run (no operator, a missing flag, no callback address, a physical step
+//! nobody performed), the run was interrupted, or the clean-up left something behind.
+//! Cases skipped because the terminal lacks a capability do not apply to it and never
+//! count against a run.
 
 /// The outcome of one case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -80,18 +82,65 @@ impl FromIterator<Verdict> for RunSummary {
     }
 }
 
-/// The process exit code for a finished run: 0 all passed, 1 some failed, 2 could not run.
-///
-/// A harness error outranks failures: when the harness broke, the failures next to it may
-/// be its consequence, so the run as a whole is reported as not carried out.
-pub fn exit_code(summary: &RunSummary) -> i32 {
-    if summary.errors > 0 || summary.ran() == 0 {
-        2
-    } else if summary.failed > 0 {
-        1
-    } else {
-        0
+/// The run as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Overall {
+    /// Every selected case that applies to the terminal ran and passed, and the clean-up
+    /// left the terminal as the run found it. Exit code 0.
+    Passed,
+    /// Some case failed. Exit code 1.
+    Failed,
+    /// The harness hit an error, or nothing ran at all. Exit code 2.
+    NotCarriedOut,
+    /// Nothing failed, but not everything was checked: a case was not run (no operator, a
+    /// missing flag, no callback address, a step nobody performed), the run was
+    /// interrupted, or the clean-up left something behind. Exit code 3.
+    Incomplete,
+}
+
+impl Overall {
+    /// The verdict of a run with `summary`, interrupted or not, cleaned up or not.
+    ///
+    /// A harness error outranks failures (the failures next to it may be its
+    /// consequence); failures outrank incompleteness. Cases skipped because the terminal
+    /// lacks a capability do not apply to it and never make a run incomplete.
+    pub fn of(summary: &RunSummary, interrupted: bool, cleaned_up: bool) -> Overall {
+        if summary.errors > 0 || summary.ran() == 0 {
+            Overall::NotCarriedOut
+        } else if summary.failed > 0 {
+            Overall::Failed
+        } else if summary.not_run > 0 || interrupted || !cleaned_up {
+            Overall::Incomplete
+        } else {
+            Overall::Passed
+        }
     }
+
+    /// The process exit code: 0 passed, 1 failed, 2 not carried out, 3 incomplete.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Overall::Passed => 0,
+            Overall::Failed => 1,
+            Overall::NotCarriedOut => 2,
+            Overall::Incomplete => 3,
+        }
+    }
+
+    /// The word every report shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            Overall::Passed => "PASSED",
+            Overall::Failed => "FAILED",
+            Overall::NotCarriedOut => "NOT CARRIED OUT",
+            Overall::Incomplete => "INCOMPLETE",
+        }
+    }
+}
+
+/// The exit code of an uninterrupted, cleaned-up run with `summary`.
+pub fn exit_code(summary: &RunSummary) -> i32 {
+    Overall::of(summary, false, true).exit_code()
 }
 
 #[cfg(test)]
@@ -110,10 +159,22 @@ mod tests {
     }
 
     #[test]
-    fn skipped_and_not_run_do_not_fail_a_run() {
+    fn skipped_cases_do_not_apply_but_cases_not_run_make_a_run_incomplete() {
         assert_eq!(code(&[Pass, Skipped]), 0);
-        assert_eq!(code(&[Pass, NotRun]), 0);
-        assert_eq!(code(&[Skipped, Pass, NotRun, Skipped]), 0);
+        assert_eq!(code(&[Pass, NotRun]), 3);
+        assert_eq!(code(&[Skipped, Pass, NotRun, Skipped]), 3);
+    }
+
+    #[test]
+    fn an_interrupted_or_uncleaned_run_is_incomplete_unless_something_failed() {
+        let passed: RunSummary = [Pass, Pass].into_iter().collect();
+        assert_eq!(Overall::of(&passed, true, true), Overall::Incomplete);
+        assert_eq!(Overall::of(&passed, false, false), Overall::Incomplete);
+        assert_eq!(Overall::of(&passed, false, true), Overall::Passed);
+        let failed: RunSummary = [Pass, Fail, NotRun].into_iter().collect();
+        assert_eq!(Overall::of(&failed, true, false), Overall::Failed);
+        assert_eq!(Overall::Incomplete.exit_code(), 3);
+        assert_eq!(Overall::Incomplete.label(), "INCOMPLETE");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Card credentials as the terminals store them.
 //!
 //! A Wiegand card is a facility code and a card number, each 32 bits. The terminal keeps it
-//! in `cards.value` as one 64-bit integer, `facility × 2^32 + number` (terminal-api.md §3.8):
+//! in `cards.value` as one 64-bit integer, `facility × 2^32 + number` (docs/device-api.md §3.8):
 //! the card written `123,45678` is stored as `123 × 4294967296 + 45678 = 528281023086`.
 //!
 //! The conversion is exact in both directions over the whole `u64` range; values above
@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn documented_example() {
-        // terminal-api.md §3.8: 123,45678 → 123·4294967296 + 45678.
+        // docs/device-api.md §3.8: 123,45678 → 123·4294967296 + 45678.
         let card = WiegandCard::new(123, 45678);
         assert_eq!(card.to_device_value(), 123 * 4_294_967_296 + 45678);
         assert_eq!(card.to_device_value(), 528_281_023_086);

@@ -1,4 +1,4 @@
-//! Enrollment on a terminal (remote enrollment, terminal-api.md §5): the core asks a
+//! Enrollment on a terminal (remote enrollment, docs/device-api.md §5): the core asks a
 //! terminal to capture a face, a card or a finger for a person, and the captured value
 //! becomes one of the person's credentials – from the synchronous reply, or from the
 //! asynchronous result the terminal delivers to the receiver (monitor topics `card`,

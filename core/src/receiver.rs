@@ -334,7 +334,7 @@ fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// `identifier_id` values (terminal-api.md §3.9).
+/// `identifier_id` values (docs/device-api.md §3.9).
 const FACE_READER: i64 = 0x6661_6300;
 const FINGER_READER: i64 = 0x6269_6F00;
 const QR_READER: i64 = 0x7172_6300;

@@ -4,7 +4,7 @@
 //! a per-request timeout, retries per [`RetryPolicy`], and the callback faults of the fault
 //! plan. Every attempt is recorded in the journal (biometric data redacted).
 //!
-//! The default policy is the firmware's (terminal-api.md §6.2): three back-to-back attempts,
+//! The default policy is the firmware's (docs/device-api.md §6.2): three back-to-back attempts,
 //! then the notification is dropped. A test can choose exponential backoff instead.
 
 use std::sync::{Arc, Mutex, PoisonError};

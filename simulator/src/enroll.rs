@@ -1,4 +1,4 @@
-//! Remote enrollment (terminal-api.md §5): the device waits for the person, captures a
+//! Remote enrollment (docs/device-api.md §5): the device waits for the person, captures a
 //! card, a face or a finger, optionally saves it, and answers synchronously or delivers the
 //! result by callback; `cancel_remote_enroll` aborts it; `enroller_state` reports it.
 //!
@@ -451,7 +451,7 @@ pub fn captured_members(captured: &Captured) -> Map<String, Json> {
     m
 }
 
-/// Where an asynchronous result goes (terminal-api.md §5.3): the online server's
+/// Where an asynchronous result goes (docs/device-api.md §5.3): the online server's
 /// `*_create.fcgi` in online modes; otherwise the monitor topic, only when `save` is false.
 pub fn result_callbacks(
     device: &Device,

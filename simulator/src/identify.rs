@@ -2,7 +2,7 @@
 //! PIN, QR) is turned into a credential, decided against the device's tables
 //! (`device::decide`), logged in `access_logs`, acted on (door relay / Security Box), and
 //! reported to the monitor through the outbox: `dao` with the new row (every value a
-//! string), then `door` or `secbox` for what opened (terminal-api.md §3.9, §6.3).
+//! string), then `door` or `secbox` for what opened (docs/device-api.md §3.9, §6.3).
 
 use serde_json::{Map, Value as Json, json};
 

@@ -2,7 +2,7 @@
 //! that a client written for real devices cannot tell the difference, plus what hardware
 //! cannot give – inspectable state, a request journal and deterministic time.
 //!
-//! It is an independent second implementation of the terminal API (terminal-api.md): it
+//! It is an independent second implementation of the terminal API (docs/device-api.md): it
 //! shares no types with `acs-core`, and both are tested against `fixtures/protocol/`.
 //!
 //! ```no_run

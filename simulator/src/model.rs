@@ -3,7 +3,7 @@
 //! The profile decides the capabilities (face, fingerprint, card, QR, PIN), how a door is
 //! driven (internal relay → `door` action, external Security Box → `sec_box` action),
 //! which configuration sections exist, which commands the firmware answers, and the
-//! identity it reports in `system_information` (terminal-api.md §9.1, §10.1).
+//! identity it reports in `system_information` (docs/device-api.md §9.1, §10.1).
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! Online mode (terminal-api.md §7): with `general.online = "1"` the terminal asks the
+//! Online mode (docs/device-api.md §7): with `general.online = "1"` the terminal asks the
 //! server configured in `online_client.server_id` to decide. Pro mode
 //! (`local_identification = "1"`) identifies locally and sends `new_user_identified.fcgi`;
 //! Enterprise mode sends the raw credential (`new_card.fcgi`, `new_qrcode.fcgi`,
@@ -107,7 +107,7 @@ pub(crate) async fn read_reply(mut response: reqwest::Response) -> Option<Vec<u8
     Some(body)
 }
 
-/// Validates a reply body like the firmware's binding layer (terminal-api.md §7.3).
+/// Validates a reply body like the firmware's binding layer (docs/device-api.md §7.3).
 pub fn parse_result(body: &[u8]) -> Result<ServerResult, String> {
     let json: Json = serde_json::from_slice(body).map_err(|e| format!("Invalid JSON ({e})"))?;
     let top = Members::of(&json, "reply").map_err(|e| e.to_string())?;

@@ -1,4 +1,4 @@
-//! Push mode (terminal-api.md §8): a terminal behind NAT polls its server for commands.
+//! Push mode (docs/device-api.md §8): a terminal behind NAT polls its server for commands.
 //!
 //! While `push_server.push_remote_address` is set, the terminal sends
 //! `GET <address>/push?deviceId=<id>&uuid=<8 hex>` every `push_request_period` seconds

@@ -2,7 +2,7 @@
 //! terminal firmware's binding layer does, and naming JSON types in its wording.
 //!
 //! Every accessor fails with the firmware's text, e.g.
-//! `Invalid member 'minute' (int expected, got undefined)` (terminal-api.md §2).
+//! `Invalid member 'minute' (int expected, got undefined)` (docs/device-api.md §2).
 //! Nothing here is shared with the core: the core has its own wire module, and both are
 //! checked against `fixtures/protocol/`.
 

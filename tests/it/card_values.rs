@@ -1,5 +1,5 @@
 //! A card encoded by the core travels through the simulator's HTTP API and comes back
-//! exactly, including values beyond 2^53 (terminal-api.md §0, §3.8).
+//! exactly, including values beyond 2^53 (docs/device-api.md §0, §3.8).
 
 use acs_core::card::WiegandCard;
 use acs_simulator::Simulator;

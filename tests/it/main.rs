@@ -3,3 +3,4 @@
 
 mod card_values;
 mod chaos;
+mod doc_references;

@@ -1,4 +1,4 @@
-//! Configuration and system information (terminal-api.md §9): values as strings, a
+//! Configuration and system information (docs/device-api.md §9): values as strings, a
 //! round trip that is restored afterwards, the device's identity.
 
 use serde_json::json;
@@ -13,7 +13,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "CONFIG-001",
             "get_configuration answers values as strings",
-            "terminal-api.md §9.2",
+            "docs/device-api.md §9.2",
             Protocol,
             &[],
             false,
@@ -24,7 +24,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "CONFIG-002",
             "a monitor address set is read back (and restored)",
-            "terminal-api.md §6.1",
+            "docs/device-api.md §6.1",
             Protocol,
             &[],
             false,
@@ -35,7 +35,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "CONFIG-003",
             "system_information names the device (device_id, serial, version)",
-            "terminal-api.md §9.1",
+            "docs/device-api.md §9.1",
             Protocol,
             &[],
             false,
@@ -46,7 +46,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "CONFIG-004",
             "the core's driver reads the device id exactly",
-            "terminal-api.md §9.1",
+            "docs/device-api.md §9.1",
             Protocol,
             &[],
             false,

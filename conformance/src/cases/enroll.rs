@@ -1,4 +1,4 @@
-//! Remote enrollment (terminal-api.md §5): synchronous card and face captures through the
+//! Remote enrollment (docs/device-api.md §5): synchronous card and face captures through the
 //! core's driver (the operator presents the credential), saving on the terminal, cancel.
 
 use base64::Engine as _;
@@ -19,7 +19,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "ENROLL-001",
             "a synchronous card enrollment answers the card value",
-            "terminal-api.md §5.1",
+            "docs/device-api.md §5.1",
             Protocol,
             &[Card],
             true,
@@ -34,7 +34,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "ENROLL-002",
             "with save the captured card is stored on the terminal",
-            "terminal-api.md §5.1",
+            "docs/device-api.md §5.1",
             Protocol,
             &[Card],
             true,
@@ -49,7 +49,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "ENROLL-003",
             "a synchronous face enrollment answers the photo",
-            "terminal-api.md §5.1",
+            "docs/device-api.md §5.1",
             Protocol,
             &[Face],
             true,
@@ -60,7 +60,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "ENROLL-004",
             "cancel_remote_enroll ends a running enrollment",
-            "terminal-api.md §5.2",
+            "docs/device-api.md §5.2",
             Protocol,
             &[],
             false,

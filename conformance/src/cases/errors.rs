@@ -1,4 +1,4 @@
-//! Errors in general (terminal-api.md §2): the device's envelope and statuses for unknown
+//! Errors in general (docs/device-api.md §2): the device's envelope and statuses for unknown
 //! commands, malformed JSON, missing and mistyped members, unknown tables.
 
 use serde_json::json;
@@ -13,7 +13,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "ERRORS-001",
             "an unknown command answers 404",
-            "terminal-api.md §2",
+            "docs/device-api.md §2",
             Protocol,
             &[],
             false,
@@ -24,7 +24,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "ERRORS-002",
             "malformed JSON answers 400 with the error envelope",
-            "terminal-api.md §2",
+            "docs/device-api.md §2",
             Protocol,
             &[],
             false,
@@ -35,7 +35,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "ERRORS-003",
             "a missing member names it: Invalid member '<name>'",
-            "terminal-api.md §2",
+            "docs/device-api.md §2",
             Protocol,
             &[],
             false,
@@ -50,7 +50,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "ERRORS-004",
             "a mistyped member says what was expected and got",
-            "terminal-api.md §2",
+            "docs/device-api.md §2",
             Protocol,
             &[],
             false,
@@ -65,7 +65,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "ERRORS-005",
             "an unknown table is refused with 400",
-            "terminal-api.md §3.8",
+            "docs/device-api.md §3.8",
             Protocol,
             &[],
             false,
@@ -76,7 +76,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "ERRORS-006",
             "error replies are JSON",
-            "terminal-api.md §0",
+            "docs/device-api.md §0",
             Protocol,
             &[],
             false,
@@ -87,7 +87,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "ERRORS-007",
             "create_objects with values not an array is refused",
-            "terminal-api.md §3.3",
+            "docs/device-api.md §3.3",
             Protocol,
             &[],
             false,
@@ -98,7 +98,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "ERRORS-008",
             "set_configuration refuses non-string values",
-            "terminal-api.md §9.2",
+            "docs/device-api.md §9.2",
             Protocol,
             &[],
             false,
@@ -109,7 +109,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "ERRORS-009",
             "a where on an unknown column is refused",
-            "terminal-api.md §3.2",
+            "docs/device-api.md §3.2",
             Protocol,
             &[],
             false,
@@ -195,7 +195,7 @@ async fn values_not_array(ctx: Ctx) -> CaseOutcome {
     let r = ctx
         .call(
             "create_objects",
-            &json!({"object": "users", "values": {"id": super::rid(900), "name": "x"}}),
+            &json!({"object": "users", "values": {"id": super::rid(900), "name": "x", "registration": "CF-900"}}),
         )
         .await?;
     super::envelope(&r, 400)

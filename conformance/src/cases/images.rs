@@ -1,4 +1,4 @@
-//! Face images (terminal-api.md §4): set, list with timestamps, get, refuse non-JPEGs,
+//! Face images (docs/device-api.md §4): set, list with timestamps, get, refuse non-JPEGs,
 //! duplicate detection, destroy – on reserved users, on terminals with a camera.
 
 use serde_json::json;
@@ -21,7 +21,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "IMAGES-001",
             "user_set_image accepts a face JPEG",
-            "terminal-api.md §4.1",
+            "docs/device-api.md §4.1",
             Protocol,
             &[Face],
             false,
@@ -36,7 +36,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "IMAGES-002",
             "user_list_images lists the user with its timestamp",
-            "terminal-api.md §4.2",
+            "docs/device-api.md §4.2",
             Protocol,
             &[Face],
             false,
@@ -47,7 +47,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "IMAGES-003",
             "user_get_image returns the JPEG",
-            "terminal-api.md §4.2",
+            "docs/device-api.md §4.2",
             Protocol,
             &[Face],
             false,
@@ -58,7 +58,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "IMAGES-004",
             "a body that is not a JPEG is refused",
-            "terminal-api.md §4.1",
+            "docs/device-api.md §4.1",
             Protocol,
             &[Face],
             false,
@@ -73,7 +73,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "IMAGES-005",
             "the same face on a second user is reported as a duplicate",
-            "terminal-api.md §4.1",
+            "docs/device-api.md §4.1",
             Protocol,
             &[Face],
             false,
@@ -89,7 +89,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "IMAGES-006",
             "user_destroy_image removes the photo",
-            "terminal-api.md §4.2",
+            "docs/device-api.md §4.2",
             Protocol,
             &[Face],
             false,

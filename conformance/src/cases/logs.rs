@@ -1,7 +1,12 @@
-//! Identification at the terminal and its access logs (terminal-api.md §3.9): a user with
+//! Identification at the terminal and its access logs (docs/device-api.md §3.9): a user with
 //! a rule is let in (event 7), an unknown card is not identified (event 3), a user outside
 //! their validity is denied (event 6). The rule and its time zone are the case's own, in
 //! the reserved range.
+//!
+//! Only fresh evidence counts: the highest `access_logs` id is noted before the operator
+//! is asked to present the card, and only a newer row for that card is read. An operator
+//! who confirms without presenting anything leaves no such row, and the case is not run –
+//! never passed on a row of an earlier run.
 
 use serde_json::{Value as Json, json};
 
@@ -12,6 +17,7 @@ use crate::context::{CaseOutcome, Ctx, Problem, check};
 use crate::operator::{Moment, Performed, Step};
 use crate::outcome::Capability::Card;
 use crate::outcome::Layer::Protocol;
+use crate::outcome::Reason;
 
 /// The access-log cases.
 pub(crate) fn cases() -> Vec<Case> {
@@ -19,7 +25,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "LOGS-001",
             "a card of a user with a rule is let in and logged (event 7)",
-            "terminal-api.md §3.9",
+            "docs/device-api.md §3.9",
             Protocol,
             &[Card],
             true,
@@ -30,7 +36,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "LOGS-002",
             "an unknown card is logged as not identified (event 3)",
-            "terminal-api.md §3.9",
+            "docs/device-api.md §3.9",
             Protocol,
             &[Card],
             true,
@@ -41,7 +47,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "LOGS-003",
             "a user past their end_time is denied (event 6)",
-            "terminal-api.md §3.9",
+            "docs/device-api.md §3.9",
             Protocol,
             &[Card],
             true,
@@ -75,8 +81,21 @@ async fn entitled(ctx: &Ctx, n: i64) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Presents `card` and answers the newest access-log row carrying it.
+/// The highest `access_logs` id the terminal holds (0 when it has none).
+async fn newest_log(ctx: &Ctx) -> Result<i64, Problem> {
+    let r = ctx
+        .call(
+            "load_objects",
+            &json!({"object": "access_logs", "fields": ["id"], "order": ["descending", "id"], "limit": 1}),
+        )
+        .await?;
+    Ok(r.json["access_logs"][0]["id"].as_i64().unwrap_or(0))
+}
+
+/// Presents `card` and answers the first access-log row carrying it that is newer than the
+/// prompt, waiting for it at most the evidence wait; none is `NotRun`.
 async fn present_and_read(ctx: &Ctx, card: u64) -> Result<Json, Problem> {
+    let before = newest_log(ctx).await?;
     match ctx
         .operator()
         .perform(&Step::Card(card), Moment::Identify)
@@ -85,14 +104,28 @@ async fn present_and_read(ctx: &Ctx, card: u64) -> Result<Json, Problem> {
         Performed::Done => {}
         Performed::NotPerformed(why) => return Err(Problem::NotRun(why)),
     }
-    let r = ctx
-        .call(
-            "load_objects",
-            &json!({"object": "access_logs", "where": {"access_logs": {"card_value": card}},
-            "order": ["descending", "id"], "limit": 1}),
-        )
-        .await?;
-    Ok(r.json["access_logs"][0].clone())
+    let deadline = tokio::time::Instant::now() + ctx.evidence_wait();
+    loop {
+        let r = ctx
+            .call(
+                "load_objects",
+                &json!({"object": "access_logs", "where": [
+                    {"field": "card_value", "operator": "=", "value": card},
+                    {"field": "id", "operator": ">", "value": before}],
+                "order": ["ascending", "id"], "limit": 1}),
+            )
+            .await?;
+        if let Some(row) = r.json["access_logs"].get(0) {
+            return Ok(row.clone());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Problem::NotRun(Reason::NoFreshEvidence(format!(
+                "the terminal logged no presentation of card {card} after log id {before} within {} s",
+                ctx.evidence_wait().as_secs()
+            ))));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 async fn granted(ctx: Ctx) -> CaseOutcome {

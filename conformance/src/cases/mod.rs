@@ -1,5 +1,5 @@
-//! The cases, one module per area of terminal-api.md (protocol layer) plus the workflow
-//! layer (domain.md §8, the core end to end), and the helpers they share.
+//! The cases, one module per area of docs/device-api.md (protocol layer) plus the workflow
+//! layer (docs/domain.md §8, the core end to end), and the helpers they share.
 
 pub mod config;
 pub mod enroll;

@@ -1,4 +1,4 @@
-//! The objects API (terminal-api.md §3): create, load (both `where` forms, fields, order,
+//! The objects API (docs/device-api.md §3): create, load (both `where` forms, fields, order,
 //! limit/offset, COUNT, joins), modify, destroy, create_or_modify, uniqueness, exact 64-bit
 //! values – all on users in the reserved id range.
 
@@ -18,7 +18,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-001",
             "create_objects answers the new ids in order",
-            "terminal-api.md §3.3",
+            "docs/device-api.md §3.3",
             Protocol,
             &[],
             false,
@@ -29,7 +29,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-002",
             "load_objects finds a row by id",
-            "terminal-api.md §3.1",
+            "docs/device-api.md §3.1",
             Protocol,
             &[],
             false,
@@ -40,7 +40,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-003",
             "a 64-bit card value round-trips exactly",
-            "terminal-api.md §3.8",
+            "docs/device-api.md §3.8",
             Protocol,
             &[],
             false,
@@ -55,7 +55,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-004",
             "modify_objects answers the number of changed rows",
-            "terminal-api.md §3.4",
+            "docs/device-api.md §3.4",
             Protocol,
             &[],
             false,
@@ -66,7 +66,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-005",
             "destroy_objects removes the rows",
-            "terminal-api.md §3.5",
+            "docs/device-api.md §3.5",
             Protocol,
             &[],
             false,
@@ -82,7 +82,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-006",
             "a nested where with an array means IN",
-            "terminal-api.md §3.2",
+            "docs/device-api.md §3.2",
             Protocol,
             &[],
             false,
@@ -93,7 +93,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-007",
             "the array where form with LIKE",
-            "terminal-api.md §3.2",
+            "docs/device-api.md §3.2",
             Protocol,
             &[],
             false,
@@ -104,7 +104,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-008",
             "fields selects the columns returned",
-            "terminal-api.md §3.1",
+            "docs/device-api.md §3.1",
             Protocol,
             &[],
             false,
@@ -119,7 +119,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-009",
             "limit and offset page through rows",
-            "terminal-api.md §3.1",
+            "docs/device-api.md §3.1",
             Protocol,
             &[],
             false,
@@ -130,7 +130,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-010",
             "order sorts descending",
-            "terminal-api.md §3.1",
+            "docs/device-api.md §3.1",
             Protocol,
             &[],
             false,
@@ -145,7 +145,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-011",
             "COUNT(*) counts matching rows",
-            "terminal-api.md §3.1",
+            "docs/device-api.md §3.1",
             Protocol,
             &[],
             false,
@@ -156,7 +156,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-012",
             "a duplicate card value is refused",
-            "terminal-api.md §3.3",
+            "docs/device-api.md §3.3",
             Protocol,
             &[],
             false,
@@ -172,7 +172,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-013",
             "create_or_modify_objects updates an existing row",
-            "terminal-api.md §3.6",
+            "docs/device-api.md §3.6",
             Protocol,
             &[],
             false,
@@ -183,7 +183,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-014",
             "user validity (begin_time/end_time) is stored exactly",
-            "terminal-api.md §3.8",
+            "docs/device-api.md §3.8",
             Protocol,
             &[],
             false,
@@ -198,7 +198,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-015",
             "load cards joined through the user's registration",
-            "terminal-api.md §3.2",
+            "docs/device-api.md §3.2",
             Protocol,
             &[],
             false,
@@ -209,7 +209,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-016",
             "access_logs can be read",
-            "terminal-api.md §3.9",
+            "docs/device-api.md §3.9",
             Protocol,
             &[],
             false,
@@ -220,7 +220,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-017",
             "the core's driver creates, loads and destroys through the objects API",
-            "terminal-api.md §3",
+            "docs/device-api.md §3",
             Protocol,
             &[],
             false,
@@ -231,7 +231,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "OBJECTS-018",
             "destroy_objects with a list of ids removes them all",
-            "terminal-api.md §3.5",
+            "docs/device-api.md §3.5",
             Protocol,
             &[],
             false,
@@ -258,7 +258,8 @@ async fn create(ctx: Ctx) -> CaseOutcome {
         .call(
             "create_objects",
             &json!({"object": "users", "values": [
-            {"id": ids[0], "name": "CF one"}, {"id": ids[1], "name": "CF two"}]}),
+            {"id": ids[0], "name": "CF one", "registration": "CF-1"},
+            {"id": ids[1], "name": "CF two", "registration": "CF-2"}]}),
         )
         .await?;
     check("ids", r.json["ids"].clone(), json!(ids))
@@ -431,7 +432,7 @@ async fn validity(ctx: Ctx) -> CaseOutcome {
         &json!({"object": "users", "where": {"users": {"id": id}}}),
     )
     .await?;
-    ctx.call("create_objects", &json!({"object": "users", "values": [{"id": id, "name": "CF", "begin_time": 1_762_000_000, "end_time": 1_893_456_000}]}))
+    ctx.call("create_objects", &json!({"object": "users", "values": [{"id": id, "name": "CF", "registration": "CF-21", "begin_time": 1_762_000_000, "end_time": 1_893_456_000}]}))
         .await?;
     let rows = load(&ctx, "users", json!({"users": {"id": id}})).await?;
     let row = rows.first().cloned().unwrap_or(Json::Null);
@@ -477,6 +478,7 @@ async fn driver_round_trip(ctx: Ctx) -> CaseOutcome {
     let row = serde_json::Map::from_iter([
         ("id".into(), json!(id)),
         ("name".into(), json!("CF driver")),
+        ("registration".into(), json!("CF-23")),
     ]);
     let ids = d
         .create_objects("users", vec![row])

@@ -1,4 +1,4 @@
-//! Sessions (terminal-api.md §1): login, passing the token, invalid sessions, logout,
+//! Sessions (docs/device-api.md §1): login, passing the token, invalid sessions, logout,
 //! re-login by the core's driver.
 
 use serde_json::json;
@@ -13,7 +13,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "SESSION-001",
             "login answers a session token",
-            "terminal-api.md §1.1",
+            "docs/device-api.md §1.1",
             Protocol,
             &[],
             false,
@@ -24,7 +24,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "SESSION-002",
             "a wrong password is refused with 401 and the device's error",
-            "terminal-api.md §1.1",
+            "docs/device-api.md §1.1",
             Protocol,
             &[],
             false,
@@ -35,7 +35,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "SESSION-003",
             "session_is_valid is true for a fresh token",
-            "terminal-api.md §1.4",
+            "docs/device-api.md §1.4",
             Protocol,
             &[],
             false,
@@ -46,7 +46,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "SESSION-004",
             "a command without a session is refused with 401",
-            "terminal-api.md §1.6",
+            "docs/device-api.md §1.6",
             Protocol,
             &[],
             false,
@@ -57,7 +57,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "SESSION-005",
             "a garbage token is refused with 401",
-            "terminal-api.md §1.6",
+            "docs/device-api.md §1.6",
             Protocol,
             &[],
             false,
@@ -68,7 +68,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "SESSION-006",
             "logout invalidates the token",
-            "terminal-api.md §1.5",
+            "docs/device-api.md §1.5",
             Protocol,
             &[],
             false,
@@ -79,7 +79,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "SESSION-007",
             "a percent-encoded token is accepted",
-            "terminal-api.md §1.2",
+            "docs/device-api.md §1.2",
             Protocol,
             &[],
             false,
@@ -94,7 +94,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "SESSION-008",
             "the token is accepted in a session cookie",
-            "terminal-api.md §1.2",
+            "docs/device-api.md §1.2",
             Protocol,
             &[],
             false,
@@ -109,7 +109,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "SESSION-009",
             "the core's driver logs in again after a 401",
-            "terminal-api.md §1.6",
+            "docs/device-api.md §1.6",
             Protocol,
             &[],
             false,
@@ -125,7 +125,7 @@ pub(crate) fn cases() -> Vec<Case> {
         case(
             "SESSION-010",
             "system_information needs no session",
-            "terminal-api.md §1.3",
+            "docs/device-api.md §1.3",
             Protocol,
             &[],
             false,

@@ -16,7 +16,8 @@ use std::io::Write;
 use crate::outcome::{CaseInfo, CaseResult, Run};
 use crate::verdict::Verdict;
 
-use super::{millis, overall_label, verdict_label};
+use super::{millis, verdict_label};
+use crate::verdict::Overall;
 
 const RESET: &str = "\x1b[0m";
 const BOLD: &str = "\x1b[1m";
@@ -124,12 +125,14 @@ impl<W: Write> Progress<W> {
             .sum();
         let _ = writeln!(
             self.out,
-            "\nTarget: {}  model {}  firmware {}  serial {}  device {}",
+            "\nTarget: {}  model {} (profile {})  firmware {}  serial {}  device {}  (acs-conformance {})",
             run.target.target,
             run.target.model,
+            run.target.profile,
             run.target.firmware,
             run.target.serial,
-            run.target.device_id
+            run.target.device_id,
+            run.suite_version
         );
         let _ = writeln!(
             self.out,
@@ -142,13 +145,39 @@ impl<W: Write> Progress<W> {
             count(summary.total(), "case"),
             total_ms
         );
-        let overall = overall_label(&summary);
-        let overall = match crate::verdict::exit_code(&summary) {
-            0 => self.paint(GREEN, overall),
-            1 => self.paint(RED, overall),
-            _ => self.paint(MAGENTA, overall),
+        let not_run: Vec<&CaseResult> = run
+            .results
+            .iter()
+            .filter(|r| r.verdict == Verdict::NotRun)
+            .collect();
+        if !not_run.is_empty() {
+            let _ = writeln!(self.out, "Not run:");
+            for r in not_run {
+                let _ = writeln!(
+                    self.out,
+                    "  {}  {}",
+                    r.case.id,
+                    r.reason.as_ref().map(|x| x.explain()).unwrap_or_default()
+                );
+            }
+        }
+        if run.interrupted {
+            let _ = writeln!(
+                self.out,
+                "Interrupted: the run was stopped before every case ran"
+            );
+        }
+        let _ = writeln!(self.out, "Clean-up: {}", run.cleanup.describe());
+        let result = run.overall();
+        let overall = match result {
+            Overall::Passed => self.paint(GREEN, result.label()),
+            Overall::Failed => self.paint(RED, result.label()),
+            Overall::Incomplete | Overall::NotCarriedOut => self.paint(MAGENTA, result.label()),
         };
-        let overall = self.paint(BOLD, &overall);
+        let overall = self.paint(
+            BOLD,
+            &format!("{overall} (exit code {})", result.exit_code()),
+        );
         let _ = writeln!(self.out, "Result: {overall}");
         let _ = self.out.flush();
     }

@@ -15,9 +15,9 @@
 use std::fmt::Write as _;
 
 use crate::outcome::{CaseResult, Layer, Run};
-use crate::verdict::{Verdict, exit_code};
+use crate::verdict::{Overall, Verdict};
 
-use super::{millis, overall_label, verdict_label};
+use super::{LEGEND, millis, verdict_label};
 
 /// Renders `run` as a complete HTML document, ending in a newline.
 pub fn write(run: &Run) -> String {
@@ -42,26 +42,45 @@ pub fn write(run: &Run) -> String {
     );
 
     // Header: what was tested, when, and the result in one word.
-    let overall_class = match exit_code(&summary) {
-        0 => "pass",
-        1 => "fail",
-        _ => "error",
+    let overall = run.overall();
+    let overall_class = match overall {
+        Overall::Passed => "pass",
+        Overall::Failed => "fail",
+        Overall::Incomplete => "not-run",
+        Overall::NotCarriedOut => "error",
     };
     let _ = write!(
         page,
         "<header>\n\
          <h1>Terminal conformance report</h1>\n\
-         <p class=\"overall\">Result: <strong class=\"verdict {overall_class}\">{overall}</strong></p>\n\
+         <p class=\"overall\">Result: <strong class=\"verdict {overall_class}\">{label}</strong> (exit code {code}){note}</p>\n\
          <table class=\"identity\">\n\
          <tbody>\n",
-        overall = overall_label(&summary),
+        label = overall.label(),
+        code = overall.exit_code(),
+        note = match overall {
+            Overall::Passed => "",
+            Overall::Incomplete =>
+                " — not every selected case was checked: this report is not a sign-off",
+            Overall::Failed => " — the terminal did not behave as expected",
+            Overall::NotCarriedOut => " — the run could not be carried out",
+        },
     );
+    let interrupted = if run.interrupted {
+        "yes: stopped before every case ran".to_owned()
+    } else {
+        "no".to_owned()
+    };
     for (name, value) in [
         ("Model", &identity.model),
+        ("Profile", &identity.profile),
         ("Firmware", &identity.firmware),
         ("Serial number", &identity.serial),
         ("Device id", &identity.device_id),
         ("Target", &identity.target),
+        ("Suite", &format!("acs-conformance {}", run.suite_version)),
+        ("Interrupted", &interrupted),
+        ("Clean-up", &run.cleanup.describe()),
     ] {
         let _ = writeln!(
             page,
@@ -97,10 +116,9 @@ pub fn write(run: &Run) -> String {
          <td class=\"num\">{skipped}</td><td class=\"num\">{not_run}</td>\
          <td class=\"num\">{errors}</td><td class=\"num\">{total}</td><td class=\"num\">{total_ms} ms</td></tr></tbody>\n\
          </table>\n\
-         <p class=\"legend\"><strong>Skipped</strong>: the terminal lacks a capability the case needs. \
-         <strong>Not run</strong>: the case needs a person at the terminal and none was available. \
-         <strong>Error</strong>: the test harness could not run the case, so it says nothing about the terminal.</p>\n\
+         {legend}\
          </section>\n",
+        legend = legend(),
         passed = summary.passed,
         failed = summary.failed,
         skipped = summary.skipped,
@@ -115,7 +133,8 @@ pub fn write(run: &Run) -> String {
          <h2 id=\"cases\">Cases</h2>\n\
          <table class=\"overview\">\n\
          <thead><tr><th scope=\"col\">Verdict</th><th scope=\"col\">Case</th>\
-         <th scope=\"col\">Title</th><th scope=\"col\">Layer</th><th scope=\"col\">Time</th></tr></thead>\n\
+         <th scope=\"col\">Title</th><th scope=\"col\">Layer</th>\
+         <th scope=\"col\">Changed on the terminal</th><th scope=\"col\">Time</th></tr></thead>\n\
          <tbody>\n",
     );
     for result in &run.results {
@@ -123,7 +142,8 @@ pub fn write(run: &Run) -> String {
         let _ = writeln!(
             page,
             "<tr><td>{verdict}</td><td><a href=\"#{anchor}\">{id}</a></td><td>{title}</td>\
-             <td>{layer}</td><td class=\"num\">{ms} ms</td></tr>",
+             <td>{layer}</td><td>{changed}</td><td class=\"num\">{ms} ms</td></tr>",
+            changed = escape(&changed(result)),
             verdict = badge(result.verdict),
             anchor = anchor(case.id),
             id = escape(case.id),
@@ -180,7 +200,7 @@ fn write_case(page: &mut String, result: &CaseResult) {
          <dt>Layer</dt><dd>{layer}</dd>\n\
          <dt>Needs</dt><dd>{needs}</dd>\n\
          <dt>Physical step</dt><dd>{physical}</dd>\n\
-         <dt>Changes the device</dt><dd>{changes}</dd>\n\
+         <dt>Changed on the terminal</dt><dd>{changes}</dd>\n\
          <dt>Duration</dt><dd>{ms} ms</dd>\n",
         class = verdict_class(result.verdict),
         anchor = anchor(case.id),
@@ -203,11 +223,7 @@ fn write_case(page: &mut String, result: &CaseResult) {
         } else {
             "no"
         },
-        changes = if case.changes_device {
-            "yes: configuration it touches is read first and restored"
-        } else {
-            "no: only its own objects, removed afterwards"
-        },
+        changes = escape(&changed(result)),
         ms = millis(result.duration),
     );
     // For a failure `expected` is what should have happened; otherwise it says why the
@@ -241,6 +257,31 @@ fn write_case(page: &mut String, result: &CaseResult) {
         page.push_str("</ol>\n");
     }
     page.push_str("</article>\n");
+}
+
+/// What a case changed on the terminal, in one line.
+fn changed(result: &CaseResult) -> String {
+    if result.changes.is_empty() {
+        match result.verdict {
+            Verdict::Skipped | Verdict::NotRun => "nothing (not run)".to_owned(),
+            _ => "nothing (reads only)".to_owned(),
+        }
+    } else {
+        format!(
+            "{} — removed / restored by the clean-up",
+            result.changes.join("; ")
+        )
+    }
+}
+
+/// The legend of verdicts and results, as a definition list.
+fn legend() -> String {
+    let mut out = String::from("<dl class=\"legend\">\n");
+    for (term, meaning) in LEGEND {
+        let _ = writeln!(out, "<dt>{}</dt><dd>{}</dd>", escape(term), escape(meaning));
+    }
+    out.push_str("</dl>\n<p class=\"legend\">References name documents of the acs repository (<code>docs/device-api.md</code>: the terminal API as the suite and simulator understand it; <code>docs/domain.md</code>: the core's model). The suite touches only objects it created (ids 990,000,000–1,009,999,999, recorded in its restore journal) and restores the configuration it changed.</p>\n");
+    out
 }
 
 /// The verdict as a coloured label that still reads in black and white.

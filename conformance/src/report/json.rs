@@ -13,24 +13,29 @@
 //! {
 //!   "format": "acs-conformance-report",
 //!   "format_version": 1,
-//!   "run": { "started_at": "…", "target": { "target": "…", "model": "…", … } },
+//!   "run": { "suite_version": "0.2.0", "started_at": "…",
+//!            "target": { "target": "…", "model": "…", "profile": "idface", … },
+//!            "interrupted": false,
+//!            "cleanup": { "status": "complete", "removed": 12 } },
 //!   "summary": { "total": 5, "passed": 1, "failed": 1, "skipped": 1, "not_run": 1,
-//!                "errors": 1, "exit_code": 2 },
+//!                "errors": 1, "result": "NOT_CARRIED_OUT", "exit_code": 2 },
 //!   "cases": [ { "id": "SESSION-001", "title": "…", "reference": "…",
 //!                "layer": "protocol", "needs": ["card"], "physical": false,
-//!                "changes_device": false, "verdict": "fail", "expected": "…",
-//!                "actual": "…", "evidence": [{ "request": "…", "response": "…" }],
+//!                "changes_device": false, "verdict": "fail",
+//!                "reason": { "kind": "no_operator", "detail": null },
+//!                "expected": "…", "actual": "…", "changes": ["created users 990000001"],
+//!                "evidence": [{ "request": "…", "response": "…" }],
 //!                "duration_ms": 12 } ]
 //! }
 //! ```
 
 use serde::Serialize;
 
-use crate::outcome::{Capability, CaseResult, Layer, Run, TargetIdentity};
-use crate::verdict::{Verdict, exit_code};
+use crate::outcome::{Capability, CaseResult, Cleanup, Layer, Reason, Run, TargetIdentity};
+use crate::verdict::{Overall, Verdict};
 
 /// Value of the document's `format_version` field.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Renders `run` as a pretty-printed JSON document, ending in a newline.
 pub fn write(run: &Run) -> String {
@@ -39,8 +44,11 @@ pub fn write(run: &Run) -> String {
         format: "acs-conformance-report",
         format_version: FORMAT_VERSION,
         run: RunDoc {
+            suite_version: &run.suite_version,
             started_at: &run.started_at,
             target: TargetDoc::from(&run.target),
+            interrupted: run.interrupted,
+            cleanup: &run.cleanup,
         },
         summary: SummaryDoc {
             total: summary.total(),
@@ -49,7 +57,8 @@ pub fn write(run: &Run) -> String {
             skipped: summary.skipped,
             not_run: summary.not_run,
             errors: summary.errors,
-            exit_code: exit_code(&summary),
+            result: run.overall(),
+            exit_code: run.overall().exit_code(),
         },
         cases: run.results.iter().map(CaseDoc::from).collect(),
     };
@@ -70,14 +79,18 @@ struct Document<'a> {
 
 #[derive(Serialize)]
 struct RunDoc<'a> {
+    suite_version: &'a str,
     started_at: &'a str,
     target: TargetDoc<'a>,
+    interrupted: bool,
+    cleanup: &'a Cleanup,
 }
 
 #[derive(Serialize)]
 struct TargetDoc<'a> {
     target: &'a str,
     model: &'a str,
+    profile: &'a str,
     firmware: &'a str,
     serial: &'a str,
     device_id: &'a str,
@@ -88,6 +101,7 @@ impl<'a> From<&'a TargetIdentity> for TargetDoc<'a> {
         TargetDoc {
             target: &identity.target,
             model: &identity.model,
+            profile: &identity.profile,
             firmware: &identity.firmware,
             serial: &identity.serial,
             device_id: &identity.device_id,
@@ -109,6 +123,7 @@ struct SummaryDoc {
     skipped: usize,
     not_run: usize,
     errors: usize,
+    result: Overall,
     exit_code: i32,
 }
 
@@ -122,8 +137,10 @@ struct CaseDoc<'a> {
     physical: bool,
     changes_device: bool,
     verdict: Verdict,
+    reason: Option<&'a Reason>,
     expected: Option<&'a str>,
     actual: Option<&'a str>,
+    changes: &'a [String],
     evidence: Vec<ExchangeDoc<'a>>,
     duration_ms: u64,
 }
@@ -139,8 +156,10 @@ impl<'a> From<&'a CaseResult> for CaseDoc<'a> {
             physical: result.case.physical,
             changes_device: result.case.changes_device,
             verdict: result.verdict,
+            reason: result.reason.as_ref(),
             expected: result.expected.as_deref(),
             actual: result.actual.as_deref(),
+            changes: &result.changes,
             evidence: result
                 .evidence
                 .iter()

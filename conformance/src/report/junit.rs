@@ -4,8 +4,11 @@
 //! `<properties>` carry the target's identity, and one `<testcase>` per case:
 //! `classname` is the layer (`protocol` / `workflow`), `name` is `"ID title"`, `time` is
 //! in seconds. A failed case gets `<failure>`, a harness error `<error>` (both with the
-//! expected / actual text, the reference and the evidence as the element's text), and a
-//! skipped or not-run case `<skipped>` with the reason as its `message`.
+//! expected / actual text, the reference and the evidence as the element's text), a case
+//! not run an `<error type="not_run_<reason>">` (it was selected and not carried out), and
+//! a case that does not apply to the terminal `<skipped>` with the reason as its
+//! `message`. A last `<testcase classname="run">` stands for the run as a whole: it passes
+//! only when the run PASSED, so an interrupted or incomplete run is never green in CI.
 //!
 //! The output keeps to the Jenkins JUnit schema (`junit-10.xsd` of the Jenkins xUnit
 //! plugin, the de-facto JUnit XML definition CI tools accept): in particular the
@@ -22,7 +25,7 @@
 use std::fmt::Write as _;
 
 use crate::outcome::{CaseResult, Layer, Run};
-use crate::verdict::Verdict;
+use crate::verdict::{Overall, Verdict};
 
 /// The name of the one test suite.
 pub const SUITE_NAME: &str = "acs-conformance";
@@ -31,10 +34,18 @@ pub const SUITE_NAME: &str = "acs-conformance";
 /// newline.
 pub fn write(run: &Run) -> String {
     let summary = run.summary();
-    let tests = summary.total();
-    // A case not run for want of an operator did not run either: CI tools only know
-    // "skipped", so both count there.
-    let skipped = summary.skipped + summary.not_run;
+    let overall = run.overall();
+    // One test case per catalogue case, plus one for the run itself, which fails unless
+    // the run PASSED: an interrupted or incomplete run is never green in CI. A case not
+    // run is an error (it was selected and could not be carried out); a case skipped
+    // because the terminal lacks a capability is skipped.
+    let tests = summary.total() + 1;
+    let skipped = summary.skipped;
+    let run_failed = usize::from(overall != Overall::Passed);
+    let (failures, errors) = (
+        summary.failed,
+        summary.errors + summary.not_run + run_failed,
+    );
     let time = seconds(
         run.results
             .iter()
@@ -48,15 +59,11 @@ pub fn write(run: &Run) -> String {
         xml,
         "<testsuites name=\"{name}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time}\">",
         name = SUITE_NAME,
-        failures = summary.failed,
-        errors = summary.errors,
     );
     let _ = writeln!(
         xml,
         "  <testsuite name=\"{name}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" timestamp=\"{timestamp}\" time=\"{time}\">",
         name = SUITE_NAME,
-        failures = summary.failed,
-        errors = summary.errors,
         timestamp = attribute(&run.started_at),
     );
     xml.push_str("    <properties>\n");
@@ -66,6 +73,12 @@ pub fn write(run: &Run) -> String {
         ("firmware", &run.target.firmware),
         ("serial", &run.target.serial),
         ("device_id", &run.target.device_id),
+        ("profile", &run.target.profile),
+        ("suite_version", &run.suite_version),
+        ("result", &overall.label().to_owned()),
+        ("exit_code", &overall.exit_code().to_string()),
+        ("interrupted", &run.interrupted.to_string()),
+        ("cleanup", &run.cleanup.describe()),
     ] {
         let _ = writeln!(
             xml,
@@ -76,6 +89,43 @@ pub fn write(run: &Run) -> String {
     xml.push_str("    </properties>\n");
     for result in &run.results {
         write_case(&mut xml, result);
+    }
+    let _ = write!(
+        xml,
+        "    <testcase classname=\"run\" name=\"RUN result: {label}\" time=\"0.000\"",
+        label = overall.label()
+    );
+    if overall == Overall::Passed {
+        xml.push_str("/>\n");
+    } else {
+        let mut why = Vec::new();
+        if summary.not_run > 0 {
+            why.push(format!("{} case(s) not run", summary.not_run));
+        }
+        if run.interrupted {
+            why.push("the run was interrupted".to_owned());
+        }
+        if !run.cleanup.is_complete() {
+            why.push(format!("clean-up {}", run.cleanup.describe()));
+        }
+        if summary.failed > 0 {
+            why.push(format!("{} case(s) failed", summary.failed));
+        }
+        if summary.errors > 0 {
+            why.push(format!("{} harness error(s)", summary.errors));
+        }
+        let message = format!(
+            "the run is {} (exit code {}): {}",
+            overall.label(),
+            overall.exit_code(),
+            why.join("; ")
+        );
+        let _ = write!(
+            xml,
+            ">\n      <error type=\"run_{kind}\" message=\"{message}\"/>\n    </testcase>\n",
+            kind = overall.label().to_ascii_lowercase().replace(' ', "_"),
+            message = attribute(&message),
+        );
     }
     xml.push_str("  </testsuite>\n");
     xml.push_str("</testsuites>\n");
@@ -117,8 +167,15 @@ fn write_case(xml: &mut String, result: &CaseResult) {
             write_skipped(xml, "skipped", &format!("skipped: {reason}"));
         }
         Verdict::NotRun => {
-            let reason = expected.unwrap_or("the case needs an operator");
-            write_skipped(xml, "not_run", &format!("not run: {reason}"));
+            let reason = expected.unwrap_or("the case could not be carried out");
+            let kind = result.reason.as_ref().map_or("not_run", |r| r.kind());
+            write_problem(
+                xml,
+                "error",
+                &format!("not_run_{kind}"),
+                &format!("not run: {reason}"),
+                result,
+            );
         }
     }
 }

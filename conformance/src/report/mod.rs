@@ -7,7 +7,7 @@
 //! clock, so the same run always renders to the same bytes and reports snapshot
 //! cleanly. Writing the rendered text to a file is the caller's job.
 
-use crate::verdict::{RunSummary, Verdict, exit_code};
+use crate::verdict::Verdict;
 
 pub mod console;
 pub mod html;
@@ -27,15 +27,38 @@ pub(crate) fn verdict_label(verdict: Verdict) -> &'static str {
     }
 }
 
-/// The run as a whole, in words, following [`exit_code`]: all passed, some failed, or the
-/// run could not be carried out (a harness error, or nothing ran).
-pub(crate) fn overall_label(summary: &RunSummary) -> &'static str {
-    match exit_code(summary) {
-        0 => "PASSED",
-        1 => "FAILED",
-        _ => "NOT CARRIED OUT",
-    }
-}
+/// The legend every report gives for the verdicts and the run's result.
+pub(crate) const LEGEND: [(&str, &str); 8] = [
+    (
+        "PASS",
+        "the terminal behaved as the case expects, on evidence the case itself produced",
+    ),
+    ("FAIL", "the terminal behaved differently"),
+    (
+        "SKIP",
+        "the case does not apply: the terminal lacks a capability it needs",
+    ),
+    (
+        "NOT RUN",
+        "the case could not be carried out, for the reason given with it: a flag the run was not given (--allow-destructive), no person at the terminal (--unattended), no address the terminal can reach the core on (--callback-addr), a physical step nobody performed (no evidence newer than the prompt), or an interrupted run",
+    ),
+    (
+        "ERROR",
+        "the harness could not run the case, so it says nothing about the terminal",
+    ),
+    (
+        "Result PASSED",
+        "every selected case that applies ran and passed, and the clean-up was complete (exit code 0)",
+    ),
+    (
+        "Result INCOMPLETE",
+        "nothing failed, but a case was not run, the run was interrupted, or the clean-up left something behind (exit code 3); not a sign-off",
+    ),
+    (
+        "Result FAILED / NOT CARRIED OUT",
+        "some case failed (exit code 1) / the harness could not carry the run out (exit code 2)",
+    ),
+];
 
 /// Milliseconds, saturating (a case never runs for 584 million years).
 pub(crate) fn millis(duration: std::time::Duration) -> u64 {

@@ -39,7 +39,7 @@ fn sample_run() -> Run {
         case: case(
             "SESSION-001",
             "login answers a session token",
-            "terminal-api.md §1.2",
+            "docs/device-api.md §1.2",
         ),
         verdict: Verdict::Pass,
         expected: None,
@@ -57,7 +57,7 @@ fn sample_run() -> Run {
             ..case(
                 "SYNC-MEMBER-REVOKE-002",
                 "a revoked member's card is removed from the terminal",
-                "domain.md §4.3",
+                "docs/domain.md §4.3",
             )
         },
         verdict: Verdict::Fail,
@@ -81,7 +81,7 @@ fn sample_run() -> Run {
             ..case(
                 "ENROLL-FACE-SYNC-003",
                 "remote face enrollment in sync mode saves the template",
-                "terminal-api.md §6.2",
+                "docs/device-api.md §6.2",
             )
         },
         verdict: Verdict::Skipped,
@@ -98,7 +98,7 @@ fn sample_run() -> Run {
             ..case(
                 "PRESENT-CARD-001",
                 "a presented card opens the door and logs the acs_id",
-                "domain.md §5.1",
+                "docs/domain.md §5.1",
             )
         },
         verdict: Verdict::NotRun,
@@ -113,7 +113,7 @@ fn sample_run() -> Run {
             ..case(
                 "CONFIG-004",
                 "changed configuration is read back as written",
-                "terminal-api.md §4.1",
+                "docs/device-api.md §4.1",
             )
         },
         verdict: Verdict::Error,

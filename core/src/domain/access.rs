@@ -1,5 +1,5 @@
 //! Accesses: rules that permit or deny people and groups at doors, per direction and auth
-//! type, optionally limited by a schedule and a validity window (domain.md §2.2, §7.3).
+//! type, optionally limited by a schedule and a validity window (docs/domain.md §2.2, §7.3).
 //!
 //! Invariants checked by [`Access::new`]: a temporary access has a `valid_to`;
 //! `valid_to > valid_from`; at least one door. [`validate_access_doors`] checks the doors

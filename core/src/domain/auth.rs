@@ -3,9 +3,9 @@
 //! A door advertises per direction which auth types its hardware supports; an access
 //! enables a subset of those per door and direction. An auth type is satisfied when every
 //! one of its factors was presented and all of them belong to the same person
-//! (domain.md §8.2 rule 8).
+//! (docs/domain.md §8.2 rule 8).
 //!
-//! The names are ours; the Entryfy equivalents (domain.md §2.3) are noted per variant.
+//! The names are ours; the Entryfy equivalents (docs/domain.md §2.3) are noted per variant.
 //! Entryfy's `REX` (exit button) is not a credential and has no variant here.
 
 use std::collections::BTreeSet;

@@ -1,6 +1,6 @@
 //! Credentials: what a person presents (face, card, fingerprint, PIN, QR, cloud key,
 //! mobile key), their lifecycle, and the effective status derived from disable reasons
-//! (domain.md §7.5).
+//! (docs/domain.md §7.5).
 //!
 //! A credential is *active* iff it has no disable reason. The reasons a credential carries
 //! on its own are computed by [`Credential::disable_reasons`]; `needs_provisioning`
@@ -178,7 +178,7 @@ impl RevokeReason {
     }
 }
 
-/// Why a credential is not active (domain.md §7.5). Declared in the order decisions
+/// Why a credential is not active (docs/domain.md §7.5). Declared in the order decisions
 /// report them: the first reason present is the one a denial names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DisableReason {
@@ -237,7 +237,7 @@ pub enum CredentialTransitionError {
     NoUsesLeft,
 }
 
-/// Issuing a credential would break a uniqueness rule (domain.md §8.3 rule 10).
+/// Issuing a credential would break a uniqueness rule (docs/domain.md §8.3 rule 10).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IssueError {
     /// Another live credential of the tenant has this value.
@@ -570,7 +570,7 @@ impl Credential {
 }
 
 /// Checks that `value` may be issued to `person_id` in `tenant_id` given the `existing`
-/// credentials (domain.md §8.3 rule 10):
+/// credentials (docs/domain.md §8.3 rule 10):
 /// card, PIN, QR and cloud-key token values are unique among the tenant's live
 /// credentials; a card reported lost or stolen can never be issued again (even after its
 /// credential was deleted); a person has at most one live face.

@@ -1,4 +1,4 @@
-//! The access decision (domain.md §8.2, rules 7 and 8): someone presents one or more
+//! The access decision (docs/domain.md §8.2, rules 7 and 8): someone presents one or more
 //! factors at a door in a direction at an instant; grant or deny with a reason code.
 //!
 //! # Evaluation order
@@ -90,7 +90,7 @@ pub enum PresentedFactor {
     },
 }
 
-/// Why access was denied (the reason codes of domain.md §9 that the domain can decide,
+/// Why access was denied (the reason codes of docs/domain.md §9 that the domain can decide,
 /// plus `no_entitlement`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DenyReason {

@@ -1,4 +1,4 @@
-//! The desired state of a terminal (domain.md §8.1): exactly which people and credentials it
+//! The desired state of a terminal (docs/domain.md §8.1): exactly which people and credentials it
 //! must hold at an instant, each credential with the entitlements that require it, and the
 //! next instant that changes.
 //!

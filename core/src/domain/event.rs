@@ -1,4 +1,4 @@
-//! Facility events and their attendees (Veridas events, domain.md §7.3, §7.5, §8.1 rule 3).
+//! Facility events and their attendees (Veridas events, docs/domain.md §7.3, §7.5, §8.1 rule 3).
 //!
 //! An event takes place at a facility during `[starts_at, ends_at)`. Attendees are added and
 //! removed one by one. An attendee is entitled at the facility's doors and terminals only

@@ -1,4 +1,4 @@
-//! Selfie-enroll invitations (domain.md §3.1 and §7.5 "Enrollment / invitation"): the
+//! Selfie-enroll invitations (docs/domain.md §3.1 and §7.5 "Enrollment / invitation"): the
 //! operator asks a person for their face; the person opens a link within its window and
 //! submits a selfie, which becomes their face credential (issued, not distributed).
 //!

@@ -1,5 +1,5 @@
 //! Memberships: continuous, tenant-wide access for a person until removed (Veridas
-//! members, domain.md §8.1 rule 4).
+//! members, docs/domain.md §8.1 rule 4).
 //!
 //! A membership is in effect during `[created_at, removed_at)`: at every door and on every
 //! terminal of the tenant.

@@ -1,5 +1,5 @@
 //! The pure access-control domain: no I/O, no serde, no async (DESIGN.md §4,
-//! domain.md §7–9).
+//! docs/domain.md §7–9).
 //!
 //! - [`id`] – typed ids; [`validation`] – field errors and time windows;
 //! - [`topology`] – tenants, sites (IANA zone), facilities, doors, terminals;

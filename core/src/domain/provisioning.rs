@@ -1,6 +1,6 @@
 //! The provisioning status lifecycle of server-owned objects (accesses, and later people,
 //! credentials, schedules and groups): `initial → creating → ready ⇄ updating → deleting →
-//! deleted` (domain.md §7.5, Entryfy).
+//! deleted` (docs/domain.md §7.5, Entryfy).
 //!
 //! Only the server changes it. Deletion may start from any state before `deleting`,
 //! because a delete request can arrive while a create or update is still being applied.

@@ -1,5 +1,5 @@
 //! Schedules: weekly spans in the site's local wall-clock time, holiday calendars with three
-//! classes, and one-off windows (domain.md §7.3, §8.3 rule 9).
+//! classes, and one-off windows (docs/domain.md §7.3, §8.3 rule 9).
 //!
 //! # How a schedule is evaluated
 //!

@@ -175,7 +175,7 @@ impl Snapshot {
         reasons
     }
 
-    /// The effective status of a credential at `at` (domain.md §7.5), or `None` if it is
+    /// The effective status of a credential at `at` (docs/domain.md §7.5), or `None` if it is
     /// not in the snapshot.
     ///
     /// `needs_provisioning` is added when nothing else disables it but it is not where it

@@ -171,7 +171,7 @@ impl Door {
     }
 }
 
-/// Where decisions are made (terminal-api.md, domain.md §5.2).
+/// Where decisions are made (docs/device-api.md, docs/domain.md §5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OperatingMode {
     /// The terminal identifies and authorises on its own from the data pushed to it.

@@ -1,4 +1,4 @@
-//! Documents of credentials, and the unique keys that let the store enforce domain.md §8.3
+//! Documents of credentials, and the unique keys that let the store enforce docs/domain.md §8.3
 //! rule 10.
 //!
 //! Shape (ids are numbers, instants RFC 3339 text, `?` members may be `null` or missing):

@@ -1,7 +1,7 @@
 //! Applying one [`Step`] to a terminal through the driver: the exact table operations for
 //! a rule with its time zone, the holidays, and a person with their credentials and rules.
 //! Removals delete dependent rows explicitly (whether deleting a user cascades on real
-//! firmware is unconfirmed, terminal-api.md §3.5).
+//! firmware is unconfirmed, docs/device-api.md §3.5).
 
 use std::collections::BTreeSet;
 

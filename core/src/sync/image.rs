@@ -1,7 +1,7 @@
 //! The device image: what one terminal's tables must contain, derived from the domain's
 //! desired state, cut into subjects the sync engine applies and records one by one.
 //!
-//! Mapping onto the Control iD tables (terminal-api.md §3.8):
+//! Mapping onto the Control iD tables (docs/device-api.md §3.8):
 //! - a person → `users` row with `id` = the core's person id, `registration` = `acs_id`
 //!   (so the `acs_id` is recoverable from the device), `name`, `begin_time`/`end_time` =
 //!   the person's validity in the device's local wall time (0 = unset);
@@ -183,7 +183,7 @@ pub fn user_key(id: i64) -> String {
 pub const HOLIDAYS_KEY: &str = "holidays";
 
 /// Device-local seconds for an instant: wall time in `tz` read as if it were UTC
-/// (terminal-api.md §3.9 "time").
+/// (docs/device-api.md §3.9 "time").
 pub fn device_seconds(at: Timestamp, tz: &TimeZone) -> i64 {
     at.as_second() + i64::from(tz.to_offset(at).seconds())
 }

@@ -1,5 +1,5 @@
 //! `logs`: the access-log catch-up. Terminals push every access-log row to the receiver
-//! (monitor `dao`), but the firmware gives up after three attempts (terminal-api.md §6.2),
+//! (monitor `dao`), but the firmware gives up after three attempts (docs/device-api.md §6.2),
 //! so a notification sent while the core was down, refused, or lost on the way is gone.
 //! The device keeps the row, though: the engine reads `access_logs` back after a cursor
 //! (the highest row id it has read, kept in the store) and records every row through the

@@ -1,6 +1,6 @@
 //! [`DriverError`]: what went wrong with a terminal call, classified by what the caller
 //! should do about it, and the one place that turns an HTTP status and body into that
-//! classification (terminal-api.md §2).
+//! classification (docs/device-api.md §2).
 //!
 //! Error texts never carry a session token, a password or image bytes: transport errors
 //! are stored without their URL (which holds `?session=`), and reply snippets come only

@@ -1,5 +1,5 @@
 //! The terminal driver: a typed client of the Control iD terminal HTTP API
-//! (terminal-api.md), used by the sync engine, enrollment and the conformance suite.
+//! (docs/device-api.md), used by the sync engine, enrollment and the conformance suite.
 //! Its JSON lives in the private [`wire`] module; no type is shared with the simulator.
 //!
 //! - **Sessions** (§1): login on first use, the token percent-encoded in `?session=` on
@@ -58,7 +58,7 @@ impl Default for ClientOptions {
     }
 }
 
-/// `system_information.fcgi`, the parts the core uses (terminal-api.md §9.1).
+/// `system_information.fcgi`, the parts the core uses (docs/device-api.md §9.1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SystemInformation {
     /// `device_id` (a JSON number, or a decimal string on iDFace 6.x).
@@ -94,7 +94,7 @@ pub enum EnrollKind {
     Biometry,
 }
 
-/// A `remote_enroll.fcgi` request (terminal-api.md §5.1).
+/// A `remote_enroll.fcgi` request (docs/device-api.md §5.1).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RemoteEnroll {
     /// What to capture.
@@ -207,7 +207,7 @@ impl TerminalClient {
         &self.inner.base
     }
 
-    /// `system_information.fcgi` (terminal-api.md §9.1).
+    /// `system_information.fcgi` (docs/device-api.md §9.1).
     pub async fn system_information(&self) -> Result<SystemInformation, DriverError> {
         const COMMAND: &str = "system_information";
         let reply = self.call_json(COMMAND, &Json::Object(Map::new())).await?;
@@ -249,7 +249,7 @@ impl TerminalClient {
     }
 
     /// `create_or_modify_objects.fcgi`: inserts each row or updates the one with its key.
-    /// The reply is not read (its shape differs between sources, terminal-api.md §3.6).
+    /// The reply is not read (its shape differs between sources, docs/device-api.md §3.6).
     pub async fn create_or_modify_objects(
         &self,
         object: &str,
@@ -279,7 +279,7 @@ impl TerminalClient {
     }
 
     /// `destroy_objects.fcgi`: the number of rows deleted. A `null` `where_` is left out,
-    /// and the device then deletes **every row** of the table (terminal-api.md §3.5).
+    /// and the device then deletes **every row** of the table (docs/device-api.md §3.5).
     pub async fn destroy_objects(&self, object: &str, where_: Json) -> Result<u64, DriverError> {
         const COMMAND: &str = "destroy_objects";
         let reply = self
@@ -288,7 +288,7 @@ impl TerminalClient {
         wire::changes(reply).map_err(|d| DriverError::protocol(COMMAND, d))
     }
 
-    /// `user_set_image.fcgi` with the JPEG as the body (terminal-api.md §4.1). A photo
+    /// `user_set_image.fcgi` with the JPEG as the body (docs/device-api.md §4.1). A photo
     /// the device refuses as a face (no face, quality, `Face exists` with
     /// `match_duplicates`) is `Ok` with `success: false`; a body that is not an image or
     /// an unknown user is [`DriverError::Rejected`].
@@ -346,7 +346,7 @@ impl TerminalClient {
     }
 
     /// `get_configuration.fcgi`: `{"<section>": ["key", …]}` → `{"<section>": {"key":
-    /// "value"}}` (values are strings, terminal-api.md §9.2).
+    /// "value"}}` (values are strings, docs/device-api.md §9.2).
     pub async fn get_configuration(&self, request: Json) -> Result<Json, DriverError> {
         Ok(Json::Object(
             self.call_json("get_configuration", &request).await?,
@@ -360,7 +360,7 @@ impl TerminalClient {
         Ok(())
     }
 
-    /// `remote_enroll.fcgi` (terminal-api.md §5.1): the device's reply – the result for a
+    /// `remote_enroll.fcgi` (docs/device-api.md §5.1): the device's reply – the result for a
     /// synchronous enrollment (which may report `"success": false`), `{}` otherwise. A
     /// synchronous call uses [`ClientOptions::enroll_timeout`].
     pub async fn remote_enroll(&self, request: RemoteEnroll) -> Result<Json, DriverError> {
@@ -395,7 +395,7 @@ impl TerminalClient {
         Ok(())
     }
 
-    /// `execute_actions.fcgi` with `{"actions": actions}` (terminal-api.md §9.3), e.g.
+    /// `execute_actions.fcgi` with `{"actions": actions}` (docs/device-api.md §9.3), e.g.
     /// `[{"action": "sec_box", "parameters": "id=65793, reason=3"}]`.
     pub async fn execute_actions(&self, actions: Json) -> Result<(), DriverError> {
         self.call_json("execute_actions", &wire::actions_request(actions))
@@ -521,7 +521,7 @@ impl TerminalClient {
         };
         request = request.timeout(call.timeout);
         // The session goes first and, like every value, percent-encoded (tokens contain
-        // `/`, terminal-api.md §1.2).
+        // `/`, docs/device-api.md §1.2).
         let mut query: Vec<(&str, &str)> = Vec::with_capacity(call.query.len() + 1);
         if let Some(token) = session {
             query.push(("session", token));

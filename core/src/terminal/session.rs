@@ -1,4 +1,4 @@
-//! The session of one terminal client (terminal-api.md §1): logged in on first use,
+//! The session of one terminal client (docs/device-api.md §1): logged in on first use,
 //! shared by every clone and every concurrent call, replaced when the device refuses it.
 //!
 //! Concurrent callers never log in twice for the same need: they queue on one async

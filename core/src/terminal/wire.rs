@@ -1,5 +1,5 @@
 //! The driver's private serde boundary: the request bodies and reply shapes of the
-//! terminal API (terminal-api.md §1–5, §9), written from that document and the fixtures,
+//! terminal API (docs/device-api.md §1–5, §9), written from that document and the fixtures,
 //! never shared with the simulator.
 //!
 //! Replies are read leniently where firmware differs (a `device_id` as a number or a
@@ -31,7 +31,7 @@ pub(super) fn error_envelope(body: &[u8]) -> Option<String> {
 }
 
 /// A successful reply as a JSON object; an empty body (or whitespace) counts as `{}`
-/// (terminal-api.md §2: write commands answer either).
+/// (docs/device-api.md §2: write commands answer either).
 pub(super) fn reply_object(body: &[u8]) -> Result<Object, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Object::new());

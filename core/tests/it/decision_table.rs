@@ -1,4 +1,4 @@
-//! Decision table: one row per situation, covering every reason code (domain.md §8.2, §9).
+//! Decision table: one row per situation, covering every reason code (docs/domain.md §8.2, §9).
 
 use crate::support::*;
 use acs_core::card::WiegandCard;

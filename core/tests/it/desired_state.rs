@@ -1,4 +1,4 @@
-//! Desired state of terminals (domain.md §8.1): distribution rules as examples, then
+//! Desired state of terminals (docs/domain.md §8.1): distribution rules as examples, then
 //! properties over generated tenants: monotonic in entitlements, empty without them, and
 //! `next_change` exact. The same generated tenants also check that a decision through the
 //! snapshot's lookup equals the decision of the scan.

@@ -1,6 +1,6 @@
 //! Records ⇄ domain: a whole tenant written as records and read back with
 //! `records::snapshot` is the same tenant – equal objects, and the same decisions and
-//! desired states – and the unique keys make the SQLite store refuse what domain.md §8.3
+//! desired states – and the unique keys make the SQLite store refuse what docs/domain.md §8.3
 //! rule 10 forbids (a second live card, a lost or stolen card re-added).
 
 use crate::support::*;

@@ -1,5 +1,5 @@
 //! Schedules against a naive oracle, minute by minute, across DST transitions and
-//! midnight-crossing spans (domain.md §8.3 rule 9).
+//! midnight-crossing spans (docs/domain.md §8.3 rule 9).
 //!
 //! The oracle shares nothing with the implementation but the holiday lookup: it lays out
 //! every span instance that could cover a wall-clock time as a civil interval

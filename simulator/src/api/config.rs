@@ -1,4 +1,4 @@
-//! `get_configuration` and `set_configuration` (terminal-api.md §9.2).
+//! `get_configuration` and `set_configuration` (docs/device-api.md §9.2).
 
 use serde_json::json;
 

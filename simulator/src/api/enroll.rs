@@ -1,4 +1,4 @@
-//! `remote_enroll`, `cancel_remote_enroll` and `enroller_state` (terminal-api.md §5).
+//! `remote_enroll`, `cancel_remote_enroll` and `enroller_state` (docs/device-api.md §5).
 //! Synchronous enrollment holds the request open until the capture ends; asynchronous
 //! enrollment answers `{}` at once and a tracked background task captures, saves and
 //! queues the result callbacks.

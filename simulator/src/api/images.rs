@@ -1,4 +1,4 @@
-//! Face photo commands (terminal-api.md §4): `user_set_image` (raw JPEG body),
+//! Face photo commands (docs/device-api.md §4): `user_set_image` (raw JPEG body),
 //! `user_set_image_list`, `user_get_image` (JPEG or JSON), `user_get_image_list`,
 //! `user_list_images`, `user_destroy_image`, `user_test_image` and
 //! `face_template_count_distinct`.

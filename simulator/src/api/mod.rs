@@ -450,7 +450,7 @@ impl Exchange<'_> {
     }
 }
 
-/// Runs a command that arrived through push mode (terminal-api.md §8): no session is
+/// Runs a command that arrived through push mode (docs/device-api.md §8): no session is
 /// needed, the reply is what the command would have answered over HTTP – its JSON (an
 /// empty reply is `{}`; a JPEG is `{"image": "<base64>"}`) or the device's error text.
 /// The exchange is journaled with the method `PUSH`.

@@ -1,5 +1,5 @@
 //! The objects API: `load_objects`, `create_objects`, `modify_objects`, `destroy_objects`
-//! and `create_or_modify_objects` (terminal-api.md §3). The rules live in
+//! and `create_or_modify_objects` (docs/device-api.md §3). The rules live in
 //! `device::query` and `device::table`; this module only shapes replies.
 
 use serde_json::json;
@@ -30,7 +30,7 @@ pub(super) fn destroy(call: &Call<'_>) -> Result<Reply, ApiError> {
 }
 
 /// Sources disagree on the reply key (`changes` in the docs, `ids` in client code), so the
-/// reply carries both, as terminal-api.md §3.6 suggests until hardware settles it.
+/// reply carries both, as docs/device-api.md §3.6 suggests until hardware settles it.
 pub(super) fn create_or_modify(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
     let up = call.device.create_or_modify_objects(members(body)?)?;

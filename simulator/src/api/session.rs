@@ -1,5 +1,5 @@
 //! `login`, `logout`, `session_is_valid`, `change_login` and `is_first_web_login`
-//! (terminal-api.md §1).
+//! (docs/device-api.md §1).
 
 use serde_json::json;
 

@@ -1,6 +1,6 @@
 //! `system_information`, `set_system_time`, `execute_actions`, `reboot`,
 //! `user_hash_password` and the small public helpers `get_language` / `init_device_set`
-//! (terminal-api.md §9).
+//! (docs/device-api.md §9).
 
 use serde_json::{Value as Json, json};
 

@@ -1,4 +1,4 @@
-//! `execute_actions` (terminal-api.md §9.3): parsing the `"k=v, k=v"` parameter strings and
+//! `execute_actions` (docs/device-api.md §9.3): parsing the `"k=v, k=v"` parameter strings and
 //! deciding which actuation a model can perform (internal relay `door`, external Security
 //! Box `sec_box`; `catra` / `open_collector` exist only on turnstiles, which no simulated
 //! model is).

@@ -1,4 +1,4 @@
-//! The device's local wall clock (terminal-api.md §3.9, §9.4).
+//! The device's local wall clock (docs/device-api.md §3.9, §9.4).
 //!
 //! The terminal stores local wall-clock time as if it were UTC: every `time` it reports is
 //! "seconds since 1970 in local time". The clock keeps an offset from a time source;

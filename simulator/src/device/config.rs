@@ -1,5 +1,5 @@
 //! The configuration store behind `get_configuration` / `set_configuration`
-//! (terminal-api.md §2, §9.2): sections of string-valued keys, per-model defaults, and the
+//! (docs/device-api.md §2, §9.2): sections of string-valued keys, per-model defaults, and the
 //! firmware's "Node or attribute not found" / "Invalid data" errors.
 //!
 //! The `monitor`, `online_client` and `push_server` sections are stored here for the

@@ -1,4 +1,4 @@
-//! How the terminal decides in standalone mode (terminal-api.md §3.8–3.9): identify the
+//! How the terminal decides in standalone mode (docs/device-api.md §3.8–3.9): identify the
 //! credential against its own tables, check the user's validity window, then evaluate the
 //! access rules that reach the user (directly or through groups) and the portal (directly
 //! or through its destination area) – blocking rules first, then allowing rules – each
@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::table::{Database, Table, Value};
 
-/// `identifier_id` values: three ASCII letters and a zero byte (terminal-api.md §3.9).
+/// `identifier_id` values: three ASCII letters and a zero byte (docs/device-api.md §3.9).
 pub mod identifier {
     /// `bio\0`: fingerprint.
     pub const FINGERPRINT: i64 = 0x6269_6F00;
@@ -32,7 +32,7 @@ pub mod identifier {
     pub const PASSWORD: i64 = 0x7061_7300;
 }
 
-/// Access-log event codes used by decisions (terminal-api.md §3.9).
+/// Access-log event codes used by decisions (docs/device-api.md §3.9).
 pub mod event {
     /// Not identified.
     pub const NOT_IDENTIFIED: i64 = 3;

@@ -1,4 +1,4 @@
-//! Face photos (terminal-api.md §4): the JPEG check, the quality scores a terminal reports,
+//! Face photos (docs/device-api.md §4): the JPEG check, the quality scores a terminal reports,
 //! duplicate-face detection, and the photo store behind `user_set_image`,
 //! `user_get_image`, `user_list_images` and `user_destroy_image`.
 //!
@@ -16,7 +16,7 @@ use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
 use sha2::{Digest, Sha256};
 
-/// Largest image body the device takes (2 MB, terminal-api.md §4.1).
+/// Largest image body the device takes (2 MB, docs/device-api.md §4.1).
 pub const MAX_IMAGE_BYTES: usize = 2 * 1024 * 1024;
 /// Largest width or height the decoder accepts.
 pub const MAX_DIMENSION: u32 = 4096;
@@ -52,7 +52,7 @@ pub struct FaceScores {
 /// One face-enrolment failure reported inside a 200 reply (`errors[]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaceProblem {
-    /// Face error code (terminal-api.md §4.1 table).
+    /// Face error code (docs/device-api.md §4.1 table).
     pub code: i64,
     /// The device's message.
     pub message: &'static str,

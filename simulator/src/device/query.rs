@@ -1,4 +1,4 @@
-//! `load_objects` queries and the `where` clauses of modify/destroy (terminal-api.md §3.1–3.2):
+//! `load_objects` queries and the `where` clauses of modify/destroy (docs/device-api.md §3.1–3.2):
 //! both `where` forms, the operators, connectors with parenthesised groups, `fields` with
 //! `COUNT(*)` and joined columns, `order` with ascending/descending tokens, `limit`/`offset`.
 //!

@@ -1,5 +1,5 @@
 //! The terminal's tables: names, columns and their types, keys, unique constraints and
-//! foreign keys, and the rows a factory-default device ships with (terminal-api.md §3.8).
+//! foreign keys, and the rows a factory-default device ships with (docs/device-api.md §3.8).
 //!
 //! Columns the documentation does not list for a table ("others" in §3.8, custom fields)
 //! are handled by *open* tables, which accept any column name and add it on first use.
@@ -138,7 +138,7 @@ const fn open(name: &'static str, columns: &'static [ColumnDef]) -> TableDef {
     }
 }
 
-/// Every table the simulator knows, in terminal-api.md §3.8 order.
+/// Every table the simulator knows, in docs/device-api.md §3.8 order.
 pub static TABLES: &[TableDef] = &[
     table(
         "users",

@@ -1,4 +1,4 @@
-//! Login sessions (terminal-api.md §1): opaque 24-character tokens from `[A-Za-z0-9/]`,
+//! Login sessions (docs/device-api.md §1): opaque 24-character tokens from `[A-Za-z0-9/]`,
 //! valid until logout, `change_login` or a reboot. Sessions are volatile: they are never
 //! persisted, so a reboot or restart always drops them.
 

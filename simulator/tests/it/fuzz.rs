@@ -624,7 +624,7 @@ fn control_api() {
     );
 }
 
-/// An independent reading of terminal-api.md §7.3: whether a reply is one the firmware
+/// An independent reading of docs/device-api.md §7.3: whether a reply is one the firmware
 /// accepts.
 fn acceptable(body: &[u8]) -> Option<i64> {
     let j: Json = serde_json::from_slice(body).ok()?;
