@@ -338,9 +338,8 @@ async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let real = match &args.target {
-        Some(url) => Some((
-            url,
-            target::prepare(
+        Some(url) => {
+            let prepared = target::prepare(
                 target::Endpoint {
                     label: url,
                     base: url,
@@ -353,9 +352,17 @@ async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
                 args.callback_addr
                     .map(|bind| CallbackConfig { bind, advertise }),
             )
-            .await
-            .map_err(|e| anyhow::anyhow!(e))?,
-        )),
+            .await;
+            match prepared {
+                Ok(p) => Some((url, p)),
+                // A dry run can be planned away from the terminal.
+                Err(e) if args.dry_run => {
+                    println!("terminal: not read ({e}); what a run would do follows");
+                    None
+                }
+                Err(e) => return Err(anyhow::anyhow!(e)),
+            }
+        }
         None => None,
     };
     let model = match &real {

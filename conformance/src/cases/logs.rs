@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 
 use super::objects::CARD;
 use super::{give_card, rid, users};
-use crate::catalogue::{Case, case, fault};
+use crate::catalogue::{Case, Fault, case};
 use crate::context::{CaseOutcome, Ctx, Problem, check};
 use crate::operator::{Moment, Performed, Step};
 use crate::outcome::Capability::Card;
@@ -31,7 +31,13 @@ pub(crate) fn cases() -> Vec<Case> {
             true,
             false,
             |c| Box::pin(granted(c)),
-            fault("load_objects", 200, json!({"access_logs": [{"event": 6}]})),
+            Fault {
+                command: "load_objects",
+                status: 200,
+                body: json!({"access_logs": [{"id": 1_000_000_000, "event": 6}]}),
+                // The newest id before the prompt, then the fresh row.
+                count: 2,
+            },
         ),
         case(
             "LOGS-002",
@@ -42,7 +48,13 @@ pub(crate) fn cases() -> Vec<Case> {
             true,
             false,
             |c| Box::pin(unknown(c)),
-            fault("load_objects", 200, json!({"access_logs": [{"event": 7}]})),
+            Fault {
+                command: "load_objects",
+                status: 200,
+                body: json!({"access_logs": [{"id": 1_000_000_000, "event": 7}]}),
+                // The newest id before the prompt, then the fresh row.
+                count: 2,
+            },
         ),
         case(
             "LOGS-003",
@@ -53,7 +65,13 @@ pub(crate) fn cases() -> Vec<Case> {
             true,
             false,
             |c| Box::pin(expired(c)),
-            fault("load_objects", 200, json!({"access_logs": [{"event": 7}]})),
+            Fault {
+                command: "load_objects",
+                status: 200,
+                body: json!({"access_logs": [{"id": 1_000_000_000, "event": 7}]}),
+                // The newest id before the prompt, then the fresh row.
+                count: 2,
+            },
         ),
     ]
 }

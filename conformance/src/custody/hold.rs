@@ -114,7 +114,7 @@ impl Hold {
             return Err(Refusal::Foreign(found.foreign));
         }
         let now = lock::now();
-        let mut takeover = found.leftovers.clone();
+        let takeover = found.leftovers.clone();
         match &found.lock {
             Some(other) if other.live(now) => return Err(Refusal::InUse(lock::in_use(other))),
             // An expired lock was left by a run that died: it is taken over on its own.
@@ -137,22 +137,6 @@ impl Hold {
                 takeover.lines().join("; ")
             ));
         }
-        let run_lock = RunLock::new(&lock::run_id(), now);
-        if let Err(e) = lock::acquire(&direct, &run_lock).await {
-            // Nothing of this run is on the terminal: its journal must not name another
-            // run's lock.
-            let _ = options.journal.finish();
-            return Err(if e.contains("in use") {
-                Refusal::InUse(e)
-            } else {
-                Refusal::Failed(e)
-            });
-        }
-        takeover.add("users", LOCK_ID);
-        options
-            .journal
-            .record(&takeover)
-            .map_err(|e| failed(e.to_string()))?;
         let journal = options.journal.clone();
         let guard = Guard::new(
             takeover,
@@ -167,6 +151,19 @@ impl Hold {
                 .await
                 .map_err(failed)?;
         let ctx = ctx.clone().through(&gateway).map_err(failed)?;
+        // The lock is taken through the gateway like every other write of the run (so a
+        // recording holds it too); the guard journals its key before it is created.
+        let run_lock = RunLock::new(&lock::run_id(), now);
+        if let Err(e) = lock::acquire(ctx.driver(), &run_lock).await {
+            // Nothing of this run is on the terminal: its journal must not name another
+            // run's lock.
+            let _ = options.journal.finish();
+            return Err(if e.contains("in use") {
+                Refusal::InUse(e)
+            } else {
+                Refusal::Failed(e)
+            });
+        }
         Ok(Hold {
             direct,
             guard,

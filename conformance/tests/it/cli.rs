@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use acs_conformance::catalogue::{Case, catalogue, select};
+use acs_conformance::custody::hold::TakeOptions;
 use acs_conformance::outcome::Run;
+use acs_conformance::restore::RestoreJournal;
 use acs_conformance::runner::{Quiet, RunPolicy, run};
 use acs_conformance::target::{self, Prepared};
 use acs_simulator::Model;
@@ -245,16 +247,14 @@ fn a_real_terminal_by_url_with_a_scripted_operator() {
 
 /// Runs `cases` on a prepared target under `policy`, with no progress output.
 pub(crate) async fn run_quietly(cases: &[Case], prepared: &Prepared, policy: &RunPolicy) -> Run {
-    run(
-        cases,
-        &prepared.ctx,
-        &prepared.capabilities,
-        prepared.identity.clone(),
-        "t".into(),
-        &mut Quiet,
-        policy,
-    )
-    .await
+    let options = TakeOptions {
+        journal: RestoreJournal::in_memory(prepared.ctx.base_url()),
+        reclaim: false,
+        recorder: None,
+    };
+    run(cases, prepared, "t".into(), &mut Quiet, policy, options)
+        .await
+        .expect("the run may start")
 }
 
 pub(crate) fn device_tables(device: &acs_simulator::Device) -> Json {
@@ -396,7 +396,23 @@ async fn cases_that_change_the_configuration_need_permission() {
     let result = run_quietly(&cases, &prepared, &careful).await;
     assert_eq!(
         result.results[0].verdict,
-        acs_conformance::verdict::Verdict::Skipped
+        acs_conformance::verdict::Verdict::NotRun
+    );
+    assert_eq!(
+        result.results[0].reason.as_ref().map(|r| r.kind()),
+        Some("flag"),
+        "the reason is the missing flag, not a capability"
+    );
+    assert!(
+        result.results[0]
+            .expected
+            .as_deref()
+            .is_some_and(|e| e.contains("--allow-destructive"))
+    );
+    assert_eq!(
+        result.overall(),
+        acs_conformance::verdict::Overall::NotCarriedOut,
+        "nothing ran"
     );
     let (stop_tx, stop) = tokio::sync::watch::channel(true);
     let stopped = RunPolicy {

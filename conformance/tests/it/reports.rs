@@ -9,10 +9,10 @@
 use std::time::Duration;
 
 use acs_conformance::outcome::{
-    Capability, CaseInfo, CaseResult, Exchange, Layer, Run, TargetIdentity,
+    Capability, CaseInfo, CaseResult, Cleanup, Exchange, Layer, Reason, Run, TargetIdentity,
 };
 use acs_conformance::report::{console::Progress, html, json, junit};
-use acs_conformance::verdict::{Verdict, exit_code};
+use acs_conformance::verdict::Verdict;
 
 fn case(id: &'static str, title: &'static str, reference: &'static str) -> CaseInfo {
     CaseInfo {
@@ -42,6 +42,8 @@ fn sample_run() -> Run {
             "docs/device-api.md §1.2",
         ),
         verdict: Verdict::Pass,
+        reason: None,
+        changes: vec!["created users 990000001".to_owned()],
         expected: None,
         actual: None,
         evidence: vec![exchange(
@@ -61,6 +63,8 @@ fn sample_run() -> Run {
             )
         },
         verdict: Verdict::Fail,
+        reason: None,
+        changes: Vec::new(),
         expected: Some("no card 990000123 on the terminal".to_owned()),
         actual: Some("card 990000123 still present\nits user 990000001 still present".to_owned()),
         evidence: vec![
@@ -85,6 +89,8 @@ fn sample_run() -> Run {
             )
         },
         verdict: Verdict::Skipped,
+        reason: Some(Reason::Capability(vec!["face".to_owned()])),
+        changes: Vec::new(),
         expected: Some("the target has no face capability".to_owned()),
         actual: None,
         evidence: Vec::new(),
@@ -102,6 +108,8 @@ fn sample_run() -> Run {
             )
         },
         verdict: Verdict::NotRun,
+        reason: Some(Reason::NoOperator),
+        changes: Vec::new(),
         expected: Some("needs an operator at the terminal (--unattended)".to_owned()),
         actual: None,
         evidence: Vec::new(),
@@ -117,6 +125,8 @@ fn sample_run() -> Run {
             )
         },
         verdict: Verdict::Error,
+        reason: None,
+        changes: Vec::new(),
         expected: Some(
             "could not read the configuration before the case: connection refused".to_owned(),
         ),
@@ -128,15 +138,19 @@ fn sample_run() -> Run {
         duration: Duration::from_millis(3_005),
     };
     Run {
+        suite_version: "0.2.0".to_owned(),
         target: TargetIdentity {
             target: "http://192.0.2.10".to_owned(),
             model: "iDFace".to_owned(),
+            profile: "idface".to_owned(),
             firmware: "8.2.1".to_owned(),
             serial: "0M0200/00123".to_owned(),
             device_id: "478435".to_owned(),
         },
         started_at: "2025-03-14T09:26:53+01:00".to_owned(),
         results: vec![pass, fail, skipped, not_run, error],
+        interrupted: false,
+        cleanup: Cleanup::Complete { removed: 4 },
     }
 }
 
@@ -147,6 +161,7 @@ fn run_with_text_everywhere(text: &str) -> Run {
     run.target = TargetIdentity {
         target: text.to_owned(),
         model: text.to_owned(),
+        profile: text.to_owned(),
         firmware: text.to_owned(),
         serial: text.to_owned(),
         device_id: text.to_owned(),
@@ -217,7 +232,8 @@ fn json_report_parses_back_and_counts_match_the_summary() {
     assert_eq!(counts["skipped"], summary.skipped);
     assert_eq!(counts["not_run"], summary.not_run);
     assert_eq!(counts["errors"], summary.errors);
-    assert_eq!(counts["exit_code"], exit_code(&summary));
+    assert_eq!(counts["exit_code"], run.overall().exit_code());
+    assert_eq!(counts["result"], run.overall().label().replace(' ', "_"));
 
     let cases = document["cases"].as_array().expect("cases is an array");
     assert_eq!(cases.len(), run.results.len());
@@ -562,7 +578,11 @@ fn junit_report_has_one_suite_and_a_case_per_result() {
     let summary = run.summary();
     let root = parse_xml(&junit::write(&run));
     assert_eq!(root.name, "testsuites");
-    assert_eq!(root.attribute("tests"), Some("5"));
+    assert_eq!(
+        root.attribute("tests"),
+        Some("6"),
+        "five cases and the run itself"
+    );
 
     let suites: Vec<&Element> = root.children_named("testsuite").collect();
     assert_eq!(suites.len(), 1);
@@ -572,7 +592,7 @@ fn junit_report_has_one_suite_and_a_case_per_result() {
     let count = |n: usize| Some(n.to_string());
     assert_eq!(
         suite.attribute("tests").map(str::to_owned),
-        count(summary.total())
+        count(summary.total() + 1)
     );
     assert_eq!(
         suite.attribute("failures").map(str::to_owned),
@@ -580,11 +600,12 @@ fn junit_report_has_one_suite_and_a_case_per_result() {
     );
     assert_eq!(
         suite.attribute("errors").map(str::to_owned),
-        count(summary.errors)
+        count(summary.errors + summary.not_run + 1),
+        "harness errors, cases not run and the run's own verdict"
     );
     assert_eq!(
         suite.attribute("skipped").map(str::to_owned),
-        count(summary.skipped + summary.not_run)
+        count(summary.skipped)
     );
     assert_eq!(suite.attribute("time"), Some("4.251"));
 
@@ -597,7 +618,19 @@ fn junit_report_has_one_suite_and_a_case_per_result() {
     assert!(properties.contains(&("serial", "0M0200/00123")));
 
     let cases: Vec<&Element> = suite.children_named("testcase").collect();
-    assert_eq!(cases.len(), run.results.len());
+    assert_eq!(cases.len(), run.results.len() + 1);
+    let last = cases[run.results.len()];
+    assert_eq!(last.attribute("classname"), Some("run"));
+    let verdict = last
+        .children_named("error")
+        .next()
+        .expect("the run did not pass");
+    assert!(
+        verdict
+            .attribute("message")
+            .unwrap()
+            .contains("NOT CARRIED OUT")
+    );
     for (case, result) in cases.iter().zip(&run.results) {
         let name = format!("{} {}", result.case.id, result.case.title);
         assert_eq!(case.attribute("name"), Some(name.as_str()));
@@ -610,8 +643,8 @@ fn junit_report_has_one_suite_and_a_case_per_result() {
         let expected_outcome: &[&str] = match result.verdict {
             Verdict::Pass => &[],
             Verdict::Fail => &["failure"],
-            Verdict::Error => &["error"],
-            Verdict::Skipped | Verdict::NotRun => &["skipped"],
+            Verdict::Error | Verdict::NotRun => &["error"],
+            Verdict::Skipped => &["skipped"],
         };
         assert_eq!(outcome, expected_outcome, "{name}");
     }
@@ -641,11 +674,11 @@ fn junit_report_has_one_suite_and_a_case_per_result() {
             .unwrap()
             .contains("connection refused")
     );
-    // Skipped and not run are told apart.
+    // Skipped and not run are told apart: a case not run is an error with its reason.
     let skipped = cases[2].children_named("skipped").next().unwrap();
-    let not_run = cases[3].children_named("skipped").next().unwrap();
+    let not_run = cases[3].children_named("error").next().unwrap();
     assert_eq!(skipped.attribute("type"), Some("skipped"));
-    assert_eq!(not_run.attribute("type"), Some("not_run"));
+    assert_eq!(not_run.attribute("type"), Some("not_run_no_operator"));
     assert!(
         not_run
             .attribute("message")
@@ -813,5 +846,7 @@ fn console_summary_lists_failures_with_expected_and_actual() {
             "Summary: 1 passed, 1 failed, 1 skipped, 1 not run, 1 error (5 cases, 4251 ms)"
         )
     );
-    assert!(plain.ends_with("Result: NOT CARRIED OUT\n"));
+    assert!(plain.contains("  PRESENT-CARD-001  needs a person at the terminal"));
+    assert!(plain.contains("Clean-up: complete: 4 objects removed"));
+    assert!(plain.ends_with("Result: NOT CARRIED OUT (exit code 2)\n"));
 }

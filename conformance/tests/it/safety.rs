@@ -306,7 +306,7 @@ fn no_secret_or_photo_in_any_output_of_a_full_run() {
         .output()
         .expect("acs-conformance runs");
     assert!(
-        matches!(out.status.code(), Some(0 | 1)),
+        matches!(out.status.code(), Some(0 | 1 | 3)),
         "the run was carried out: {}",
         String::from_utf8_lossy(&out.stderr)
     );
