@@ -532,7 +532,7 @@ async fn execute(args: &RunArgs) -> anyhow::Result<i32> {
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
-        .with_writer(|| Redacting(std::io::stderr()))
+        .with_writer(|| Redacting::new(std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )

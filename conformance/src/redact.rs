@@ -96,19 +96,52 @@ pub fn redact(text: &str) -> String {
     out
 }
 
-/// A writer that redacts every chunk written through it (the log goes through one).
+/// A writer that redacts what goes through it, a line at a time: text is held until a
+/// line ends (or the writer is flushed), so a token written in pieces is still seen whole.
+/// The console and the log go through one.
 #[derive(Debug)]
-pub struct Redacting<W>(pub W);
+pub struct Redacting<W: std::io::Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: std::io::Write> Redacting<W> {
+    /// Redacts what is written to `inner`.
+    pub fn new(inner: W) -> Redacting<W> {
+        Redacting {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The writer underneath (anything pending is written first).
+    pub fn into_inner(mut self) -> W {
+        let _ = self.emit(self.pending.len());
+        self.inner
+    }
+
+    fn emit(&mut self, upto: usize) -> std::io::Result<()> {
+        if upto == 0 {
+            return Ok(());
+        }
+        let chunk: Vec<u8> = self.pending.drain(..upto).collect();
+        let text = String::from_utf8_lossy(&chunk);
+        self.inner.write_all(redact(&text).as_bytes())
+    }
+}
 
 impl<W: std::io::Write> std::io::Write for Redacting<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let text = String::from_utf8_lossy(buf);
-        self.0.write_all(redact(&text).as_bytes())?;
+        self.pending.extend_from_slice(buf);
+        if let Some(last) = self.pending.iter().rposition(|b| *b == b'\n') {
+            self.emit(last + 1)?;
+        }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+        self.emit(self.pending.len())?;
+        self.inner.flush()
     }
 }
 
@@ -155,6 +188,17 @@ mod tests {
             redact("Authorization: Bearer abc.def"),
             "Authorization: Bearer ***"
         );
+    }
+
+    #[test]
+    fn a_token_written_in_pieces_is_masked_when_its_line_ends() {
+        use std::io::Write as _;
+        let mut w = Redacting::new(Vec::new());
+        write!(w, "GET /x?session=").unwrap();
+        write!(w, "tok").unwrap();
+        writeln!(w, "&a=1").unwrap();
+        write!(w, "password=pw").unwrap();
+        assert_eq!(String::from_utf8(w.into_inner()).unwrap(), "GET /x?session=***&a=1\npassword=***");
     }
 
     #[test]

@@ -37,7 +37,8 @@ const INDENT: &str = "         ";
 /// Prints a run's progress to `out` as it happens.
 #[derive(Debug)]
 pub struct Progress<W: Write> {
-    out: W,
+    /// Every line goes through the redaction of tokens and passwords.
+    out: crate::redact::Redacting<W>,
     colour: bool,
     /// A transient "running" line is on screen and must be cleared before the next line.
     transient: bool,
@@ -48,7 +49,7 @@ impl<W: Write> Progress<W> {
     /// and the transient "running" line), `false` for plain text.
     pub fn new(out: W, colour: bool) -> Self {
         Progress {
-            out,
+            out: crate::redact::Redacting::new(out),
             colour,
             transient: false,
         }
@@ -56,7 +57,7 @@ impl<W: Write> Progress<W> {
 
     /// Gives the writer back (tests read what was printed).
     pub fn into_inner(self) -> W {
-        self.out
+        self.out.into_inner()
     }
 
     /// A case starts. A case with a physical step gets a line of its own, so the

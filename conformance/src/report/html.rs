@@ -186,7 +186,7 @@ pub fn write(run: &Run) -> String {
          </html>\n",
         version = env!("CARGO_PKG_VERSION"),
     );
-    page
+    crate::redact::redact(&page)
 }
 
 fn write_case(page: &mut String, result: &CaseResult) {
@@ -319,6 +319,8 @@ fn anchor(id: &str) -> String {
 /// characters other than tab and line breaks are shown the way Rust writes them, so a
 /// stray byte in a device's answer is visible rather than silently dropped.
 fn escape(value: &str) -> String {
+    // Secrets are masked before escaping hides their quotes from the redaction.
+    let value = crate::redact::redact(value);
     let mut escaped = String::with_capacity(value.len());
     for c in value.chars() {
         match c {

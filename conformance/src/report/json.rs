@@ -65,7 +65,7 @@ pub fn write(run: &Run) -> String {
     let mut text = serde_json::to_string_pretty(&document)
         .expect("the document has only string keys and plain values, so it always serializes");
     text.push('\n');
-    text
+    crate::redact::redact(&text)
 }
 
 #[derive(Serialize)]

@@ -129,7 +129,7 @@ pub fn write(run: &Run) -> String {
     }
     xml.push_str("  </testsuite>\n");
     xml.push_str("</testsuites>\n");
-    xml
+    crate::redact::redact(&xml)
 }
 
 fn write_case(xml: &mut String, result: &CaseResult) {
@@ -245,6 +245,8 @@ fn text(value: &str) -> String {
 }
 
 fn escape(value: &str, in_attribute: bool) -> String {
+    // Secrets are masked before escaping hides their quotes from the redaction.
+    let value = crate::redact::redact(value);
     let mut escaped = String::with_capacity(value.len());
     for c in value.chars() {
         match c {

@@ -850,3 +850,47 @@ fn console_summary_lists_failures_with_expected_and_actual() {
     assert!(plain.contains("Clean-up: complete: 4 objects removed"));
     assert!(plain.ends_with("Result: NOT CARRIED OUT (exit code 2)\n"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Secrets
+
+/// A real transport error of reqwest carrying a live-looking session token in its URL is
+/// fed through every field of a run; no report shows the token, every report shows where
+/// it was masked.
+#[tokio::test]
+async fn a_token_in_a_transport_error_reaches_no_report() {
+    const TOKEN: &str = "Tok3n-live-9qZ";
+    let error = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:1/load_objects.fcgi?session={TOKEN}"
+        ))
+        .send()
+        .await
+        .expect_err("nothing listens on port 1")
+        .to_string();
+    assert!(error.contains(TOKEN), "the error carries the token: {error}");
+    let login = format!(r#"{{"login":"admin","password":"{TOKEN}"}}"#);
+    let mut run = sample_run();
+    for result in &mut run.results {
+        result.expected = Some(error.clone());
+        result.actual = Some(format!("load_objects: {error}"));
+        result.evidence = vec![exchange(&login, &format!(r#"200 {{"session":"{TOKEN}"}}"#))];
+        result.changes = vec![format!("set monitor via {error}")];
+    }
+    run.cleanup = Cleanup::Incomplete {
+        left: vec![format!("users 990000001 ({error})")],
+        why: error.clone(),
+    };
+    run.interrupted = true;
+    let outputs = [
+        ("json", json::write(&run)),
+        ("junit", junit::write(&run)),
+        ("html", html::write(&run)),
+        ("console", console_output(&run, false)),
+        ("console with colour", console_output(&run, true)),
+    ];
+    for (name, text) in outputs {
+        assert!(!text.contains(TOKEN), "{name} shows the token");
+        assert!(text.contains("session=***"), "{name} shows where it was masked");
+    }
+}
