@@ -198,7 +198,10 @@ mod tests {
         write!(w, "tok").unwrap();
         writeln!(w, "&a=1").unwrap();
         write!(w, "password=pw").unwrap();
-        assert_eq!(String::from_utf8(w.into_inner()).unwrap(), "GET /x?session=***&a=1\npassword=***");
+        assert_eq!(
+            String::from_utf8(w.into_inner()).unwrap(),
+            "GET /x?session=***&a=1\npassword=***"
+        );
     }
 
     #[test]

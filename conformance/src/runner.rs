@@ -153,6 +153,14 @@ impl RunPolicy {
     }
 }
 
+/// Completes when the run must stop; never, when nobody can stop it any more (the sender
+/// is gone).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    if stop.wait_for(|stopped| *stopped).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Runs `cases` against the terminal of `ctx` (held by `hold`, whose guard tells what each
 /// case changed); answers the results and whether the run was interrupted.
 pub async fn run_cases(
@@ -186,7 +194,7 @@ pub async fn run_cases(
         watcher.started(&case.info);
         let mut result = tokio::select! {
             result = run_case(case, ctx, capabilities) => result,
-            _ = stop.wait_for(|stopped| *stopped) => {
+            () = stopped(&mut stop) => {
                 interrupted = true;
                 not_run(case, Reason::Interrupted)
             }
@@ -212,7 +220,7 @@ pub async fn run(
 ) -> Result<Run, Refusal> {
     let hold = Hold::take(&prepared.ctx, options).await?;
     for line in &hold.recovered {
-        tracing::info!("{line}");
+        tracing::warn!("{line}");
     }
     let (results, interrupted) = run_cases(
         cases,

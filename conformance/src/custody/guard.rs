@@ -251,6 +251,7 @@ impl Guard {
         };
         let int = |row: &Map<String, Json>, column: &str| row.get(column).and_then(Json::as_i64);
         let mut keys = Vec::new();
+        let mut parents = std::collections::BTreeSet::new();
         for row in &rows {
             match table {
                 "users" | "access_rules" | "time_zones" | "holidays" | "devices" => {
@@ -274,6 +275,7 @@ impl Guard {
                 | "user_groups" => {
                     let user = int(row, "user_id").unwrap_or(-1);
                     all_reserved(table, "user_id", &[user])?;
+                    parents.insert(format!("user {user}"));
                     if table == "user_access_rules" {
                         all_reserved(
                             table,
@@ -283,29 +285,23 @@ impl Guard {
                     }
                 }
                 "access_rule_time_zones" => {
-                    all_reserved(
-                        table,
-                        "access_rule_id",
-                        &[int(row, "access_rule_id").unwrap_or(-1)],
-                    )?;
-                    all_reserved(
-                        table,
-                        "time_zone_id",
-                        &[int(row, "time_zone_id").unwrap_or(-1)],
-                    )?;
+                    let rule = int(row, "access_rule_id").unwrap_or(-1);
+                    all_reserved(table, "access_rule_id", &[rule])?;
+                    let zone = int(row, "time_zone_id").unwrap_or(-1);
+                    all_reserved(table, "time_zone_id", &[zone])?;
+                    parents.insert(format!("rule {rule}"));
                 }
                 "time_spans" => {
-                    all_reserved(
-                        table,
-                        "time_zone_id",
-                        &[int(row, "time_zone_id").unwrap_or(-1)],
-                    )?;
+                    let zone = int(row, "time_zone_id").unwrap_or(-1);
+                    all_reserved(table, "time_zone_id", &[zone])?;
+                    parents.insert(format!("time zone {zone}"));
                 }
                 other => return Err(format!("the suite does not write the table {other}")),
             }
         }
         let line = if keys.is_empty() {
-            format!("{} {table} row(s) of reserved objects", rows.len())
+            let of: Vec<String> = parents.into_iter().collect();
+            format!("{} {table} row(s) of {}", rows.len(), of.join(", "))
         } else {
             let ids: Vec<String> = keys.iter().map(|(_, id)| id.to_string()).collect();
             format!("{table} {}", ids.join(", "))

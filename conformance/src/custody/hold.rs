@@ -115,11 +115,17 @@ impl Hold {
         }
         let now = lock::now();
         let takeover = found.leftovers.clone();
-        match &found.lock {
-            Some(other) if other.live(now) => return Err(Refusal::InUse(lock::in_use(other))),
-            // An expired lock was left by a run that died: it is taken over on its own.
-            Some(_) => {}
-            None => {}
+        // A live lock is another run's – or a killed run's, until it expires; only
+        // `--reclaim-reserved` takes it over before then. An expired lock was left by a
+        // run that died: it is taken over on its own.
+        if let Some(other) = &found.lock
+            && other.live(now)
+            && !options.reclaim
+        {
+            return Err(Refusal::InUse(format!(
+                "{}; if that run was killed, pass --reclaim-reserved to take the terminal over",
+                lock::in_use(other)
+            )));
         }
         let only_stale_lock = takeover.len() == 1 && takeover.users.contains(&LOCK_ID);
         if !takeover.is_empty() && !options.reclaim && !only_stale_lock {
@@ -164,6 +170,8 @@ impl Hold {
                 Refusal::Failed(e)
             });
         }
+        // The lock is the run's, not its first case's change.
+        let _ = guard.take_changes();
         Ok(Hold {
             direct,
             guard,

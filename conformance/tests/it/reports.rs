@@ -868,7 +868,10 @@ async fn a_token_in_a_transport_error_reaches_no_report() {
         .await
         .expect_err("nothing listens on port 1")
         .to_string();
-    assert!(error.contains(TOKEN), "the error carries the token: {error}");
+    assert!(
+        error.contains(TOKEN),
+        "the error carries the token: {error}"
+    );
     let login = format!(r#"{{"login":"admin","password":"{TOKEN}"}}"#);
     let mut run = sample_run();
     for result in &mut run.results {
@@ -891,6 +894,9 @@ async fn a_token_in_a_transport_error_reaches_no_report() {
     ];
     for (name, text) in outputs {
         assert!(!text.contains(TOKEN), "{name} shows the token");
-        assert!(text.contains("session=***"), "{name} shows where it was masked");
+        assert!(
+            text.contains("session=***"),
+            "{name} shows where it was masked"
+        );
     }
 }

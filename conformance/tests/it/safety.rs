@@ -81,7 +81,7 @@ async fn objects_outside_the_reserved_range_stay_byte_identical() {
 
 /// `acs-sim serve` on 127.0.0.1:0 with `args`, its environment extended by `envs`; its
 /// URL, and its stdout after the banner.
-fn serve(
+pub(crate) fn serve(
     envs: &[(&str, &str)],
     args: &[&str],
     stderr: Stdio,
@@ -106,15 +106,16 @@ fn serve(
 }
 
 /// A logged-in client of a terminal served by `acs-sim`.
-struct Terminal {
-    url: String,
+pub(crate) struct Terminal {
+    /// The terminal's URL.
+    pub(crate) url: String,
     session: String,
     http: reqwest::Client,
     rt: tokio::runtime::Runtime,
 }
 
 impl Terminal {
-    fn login(url: &str, password: &str) -> Terminal {
+    pub(crate) fn login(url: &str, password: &str) -> Terminal {
         let http = reqwest::Client::new();
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let r: Json = rt
@@ -135,7 +136,7 @@ impl Terminal {
         }
     }
 
-    fn call(&self, command: &str, body: &Json) -> Json {
+    pub(crate) fn call(&self, command: &str, body: &Json) -> Json {
         self.rt.block_on(async {
             let r = self
                 .http
@@ -149,6 +150,37 @@ impl Terminal {
                 .expect("the terminal answers");
             assert!(r.status().is_success(), "{command}: {}", r.status());
             r.json().await.unwrap_or(Json::Null)
+        })
+    }
+
+    /// Stores `jpeg` as the face photo of `user`.
+    pub(crate) fn upload_photo(&self, user: i64, jpeg: &[u8]) -> Json {
+        self.rt.block_on(async {
+            let r = self
+                .http
+                .post(format!(
+                    "{}/user_set_image.fcgi?session={}&user_id={user}&timestamp=1700000000&match=0",
+                    self.url, self.session
+                ))
+                .header("Content-Type", "application/octet-stream")
+                .body(jpeg.to_vec())
+                .send()
+                .await
+                .expect("the terminal answers");
+            r.json().await.unwrap_or(Json::Null)
+        })
+    }
+
+    /// A POST of `body` to the simulator's control API (`/_sim/<what>`); whether it
+    /// succeeded.
+    pub(crate) fn control(&self, what: &str, body: &Json) -> bool {
+        self.rt.block_on(async {
+            self.http
+                .post(format!("{}/_sim/{what}", self.url))
+                .json(body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
         })
     }
 
