@@ -448,3 +448,55 @@ fn a_fleet_run_covers_every_terminal() {
     }
     assert!(text.contains("6 passed"), "{text}");
 }
+
+#[test]
+fn a_replay_points_every_callback_at_itself_never_at_the_recorded_hosts() {
+    let dir = temp_dir("replay-hosts");
+    let lines = [
+        json!({"seq": 1, "method": "POST", "path": "/login.fcgi", "query": "", "request_type": "application/json",
+               "request": "{\"login\":\"admin\",\"password\":\"***\"}", "status": 200,
+               "response_type": "application/json", "response": "{\"session\":\"***\"}"}),
+        json!({"seq": 2, "method": "POST", "path": "/set_configuration.fcgi", "query": "session=***",
+               "request_type": "application/json",
+               "request": "{\"monitor\":{\"hostname\":\"203.0.113.7\",\"port\":\"80\",\"path\":\"api/notifications\"}}",
+               "status": 200, "response_type": "application/json", "response": "{}"}),
+        json!({"seq": 3, "method": "POST", "path": "/create_objects.fcgi", "query": "session=***",
+               "request_type": "application/json",
+               "request": "{\"object\":\"devices\",\"values\":[{\"id\":1000000000,\"name\":\"acs-core\",\"ip\":\"203.0.113.7:8701\",\"public_key\":\"\"}]}",
+               "status": 200, "response_type": "application/json", "response": "{\"ids\":[1000000000]}"}),
+        json!({"seq": 4, "method": "POST", "path": "/create_objects.fcgi", "query": "session=***",
+               "request_type": "application/json",
+               "request": "{\"object\":\"users\",\"values\":[{\"id\":990000001,\"name\":\"x\",\"registration\":\"CF-1\"}]}",
+               "status": 200, "response_type": "application/json", "response": "{\"ids\":[990000001]}"}),
+        json!({"seq": 5, "method": "POST", "path": "/remote_enroll.fcgi", "query": "session=***",
+               "request_type": "application/json",
+               "request": "{\"type\":\"face\",\"user_id\":990000001,\"save\":false,\"sync\":false,\"auto\":true,\"countdown\":1}",
+               "status": 200, "response_type": "application/json", "response": "{}"}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("exchanges.ndjson"), text).expect("recording");
+    let journal = dir.join("journal.json");
+    let out = Command::new(BIN)
+        .arg("replay")
+        .arg(&dir)
+        .arg("--journal")
+        .arg(&journal)
+        .output()
+        .expect("replays");
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.code().is_some(), "{shown}");
+    assert!(
+        shown.contains("callbacks went to the replay's own sink at 127.0.0.1:"),
+        "{shown}"
+    );
+    let journal = std::fs::read_to_string(&journal).expect("journal");
+    assert!(
+        journal.contains("set_configuration"),
+        "the journal holds the replay: {journal}"
+    );
+    assert!(
+        !journal.contains("203.0.113.7"),
+        "no request or callback names the recorded host: {journal}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

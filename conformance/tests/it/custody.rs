@@ -379,8 +379,14 @@ fn customer_objects_survive_a_run_an_interrupt_a_kill_and_a_lost_journal() {
         .expect("runs");
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(2), "{shown}");
-    assert!(shown.contains("an earlier conformance run left objects"), "{shown}");
-    assert!(shown.contains("users 99000"), "it lists the leftovers: {shown}");
+    assert!(
+        shown.contains("an earlier conformance run left objects"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("users 99000"),
+        "it lists the leftovers: {shown}"
+    );
     assert_eq!(snapshot(&t), left, "refusing changes nothing");
     let out = conformance(
         &url,
@@ -502,6 +508,68 @@ fn an_operator_who_presents_nothing_gets_no_pass_from_stale_logs() {
         assert_eq!(case["verdict"], "not_run", "{case}");
         assert_eq!(case["reason"]["kind"], "no_fresh_evidence", "{case}");
     }
+    sim.kill().ok();
+    sim.wait().ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_profile_that_contradicts_the_terminals_model_is_refused_unless_forced() {
+    let (mut sim, url, _out) = serve(&[], &["--seed", "25", "--model", "idaccess"], Stdio::null());
+    let dir = temp_dir("custody-profile");
+    let journal = dir.join("restore.json");
+    let out = conformance(
+        &url,
+        &journal,
+        &["--unattended", "--only", "SESSION", "--profile", "idface"],
+    )
+    .output()
+    .expect("runs");
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{shown}");
+    assert!(
+        shown.contains("reports the model iDAccess, but --profile idface"),
+        "{shown}"
+    );
+    assert!(shown.contains("--force-profile"), "{shown}");
+
+    let out = conformance(
+        &url,
+        &journal,
+        &["--unattended", "--only", "SESSION", "--json"],
+    )
+    .arg(dir.join("detected.json"))
+    .output()
+    .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: Json =
+        serde_json::from_slice(&std::fs::read(dir.join("detected.json")).expect("json"))
+            .expect("JSON");
+    assert_eq!(
+        report["run"]["target"]["profile"], "idaccess",
+        "the terminal's own model"
+    );
+
+    let out = conformance(
+        &url,
+        &journal,
+        &[
+            "--unattended",
+            "--only",
+            "SESSION",
+            "--profile",
+            "idface",
+            "--force-profile",
+        ],
+    )
+    .output()
+    .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "forced on purpose: {}",
+        text(&out)
+    );
     sim.kill().ok();
     sim.wait().ok();
     std::fs::remove_dir_all(&dir).ok();
