@@ -491,7 +491,7 @@ fn an_operator_who_presents_nothing_gets_no_pass_from_stale_logs() {
     .expect("starts");
     let mut answers = run.stdin.take().expect("stdin");
     for _ in 0..3 {
-        writeln!(answers, "").expect("Enter");
+        writeln!(answers).expect("Enter");
     }
     let out = run.wait_with_output().expect("ends");
     let shown = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -882,7 +882,7 @@ async fn a_token_in_a_transport_error_reaches_no_report() {
     }
     run.cleanup = Cleanup::Incomplete {
         left: vec![format!("users 990000001 ({error})")],
-        why: error.clone(),
+        why: error,
     };
     run.interrupted = true;
     let outputs = [
