@@ -99,21 +99,10 @@ async fn entitled(ctx: &Ctx, n: i64) -> Result<(), Problem> {
     Ok(())
 }
 
-/// The highest `access_logs` id the terminal holds (0 when it has none).
-async fn newest_log(ctx: &Ctx) -> Result<i64, Problem> {
-    let r = ctx
-        .call(
-            "load_objects",
-            &json!({"object": "access_logs", "fields": ["id"], "order": ["descending", "id"], "limit": 1}),
-        )
-        .await?;
-    Ok(r.json["access_logs"][0]["id"].as_i64().unwrap_or(0))
-}
-
 /// Presents `card` and answers the first access-log row carrying it that is newer than the
 /// prompt, waiting for it at most the evidence wait; none is `NotRun`.
 async fn present_and_read(ctx: &Ctx, card: u64) -> Result<Json, Problem> {
-    let before = newest_log(ctx).await?;
+    let before = super::newest_log(ctx).await?;
     match ctx
         .operator()
         .perform(&Step::Card(card), Moment::Identify)
@@ -122,28 +111,14 @@ async fn present_and_read(ctx: &Ctx, card: u64) -> Result<Json, Problem> {
         Performed::Done => {}
         Performed::NotPerformed(why) => return Err(Problem::NotRun(why)),
     }
-    let deadline = tokio::time::Instant::now() + ctx.evidence_wait();
-    loop {
-        let r = ctx
-            .call(
-                "load_objects",
-                &json!({"object": "access_logs", "where": [
-                    {"field": "card_value", "operator": "=", "value": card},
-                    {"field": "id", "operator": ">", "value": before}],
-                "order": ["ascending", "id"], "limit": 1}),
-            )
-            .await?;
-        if let Some(row) = r.json["access_logs"].get(0) {
-            return Ok(row.clone());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(Problem::NotRun(Reason::NoFreshEvidence(format!(
+    super::fresh_log(ctx, card, before, ctx.evidence_wait())
+        .await?
+        .ok_or_else(|| {
+            Problem::NotRun(Reason::NoFreshEvidence(format!(
                 "the terminal logged no presentation of card {card} after log id {before} within {} s",
                 ctx.evidence_wait().as_secs()
-            ))));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+            )))
+        })
 }
 
 async fn granted(ctx: Ctx) -> CaseOutcome {

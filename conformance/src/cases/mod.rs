@@ -96,3 +96,44 @@ pub(crate) fn envelope(r: &crate::context::Raw, status: u16) -> Result<(), Probl
         || format!("{} {}", r.status, String::from_utf8_lossy(&r.bytes)),
     )
 }
+
+/// The highest `access_logs` id the terminal holds (0 when it has none): noted before a
+/// physical step, so that only newer rows count as its evidence.
+pub(crate) async fn newest_log(ctx: &Ctx) -> Result<i64, Problem> {
+    let r = ctx
+        .call(
+            "load_objects",
+            &json!({"object": "access_logs", "fields": ["id"], "order": ["descending", "id"], "limit": 1}),
+        )
+        .await?;
+    Ok(r.json["access_logs"][0]["id"].as_i64().unwrap_or(0))
+}
+
+/// The first access-log row of `card` newer than log id `after`, waiting for it at most
+/// `wait`.
+pub(crate) async fn fresh_log(
+    ctx: &Ctx,
+    card: u64,
+    after: i64,
+    wait: std::time::Duration,
+) -> Result<Option<Json>, Problem> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let r = ctx
+            .call(
+                "load_objects",
+                &json!({"object": "access_logs", "where": [
+                    {"field": "card_value", "operator": "=", "value": card},
+                    {"field": "id", "operator": ">", "value": after}],
+                "order": ["ascending", "id"], "limit": 1}),
+            )
+            .await?;
+        if let Some(row) = r.json["access_logs"].get(0) {
+            return Ok(Some(row.clone()));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}

@@ -182,6 +182,9 @@ async fn presentation_event(ctx: Ctx) -> CaseOutcome {
         .map_err(err)?;
     rig.converged().await.map_err(err)?;
     let mut events = rig.core().subscribe();
+    // Only an event of a log row newer than the prompt is this presentation's: the core
+    // may import rows of earlier runs for the same card.
+    let before = super::newest_log(&ctx).await?;
     match ctx
         .operator()
         .perform(&Step::Card(card), Moment::Identify)
@@ -190,10 +193,18 @@ async fn presentation_event(ctx: Ctx) -> CaseOutcome {
         Performed::Done => {}
         Performed::NotPerformed(why) => return Err(Problem::NotRun(why)),
     }
-    let event = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    let wait = ctx.evidence_wait();
+    let event = tokio::time::timeout(wait, async {
         loop {
             match events.recv().await {
-                Ok(e) if e.event.data["source"] == "terminal" => return Some(e.event.data),
+                Ok(e)
+                    if e.event.data["source"] == "terminal"
+                        && e.event.data["device_log_id"]
+                            .as_i64()
+                            .is_some_and(|id| id > before) =>
+                {
+                    return Some(e.event.data);
+                }
                 Ok(_) => {}
                 Err(_) => return None,
             }
@@ -203,10 +214,19 @@ async fn presentation_event(ctx: Ctx) -> CaseOutcome {
     .ok()
     .flatten();
     let Some(event) = event else {
-        return Err(Problem::Fail {
-            expected: "an access event from the terminal within 20 s".into(),
-            actual: "none arrived".into(),
-        });
+        // Whether anybody presented the card at all is the terminal's to say.
+        return match super::fresh_log(&ctx, card, before, std::time::Duration::ZERO).await? {
+            Some(row) => Err(Problem::Fail {
+                expected: format!(
+                    "an access event from the terminal within {} s",
+                    wait.as_secs()
+                ),
+                actual: format!("none arrived, though the terminal logged the presentation: {row}"),
+            }),
+            None => Err(Problem::NotRun(crate::outcome::Reason::NoFreshEvidence(
+                format!("the terminal logged no presentation of card {card} after log id {before}"),
+            ))),
+        };
     };
     ctx.note("access event".into(), event.to_string());
     check(

@@ -9,8 +9,11 @@
 //!   next run (the restore journal removes exactly what the killed run created), and a
 //!   SIGKILL whose journal is lost (the next run refuses until `--reclaim-reserved`);
 //! - a second run against a terminal another run holds refuses with the first one's id;
-//! - an operator who answers Enter without presenting anything gets no PASS for LOGS-*,
-//!   though the terminal holds matching access logs of an earlier presentation.
+//! - an operator who answers Enter without presenting anything gets no PASS for LOGS-* and
+//!   WORKFLOW-002, though the terminal holds matching access logs of an earlier
+//!   presentation;
+//! - a `--profile` that contradicts the model the terminal reports is refused unless
+//!   `--force-profile`.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
@@ -466,7 +469,7 @@ fn an_operator_who_presents_nothing_gets_no_pass_from_stale_logs() {
     let t = Terminal::login(&url, "admin");
     // An earlier presentation of every card the LOGS cases use: rows a careless check
     // would take for this run's.
-    for n in [51_u64, 52, 777] {
+    for n in [51_u64, 52, 777, 102] {
         assert!(
             t.control("present", &json!({"card": 528_281_023_086_u64 + n})),
             "presented"
@@ -481,7 +484,15 @@ fn an_operator_who_presents_nothing_gets_no_pass_from_stale_logs() {
     let mut run = conformance(
         &url,
         &dir.join("restore.json"),
-        &["--only", "LOGS", "--evidence-timeout", "1", "--json"],
+        &[
+            "--only",
+            "LOGS",
+            "--only",
+            "WORKFLOW-002",
+            "--evidence-timeout",
+            "1",
+            "--json",
+        ],
     )
     .arg(dir.join("run.json"))
     .stdin(Stdio::piped())
@@ -490,7 +501,7 @@ fn an_operator_who_presents_nothing_gets_no_pass_from_stale_logs() {
     .spawn()
     .expect("starts");
     let mut answers = run.stdin.take().expect("stdin");
-    for _ in 0..3 {
+    for _ in 0..4 {
         writeln!(answers).expect("Enter");
     }
     let out = run.wait_with_output().expect("ends");
@@ -503,7 +514,7 @@ fn an_operator_who_presents_nothing_gets_no_pass_from_stale_logs() {
     let report: Json =
         serde_json::from_slice(&std::fs::read(dir.join("run.json")).expect("json")).expect("JSON");
     let cases = report["cases"].as_array().expect("cases");
-    assert_eq!(cases.len(), 3);
+    assert_eq!(cases.len(), 4);
     for case in cases {
         assert_eq!(case["verdict"], "not_run", "{case}");
         assert_eq!(case["reason"]["kind"], "no_fresh_evidence", "{case}");
