@@ -10,184 +10,18 @@
 //! the sync engine like any other. One enrollment runs per terminal at a time. A failure,
 //! a timeout or a cancellation ends the enrollment with that status and stores nothing.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use base64::Engine as _;
-use jiff::Timestamp;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use crate::app::{Caller, Core};
 use crate::card::WiegandCard;
 use crate::domain::{
-    Credential, CredentialId, CredentialValue, FingerprintTemplates, PersonId, TenantId,
-    TerminalId, check_can_issue,
+    Credential, CredentialId, CredentialValue, FingerprintTemplates, check_can_issue,
 };
-use crate::http::problem::ApiProblem;
+use crate::error::AppError;
 use crate::store::{Blob, Kind};
 
-/// What to capture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capture {
-    /// A face photo.
-    Face,
-    /// A card.
-    Card,
-    /// A fingerprint.
-    Fingerprint,
-}
-
-impl Capture {
-    /// The API spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            Capture::Face => "face",
-            Capture::Card => "card",
-            Capture::Fingerprint => "fingerprint",
-        }
-    }
-}
-
-/// Where an enrollment is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnrollmentStatus {
-    /// Waiting for the person (asynchronous).
-    Pending,
-    /// The credential was issued.
-    Succeeded {
-        /// The new credential.
-        credential_id: CredentialId,
-    },
-    /// The terminal or the core refused the capture.
-    Failed {
-        /// Why.
-        reason: String,
-    },
-    /// Cancelled by the operator.
-    Cancelled,
-}
-
-/// One enrollment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Enrollment {
-    /// Its id (unique in this process).
-    pub id: u64,
-    /// The tenant.
-    pub tenant: TenantId,
-    /// The terminal capturing.
-    pub terminal: TerminalId,
-    /// The person enrolled.
-    pub person: PersonId,
-    /// What is captured.
-    pub capture: Capture,
-    /// Synchronous or not.
-    pub sync: bool,
-    /// Where it is.
-    pub status: EnrollmentStatus,
-    /// When it started.
-    pub started_at: Timestamp,
-}
-
-impl Enrollment {
-    /// The API view.
-    pub fn view(&self) -> Json {
-        let (status, credential, reason) = match &self.status {
-            EnrollmentStatus::Pending => ("pending", None, None),
-            EnrollmentStatus::Succeeded { credential_id } => {
-                ("succeeded", Some(credential_id.get()), None)
-            }
-            EnrollmentStatus::Failed { reason } => ("failed", None, Some(reason.clone())),
-            EnrollmentStatus::Cancelled => ("cancelled", None, None),
-        };
-        json!({"id": self.id, "terminal_id": self.terminal.get(), "person_id": self.person.get(),
-               "kind": self.capture.name(), "sync": self.sync, "status": status,
-               "credential_id": credential, "reason": reason,
-               "started_at": self.started_at.to_string()})
-    }
-}
-
-/// Every enrollment of this process; clones share it.
-#[derive(Debug, Clone, Default)]
-pub struct Enrollments {
-    inner: Arc<Mutex<(u64, HashMap<u64, Enrollment>)>>,
-}
-
-impl Enrollments {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<u64, Enrollment>)> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Starts one, unless the terminal already runs one.
-    pub fn start(
-        &self,
-        tenant: TenantId,
-        terminal: TerminalId,
-        person: PersonId,
-        capture: Capture,
-        sync: bool,
-        at: Timestamp,
-    ) -> Result<Enrollment, ApiProblem> {
-        let mut guard = self.lock();
-        if let Some(running) = guard.1.values().find(|e| {
-            e.tenant == tenant && e.terminal == terminal && e.status == EnrollmentStatus::Pending
-        }) {
-            return Err(ApiProblem::conflict(
-                None,
-                format!(
-                    "terminal {terminal} is already enrolling (enrollment {})",
-                    running.id
-                ),
-            ));
-        }
-        guard.0 += 1;
-        let enrollment = Enrollment {
-            id: guard.0,
-            tenant,
-            terminal,
-            person,
-            capture,
-            sync,
-            status: EnrollmentStatus::Pending,
-            started_at: at,
-        };
-        guard.1.insert(enrollment.id, enrollment.clone());
-        Ok(enrollment)
-    }
-
-    /// One enrollment of the tenant.
-    pub fn get(&self, tenant: TenantId, id: u64) -> Option<Enrollment> {
-        self.lock()
-            .1
-            .get(&id)
-            .filter(|e| e.tenant == tenant)
-            .cloned()
-    }
-
-    /// The pending enrollment of a terminal.
-    pub fn pending_on(&self, tenant: TenantId, terminal: TerminalId) -> Option<Enrollment> {
-        self.lock()
-            .1
-            .values()
-            .find(|e| {
-                e.tenant == tenant
-                    && e.terminal == terminal
-                    && e.status == EnrollmentStatus::Pending
-            })
-            .cloned()
-    }
-
-    /// Ends a pending enrollment; false when it already ended.
-    pub fn finish(&self, id: u64, status: EnrollmentStatus) -> bool {
-        let mut guard = self.lock();
-        match guard.1.get_mut(&id) {
-            Some(e) if e.status == EnrollmentStatus::Pending => {
-                e.status = status;
-                true
-            }
-            _ => false,
-        }
-    }
-}
+pub use crate::app::enrollments::{Capture, Enrollment, EnrollmentStatus, Enrollments};
 
 /// What a terminal reported for a capture, read from a sync reply or an async result.
 fn captured_value(
@@ -271,7 +105,7 @@ pub async fn complete(core: &Core, enrollment: &Enrollment, reply: &Json) -> Enr
                     let p = s
                         .people
                         .get(&person)
-                        .ok_or_else(|| ApiProblem::not_found("person", person))?;
+                        .ok_or_else(|| AppError::not_found("person", person))?;
                     let id = CredentialId::new(plan.next_id()?);
                     let value = match value {
                         CredentialValue::Face { .. } => {
@@ -280,7 +114,7 @@ pub async fn complete(core: &Core, enrollment: &Enrollment, reply: &Json) -> Enr
                         other => other,
                     };
                     check_can_issue(s.credentials.values(), p.tenant_id, p.id, &value)
-                        .map_err(|e| ApiProblem::conflict(None, e.to_string()))?;
+                        .map_err(|e| AppError::conflict(None, e.to_string()))?;
                     let credential = Credential::issue(id, p.tenant_id, p.id, value, now);
                     plan.audit("credential.issued", Kind::Credential, Some(id.get()));
                     plan.put(

@@ -21,6 +21,7 @@ pub mod app;
 pub mod card;
 pub mod domain;
 pub mod enroll;
+pub mod error;
 pub mod http;
 pub mod notify;
 pub mod receiver;

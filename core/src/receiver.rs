@@ -274,10 +274,11 @@ pub(crate) async fn record_access_log(
         .collect();
     let written = core
         .append_about(&caller, subjects, move |s, plan| {
-            let t =
-                s.topology.terminals.get(&terminal).ok_or_else(|| {
-                    crate::http::problem::ApiProblem::not_found("terminal", terminal)
-                })?;
+            let t = s
+                .topology
+                .terminals
+                .get(&terminal)
+                .ok_or_else(|| crate::error::AppError::not_found("terminal", terminal))?;
             let occurred = device_instant(s, t, local).unwrap_or(received);
             let person = u64::try_from(user)
                 .ok()
@@ -311,7 +312,7 @@ pub(crate) async fn record_access_log(
     match written {
         Ok(()) => Ok(()),
         // A concurrent duplicate of the same row: already recorded.
-        Err(e) if e.kind == "idempotency-key-reused" => Ok(()),
+        Err(e) if e.kind == crate::error::ErrorKind::IdempotencyReused => Ok(()),
         Err(e) => Err(e.detail),
     }
 }
@@ -493,7 +494,7 @@ async fn online(core: &Core, peer: SocketAddr, command: &str, uri: &Uri, body: &
                 .topology
                 .terminals
                 .get(&terminal)
-                .ok_or_else(|| crate::http::problem::ApiProblem::not_found("terminal", terminal))?;
+                .ok_or_else(|| crate::error::AppError::not_found("terminal", terminal))?;
             let door = door_of(t, portal);
             let presented = factors(s, &command, &pairs);
             let decision = match door {

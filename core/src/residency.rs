@@ -15,7 +15,7 @@ use tokio::sync::OwnedRwLockWriteGuard;
 use crate::domain::{
     CredentialId, InvitationId, Lookup, PersonId, PhoneId, PresentedFactor, Snapshot, TenantId,
 };
-use crate::http::problem::ApiProblem;
+use crate::error::AppError;
 use crate::records;
 use crate::store::{Kind, Record, Store, UniqueKey, Write};
 
@@ -64,9 +64,9 @@ pub(crate) struct Visit {
     records: Vec<(Kind, u64)>,
 }
 
-fn unreadable(e: records::CodecError) -> ApiProblem {
+fn unreadable(e: records::CodecError) -> AppError {
     tracing::error!(error = %e, "stored record unreadable");
-    ApiProblem::internal()
+    AppError::internal()
 }
 
 /// The people `subject` belongs to when the snapshot does not hold them.
@@ -76,7 +76,7 @@ fn owners(
     s: &Snapshot,
     lookup: Option<&Lookup>,
     subject: &Subject,
-) -> Result<Vec<PersonId>, ApiProblem> {
+) -> Result<Vec<PersonId>, AppError> {
     if subject.is_held(s, lookup) {
         return Ok(Vec::new());
     }
@@ -113,7 +113,7 @@ fn owners(
     Ok(people)
 }
 
-fn owner_of(store: &dyn Store, tenant: TenantId, record: u64) -> Result<Vec<PersonId>, ApiProblem> {
+fn owner_of(store: &dyn Store, tenant: TenantId, record: u64) -> Result<Vec<PersonId>, AppError> {
     Ok(store
         .owner_of(tenant.get(), record)?
         .map(PersonId::new)
@@ -123,7 +123,7 @@ fn owner_of(store: &dyn Store, tenant: TenantId, record: u64) -> Result<Vec<Pers
 
 /// What person `person` owns in the store, the person included; nothing when the person
 /// is gone (records left by a deleted person stay filed).
-fn owned(store: &dyn Store, tenant: TenantId, person: PersonId) -> Result<Vec<Record>, ApiProblem> {
+fn owned(store: &dyn Store, tenant: TenantId, person: PersonId) -> Result<Vec<Record>, AppError> {
     let records = store.owned_records(tenant.get(), person.get())?;
     let exists = records
         .iter()
@@ -141,7 +141,7 @@ pub(crate) fn summon(
     s: &mut Snapshot,
     lookup: Option<&Lookup>,
     subjects: &[Subject],
-) -> Result<Visit, ApiProblem> {
+) -> Result<Visit, AppError> {
     let mut people = BTreeSet::new();
     for subject in subjects {
         for person in owners(store, tenant, s, lookup, subject)? {
@@ -194,7 +194,7 @@ impl Host {
         &mut self,
         store: &dyn Store,
         subjects: &[Subject],
-    ) -> Result<(), ApiProblem> {
+    ) -> Result<(), AppError> {
         let tenant = self.snapshot.tenant.id;
         self.visit = Some(summon(store, tenant, &mut self.snapshot, None, subjects)?);
         Ok(())
@@ -308,7 +308,7 @@ pub(crate) fn settle(
     s: &mut Snapshot,
     before: BTreeSet<PersonId>,
     writes: &[(Kind, u64)],
-) -> Result<(), ApiProblem> {
+) -> Result<(), AppError> {
     let mut candidates = before;
     candidates.append(&mut s.visitors);
     let mut named = BTreeSet::new();
@@ -357,7 +357,7 @@ fn dismiss(s: &mut Snapshot) {
 
 /// Reads a tenant's snapshot from the store with only its entitled people: the records
 /// that belong to nobody first, then those of each person an entitlement names.
-pub(crate) fn load(store: &dyn Store, s: &mut Snapshot) -> Result<(), ApiProblem> {
+pub(crate) fn load(store: &dyn Store, s: &mut Snapshot) -> Result<(), AppError> {
     let tenant = s.tenant.id;
     for record in store.unowned_records(tenant.get())? {
         records::insert(s, &record).map_err(unreadable)?;

@@ -24,6 +24,7 @@ pub mod lookup;
 pub mod membership;
 pub mod person;
 pub mod phone;
+pub mod policy;
 pub mod provisioning;
 pub mod residency;
 pub mod schedule;

@@ -17,7 +17,6 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::input::{DIRECTIONS, Input, name_of, named, opt_instant, path_id};
-use super::problem::ApiProblem;
 use super::{MAX_PAGE, ok};
 use crate::app::{Caller, Core};
 use crate::card::WiegandCard;
@@ -25,6 +24,7 @@ use crate::domain::{
     CredentialId, DoorId, Entitlement, PresentedFactor, TerminalId, decide_with as decide_access,
     desired_state as desired,
 };
+use crate::error::AppError;
 use crate::store::{AccessEventRow, Kind};
 
 #[derive(Debug, Deserialize)]
@@ -92,12 +92,12 @@ pub(crate) async fn decide(
     State(core): State<Core>,
     caller: Caller,
     input: Input<DecisionIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let body = input.body;
     let direction = named("direction", &body.direction, DIRECTIONS)?;
     let at = opt_instant("at", body.at.as_deref())?.unwrap_or_else(|| core.now());
     if body.factors.is_empty() {
-        return Err(ApiProblem::invalid("factors", "factors must not be empty"));
+        return Err(AppError::invalid("factors", "factors must not be empty"));
     }
     let factors: Vec<PresentedFactor> = body
         .factors
@@ -130,7 +130,7 @@ pub(crate) async fn decide(
     let view = core
         .write_about(&caller, subjects, 0, move |s, plan| {
             if !s.topology.doors.contains_key(&door) {
-                return Err(ApiProblem::invalid(
+                return Err(AppError::invalid(
                     "door_id",
                     format!("door {door} does not exist"),
                 ));
@@ -185,13 +185,13 @@ pub(crate) async fn list(
     State(core): State<Core>,
     caller: Caller,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiProblem> {
-    let Query(q) = query.map_err(|e| ApiProblem::invalid("query", e.body_text()))?;
+) -> Result<Response, AppError> {
+    let Query(q) = query.map_err(|e| AppError::invalid("query", e.body_text()))?;
     let limit = match q.limit {
         None => 50,
         Some(n) if (1..=MAX_PAGE).contains(&n) => n,
         Some(_) => {
-            return Err(ApiProblem::invalid(
+            return Err(AppError::invalid(
                 "limit",
                 format!("limit must be between 1 and {MAX_PAGE}"),
             ));
@@ -216,14 +216,15 @@ pub(crate) async fn stream(
     State(core): State<Core>,
     caller: Caller,
     headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiProblem> {
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, AppError> {
     let tenant = caller.tenant;
     // Subscribe first so nothing committed between the backlog read and now is missed.
     let live = core.subscribe();
     let after = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
-        Some(text) => text.trim().parse::<u64>().map_err(|_| {
-            ApiProblem::invalid("Last-Event-ID", "Last-Event-ID must be an event id")
-        })?,
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| AppError::invalid("Last-Event-ID", "Last-Event-ID must be an event id"))?,
         None => u64::MAX,
     };
     let backlog = if after == u64::MAX {
@@ -266,13 +267,13 @@ pub(crate) async fn desired_state(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = TerminalId::new(path_id("terminal", &id)?);
     let now = core.now();
     let view = core
         .read(caller.tenant, |s| {
             if !s.topology.terminals.contains_key(&id) {
-                return Err(ApiProblem::not_found("terminal", id));
+                return Err(AppError::not_found("terminal", id));
             }
             let d = desired(s, id, now);
             Ok(json!({
@@ -297,13 +298,13 @@ pub(crate) async fn sync_status(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = TerminalId::new(path_id("terminal", &id)?);
     let exists = core
         .read(caller.tenant, |s| s.topology.terminals.contains_key(&id))
         .await?;
     if !exists {
-        return Err(ApiProblem::not_found("terminal", id));
+        return Err(AppError::not_found("terminal", id));
     }
     let status = core.sync_board().get(caller.tenant, id);
     let mut view = serde_json::to_value(status.clone().unwrap_or_default()).unwrap_or(Json::Null);

@@ -3,7 +3,7 @@
 //!
 //! - Every request is rate-limited ([`super::rate_limit`]).
 //! - A wrong PIN is counted on the credential (committed even though the request fails);
-//!   the [`MAX_PIN_ATTEMPTS`]-th wrong PIN in a row locks the key (`lockout`), which the
+//!   the [`MAX_PIN_ATTEMPTS`](crate::domain::policy::MAX_PIN_ATTEMPTS)-th wrong PIN in a row locks the key (`lockout`), which the
 //!   operator lifts with `POST /v1/credentials/{id}/clear-lockout`. A right PIN resets the
 //!   count.
 //! - Opening runs the decision function at the door (direction in, factor cloud key with
@@ -21,7 +21,6 @@ use serde_json::{Value as Json, json};
 
 use super::input::Input;
 use super::ok;
-use super::problem::ApiProblem;
 use super::rate_limit::ClientAddr;
 use crate::app::{Caller, Core, Subject};
 use crate::domain::Lookup;
@@ -29,12 +28,12 @@ use crate::domain::{
     CredentialId, CredentialValue, Direction, DoorId, PresentedFactor, Snapshot, TenantId,
     Terminal, decide_with,
 };
+use crate::error::{AppError, RefusalClass};
 use crate::records::credential::CLOUD_KEY;
 use crate::store::Kind;
 use crate::terminal::{ClientOptions, TerminalClient};
 
 /// Wrong PINs in a row that lock a cloud key.
-pub(crate) const MAX_PIN_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,8 +49,8 @@ pub(crate) struct OpenIn {
 }
 
 /// The key a token opens, with a caller acting for its tenant.
-async fn by_token(core: &Core, token: &str) -> Result<(Caller, CredentialId), ApiProblem> {
-    let unknown = || ApiProblem::not_found("cloud key", "given");
+async fn by_token(core: &Core, token: &str) -> Result<(Caller, CredentialId), AppError> {
+    let unknown = || AppError::not_found("cloud key", "given");
     if token.is_empty() || token.len() > 512 {
         return Err(unknown());
     }
@@ -59,7 +58,7 @@ async fn by_token(core: &Core, token: &str) -> Result<(Caller, CredentialId), Ap
     let token = token.to_owned();
     let owner = tokio::task::spawn_blocking(move || store.claim_owner(CLOUD_KEY, &token))
         .await
-        .map_err(|_| ApiProblem::internal())??;
+        .map_err(|_| AppError::internal())??;
     let (tenant, record) = owner.ok_or_else(unknown)?;
     Ok((
         Caller {
@@ -70,9 +69,9 @@ async fn by_token(core: &Core, token: &str) -> Result<(Caller, CredentialId), Ap
     ))
 }
 
-fn locked() -> ApiProblem {
-    ApiProblem::refused(
-        StatusCode::LOCKED,
+fn locked() -> AppError {
+    AppError::refused(
+        RefusalClass::Locked,
         "key-locked",
         "Key locked",
         "this key is locked after too many wrong PINs; ask the operator to unlock it",
@@ -86,20 +85,20 @@ async fn check_pin(
     caller: &Caller,
     id: CredentialId,
     pin: Option<String>,
-) -> Result<String, ApiProblem> {
+) -> Result<String, AppError> {
     let now = core.now();
     core.write_about(caller, vec![Subject::Credential(id)], 0, move |s, plan| {
         let credential = s
             .credentials
             .get(&id)
             .filter(|c| c.is_live())
-            .ok_or_else(|| ApiProblem::not_found("cloud key", "given"))?;
+            .ok_or_else(|| AppError::not_found("cloud key", "given"))?;
         let CredentialValue::CloudKey {
             token,
             pin: expected,
         } = &credential.value
         else {
-            return Err(ApiProblem::not_found("cloud key", "given"));
+            return Err(AppError::not_found("cloud key", "given"));
         };
         if credential.is_locked_out() {
             return Ok(Err(locked()));
@@ -117,9 +116,10 @@ async fn check_pin(
             return Ok(Ok(token.expose().to_owned()));
         }
         let locked_now = credential
-            .record_wrong_pin(MAX_PIN_ATTEMPTS)
-            .map_err(|e| ApiProblem::invalid_state(e.to_string()))?;
-        let left = MAX_PIN_ATTEMPTS.saturating_sub(credential.failed_attempts());
+            .record_wrong_pin(crate::domain::policy::MAX_PIN_ATTEMPTS)
+            .map_err(|e| AppError::invalid_state(e.to_string()))?;
+        let left =
+            crate::domain::policy::MAX_PIN_ATTEMPTS.saturating_sub(credential.failed_attempts());
         plan.audit("credential.wrong_pin", Kind::Credential, Some(id.get()));
         if locked_now {
             plan.audit("credential.locked_out", Kind::Credential, Some(id.get()));
@@ -134,8 +134,8 @@ async fn check_pin(
         Ok(Err(if locked_now {
             locked()
         } else {
-            ApiProblem::refused(
-                StatusCode::FORBIDDEN,
+            AppError::refused(
+                RefusalClass::Forbidden,
                 "wrong-pin",
                 "Wrong PIN",
                 format!("wrong PIN; {left} attempts left before the key locks"),
@@ -172,10 +172,11 @@ fn open_doors(
 /// `GET /public/cloud-keys/{token}`: the page the link opens.
 pub(crate) async fn page(
     State(core): State<Core>,
+    State(limits): State<std::sync::Arc<super::rate_limit::RateLimiter>>,
     peer: ClientAddr,
     Path(token): Path<String>,
-) -> Result<Response, ApiProblem> {
-    super::rate_limit::check(&core, peer, &token)?;
+) -> Result<Response, AppError> {
+    super::rate_limit::check(&limits, core.now(), peer, &token)?;
     by_token(&core, &token).await?;
     Ok((
         [
@@ -190,11 +191,12 @@ pub(crate) async fn page(
 /// `POST /public/cloud-keys/{token}/doors` with `{"pin"}`: the doors it opens now.
 pub(crate) async fn doors(
     State(core): State<Core>,
+    State(limits): State<std::sync::Arc<super::rate_limit::RateLimiter>>,
     peer: ClientAddr,
     Path(token): Path<String>,
     input: Input<DoorsIn>,
-) -> Result<Response, ApiProblem> {
-    super::rate_limit::check(&core, peer, &token)?;
+) -> Result<Response, AppError> {
+    super::rate_limit::check(&limits, core.now(), peer, &token)?;
     let (caller, id) = by_token(&core, &token).await?;
     let pin = input.body.pin;
     let token = check_pin(&core, &caller, id, pin.clone()).await?;
@@ -217,17 +219,18 @@ enum Verdict {
 /// `POST /public/cloud-keys/{token}/open` with `{"pin", "door_id"}`.
 pub(crate) async fn open(
     State(core): State<Core>,
+    State(limits): State<std::sync::Arc<super::rate_limit::RateLimiter>>,
     peer: ClientAddr,
     Path(token): Path<String>,
     input: Input<OpenIn>,
-) -> Result<Response, ApiProblem> {
-    super::rate_limit::check(&core, peer, &token)?;
+) -> Result<Response, AppError> {
+    super::rate_limit::check(&limits, core.now(), peer, &token)?;
     let (caller, id) = by_token(&core, &token).await?;
     let OpenIn { pin, door_id } = input.body;
     let token = check_pin(&core, &caller, id, pin.clone()).await?;
-    let _in_flight = core.key_in_use(id.get()).ok_or_else(|| {
-        ApiProblem::invalid_state("this key is already opening a door; try again")
-    })?;
+    let _in_flight = core
+        .key_in_use(id.get())
+        .ok_or_else(|| AppError::invalid_state("this key is already opening a door; try again"))?;
     let door = DoorId::new(door_id);
     let now = core.now();
     // Phase one: decide (a denial is recorded at once).
@@ -240,7 +243,7 @@ pub(crate) async fn open(
                 .get(&door)
                 .map(|d| d.name.clone())
                 .ok_or_else(|| {
-                    ApiProblem::invalid("door_id", format!("door {door} does not exist"))
+                    AppError::invalid("door_id", format!("door {door} does not exist"))
                 })?;
             let lookup = indexes.lookup(tenant, s);
             let decision = decide_with(
@@ -328,13 +331,13 @@ pub(crate) async fn open(
 /// 403 with the recorded access event as the problem's extension.
 fn denied(event: Json) -> Response {
     let reason = event["reason_code"].as_str().unwrap_or("denied").to_owned();
-    let mut body = ApiProblem::refused(
-        StatusCode::FORBIDDEN,
+    let problem = AppError::refused(
+        RefusalClass::Forbidden,
         "access-denied",
         "Access denied",
         format!("access denied: {reason}"),
-    )
-    .body();
+    );
+    let mut body = super::problem::body(&problem);
     body["reason_code"] = json!(reason);
     body["access_event"] = event;
     (

@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::input::{Input, path_id};
-use super::problem::ApiProblem;
 use crate::app::{Caller, Core, Subject};
 use crate::domain::{PersonId, Terminal, TerminalId};
 use crate::enroll::{Capture, EnrollmentStatus, complete};
+use crate::error::AppError;
 use crate::terminal::{ClientOptions, EnrollKind, RemoteEnroll, TerminalClient};
 
 #[derive(Debug, Deserialize)]
@@ -28,20 +28,20 @@ fn yes() -> bool {
     true
 }
 
-fn client(t: &Terminal) -> Result<TerminalClient, ApiProblem> {
+fn client(t: &Terminal) -> Result<TerminalClient, AppError> {
     TerminalClient::new(
         &t.address,
         &t.login,
         t.password.expose(),
         ClientOptions::default(),
     )
-    .map_err(|e| ApiProblem::invalid_state(format!("terminal {}: {e}", t.id)))
+    .map_err(|e| AppError::invalid_state(format!("terminal {}: {e}", t.id)))
 }
 
-async fn terminal_of(core: &Core, caller: &Caller, id: TerminalId) -> Result<Terminal, ApiProblem> {
+async fn terminal_of(core: &Core, caller: &Caller, id: TerminalId) -> Result<Terminal, AppError> {
     core.read(caller.tenant, |s| s.topology.terminals.get(&id).cloned())
         .await?
-        .ok_or_else(|| ApiProblem::not_found("terminal", id))
+        .ok_or_else(|| AppError::not_found("terminal", id))
 }
 
 /// `POST /v1/terminals/{id}/enrollments` with `{"person_id", "kind": "face" | "card" |
@@ -51,7 +51,7 @@ pub(crate) async fn start(
     caller: Caller,
     Path(id): Path<String>,
     input: Input<EnrollmentIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = TerminalId::new(path_id("terminal", &id)?);
     let body = input.body;
     let capture = match body.kind.as_str() {
@@ -59,7 +59,7 @@ pub(crate) async fn start(
         "card" => Capture::Card,
         "fingerprint" => Capture::Fingerprint,
         _ => {
-            return Err(ApiProblem::invalid(
+            return Err(AppError::invalid(
                 "kind",
                 "kind must be one of: face, card, fingerprint",
             ));
@@ -73,7 +73,7 @@ pub(crate) async fn start(
         })
         .await?
     {
-        return Err(ApiProblem::invalid(
+        return Err(AppError::invalid(
             "person_id",
             format!("person {person} does not exist"),
         ));
@@ -107,11 +107,11 @@ pub(crate) async fn start(
                 .enrollments()
                 .get(caller.tenant, enrollment.id)
                 .unwrap_or(enrollment);
-            return Ok((StatusCode::BAD_GATEWAY, axum::Json(ended.view())).into_response());
+            return Ok((StatusCode::BAD_GATEWAY, axum::Json(view(&ended))).into_response());
         }
     };
     if !body.sync {
-        return Ok((StatusCode::ACCEPTED, axum::Json(enrollment.view())).into_response());
+        return Ok((StatusCode::ACCEPTED, axum::Json(view(&enrollment))).into_response());
     }
     let status = complete(&core, &enrollment, &reply).await;
     let ended = core
@@ -122,7 +122,7 @@ pub(crate) async fn start(
         EnrollmentStatus::Succeeded { .. } => StatusCode::CREATED,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
-    Ok((code, axum::Json(ended.view())).into_response())
+    Ok((code, axum::Json(view(&ended))).into_response())
 }
 
 /// `GET /v1/terminals/{id}/enrollments/{eid}`.
@@ -130,14 +130,14 @@ pub(crate) async fn get(
     State(core): State<Core>,
     caller: Caller,
     Path((id, eid)): Path<(String, String)>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = TerminalId::new(path_id("terminal", &id)?);
     let eid = path_id("enrollment", &eid)?;
     core.enrollments()
         .get(caller.tenant, eid)
         .filter(|e| e.terminal == id)
-        .map(|e| axum::Json(e.view()).into_response())
-        .ok_or_else(|| ApiProblem::not_found("enrollment", eid))
+        .map(|e| axum::Json(view(&e)).into_response())
+        .ok_or_else(|| AppError::not_found("enrollment", eid))
 }
 
 /// `DELETE /v1/terminals/{id}/enrollments/{eid}`: cancels on the terminal.
@@ -145,16 +145,16 @@ pub(crate) async fn cancel(
     State(core): State<Core>,
     caller: Caller,
     Path((id, eid)): Path<(String, String)>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = TerminalId::new(path_id("terminal", &id)?);
     let eid = path_id("enrollment", &eid)?;
     let enrollment = core
         .enrollments()
         .get(caller.tenant, eid)
         .filter(|e| e.terminal == id)
-        .ok_or_else(|| ApiProblem::not_found("enrollment", eid))?;
+        .ok_or_else(|| AppError::not_found("enrollment", eid))?;
     if enrollment.status != EnrollmentStatus::Pending {
-        return Err(ApiProblem::invalid_state(format!(
+        return Err(AppError::invalid_state(format!(
             "enrollment {eid} has already ended"
         )));
     }
@@ -164,4 +164,20 @@ pub(crate) async fn cancel(
     }
     core.enrollments().finish(eid, EnrollmentStatus::Cancelled);
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The API view of an enrollment.
+fn view(e: &crate::enroll::Enrollment) -> serde_json::Value {
+    let (status, credential, reason) = match &e.status {
+        EnrollmentStatus::Pending => ("pending", None, None),
+        EnrollmentStatus::Succeeded { credential_id } => {
+            ("succeeded", Some(credential_id.get()), None)
+        }
+        EnrollmentStatus::Failed { reason } => ("failed", None, Some(reason.clone())),
+        EnrollmentStatus::Cancelled => ("cancelled", None, None),
+    };
+    serde_json::json!({"id": e.id, "terminal_id": e.terminal.get(), "person_id": e.person.get(),
+           "kind": e.capture.name(), "sync": e.sync, "status": status,
+           "credential_id": credential, "reason": reason,
+           "started_at": e.started_at.to_string()})
 }

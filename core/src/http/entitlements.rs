@@ -18,7 +18,6 @@ use super::input::{
     ACCESS_KINDS, EFFECTS, Input, auth_types, instant, name_of, named, opt_instant, path_id,
 };
 use super::people::people_subjects;
-use super::problem::ApiProblem;
 use super::{PageQuery, create, create_about, delete_unused, get_one, ok, page_query};
 use crate::app::{Caller, Core, Subject};
 use crate::domain::{
@@ -27,6 +26,7 @@ use crate::domain::{
     MembershipId, PersonId, ProvisioningStatus, Schedule, ScheduleId, Snapshot, WeekdaySet,
     WeeklySpan, validate_access_doors,
 };
+use crate::error::AppError;
 use crate::store::Kind;
 
 type PageResult = Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>;
@@ -42,9 +42,9 @@ const WEEKDAYS: &[(&str, Weekday)] = &[
 ];
 
 /// `HH:MM` or `HH:MM:SS` (up to `24:00`) → seconds since local midnight.
-fn clock_time(field: &str, text: &str) -> Result<u32, ApiProblem> {
+fn clock_time(field: &str, text: &str) -> Result<u32, AppError> {
     let bad = || {
-        ApiProblem::invalid(
+        AppError::invalid(
             field,
             format!("{field} must be a local time HH:MM or HH:MM:SS between 00:00 and 24:00"),
         )
@@ -73,14 +73,13 @@ fn hhmm(seconds: u32) -> String {
     )
 }
 
-fn date(field: &str, text: &str) -> Result<Date, ApiProblem> {
+fn date(field: &str, text: &str) -> Result<Date, AppError> {
     text.parse()
-        .map_err(|_| ApiProblem::invalid(field, format!("{field} must be a date YYYY-MM-DD")))
+        .map_err(|_| AppError::invalid(field, format!("{field} must be a date YYYY-MM-DD")))
 }
 
-fn classes(field: &str, list: &[u8]) -> Result<HolidayClasses, ApiProblem> {
-    HolidayClasses::of(list)
-        .map_err(|e| ApiProblem::invalid(field, format!("{field} {}", e.problem)))
+fn classes(field: &str, list: &[u8]) -> Result<HolidayClasses, AppError> {
+    HolidayClasses::of(list).map_err(|e| AppError::invalid(field, format!("{field} {}", e.problem)))
 }
 
 fn class_list(c: HolidayClasses) -> Vec<u8> {
@@ -135,7 +134,7 @@ pub(crate) async fn create_schedule(
     State(core): State<Core>,
     caller: Caller,
     input: Input<ScheduleIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let body = input.body;
     let mut spans = Vec::new();
     for (i, span) in body.weekly_spans.iter().enumerate() {
@@ -151,7 +150,7 @@ pub(crate) async fn create_schedule(
         let c = classes(&f("holiday_classes"), &span.holiday_classes)?;
         spans.push(
             WeeklySpan::new(WeekdaySet::of(days), start, end.min(86_400), c).map_err(|e| {
-                ApiProblem::invalid(f(&e.field), format!("{} {}", f(&e.field), e.problem))
+                AppError::invalid(f(&e.field), format!("{} {}", f(&e.field), e.problem))
             })?,
         );
     }
@@ -168,13 +167,13 @@ pub(crate) async fn create_schedule(
         for (i, (start, end)) in windows.into_iter().enumerate() {
             schedule.add_one_off(start, end).map_err(|e| {
                 let field = format!("one_off_windows[{i}].{}", e.field);
-                ApiProblem::invalid(field.clone(), format!("{field} {}", e.problem))
+                AppError::invalid(field.clone(), format!("{field} {}", e.problem))
             })?;
         }
         for (i, raw) in body.holiday_calendar_ids.iter().enumerate() {
             let id = HolidayCalendarId::new(*raw);
             if !s.holiday_calendars.contains_key(&id) {
-                return Err(ApiProblem::invalid(
+                return Err(AppError::invalid(
                     format!("holiday_calendar_ids[{i}]"),
                     format!("holiday calendar {id} does not exist"),
                 ));
@@ -194,7 +193,7 @@ pub(crate) async fn list_schedules(
     State(core): State<Core>,
     caller: Caller,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let q = page_query(query)?;
     core.read(caller.tenant, |s| {
         q.page(s.schedules.values().map(|x| (x.id.get(), schedule_view(x))))
@@ -208,7 +207,7 @@ pub(crate) async fn get_schedule(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     get_one(&core, &caller, "schedule", &id, |s, id| {
         s.schedules.get(&ScheduleId::new(id)).map(schedule_view)
     })
@@ -220,7 +219,7 @@ pub(crate) async fn delete_schedule(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     delete_unused::<Schedule>(
         &core,
         &caller,
@@ -266,11 +265,11 @@ pub(crate) async fn create_calendar(
     State(core): State<Core>,
     caller: Caller,
     input: Input<CalendarIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let body = input.body;
     let name = body.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiProblem::invalid(
+        return Err(AppError::invalid(
             "name",
             "name must be 1 to 200 characters",
         ));
@@ -287,7 +286,7 @@ pub(crate) async fn create_calendar(
         holidays.push(
             Holiday::new(&h.name, first, last, c, h.repeats_yearly).map_err(|e| {
                 let field = f(&e.field);
-                ApiProblem::invalid(field.clone(), format!("{field} {}", e.problem))
+                AppError::invalid(field.clone(), format!("{field} {}", e.problem))
             })?,
         );
     }
@@ -314,7 +313,7 @@ pub(crate) async fn list_calendars(
     State(core): State<Core>,
     caller: Caller,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let q = page_query(query)?;
     core.read(caller.tenant, |s| {
         q.page(
@@ -332,7 +331,7 @@ pub(crate) async fn get_calendar(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     get_one(&core, &caller, "holiday calendar", &id, |s, id| {
         s.holiday_calendars
             .get(&HolidayCalendarId::new(id))
@@ -346,7 +345,7 @@ pub(crate) async fn delete_calendar(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     delete_unused::<HolidayCalendar>(
         &core,
         &caller,
@@ -399,7 +398,7 @@ pub(crate) async fn create_event(
     State(core): State<Core>,
     caller: Caller,
     input: Input<EventIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let body = input.body;
     let starts = instant("starts_at", &body.starts_at)?;
     let ends = instant("ends_at", &body.ends_at)?;
@@ -408,7 +407,7 @@ pub(crate) async fn create_event(
     create(&core, &caller, input.idempotency, 1, move |s, plan| {
         let facility = FacilityId::new(body.facility_id);
         if !s.topology.facilities.contains_key(&facility) {
-            return Err(ApiProblem::invalid(
+            return Err(AppError::invalid(
                 "facility_id",
                 format!("facility {facility} does not exist"),
             ));
@@ -434,7 +433,7 @@ pub(crate) async fn list_events(
     State(core): State<Core>,
     caller: Caller,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let q = page_query(query)?;
     let now = core.now();
     core.read(caller.tenant, |s| {
@@ -444,10 +443,10 @@ pub(crate) async fn list_events(
     .map(ok)
 }
 
-fn event_of(s: &Snapshot, id: EventId) -> Result<&Event, ApiProblem> {
+fn event_of(s: &Snapshot, id: EventId) -> Result<&Event, AppError> {
     s.events
         .get(&id)
-        .ok_or_else(|| ApiProblem::not_found("event", id))
+        .ok_or_else(|| AppError::not_found("event", id))
 }
 
 /// `GET /v1/events/{id}`.
@@ -455,7 +454,7 @@ pub(crate) async fn get_event(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = EventId::new(path_id("event", &id)?);
     let now = core.now();
     let view = core
@@ -472,13 +471,13 @@ pub(crate) async fn delete_event(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = EventId::new(path_id("event", &id)?);
     core.write(&caller, 0, move |s, plan| {
         let mut event = event_of(s, id)?.clone();
         event
             .delete()
-            .map_err(|e| ApiProblem::invalid_state(e.to_string()))?;
+            .map_err(|e| AppError::invalid_state(e.to_string()))?;
         plan.audit("event.deleted", Kind::Event, Some(id.get()));
         plan.put(event, None);
         Ok(())
@@ -499,7 +498,7 @@ pub(crate) async fn add_attendee(
     caller: Caller,
     Path(id): Path<String>,
     input: Input<PersonRef>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = EventId::new(path_id("event", &id)?);
     let person = PersonId::new(input.body.person_id);
     let now = core.now();
@@ -516,16 +515,16 @@ pub(crate) async fn add_attendee(
                 .people
                 .get(&person)
                 .ok_or_else(|| {
-                    ApiProblem::invalid("person_id", format!("person {person} does not exist"))
+                    AppError::invalid("person_id", format!("person {person} does not exist"))
                 })?
                 .acs_id
                 .clone();
             event.add_attendee(person, now).map_err(|e| match e {
-                crate::domain::EventError::AlreadyAttending => ApiProblem::conflict(
+                crate::domain::EventError::AlreadyAttending => AppError::conflict(
                     Some("person_id"),
                     format!("person {person} already attends event {id}"),
                 ),
-                other => ApiProblem::invalid_state(other.to_string()),
+                other => AppError::invalid_state(other.to_string()),
             })?;
             plan.audit("attendee.added", Kind::Event, Some(id.get()));
             plan.put(event, None);
@@ -544,7 +543,7 @@ pub(crate) async fn list_attendees(
     caller: Caller,
     Path(id): Path<String>,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = EventId::new(path_id("event", &id)?);
     let q = page_query(query)?;
     core.read(caller.tenant, |s| {
@@ -567,14 +566,14 @@ pub(crate) async fn remove_attendee(
     State(core): State<Core>,
     caller: Caller,
     Path((id, person)): Path<(String, String)>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = EventId::new(path_id("event", &id)?);
     let person = PersonId::new(path_id("attendee", &person)?);
     core.write(&caller, 0, move |s, plan| {
         let mut event = event_of(s, id)?.clone();
         event.remove_attendee(person).map_err(|e| match e {
-            crate::domain::EventError::NotAttending => ApiProblem::not_found("attendee", person),
-            other => ApiProblem::invalid_state(other.to_string()),
+            crate::domain::EventError::NotAttending => AppError::not_found("attendee", person),
+            other => AppError::invalid_state(other.to_string()),
         })?;
         plan.audit("attendee.removed", Kind::Event, Some(id.get()));
         plan.put(event, None);
@@ -597,7 +596,7 @@ pub(crate) async fn create_member(
     State(core): State<Core>,
     caller: Caller,
     input: Input<PersonRef>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let person = PersonId::new(input.body.person_id);
     let tenant = caller.tenant;
     let now = core.now();
@@ -610,7 +609,7 @@ pub(crate) async fn create_member(
         1,
         move |s, plan| {
             if !s.people.contains_key(&person) {
-                return Err(ApiProblem::invalid(
+                return Err(AppError::invalid(
                     "person_id",
                     format!("person {person} does not exist"),
                 ));
@@ -620,7 +619,7 @@ pub(crate) async fn create_member(
                 .values()
                 .find(|m| m.person_id == person && m.removed_at().is_none())
             {
-                return Err(ApiProblem::conflict(
+                return Err(AppError::conflict(
                     Some("person_id"),
                     format!("person {person} is already a member (member {})", m.id),
                 ));
@@ -640,7 +639,7 @@ pub(crate) async fn list_members(
     State(core): State<Core>,
     caller: Caller,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let q = page_query(query)?;
     core.read(caller.tenant, |s| {
         q.page(
@@ -658,7 +657,7 @@ pub(crate) async fn get_member(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     get_one(&core, &caller, "member", &id, |s, id| {
         s.memberships
             .get(&MembershipId::new(id))
@@ -672,18 +671,18 @@ pub(crate) async fn remove_member(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = MembershipId::new(path_id("member", &id)?);
     let now = core.now();
     core.write(&caller, 0, move |s, plan| {
         let mut member = s
             .memberships
             .get(&id)
-            .ok_or_else(|| ApiProblem::not_found("member", id))?
+            .ok_or_else(|| AppError::not_found("member", id))?
             .clone();
         member
             .remove(now)
-            .map_err(|_| ApiProblem::invalid_state(format!("member {id} was already removed")))?;
+            .map_err(|_| AppError::invalid_state(format!("member {id} was already removed")))?;
         plan.audit("member.removed", Kind::Membership, Some(id.get()));
         plan.put(member, None);
         Ok(())
@@ -776,7 +775,7 @@ fn build_access(
     id: AccessId,
     body: &AccessIn,
     tenant: crate::domain::TenantId,
-) -> Result<Access, ApiProblem> {
+) -> Result<Access, AppError> {
     let kind = named("kind", &body.kind, ACCESS_KINDS)?;
     let effect = match body.effect.as_deref() {
         None => Effect::Permit,
@@ -800,7 +799,7 @@ fn build_access(
     if let Some(sid) = schedule_id
         && !s.schedules.contains_key(&sid)
     {
-        return Err(ApiProblem::invalid(
+        return Err(AppError::invalid(
             "schedule_id",
             format!("schedule {sid} does not exist"),
         ));
@@ -809,7 +808,7 @@ fn build_access(
     for (i, raw) in body.person_ids.iter().enumerate() {
         let p = PersonId::new(*raw);
         if !s.people.contains_key(&p) {
-            return Err(ApiProblem::invalid(
+            return Err(AppError::invalid(
                 format!("person_ids[{i}]"),
                 format!("person {p} does not exist"),
             ));
@@ -820,7 +819,7 @@ fn build_access(
     for (i, raw) in body.group_ids.iter().enumerate() {
         let g = GroupId::new(*raw);
         if !s.groups.contains_key(&g) {
-            return Err(ApiProblem::invalid(
+            return Err(AppError::invalid(
                 format!("group_ids[{i}]"),
                 format!("group {g} does not exist"),
             ));
@@ -860,7 +859,7 @@ pub(crate) async fn create_access(
     State(core): State<Core>,
     caller: Caller,
     input: Input<AccessIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let tenant = caller.tenant;
     let now = core.now();
     let subjects = people_subjects(&input.body.person_ids);
@@ -892,7 +891,7 @@ pub(crate) async fn list_accesses(
     State(core): State<Core>,
     caller: Caller,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let q = page_query(query)?;
     core.read(caller.tenant, |s| {
         q.page(s.accesses.values().map(|a| (a.id.get(), access_view(a))))
@@ -906,7 +905,7 @@ pub(crate) async fn get_access(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     get_one(&core, &caller, "access", &id, |s, id| {
         s.accesses.get(&AccessId::new(id)).map(access_view)
     })
@@ -919,7 +918,7 @@ pub(crate) async fn update_access(
     caller: Caller,
     Path(id): Path<String>,
     input: Input<AccessIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = AccessId::new(path_id("access", &id)?);
     let tenant = caller.tenant;
     let now = core.now();
@@ -930,7 +929,7 @@ pub(crate) async fn update_access(
                 .accesses
                 .get(&id)
                 .filter(|a| a.is_live())
-                .ok_or_else(|| ApiProblem::not_found("access", id))?;
+                .ok_or_else(|| AppError::not_found("access", id))?;
             let mut access = build_access(s, id, &input.body, tenant)?;
             welcome(s, plan, Some(old), &access, now);
             access.status = old.status;
@@ -952,14 +951,14 @@ pub(crate) async fn delete_access(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = AccessId::new(path_id("access", &id)?);
     core.write(&caller, 0, move |s, plan| {
         let mut access = s
             .accesses
             .get(&id)
             .filter(|a| a.is_live())
-            .ok_or_else(|| ApiProblem::not_found("access", id))?
+            .ok_or_else(|| AppError::not_found("access", id))?
             .clone();
         advance(
             &mut access,

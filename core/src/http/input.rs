@@ -10,11 +10,11 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
 use super::MAX_BODY_BYTES;
-use super::problem::ApiProblem;
-use crate::app::{Core, Idempotency};
+use crate::app::Idempotency;
 use crate::domain::{
     AccessKind, AuthType, Direction, Effect, FacilityKind, OperatingMode, RevokeReason,
 };
+use crate::error::AppError;
 
 /// A JSON body of type `T`, with the request's idempotency key (if any).
 #[derive(Debug)]
@@ -25,10 +25,10 @@ pub(crate) struct Input<T> {
     pub idempotency: Option<Idempotency>,
 }
 
-impl<T: DeserializeOwned> FromRequest<Core> for Input<T> {
-    type Rejection = ApiProblem;
+impl<T: DeserializeOwned> FromRequest<super::ApiState> for Input<T> {
+    type Rejection = AppError;
 
-    async fn from_request(req: Request, _: &Core) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _: &super::ApiState) -> Result<Self, Self::Rejection> {
         let key = req
             .headers()
             .get("idempotency-key")
@@ -39,7 +39,7 @@ impl<T: DeserializeOwned> FromRequest<Core> for Input<T> {
                     .filter(|k| !k.is_empty() && k.len() <= 255)
                     .map(str::to_owned)
                     .ok_or_else(|| {
-                        ApiProblem::invalid(
+                        AppError::invalid(
                             "Idempotency-Key",
                             "Idempotency-Key must be 1 to 255 visible characters",
                         )
@@ -52,7 +52,7 @@ impl<T: DeserializeOwned> FromRequest<Core> for Input<T> {
             .and_then(|v| v.to_str().ok())
             .is_none_or(|ct| ct.starts_with("application/json"));
         if !json {
-            return Err(ApiProblem::malformed(
+            return Err(AppError::malformed(
                 "the body must be JSON (Content-Type: application/json)",
             ));
         }
@@ -60,7 +60,7 @@ impl<T: DeserializeOwned> FromRequest<Core> for Input<T> {
         let path = req.uri().path().to_owned();
         let bytes = Bytes::from_request(req, &())
             .await
-            .map_err(|_| ApiProblem::too_large(MAX_BODY_BYTES))?;
+            .map_err(|_| AppError::too_large(MAX_BODY_BYTES))?;
         let body = parse(&bytes)?;
         let idempotency = key.map(|key| {
             let mut digest = Sha256::new();
@@ -83,7 +83,7 @@ impl<T: DeserializeOwned> FromRequest<Core> for Input<T> {
 }
 
 /// Parses a JSON body; errors name the member path (`doors[0].door_id`).
-pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiProblem> {
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -106,31 +106,31 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiProblem> 
                 }
             });
         if inner.is_syntax() || inner.is_eof() {
-            ApiProblem::malformed(format!("the body is not valid JSON: {inner}"))
+            AppError::malformed(format!("the body is not valid JSON: {inner}"))
         } else if let Some(field) = missing {
-            ApiProblem::invalid(field.clone(), format!("{field} is required"))
+            AppError::invalid(field.clone(), format!("{field} is required"))
         } else if path == "." {
-            ApiProblem::malformed(format!(
+            AppError::malformed(format!(
                 "the body does not have the expected shape: {inner}"
             ))
         } else {
-            ApiProblem::invalid(path.clone(), format!("{path}: {inner}"))
+            AppError::invalid(path.clone(), format!("{path}: {inner}"))
         }
     })
 }
 
 /// An id in a path segment.
-pub(crate) fn path_id(what: &str, raw: &str) -> Result<u64, ApiProblem> {
+pub(crate) fn path_id(what: &str, raw: &str) -> Result<u64, AppError> {
     raw.parse()
         .ok()
         .filter(|id| *id > 0)
-        .ok_or_else(|| ApiProblem::not_found(what, raw))
+        .ok_or_else(|| AppError::not_found(what, raw))
 }
 
 /// An RFC 3339 instant.
-pub(crate) fn instant(field: &str, text: &str) -> Result<Timestamp, ApiProblem> {
+pub(crate) fn instant(field: &str, text: &str) -> Result<Timestamp, AppError> {
     text.parse().map_err(|_| {
-        ApiProblem::invalid(
+        AppError::invalid(
             field,
             format!("{field} must be an RFC 3339 instant such as 2026-05-01T09:00:00Z"),
         )
@@ -138,20 +138,17 @@ pub(crate) fn instant(field: &str, text: &str) -> Result<Timestamp, ApiProblem> 
 }
 
 /// An optional RFC 3339 instant.
-pub(crate) fn opt_instant(
-    field: &str,
-    text: Option<&str>,
-) -> Result<Option<Timestamp>, ApiProblem> {
+pub(crate) fn opt_instant(field: &str, text: Option<&str>) -> Result<Option<Timestamp>, AppError> {
     text.map(|t| instant(field, t)).transpose()
 }
 
-fn one_of<T: Copy>(field: &str, text: &str, all: &[(&str, T)]) -> Result<T, ApiProblem> {
+fn one_of<T: Copy>(field: &str, text: &str, all: &[(&str, T)]) -> Result<T, AppError> {
     all.iter()
         .find(|(name, _)| *name == text)
         .map(|(_, v)| *v)
         .ok_or_else(|| {
             let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
-            ApiProblem::invalid(
+            AppError::invalid(
                 field,
                 format!("{field} must be one of: {}", names.join(", ")),
             )
@@ -159,13 +156,13 @@ fn one_of<T: Copy>(field: &str, text: &str, all: &[(&str, T)]) -> Result<T, ApiP
 }
 
 /// An auth type by name (`card`, `card_plus_pin` …).
-pub(crate) fn auth_type(field: &str, text: &str) -> Result<AuthType, ApiProblem> {
+pub(crate) fn auth_type(field: &str, text: &str) -> Result<AuthType, AppError> {
     let all: Vec<(&str, AuthType)> = AuthType::ALL.iter().map(|a| (a.name(), *a)).collect();
     one_of(field, text, &all)
 }
 
 /// A list of auth types.
-pub(crate) fn auth_types(field: &str, names: &[String]) -> Result<Vec<AuthType>, ApiProblem> {
+pub(crate) fn auth_types(field: &str, names: &[String]) -> Result<Vec<AuthType>, AppError> {
     names
         .iter()
         .enumerate()
@@ -205,7 +202,7 @@ pub(crate) const DIRECTIONS: &[(&str, Direction)] =
     &[("in", Direction::In), ("out", Direction::Out)];
 
 /// Reads one of `all` by name, naming `field` on failure.
-pub(crate) fn named<T: Copy>(field: &str, text: &str, all: &[(&str, T)]) -> Result<T, ApiProblem> {
+pub(crate) fn named<T: Copy>(field: &str, text: &str, all: &[(&str, T)]) -> Result<T, AppError> {
     one_of(field, text, all)
 }
 

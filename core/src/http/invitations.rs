@@ -16,14 +16,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use sha2::{Digest as _, Sha256};
 
 use super::input::{Input, opt_instant, parse, path_id};
 use super::people::{decode_selfie, issue_face, issue_problem, person_of, random_token};
-use super::problem::ApiProblem;
 use super::rate_limit::ClientAddr;
 use super::{PageQuery, create_about, ok, page_query};
 use crate::app::{Caller, Core, Subject};
@@ -31,14 +30,12 @@ use crate::domain::{
     Contact, CredentialValue, Delivery, Invitation, InvitationId, InvitationRefused, PersonId,
     check_can_issue, supersede_earlier,
 };
+use crate::error::{AppError, RefusalClass};
 use crate::notify::compose;
 use crate::records::invitation::TOKEN_SCOPE;
 use crate::store::Kind;
 
 type PageResult = Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>;
-
-/// How long a link works when the operator does not say.
-pub(crate) const DEFAULT_VALIDITY: SignedDuration = SignedDuration::from_hours(24);
 
 /// Hex SHA-256 of a link token.
 pub(crate) fn token_digest(token: &str) -> String {
@@ -87,13 +84,13 @@ pub(crate) async fn create_invitation(
     caller: Caller,
     Path(id): Path<String>,
     input: Input<InvitationIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let person_id = PersonId::new(path_id("person", &id)?);
     let body = input.body;
     let now = core.now();
     let valid_from = opt_instant("valid_from", body.valid_from.as_deref())?.unwrap_or(now);
     let expires_at = opt_instant("expires_at", body.expires_at.as_deref())?
-        .unwrap_or_else(|| valid_from + DEFAULT_VALIDITY);
+        .unwrap_or_else(|| valid_from + crate::domain::policy::INVITATION_VALIDITY);
     let email = body
         .email
         .as_deref()
@@ -119,14 +116,14 @@ pub(crate) async fn create_invitation(
                 (false, _) => None,
                 (true, Some(e)) => Some(e),
                 (true, None) => Some(person.contact.email.clone().ok_or_else(|| {
-                    ApiProblem::invalid("email", "the person has no e-mail address; give one")
+                    AppError::invalid("email", "the person has no e-mail address; give one")
                 })?),
             };
             let text = match (body.send_by_text, phone_number) {
                 (false, _) => None,
                 (true, Some(n)) => Some(n),
                 (true, None) => Some(person.contact.phone_number.clone().ok_or_else(|| {
-                    ApiProblem::invalid("phone_number", "the person has no mobile number; give one")
+                    AppError::invalid("phone_number", "the person has no mobile number; give one")
                 })?),
             };
             let face = CredentialValue::face("selfie:invitation")?;
@@ -172,7 +169,7 @@ pub(crate) async fn list_invitations(
     caller: Caller,
     Path(id): Path<String>,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let person_id = PersonId::new(path_id("person", &id)?);
     let q = page_query(query)?;
     let now = core.now();
@@ -194,7 +191,7 @@ pub(crate) async fn get_invitation(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = InvitationId::new(path_id("selfie invitation", &id)?);
     let now = core.now();
     core.read_about(caller.tenant, vec![Subject::Invitation(id)], |s| {
@@ -202,23 +199,23 @@ pub(crate) async fn get_invitation(
     })
     .await?
     .map(ok)
-    .ok_or_else(|| ApiProblem::not_found("selfie invitation", id))
+    .ok_or_else(|| AppError::not_found("selfie invitation", id))
 }
 
 /// The problem for a link that cannot be used.
-fn refused(e: InvitationRefused) -> ApiProblem {
-    let (status, kind) = match e {
-        InvitationRefused::NotYetValid => (StatusCode::CONFLICT, "invitation-not-yet-valid"),
-        InvitationRefused::Expired => (StatusCode::GONE, "invitation-expired"),
-        InvitationRefused::Used => (StatusCode::GONE, "invitation-used"),
-        InvitationRefused::Superseded => (StatusCode::GONE, "invitation-superseded"),
+fn refused(e: InvitationRefused) -> AppError {
+    let (class, kind) = match e {
+        InvitationRefused::NotYetValid => (RefusalClass::Conflict, "invitation-not-yet-valid"),
+        InvitationRefused::Expired => (RefusalClass::Gone, "invitation-expired"),
+        InvitationRefused::Used => (RefusalClass::Gone, "invitation-used"),
+        InvitationRefused::Superseded => (RefusalClass::Gone, "invitation-superseded"),
     };
-    ApiProblem::refused(status, kind, "Invitation link unusable", e.to_string())
+    AppError::refused(class, kind, "Invitation link unusable", e.to_string())
 }
 
 /// The invitation a token opens, with the caller acting for its tenant.
-async fn by_token(core: &Core, token: &str) -> Result<(Caller, InvitationId), ApiProblem> {
-    let unknown = || ApiProblem::not_found("invitation link", "given");
+async fn by_token(core: &Core, token: &str) -> Result<(Caller, InvitationId), AppError> {
+    let unknown = || AppError::not_found("invitation link", "given");
     if token.is_empty() || token.len() > 128 {
         return Err(unknown());
     }
@@ -226,7 +223,7 @@ async fn by_token(core: &Core, token: &str) -> Result<(Caller, InvitationId), Ap
     let store = core.store().clone();
     let owner = tokio::task::spawn_blocking(move || store.claim_owner(TOKEN_SCOPE, &digest))
         .await
-        .map_err(|_| ApiProblem::internal())??;
+        .map_err(|_| AppError::internal())??;
     let (tenant, record) = owner.ok_or_else(unknown)?;
     Ok((
         Caller {
@@ -244,11 +241,12 @@ const PAGE: &str = include_str!("selfie_page.html");
 /// invitation's status and window.
 pub(crate) async fn public_page(
     State(core): State<Core>,
+    State(limits): State<std::sync::Arc<super::rate_limit::RateLimiter>>,
     peer: ClientAddr,
     headers: HeaderMap,
     Path(token): Path<String>,
-) -> Result<Response, ApiProblem> {
-    super::rate_limit::check(&core, peer, &token)?;
+) -> Result<Response, AppError> {
+    super::rate_limit::check(&limits, core.now(), peer, &token)?;
     let (caller, id) = by_token(&core, &token).await?;
     let now = core.now();
     let invitation = core
@@ -256,7 +254,7 @@ pub(crate) async fn public_page(
             s.invitations.get(&id).cloned()
         })
         .await?
-        .ok_or_else(|| ApiProblem::not_found("invitation link", "given"))?;
+        .ok_or_else(|| AppError::not_found("invitation link", "given"))?;
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -289,12 +287,13 @@ struct SelfieIn {
 /// `{"selfie": "<base64>"}`. Answers 201 with the invitation's new status.
 pub(crate) async fn public_submit(
     State(core): State<Core>,
+    State(limits): State<std::sync::Arc<super::rate_limit::RateLimiter>>,
     peer: ClientAddr,
     headers: HeaderMap,
     Path(token): Path<String>,
     body: Bytes,
-) -> Result<Response, ApiProblem> {
-    super::rate_limit::check(&core, peer, &token)?;
+) -> Result<Response, AppError> {
+    super::rate_limit::check(&limits, core.now(), peer, &token)?;
     let (caller, id) = by_token(&core, &token).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -311,7 +310,7 @@ pub(crate) async fn public_submit(
         let input: SelfieIn = parse(&body)?;
         decode_selfie("selfie", &input.selfie)?
     } else {
-        return Err(ApiProblem::malformed(
+        return Err(AppError::malformed(
             "send the selfie as image/jpeg or as JSON {\"selfie\": \"<base64>\"}",
         ));
     };
@@ -322,7 +321,7 @@ pub(crate) async fn public_submit(
                 .invitations
                 .get(&id)
                 .cloned()
-                .ok_or_else(|| ApiProblem::not_found("invitation link", "given"))?;
+                .ok_or_else(|| AppError::not_found("invitation link", "given"))?;
             invitation.check_usable(now).map_err(refused)?;
             let person = person_of(s, invitation.person_id)?.clone();
             let face = issue_face(s, plan, &person, jpeg, now)?;

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::input::{Input, path_id};
-use super::problem::ApiProblem;
 use crate::app::{Caller, Core};
+use crate::error::AppError;
 use crate::store::ApiKeyRow;
 
 fn key_view(k: &ApiKeyRow) -> Json {
@@ -29,10 +29,10 @@ pub(crate) async fn issue(
     State(core): State<Core>,
     caller: Caller,
     input: Input<KeyIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let label = input.body.label.trim().to_owned();
     if label.chars().count() > 200 {
-        return Err(ApiProblem::invalid(
+        return Err(AppError::invalid(
             "label",
             "label must be at most 200 characters",
         ));
@@ -44,7 +44,7 @@ pub(crate) async fn issue(
 }
 
 /// `GET /v1/api-keys`.
-pub(crate) async fn list(State(core): State<Core>, caller: Caller) -> Result<Response, ApiProblem> {
+pub(crate) async fn list(State(core): State<Core>, caller: Caller) -> Result<Response, AppError> {
     let keys = core.api_keys(caller.tenant).await?;
     Ok(axum::Json(
         json!({"items": keys.iter().map(key_view).collect::<Vec<_>>(), "next_after": null}),
@@ -57,7 +57,7 @@ pub(crate) async fn revoke(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = path_id("api key", &id)?;
     core.revoke_api_key(caller.tenant, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -36,10 +36,31 @@ use serde_json::{Value as Json, json};
 
 use crate::app::{Caller, Core, Idempotency, Plan};
 use crate::domain::Snapshot;
-use problem::ApiProblem;
+use crate::error::AppError;
 
 /// Largest request body accepted (a selfie in base64 fits comfortably).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// What the API's handlers share: the core, and the HTTP layer's own rate limiter of the
+/// public endpoints. Handlers take the part they need (`State<Core>`,
+/// `State<Arc<RateLimiter>>`).
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    core: Core,
+    limits: std::sync::Arc<rate_limit::RateLimiter>,
+}
+
+impl axum::extract::FromRef<ApiState> for Core {
+    fn from_ref(state: &ApiState) -> Core {
+        state.core.clone()
+    }
+}
+
+impl axum::extract::FromRef<ApiState> for std::sync::Arc<rate_limit::RateLimiter> {
+    fn from_ref(state: &ApiState) -> Self {
+        state.limits.clone()
+    }
+}
 
 /// The integrator API's router.
 pub fn router(core: Core) -> Router {
@@ -213,7 +234,10 @@ pub fn router(core: Core) -> Router {
         .route("/openapi.json", get(openapi))
         .fallback(no_route)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(core)
+        .with_state(ApiState {
+            core,
+            limits: std::sync::Arc::default(),
+        })
 }
 
 /// The OpenAPI document of this API (kept in the repository, checked by a test).
@@ -227,23 +251,27 @@ async fn openapi() -> Response {
         .into_response()
 }
 
-async fn no_route(uri: Uri) -> ApiProblem {
-    ApiProblem::no_route(uri.path())
+async fn no_route(uri: Uri) -> AppError {
+    AppError::no_route(uri.path())
 }
 
-impl FromRequestParts<Core> for Caller {
-    type Rejection = ApiProblem;
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, core: &Core) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ApiState,
+    ) -> Result<Self, Self::Rejection> {
+        let core = &state.core;
         let key = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(auth::bearer)
-            .ok_or_else(ApiProblem::unauthorized)?;
+            .ok_or_else(AppError::unauthorized)?;
         core.authenticate(key)
             .await?
-            .ok_or_else(ApiProblem::unauthorized)
+            .ok_or_else(AppError::unauthorized)
     }
 }
 
@@ -261,11 +289,11 @@ pub(crate) struct PageQuery {
 pub(crate) const MAX_PAGE: usize = 500;
 
 impl PageQuery {
-    fn limit(self) -> Result<usize, ApiProblem> {
+    fn limit(self) -> Result<usize, AppError> {
         match self.limit {
             None => Ok(50),
             Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            Some(_) => Err(ApiProblem::invalid(
+            Some(_) => Err(AppError::invalid(
                 "limit",
                 format!("limit must be between 1 and {MAX_PAGE}"),
             )),
@@ -274,7 +302,7 @@ impl PageQuery {
 
     /// The cursor and page size asked for: the page holds ids above the first, at most the
     /// second of them.
-    pub(crate) fn window(&self) -> Result<(u64, usize), ApiProblem> {
+    pub(crate) fn window(&self) -> Result<(u64, usize), AppError> {
         Ok((self.after.unwrap_or(0), self.limit()?))
     }
 
@@ -283,7 +311,7 @@ impl PageQuery {
     pub(crate) fn page(
         self,
         items: impl IntoIterator<Item = (u64, Json)>,
-    ) -> Result<Json, ApiProblem> {
+    ) -> Result<Json, AppError> {
         let limit = self.limit()?;
         let after = self.after.unwrap_or(0);
         let mut page: Vec<(u64, Json)> = items
@@ -308,10 +336,10 @@ impl PageQuery {
 /// Reads the query of a list endpoint with problem+json errors.
 pub(crate) fn page_query(
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<PageQuery, ApiProblem> {
+) -> Result<PageQuery, AppError> {
     query
         .map(|Query(q)| q)
-        .map_err(|e| ApiProblem::invalid("query", e.body_text()))
+        .map_err(|e| AppError::invalid("query", e.body_text()))
 }
 
 /// Runs a create: answers a repeated `Idempotency-Key` from the store, otherwise writes
@@ -321,8 +349,8 @@ pub(crate) async fn create(
     caller: &Caller,
     idempotency: Option<Idempotency>,
     ids: usize,
-    f: impl FnOnce(&Snapshot, &mut Plan) -> Result<Json, ApiProblem> + Send + 'static,
-) -> Result<Response, ApiProblem> {
+    f: impl FnOnce(&Snapshot, &mut Plan) -> Result<Json, AppError> + Send + 'static,
+) -> Result<Response, AppError> {
     create_about(core, caller, Vec::new(), idempotency, ids, f).await
 }
 
@@ -333,13 +361,13 @@ pub(crate) async fn create_about(
     subjects: Vec<crate::app::Subject>,
     idempotency: Option<Idempotency>,
     ids: usize,
-    f: impl FnOnce(&Snapshot, &mut Plan) -> Result<Json, ApiProblem> + Send + 'static,
-) -> Result<Response, ApiProblem> {
+    f: impl FnOnce(&Snapshot, &mut Plan) -> Result<Json, AppError> + Send + 'static,
+) -> Result<Response, AppError> {
     if let Some(key) = &idempotency
         && let Some(reply) = core.idempotent_reply(caller.tenant, &key.key).await?
     {
         if reply.fingerprint != key.fingerprint {
-            return Err(ApiProblem::idempotency_mismatch(&key.key));
+            return Err(AppError::idempotency_mismatch(&key.key));
         }
         let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::CREATED);
         return Ok((
@@ -368,12 +396,12 @@ pub(crate) async fn get_one(
     what: &str,
     raw: &str,
     view: impl FnOnce(&Snapshot, u64) -> Option<Json>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = input::path_id(what, raw)?;
     core.read(caller.tenant, |s| view(s, id))
         .await?
         .map(ok)
-        .ok_or_else(|| ApiProblem::not_found(what, id))
+        .ok_or_else(|| AppError::not_found(what, id))
 }
 
 /// `DELETE …/{id}` of a `T` that nothing may still use: 404 when it does not exist, 409
@@ -384,7 +412,7 @@ pub(crate) async fn delete_unused<T>(
     raw: &str,
     exists: fn(&Snapshot, u64) -> bool,
     used_by: fn(&Snapshot, u64) -> Option<String>,
-) -> Result<Response, ApiProblem>
+) -> Result<Response, AppError>
 where
     T: crate::records::Stored + crate::app::InSnapshot,
 {
@@ -392,10 +420,10 @@ where
     let id = input::path_id(&what, raw)?;
     core.write(caller, 0, move |s, plan| {
         if !exists(s, id) {
-            return Err(ApiProblem::not_found(&what, id));
+            return Err(AppError::not_found(&what, id));
         }
         if let Some(by) = used_by(s, id) {
-            return Err(ApiProblem::conflict(
+            return Err(AppError::conflict(
                 None,
                 format!("{what} {id} is still used by {by}"),
             ));

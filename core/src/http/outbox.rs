@@ -7,9 +7,9 @@ use axum::response::Response;
 use serde_json::{Value as Json, json};
 
 use super::input::path_id;
-use super::problem::ApiProblem;
 use super::{MAX_PAGE, PageQuery, ok, page_query};
 use crate::app::{Caller, Core};
+use crate::error::AppError;
 use crate::store::MessageRow;
 
 type PageResult = Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>;
@@ -37,13 +37,13 @@ async fn messages(
     caller: &Caller,
     after: u64,
     limit: usize,
-) -> Result<Vec<MessageRow>, ApiProblem> {
+) -> Result<Vec<MessageRow>, AppError> {
     let store = core.store().clone();
     let tenant = caller.tenant.get();
     tokio::task::spawn_blocking(move || store.messages(tenant, after, limit))
         .await
-        .map_err(|_| ApiProblem::internal())?
-        .map_err(ApiProblem::from)
+        .map_err(|_| AppError::internal())?
+        .map_err(AppError::from)
 }
 
 /// `GET /v1/outbox?after=&limit=`: oldest first.
@@ -51,7 +51,7 @@ pub(crate) async fn list(
     State(core): State<Core>,
     caller: Caller,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let q = page_query(query)?;
     let limit = q.limit.unwrap_or(50).min(MAX_PAGE);
     let rows = messages(&core, &caller, q.after.unwrap_or(0), limit + 1).await?;
@@ -63,11 +63,11 @@ pub(crate) async fn get(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = path_id("message", &id)?;
     let rows = messages(&core, &caller, id.saturating_sub(1), 1).await?;
     rows.iter()
         .find(|m| m.id == id)
         .map(|m| ok(message_view(m)))
-        .ok_or_else(|| ApiProblem::not_found("message", id))
+        .ok_or_else(|| AppError::not_found("message", id))
 }

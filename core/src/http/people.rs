@@ -18,7 +18,6 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::input::{Input, REVOKE_REASONS, named, opt_instant, path_id};
-use super::problem::ApiProblem;
 use super::{PageQuery, create, create_about, delete_unused, get_one, ok, page_query};
 use crate::app::{Caller, Core, Plan, Subject};
 use crate::card::WiegandCard;
@@ -27,6 +26,7 @@ use crate::domain::{
     FingerprintTemplates, Group, GroupId, Invitation, IssueError, Person, PersonId, Phone, PhoneId,
     Pin, SecretText, Snapshot, check_can_issue, mobile_key_sync,
 };
+use crate::error::AppError;
 use crate::notify::compose;
 use crate::records::Stored as _;
 use crate::records::credential::issue_subjects;
@@ -42,30 +42,30 @@ pub(crate) const MAX_SELFIE_BYTES: usize = 2 * 1024 * 1024;
 pub(crate) const SELFIE_SIDE: std::ops::RangeInclusive<u32> = 64..=4096;
 
 /// Checks a base64 selfie and returns its JPEG bytes; errors name `field`.
-pub(crate) fn decode_selfie(field: &str, b64: &str) -> Result<Vec<u8>, ApiProblem> {
+pub(crate) fn decode_selfie(field: &str, b64: &str) -> Result<Vec<u8>, AppError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
-        .map_err(|_| ApiProblem::invalid(field, format!("{field} is not valid base64")))?;
+        .map_err(|_| AppError::invalid(field, format!("{field} is not valid base64")))?;
     if bytes.len() > MAX_SELFIE_BYTES {
-        return Err(ApiProblem::invalid(
+        return Err(AppError::invalid(
             field,
             format!("{field} must be at most {MAX_SELFIE_BYTES} bytes"),
         ));
     }
     let reader = image::ImageReader::new(Cursor::new(&bytes))
         .with_guessed_format()
-        .map_err(|_| ApiProblem::invalid(field, format!("{field} is not a JPEG image")))?;
+        .map_err(|_| AppError::invalid(field, format!("{field} is not a JPEG image")))?;
     if reader.format() != Some(image::ImageFormat::Jpeg) {
-        return Err(ApiProblem::invalid(
+        return Err(AppError::invalid(
             field,
             format!("{field} is not a JPEG image"),
         ));
     }
     let (w, h) = reader
         .into_dimensions()
-        .map_err(|_| ApiProblem::invalid(field, format!("{field} is not a readable JPEG image")))?;
+        .map_err(|_| AppError::invalid(field, format!("{field} is not a readable JPEG image")))?;
     if !SELFIE_SIDE.contains(&w) || !SELFIE_SIDE.contains(&h) {
-        return Err(ApiProblem::invalid(
+        return Err(AppError::invalid(
             field,
             format!(
                 "{field} must be between {} and {} pixels on each side (got {w}×{h})",
@@ -86,7 +86,7 @@ pub(crate) fn person_view(p: &Person) -> Json {
 }
 
 /// Checks contact details (fields `email`, `phone_number`).
-fn contact(email: Option<&str>, phone_number: Option<&str>) -> Result<Contact, ApiProblem> {
+fn contact(email: Option<&str>, phone_number: Option<&str>) -> Result<Contact, AppError> {
     Ok(Contact {
         email: email.map(Contact::parse_email).transpose()?,
         phone_number: phone_number.map(Contact::parse_phone_number).transpose()?,
@@ -107,7 +107,7 @@ pub(crate) async fn set_contact(
     caller: Caller,
     Path(id): Path<String>,
     input: Input<ContactIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = PersonId::new(path_id("person", &id)?);
     let contact = contact(
         input.body.email.as_deref(),
@@ -185,11 +185,11 @@ fn credential_view_with(status: Option<CredentialStatus>, c: &Credential) -> Jso
     view
 }
 
-pub(crate) fn issue_problem(e: IssueError) -> ApiProblem {
+pub(crate) fn issue_problem(e: IssueError) -> AppError {
     match e {
-        IssueError::Duplicate { field } => ApiProblem::conflict(Some(field), e.to_string()),
-        IssueError::CardLostOrStolen => ApiProblem::conflict(Some("card_number"), e.to_string()),
-        IssueError::FaceAlreadyEnrolled => ApiProblem::conflict(Some("kind"), e.to_string()),
+        IssueError::Duplicate { field } => AppError::conflict(Some(field), e.to_string()),
+        IssueError::CardLostOrStolen => AppError::conflict(Some("card_number"), e.to_string()),
+        IssueError::FaceAlreadyEnrolled => AppError::conflict(Some("kind"), e.to_string()),
     }
 }
 
@@ -200,10 +200,10 @@ pub(crate) fn people_subjects(ids: &[u64]) -> Vec<Subject> {
         .collect()
 }
 
-pub(crate) fn person_of(s: &Snapshot, id: PersonId) -> Result<&Person, ApiProblem> {
+pub(crate) fn person_of(s: &Snapshot, id: PersonId) -> Result<&Person, AppError> {
     s.people
         .get(&id)
-        .ok_or_else(|| ApiProblem::not_found("person", id))
+        .ok_or_else(|| AppError::not_found("person", id))
 }
 
 /// Issues a face credential from selfie bytes (issued, not distributed). A person just
@@ -215,7 +215,7 @@ pub(crate) fn issue_face(
     person: &Person,
     jpeg: Vec<u8>,
     at: Timestamp,
-) -> Result<Credential, ApiProblem> {
+) -> Result<Credential, AppError> {
     let id = CredentialId::new(plan.next_id()?);
     let value = CredentialValue::face(&format!("selfie:{id}"))?;
     if s.people.contains_key(&person.id) {
@@ -253,7 +253,7 @@ pub(crate) async fn enroll(
     State(core): State<Core>,
     caller: Caller,
     input: Input<EnrollIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let body = input.body;
     // Decode outside the tenant's write turn: checking an image is the slow part.
     let jpeg = body
@@ -263,7 +263,7 @@ pub(crate) async fn enroll(
         .transpose()?;
     let acs_id = AcsId::parse(&body.acs_id)?;
     if body.name.chars().count() > MAX_PERSON_NAME {
-        return Err(ApiProblem::invalid(
+        return Err(AppError::invalid(
             "name",
             format!("name must be at most {MAX_PERSON_NAME} characters"),
         ));
@@ -302,7 +302,7 @@ pub(crate) async fn list_people(
     State(core): State<Core>,
     caller: Caller,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let q = page_query(query)?;
     let (after, limit) = q.window()?;
     let records = core
@@ -313,7 +313,7 @@ pub(crate) async fn list_people(
         let person =
             Person::from_document(caller.tenant, record.id, &record.data).map_err(|e| {
                 tracing::error!(error = %e, "stored person unreadable");
-                ApiProblem::internal()
+                AppError::internal()
             })?;
         people.push((record.id, person_view(&person)));
     }
@@ -325,7 +325,7 @@ pub(crate) async fn get_person(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = PersonId::new(path_id("person", &id)?);
     let now = core.now();
     core.read_about(caller.tenant, vec![Subject::Person(id)], |s| {
@@ -342,7 +342,7 @@ pub(crate) async fn get_person(
     })
     .await?
     .map(ok)
-    .ok_or_else(|| ApiProblem::not_found("person", id))
+    .ok_or_else(|| AppError::not_found("person", id))
 }
 
 /// `DELETE /v1/people/{id}`: the person's credentials are deleted, their memberships
@@ -351,7 +351,7 @@ pub(crate) async fn delete_person(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = PersonId::new(path_id("person", &id)?);
     let now = core.now();
     core.write_about(&caller, vec![Subject::Person(id)], 0, move |s, plan| {
@@ -401,12 +401,12 @@ async fn change_person(
     id: &str,
     action: &'static str,
     change: fn(&mut Person) -> Result<(), crate::domain::PersonError>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = PersonId::new(path_id("person", id)?);
     let view = core
         .write_about(caller, vec![Subject::Person(id)], 0, move |s, plan| {
             let mut person = person_of(s, id)?.clone();
-            change(&mut person).map_err(|e| ApiProblem::invalid_state(e.to_string()))?;
+            change(&mut person).map_err(|e| AppError::invalid_state(e.to_string()))?;
             plan.audit(action, Kind::Person, Some(id.get()));
             let view = person_view(&person);
             plan.put(person, None);
@@ -421,7 +421,7 @@ pub(crate) async fn suspend_person(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     change_person(&core, &caller, &id, "person.suspended", Person::suspend).await
 }
 
@@ -430,7 +430,7 @@ pub(crate) async fn unsuspend_person(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     change_person(&core, &caller, &id, "person.unsuspended", Person::unsuspend).await
 }
 
@@ -439,7 +439,7 @@ pub(crate) async fn selfie(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = PersonId::new(path_id("person", &id)?);
     let face = core
         .read_about(caller.tenant, vec![Subject::Person(id)], |s| {
@@ -453,11 +453,11 @@ pub(crate) async fn selfie(
                 .map(|c| c.id)
         })
         .await?
-        .ok_or_else(|| ApiProblem::not_found("selfie of person", id))?;
+        .ok_or_else(|| AppError::not_found("selfie of person", id))?;
     let blob = core
         .blob(caller.tenant, face.get())
         .await?
-        .ok_or_else(|| ApiProblem::not_found("selfie of person", id))?;
+        .ok_or_else(|| AppError::not_found("selfie of person", id))?;
     Ok(([(header::CONTENT_TYPE, blob.media_type)], blob.bytes).into_response())
 }
 
@@ -527,9 +527,9 @@ enum Requested {
     },
 }
 
-fn requested(body: CredentialIn) -> Result<Requested, ApiProblem> {
+fn requested(body: CredentialIn) -> Result<Requested, AppError> {
     let window = |starts: Option<String>, ends: Option<String>| {
-        Ok::<_, ApiProblem>((
+        Ok::<_, AppError>((
             opt_instant("starts_at", starts.as_deref())?,
             opt_instant("ends_at", ends.as_deref())?,
         ))
@@ -645,20 +645,20 @@ fn issue_messages(
     (by_email, by_text): (bool, bool),
     public_url: &str,
     now: Timestamp,
-) -> Result<Vec<crate::store::NewMessage>, ApiProblem> {
+) -> Result<Vec<crate::store::NewMessage>, AppError> {
     match &credential.value {
         CredentialValue::CloudKey { token, pin } if by_email || by_text => {
             let email = by_email
                 .then(|| {
                     person.contact.email.as_deref().ok_or_else(|| {
-                        ApiProblem::invalid("send_by_email", "the person has no e-mail address")
+                        AppError::invalid("send_by_email", "the person has no e-mail address")
                     })
                 })
                 .transpose()?;
             let text = by_text
                 .then(|| {
                     person.contact.phone_number.as_deref().ok_or_else(|| {
-                        ApiProblem::invalid("send_by_text", "the person has no mobile number")
+                        AppError::invalid("send_by_text", "the person has no mobile number")
                     })
                 })
                 .transpose()?;
@@ -685,7 +685,7 @@ pub(crate) async fn issue_credential(
     caller: Caller,
     Path(id): Path<String>,
     input: Input<CredentialIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let person_id = PersonId::new(path_id("person", &id)?);
     let now = core.now();
     let requested = requested(input.body)?;
@@ -757,7 +757,7 @@ fn sync_mobile_keys(
     plan: &mut Plan,
     person: PersonId,
     now: Timestamp,
-) -> Result<(), ApiProblem> {
+) -> Result<(), AppError> {
     let (new_credential, new_phone) = match changed {
         Changed::Credential(c) => (Some(c), None),
         Changed::Phone(p) => (None, Some(p)),
@@ -812,7 +812,7 @@ pub(crate) async fn list_credentials(
     caller: Caller,
     Path(id): Path<String>,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = PersonId::new(path_id("person", &id)?);
     let q = page_query(query)?;
     let now = core.now();
@@ -834,7 +834,7 @@ pub(crate) async fn get_credential(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = CredentialId::new(path_id("credential", &id)?);
     let now = core.now();
     core.read_about(caller.tenant, vec![Subject::Credential(id)], |s| {
@@ -845,7 +845,7 @@ pub(crate) async fn get_credential(
     })
     .await?
     .map(ok)
-    .ok_or_else(|| ApiProblem::not_found("credential", id))
+    .ok_or_else(|| AppError::not_found("credential", id))
 }
 
 async fn change_credential(
@@ -856,7 +856,7 @@ async fn change_credential(
     change: impl FnOnce(&mut Credential) -> Result<(), crate::domain::CredentialTransitionError>
     + Send
     + 'static,
-) -> Result<Json, ApiProblem> {
+) -> Result<Json, AppError> {
     let id = CredentialId::new(path_id("credential", id)?);
     let now = core.now();
     core.write_about(caller, vec![Subject::Credential(id)], 8, move |s, plan| {
@@ -864,9 +864,9 @@ async fn change_credential(
             .credentials
             .get(&id)
             .filter(|c| !c.is_deleted())
-            .ok_or_else(|| ApiProblem::not_found("credential", id))?
+            .ok_or_else(|| AppError::not_found("credential", id))?
             .clone();
-        change(&mut credential).map_err(|e| ApiProblem::invalid_state(e.to_string()))?;
+        change(&mut credential).map_err(|e| AppError::invalid_state(e.to_string()))?;
         plan.audit(action, Kind::Credential, Some(id.get()));
         plan.put(credential.clone(), None);
         sync_mobile_keys(
@@ -886,7 +886,7 @@ pub(crate) async fn delete_credential(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     change_credential(
         &core,
         &caller,
@@ -903,7 +903,7 @@ pub(crate) async fn suspend_credential(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     Ok(ok(change_credential(
         &core,
         &caller,
@@ -919,7 +919,7 @@ pub(crate) async fn clear_credential_lockout(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     Ok(ok(change_credential(
         &core,
         &caller,
@@ -935,7 +935,7 @@ pub(crate) async fn unsuspend_credential(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     Ok(ok(change_credential(
         &core,
         &caller,
@@ -959,7 +959,7 @@ pub(crate) async fn revoke_credential(
     caller: Caller,
     Path(id): Path<String>,
     input: Input<RevokeIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let reason = named("reason", &input.body.reason, REVOKE_REASONS)?;
     Ok(ok(change_credential(
         &core,
@@ -989,13 +989,13 @@ pub(crate) async fn add_phone(
     caller: Caller,
     Path(id): Path<String>,
     input: Input<Json>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     if !input
         .body
         .as_object()
         .is_some_and(serde_json::Map::is_empty)
     {
-        return Err(ApiProblem::malformed("the body must be an empty object"));
+        return Err(AppError::malformed("the body must be an empty object"));
     }
     let person_id = PersonId::new(path_id("person", &id)?);
     let now = core.now();
@@ -1029,7 +1029,7 @@ pub(crate) async fn list_phones(
     caller: Caller,
     Path(id): Path<String>,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = PersonId::new(path_id("person", &id)?);
     let q = page_query(query)?;
     core.read_about(caller.tenant, vec![Subject::Person(id)], |s| {
@@ -1050,7 +1050,7 @@ pub(crate) async fn deactivate_phone(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = PhoneId::new(path_id("phone", &id)?);
     let now = core.now();
     let view = core
@@ -1058,10 +1058,10 @@ pub(crate) async fn deactivate_phone(
             let mut phone = s
                 .phones
                 .get(&id)
-                .ok_or_else(|| ApiProblem::not_found("phone", id))?
+                .ok_or_else(|| AppError::not_found("phone", id))?
                 .clone();
             if !phone.active {
-                return Err(ApiProblem::invalid_state(format!(
+                return Err(AppError::invalid_state(format!(
                     "phone {id} is already inactive"
                 )));
             }
@@ -1094,7 +1094,7 @@ pub(crate) async fn create_group(
     State(core): State<Core>,
     caller: Caller,
     input: Input<GroupIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let tenant = caller.tenant;
     let subjects = people_subjects(&input.body.member_ids);
     create_about(
@@ -1108,7 +1108,7 @@ pub(crate) async fn create_group(
             for (i, raw) in input.body.member_ids.iter().enumerate() {
                 let person = PersonId::new(*raw);
                 if !s.people.contains_key(&person) {
-                    return Err(ApiProblem::invalid(
+                    return Err(AppError::invalid(
                         format!("member_ids[{i}]"),
                         format!("person {person} does not exist"),
                     ));
@@ -1129,7 +1129,7 @@ pub(crate) async fn list_groups(
     State(core): State<Core>,
     caller: Caller,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let q = page_query(query)?;
     core.read(caller.tenant, |s| {
         q.page(s.groups.values().map(|g| (g.id.get(), group_view(g))))
@@ -1143,7 +1143,7 @@ pub(crate) async fn get_group(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     get_one(&core, &caller, "group", &id, |s, id| {
         s.groups.get(&GroupId::new(id)).map(group_view)
     })
@@ -1155,7 +1155,7 @@ pub(crate) async fn delete_group(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     delete_unused::<Group>(
         &core,
         &caller,
@@ -1183,7 +1183,7 @@ pub(crate) async fn add_group_member(
     caller: Caller,
     Path(id): Path<String>,
     input: Input<PersonRef>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = GroupId::new(path_id("group", &id)?);
     let person = PersonId::new(input.body.person_id);
     let view = core
@@ -1191,16 +1191,16 @@ pub(crate) async fn add_group_member(
             let mut group = s
                 .groups
                 .get(&id)
-                .ok_or_else(|| ApiProblem::not_found("group", id))?
+                .ok_or_else(|| AppError::not_found("group", id))?
                 .clone();
             if !s.people.contains_key(&person) {
-                return Err(ApiProblem::invalid(
+                return Err(AppError::invalid(
                     "person_id",
                     format!("person {person} does not exist"),
                 ));
             }
             if !group.members.insert(person) {
-                return Err(ApiProblem::conflict(
+                return Err(AppError::conflict(
                     Some("person_id"),
                     format!("person {person} is already a member of group {id}"),
                 ));
@@ -1219,17 +1219,17 @@ pub(crate) async fn remove_group_member(
     State(core): State<Core>,
     caller: Caller,
     Path((id, person)): Path<(String, String)>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let id = GroupId::new(path_id("group", &id)?);
     let person = PersonId::new(path_id("person", &person)?);
     core.write(&caller, 0, move |s, plan| {
         let mut group = s
             .groups
             .get(&id)
-            .ok_or_else(|| ApiProblem::not_found("group", id))?
+            .ok_or_else(|| AppError::not_found("group", id))?
             .clone();
         if !group.members.remove(&person) {
-            return Err(ApiProblem::not_found("member of group", person));
+            return Err(AppError::not_found("member of group", person));
         }
         plan.audit("group.member_removed", Kind::Group, Some(id.get()));
         plan.put(group, None);

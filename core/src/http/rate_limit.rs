@@ -1,19 +1,20 @@
-//! Rate limits of the public endpoints (self-enrollment links and cloud keys): a fixed
-//! window per client address and per link token, on the core's clock (so tests move it
-//! instead of waiting). Over the limit the caller gets 429 problem+json saying when to
-//! try again; nothing is read or written.
+//! Rate limits of the public endpoints (self-enrollment links and cloud keys): fixed
+//! windows aligned on the core's clock (so tests move it instead of waiting), counted per
+//! client address and per link token. Only the current window's counters are kept: when a
+//! new window starts, the old counters are dropped at once, so no request ever sweeps the
+//! table. Over the limit the caller gets 429 problem+json saying when to try again;
+//! nothing is read or written. The limiter belongs to the HTTP layer's state, not to the
+//! application.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Mutex, PoisonError};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use jiff::{SignedDuration, Timestamp};
 
-use super::problem::ApiProblem;
-use crate::app::Core;
+use crate::error::{AppError, RefusalClass};
 
 /// Requests one client address may make per window.
 pub const PER_ADDRESS: u32 = 60;
@@ -22,44 +23,35 @@ pub const PER_TOKEN: u32 = 10;
 /// The window.
 pub const WINDOW: SignedDuration = SignedDuration::from_secs(60);
 
-/// Keys tracked before old windows are swept.
-const SWEEP_AT: usize = 10_000;
-
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Address(IpAddr),
     Token(String),
 }
 
-/// Counters of the current window per key.
+/// The current window's counters per key.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    windows: Mutex<HashMap<Key, (Timestamp, u32)>>,
+    window: Mutex<(i64, HashMap<Key, u32>)>,
 }
 
 impl RateLimiter {
     /// Counts one request for every key; `Err(retry_after_seconds)` when any is over its
     /// limit (the request is then not counted).
     fn hit(&self, now: Timestamp, keys: &[(Key, u32)]) -> Result<(), i64> {
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        if windows.len() > SWEEP_AT {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+        let length = WINDOW.as_secs().max(1);
+        let index = now.as_second().div_euclid(length);
+        let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
+        if window.0 != index {
+            *window = (index, HashMap::new());
         }
         for (key, limit) in keys {
-            if let Some((start, count)) = windows.get(key)
-                && now.duration_since(*start) < WINDOW
-                && count >= limit
-            {
-                let left = WINDOW - now.duration_since(*start);
-                return Err(left.as_secs().max(1));
+            if window.1.get(key).is_some_and(|count| count >= limit) {
+                return Err(((index + 1) * length - now.as_second()).max(1));
             }
         }
         for (key, _) in keys {
-            let entry = windows.entry(key.clone()).or_insert((now, 0));
-            if now.duration_since(entry.0) >= WINDOW {
-                *entry = (now, 0);
-            }
-            entry.1 += 1;
+            *window.1.entry(key.clone()).or_insert(0) += 1;
         }
         Ok(())
     }
@@ -83,23 +75,28 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// Counts a public request from `peer` for `token`; 429 when over a limit.
-pub(crate) fn check(core: &Core, peer: ClientAddr, token: &str) -> Result<(), ApiProblem> {
+/// Counts a public request from `peer` for `token` at `now`; 429 when over a limit.
+pub(crate) fn check(
+    limits: &RateLimiter,
+    now: Timestamp,
+    peer: ClientAddr,
+    token: &str,
+) -> Result<(), AppError> {
     let address = peer
         .0
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let token: String = token.chars().take(128).collect();
-    core.public_limits()
+    limits
         .hit(
-            core.now(),
+            now,
             &[
                 (Key::Address(address), PER_ADDRESS),
                 (Key::Token(token), PER_TOKEN),
             ],
         )
         .map_err(|retry_after| {
-            ApiProblem::refused(
-                StatusCode::TOO_MANY_REQUESTS,
+            AppError::refused(
+                RefusalClass::TooManyRequests,
                 "rate-limited",
                 "Too many requests",
                 format!("too many requests; try again in {retry_after} s"),
@@ -124,5 +121,23 @@ mod tests {
             Err(40)
         );
         assert_eq!(limiter.hit(t0 + WINDOW, &keys), Ok(()));
+    }
+
+    #[test]
+    fn a_new_window_drops_the_old_counters_at_once() {
+        let limiter = RateLimiter::default();
+        let t0 = Timestamp::UNIX_EPOCH;
+        for i in 0..1_000 {
+            assert_eq!(limiter.hit(t0, &[(Key::Token(format!("t{i}")), 1)]), Ok(()));
+        }
+        assert_eq!(
+            limiter.hit(t0 + WINDOW, &[(Key::Token("x".into()), 1)]),
+            Ok(())
+        );
+        let window = limiter
+            .window
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        assert_eq!(window.1.len(), 1, "only the new window's key is kept");
     }
 }

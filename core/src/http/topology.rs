@@ -9,13 +9,13 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::input::{self, FACILITY_KINDS, Input, OPERATING_MODES, name_of, named};
-use super::problem::ApiProblem;
 use super::{PageQuery, create, delete_unused, get_one, ok, page_query};
 use crate::app::{Caller, Core};
 use crate::domain::{
     DevicePassword, Door, DoorId, Facility, FacilityId, FacilityKind, OperatingMode, Site, SiteId,
     Snapshot, Terminal, TerminalId, TerminalSpec,
 };
+use crate::error::AppError;
 
 type PageResult = Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>;
 
@@ -56,7 +56,7 @@ pub(crate) async fn create_site(
     State(core): State<Core>,
     caller: Caller,
     input: Input<SiteIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let tenant = caller.tenant;
     create(&core, &caller, input.idempotency, 1, move |_, plan| {
         let site = Site::new(
@@ -82,7 +82,7 @@ pub(crate) async fn list_sites(
     State(core): State<Core>,
     caller: Caller,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let q = page_query(query)?;
     core.read(caller.tenant, |s| {
         q.page(
@@ -101,7 +101,7 @@ pub(crate) async fn get_site(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     get_one(&core, &caller, "site", &id, |s, id| {
         s.topology.sites.get(&SiteId::new(id)).map(site_view)
     })
@@ -113,7 +113,7 @@ pub(crate) async fn delete_site(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     delete_unused::<Site>(
         &core,
         &caller,
@@ -144,12 +144,12 @@ pub(crate) async fn create_facility(
     State(core): State<Core>,
     caller: Caller,
     input: Input<FacilityIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     create(&core, &caller, input.idempotency, 1, move |s, plan| {
         let body = input.body;
         let site_id = SiteId::new(body.site_id);
         if !s.topology.sites.contains_key(&site_id) {
-            return Err(ApiProblem::invalid(
+            return Err(AppError::invalid(
                 "site_id",
                 format!("site {site_id} does not exist"),
             ));
@@ -158,13 +158,13 @@ pub(crate) async fn create_facility(
         if let Some(parent) = parent_id {
             match s.topology.facilities.get(&parent) {
                 None => {
-                    return Err(ApiProblem::invalid(
+                    return Err(AppError::invalid(
                         "parent_id",
                         format!("facility {parent} does not exist"),
                     ));
                 }
                 Some(p) if p.site_id != site_id => {
-                    return Err(ApiProblem::invalid(
+                    return Err(AppError::invalid(
                         "parent_id",
                         format!("facility {parent} belongs to another site"),
                     ));
@@ -200,7 +200,7 @@ pub(crate) async fn list_facilities(
     State(core): State<Core>,
     caller: Caller,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let q = page_query(query)?;
     core.read(caller.tenant, |s| {
         q.page(
@@ -219,7 +219,7 @@ pub(crate) async fn get_facility(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     get_one(&core, &caller, "facility", &id, |s, id| {
         s.topology
             .facilities
@@ -255,7 +255,7 @@ pub(crate) async fn delete_facility(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     delete_unused::<Facility>(
         &core,
         &caller,
@@ -289,12 +289,12 @@ pub(crate) async fn create_door(
     State(core): State<Core>,
     caller: Caller,
     input: Input<DoorIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     create(&core, &caller, input.idempotency, 1, move |s, plan| {
         let body = input.body;
         let facility_id = FacilityId::new(body.facility_id);
         if !s.topology.facilities.contains_key(&facility_id) {
-            return Err(ApiProblem::invalid(
+            return Err(AppError::invalid(
                 "facility_id",
                 format!("facility {facility_id} does not exist"),
             ));
@@ -331,7 +331,7 @@ pub(crate) async fn list_doors(
     State(core): State<Core>,
     caller: Caller,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let q = page_query(query)?;
     core.read(caller.tenant, |s| {
         q.page(
@@ -350,7 +350,7 @@ pub(crate) async fn get_door(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     get_one(&core, &caller, "door", &id, |s, id| {
         s.topology.doors.get(&DoorId::new(id)).map(door_view)
     })
@@ -362,7 +362,7 @@ pub(crate) async fn delete_door(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     delete_unused::<Door>(
         &core,
         &caller,
@@ -405,12 +405,12 @@ pub(crate) async fn create_terminal(
     State(core): State<Core>,
     caller: Caller,
     input: Input<TerminalIn>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     create(&core, &caller, input.idempotency, 1, move |s, plan| {
         let body = input.body;
         let facility_id = FacilityId::new(body.facility_id);
         if !s.topology.facilities.contains_key(&facility_id) {
-            return Err(ApiProblem::invalid(
+            return Err(AppError::invalid(
                 "facility_id",
                 format!("facility {facility_id} does not exist"),
             ));
@@ -419,7 +419,7 @@ pub(crate) async fn create_terminal(
         for (i, raw) in body.door_ids.iter().enumerate() {
             let door = DoorId::new(*raw);
             if !s.topology.doors.contains_key(&door) {
-                return Err(ApiProblem::invalid(
+                return Err(AppError::invalid(
                     format!("door_ids[{i}]"),
                     format!("door {door} does not exist"),
                 ));
@@ -431,7 +431,7 @@ pub(crate) async fn create_terminal(
             Some(m) => named("operating_mode", m, OPERATING_MODES)?,
         };
         if body.password.chars().count() > 200 {
-            return Err(ApiProblem::invalid(
+            return Err(AppError::invalid(
                 "password",
                 "password must be at most 200 characters",
             ));
@@ -465,7 +465,7 @@ pub(crate) async fn list_terminals(
     State(core): State<Core>,
     caller: Caller,
     query: PageResult,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     let q = page_query(query)?;
     core.read(caller.tenant, |s| {
         q.page(
@@ -484,7 +484,7 @@ pub(crate) async fn get_terminal(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     get_one(&core, &caller, "terminal", &id, |s, id| {
         s.topology
             .terminals
@@ -499,7 +499,7 @@ pub(crate) async fn delete_terminal(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Response, ApiProblem> {
+) -> Result<Response, AppError> {
     delete_unused::<Terminal>(
         &core,
         &caller,

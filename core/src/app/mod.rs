@@ -1,0 +1,189 @@
+//! The application core: one [`Snapshot`] per tenant in memory, loaded from the store on
+//! first use, and the single way to change it – [`Core::write`] validates against the
+//! snapshot, commits everything the change touches in one store transaction, and only then
+//! applies it to memory. Readers see either the old or the new state, never half of a
+//! change; writers of one tenant take turns, tenants never wait for each other.
+//!
+//! The snapshot holds the tenant's entitled people only ([`crate::residency`]): a call
+//! about other people names them as [`Subject`]s and they visit the snapshot for it.
+//!
+//! Access events appended by a change are broadcast to live streams after the commit.
+//! The application speaks no transport: its errors are [`AppError`]s, which the
+//! integrator API renders as problem documents.
+//!
+//! - [`clock`] – where "now" comes from; [`plan`] – a write's plan and how entities live
+//!   in a snapshot; [`snapshots`] – loading, reading and changing the snapshots, the event
+//!   stream, the decision indexes;
+//! - [`tenants`] – tenants, API keys and the caller behind a key; [`api_keys`] – the keys
+//!   themselves;
+//! - [`enrollments`] – the enrollments on terminals this process runs;
+//! - [`queries`] – reads straight from the store; [`devices`] – which terminal a device id
+//!   belongs to; [`in_use`] – credentials in use.
+
+mod api_keys;
+mod clock;
+mod devices;
+pub mod enrollments;
+mod in_use;
+mod plan;
+mod queries;
+mod snapshots;
+mod tenants;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use jiff::Timestamp;
+use tokio::sync::{RwLock, broadcast};
+
+pub use self::api_keys::GeneratedKey;
+pub use self::clock::Clock;
+pub use self::in_use::KeyInUse;
+pub use self::plan::{Idempotency, InSnapshot, Plan};
+pub use self::snapshots::StreamedEvent;
+pub use self::tenants::Caller;
+use crate::domain::{Snapshot, TenantId};
+use crate::error::AppError;
+pub use crate::residency::Subject;
+use crate::store::Store;
+
+type Cell = Arc<RwLock<Snapshot>>;
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    cells: Mutex<HashMap<TenantId, Cell>>,
+    events: broadcast::Sender<StreamedEvent>,
+    changes: broadcast::Sender<TenantId>,
+    clock: Clock,
+    devices: Mutex<HashMap<i64, (TenantId, crate::domain::TerminalId)>>,
+    enrollments: enrollments::Enrollments,
+    sync: crate::sync::StatusBoard,
+    revision: std::sync::atomic::AtomicU64,
+    outbox: tokio::sync::Notify,
+    public_url: Mutex<String>,
+    keys_in_use: Mutex<std::collections::HashSet<u64>>,
+    /// Each tenant's decision indexes, with the revision of the snapshot they describe.
+    lookups: Mutex<HashMap<TenantId, (u64, Arc<crate::domain::Lookup>)>>,
+}
+
+/// The access-control core; clones share it.
+#[derive(Debug, Clone)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> Result<R, AppError> + Send + 'static,
+) -> Result<R, AppError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "store task failed");
+        Err(AppError::internal())
+    })
+}
+
+impl Core {
+    /// A core over `store`, on the host clock.
+    pub fn new(store: Arc<dyn Store>) -> Core {
+        Core::with_clock(store, Clock::System)
+    }
+
+    /// A core over `store` on `clock`.
+    pub fn with_clock(store: Arc<dyn Store>, clock: Clock) -> Core {
+        Core {
+            inner: Arc::new(Inner {
+                store,
+                cells: Mutex::new(HashMap::new()),
+                events: broadcast::channel(1024).0,
+                changes: broadcast::channel(1024).0,
+                clock,
+                devices: Mutex::new(HashMap::new()),
+                enrollments: enrollments::Enrollments::default(),
+                sync: crate::sync::StatusBoard::default(),
+                revision: std::sync::atomic::AtomicU64::new(0),
+                outbox: tokio::sync::Notify::new(),
+                public_url: Mutex::new("http://localhost".to_owned()),
+                keys_in_use: Mutex::default(),
+                lookups: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// Sets the base URL people's links start with (`https://acs.example.com`).
+    pub fn set_public_url(&self, url: &str) {
+        *self
+            .inner
+            .public_url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = url.trim_end_matches('/').to_owned();
+    }
+
+    /// The base URL of links sent to people.
+    pub fn public_url(&self) -> String {
+        self.inner
+            .public_url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits until a committed write appends a message to the outbox (a write made while
+    /// nobody waits is remembered for the next wait).
+    pub async fn outbox_appended(&self) {
+        self.inner.outbox.notified().await;
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// A counter moved by every committed write of records (and by [`Core::touch`]): a
+    /// sync pass that started at revision r has seen every change up to r.
+    pub fn revision(&self) -> u64 {
+        self.inner
+            .revision
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Tells everything that watches the tenant to look again (after moving a manual
+    /// clock, for instance) and moves the revision.
+    pub fn touch(&self, tenant: TenantId) {
+        self.inner
+            .revision
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.inner.changes.send(tenant);
+    }
+
+    /// Tenants whose records changed (one message per committed write of records).
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<TenantId> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Live access events of every tenant (filter by tenant).
+    pub fn subscribe(&self) -> broadcast::Receiver<StreamedEvent> {
+        self.inner.events.subscribe()
+    }
+}
+
+impl Core {
+    /// Every terminal's sync status (written by the sync engine).
+    pub fn sync_board(&self) -> &crate::sync::StatusBoard {
+        &self.inner.sync
+    }
+
+    /// Enrollments on terminals.
+    pub fn enrollments(&self) -> &enrollments::Enrollments {
+        &self.inner.enrollments
+    }
+}
