@@ -23,17 +23,31 @@ use crate::store::{Blob, Kind};
 
 pub use crate::app::enrollments::{Capture, Enrollment, EnrollmentStatus, Enrollments};
 
+/// Why a capture gave no credential value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum CaptureError {
+    /// The terminal said the capture failed (its own words).
+    #[error("{0}")]
+    Failed(String),
+    /// The reply lacks the value the capture should carry.
+    #[error("the terminal reported no {0}")]
+    Missing(&'static str),
+    /// The fingerprint templates are unusable.
+    #[error("{0}")]
+    Templates(String),
+}
+
 /// What a terminal reported for a capture, read from a sync reply or an async result.
 fn captured_value(
     capture: Capture,
     reply: &Json,
-) -> Result<(CredentialValue, Option<Vec<u8>>), String> {
+) -> Result<(CredentialValue, Option<Vec<u8>>), CaptureError> {
     if reply.get("success").and_then(Json::as_bool) == Some(false) {
         let error = reply
             .get("error")
             .and_then(Json::as_str)
             .unwrap_or("the terminal reported a failure");
-        return Err(error.to_owned());
+        return Err(CaptureError::Failed(error.to_owned()));
     }
     let b64 = |v: &Json| {
         v.as_str()
@@ -47,7 +61,7 @@ fn captured_value(
                 _ => None,
             }
             .filter(|v| *v > 0)
-            .ok_or("the terminal reported no card value")?;
+            .ok_or(CaptureError::Missing("card value"))?;
             Ok((
                 CredentialValue::Card(WiegandCard::from_device_value(value)),
                 None,
@@ -58,7 +72,7 @@ fn captured_value(
                 .get("user_image")
                 .and_then(b64)
                 .or_else(|| reply.pointer("/face/image").and_then(b64))
-                .ok_or("the terminal reported no face image")?;
+                .ok_or(CaptureError::Missing("face image"))?;
             Ok((
                 CredentialValue::Face {
                     photo_ref: String::new(),
@@ -82,7 +96,8 @@ fn captured_value(
                     .map(str::to_owned)
                     .collect();
             }
-            let templates = FingerprintTemplates::new(templates).map_err(|e| e.to_string())?;
+            let templates = FingerprintTemplates::new(templates)
+                .map_err(|e| CaptureError::Templates(e.to_string()))?;
             Ok((CredentialValue::Fingerprint(templates), None))
         }
     }
@@ -91,7 +106,9 @@ fn captured_value(
 /// Turns what the terminal captured into the person's credential and ends the enrollment.
 pub async fn complete(core: &Core, enrollment: &Enrollment, reply: &Json) -> EnrollmentStatus {
     let status = match captured_value(enrollment.capture, reply) {
-        Err(reason) => EnrollmentStatus::Failed { reason },
+        Err(e) => EnrollmentStatus::Failed {
+            reason: e.to_string(),
+        },
         Ok((value, jpeg)) => {
             let caller = Caller {
                 tenant: enrollment.tenant,

@@ -8,14 +8,21 @@
 //! desired state, enrollment, and the integrator API with the device-facing receiver.
 //! It depends on no other workspace crate; the simulator is only ever a dev-dependency.
 //!
-//! What exists today:
-//! - [`card`] – a Wiegand card (facility code + number) and its encoding in the terminal's
-//!   64-bit `cards.value`;
-//! - [`domain`] – the pure domain: topology, people, credentials, entitlements, schedules,
-//!   the decision function and the desired state of each terminal.
+//! The layers, from the inside out (each may use only the ones before it):
+//! - [`card`], [`domain`] – the pure domain: topology, people, credentials, entitlements,
+//!   schedules, the decision function and the desired state of each terminal; no I/O, no
+//!   serde, no transport;
+//! - [`error`] – the application's error, without any transport in it;
+//! - [`store`], [`records`], [`residency`] – persistence: the `Store` trait and its SQLite
+//!   implementation, each entity's stored document, which people the memory holds;
+//! - [`app`] – the application: the tenants' snapshots and the only way to change them,
+//!   tenants and API keys, the enrollments this process runs;
+//! - [`terminal`], [`sync`], [`enroll`], [`notify`] – the terminal driver, the sync engine,
+//!   enrollment on a terminal, the notifications outbox;
+//! - [`http`], [`receiver`] – the edges: the integrator API and the device-facing
+//!   receiver, the only modules that know HTTP (the receiver only in its `server` part).
 //!
-//! The store, driver, sync engine, enrollment and integrator API follow in later work (see
-//! `ARCHITECTURE.md` for the roadmap of modules).
+//! `ARCHITECTURE.md` maps every module; a test (`tests/it/layering.rs`) keeps the layers.
 
 pub mod app;
 pub mod card;
@@ -33,16 +40,4 @@ pub mod terminal;
 
 pub use app::{Caller, Clock, Core};
 
-/// Serves the integrator API for `core` on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    core: Core,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        http::router(core).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-}
+pub use http::serve;

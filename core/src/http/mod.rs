@@ -62,6 +62,20 @@ impl axum::extract::FromRef<ApiState> for std::sync::Arc<rate_limit::RateLimiter
     }
 }
 
+/// Serves the integrator API for `core` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    core: Core,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(core).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
 /// The integrator API's router.
 pub fn router(core: Core) -> Router {
     let v1 = Router::new()

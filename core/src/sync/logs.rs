@@ -63,7 +63,7 @@ pub async fn catch_up(
             {
                 let e = ApplyError::LogNotRecorded {
                     log_id: id,
-                    reason: e,
+                    reason: e.to_string(),
                 };
                 return (cursor, Err(e));
             }

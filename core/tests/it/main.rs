@@ -9,6 +9,7 @@ mod decision_table; // table-driven decisions covering every reason code
 mod desired_state;
 mod devices; // the core with simulated terminals: enrollment, access events, online decisions
 mod fuzz; // bad input: generated requests to the integrator API and the receiver
+mod layering; // the layers hold: HTTP only at the edges, a pure domain, no module cycles
 mod notifications; // invitations, cloud keys, phones, welcome messages, the outbox
 mod receiver; // the device-facing receiver: access logs, online decisions, refusals
 mod records; // records ⇄ domain: snapshot round trip, same decisions; unique keys in the store

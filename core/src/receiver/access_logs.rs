@@ -1,0 +1,146 @@
+//! A device's access-log row becoming an access event carrying the `acs_id`: the person
+//! behind the row's user id, the door behind its portal, the instant in the site's time,
+//! de-duplicated by the device's log id (terminals retry and may send a row twice).
+
+use jiff::Timestamp;
+use serde_json::{Value as Json, json};
+
+use super::json_i64;
+use super::sender::Sender;
+use crate::app::{Core, Idempotency, Subject};
+use crate::card::WiegandCard;
+use crate::domain::{DoorId, PersonId, Snapshot, TenantId, Terminal, TerminalId};
+use crate::error::{AppError, ErrorKind};
+
+/// The door behind a terminal's portal (portal n → the terminal's n-th door).
+pub(super) fn door_of(t: &Terminal, portal: i64) -> Option<DoorId> {
+    let index = usize::try_from(portal.max(1) - 1).unwrap_or(0);
+    t.door_ids
+        .iter()
+        .nth(index)
+        .or_else(|| t.door_ids.iter().next())
+        .copied()
+}
+
+/// Converts a device-local epoch (wall time read as UTC) to an instant in the site's zone.
+pub(super) fn device_instant(s: &Snapshot, t: &Terminal, local: i64) -> Option<Timestamp> {
+    let tz = s
+        .topology
+        .site_of_facility(t.facility_id)
+        .map_or(jiff::tz::TimeZone::UTC, |site| site.time_zone.clone());
+    let wall = Timestamp::from_second(local).ok()?;
+    let civil = wall.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+    civil.to_zoned(tz).ok().map(|z| z.timestamp())
+}
+
+pub(super) fn event_result(event: i64) -> (&'static str, Option<&'static str>) {
+    match event {
+        7 => ("granted", None),
+        3 => ("denied", Some("unknown_credential")),
+        6 => ("denied", Some("no_entitlement")),
+        _ => ("denied", Some("device_error")),
+    }
+}
+
+/// Why an access-log row was not recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum LogError {
+    /// The row has no integer id: the terminal's mistake, not ours to retry.
+    #[error("access log without id")]
+    WithoutId,
+    /// The core could not record it (try again).
+    #[error("{0}")]
+    NotRecorded(#[from] AppError),
+}
+
+pub(super) async fn record_device_log(
+    core: &Core,
+    from: &Sender,
+    values: &Json,
+) -> Result<(), LogError> {
+    record_access_log(core, from.tenant, from.terminal, values).await
+}
+
+/// Records one row of a terminal's `access_logs` (pushed by the monitor, or read back by the
+/// sync engine's catch-up) as an access event, once: a row already recorded (same terminal
+/// and device log id) is skipped.
+pub(crate) async fn record_access_log(
+    core: &Core,
+    tenant: TenantId,
+    terminal: TerminalId,
+    values: &Json,
+) -> Result<(), LogError> {
+    let from = Sender { tenant, terminal };
+    let log_id = json_i64(values.get("id")).ok_or(LogError::WithoutId)?;
+    let event = json_i64(values.get("event")).unwrap_or(0);
+    let local = json_i64(values.get("time")).unwrap_or(0);
+    let user = json_i64(values.get("user_id")).unwrap_or(0);
+    let portal = json_i64(values.get("portal_id")).unwrap_or(1);
+    let card = json_i64(values.get("card_value")).unwrap_or(0);
+    let key = Idempotency {
+        key: format!("device-log:{}:{log_id}", from.terminal),
+        fingerprint: format!("{event}:{local}:{user}"),
+    };
+    if core
+        .idempotent_reply(from.tenant, &key.key)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let terminal = from.terminal;
+    let received = core.now();
+    let caller = crate::app::Caller {
+        tenant: from.tenant,
+        key_prefix: format!("terminal:{terminal}"),
+    };
+    let subjects = u64::try_from(user)
+        .ok()
+        .filter(|u| *u > 0)
+        .map(|u| Subject::Person(PersonId::new(u)))
+        .into_iter()
+        .collect();
+    let written = core
+        .append_about(&caller, subjects, move |s, plan| {
+            let t = s
+                .topology
+                .terminals
+                .get(&terminal)
+                .ok_or_else(|| AppError::not_found("terminal", terminal))?;
+            let occurred = device_instant(s, t, local).unwrap_or(received);
+            let person = u64::try_from(user)
+                .ok()
+                .map(PersonId::new)
+                .and_then(|p| s.people.get(&p));
+            let (result, reason) = event_result(event);
+            let data = json!({
+                "type": format!("access.{result}"),
+                "occurred_at": occurred.to_string(),
+                "received_at": received.to_string(),
+                "terminal_id": terminal.get(),
+                "door_id": door_of(t, portal).map(|d| d.get()),
+                "direction": "in",
+                "result": result,
+                "reason_code": reason,
+                "person_id": person.map(|p| p.id.get()),
+                "acs_id": person.map(|p| p.acs_id.as_str().to_owned()),
+                "card": (card > 0).then(|| {
+                    let c = WiegandCard::from_device_value(u64::try_from(card).unwrap_or(0));
+                    format!("{},{}", c.facility_code(), c.number())
+                }),
+                "device_event": event,
+                "device_log_id": log_id,
+                "source": "terminal",
+            });
+            plan.access_event(occurred, data);
+            plan.remember(&key, 200, &json!({}));
+            Ok(())
+        })
+        .await;
+    match written {
+        Ok(()) => Ok(()),
+        // A concurrent duplicate of the same row: already recorded.
+        Err(e) if e.kind == ErrorKind::IdempotencyReused => Ok(()),
+        Err(e) => Err(LogError::NotRecorded(e)),
+    }
+}
