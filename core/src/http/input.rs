@@ -212,3 +212,12 @@ pub(crate) fn name_of<T: Copy + PartialEq>(value: T, all: &[(&'static str, T)]) 
         .find(|(_, v)| *v == value)
         .map_or("unknown", |(n, _)| *n)
 }
+
+/// `{"person_id": …}`: the body that adds a person (an attendee, a member, a group
+/// member).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PersonRef {
+    /// The person.
+    pub(crate) person_id: u64,
+}

@@ -21,10 +21,13 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 use sha2::{Digest as _, Sha256};
 
+use super::PageResult;
+use super::credential_requests::random_token;
+use super::credentials::issue_problem;
 use super::input::{Input, opt_instant, parse, path_id};
-use super::people::{decode_selfie, issue_face, issue_problem, person_of, random_token};
+use super::people::{decode_selfie, issue_face, person_of};
 use super::rate_limit::ClientAddr;
-use super::{PageQuery, create_about, ok, page_query};
+use super::{create_about, ok, page_query};
 use crate::app::{Caller, Core, Subject};
 use crate::domain::{
     Contact, CredentialValue, Delivery, Invitation, InvitationId, InvitationRefused, PersonId,
@@ -34,8 +37,6 @@ use crate::error::{AppError, RefusalClass};
 use crate::notify::compose;
 use crate::records::invitation::TOKEN_SCOPE;
 use crate::store::Kind;
-
-type PageResult = Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>;
 
 /// Hex SHA-256 of a link token.
 pub(crate) fn token_digest(token: &str) -> String {

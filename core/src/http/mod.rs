@@ -12,17 +12,25 @@
 //! They need only the link's token and are rate-limited ([`rate_limit`]).
 
 mod access_events;
+mod accesses;
 pub mod auth;
+mod calendars;
 mod cloud_keys;
+mod credential_requests;
+mod credentials;
 mod enrollments;
-mod entitlements;
+mod events;
+mod groups;
 mod input;
 mod invitations;
 mod keys;
+mod members;
 mod outbox;
 mod people;
+mod phones;
 pub mod problem;
 pub mod rate_limit;
+mod schedules;
 mod topology;
 
 use axum::Router;
@@ -123,19 +131,19 @@ pub fn router(core: Core) -> Router {
         )
         .route(
             "/schedules",
-            post(entitlements::create_schedule).get(entitlements::list_schedules),
+            post(schedules::create_schedule).get(schedules::list_schedules),
         )
         .route(
             "/schedules/{id}",
-            get(entitlements::get_schedule).delete(entitlements::delete_schedule),
+            get(schedules::get_schedule).delete(schedules::delete_schedule),
         )
         .route(
             "/holiday-calendars",
-            post(entitlements::create_calendar).get(entitlements::list_calendars),
+            post(calendars::create_calendar).get(calendars::list_calendars),
         )
         .route(
             "/holiday-calendars/{id}",
-            get(entitlements::get_calendar).delete(entitlements::delete_calendar),
+            get(calendars::get_calendar).delete(calendars::delete_calendar),
         )
         .route("/people", post(people::enroll).get(people::list_people))
         .route(
@@ -147,11 +155,11 @@ pub fn router(core: Core) -> Router {
         .route("/people/{id}/selfie", get(people::selfie))
         .route(
             "/people/{id}/credentials",
-            post(people::issue_credential).get(people::list_credentials),
+            post(credentials::issue_credential).get(credentials::list_credentials),
         )
         .route(
             "/people/{id}/phones",
-            post(people::add_phone).get(people::list_phones),
+            post(phones::add_phone).get(phones::list_phones),
         )
         .route(
             "/people/{id}/contact",
@@ -162,72 +170,75 @@ pub fn router(core: Core) -> Router {
             post(invitations::create_invitation).get(invitations::list_invitations),
         )
         .route("/selfie-invitations/{id}", get(invitations::get_invitation))
-        .route("/phones/{id}/deactivate", post(people::deactivate_phone))
+        .route("/phones/{id}/deactivate", post(phones::deactivate_phone))
         .route(
             "/credentials/{id}",
-            get(people::get_credential).delete(people::delete_credential),
+            get(credentials::get_credential).delete(credentials::delete_credential),
         )
         .route(
             "/credentials/{id}/suspend",
-            post(people::suspend_credential),
+            post(credentials::suspend_credential),
         )
         .route(
             "/credentials/{id}/unsuspend",
-            post(people::unsuspend_credential),
+            post(credentials::unsuspend_credential),
         )
-        .route("/credentials/{id}/revoke", post(people::revoke_credential))
+        .route(
+            "/credentials/{id}/revoke",
+            post(credentials::revoke_credential),
+        )
         .route(
             "/credentials/{id}/clear-lockout",
-            post(people::clear_credential_lockout),
+            post(credentials::clear_credential_lockout),
         )
         .route("/outbox", get(outbox::list))
         .route("/outbox/{id}", get(outbox::get))
         .route(
             "/groups",
-            post(people::create_group).get(people::list_groups),
+            post(groups::create_group).get(groups::list_groups),
         )
         .route(
             "/groups/{id}",
-            get(people::get_group).delete(people::delete_group),
+            get(groups::get_group).delete(groups::delete_group),
         )
-        .route("/groups/{id}/members", post(people::add_group_member))
+        .route("/groups/{id}/members", post(groups::add_group_member))
         .route(
             "/groups/{id}/members/{person_id}",
-            axum::routing::delete(people::remove_group_member),
+            axum::routing::delete(groups::remove_group_member),
         )
         .route(
             "/events",
-            post(entitlements::create_event).get(entitlements::list_events),
+            post(events::create_event).get(events::list_events),
         )
         .route(
             "/events/{id}",
-            get(entitlements::get_event).delete(entitlements::delete_event),
+            get(events::get_event).delete(events::delete_event),
         )
         .route(
             "/events/{id}/attendees",
-            post(entitlements::add_attendee).get(entitlements::list_attendees),
+            post(events::add_attendee).get(events::list_attendees),
         )
         .route(
             "/events/{id}/attendees/{person_id}",
-            axum::routing::delete(entitlements::remove_attendee),
+            axum::routing::delete(events::remove_attendee),
         )
         .route(
             "/members",
-            post(entitlements::create_member).get(entitlements::list_members),
+            post(members::create_member).get(members::list_members),
         )
         .route(
             "/members/{id}",
-            get(entitlements::get_member).delete(entitlements::remove_member),
+            get(members::get_member).delete(members::remove_member),
         )
         .route(
             "/accesses",
-            post(entitlements::create_access).get(entitlements::list_accesses),
+            post(accesses::create_access).get(accesses::list_accesses),
         )
         .route(
             "/accesses/{id}",
-            get(entitlements::get_access)
-                .put(entitlements::update_access)
-                .delete(entitlements::delete_access),
+            get(accesses::get_access)
+                .put(accesses::update_access)
+                .delete(accesses::delete_access),
         )
         .route("/decisions", post(access_events::decide))
         .route("/access-events", get(access_events::list))
@@ -297,6 +308,27 @@ pub(crate) struct PageQuery {
     pub(crate) limit: Option<usize>,
     /// Cursor: the last id of the previous page.
     pub(crate) after: Option<u64>,
+}
+
+/// A page query, or why it could not be read (answered as a problem by [`page_query`]).
+pub(crate) type PageResult =
+    Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>;
+
+/// The `(id, view)` items of a list, in id order, borrowed from a snapshot.
+pub(crate) type Items<'s> = Box<dyn Iterator<Item = (u64, Json)> + 's>;
+
+/// A page of the items `items` picks from the caller's snapshot (`?limit=&after=`), as
+/// the list endpoints answer it.
+pub(crate) async fn list_page(
+    core: &Core,
+    caller: &Caller,
+    query: PageResult,
+    items: impl for<'s> FnOnce(&'s Snapshot) -> Items<'s>,
+) -> Result<Response, AppError> {
+    let q = page_query(query)?;
+    core.read(caller.tenant, |s| q.page(items(s)))
+        .await?
+        .map(ok)
 }
 
 /// The largest page.

@@ -2,17 +2,16 @@
 //! subject, cause, status, attempts, last error). Bodies are never shown: they may carry a
 //! PIN meant only for its owner.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use serde_json::{Value as Json, json};
 
+use super::PageResult;
 use super::input::path_id;
-use super::{MAX_PAGE, PageQuery, ok, page_query};
+use super::{MAX_PAGE, ok, page_query};
 use crate::app::{Caller, Core};
 use crate::error::AppError;
 use crate::store::MessageRow;
-
-type PageResult = Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>;
 
 fn message_view(m: &MessageRow) -> Json {
     json!({

@@ -3,21 +3,21 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
+use super::PageResult;
 use super::input::{self, FACILITY_KINDS, Input, OPERATING_MODES, name_of, named};
-use super::{PageQuery, create, delete_unused, get_one, ok, page_query};
+use super::list_page;
+use super::{create, delete_unused, get_one};
 use crate::app::{Caller, Core};
 use crate::domain::{
     DevicePassword, Door, DoorId, Facility, FacilityId, FacilityKind, OperatingMode, Site, SiteId,
     Snapshot, Terminal, TerminalId, TerminalSpec,
 };
 use crate::error::AppError;
-
-type PageResult = Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>;
 
 fn site_view(s: &Site) -> Json {
     json!({"id": s.id.get(), "name": s.name, "timezone": s.time_zone.iana_name()})
@@ -83,17 +83,15 @@ pub(crate) async fn list_sites(
     caller: Caller,
     query: PageResult,
 ) -> Result<Response, AppError> {
-    let q = page_query(query)?;
-    core.read(caller.tenant, |s| {
-        q.page(
+    list_page(&core, &caller, query, |s| {
+        Box::new(
             s.topology
                 .sites
                 .values()
                 .map(|x| (x.id.get(), site_view(x))),
         )
     })
-    .await?
-    .map(ok)
+    .await
 }
 
 /// `GET /v1/sites/{id}`.
@@ -201,17 +199,15 @@ pub(crate) async fn list_facilities(
     caller: Caller,
     query: PageResult,
 ) -> Result<Response, AppError> {
-    let q = page_query(query)?;
-    core.read(caller.tenant, |s| {
-        q.page(
+    list_page(&core, &caller, query, |s| {
+        Box::new(
             s.topology
                 .facilities
                 .values()
                 .map(|x| (x.id.get(), facility_view(x))),
         )
     })
-    .await?
-    .map(ok)
+    .await
 }
 
 /// `GET /v1/facilities/{id}`.
@@ -332,17 +328,15 @@ pub(crate) async fn list_doors(
     caller: Caller,
     query: PageResult,
 ) -> Result<Response, AppError> {
-    let q = page_query(query)?;
-    core.read(caller.tenant, |s| {
-        q.page(
+    list_page(&core, &caller, query, |s| {
+        Box::new(
             s.topology
                 .doors
                 .values()
                 .map(|x| (x.id.get(), door_view(x))),
         )
     })
-    .await?
-    .map(ok)
+    .await
 }
 
 /// `GET /v1/doors/{id}`.
@@ -466,17 +460,15 @@ pub(crate) async fn list_terminals(
     caller: Caller,
     query: PageResult,
 ) -> Result<Response, AppError> {
-    let q = page_query(query)?;
-    core.read(caller.tenant, |s| {
-        q.page(
+    list_page(&core, &caller, query, |s| {
+        Box::new(
             s.topology
                 .terminals
                 .values()
                 .map(|x| (x.id.get(), terminal_view(x))),
         )
     })
-    .await?
-    .map(ok)
+    .await
 }
 
 /// `GET /v1/terminals/{id}`.

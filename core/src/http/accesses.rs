@@ -1,0 +1,306 @@
+//! `/v1/accesses`: permanent or temporary accesses of people and groups to doors, with
+//! schedules and the auth types each door takes; their provisioning status. Deleting an
+//! access keeps the record (its status says so).
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+use super::PageResult;
+use super::input::{
+    ACCESS_KINDS, EFFECTS, Input, auth_types, name_of, named, opt_instant, path_id,
+};
+use super::list_page;
+use super::people::people_subjects;
+use super::{create_about, get_one, ok};
+use crate::app::{Caller, Core};
+use crate::domain::{
+    Access, AccessDoor, AccessId, AccessSpec, DoorId, Effect, GroupId, PersonId,
+    ProvisioningStatus, ScheduleId, Snapshot, validate_access_doors,
+};
+use crate::error::AppError;
+use crate::store::Kind;
+
+pub(crate) fn status_name(s: ProvisioningStatus) -> &'static str {
+    match s {
+        ProvisioningStatus::Initial => "initial",
+        ProvisioningStatus::Creating => "creating",
+        ProvisioningStatus::Ready => "ready",
+        ProvisioningStatus::Updating => "updating",
+        ProvisioningStatus::Deleting => "deleting",
+        ProvisioningStatus::Deleted => "deleted",
+    }
+}
+
+pub(crate) fn access_view(a: &Access) -> Json {
+    let ids = |set: &BTreeSet<PersonId>| set.iter().map(|p| p.get()).collect::<Vec<_>>();
+    json!({"id": a.id.get(), "name": a.name, "kind": name_of(a.kind, ACCESS_KINDS),
+        "effect": name_of(a.effect, EFFECTS), "status": status_name(a.status),
+        "valid_from": a.validity.from().map(|t| t.to_string()),
+        "valid_to": a.validity.to().map(|t| t.to_string()),
+        "schedule_id": a.schedule_id.map(ScheduleId::get),
+        "doors": a.doors.iter().map(|d| json!({"door_id": d.door_id.get(), "lock_unlock": d.lock_unlock,
+            "in_auth_types": d.in_auth_types.iter().map(|t| t.name()).collect::<Vec<_>>(),
+            "out_auth_types": d.out_auth_types.iter().map(|t| t.name()).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+        "person_ids": ids(&a.person_ids),
+        "group_ids": a.group_ids.iter().map(|g| g.get()).collect::<Vec<_>>(),
+        "welcome_email_required": a.welcome_email_required})
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccessDoorIn {
+    door_id: u64,
+    #[serde(default)]
+    lock_unlock: bool,
+    #[serde(default)]
+    in_auth_types: Vec<String>,
+    #[serde(default)]
+    out_auth_types: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccessIn {
+    name: String,
+    kind: String,
+    effect: Option<String>,
+    valid_from: Option<String>,
+    valid_to: Option<String>,
+    schedule_id: Option<u64>,
+    doors: Vec<AccessDoorIn>,
+    #[serde(default)]
+    person_ids: Vec<u64>,
+    #[serde(default)]
+    group_ids: Vec<u64>,
+    #[serde(default)]
+    welcome_email_required: bool,
+}
+
+/// Welcome messages for the people `access` applies to that `before` did not (all of them
+/// for a new access), when the access asks for them.
+pub(crate) fn welcome(
+    s: &Snapshot,
+    plan: &mut crate::app::Plan,
+    before: Option<&Access>,
+    access: &Access,
+    now: Timestamp,
+) {
+    if !access.welcome_email_required || access.effect != Effect::Permit {
+        return;
+    }
+    let had = before.map(|b| s.access_subjects(b)).unwrap_or_default();
+    for person in s.access_subjects(access).difference(&had) {
+        if let Some(person) = s.people.get(person) {
+            for message in crate::notify::compose::welcome_access(person, access, now) {
+                plan.message(message);
+            }
+        }
+    }
+}
+
+/// Checks an access request against the tenant's objects and builds the access.
+pub(crate) fn build_access(
+    s: &Snapshot,
+    id: AccessId,
+    body: &AccessIn,
+    tenant: crate::domain::TenantId,
+) -> Result<Access, AppError> {
+    let kind = named("kind", &body.kind, ACCESS_KINDS)?;
+    let effect = match body.effect.as_deref() {
+        None => Effect::Permit,
+        Some(e) => named("effect", e, EFFECTS)?,
+    };
+    let mut doors = Vec::new();
+    for (i, d) in body.doors.iter().enumerate() {
+        doors.push(AccessDoor {
+            door_id: DoorId::new(d.door_id),
+            lock_unlock: d.lock_unlock,
+            in_auth_types: auth_types(&format!("doors[{i}].in_auth_types"), &d.in_auth_types)?
+                .into_iter()
+                .collect(),
+            out_auth_types: auth_types(&format!("doors[{i}].out_auth_types"), &d.out_auth_types)?
+                .into_iter()
+                .collect(),
+        });
+    }
+    validate_access_doors(&s.topology, &doors)?;
+    let schedule_id = body.schedule_id.map(ScheduleId::new);
+    if let Some(sid) = schedule_id
+        && !s.schedules.contains_key(&sid)
+    {
+        return Err(AppError::invalid(
+            "schedule_id",
+            format!("schedule {sid} does not exist"),
+        ));
+    }
+    let mut person_ids = BTreeSet::new();
+    for (i, raw) in body.person_ids.iter().enumerate() {
+        let p = PersonId::new(*raw);
+        if !s.people.contains_key(&p) {
+            return Err(AppError::invalid(
+                format!("person_ids[{i}]"),
+                format!("person {p} does not exist"),
+            ));
+        }
+        person_ids.insert(p);
+    }
+    let mut group_ids = BTreeSet::new();
+    for (i, raw) in body.group_ids.iter().enumerate() {
+        let g = GroupId::new(*raw);
+        if !s.groups.contains_key(&g) {
+            return Err(AppError::invalid(
+                format!("group_ids[{i}]"),
+                format!("group {g} does not exist"),
+            ));
+        }
+        group_ids.insert(g);
+    }
+    let mut access = Access::new(
+        id,
+        AccessSpec {
+            tenant_id: tenant,
+            name: body.name.clone(),
+            kind,
+            effect,
+            valid_from: opt_instant("valid_from", body.valid_from.as_deref())?,
+            valid_to: opt_instant("valid_to", body.valid_to.as_deref())?,
+            schedule_id,
+            doors,
+            person_ids,
+            group_ids,
+        },
+    )?;
+    access.welcome_email_required = body.welcome_email_required;
+    Ok(access)
+}
+
+pub(crate) fn advance(access: &mut Access, path: &[ProvisioningStatus]) {
+    for next in path {
+        if let Ok(s) = access.status.transition(*next) {
+            access.status = s;
+        }
+    }
+}
+
+/// `POST /v1/accesses`: permanent or temporary (`valid_to` required), permit or deny,
+/// doors with in/out auth types the doors support, people and groups, a schedule.
+pub(crate) async fn create_access(
+    State(core): State<Core>,
+    caller: Caller,
+    input: Input<AccessIn>,
+) -> Result<Response, AppError> {
+    let tenant = caller.tenant;
+    let now = core.now();
+    let subjects = people_subjects(&input.body.person_ids);
+    create_about(
+        &core,
+        &caller,
+        subjects,
+        input.idempotency,
+        1,
+        move |s, plan| {
+            let mut access = build_access(s, AccessId::new(plan.next_id()?), &input.body, tenant)?;
+            welcome(s, plan, None, &access, now);
+            // Committed is provisioned until the sync engine reports per terminal.
+            advance(
+                &mut access,
+                &[ProvisioningStatus::Creating, ProvisioningStatus::Ready],
+            );
+            plan.audit("access.created", Kind::Access, Some(access.id.get()));
+            let view = access_view(&access);
+            plan.put(access, None);
+            Ok(view)
+        },
+    )
+    .await
+}
+
+/// `GET /v1/accesses`.
+pub(crate) async fn list_accesses(
+    State(core): State<Core>,
+    caller: Caller,
+    query: PageResult,
+) -> Result<Response, AppError> {
+    list_page(&core, &caller, query, |s| {
+        Box::new(s.accesses.values().map(|a| (a.id.get(), access_view(a))))
+    })
+    .await
+}
+
+/// `GET /v1/accesses/{id}`.
+pub(crate) async fn get_access(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    get_one(&core, &caller, "access", &id, |s, id| {
+        s.accesses.get(&AccessId::new(id)).map(access_view)
+    })
+    .await
+}
+
+/// `PUT /v1/accesses/{id}`: replaces the access (same body as create).
+pub(crate) async fn update_access(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+    input: Input<AccessIn>,
+) -> Result<Response, AppError> {
+    let id = AccessId::new(path_id("access", &id)?);
+    let tenant = caller.tenant;
+    let now = core.now();
+    let subjects = people_subjects(&input.body.person_ids);
+    let view = core
+        .write_about(&caller, subjects, 0, move |s, plan| {
+            let old = s
+                .accesses
+                .get(&id)
+                .filter(|a| a.is_live())
+                .ok_or_else(|| AppError::not_found("access", id))?;
+            let mut access = build_access(s, id, &input.body, tenant)?;
+            welcome(s, plan, Some(old), &access, now);
+            access.status = old.status;
+            advance(
+                &mut access,
+                &[ProvisioningStatus::Updating, ProvisioningStatus::Ready],
+            );
+            plan.audit("access.updated", Kind::Access, Some(id.get()));
+            let view = access_view(&access);
+            plan.put(access, None);
+            Ok(view)
+        })
+        .await?;
+    Ok(ok(view))
+}
+
+/// `DELETE /v1/accesses/{id}`.
+pub(crate) async fn delete_access(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id = AccessId::new(path_id("access", &id)?);
+    core.write(&caller, 0, move |s, plan| {
+        let mut access = s
+            .accesses
+            .get(&id)
+            .filter(|a| a.is_live())
+            .ok_or_else(|| AppError::not_found("access", id))?
+            .clone();
+        advance(
+            &mut access,
+            &[ProvisioningStatus::Deleting, ProvisioningStatus::Deleted],
+        );
+        plan.audit("access.deleted", Kind::Access, Some(id.get()));
+        plan.put(access, None);
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
