@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# HTTP figures of issue 8 with wrk (installed from Debian's packages when missing):
+# HTTP figures of BENCHMARKS.md with wrk (installed from Debian's packages when missing):
 #  1. simulator throughput for session_is_valid, load_objects of one user by id (10,000
 #     users) and create_objects of one user, each as a ratio of a bare axum handler's
 #     throughput measured in the same run with the same load generator;

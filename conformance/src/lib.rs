@@ -1,5 +1,5 @@
 //! `acs-conformance`: the conformance suite. It runs one catalogue of cases against a
-//! terminal and gives a verdict per case (DESIGN.md §5).
+//! terminal and gives a verdict per case.
 //!
 //! - [`catalogue`] – every case with its stable id (`SESSION-001`, `OBJECTS-003` …), the
 //!   paragraph of `docs/device-api.md` or `docs/domain.md` it checks, the capabilities it needs,

@@ -1,4 +1,4 @@
-//! The decision and desired-state functions with a large tenant loaded (issue 8, figure 8):
+//! The decision and desired-state functions with a large tenant loaded (BENCHMARKS.md, figure 8):
 //! 100,000 people each with a card, 1,000 accesses (each for 100 people at one of 10
 //! doors, half of them with an office-hours schedule), 20 terminals.
 //!

@@ -1,4 +1,4 @@
-//! Enrollment throughput and memory (issue 8, figure 7): enrolls N people, each with a
+//! Enrollment throughput and memory (BENCHMARKS.md, figure 7): enrolls N people, each with a
 //! ~20 KB selfie, through the integrator API of an in-process core over a file database,
 //! four clients at a time, and prints throughput and resident memory every tenth of the
 //! way (memory must stay flat: selfies live in the database, not in memory).

@@ -1,4 +1,4 @@
-//! Load held (issue 9, "Faults"): the core (integrator API, receiver, sync engine, SQLite
+//! Load held (RELIABILITY.md, "Faults"): the core (integrator API, receiver, sync engine, SQLite
 //! file in WAL mode) with T simulated terminals (default 20) that stream access events at
 //! R events/s in total (default 500) – each terminal identifies a card presented by its
 //! scripted person and pushes the access log to the receiver as the firmware does (monitor

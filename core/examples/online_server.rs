@@ -1,4 +1,4 @@
-//! The server `bench/online.sh` loads with wrk (issue 8, figure 6): a core over a SQLite
+//! The server `bench/online.sh` loads with wrk (BENCHMARKS.md, figure 6): a core over a SQLite
 //! file with N people (default 10,000) who each hold a card and are members, one Enterprise
 //! terminal registered at 127.0.0.1 with device id 7, and the device-facing receiver.
 //!

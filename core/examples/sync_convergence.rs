@@ -1,4 +1,4 @@
-//! Sync convergence (issue 8, figure 5): N people (default 10,000), each with a card and a
+//! Sync convergence (BENCHMARKS.md, figure 5): N people (default 10,000), each with a card and a
 //! face, all members, pushed by the sync engine to T simulated terminals (default 20) in
 //! this process; prints the time until every terminal holds everyone, then the time one
 //! attendee added afterwards takes to reach every terminal of its facility.

@@ -1,4 +1,4 @@
-//! The servers `bench/http.sh` loads with wrk (issue 8, figures 1 and 2):
+//! The servers `bench/http.sh` loads with wrk (BENCHMARKS.md, figure 1 and 2):
 //!
 //! - a simulated iDFace with 10,000 users (ids 1..=10,000) and, when asked, 100,000 cards,
 //!   on the first port printed;

@@ -118,3 +118,65 @@ fn citations_are_read_with_their_section_numbers() {
         ]
     );
 }
+
+/// The repository's own documents any text may name.
+const DOCUMENTS: [&str; 8] = [
+    "README.md",
+    "ARCHITECTURE.md",
+    "BENCHMARKS.md",
+    "RELIABILITY.md",
+    "CONTRIBUTING.md",
+    "fixtures/README.md",
+    "docs/device-api.md",
+    "docs/domain.md",
+];
+
+#[test]
+fn every_named_document_is_in_the_repository_and_nothing_cites_what_is_not() {
+    let root = root();
+    for doc in DOCUMENTS {
+        assert!(root.join(doc).is_file(), "{doc} is missing");
+    }
+    // Names of documents that live outside the repository, and pointers to a tracker users
+    // do not have.
+    let outside = [
+        "DESIGN.md",
+        "style.md",
+        "terminal-api.md",
+        "/work/",
+        "the tracker",
+    ];
+    let mut all = Vec::new();
+    files(&root, &mut all);
+    let mut found = Vec::new();
+    for path in all {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if path.ends_with("tests/it/doc_references.rs") {
+            continue;
+        }
+        for needle in outside {
+            if text.contains(needle) {
+                found.push(format!("{}: {needle}", path.display()));
+            }
+        }
+        // Issue numbers of a tracker: "issue 8", "(issue 9, …)".
+        if text
+            .match_indices("issue ")
+            .any(|(i, _)| text[i + 6..].starts_with(|c: char| c.is_ascii_digit()))
+        {
+            found.push(format!("{}: an issue number", path.display()));
+        }
+        // `domain.md` only as the repository's `docs/domain.md` (inside `docs/`, relative).
+        let bare = text.matches("domain.md").count();
+        let ours = text.matches("docs/domain.md").count();
+        if bare > ours && !path.starts_with(root.join("docs")) {
+            found.push(format!("{}: domain.md outside docs/", path.display()));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "references to what users do not have: {found:#?}"
+    );
+}

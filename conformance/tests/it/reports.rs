@@ -1,6 +1,6 @@
 //! The reports of a run: snapshots of every format for a run with one case of each
 //! verdict, the JSON and JUnit documents read back and checked against the run, the JUnit
-//! output checked against the rules of the Jenkins JUnit schema, and the HTML page checked
+//! output checked against the rules of the Jenkins JUnit schema (transcribed by hand), and the HTML page checked
 //! for escaping and for being self-contained.
 //!
 //! The run is fixed (start time, durations, evidence), so every report renders to the

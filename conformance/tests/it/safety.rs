@@ -1,4 +1,4 @@
-//! The suite's safety rails on real devices, tested against the simulator (issue 9):
+//! The suite's safety rails on real devices, tested against the simulator:
 //!
 //! - a run leaves every object outside the reserved id range (990,000,000–1,009,999,999)
 //!   byte-identical, rows at the range's edges included;

@@ -1,4 +1,4 @@
-//! The pure access-control domain: no I/O, no serde, no async (DESIGN.md §4,
+//! The pure access-control domain: no I/O, no serde, no async (
 //! docs/domain.md §7–9).
 //!
 //! - [`id`] – typed ids; [`validation`] – field errors and time windows;

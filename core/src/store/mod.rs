@@ -1,4 +1,4 @@
-//! Persistence behind the [`Store`] trait (DESIGN.md §4): tenants and their API keys,
+//! Persistence behind the [`Store`] trait: tenants and their API keys,
 //! domain records, unique keys, selfies, idempotency replies and the append-only streams
 //! (access events, audit). [`sqlite::SqliteStore`] is the embedded default; the trait is
 //! narrow and synchronous so that a PostgreSQL backend can follow.

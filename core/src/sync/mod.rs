@@ -1,5 +1,5 @@
 //! The sync engine: keeps every terminal's users, credentials and rules equal to what the
-//! core says (DESIGN.md §4 `sync/`).
+//! core says (ARCHITECTURE.md, `sync/`).
 //!
 //! - [`image`] – what a terminal must hold now, cut into subjects (a person with their
 //!   credentials and rules, a schedule's rule, the holidays), mapped onto the device tables;

@@ -1,4 +1,4 @@
-//! Fuzz campaigns over the core's two HTTP surfaces (issue 9, "Bad input"):
+//! Fuzz campaigns over the core's two HTTP surfaces (RELIABILITY.md, "Bad input"):
 //!
 //! - the integrator API: every operation of `openapi.json` (so new routes are covered
 //!   without editing this file), with path ids, query strings, headers and JSON bodies

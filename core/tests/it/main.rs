@@ -1,4 +1,4 @@
-//! The one integration-test binary of acs-core (style.md §3.6).
+//! The one integration-test binary of acs-core.
 
 mod api; // the integrator API end to end
 mod api_isolation; // tenant isolation on every endpoint; routes ⇄ openapi.json

@@ -1,4 +1,4 @@
-//! Invitations, cloud keys, phones and the notifications outbox (issue 10): the selfie
+//! Invitations, cloud keys, phones and the notifications outbox: the selfie
 //! invitation lifecycle through the public link, a full self-enrollment ending with the
 //! face on a terminal, cloud keys opening a door (one-time use, PIN lockout), a phone added
 //! later receiving an existing mobile key, welcome messages, and the outbox delivering

@@ -1,4 +1,4 @@
-//! Fuzz campaigns over the simulator's whole HTTP surface (issue 9, "Bad input"): JSON
+//! Fuzz campaigns over the simulator's whole HTTP surface (RELIABILITY.md, "Bad input"): JSON
 //! bodies mutated from valid requests of every command, random query strings, random,
 //! truncated, corrupted and oversized image bytes, the `/_sim/` control API, and the
 //! online-mode reply parser (`online::parse_result`, which validates what a server answers).
