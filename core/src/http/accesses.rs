@@ -11,13 +11,12 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::PageResult;
 use super::input::{
     ACCESS_KINDS, EFFECTS, Input, auth_types, name_of, named, opt_instant, path_id,
 };
-use super::list_page;
 use super::people::people_subjects;
-use super::{create_about, get_one, ok};
+use super::reads;
+use super::{create_about, ok};
 use crate::app::{Caller, Core};
 use crate::domain::{
     Access, AccessDoor, AccessId, AccessSpec, DoorId, Effect, GroupId, PersonId,
@@ -221,29 +220,7 @@ pub(crate) async fn create_access(
     .await
 }
 
-/// `GET /v1/accesses`.
-pub(crate) async fn list_accesses(
-    State(core): State<Core>,
-    caller: Caller,
-    query: PageResult,
-) -> Result<Response, AppError> {
-    list_page(&core, &caller, query, |s| {
-        Box::new(s.accesses.values().map(|a| (a.id.get(), access_view(a))))
-    })
-    .await
-}
-
-/// `GET /v1/accesses/{id}`.
-pub(crate) async fn get_access(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    get_one(&core, &caller, "access", &id, |s, id| {
-        s.accesses.get(&AccessId::new(id)).map(access_view)
-    })
-    .await
-}
+reads! { list_accesses, get_access, "access", AccessId, |s| s.accesses, access_view }
 
 /// `PUT /v1/accesses/{id}`: replaces the access (same body as create).
 pub(crate) async fn update_access(

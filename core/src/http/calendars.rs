@@ -5,10 +5,9 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::PageResult;
 use super::input::Input;
-use super::list_page;
-use super::{create, delete_unused, get_one};
+use super::reads;
+use super::{create, delete_unused};
 use crate::app::{Caller, Core};
 use crate::domain::{Holiday, HolidayCalendar, HolidayCalendarId};
 use crate::error::AppError;
@@ -89,35 +88,7 @@ pub(crate) async fn create_calendar(
     .await
 }
 
-/// `GET /v1/holiday-calendars`.
-pub(crate) async fn list_calendars(
-    State(core): State<Core>,
-    caller: Caller,
-    query: PageResult,
-) -> Result<Response, AppError> {
-    list_page(&core, &caller, query, |s| {
-        Box::new(
-            s.holiday_calendars
-                .values()
-                .map(|x| (x.id.get(), calendar_view(x))),
-        )
-    })
-    .await
-}
-
-/// `GET /v1/holiday-calendars/{id}`.
-pub(crate) async fn get_calendar(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    get_one(&core, &caller, "holiday calendar", &id, |s, id| {
-        s.holiday_calendars
-            .get(&HolidayCalendarId::new(id))
-            .map(calendar_view)
-    })
-    .await
-}
+reads! { list_calendars, get_calendar, "holiday calendar", HolidayCalendarId, |s| s.holiday_calendars, calendar_view }
 
 /// `DELETE /v1/holiday-calendars/{id}`.
 pub(crate) async fn delete_calendar(

@@ -6,10 +6,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::PageResult;
 use super::input::{Input, PersonRef, path_id};
-use super::list_page;
-use super::{create_about, delete_unused, get_one, ok};
+use super::reads;
+use super::{create_about, delete_unused, ok};
 use crate::app::{Caller, Core, Subject};
 use crate::domain::{Group, GroupId, PersonId};
 use crate::error::AppError;
@@ -65,29 +64,7 @@ pub(crate) async fn create_group(
     .await
 }
 
-/// `GET /v1/groups`.
-pub(crate) async fn list_groups(
-    State(core): State<Core>,
-    caller: Caller,
-    query: PageResult,
-) -> Result<Response, AppError> {
-    list_page(&core, &caller, query, |s| {
-        Box::new(s.groups.values().map(|g| (g.id.get(), group_view(g))))
-    })
-    .await
-}
-
-/// `GET /v1/groups/{id}`.
-pub(crate) async fn get_group(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    get_one(&core, &caller, "group", &id, |s, id| {
-        s.groups.get(&GroupId::new(id)).map(group_view)
-    })
-    .await
-}
+reads! { list_groups, get_group, "group", GroupId, |s| s.groups, group_view }
 
 /// `DELETE /v1/groups/{id}`.
 pub(crate) async fn delete_group(

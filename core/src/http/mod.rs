@@ -314,6 +314,37 @@ pub(crate) struct PageQuery {
 pub(crate) type PageResult =
     Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>;
 
+/// The `GET` list and `GET {id}` handlers of a resource the snapshot keeps in a map by
+/// id, e.g. `reads!(list_sites, get_site, "site", SiteId, |s| s.topology.sites, site_view);`.
+macro_rules! reads {
+    ($list:ident, $get:ident, $what:literal, $id:ident, |$s:ident| $map:expr, $view:path) => {
+        #[doc = concat!("`GET` a page of the list (", $what, ").")]
+        pub(crate) async fn $list(
+            axum::extract::State(core): axum::extract::State<crate::app::Core>,
+            caller: crate::app::Caller,
+            query: super::PageResult,
+        ) -> Result<axum::response::Response, crate::error::AppError> {
+            super::list_page(&core, &caller, query, |$s| {
+                Box::new($map.values().map(|x| (x.id.get(), $view(x))))
+            })
+            .await
+        }
+
+        #[doc = concat!("`GET` one ", $what, " by id.")]
+        pub(crate) async fn $get(
+            axum::extract::State(core): axum::extract::State<crate::app::Core>,
+            caller: crate::app::Caller,
+            axum::extract::Path(id): axum::extract::Path<String>,
+        ) -> Result<axum::response::Response, crate::error::AppError> {
+            super::get_one(&core, &caller, $what, &id, |$s, id| {
+                $map.get(&$id::new(id)).map($view)
+            })
+            .await
+        }
+    };
+}
+pub(crate) use reads;
+
 /// The `(id, view)` items of a list, in id order, borrowed from a snapshot.
 pub(crate) type Items<'s> = Box<dyn Iterator<Item = (u64, Json)> + 's>;
 

@@ -7,10 +7,9 @@ use jiff::civil::{Date, Weekday};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::PageResult;
 use super::input::{Input, instant, named};
-use super::list_page;
-use super::{create, delete_unused, get_one};
+use super::reads;
+use super::{create, delete_unused};
 use crate::app::{Caller, Core};
 use crate::domain::{
     HolidayCalendarId, HolidayClasses, Schedule, ScheduleId, WeekdaySet, WeeklySpan,
@@ -175,29 +174,7 @@ pub(crate) async fn create_schedule(
     .await
 }
 
-/// `GET /v1/schedules`.
-pub(crate) async fn list_schedules(
-    State(core): State<Core>,
-    caller: Caller,
-    query: PageResult,
-) -> Result<Response, AppError> {
-    list_page(&core, &caller, query, |s| {
-        Box::new(s.schedules.values().map(|x| (x.id.get(), schedule_view(x))))
-    })
-    .await
-}
-
-/// `GET /v1/schedules/{id}`.
-pub(crate) async fn get_schedule(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    get_one(&core, &caller, "schedule", &id, |s, id| {
-        s.schedules.get(&ScheduleId::new(id)).map(schedule_view)
-    })
-    .await
-}
+reads! { list_schedules, get_schedule, "schedule", ScheduleId, |s| s.schedules, schedule_view }
 
 /// `DELETE /v1/schedules/{id}`.
 pub(crate) async fn delete_schedule(

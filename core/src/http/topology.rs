@@ -8,10 +8,9 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::PageResult;
 use super::input::{self, FACILITY_KINDS, Input, OPERATING_MODES, name_of, named};
-use super::list_page;
-use super::{create, delete_unused, get_one};
+use super::reads;
+use super::{create, delete_unused};
 use crate::app::{Caller, Core};
 use crate::domain::{
     DevicePassword, Door, DoorId, Facility, FacilityId, FacilityKind, OperatingMode, Site, SiteId,
@@ -77,34 +76,7 @@ pub(crate) async fn create_site(
     .await
 }
 
-/// `GET /v1/sites`.
-pub(crate) async fn list_sites(
-    State(core): State<Core>,
-    caller: Caller,
-    query: PageResult,
-) -> Result<Response, AppError> {
-    list_page(&core, &caller, query, |s| {
-        Box::new(
-            s.topology
-                .sites
-                .values()
-                .map(|x| (x.id.get(), site_view(x))),
-        )
-    })
-    .await
-}
-
-/// `GET /v1/sites/{id}`.
-pub(crate) async fn get_site(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    get_one(&core, &caller, "site", &id, |s, id| {
-        s.topology.sites.get(&SiteId::new(id)).map(site_view)
-    })
-    .await
-}
+reads! { list_sites, get_site, "site", SiteId, |s| s.topology.sites, site_view }
 
 /// `DELETE /v1/sites/{id}`.
 pub(crate) async fn delete_site(
@@ -193,37 +165,7 @@ pub(crate) async fn create_facility(
     .await
 }
 
-/// `GET /v1/facilities`.
-pub(crate) async fn list_facilities(
-    State(core): State<Core>,
-    caller: Caller,
-    query: PageResult,
-) -> Result<Response, AppError> {
-    list_page(&core, &caller, query, |s| {
-        Box::new(
-            s.topology
-                .facilities
-                .values()
-                .map(|x| (x.id.get(), facility_view(x))),
-        )
-    })
-    .await
-}
-
-/// `GET /v1/facilities/{id}`.
-pub(crate) async fn get_facility(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    get_one(&core, &caller, "facility", &id, |s, id| {
-        s.topology
-            .facilities
-            .get(&FacilityId::new(id))
-            .map(facility_view)
-    })
-    .await
-}
+reads! { list_facilities, get_facility, "facility", FacilityId, |s| s.topology.facilities, facility_view }
 
 fn facility_users(s: &Snapshot, id: FacilityId) -> Option<String> {
     if let Some(f) = s
@@ -322,34 +264,7 @@ pub(crate) async fn create_door(
     .await
 }
 
-/// `GET /v1/doors`.
-pub(crate) async fn list_doors(
-    State(core): State<Core>,
-    caller: Caller,
-    query: PageResult,
-) -> Result<Response, AppError> {
-    list_page(&core, &caller, query, |s| {
-        Box::new(
-            s.topology
-                .doors
-                .values()
-                .map(|x| (x.id.get(), door_view(x))),
-        )
-    })
-    .await
-}
-
-/// `GET /v1/doors/{id}`.
-pub(crate) async fn get_door(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    get_one(&core, &caller, "door", &id, |s, id| {
-        s.topology.doors.get(&DoorId::new(id)).map(door_view)
-    })
-    .await
-}
+reads! { list_doors, get_door, "door", DoorId, |s| s.topology.doors, door_view }
 
 /// `DELETE /v1/doors/{id}`.
 pub(crate) async fn delete_door(
@@ -454,37 +369,7 @@ pub(crate) async fn create_terminal(
     .await
 }
 
-/// `GET /v1/terminals`.
-pub(crate) async fn list_terminals(
-    State(core): State<Core>,
-    caller: Caller,
-    query: PageResult,
-) -> Result<Response, AppError> {
-    list_page(&core, &caller, query, |s| {
-        Box::new(
-            s.topology
-                .terminals
-                .values()
-                .map(|x| (x.id.get(), terminal_view(x))),
-        )
-    })
-    .await
-}
-
-/// `GET /v1/terminals/{id}`.
-pub(crate) async fn get_terminal(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    get_one(&core, &caller, "terminal", &id, |s, id| {
-        s.topology
-            .terminals
-            .get(&TerminalId::new(id))
-            .map(terminal_view)
-    })
-    .await
-}
+reads! { list_terminals, get_terminal, "terminal", TerminalId, |s| s.topology.terminals, terminal_view }
 
 /// `DELETE /v1/terminals/{id}`.
 pub(crate) async fn delete_terminal(
