@@ -1,5 +1,6 @@
-//! The outbox's delivery task: hands every due message to its channel's [`Sender`],
-//! records the outcome, and sleeps until the next message is due or a write appends one.
+//! The outbox's delivery task: hands every due message to its channel's
+//! [`Sender`](super::Sender), records the outcome, and sleeps until the next message is due
+//! or a write appends one.
 //!
 //! Retries ([`crate::retry::Backoff`]): a temporary failure is tried again after a delay
 //! whose ceiling is 10 s, 20 s, 40 s … (doubling, at most one hour), each drawn between half
