@@ -34,6 +34,7 @@ pub mod notify;
 pub mod receiver;
 pub mod records;
 pub mod residency;
+pub mod retry;
 pub mod store;
 pub mod sync;
 pub mod terminal;

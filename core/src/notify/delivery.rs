@@ -1,22 +1,33 @@
-//! The outbox's delivery task: hands every due message to its channel's [`Sender`],
-//! records the outcome, and sleeps until the next message is due or a write appends one.
+//! The outbox's delivery task: hands every due message to its channel's
+//! [`Sender`](super::Sender), records the outcome, and sleeps until the next message is due
+//! or a write appends one.
 //!
-//! Retries: a temporary failure is tried again after 10 s, 20 s, 40 s … (doubling, at most
-//! one hour) for up to [`MAX_ATTEMPTS`] attempts; then, or at once for a permanent failure,
+//! Retries ([`crate::retry::Backoff`]): a temporary failure is tried again after a delay
+//! whose ceiling is 10 s, 20 s, 40 s … (doubling, at most one hour), each drawn between half
+//! the ceiling and the ceiling so that messages that failed together are not retried
+//! together, for up to [`MAX_ATTEMPTS`] attempts; then, or at once for a permanent failure,
 //! the message is marked `failed`. A message is marked `sent` only after its sender
 //! returned, so a crash in between delivers it again on restart (the senders make that
 //! repeat harmless: see [`super::file`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
 use super::{SendError, Senders};
 use crate::app::Core;
+use crate::retry::Backoff;
 use crate::store::{DeliveryOutcome, MessageRow};
 
 /// Attempts before a message is given up.
 pub const MAX_ATTEMPTS: u32 = 8;
+
+/// The ceiling of the delay after a message's first failed attempt.
+const FIRST_RETRY: Duration = Duration::from_secs(10);
+
+/// The longest delay between two attempts.
+const LONGEST_RETRY: Duration = Duration::from_secs(3600);
 
 /// Messages taken from the store per round.
 const BATCH: usize = 50;
@@ -26,10 +37,8 @@ pub fn retry_at(now: Timestamp, attempts: u32) -> Option<Timestamp> {
     if attempts >= MAX_ATTEMPTS {
         return None;
     }
-    let seconds = 10i64
-        .saturating_mul(1i64 << attempts.saturating_sub(1).min(20))
-        .min(3600);
-    now.checked_add(SignedDuration::from_secs(seconds)).ok()
+    let delay = Backoff::new(FIRST_RETRY, LONGEST_RETRY).delay(attempts.saturating_sub(1));
+    now.checked_add(SignedDuration::try_from(delay).ok()?).ok()
 }
 
 /// Delivers one message and returns the outcome to record.
@@ -115,12 +124,32 @@ pub async fn run(core: Core, senders: Senders) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn retries_back_off_and_stop() {
+    /// The delay `retry_at` chose after `attempts` failed attempts, from the epoch.
+    fn delay_after(attempts: u32) -> SignedDuration {
         let t0 = Timestamp::UNIX_EPOCH;
-        assert_eq!(retry_at(t0, 1), Some(t0 + SignedDuration::from_secs(10)));
-        assert_eq!(retry_at(t0, 2), Some(t0 + SignedDuration::from_secs(20)));
-        assert_eq!(retry_at(t0, 7), Some(t0 + SignedDuration::from_secs(640)));
-        assert_eq!(retry_at(t0, MAX_ATTEMPTS), None);
+        retry_at(t0, attempts).expect("retried").duration_since(t0)
+    }
+
+    #[test]
+    fn retries_back_off_with_jitter_and_stop() {
+        for (attempts, ceiling) in [(1, 10), (2, 20), (3, 40), (7, 640)] {
+            let ceiling = SignedDuration::from_secs(ceiling);
+            for _ in 0..50 {
+                let delay = delay_after(attempts);
+                assert!(
+                    ceiling / 2 <= delay && delay <= ceiling,
+                    "attempt {attempts}: {delay:?} outside [{:?}, {ceiling:?}]",
+                    ceiling / 2
+                );
+            }
+        }
+        assert_eq!(retry_at(Timestamp::UNIX_EPOCH, MAX_ATTEMPTS), None);
+    }
+
+    #[test]
+    fn messages_that_failed_together_are_not_retried_together() {
+        let delays: std::collections::BTreeSet<SignedDuration> =
+            (0..100).map(|_| delay_after(1)).collect();
+        assert!(delays.len() > 90, "{} distinct delays", delays.len());
     }
 }

@@ -63,10 +63,12 @@ impl DriverError {
         matches!(self, DriverError::Unreachable { .. })
     }
 
-    pub(super) fn protocol(command: &str, detail: impl Into<String>) -> DriverError {
+    /// A reply `command` got that the driver cannot understand; `detail` says why (a
+    /// [`wire::MalformedReply`] or a description of the status).
+    pub(super) fn protocol(command: &str, detail: impl std::fmt::Display) -> DriverError {
         DriverError::Protocol {
             command: command.to_owned(),
-            detail: detail.into(),
+            detail: detail.to_string(),
         }
     }
 

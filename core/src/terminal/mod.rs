@@ -1,6 +1,6 @@
 //! The terminal driver: a typed client of the Control iD terminal HTTP API
 //! (docs/device-api.md), used by the sync engine, enrollment and the conformance suite.
-//! Its JSON lives in the private [`wire`] module; no type is shared with the simulator.
+//! Its JSON lives in the private `wire` module; no type is shared with the simulator.
 //!
 //! - **Sessions** (§1): login on first use, the token percent-encoded in `?session=` on
 //!   every call; on a 401 one re-login and one retry. Concurrent calls share one login.

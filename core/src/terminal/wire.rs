@@ -16,6 +16,82 @@ use super::{EnrollKind, RemoteEnroll};
 /// A decoded JSON object reply.
 pub(super) type Object = Map<String, Json>;
 
+/// A reply whose shape is not the one docs/device-api.md describes: the terminal and this
+/// driver disagree about the API. Every variant is reported the same way, as
+/// [`DriverError::Protocol`](super::DriverError::Protocol) naming the command; the variant
+/// says what was wrong with the reply.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum MalformedReply {
+    /// The body is not JSON at all (an HTML page, text).
+    #[error("not JSON ({0})")]
+    NotJson(serde_json::Error),
+    /// The body is JSON but not an object.
+    #[error("a JSON {found} instead of an object")]
+    NotAnObject {
+        /// The JSON type found.
+        found: &'static str,
+    },
+    /// A member the reply must have is missing.
+    #[error("no '{member}' in the reply")]
+    MissingMember {
+        /// The member.
+        member: &'static str,
+    },
+    /// A member has the wrong JSON type.
+    #[error("'{member}' is a {found}")]
+    WrongType {
+        /// The member.
+        member: String,
+        /// The JSON type found.
+        found: &'static str,
+    },
+    /// `session` is there but not a non-empty string.
+    #[error("'session' is not a non-empty string")]
+    EmptySession,
+    /// `device_id` is neither a 64-bit integer nor a decimal string of one.
+    #[error("'device_id' is a {found} that is not a 64-bit integer")]
+    DeviceIdNotAnInteger {
+        /// The JSON type found.
+        found: &'static str,
+    },
+    /// A `load_objects` reply without the member named after the table.
+    #[error("no '{table}' member in the reply")]
+    MissingTable {
+        /// The table (`object`) loaded.
+        table: String,
+    },
+    /// A `load_objects` reply whose table member is not an array.
+    #[error("'{table}' is a {found}, not an array")]
+    TableNotAnArray {
+        /// The table loaded.
+        table: String,
+        /// The JSON type found.
+        found: &'static str,
+    },
+    /// A row of a `load_objects` reply that is not an object.
+    #[error("a row of '{table}' is a {found}")]
+    RowNotAnObject {
+        /// The table loaded.
+        table: String,
+        /// The JSON type found.
+        found: &'static str,
+    },
+    /// The reply does not have the members and types of the command's reply.
+    #[error("{0}")]
+    Shape(serde_json::Error),
+    /// `create_objects` answered with another number of ids than rows were sent.
+    #[error("{got} ids for {expected} rows")]
+    IdCount {
+        /// Ids in the reply.
+        got: usize,
+        /// Rows sent.
+        expected: usize,
+    },
+    /// `user_list_images` answered with neither of its known shapes.
+    #[error("neither 'image_info' nor 'user_ids' in the reply")]
+    NoImageList,
+}
+
 // ----- envelopes -------------------------------------------------------------------------
 
 /// The device's error envelope `{"error": "<text>", "code": <int>}`: the text, if `body`
@@ -32,14 +108,24 @@ pub(super) fn error_envelope(body: &[u8]) -> Option<String> {
 
 /// A successful reply as a JSON object; an empty body (or whitespace) counts as `{}`
 /// (docs/device-api.md §2: write commands answer either).
-pub(super) fn reply_object(body: &[u8]) -> Result<Object, String> {
+pub(super) fn reply_object(body: &[u8]) -> Result<Object, MalformedReply> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Object::new());
     }
     match serde_json::from_slice::<Json>(body) {
         Ok(Json::Object(map)) => Ok(map),
-        Ok(other) => Err(format!("a JSON {} instead of an object", kind(&other))),
-        Err(e) => Err(format!("not JSON ({e})")),
+        Ok(other) => Err(MalformedReply::NotAnObject {
+            found: kind(&other),
+        }),
+        Err(e) => Err(MalformedReply::NotJson(e)),
+    }
+}
+
+/// `member` has the JSON type of `found`, which it must not.
+fn wrong_type(member: &str, found: &Json) -> MalformedReply {
+    MalformedReply::WrongType {
+        member: member.to_owned(),
+        found: kind(found),
     }
 }
 
@@ -78,7 +164,7 @@ pub(super) enum LoginReply {
     /// No session but an error text: refused credentials (the official SDK's reading).
     Refused(String),
     /// Anything else.
-    Unreadable(String),
+    Unreadable(MalformedReply),
 }
 
 pub(super) fn login_reply(body: &[u8]) -> LoginReply {
@@ -88,10 +174,10 @@ pub(super) fn login_reply(body: &[u8]) -> LoginReply {
     };
     match reply.get("session") {
         Some(Json::String(token)) if !token.is_empty() => LoginReply::Session(token.clone()),
-        Some(_) => LoginReply::Unreadable("'session' is not a non-empty string".into()),
+        Some(_) => LoginReply::Unreadable(MalformedReply::EmptySession),
         None => match reply.get("error") {
             Some(Json::String(message)) => LoginReply::Refused(message.clone()),
-            _ => LoginReply::Unreadable("no 'session' in the reply".into()),
+            _ => LoginReply::Unreadable(MalformedReply::MissingMember { member: "session" }),
         },
     }
 }
@@ -106,17 +192,25 @@ pub(super) fn load_request(object: &str, mut request: Object) -> Json {
 }
 
 /// The rows of a `load_objects` reply, which is keyed by the table name.
-pub(super) fn rows(mut reply: Object, object: &str) -> Result<Vec<Object>, String> {
+pub(super) fn rows(mut reply: Object, object: &str) -> Result<Vec<Object>, MalformedReply> {
     let Some(rows) = reply.remove(object) else {
-        return Err(format!("no '{object}' member in the reply"));
+        return Err(MalformedReply::MissingTable {
+            table: object.to_owned(),
+        });
     };
     let Json::Array(rows) = rows else {
-        return Err(format!("'{object}' is a {}, not an array", kind(&rows)));
+        return Err(MalformedReply::TableNotAnArray {
+            table: object.to_owned(),
+            found: kind(&rows),
+        });
     };
     rows.into_iter()
         .map(|row| match row {
             Json::Object(row) => Ok(row),
-            other => Err(format!("a row of '{object}' is a {}", kind(&other))),
+            other => Err(MalformedReply::RowNotAnObject {
+                table: object.to_owned(),
+                found: kind(&other),
+            }),
         })
         .collect()
 }
@@ -128,14 +222,17 @@ pub(super) fn values_request(object: &str, values: Vec<Object>) -> Json {
 }
 
 /// `{"ids": [...]}` of `create_objects`, one per created row.
-pub(super) fn ids(reply: Object, expected: usize) -> Result<Vec<i64>, String> {
+pub(super) fn ids(reply: Object, expected: usize) -> Result<Vec<i64>, MalformedReply> {
     #[derive(Deserialize)]
     struct Ids {
         ids: Vec<i64>,
     }
-    let Ids { ids } = serde_json::from_value(Json::Object(reply)).map_err(|e| e.to_string())?;
+    let Ids { ids } = serde_json::from_value(Json::Object(reply)).map_err(MalformedReply::Shape)?;
     if ids.len() != expected {
-        return Err(format!("{} ids for {expected} rows", ids.len()));
+        return Err(MalformedReply::IdCount {
+            got: ids.len(),
+            expected,
+        });
     }
     Ok(ids)
 }
@@ -163,14 +260,14 @@ fn with_where(body: &mut Json, where_: Json) {
 }
 
 /// `{"changes": n}` of `modify_objects` / `destroy_objects`.
-pub(super) fn changes(reply: Object) -> Result<u64, String> {
+pub(super) fn changes(reply: Object) -> Result<u64, MalformedReply> {
     #[derive(Deserialize)]
     struct Changes {
         changes: u64,
     }
     serde_json::from_value::<Changes>(Json::Object(reply))
         .map(|c| c.changes)
-        .map_err(|e| e.to_string())
+        .map_err(MalformedReply::Shape)
 }
 
 // ----- images (§4) --------------------------------------------------------------------
@@ -197,16 +294,16 @@ pub(super) struct SetImageReply {
 
 /// Reads `{"user_id", "success", "scores", "errors": [{"code", "message", "info":
 /// {"match_user_id"}}]}` (§4.1).
-pub(super) fn set_image_reply(reply: Object) -> Result<SetImageReply, String> {
+pub(super) fn set_image_reply(reply: Object) -> Result<SetImageReply, MalformedReply> {
     let success = match reply.get("success") {
         Some(Json::Bool(b)) => *b,
-        Some(other) => return Err(format!("'success' is a {}", kind(other))),
-        None => return Err("no 'success' in the reply".into()),
+        Some(other) => return Err(wrong_type("success", other)),
+        None => return Err(MalformedReply::MissingMember { member: "success" }),
     };
     let items = match reply.get("errors") {
         None | Some(Json::Null) => &[][..],
         Some(Json::Array(items)) => items.as_slice(),
-        Some(other) => return Err(format!("'errors' is a {}", kind(other))),
+        Some(other) => return Err(wrong_type("errors", other)),
     };
     let match_user_id = |holder: &Json| {
         holder
@@ -247,7 +344,7 @@ pub(super) fn destroy_image_request(user_id: i64) -> Json {
 /// `(user_id, timestamp)` from `user_list_images.fcgi?get_timestamp=1`
 /// (`{"image_info": [{"user_id", "timestamp"}]}`); a firmware that ignores
 /// `get_timestamp` answers `{"user_ids": [...]}`, read with timestamp 0.
-pub(super) fn image_list(reply: Object) -> Result<Vec<(i64, i64)>, String> {
+pub(super) fn image_list(reply: Object) -> Result<Vec<(i64, i64)>, MalformedReply> {
     #[derive(Deserialize)]
     struct ImageInfo {
         user_id: i64,
@@ -259,11 +356,11 @@ pub(super) fn image_list(reply: Object) -> Result<Vec<(i64, i64)>, String> {
         user_ids: Option<Vec<i64>>,
     }
     let listing: Listing =
-        serde_json::from_value(Json::Object(reply)).map_err(|e| e.to_string())?;
+        serde_json::from_value(Json::Object(reply)).map_err(MalformedReply::Shape)?;
     match (listing.image_info, listing.user_ids) {
         (Some(info), _) => Ok(info.into_iter().map(|i| (i.user_id, i.timestamp)).collect()),
         (None, Some(ids)) => Ok(ids.into_iter().map(|id| (id, 0)).collect()),
-        (None, None) => Err("neither 'image_info' nor 'user_ids' in the reply".into()),
+        (None, None) => Err(MalformedReply::NoImageList),
     }
 }
 
@@ -305,21 +402,21 @@ pub(super) struct Identity {
     pub(super) version: String,
 }
 
-pub(super) fn identity(reply: &Object) -> Result<Identity, String> {
+pub(super) fn identity(reply: &Object) -> Result<Identity, MalformedReply> {
     let device_id = match reply.get("device_id") {
-        Some(value) => lenient_i64(value).ok_or_else(|| {
-            format!(
-                "'device_id' is a {} that is not a 64-bit integer",
-                kind(value)
-            )
-        })?,
-        None => return Err("no 'device_id' in the reply".into()),
+        Some(value) => lenient_i64(value)
+            .ok_or_else(|| MalformedReply::DeviceIdNotAnInteger { found: kind(value) })?,
+        None => {
+            return Err(MalformedReply::MissingMember {
+                member: "device_id",
+            });
+        }
     };
     let text = |member: &str| match reply.get(member) {
         Some(Json::String(s)) => Ok(s.clone()),
         Some(Json::Number(n)) => Ok(n.to_string()),
         None | Some(Json::Null) => Ok(String::new()),
-        Some(other) => Err(format!("'{member}' is a {}", kind(other))),
+        Some(other) => Err(wrong_type(member, other)),
     };
     Ok(Identity {
         device_id,
@@ -373,6 +470,48 @@ mod tests {
         assert_eq!(reply_object(b" \n").expect("blank"), Object::new());
         assert!(reply_object(b"<html>404</html>").is_err());
         assert!(reply_object(b"[1]").is_err());
+    }
+
+    #[test]
+    fn malformed_replies_say_what_is_wrong() {
+        let users = |reply: Json| rows(object(reply), "users").expect_err("malformed");
+        let missing = users(json!({"cards": []}));
+        assert!(matches!(missing, MalformedReply::MissingTable { .. }));
+        assert_eq!(missing.to_string(), "no 'users' member in the reply");
+        assert_eq!(
+            users(json!({"users": {}})).to_string(),
+            "'users' is a object, not an array"
+        );
+        assert_eq!(
+            users(json!({"users": [1]})).to_string(),
+            "a row of 'users' is a number"
+        );
+        let short = ids(object(json!({"ids": [1]})), 2).expect_err("one id for two rows");
+        assert!(matches!(
+            short,
+            MalformedReply::IdCount {
+                got: 1,
+                expected: 2
+            }
+        ));
+        assert!(matches!(
+            changes(object(json!({"changes": "3"}))),
+            Err(MalformedReply::Shape(_))
+        ));
+        assert!(matches!(
+            reply_object(b"<html>"),
+            Err(MalformedReply::NotJson(_))
+        ));
+        assert_eq!(
+            set_image_reply(object(json!({"success": 1})))
+                .err()
+                .map(|e| e.to_string()),
+            Some("'success' is a number".to_owned())
+        );
+        assert!(matches!(
+            login_reply(br#"{"session": ""}"#),
+            LoginReply::Unreadable(MalformedReply::EmptySession)
+        ));
     }
 
     #[test]

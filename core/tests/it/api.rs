@@ -9,6 +9,7 @@ use acs_core::store::SqliteStore;
 use serde_json::{Value as Json, json};
 
 use crate::api_support::{Api, face_b64, venue};
+use crate::bounded::bounded;
 
 async fn enroll(api: &Api, acs_id: &str) -> (u64, u64) {
     let r = api
@@ -79,11 +80,15 @@ async fn enroll_then_member_then_face_grants_with_the_acs_id_and_is_streamed() {
     assert_eq!(decision.json["acs_id"], "E-1001");
     assert_eq!(decision.json["rules"], json!([{"member_id": member}]));
 
-    let mut text = String::new();
-    while !text.contains("\n\n") {
-        let chunk = stream.chunk().await.expect("chunk").expect("open stream");
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let text = bounded("an event on the stream", async {
+        let mut text = String::new();
+        while !text.contains("\n\n") {
+            let chunk = stream.chunk().await.expect("chunk").expect("open stream");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    })
+    .await;
     assert!(text.contains("event: access.granted"), "{text}");
     assert!(text.contains("\"acs_id\":\"E-1001\""), "{text}");
 

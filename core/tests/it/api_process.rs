@@ -3,33 +3,50 @@
 //! restart that still has every acknowledged write. The server's logs never contain the API
 //! key, the device password or the selfie.
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 use tokio::sync::Mutex;
 
 use crate::api_support::face_b64;
+use crate::bounded::{PATIENCE, bounded, http_client};
 
 const BIN: &str = env!("CARGO_BIN_EXE_acs-core");
 
+/// A child process killed (SIGKILL) and reaped when dropped – also when the test panics –
+/// so that no process outlives its test.
+#[derive(Debug)]
+pub(crate) struct KillOnDrop(Child);
+
+impl KillOnDrop {
+    /// Kills the process now (SIGKILL) and waits until it is reaped.
+    pub(crate) fn kill(&mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("reaped");
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
 pub(crate) fn tenant(db: &Path) -> String {
-    let out = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args([
             "tenant", "create", "--slug", "acme", "--name", "Acme", "--db",
         ])
-        .arg(db)
-        .output()
-        .expect("acs-core runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .arg(db);
+    let (success, stdout, stderr) = run_to_completion(&mut command, "acs-core tenant create");
+    assert!(success, "{stderr}");
     stdout
         .lines()
         .find_map(|l| l.strip_prefix("API key (shown once): "))
@@ -38,32 +55,76 @@ pub(crate) fn tenant(db: &Path) -> String {
         .to_owned()
 }
 
+/// Runs `command` until it exits (killed if it takes longer than [`PATIENCE`]): whether it
+/// succeeded, its standard output and its standard error. For commands that print little
+/// (the pipes are read once the process has exited).
+fn run_to_completion(command: &mut Command, what: &str) -> (bool, String, String) {
+    let mut child = KillOnDrop(
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} starts: {e}")),
+    );
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("process status") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not exit within {PATIENCE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.0.stdout.take() {
+        pipe.read_to_string(&mut stdout).expect("read stdout");
+    }
+    if let Some(mut pipe) = child.0.stderr.take() {
+        pipe.read_to_string(&mut stderr).expect("read stderr");
+    }
+    (status.success(), stdout, stderr)
+}
+
 /// Starts `acs-core serve` on a free port; returns the process and its base URL.
-pub(crate) fn serve(db: &Path, log: &Path) -> (Child, String) {
+pub(crate) fn serve(db: &Path, log: &Path) -> (KillOnDrop, String) {
     serve_with(db, log, &[])
 }
 
 /// [`serve`] with more arguments.
-pub(crate) fn serve_with(db: &Path, log: &Path, more: &[&str]) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--receiver",
-            "127.0.0.1:0",
-            "--db",
-        ])
-        .arg(db)
-        .args(more)
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).expect("log file"))
-        .spawn()
-        .expect("acs-core serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("banner");
+pub(crate) fn serve_with(db: &Path, log: &Path, more: &[&str]) -> (KillOnDrop, String) {
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--receiver",
+                "127.0.0.1:0",
+                "--db",
+            ])
+            .arg(db)
+            .args(more)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).expect("log file"))
+            .spawn()
+            .expect("acs-core serve starts"),
+    );
+    // The banner is read on a thread of its own, so that a server that never prints it
+    // fails the test instead of blocking it (the guard then kills it, which ends the read).
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (banner, read) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = banner.send(line);
+    });
+    let line = read
+        .recv_timeout(PATIENCE)
+        .unwrap_or_else(|_| panic!("acs-core serve printed no banner within {PATIENCE:?}"));
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -94,7 +155,7 @@ async fn acknowledged_writes_survive_a_sigkill() {
     let log = dir.join("serve.log");
     let key = tenant(&db);
     let (mut child, base) = serve(&db, &log);
-    let client = reqwest::Client::new();
+    let client = http_client();
 
     // Secrets that must never reach the logs.
     let site = post(
@@ -168,17 +229,21 @@ async fn acknowledged_writes_survive_a_sigkill() {
             }
         }));
     }
-    while count.load(Ordering::SeqCst) < 40 {
-        tokio::task::yield_now().await;
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
+    bounded("40 acknowledged writes", async {
+        while count.load(Ordering::SeqCst) < 40 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    child.kill();
     for w in writers {
-        w.await.expect("writer");
+        bounded("a writer to stop after the kill", w)
+            .await
+            .expect("writer");
     }
 
     let log2 = dir.join("serve-after-kill.log");
-    let (mut child, base) = serve(&db, &log2);
+    let (child, base) = serve(&db, &log2);
     let acknowledged = acknowledged.lock().await.clone();
     assert!(acknowledged.len() >= 40);
     for (acs_id, id) in &acknowledged {
@@ -192,8 +257,7 @@ async fn acknowledged_writes_survive_a_sigkill() {
         let person: Json = r.json().await.expect("json");
         assert_eq!(person["acs_id"], acs_id.as_str());
     }
-    child.kill().ok();
-    child.wait().ok();
+    drop(child);
 
     let logs = std::fs::read_to_string(&log).expect("log")
         + &std::fs::read_to_string(&log2).expect("log after the kill");

@@ -107,7 +107,7 @@ impl Api {
             base,
             core,
             key,
-            client: reqwest::Client::new(),
+            client: crate::bounded::http_client(),
             _shutdown: Shutdown(Some(tx)),
         }
     }

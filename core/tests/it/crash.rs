@@ -17,6 +17,7 @@ use serde_json::{Value as Json, json};
 use tokio::sync::Mutex;
 
 use crate::api_process::{serve, serve_with, tenant};
+use crate::bounded::{bounded, http_client};
 
 const TERMINALS: usize = 3;
 /// Device writes of one round after which the kill may fall (seeded within this range).
@@ -25,16 +26,6 @@ const KILL_AFTER_WRITES: std::ops::Range<usize> = 1..600;
 const WRITERS: u32 = 4;
 /// How long anything may take (real time) before the test gives up.
 const WITHIN: Duration = Duration::from_secs(60);
-
-/// The served process, killed when dropped (also when an assertion fails).
-struct Serving(std::process::Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
 
 /// A seeded sequence (splitmix64), enough to place the kills.
 struct Seeded(u64);
@@ -132,7 +123,7 @@ type Acknowledged = Arc<Mutex<BTreeMap<u64, (Option<u32>, Option<bool>)>>>;
 /// Enrolls people with a card and a membership, one after the other, until the API stops
 /// answering; records what was acknowledged.
 async fn enroll(base: String, key: String, from: u32, acknowledged: Acknowledged) {
-    let client = reqwest::Client::new();
+    let client = http_client();
     for n in from.. {
         let Some(person) = create(
             &client,
@@ -240,10 +231,10 @@ async fn sigkill_during_sync_and_enrollment_loses_nothing_and_duplicates_nothing
         .spawn()
         .await
         .expect("fleet");
-    let client = reqwest::Client::new();
+    let client = http_client();
 
-    let (child, mut base) = serve(&db, &dir.join("serve-0.log"));
-    let mut child = Serving(child);
+    // Killed when dropped, also when an assertion fails.
+    let (mut child, mut base) = serve(&db, &dir.join("serve-0.log"));
     let site = create(
         &client,
         &base,
@@ -315,10 +306,11 @@ async fn sigkill_during_sync_and_enrollment_loses_nothing_and_duplicates_nothing
                 "round {round}: the core made no device writes"
             );
         }
-        child.0.kill().expect("SIGKILL");
-        child.0.wait().expect("reaped");
+        child.kill();
         for w in writers {
-            w.await.expect("writer");
+            bounded(format!("round {round}: a writer to stop after the kill"), w)
+                .await
+                .expect("writer");
         }
         next += WRITERS * 10_000;
         eprintln!("crash seed {seed}: round {round} killed after {after} device writes");
@@ -331,7 +323,7 @@ async fn sigkill_during_sync_and_enrollment_loses_nothing_and_duplicates_nothing
             &dir.join(format!("serve-{}.log", round + 1)),
             &["--readback-seconds", "1"],
         );
-        (child, base) = (Serving(restarted), url);
+        (child, base) = (restarted, url);
     }
 
     // Everything acknowledged is still there.

@@ -10,6 +10,7 @@ use acs_simulator::{Fleet, Presentation, RunningFleet, Simulator, TimeMode};
 use serde_json::{Value as Json, json};
 
 use crate::api_support::{Api, FACE};
+use crate::bounded::{board_until, bounded};
 
 const CARD: u64 = 528_281_023_086;
 
@@ -88,20 +89,37 @@ async fn rig(second_mode: &str) -> Rig {
     }
 }
 
+/// The next access event that came from a terminal's access log.
+async fn terminal_event(
+    events: &mut tokio::sync::broadcast::Receiver<acs_core::app::StreamedEvent>,
+) -> Json {
+    bounded("an access event from a terminal", async {
+        loop {
+            let e = events.recv().await.expect("an access event");
+            if e.event.data["source"] == "terminal" {
+                break e.event.data;
+            }
+        }
+    })
+    .await
+}
+
 impl Rig {
     /// Waits until both terminals hold `people` people and are in sync.
     async fn converged(&self, people: usize) {
         let terminals = self.terminals.clone();
-        self.engine
-            .board()
-            .wait_until(|board| {
+        board_until(
+            self.engine.board(),
+            format_args!("terminals {terminals:?} in sync with {people} people"),
+            |board| {
                 terminals.iter().all(|t| {
                     board.iter().any(|((_, id), s)| {
                         id.get() == *t && s.in_sync && s.pending == 0 && s.people == people
                     })
                 })
-            })
-            .await;
+            },
+        )
+        .await;
     }
 
     fn device(&self, i: usize) -> &acs_simulator::RunningSimulator {
@@ -155,12 +173,7 @@ async fn a_card_enrolled_synchronously_on_one_terminal_opens_the_other() {
         "the enrolled card opens the other terminal"
     );
     // The terminal's access log comes back as an access event with the acs_id.
-    let event = loop {
-        let e = events.recv().await.expect("an access event");
-        if e.event.data["source"] == "terminal" {
-            break e.event.data;
-        }
-    };
+    let event = terminal_event(&mut events).await;
     assert_eq!(event["acs_id"], "E-500", "{event}");
     assert_eq!(event["result"], "granted");
     assert_eq!(event["card"], "123,45678");
@@ -215,12 +228,7 @@ async fn a_face_enrolled_asynchronously_reaches_the_other_terminal_and_is_recogn
         seen.decision.event, 7,
         "the enrolled face is recognised on the other terminal"
     );
-    let event = loop {
-        let e = events.recv().await.expect("an access event");
-        if e.event.data["source"] == "terminal" {
-            break e.event.data;
-        }
-    };
+    let event = terminal_event(&mut events).await;
     assert_eq!(event["acs_id"], "E-600");
     assert_eq!(event["person_id"], person);
 

@@ -4,9 +4,10 @@ mod api; // the integrator API end to end
 mod api_isolation; // tenant isolation on every endpoint; routes ⇄ openapi.json
 mod api_process; // the real binary: SIGKILL during writes, secrets never logged
 mod api_support;
+mod bounded; // every wait with a deadline
 mod crash; // SIGKILL of `acs-core serve` during sync and enrollment: nothing lost or doubled
 mod decision_table; // table-driven decisions covering every reason code
-mod desired_state;
+mod desired_state; // desired state: distribution rules, monotonicity, next_change exactness
 mod devices; // the core with simulated terminals: enrollment, access events, online decisions
 mod fuzz; // bad input: generated requests to the integrator API and the receiver
 mod layering; // the layers hold: HTTP only at the edges, a pure domain, no module cycles
@@ -15,6 +16,6 @@ mod receiver; // the device-facing receiver: access logs, online decisions, refu
 mod records; // records ⇄ domain: snapshot round trip, same decisions; unique keys in the store
 mod residency; // filed people: only the entitled in memory, everyone still answered for
 mod schedule_oracle; // proptest: schedules against a naive minute-by-minute oracle across DST
-mod support;
-mod sync; // the sync engine against simulated fleets // shared fixtures: a small tenant, timestamps, builders // desired state: distribution rules, monotonicity, next_change exactness
+mod support; // shared fixtures: a small tenant, timestamps, builders
+mod sync; // the sync engine against simulated fleets
 mod terminal; // the terminal driver against the simulator, a stub and the recorded fixtures

@@ -710,6 +710,10 @@ fn smtp_server() -> (u16, std::thread::JoinHandle<String>) {
     let port = listener.local_addr().expect("addr").port();
     let handle = std::thread::spawn(move || {
         let (stream, _) = listener.accept().expect("a client");
+        // A client that stops talking ends the session (and the test) instead of hanging.
+        stream
+            .set_read_timeout(Some(crate::bounded::PATIENCE))
+            .expect("read timeout");
         let mut out = stream.try_clone().expect("clone");
         let mut lines = BufReader::new(stream);
         let mut say = |text: &str| {
@@ -766,9 +770,12 @@ async fn the_smtp_sender_delivers_an_e_mail_with_the_outbox_id_as_message_id() {
     assert_eq!(deliver_due(&api.core, &senders).await.expect("delivery"), 1);
     let message = &stored_messages(&api.core)[0];
     assert_eq!(message.status.as_str(), "sent", "{message:?}");
-    let received = tokio::task::spawn_blocking(move || server.join().expect("server"))
-        .await
-        .expect("join");
+    let received = crate::bounded::bounded(
+        "the SMTP server to end its session",
+        tokio::task::spawn_blocking(move || server.join().expect("server")),
+    )
+    .await
+    .expect("join");
     assert!(received.contains("RCPT TO:<ana@example.com>"), "{received}");
     assert!(
         received.contains(&format!("<acs-outbox-{}@example.com>", message.id)),

@@ -66,7 +66,7 @@ async fn rig(terminal_address: &str, mode: &str) -> Rig {
         receiver,
         door,
         person,
-        client: reqwest::Client::new(),
+        client: crate::bounded::http_client(),
     }
 }
 

@@ -11,6 +11,7 @@ use acs_simulator::{Fleet, Presentation, RunningFleet, Simulator, TimeMode};
 use serde_json::json;
 
 use crate::api_support::{Api, face_b64};
+use crate::bounded::board_until;
 
 /// 123,45678 as the terminal stores it.
 const CARD: u64 = 528_281_023_086;
@@ -127,16 +128,18 @@ fn count(fleet: &RunningFleet, index: usize, table: &str) -> usize {
 
 /// Waits until every terminal of the tenant reports in sync with `people` on it.
 async fn converged(engine: &SyncEngine, terminals: &[(u64, usize)]) {
-    engine
-        .board()
-        .wait_until(|board| {
+    board_until(
+        engine.board(),
+        format_args!("(terminal, people) {terminals:?} in sync"),
+        |board| {
             terminals.iter().all(|(terminal, people)| {
                 board.iter().any(|((_, t), s)| {
                     t.get() == *terminal && s.in_sync && s.pending == 0 && s.people == *people
                 })
             })
-        })
-        .await;
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -444,10 +447,10 @@ async fn a_user_deleted_on_the_device_by_hand_is_pushed_again() {
     assert!(users(&fleet, 0).is_empty());
     // The read-back is due a minute later on the core's clock.
     api.set_now("2026-05-04T08:01:00Z");
-    engine
-        .board()
-        .wait_until(|_| users(&fleet, 0).len() == 1)
-        .await;
+    board_until(engine.board(), "the user pushed again", |_| {
+        users(&fleet, 0).len() == 1
+    })
+    .await;
     assert_eq!(users(&fleet, 0), BTreeSet::from(["E-4".to_owned()]));
     engine.shutdown().await;
     fleet.shutdown().await;

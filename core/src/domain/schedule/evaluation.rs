@@ -1,7 +1,5 @@
-//! Schedules: weekly spans in the site's local wall-clock time, holiday calendars with three
-//! classes, and one-off windows (docs/domain.md §7.3, §8.3 rule 9).
-//!
-//! # How a schedule is evaluated
+//! How a schedule is evaluated: whether it is active at an instant, and the next instant
+//! that changes.
 //!
 //! A schedule is active at an instant when a one-off window contains the instant, or a
 //! weekly span instance covers the instant's *wall-clock* date and time in the site's time
@@ -25,315 +23,16 @@
 //! [`Schedule::next_change_after`] finds the next instant the active state flips, searching
 //! at most [`NEXT_CHANGE_HORIZON_DAYS`] days ahead.
 
-use super::id::{HolidayCalendarId, ScheduleId};
-use super::validation::{InvalidField, Problem, Window, required_text};
-use jiff::civil::{Date, DateTime, Weekday};
+use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
-use jiff::{SignedDuration, Timestamp, ToSpan};
+use jiff::{SignedDuration, Timestamp};
 
-/// Seconds in a (wall-clock) day.
-pub const SECONDS_PER_DAY: u32 = 86_400;
+use super::{HolidayCalendar, SECONDS_PER_DAY, Schedule, holiday_classes_on};
 
 /// How far ahead [`Schedule::next_change_after`] looks.
 pub const NEXT_CHANGE_HORIZON_DAYS: i64 = 400;
 
-/// A set of weekdays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct WeekdaySet(u8);
-
-impl WeekdaySet {
-    /// No day.
-    pub const NONE: WeekdaySet = WeekdaySet(0);
-    /// Every day.
-    pub const ALL: WeekdaySet = WeekdaySet(0b111_1111);
-
-    /// The set of these days.
-    pub fn of(days: impl IntoIterator<Item = Weekday>) -> WeekdaySet {
-        WeekdaySet(
-            days.into_iter()
-                .fold(0, |bits, d| bits | 1 << d.to_monday_zero_offset()),
-        )
-    }
-
-    /// Whether `day` is in the set.
-    pub fn contains(self, day: Weekday) -> bool {
-        self.0 & (1 << day.to_monday_zero_offset()) != 0
-    }
-}
-
-/// A set of holiday classes, each 1, 2 or 3 (Control iD `hol1..hol3`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct HolidayClasses(u8);
-
-impl HolidayClasses {
-    /// No class.
-    pub const NONE: HolidayClasses = HolidayClasses(0);
-
-    /// The set of these classes (field `holiday_classes`, each in `1..=3`).
-    pub fn of(classes: &[u8]) -> Result<HolidayClasses, InvalidField> {
-        let mut bits = 0;
-        for &class in classes {
-            if !(1..=3).contains(&class) {
-                return Err(InvalidField::new(
-                    "holiday_classes",
-                    Problem::OutOfRange { range: "1..=3" },
-                ));
-            }
-            bits |= 1 << (class - 1);
-        }
-        Ok(HolidayClasses(bits))
-    }
-
-    /// Whether `class` is in the set.
-    pub fn contains(self, class: u8) -> bool {
-        (1..=3).contains(&class) && self.0 & (1 << (class - 1)) != 0
-    }
-
-    /// Whether the set is empty.
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// Whether the sets share a class.
-    pub fn intersects(self, other: HolidayClasses) -> bool {
-        self.0 & other.0 != 0
-    }
-
-    /// The union of both sets.
-    pub fn union(self, other: HolidayClasses) -> HolidayClasses {
-        HolidayClasses(self.0 | other.0)
-    }
-}
-
-/// A weekly span: `[start, end)` seconds since local midnight on the flagged weekdays,
-/// and on holidays of the flagged classes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct WeeklySpan {
-    weekdays: WeekdaySet,
-    start: u32,
-    end: u32,
-    holiday_classes: HolidayClasses,
-}
-
-impl WeeklySpan {
-    /// A span from `start` to `end` (seconds since local midnight). `start` is in
-    /// `0..86400`, `end` in `0..=86400` and different from `start`; `end < start` crosses
-    /// midnight. Fails naming `start` or `end`.
-    pub fn new(
-        weekdays: WeekdaySet,
-        start: u32,
-        end: u32,
-        holiday_classes: HolidayClasses,
-    ) -> Result<WeeklySpan, InvalidField> {
-        if start >= SECONDS_PER_DAY {
-            return Err(InvalidField::new(
-                "start",
-                Problem::OutOfRange { range: "0..86400" },
-            ));
-        }
-        if end > SECONDS_PER_DAY {
-            return Err(InvalidField::new(
-                "end",
-                Problem::OutOfRange { range: "0..=86400" },
-            ));
-        }
-        if end == start {
-            return Err(InvalidField::new(
-                "end",
-                Problem::Invalid {
-                    expected: "different from start",
-                },
-            ));
-        }
-        Ok(WeeklySpan {
-            weekdays,
-            start,
-            end,
-            holiday_classes,
-        })
-    }
-
-    /// The weekdays it runs on.
-    pub fn weekdays(&self) -> WeekdaySet {
-        self.weekdays
-    }
-
-    /// Start, seconds since local midnight.
-    pub fn start(&self) -> u32 {
-        self.start
-    }
-
-    /// End (exclusive), seconds since local midnight.
-    pub fn end(&self) -> u32 {
-        self.end
-    }
-
-    /// The holiday classes it runs on.
-    pub fn holiday_classes(&self) -> HolidayClasses {
-        self.holiday_classes
-    }
-
-    /// Whether an instance runs past midnight into the next day.
-    pub fn crosses_midnight(&self) -> bool {
-        self.end < self.start
-    }
-
-    /// Whether an instance of the span starts on `date` whose holiday classes are
-    /// `classes` (empty on an ordinary day).
-    fn runs_on(&self, date: Date, classes: HolidayClasses) -> bool {
-        if classes.is_empty() {
-            self.weekdays.contains(date.weekday())
-        } else {
-            self.holiday_classes.intersects(classes)
-        }
-    }
-}
-
-/// A holiday: local dates `first..=last`, of some classes, possibly repeating every year.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Holiday {
-    /// Display name.
-    pub name: String,
-    first: Date,
-    last: Date,
-    classes: HolidayClasses,
-    repeats_yearly: bool,
-}
-
-impl Holiday {
-    /// A holiday from `first` to `last` inclusive (fields `name`, `end`, `holiday_classes`:
-    /// at least one class).
-    pub fn new(
-        name: &str,
-        first: Date,
-        last: Date,
-        classes: HolidayClasses,
-        repeats_yearly: bool,
-    ) -> Result<Holiday, InvalidField> {
-        let name = required_text("name", name, 200)?;
-        if last < first {
-            return Err(InvalidField::new(
-                "end",
-                Problem::NotAfter { other: "start" },
-            ));
-        }
-        if classes.is_empty() {
-            return Err(InvalidField::new("holiday_classes", Problem::Empty));
-        }
-        Ok(Holiday {
-            name,
-            first,
-            last,
-            classes,
-            repeats_yearly,
-        })
-    }
-
-    /// Its first local date.
-    pub fn first(&self) -> Date {
-        self.first
-    }
-
-    /// Its last local date (inclusive).
-    pub fn last(&self) -> Date {
-        self.last
-    }
-
-    /// Whether it repeats every year.
-    pub fn repeats_yearly(&self) -> bool {
-        self.repeats_yearly
-    }
-
-    /// Its classes.
-    pub fn classes(&self) -> HolidayClasses {
-        self.classes
-    }
-
-    /// Whether `date` falls in the holiday. A yearly holiday is shifted by whole years
-    /// (29 February becomes 28 February in common years); one crossing New Year is found
-    /// from either side.
-    pub fn covers(&self, date: Date) -> bool {
-        if !self.repeats_yearly {
-            return self.first <= date && date <= self.last;
-        }
-        [date.year(), date.year() - 1].into_iter().any(|year| {
-            let shift = i64::from(year) - i64::from(self.first.year());
-            if shift < 0 {
-                return false;
-            }
-            let (Ok(first), Ok(last)) = (
-                self.first.checked_add(shift.years()),
-                self.last.checked_add(shift.years()),
-            ) else {
-                return false;
-            };
-            first <= date && date <= last
-        })
-    }
-}
-
-/// A named set of holidays a schedule refers to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HolidayCalendar {
-    /// Its id.
-    pub id: HolidayCalendarId,
-    /// Display name.
-    pub name: String,
-    /// The holidays.
-    pub holidays: Vec<Holiday>,
-}
-
-impl HolidayCalendar {
-    /// The classes of every holiday covering `date` (empty on an ordinary day).
-    pub fn classes_on(&self, date: Date) -> HolidayClasses {
-        self.holidays
-            .iter()
-            .filter(|h| h.covers(date))
-            .fold(HolidayClasses::NONE, |acc, h| acc.union(h.classes))
-    }
-}
-
-/// The holiday classes of `date` over several calendars.
-pub fn holiday_classes_on(calendars: &[&HolidayCalendar], date: Date) -> HolidayClasses {
-    calendars
-        .iter()
-        .fold(HolidayClasses::NONE, |acc, c| acc.union(c.classes_on(date)))
-}
-
-/// A schedule: weekly spans plus one-off windows, with holiday calendars.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Schedule {
-    /// Its id.
-    pub id: ScheduleId,
-    /// Display name.
-    pub name: String,
-    /// The weekly spans.
-    pub spans: Vec<WeeklySpan>,
-    /// One-off windows (instants), active regardless of weekday and holidays.
-    pub one_off_windows: Vec<Window>,
-    /// The holiday calendars deciding which local dates are holidays.
-    pub holiday_calendar_ids: Vec<HolidayCalendarId>,
-}
-
 impl Schedule {
-    /// An empty schedule (never active) named `name`.
-    pub fn new(id: ScheduleId, name: &str) -> Result<Schedule, InvalidField> {
-        Ok(Schedule {
-            id,
-            name: required_text("name", name, 200)?,
-            spans: Vec::new(),
-            one_off_windows: Vec::new(),
-            holiday_calendar_ids: Vec::new(),
-        })
-    }
-
-    /// Adds a one-off window `[start, end)` (fields `start`, `end`).
-    pub fn add_one_off(&mut self, start: Timestamp, end: Timestamp) -> Result<(), InvalidField> {
-        self.one_off_windows
-            .push(Window::between(start, end, "start", "end")?);
-        Ok(())
-    }
-
     /// Whether the schedule is active at `at`, evaluated on wall-clock time in `tz` with
     /// `holidays` (the schedule's calendars, resolved by the caller).
     pub fn is_active(&self, at: Timestamp, tz: &TimeZone, holidays: &[&HolidayCalendar]) -> bool {
@@ -351,10 +50,10 @@ impl Schedule {
         let mut yesterday_classes = None;
         self.spans.iter().any(|span| {
             if span.crosses_midnight() {
-                if second >= span.start && span.runs_on(today, today_classes) {
+                if second >= span.start() && span.runs_on(today, today_classes) {
                     return true;
                 }
-                if second < span.end {
+                if second < span.end() {
                     let Ok(yesterday) = today.yesterday() else {
                         return false;
                     };
@@ -364,7 +63,7 @@ impl Schedule {
                 }
                 false
             } else {
-                span.start <= second && second < span.end && span.runs_on(today, today_classes)
+                span.start() <= second && second < span.end() && span.runs_on(today, today_classes)
             }
         })
     }
@@ -400,7 +99,7 @@ impl Schedule {
                 .chain(
                     self.spans
                         .iter()
-                        .flat_map(|s| [s.start, s.end % SECONDS_PER_DAY]),
+                        .flat_map(|s| [s.start(), s.end() % SECONDS_PER_DAY]),
                 )
                 .collect();
             wall_seconds.sort_unstable();
@@ -439,8 +138,11 @@ fn wall_second(wall: DateTime) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use jiff::civil::{Weekday, date};
+
     use super::*;
-    use jiff::civil::date;
+    use crate::domain::id::{HolidayCalendarId, ScheduleId};
+    use crate::domain::schedule::{Holiday, HolidayClasses, WeekdaySet, WeeklySpan};
 
     fn hm(h: u32, m: u32) -> u32 {
         h * 3600 + m * 60
@@ -462,34 +164,6 @@ mod tests {
 
     fn new_york() -> TimeZone {
         crate::domain::topology::time_zone("tz", "America/New_York").unwrap()
-    }
-
-    #[test]
-    fn span_validation_names_the_field() {
-        let all = WeekdaySet::ALL;
-        assert_eq!(
-            WeeklySpan::new(all, 86_400, 0, HolidayClasses::NONE)
-                .unwrap_err()
-                .field,
-            "start"
-        );
-        assert_eq!(
-            WeeklySpan::new(all, 0, 86_401, HolidayClasses::NONE)
-                .unwrap_err()
-                .field,
-            "end"
-        );
-        assert_eq!(
-            WeeklySpan::new(all, 60, 60, HolidayClasses::NONE)
-                .unwrap_err()
-                .field,
-            "end"
-        );
-        assert!(WeeklySpan::new(all, 0, 86_400, HolidayClasses::NONE).is_ok());
-        assert_eq!(
-            HolidayClasses::of(&[4]).unwrap_err().field,
-            "holiday_classes"
-        );
     }
 
     #[test]
@@ -630,34 +304,6 @@ mod tests {
         let both = [&calendar, &other];
         assert!(!s.is_active(at(&tz, date(2024, 12, 26).at(18, 30, 0, 0)), &tz, &both));
         assert!(!s.is_active(at(&tz, date(2024, 12, 26).at(9, 30, 0, 0)), &tz, &both));
-    }
-
-    #[test]
-    fn yearly_holidays_cross_new_year() {
-        let h = Holiday::new(
-            "NY",
-            date(2019, 12, 31),
-            date(2020, 1, 1),
-            HolidayClasses::of(&[3]).unwrap(),
-            true,
-        )
-        .unwrap();
-        assert!(h.covers(date(2025, 12, 31)));
-        assert!(h.covers(date(2026, 1, 1)));
-        assert!(!h.covers(date(2026, 1, 2)));
-        assert!(!h.covers(date(2018, 12, 31)), "not before its first year");
-        assert_eq!(
-            Holiday::new(
-                "x",
-                date(2020, 1, 2),
-                date(2020, 1, 1),
-                HolidayClasses::of(&[1]).unwrap(),
-                false
-            )
-            .unwrap_err()
-            .field,
-            "end"
-        );
     }
 
     #[test]

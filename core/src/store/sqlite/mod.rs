@@ -1,0 +1,277 @@
+//! The embedded store: SQLite through `rusqlite` (bundled, so nothing is needed on the
+//! machine). A file for the server – WAL journal, `synchronous = NORMAL` (a committed
+//! transaction survives the process being killed), foreign keys on – or memory for tests.
+//!
+//! This module opens the database and implements [`Store`] by handing each call to the
+//! module of its concept:
+//! - `schema` – the migrations of `core/migrations/`, tracked by `PRAGMA user_version`;
+//! - `sealing` – device passwords sealed at rest;
+//! - `commit` – a [`Change`] in one transaction, over `records`, `unique_keys`,
+//!   `idempotency`, `audit`, `access_events` and `outbox`;
+//! - `tenants` (with their API keys), `ids` (the id sequence), `applied` (what the sync
+//!   engine applied to each terminal);
+//! - `sql` – conversions and statement plumbing they share.
+
+mod access_events;
+mod applied;
+mod audit;
+mod commit;
+mod idempotency;
+mod ids;
+mod outbox;
+mod records;
+mod schema;
+mod sealing;
+mod sql;
+mod tenants;
+mod unique_keys;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use jiff::Timestamp;
+use rusqlite::Connection;
+use serde_json::Value as Json;
+
+use super::checkpoint::Checkpointer;
+use super::seal::SecretKey;
+use super::{
+    AccessEventRow, ApiKeyRow, Blob, Change, DeliveryOutcome, IdempotentReply, Kind, MessageRow,
+    Record, Store, StoreError, TenantRow,
+};
+
+/// SQLite behind one connection (writes are serialised by SQLite anyway; the embedded
+/// store favours simplicity over read parallelism).
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    key: Option<SecretKey>,
+    /// Stopped after the connection above is closed (fields drop in order).
+    _checkpointer: Option<Checkpointer>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // No commit copies the log back into the database: the checkpoint thread does.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // The log file is cut back when a write restarts it (writes take the write lock
+        // at once, so a restart by the checkpoint thread never fails one half-way).
+        conn.pragma_update(
+            None,
+            "journal_size_limit",
+            super::checkpoint::KEEP_LOG_BYTES,
+        )?;
+        let checkpointer = Checkpointer::start(path)?;
+        SqliteStore::prepare(conn, Some(checkpointer))
+    }
+
+    /// Opens the database file at `path` like [`SqliteStore::open`], sealing device
+    /// passwords at rest with `key` ([`super::seal`]); passwords stored in clear by an
+    /// earlier version are sealed now. Fails if stored passwords were sealed with another
+    /// key.
+    pub fn open_sealed(path: &Path, key: SecretKey) -> Result<SqliteStore, StoreError> {
+        let mut store = SqliteStore::open(path)?;
+        store.key = Some(key);
+        store.seal_clear_passwords()?;
+        Ok(store)
+    }
+
+    /// A private in-memory database (tests, `--db :memory:`).
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        SqliteStore::prepare(Connection::open_in_memory()?, None)
+    }
+
+    fn prepare(
+        conn: Connection,
+        checkpointer: Option<Checkpointer>,
+    ) -> Result<SqliteStore, StoreError> {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let store = SqliteStore {
+            conn: Mutex::new(conn),
+            key: None,
+            _checkpointer: checkpointer,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Store for SqliteStore {
+    fn create_tenant(&self, slug: &str, name: &str) -> Result<TenantRow, StoreError> {
+        tenants::create(&self.lock(), slug, name)
+    }
+
+    fn tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
+        tenants::list(&self.lock())
+    }
+
+    fn insert_api_key(
+        &self,
+        tenant_id: u64,
+        label: &str,
+        prefix: &str,
+        hash: &str,
+    ) -> Result<ApiKeyRow, StoreError> {
+        tenants::insert_api_key(&self.lock(), tenant_id, label, prefix, hash)
+    }
+
+    fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        tenants::api_key_by_hash(&self.lock(), hash)
+    }
+
+    fn api_keys(&self, tenant_id: u64) -> Result<Vec<ApiKeyRow>, StoreError> {
+        tenants::api_keys(&self.lock(), tenant_id)
+    }
+
+    fn revoke_api_key(&self, tenant_id: u64, key_id: u64) -> Result<bool, StoreError> {
+        tenants::revoke_api_key(&self.lock(), tenant_id, key_id)
+    }
+
+    fn allocate_ids(&self, n: usize) -> Result<Vec<u64>, StoreError> {
+        ids::allocate(&mut self.lock(), n)
+    }
+
+    fn commit(&self, tenant_id: u64, change: Change) -> Result<Vec<u64>, StoreError> {
+        commit::commit(self, tenant_id, change)
+    }
+
+    fn records(&self, tenant_id: u64) -> Result<Vec<Record>, StoreError> {
+        records::of_tenant(self, tenant_id, "")
+    }
+
+    fn unowned_records(&self, tenant_id: u64) -> Result<Vec<Record>, StoreError> {
+        records::of_tenant(self, tenant_id, "AND owner IS NULL")
+    }
+
+    fn owned_records(&self, tenant_id: u64, owner: u64) -> Result<Vec<Record>, StoreError> {
+        records::owned_by(self, tenant_id, owner)
+    }
+
+    fn owner_of(&self, tenant_id: u64, record_id: u64) -> Result<Option<u64>, StoreError> {
+        records::owner_of(&self.lock(), tenant_id, record_id)
+    }
+
+    fn records_of_kind(
+        &self,
+        tenant_id: u64,
+        kind: Kind,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        records::of_kind(self, tenant_id, kind, after, limit)
+    }
+
+    fn claims_with_prefix(
+        &self,
+        tenant_id: u64,
+        scope: &str,
+        prefix: &str,
+    ) -> Result<Vec<u64>, StoreError> {
+        unique_keys::holders_of_prefix(&self.lock(), tenant_id, scope, prefix)
+    }
+
+    fn claim(&self, tenant_id: u64, scope: &str, value: &str) -> Result<Option<u64>, StoreError> {
+        unique_keys::holder(&self.lock(), tenant_id, scope, value)
+    }
+
+    fn blob(&self, tenant_id: u64, record_id: u64) -> Result<Option<Blob>, StoreError> {
+        records::blob(&self.lock(), tenant_id, record_id)
+    }
+
+    fn idempotent_reply(
+        &self,
+        tenant_id: u64,
+        key: &str,
+    ) -> Result<Option<IdempotentReply>, StoreError> {
+        idempotency::reply(&self.lock(), tenant_id, key)
+    }
+
+    fn applied(&self, tenant_id: u64, terminal_id: u64) -> Result<Vec<(String, Json)>, StoreError> {
+        applied::of_terminal(&self.lock(), tenant_id, terminal_id)
+    }
+
+    fn set_applied(
+        &self,
+        tenant_id: u64,
+        terminal_id: u64,
+        subjects: &[(String, Option<Json>)],
+    ) -> Result<(), StoreError> {
+        applied::set(&mut self.lock(), tenant_id, terminal_id, subjects)
+    }
+
+    fn access_events(
+        &self,
+        tenant_id: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AccessEventRow>, StoreError> {
+        access_events::page(&self.lock(), tenant_id, after, limit)
+    }
+
+    fn claim_owner(&self, scope: &str, value: &str) -> Result<Option<(u64, u64)>, StoreError> {
+        unique_keys::holder_in_any_tenant(&self.lock(), scope, value)
+    }
+
+    fn due_messages(&self, now: Timestamp, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
+        outbox::due(&self.lock(), now, limit)
+    }
+
+    fn next_message_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        outbox::next_due(&self.lock())
+    }
+
+    fn record_delivery(
+        &self,
+        message_id: u64,
+        outcome: &DeliveryOutcome,
+    ) -> Result<(), StoreError> {
+        outbox::record_delivery(&self.lock(), message_id, outcome)
+    }
+
+    fn messages(
+        &self,
+        tenant_id: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        outbox::page(&self.lock(), tenant_id, after, limit)
+    }
+}
+
+/// Builders shared by the store's unit tests.
+#[cfg(test)]
+mod test_support {
+    use crate::store::{Kind, UniqueKey, Write};
+
+    /// A put of `data` under `id` claiming `unique`, without a blob.
+    pub(super) fn put(
+        kind: Kind,
+        id: u64,
+        data: serde_json::Value,
+        unique: &[(&'static str, &str)],
+    ) -> Write {
+        Write::Put {
+            kind,
+            id,
+            data,
+            unique: unique
+                .iter()
+                .map(|(scope, value)| UniqueKey {
+                    scope,
+                    value: (*value).to_owned(),
+                })
+                .collect(),
+            blob: None,
+        }
+    }
+}

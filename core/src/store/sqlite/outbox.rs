@@ -1,0 +1,150 @@
+//! The outbox's table ([`crate::store::outbox`]): messages appended in the transaction of
+//! the change that caused them, handed out when due (`next_attempt_ms`), and marked `sent`
+//! or `failed`, or put back with a later attempt, by the delivery task.
+
+use jiff::Timestamp;
+use rusqlite::{Connection, params};
+
+use super::sql::{id, run, sql_count, sql_id, timestamp};
+use crate::store::{Channel, DeliveryOutcome, MessageRow, MessageStatus, NewMessage, StoreError};
+
+/// Appends `message` for `tenant`, due at once.
+pub(super) fn append(tx: &Connection, tenant: i64, message: &NewMessage) -> Result<(), StoreError> {
+    run(
+        tx,
+        "INSERT INTO outbox (tenant_id, channel, recipient, subject, body, cause, record_id, created_at, next_attempt_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            tenant,
+            message.channel.as_str(),
+            message.recipient,
+            message.subject,
+            message.body,
+            message.cause,
+            message.record_id.map(sql_id),
+            message.created_at.to_string(),
+            message.created_at.as_millisecond()
+        ],
+    )?;
+    Ok(())
+}
+
+/// Up to `limit` pending messages due at `now`, the longest due first.
+pub(super) fn due(
+    conn: &Connection,
+    now: Timestamp,
+    limit: usize,
+) -> Result<Vec<MessageRow>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "{MESSAGE_COLUMNS} WHERE status = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![now.as_millisecond(), sql_count(limit)], message_row)?;
+    rows.map(|r| r.map_err(StoreError::from).and_then(|r| r))
+        .collect()
+}
+
+/// When the next pending message is due, if there is one.
+pub(super) fn next_due(conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
+    let ms: Option<i64> = conn.query_row(
+        "SELECT MIN(next_attempt_ms) FROM outbox WHERE status = 'pending'",
+        [],
+        |r| r.get(0),
+    )?;
+    ms.map(|ms| {
+        Timestamp::from_millisecond(ms)
+            .map_err(|e| StoreError::Corrupt(format!("outbox instant {ms}: {e}")))
+    })
+    .transpose()
+}
+
+/// Records the outcome of one attempt at a pending message.
+pub(super) fn record_delivery(
+    conn: &Connection,
+    message_id: u64,
+    outcome: &DeliveryOutcome,
+) -> Result<(), StoreError> {
+    match outcome {
+        DeliveryOutcome::Sent(at) => conn.execute(
+            "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL
+             WHERE id = ?1 AND status = 'pending'",
+            params![sql_id(message_id), at.to_string()],
+        )?,
+        DeliveryOutcome::Failed { error, retry_at } => conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
+                    status = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'pending' END,
+                    next_attempt_ms = COALESCE(?3, next_attempt_ms)
+             WHERE id = ?1 AND status = 'pending'",
+            params![
+                sql_id(message_id),
+                error,
+                retry_at.map(|t| t.as_millisecond())
+            ],
+        )?,
+    };
+    Ok(())
+}
+
+/// Up to `limit` messages of the tenant with ids above `after`, by id.
+pub(super) fn page(
+    conn: &Connection,
+    tenant_id: u64,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<MessageRow>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "{MESSAGE_COLUMNS} WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(
+        params![sql_id(tenant_id), sql_id(after), sql_count(limit)],
+        message_row,
+    )?;
+    rows.map(|r| r.map_err(StoreError::from).and_then(|r| r))
+        .collect()
+}
+
+const MESSAGE_COLUMNS: &str = "SELECT id, tenant_id, channel, recipient, subject, body, cause, record_id, created_at, status, attempts, next_attempt_ms, sent_at, last_error FROM outbox";
+
+/// One outbox row (columns as in [`MESSAGE_COLUMNS`]); the inner result says whether the
+/// stored text made sense.
+fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<MessageRow, StoreError>> {
+    let channel: String = r.get(2)?;
+    let created_at: String = r.get(8)?;
+    let status: String = r.get(9)?;
+    let next_ms: i64 = r.get(11)?;
+    let sent_at: Option<String> = r.get(12)?;
+    let record_id: Option<i64> = r.get(7)?;
+    let attempts: i64 = r.get(10)?;
+    let base = (
+        id(r.get(0)?),
+        id(r.get(1)?),
+        r.get::<_, String>(3)?,
+        r.get::<_, String>(4)?,
+        r.get::<_, String>(5)?,
+        r.get::<_, String>(6)?,
+        r.get::<_, Option<String>>(13)?,
+    );
+    Ok((|| {
+        let (message_id, tenant_id, recipient, subject, body, cause, last_error) = base;
+        Ok(MessageRow {
+            id: message_id,
+            tenant_id,
+            message: NewMessage {
+                channel: Channel::parse(&channel)
+                    .ok_or_else(|| StoreError::Corrupt(format!("outbox channel '{channel}'")))?,
+                recipient,
+                subject,
+                body,
+                cause,
+                record_id: record_id.map(id),
+                created_at: timestamp(&created_at)?,
+            },
+            status: MessageStatus::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("outbox status '{status}'")))?,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            next_attempt_at: Timestamp::from_millisecond(next_ms)
+                .map_err(|e| StoreError::Corrupt(format!("outbox instant {next_ms}: {e}")))?,
+            sent_at: sent_at.as_deref().map(timestamp).transpose()?,
+            last_error,
+        })
+    })())
+}

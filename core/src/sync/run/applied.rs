@@ -1,0 +1,107 @@
+//! The applied record of a terminal: what the engine knows the device holds, one subject at
+//! a time, kept in the store so a restarted engine picks up where it stopped. Subjects go
+//! *in doubt* before their steps start and *settle* when the device confirmed them.
+
+use serde_json::Value as Json;
+
+use super::terminal::TerminalTask;
+use crate::app::Core;
+use crate::domain::{TenantId, TerminalId};
+use crate::sync::image::{DeviceImage, SubjectImage};
+use crate::sync::logs;
+use crate::sync::plan::Step;
+
+/// What was applied to the terminal, and the access-log cursor.
+pub(super) async fn load_applied(
+    core: &Core,
+    tenant: TenantId,
+    terminal: TerminalId,
+) -> (DeviceImage, i64) {
+    let store = core.store().clone();
+    let rows = tokio::task::spawn_blocking(move || store.applied(tenant.get(), terminal.get()))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let cursor = logs::cursor_of(&rows);
+    let applied = rows
+        .into_iter()
+        .filter(|(key, _)| key != logs::CURSOR_KEY)
+        .filter_map(|(key, data)| {
+            serde_json::from_value::<SubjectImage>(data)
+                .ok()
+                .map(|image| (key, image))
+        })
+        .collect();
+    (applied, cursor)
+}
+
+/// Records what was applied for each subject (`None`: nothing), in one store transaction.
+pub(super) async fn record(
+    core: &Core,
+    tenant: TenantId,
+    terminal: TerminalId,
+    subjects: Vec<(String, Option<Json>)>,
+) -> bool {
+    if subjects.is_empty() {
+        return true;
+    }
+    let store = core.store().clone();
+    tokio::task::spawn_blocking(move || store.set_applied(tenant.get(), terminal.get(), &subjects))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .is_some()
+}
+
+/// Records, before steps start, that their subjects are in doubt until they settle: a step
+/// whose outcome is never heard (a timeout after the device acted, the core killed) is then
+/// applied again from a clean slate, or removed entirely, instead of leaving orphans.
+pub(super) async fn doubt(task: &TerminalTask, applied: &mut DeviceImage, steps: &[&Step]) {
+    let mut changes = Vec::with_capacity(steps.len());
+    for step in steps {
+        let key = step.key().to_owned();
+        let desired = match step {
+            Step::Put { desired, .. } => Some(desired),
+            Step::Remove { .. } => None,
+        };
+        let image = SubjectImage::doubt(applied.get(&key), desired);
+        if applied.get(&key) != Some(&image) {
+            changes.push((key, image));
+        }
+    }
+    let docs = changes
+        .iter()
+        .map(|(key, image)| (key.clone(), serde_json::to_value(image).ok()))
+        .collect();
+    record(&task.core, task.tenant, task.terminal, docs).await;
+    applied.extend(changes);
+}
+
+/// Records steps that were applied (in the store and in memory).
+pub(super) async fn settle(task: &TerminalTask, applied: &mut DeviceImage, steps: &[&Step]) {
+    let changes: Vec<(String, Option<SubjectImage>)> = steps
+        .iter()
+        .map(|step| {
+            let image = match step {
+                Step::Put { desired, .. } => Some(desired.clone()),
+                Step::Remove { .. } => None,
+            };
+            (step.key().to_owned(), image)
+        })
+        .collect();
+    let docs = changes
+        .iter()
+        .map(|(key, image)| {
+            let doc = image.as_ref().and_then(|i| serde_json::to_value(i).ok());
+            (key.clone(), doc)
+        })
+        .collect();
+    record(&task.core, task.tenant, task.terminal, docs).await;
+    for (key, image) in changes {
+        match image {
+            Some(i) => applied.insert(key, i),
+            None => applied.remove(&key),
+        };
+    }
+}
