@@ -116,7 +116,7 @@ pub async fn complete(core: &Core, enrollment: &Enrollment, reply: &Json) -> Enr
             };
             let person = enrollment.person;
             let now = core.now();
-            let subjects = crate::records::credential::issue_subjects(&value, person);
+            let subjects = crate::residency::Subject::of_issuing(&value, person);
             let issued = core
                 .write_about(&caller, subjects, 1, move |s, plan| {
                     let p = s

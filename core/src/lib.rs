@@ -17,8 +17,9 @@
 //!   implementation, each entity's stored document, which people the memory holds;
 //! - [`app`] – the application: the tenants' snapshots and the only way to change them,
 //!   tenants and API keys, the enrollments this process runs;
-//! - [`terminal`], [`sync`], [`enroll`], [`notify`] – the terminal driver, the sync engine,
-//!   enrollment on a terminal, the notifications outbox;
+//! - [`terminal`], [`sync`], [`enroll`], [`notify`], [`device_events`] – the terminal
+//!   driver, the sync engine, enrollment on a terminal, the notifications outbox, and what
+//!   terminals report becoming access events; [`retry`] – the one retry policy they share;
 //! - [`http`], [`receiver`] – the edges: the integrator API and the device-facing
 //!   receiver, the only modules that know HTTP (the receiver only in its `server` part).
 //!
@@ -26,6 +27,7 @@
 
 pub mod app;
 pub mod card;
+pub mod device_events;
 pub mod domain;
 pub mod enroll;
 pub mod error;

@@ -40,6 +40,38 @@ pub enum Subject {
 }
 
 impl Subject {
+    /// The subjects of issuing `value` to `person`: the person, and whoever holds a claim
+    /// the value would make, so that the issuing rules see the credential it would clash
+    /// with.
+    pub(crate) fn of_issuing(
+        value: &crate::domain::CredentialValue,
+        person: PersonId,
+    ) -> Vec<Subject> {
+        std::iter::once(Subject::Person(person))
+            .chain(
+                records::credential::live_claims(value, person)
+                    .into_iter()
+                    .map(|k| Subject::Claim(k.scope, k.value)),
+            )
+            .collect()
+    }
+
+    /// The subjects of a decision on `factors`: the credentials a matcher named, and the
+    /// holders of the values presented.
+    pub(crate) fn of_presented(factors: &[PresentedFactor]) -> Vec<Subject> {
+        factors
+            .iter()
+            .map(|factor| match factor {
+                PresentedFactor::Face { credential_id, .. }
+                | PresentedFactor::Fingerprint { credential_id }
+                | PresentedFactor::MobileKey { credential_id } => {
+                    Subject::Credential(*credential_id)
+                }
+                other => Subject::Presented(other.clone()),
+            })
+            .collect()
+    }
+
     /// Whether the snapshot holds the subject without asking the store (a claim is only
     /// known to the store; a presented value is held when `lookup`, the snapshot's decision
     /// indexes, finds a live credential for it).

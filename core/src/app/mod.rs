@@ -16,7 +16,8 @@
 //!   stream, the decision indexes;
 //! - [`tenants`] – tenants, API keys and the caller behind a key; [`api_keys`] – the keys
 //!   themselves;
-//! - [`enrollments`] – the enrollments on terminals this process runs;
+//! - [`enrollments`] – the enrollments on terminals this process runs; [`sync_status`] –
+//!   each terminal's sync status, which the sync engine writes and anyone can wait on;
 //! - [`queries`] – reads straight from the store; [`devices`] – which terminal a device id
 //!   belongs to; [`in_use`] – credentials in use.
 
@@ -28,6 +29,7 @@ mod in_use;
 mod plan;
 mod queries;
 mod snapshots;
+pub mod sync_status;
 mod tenants;
 
 use std::collections::HashMap;
@@ -58,7 +60,7 @@ struct Inner {
     clock: Clock,
     devices: Mutex<HashMap<i64, (TenantId, crate::domain::TerminalId)>>,
     enrollments: enrollments::Enrollments,
-    sync: crate::sync::StatusBoard,
+    sync: sync_status::StatusBoard,
     revision: std::sync::atomic::AtomicU64,
     outbox: tokio::sync::Notify,
     public_url: Mutex<String>,
@@ -99,7 +101,7 @@ impl Core {
                 clock,
                 devices: Mutex::new(HashMap::new()),
                 enrollments: enrollments::Enrollments::default(),
-                sync: crate::sync::StatusBoard::default(),
+                sync: sync_status::StatusBoard::default(),
                 revision: std::sync::atomic::AtomicU64::new(0),
                 outbox: tokio::sync::Notify::new(),
                 public_url: Mutex::new("http://localhost".to_owned()),
@@ -178,7 +180,7 @@ impl Core {
 
 impl Core {
     /// Every terminal's sync status (written by the sync engine).
-    pub fn sync_board(&self) -> &crate::sync::StatusBoard {
+    pub fn sync_board(&self) -> &sync_status::StatusBoard {
         &self.inner.sync
     }
 

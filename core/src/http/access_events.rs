@@ -126,7 +126,7 @@ pub(crate) async fn decide(
         .collect();
     let door = DoorId::new(body.door_id);
     let (indexes, tenant) = (core.clone(), caller.tenant);
-    let subjects = crate::records::credential::presented_subjects(&factors);
+    let subjects = crate::app::Subject::of_presented(&factors);
     let view = core
         .write_about(&caller, subjects, 0, move |s, plan| {
             if !s.topology.doors.contains_key(&door) {

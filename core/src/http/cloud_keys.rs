@@ -294,7 +294,7 @@ pub(crate) async fn open(
         ClientOptions::default(),
     ) {
         Ok(client) => client
-            .execute_actions(json!([crate::receiver::door_action(&terminal)]))
+            .execute_actions(json!([crate::device_events::door_action(&terminal)]))
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),

@@ -22,7 +22,6 @@ use crate::domain::{
 };
 use crate::error::AppError;
 use crate::notify::compose;
-use crate::records::credential::issue_subjects;
 use crate::store::Kind;
 
 use super::credential_requests::{CredentialIn, Requested, requested};
@@ -148,7 +147,7 @@ pub(crate) async fn issue_credential(
     let now = core.now();
     let requested = requested(input.body)?;
     let subjects = match &requested {
-        Requested::Value { value, .. } => issue_subjects(value, person_id),
+        Requested::Value { value, .. } => Subject::of_issuing(value, person_id),
         Requested::Face(_) => vec![Subject::Person(person_id)],
     };
     let public_url = core.public_url();

@@ -19,10 +19,9 @@
 //!   writes the [`Answer`] the other parts give.
 //! - [`sender`] – which registered terminal a request comes from; [`monitor`] – monitor
 //!   notifications; [`online`] – online-mode requests and their decisions;
-//!   [`access_logs`] – a device's access-log row becoming an access event;
-//!   [`enrollment`] – asynchronous enrollment results.
+//!   [`enrollment`] – asynchronous enrollment results. Access-log rows become access
+//!   events in `crate::device_events`, shared with the sync engine.
 
-mod access_logs;
 mod enrollment;
 mod monitor;
 mod online;
@@ -31,8 +30,6 @@ mod server;
 
 use serde_json::Value as Json;
 
-pub(crate) use self::access_logs::record_access_log;
-pub(crate) use self::online::door_action;
 pub use self::server::{MAX_BODY_BYTES, router, serve};
 
 /// What the receiver answers a terminal, before it becomes an HTTP response.
@@ -60,14 +57,5 @@ impl Answer {
             status,
             why: why.to_owned(),
         }
-    }
-}
-
-/// An integer member that a terminal may send as a number or as a string.
-fn json_i64(v: Option<&Json>) -> Option<i64> {
-    match v? {
-        Json::Number(n) => n.as_i64(),
-        Json::String(s) => s.trim().parse().ok(),
-        _ => None,
     }
 }

@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 
 use serde_json::{Value as Json, json};
 
-use super::access_logs::record_device_log;
+use super::Answer;
 use super::enrollment::enrollment_result;
 use super::sender::sender;
-use super::{Answer, json_i64};
 use crate::app::Core;
+use crate::device_events::{json_i64, record_access_log};
 
 pub(super) async fn monitor(core: &Core, peer: SocketAddr, topic: &str, body: &[u8]) -> Answer {
     let Ok(doc) = serde_json::from_slice::<Json>(body) else {
@@ -42,7 +42,7 @@ pub(super) async fn monitor(core: &Core, peer: SocketAddr, topic: &str, body: &[
             return Answer::refused(400, "every access log needs an integer id");
         }
         for values in inserted_logs {
-            if let Err(e) = record_device_log(core, &from, values).await {
+            if let Err(e) = record_access_log(core, from.tenant, from.terminal, values).await {
                 tracing::warn!(terminal = %from.terminal, error = %e, "access log not recorded");
                 return Answer::refused(503, "try again");
             }

@@ -7,15 +7,14 @@ use std::net::SocketAddr;
 
 use serde_json::{Value as Json, json};
 
-use super::access_logs::door_of;
+use super::Answer;
 use super::enrollment::enrollment_result;
 use super::sender::sender;
-use super::{Answer, json_i64};
 use crate::app::{Core, Idempotency, Subject};
 use crate::card::WiegandCard;
-use crate::domain::{
-    CredentialValue, Direction, PersonId, PresentedFactor, Snapshot, Terminal, decide_with,
-};
+use crate::device_events::json_i64;
+use crate::device_events::{door_action, door_of};
+use crate::domain::{CredentialValue, Direction, PersonId, PresentedFactor, Snapshot, decide_with};
 use crate::store::Kind;
 
 fn form(body: &[u8], query: Option<&str>) -> Vec<(String, String)> {
@@ -48,7 +47,7 @@ fn online_subjects(pairs: &[(String, String)]) -> Vec<Subject> {
     // Every value the request carries, whatever its command.
     let (card, qr, pin) = presented_values(pairs);
     let presented: Vec<PresentedFactor> = card.into_iter().chain(qr).chain(pin).collect();
-    let mut subjects = crate::records::credential::presented_subjects(&presented);
+    let mut subjects = Subject::of_presented(&presented);
     let user = field(pairs, "user_id").and_then(|v| v.trim().parse::<u64>().ok());
     subjects.extend(user.map(|u| Subject::Person(PersonId::new(u))));
     subjects
@@ -111,14 +110,6 @@ fn factors(s: &Snapshot, command: &str, pairs: &[(String, String)]) -> Vec<Prese
             }
         }
         _ => Vec::new(),
-    }
-}
-
-pub(crate) fn door_action(t: &Terminal) -> Json {
-    if t.model.to_ascii_lowercase().contains("access") {
-        json!({"action": "door", "parameters": "door=1"})
-    } else {
-        json!({"action": "sec_box", "parameters": "id=65793, reason=1"})
     }
 }
 

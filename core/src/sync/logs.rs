@@ -59,7 +59,8 @@ pub async fn catch_up(
         let full = ids.len() >= PAGE;
         for (id, row) in ids {
             if let Err(e) =
-                crate::receiver::record_access_log(core, tenant, terminal, &Json::Object(row)).await
+                crate::device_events::record_access_log(core, tenant, terminal, &Json::Object(row))
+                    .await
             {
                 let e = ApplyError::LogNotRecorded {
                     log_id: id,

@@ -3,8 +3,9 @@
 //! - only `http/` and the receiver's `server` module know HTTP (`axum`);
 //! - the pure domain names no other module of the crate and no I/O crate;
 //! - the application and persistence never name the edges (`http`, `receiver`);
-//! - no two top-level modules use each other (no cycles), but for the pairs listed in
-//!   [`KNOWN_CYCLES`], which may only shrink.
+//! - no two top-level modules use each other (no cycles);
+//! - every top-level module uses only modules of its own layer or an inner one
+//!   ([`LAYERS`]); a new module must be given its layer here.
 //!
 //! The check reads `crate::<module>` paths (also inside `use crate::{…}` groups) and `use`
 //! lines of external crates; comments are ignored.
@@ -12,8 +13,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Cycles between top-level modules that still exist; remove a pair once it is broken.
-const KNOWN_CYCLES: &[(&str, &str)] = &[("app", "sync"), ("records", "residency")];
+/// The layers, innermost first (ARCHITECTURE.md, "core/").
+const LAYERS: &[&[&str]] = &[
+    &["retry"],
+    &["card", "domain"],
+    &["store", "terminal"],
+    &["error", "records", "residency"],
+    &["app"],
+    &["sync", "enroll", "notify", "device_events"],
+    &["http", "receiver"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|layer| layer.contains(&module))
+}
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
@@ -176,17 +189,30 @@ fn top_level_modules_do_not_use_each_other_in_cycles() {
             }
         }
     }
-    let known: BTreeSet<(String, String)> = KNOWN_CYCLES
-        .iter()
-        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-        .collect();
-    let new: Vec<_> = cycles.difference(&known).collect();
-    assert!(new.is_empty(), "modules using each other: {new:?}");
-    let broken: Vec<_> = known.difference(&cycles).collect();
-    assert!(
-        broken.is_empty(),
-        "these cycles are gone, take them off KNOWN_CYCLES: {broken:?}"
-    );
+    assert!(cycles.is_empty(), "modules using each other: {cycles:?}");
+}
+
+#[test]
+fn every_module_uses_only_its_own_layer_and_inner_ones() {
+    let mut outward = Vec::new();
+    for (file, code) in sources() {
+        let module = module_of(&file);
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let Some(own) = layer_of(&module) else {
+            panic!("{file}: the module {module} has no layer in LAYERS");
+        };
+        for named in named_modules(&code) {
+            match layer_of(&named) {
+                Some(layer) if layer > own => {
+                    outward.push(format!("{file} ({module}) uses {named}"))
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(outward.is_empty(), "uses of an outer layer: {outward:#?}");
 }
 
 #[test]

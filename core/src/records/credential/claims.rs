@@ -79,7 +79,7 @@ pub(super) fn unique_keys(credential: &Credential) -> Vec<UniqueKey> {
 /// The claims a live credential of `person` holding `value` makes: what no other live
 /// credential of the tenant may hold (and, for a card, what stays burned once it is
 /// reported lost or stolen).
-fn live_claims(value: &CredentialValue, person: PersonId) -> Vec<UniqueKey> {
+pub(crate) fn live_claims(value: &CredentialValue, person: PersonId) -> Vec<UniqueKey> {
     match value {
         CredentialValue::Card(card) => vec![
             key(CARD, card.to_string()),
@@ -91,21 +91,6 @@ fn live_claims(value: &CredentialValue, person: PersonId) -> Vec<UniqueKey> {
         CredentialValue::Face { .. } => vec![key(FACE, person.to_string())],
         CredentialValue::Fingerprint(_) | CredentialValue::MobileKey { .. } => Vec::new(),
     }
-}
-
-/// The subjects of issuing `value` to `person`: the person, and whoever holds a claim the
-/// value would make, so that the issuing rules see the credential it would clash with.
-pub(crate) fn issue_subjects(
-    value: &CredentialValue,
-    person: PersonId,
-) -> Vec<crate::residency::Subject> {
-    std::iter::once(crate::residency::Subject::Person(person))
-        .chain(
-            live_claims(value, person)
-                .into_iter()
-                .map(|k| crate::residency::Subject::Claim(k.scope, k.value)),
-        )
-        .collect()
 }
 
 /// The claims a value presented at a door can be held under: a card's live and burned
@@ -132,24 +117,6 @@ pub(crate) fn presented_traces(factor: &crate::domain::PresentedFactor) -> Vec<S
         .iter()
         .filter(|k| k.scope != BURNED_CARD)
         .map(revoked_prefix)
-        .collect()
-}
-
-/// The subjects of a decision on `factors`: the credentials a matcher named, and the
-/// holders of the values presented.
-pub(crate) fn presented_subjects(
-    factors: &[crate::domain::PresentedFactor],
-) -> Vec<crate::residency::Subject> {
-    use crate::domain::PresentedFactor as F;
-    use crate::residency::Subject;
-    factors
-        .iter()
-        .map(|factor| match factor {
-            F::Face { credential_id, .. }
-            | F::Fingerprint { credential_id }
-            | F::MobileKey { credential_id } => Subject::Credential(*credential_id),
-            other => Subject::Presented(other.clone()),
-        })
         .collect()
 }
 

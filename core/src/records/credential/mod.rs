@@ -30,9 +30,7 @@ use crate::domain::{
 use crate::store::{Kind, UniqueKey};
 use value::{ValueDoc, value_doc, value_of};
 
-pub(crate) use claims::{
-    CLOUD_KEY, REVOKED, issue_subjects, presented_claims, presented_subjects, presented_traces,
-};
+pub(crate) use claims::{CLOUD_KEY, REVOKED, live_claims, presented_claims, presented_traces};
 
 mirror_enum!(ReasonDoc <=> RevokeReason {
     Lost,

@@ -16,7 +16,6 @@
 
 mod applied;
 mod read_back;
-mod status;
 mod supervisor;
 mod terminal;
 
@@ -28,7 +27,7 @@ use tokio_util::task::TaskTracker;
 use crate::app::Core;
 use crate::terminal::ClientOptions;
 
-pub use status::{StatusBoard, SyncStatus};
+pub use crate::app::sync_status::{StatusBoard, SyncStatus};
 
 /// How the engine behaves.
 #[derive(Debug, Clone)]

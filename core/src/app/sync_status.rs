@@ -47,12 +47,12 @@ impl StatusBoard {
         self.lock().get(&(tenant, terminal)).cloned()
     }
 
-    pub(super) fn set(&self, tenant: TenantId, terminal: TerminalId, status: SyncStatus) {
+    pub(crate) fn set(&self, tenant: TenantId, terminal: TerminalId, status: SyncStatus) {
         self.lock().insert((tenant, terminal), status);
         self.changed.send_modify(|n| *n += 1);
     }
 
-    pub(super) fn remove(&self, tenant: TenantId, terminal: TerminalId) {
+    pub(crate) fn remove(&self, tenant: TenantId, terminal: TerminalId) {
         self.lock().remove(&(tenant, terminal));
         self.changed.send_modify(|n| *n += 1);
     }

@@ -1,19 +1,20 @@
-//! A device's access-log row becoming an access event carrying the `acs_id`: the person
-//! behind the row's user id, the door behind its portal, the instant in the site's time,
-//! de-duplicated by the device's log id (terminals retry and may send a row twice).
+//! What terminals report, as the core records it: a device's access-log row becoming an
+//! access event carrying the `acs_id` (the person behind the row's user id, the door
+//! behind its portal, the instant in the site's time), once per device log id – terminals
+//! retry and may send a row twice; and the door action a grant opens. Used by the
+//! receiver (rows the monitor pushes, online decisions), the sync engine (rows it reads
+//! back) and the cloud keys (a door opened from a phone).
 
 use jiff::Timestamp;
 use serde_json::{Value as Json, json};
 
-use super::json_i64;
-use super::sender::Sender;
 use crate::app::{Core, Idempotency, Subject};
 use crate::card::WiegandCard;
 use crate::domain::{DoorId, PersonId, Snapshot, TenantId, Terminal, TerminalId};
 use crate::error::{AppError, ErrorKind};
 
 /// The door behind a terminal's portal (portal n → the terminal's n-th door).
-pub(super) fn door_of(t: &Terminal, portal: i64) -> Option<DoorId> {
+pub(crate) fn door_of(t: &Terminal, portal: i64) -> Option<DoorId> {
     let index = usize::try_from(portal.max(1) - 1).unwrap_or(0);
     t.door_ids
         .iter()
@@ -23,7 +24,7 @@ pub(super) fn door_of(t: &Terminal, portal: i64) -> Option<DoorId> {
 }
 
 /// Converts a device-local epoch (wall time read as UTC) to an instant in the site's zone.
-pub(super) fn device_instant(s: &Snapshot, t: &Terminal, local: i64) -> Option<Timestamp> {
+pub(crate) fn device_instant(s: &Snapshot, t: &Terminal, local: i64) -> Option<Timestamp> {
     let tz = s
         .topology
         .site_of_facility(t.facility_id)
@@ -33,7 +34,7 @@ pub(super) fn device_instant(s: &Snapshot, t: &Terminal, local: i64) -> Option<T
     civil.to_zoned(tz).ok().map(|z| z.timestamp())
 }
 
-pub(super) fn event_result(event: i64) -> (&'static str, Option<&'static str>) {
+pub(crate) fn event_result(event: i64) -> (&'static str, Option<&'static str>) {
     match event {
         7 => ("granted", None),
         3 => ("denied", Some("unknown_credential")),
@@ -53,14 +54,6 @@ pub(crate) enum LogError {
     NotRecorded(#[from] AppError),
 }
 
-pub(super) async fn record_device_log(
-    core: &Core,
-    from: &Sender,
-    values: &Json,
-) -> Result<(), LogError> {
-    record_access_log(core, from.tenant, from.terminal, values).await
-}
-
 /// Records one row of a terminal's `access_logs` (pushed by the monitor, or read back by the
 /// sync engine's catch-up) as an access event, once: a row already recorded (same terminal
 /// and device log id) is skipped.
@@ -70,7 +63,6 @@ pub(crate) async fn record_access_log(
     terminal: TerminalId,
     values: &Json,
 ) -> Result<(), LogError> {
-    let from = Sender { tenant, terminal };
     let log_id = json_i64(values.get("id")).ok_or(LogError::WithoutId)?;
     let event = json_i64(values.get("event")).unwrap_or(0);
     let local = json_i64(values.get("time")).unwrap_or(0);
@@ -78,20 +70,16 @@ pub(crate) async fn record_access_log(
     let portal = json_i64(values.get("portal_id")).unwrap_or(1);
     let card = json_i64(values.get("card_value")).unwrap_or(0);
     let key = Idempotency {
-        key: format!("device-log:{}:{log_id}", from.terminal),
+        key: format!("device-log:{}:{log_id}", terminal),
         fingerprint: format!("{event}:{local}:{user}"),
     };
-    if core
-        .idempotent_reply(from.tenant, &key.key)
-        .await?
-        .is_some()
-    {
+    if core.idempotent_reply(tenant, &key.key).await?.is_some() {
         return Ok(());
     }
-    let terminal = from.terminal;
+    let terminal = terminal;
     let received = core.now();
     let caller = crate::app::Caller {
-        tenant: from.tenant,
+        tenant: tenant,
         key_prefix: format!("terminal:{terminal}"),
     };
     let subjects = u64::try_from(user)
@@ -142,5 +130,23 @@ pub(crate) async fn record_access_log(
         // A concurrent duplicate of the same row: already recorded.
         Err(e) if e.kind == ErrorKind::IdempotencyReused => Ok(()),
         Err(e) => Err(LogError::NotRecorded(e)),
+    }
+}
+
+/// The action that opens a terminal's door: its relay (iDAccess) or its Security Box.
+pub(crate) fn door_action(t: &Terminal) -> Json {
+    if t.model.to_ascii_lowercase().contains("access") {
+        json!({"action": "door", "parameters": "door=1"})
+    } else {
+        json!({"action": "sec_box", "parameters": "id=65793, reason=1"})
+    }
+}
+
+/// An integer member that a terminal may send as a number or as a string.
+pub(crate) fn json_i64(v: Option<&Json>) -> Option<i64> {
+    match v? {
+        Json::Number(n) => n.as_i64(),
+        Json::String(s) => s.trim().parse().ok(),
+        _ => None,
     }
 }
