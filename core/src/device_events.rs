@@ -76,10 +76,9 @@ pub(crate) async fn record_access_log(
     if core.idempotent_reply(tenant, &key.key).await?.is_some() {
         return Ok(());
     }
-    let terminal = terminal;
     let received = core.now();
     let caller = crate::app::Caller {
-        tenant: tenant,
+        tenant,
         key_prefix: format!("terminal:{terminal}"),
     };
     let subjects = u64::try_from(user)
