@@ -156,6 +156,51 @@ fn wait_for_prompt(run: &mut Child) -> BufReader<ChildStderr> {
     }
 }
 
+/// Starts `cmd` with its standard input open and waits for its first operator prompt.
+fn at_first_prompt(mut cmd: Command, stdout: Stdio) -> (Child, BufReader<ChildStderr>) {
+    let mut run = cmd
+        .stdin(Stdio::piped())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stderr = wait_for_prompt(&mut run);
+    (run, stderr)
+}
+
+/// A separately started `acs-sim` with a logged-in client and a scratch directory; killed
+/// and removed when dropped (also when an assertion fails).
+struct Site {
+    sim: Child,
+    url: String,
+    t: Terminal,
+    dir: std::path::PathBuf,
+    _out: BufReader<std::process::ChildStdout>,
+}
+
+impl Site {
+    /// `acs-sim serve` with `args` (each test's own seed keeps their directories apart).
+    fn start(args: &[&str]) -> Site {
+        let (sim, url, out) = serve(&[], args, Stdio::null());
+        let t = Terminal::login(&url, "admin");
+        Site {
+            sim,
+            t,
+            dir: temp_dir(&format!("custody-{}", args.join("-"))),
+            url,
+            _out: out,
+        }
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.sim.kill().ok();
+        self.sim.wait().ok();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
 fn signal(run: &Child, name: &str) {
     let status = Command::new("kill")
         .args([name, &run.id().to_string()])
@@ -166,12 +211,12 @@ fn signal(run: &Child, name: &str) {
 
 #[test]
 fn objects_in_the_suites_way_make_every_run_refuse_and_stay_untouched() {
-    let (mut sim, url, _out) = serve(&[], &["--seed", "21"], Stdio::null());
-    let t = Terminal::login(&url, "admin");
-    seed_customer(&t);
-    seed_in_the_way(&t);
-    let before = snapshot(&t);
-    let dir = temp_dir("custody-refuse");
+    let site = Site::start(&["--seed", "21"]);
+    let (url, t) = (site.url.clone(), &site.t);
+    seed_customer(t);
+    seed_in_the_way(t);
+    let before = snapshot(t);
+    let dir = site.dir.clone();
     let journal = dir.join("restore.json");
 
     let dry = conformance(&url, &journal, &["--dry-run"])
@@ -191,7 +236,7 @@ fn objects_in_the_suites_way_make_every_run_refuse_and_stay_untouched() {
         shown.contains("users 990000001"),
         "it lists what a run would create: {shown}"
     );
-    assert_eq!(snapshot(&t), before, "a dry run changes nothing");
+    assert_eq!(snapshot(t), before, "a dry run changes nothing");
 
     for extra in [
         &["--unattended"][..],
@@ -203,27 +248,24 @@ fn objects_in_the_suites_way_make_every_run_refuse_and_stay_untouched() {
         assert!(shown.contains("did not create"), "{shown}");
         assert!(shown.contains("user 990000777 'Carol'"), "{shown}");
         assert!(shown.contains("a card value the suite uses"), "{shown}");
-        assert_eq!(snapshot(&t), before, "{extra:?}: nothing changed");
+        assert_eq!(snapshot(t), before, "{extra:?}: nothing changed");
         assert!(!journal.exists(), "a refused run leaves no journal");
     }
-    sim.kill().ok();
-    sim.wait().ok();
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn customer_objects_survive_a_run_an_interrupt_a_kill_and_a_lost_journal() {
-    let (mut sim, url, _out) = serve(&[], &["--seed", "22"], Stdio::null());
-    let t = Terminal::login(&url, "admin");
-    seed_customer(&t);
+    let site = Site::start(&["--seed", "22"]);
+    let (url, t) = (site.url.clone(), &site.t);
+    seed_customer(t);
     let photo = include_bytes!("../../../fixtures/images/face-b.jpg");
     let stored = t.upload_photo(5, photo);
     assert_eq!(
         stored["success"], true,
         "the customer's photo is stored: {stored}"
     );
-    let before = snapshot(&t);
-    let dir = temp_dir("custody-survive");
+    let before = snapshot(t);
+    let dir = site.dir.clone();
     let journal = dir.join("restore.json");
     let reports = |name: &str| {
         [
@@ -262,7 +304,7 @@ fn customer_objects_survive_a_run_an_interrupt_a_kill_and_a_lost_journal() {
     );
     assert_eq!(report["run"]["cleanup"]["status"], "complete");
     assert_eq!(
-        snapshot(&t),
+        snapshot(t),
         before,
         "a normal run leaves the customer's terminal as it was"
     );
@@ -273,18 +315,15 @@ fn customer_objects_survive_a_run_an_interrupt_a_kill_and_a_lost_journal() {
 
     // Ctrl-C at the first physical step: INCOMPLETE in every report, cleaned up.
     let args = reports("interrupted");
-    let mut run = conformance(
-        &url,
-        &journal,
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("starts");
-    let _stderr = wait_for_prompt(&mut run);
-    assert_ne!(snapshot(&t), before, "the run had created its objects");
+    let (run, _stderr) = at_first_prompt(
+        conformance(
+            &url,
+            &journal,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        ),
+        Stdio::piped(),
+    );
+    assert_ne!(snapshot(t), before, "the run had created its objects");
     signal(&run, "-INT");
     let out = run.wait_with_output().expect("ends");
     let shown = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -314,23 +353,17 @@ fn customer_objects_survive_a_run_an_interrupt_a_kill_and_a_lost_journal() {
     assert!(!xml.contains(r#"errors="0""#), "JUnit is not green: {xml}");
     let html = std::fs::read_to_string(dir.join("interrupted.html")).expect("html");
     assert!(html.contains(">INCOMPLETE</strong>") && html.contains("not a sign-off"));
-    assert_eq!(snapshot(&t), before, "Ctrl-C cleans up");
+    assert_eq!(snapshot(t), before, "Ctrl-C cleans up");
 
     // SIGKILL at the first physical step; the next run undoes it from the journal.
-    let mut run = conformance(&url, &journal, &[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let _stderr = wait_for_prompt(&mut run);
+    let (mut run, _stderr) = at_first_prompt(conformance(&url, &journal, &[]), Stdio::null());
     run.kill().expect("SIGKILL");
     run.wait().expect("reaped");
     assert!(
         journal.exists(),
         "the killed run's journal names what it created"
     );
-    assert_ne!(snapshot(&t), before, "nobody cleaned up after SIGKILL");
+    assert_ne!(snapshot(t), before, "nobody cleaned up after SIGKILL");
     let out = conformance(&url, &journal, &["--unattended", "--only", "SESSION"])
         .output()
         .expect("runs");
@@ -341,24 +374,18 @@ fn customer_objects_survive_a_run_an_interrupt_a_kill_and_a_lost_journal() {
         "{shown}"
     );
     assert_eq!(
-        snapshot(&t),
+        snapshot(t),
         before,
         "the next run removed exactly what the killed one created"
     );
 
     // SIGKILL, and the journal is lost (another laptop): the next run refuses until the
     // leftovers are reclaimed on purpose.
-    let mut run = conformance(&url, &journal, &[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts");
-    let _stderr = wait_for_prompt(&mut run);
+    let (mut run, _stderr) = at_first_prompt(conformance(&url, &journal, &[]), Stdio::null());
     run.kill().expect("SIGKILL");
     run.wait().expect("reaped");
     std::fs::remove_file(&journal).expect("journal removed");
-    let left = snapshot(&t);
+    let left = snapshot(t);
     let out = conformance(&url, &journal, &["--unattended", "--only", "SESSION"])
         .output()
         .expect("runs");
@@ -369,14 +396,14 @@ fn customer_objects_survive_a_run_an_interrupt_a_kill_and_a_lost_journal() {
         shown.contains("in use by another conformance run"),
         "the killed run's lock has not expired yet: {shown}"
     );
-    assert_eq!(snapshot(&t), left, "refusing changes nothing");
+    assert_eq!(snapshot(t), left, "refusing changes nothing");
     // Once the lock has expired, what is left is recognised by the suite's marker.
     t.call(
         "modify_objects",
         &json!({"object": "users", "values": {"name": "acs-conformance dead 1 2"},
                 "where": {"users": {"id": 1_009_999_999}}}),
     );
-    let left = snapshot(&t);
+    let left = snapshot(t);
     let out = conformance(&url, &journal, &["--unattended", "--only", "SESSION"])
         .output()
         .expect("runs");
@@ -390,7 +417,7 @@ fn customer_objects_survive_a_run_an_interrupt_a_kill_and_a_lost_journal() {
         shown.contains("users 99000"),
         "it lists the leftovers: {shown}"
     );
-    assert_eq!(snapshot(&t), left, "refusing changes nothing");
+    assert_eq!(snapshot(t), left, "refusing changes nothing");
     let out = conformance(
         &url,
         &journal,
@@ -401,33 +428,27 @@ fn customer_objects_survive_a_run_an_interrupt_a_kill_and_a_lost_journal() {
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(0), "{shown}");
     assert_eq!(
-        snapshot(&t),
+        snapshot(t),
         before,
         "reclaiming removed the suite's leftovers only"
     );
-    sim.kill().ok();
-    sim.wait().ok();
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn a_second_run_against_a_held_terminal_refuses_with_the_first_ones_id() {
-    let (mut sim, url, _out) = serve(&[], &["--seed", "23"], Stdio::null());
-    let t = Terminal::login(&url, "admin");
-    seed_customer(&t);
-    let before = snapshot(&t);
-    let dir = temp_dir("custody-lock");
-    let mut first = conformance(
-        &url,
-        &dir.join("first.json"),
-        &["--only", "SESSION", "--only", "LOGS-001"],
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("starts");
-    let _stderr = wait_for_prompt(&mut first);
+    let site = Site::start(&["--seed", "23"]);
+    let (url, t) = (site.url.clone(), &site.t);
+    seed_customer(t);
+    let before = snapshot(t);
+    let dir = site.dir.clone();
+    let (mut first, _stderr) = at_first_prompt(
+        conformance(
+            &url,
+            &dir.join("first.json"),
+            &["--only", "SESSION", "--only", "LOGS-001"],
+        ),
+        Stdio::piped(),
+    );
     let out = conformance(
         &url,
         &dir.join("second.json"),
@@ -454,19 +475,16 @@ fn a_second_run_against_a_held_terminal_refuses_with_the_first_ones_id() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert_eq!(
-        snapshot(&t),
+        snapshot(t),
         before,
         "the first run cleaned up, the second touched nothing"
     );
-    sim.kill().ok();
-    sim.wait().ok();
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn an_operator_who_presents_nothing_gets_no_pass_from_stale_logs() {
-    let (mut sim, url, _out) = serve(&[], &["--seed", "24"], Stdio::null());
-    let t = Terminal::login(&url, "admin");
+    let site = Site::start(&["--seed", "24"]);
+    let (url, t) = (site.url.clone(), &site.t);
     // An earlier presentation of every card the LOGS cases use: rows a careless check
     // would take for this run's.
     for n in [51_u64, 52, 777, 102] {
@@ -480,7 +498,7 @@ fn an_operator_who_presents_nothing_gets_no_pass_from_stale_logs() {
         logs["access_logs"].as_array().is_some_and(|l| l.len() >= 3),
         "{logs}"
     );
-    let dir = temp_dir("custody-enter");
+    let dir = site.dir.clone();
     let mut run = conformance(
         &url,
         &dir.join("restore.json"),
@@ -519,15 +537,13 @@ fn an_operator_who_presents_nothing_gets_no_pass_from_stale_logs() {
         assert_eq!(case["verdict"], "not_run", "{case}");
         assert_eq!(case["reason"]["kind"], "no_fresh_evidence", "{case}");
     }
-    sim.kill().ok();
-    sim.wait().ok();
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn a_profile_that_contradicts_the_terminals_model_is_refused_unless_forced() {
-    let (mut sim, url, _out) = serve(&[], &["--seed", "25", "--model", "idaccess"], Stdio::null());
-    let dir = temp_dir("custody-profile");
+    let site = Site::start(&["--seed", "25", "--model", "idaccess"]);
+    let url = site.url.clone();
+    let dir = site.dir.clone();
     let journal = dir.join("restore.json");
     let out = conformance(
         &url,
@@ -581,7 +597,4 @@ fn a_profile_that_contradicts_the_terminals_model_is_refused_unless_forced() {
         "forced on purpose: {}",
         text(&out)
     );
-    sim.kill().ok();
-    sim.wait().ok();
-    std::fs::remove_dir_all(&dir).ok();
 }
