@@ -26,6 +26,9 @@ pub const CONFIGURATION: [(&str, &[&str]); 3] = [
     ("online_client", &["server_id"]),
 ];
 
+/// Tries at the clean-up before it is reported incomplete.
+const CLEAN_UP_ATTEMPTS: u64 = 3;
+
 /// How to take a terminal.
 #[derive(Debug)]
 pub struct TakeOptions {
@@ -209,6 +212,30 @@ impl Hold {
     /// Removes everything the run created (the lock last), restores the configuration,
     /// checks the terminal, and deletes the journal when nothing is left.
     pub async fn release(self) -> Cleanup {
+        let mut attempt = 1;
+        loop {
+            match self.clean_up().await {
+                Ok(removed) => {
+                    if let Err(e) = self.journal.finish() {
+                        tracing::warn!(error = %e, "the restore journal could not be deleted");
+                    }
+                    return Cleanup::Complete { removed };
+                }
+                // A terminal that did not answer (a busy network, a slow device) gets a
+                // few more tries before the clean-up is reported incomplete; the journal
+                // stays for the next run either way.
+                Err(cleanup) if attempt < CLEAN_UP_ATTEMPTS => {
+                    tracing::warn!(attempt, outcome = %cleanup.describe(), "clean-up incomplete; trying again");
+                    tokio::time::sleep(std::time::Duration::from_secs(attempt)).await;
+                    attempt += 1;
+                }
+                Err(cleanup) => return cleanup,
+            }
+        }
+    }
+
+    /// One attempt at the clean-up: the number of keys removed, or what is left and why.
+    async fn clean_up(&self) -> Result<usize, Cleanup> {
         let ledger = self.guard.ledger();
         let mut problems = Vec::new();
         let mut without_lock = ledger.clone();
@@ -238,20 +265,15 @@ impl Hold {
                 left.push(format!("the run's lock (user {LOCK_ID})"));
             }
         }
-        if !problems.is_empty() || !left.is_empty() {
-            if problems.is_empty() {
-                problems.push("the terminal still holds them after the clean-up".into());
-            }
-            return Cleanup::Incomplete {
-                left,
-                why: crate::redact::redact(&problems.join("; ")),
-            };
+        if problems.is_empty() && left.is_empty() {
+            return Ok(without_lock.len());
         }
-        if let Err(e) = self.journal.finish() {
-            tracing::warn!(error = %e, "the restore journal could not be deleted");
+        if problems.is_empty() {
+            problems.push("the terminal still holds them after the clean-up".into());
         }
-        Cleanup::Complete {
-            removed: without_lock.len(),
-        }
+        Err(Cleanup::Incomplete {
+            left,
+            why: crate::redact::redact(&problems.join("; ")),
+        })
     }
 }
