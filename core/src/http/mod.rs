@@ -441,29 +441,53 @@ pub(crate) async fn create_about(
     f: impl FnOnce(&Snapshot, &mut Plan) -> Result<Json, AppError> + Send + 'static,
 ) -> Result<Response, AppError> {
     if let Some(key) = &idempotency
-        && let Some(reply) = core.idempotent_reply(caller.tenant, &key.key).await?
+        && let Some(reply) = stored_reply(core, caller, key).await?
     {
-        if reply.fingerprint != key.fingerprint {
-            return Err(AppError::idempotency_mismatch(&key.key));
-        }
-        let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::CREATED);
-        return Ok((
-            status,
-            [(header::CONTENT_TYPE, "application/json")],
-            reply.body,
-        )
-            .into_response());
+        return Ok(reply);
     }
-    let view = core
+    let remembered = idempotency.clone();
+    let written = core
         .write_about(caller, subjects, ids, move |snapshot, plan| {
             let view = f(snapshot, plan)?;
-            if let Some(key) = &idempotency {
+            if let Some(key) = &remembered {
                 plan.remember(key, StatusCode::CREATED.as_u16(), &view);
             }
             Ok(view)
         })
-        .await?;
-    Ok((StatusCode::CREATED, axum::Json(view)).into_response())
+        .await;
+    match (written, &idempotency) {
+        (Ok(view), _) => Ok((StatusCode::CREATED, axum::Json(view)).into_response()),
+        // An identical request with the same key got its turn first (writers of a tenant
+        // take turns, so it has committed by now): every such retry gets the first answer.
+        (Err(e), Some(key)) if e.kind == crate::error::ErrorKind::IdempotencyReused => {
+            stored_reply(core, caller, key).await?.ok_or(e)
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// The stored reply of an earlier request with `key`, if there is one; a different request
+/// under the same key is refused.
+async fn stored_reply(
+    core: &Core,
+    caller: &Caller,
+    key: &Idempotency,
+) -> Result<Option<Response>, AppError> {
+    let Some(reply) = core.idempotent_reply(caller.tenant, &key.key).await? else {
+        return Ok(None);
+    };
+    if reply.fingerprint != key.fingerprint {
+        return Err(AppError::idempotency_mismatch(&key.key));
+    }
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::CREATED);
+    Ok(Some(
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            reply.body,
+        )
+            .into_response(),
+    ))
 }
 
 /// `GET …/{id}`: the view of the object with the path's id, or 404.

@@ -561,6 +561,34 @@ async fn lists_page_through_every_item_once() {
 }
 
 #[tokio::test]
+async fn fifty_identical_requests_at_once_all_get_the_first_answer() {
+    let api = Api::start().await;
+    let body = json!({"name": "Once", "timezone": "UTC"});
+    let replies = futures_util::future::join_all((0..50).map(|_| {
+        api.send_as(
+            Some(&api.key),
+            "POST",
+            "/v1/sites",
+            Some(&body),
+            Some("same-key"),
+        )
+    }))
+    .await;
+    let first = &replies[0];
+    for reply in &replies {
+        assert_eq!(reply.status, 201, "{}", reply.json);
+        assert_eq!(reply.json, first.json, "the same answer");
+    }
+    assert_eq!(
+        api.get("/v1/sites").await.json["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "one site"
+    );
+}
+
+#[tokio::test]
 async fn idempotency_keys_replay_the_first_reply_and_refuse_other_requests() {
     let api = Api::start().await;
     let body = json!({"name": "Once", "timezone": "UTC"});
