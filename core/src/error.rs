@@ -30,6 +30,8 @@ pub enum ErrorKind {
     InvalidField,
     /// The thing addressed does not exist for this tenant.
     NotFound,
+    /// The resource exists but does not take this method.
+    MethodNotAllowed,
     /// A uniqueness or state conflict (a duplicate card …).
     Conflict,
     /// The object's state does not allow the operation (a revoked credential …).
@@ -60,6 +62,7 @@ impl ErrorKind {
             ErrorKind::Malformed => "malformed-request",
             ErrorKind::InvalidField => "invalid-field",
             ErrorKind::NotFound => "not-found",
+            ErrorKind::MethodNotAllowed => "method-not-allowed",
             ErrorKind::Conflict => "conflict",
             ErrorKind::InvalidState => "invalid-state",
             ErrorKind::Unauthorized => "unauthorized",
@@ -76,6 +79,7 @@ impl ErrorKind {
             ErrorKind::Malformed => "Malformed request",
             ErrorKind::InvalidField => "Invalid field",
             ErrorKind::NotFound => "Not found",
+            ErrorKind::MethodNotAllowed => "Method not allowed",
             ErrorKind::Conflict => "Conflict",
             ErrorKind::InvalidState => "Invalid state",
             ErrorKind::Unauthorized => "Unauthorized",
@@ -129,6 +133,14 @@ impl AppError {
     /// No route here.
     pub fn no_route(path: &str) -> Self {
         AppError::new(ErrorKind::NotFound, format!("no such endpoint: {path}"))
+    }
+
+    /// The resource does not take `method`.
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        AppError::new(
+            ErrorKind::MethodNotAllowed,
+            format!("{path} does not take {method}"),
+        )
     }
 
     /// A uniqueness or state conflict (duplicate card, already removed …).

@@ -258,6 +258,7 @@ pub fn router(core: Core) -> Router {
         .nest("/public", public)
         .route("/openapi.json", get(openapi))
         .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(ApiState {
             core,
@@ -278,6 +279,10 @@ async fn openapi() -> Response {
 
 async fn no_route(uri: Uri) -> AppError {
     AppError::no_route(uri.path())
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> AppError {
+    AppError::method_not_allowed(method.as_str(), uri.path())
 }
 
 impl FromRequestParts<ApiState> for Caller {

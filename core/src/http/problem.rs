@@ -18,6 +18,7 @@ pub fn status(kind: ErrorKind) -> StatusCode {
         ErrorKind::Malformed => StatusCode::BAD_REQUEST,
         ErrorKind::InvalidField | ErrorKind::IdempotencyReused => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorKind::Conflict | ErrorKind::InvalidState => StatusCode::CONFLICT,
         ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -841,3 +841,21 @@ async fn suspensions_groups_calendars_and_references_behave() {
         .problem(404, None);
     api.post("/v1/people", json!({"acs_id": "E-11"})).await.id();
 }
+
+#[tokio::test]
+async fn a_method_a_resource_does_not_take_gets_a_problem_document() {
+    let api = Api::start().await;
+    let reply = api
+        .send_as(Some(&api.key), "PATCH", "/v1/sites", Some(&json!({})), None)
+        .await;
+    assert_eq!(reply.status, 405, "{}", reply.json);
+    assert_eq!(reply.content_type, "application/problem+json");
+    assert_eq!(reply.json["type"], "urn:acs:problem:method-not-allowed");
+    assert!(
+        reply.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("PATCH")),
+        "{}",
+        reply.json
+    );
+}
