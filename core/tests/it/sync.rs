@@ -1,7 +1,8 @@
 //! The sync engine against simulated fleets: members reach every terminal and leave them,
 //! attendees reach only their facility's terminals and only during the event (manual
 //! clock), expired temporary accesses leave the hardware, powered-off terminals and a
-//! restarted engine converge without duplicates, and drift on a device is repaired.
+//! restarted engine converge without duplicates, drift on a device is repaired, and a task
+//! whose reads of the core fail keeps trying (with backoff) until it converges.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -454,4 +455,38 @@ async fn a_user_deleted_on_the_device_by_hand_is_pushed_again() {
     assert_eq!(users(&fleet, 0), BTreeSet::from(["E-4".to_owned()]));
     engine.shutdown().await;
     fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_terminal_task_whose_reads_fail_says_so_and_recovers() {
+    let api = Api::start().await;
+    let fleet = fleet(1).await;
+    let places = site(&api, 1).await;
+    let (facility, door) = places[0];
+    let terminal = register(&api, &fleet, 0, facility, door).await;
+    let ana = person(&api, "E-9").await;
+    api.post("/v1/members", json!({"person_id": ana}))
+        .await
+        .id();
+    let options = options();
+    // Every read of the terminal's image fails for a while: before, the task ended for
+    // good and the terminal was never synced again.
+    options.faults.fail_next_reads(5);
+    let engine = SyncEngine::spawn(api.core.clone(), options);
+    board_until(
+        engine.board(),
+        format_args!("terminal {terminal} reports the failed read"),
+        |board| {
+            board.iter().any(|((_, t), s)| {
+                t.get() == terminal
+                    && s.last_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("could not be read"))
+            })
+        },
+    )
+    .await;
+    converged(&engine, &[(terminal, 1)]).await;
+    assert_eq!(users(&fleet, 0), BTreeSet::from(["E-9".to_owned()]));
+    engine.shutdown().await;
 }

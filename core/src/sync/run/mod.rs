@@ -19,6 +19,7 @@ mod read_back;
 mod supervisor;
 mod terminal;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -49,6 +50,35 @@ pub struct SyncOptions {
     /// terminal as its monitor and, in online modes, its online server. `None` leaves the
     /// terminals' configuration alone.
     pub receiver: Option<(String, u16)>,
+    /// Faults to inject (tests and chaos campaigns); none by default.
+    pub faults: SyncFaults,
+}
+
+/// Faults the engine can be told to suffer, for tests and chaos campaigns: they make the
+/// paths that must recover run on purpose.
+#[derive(Debug, Clone, Default)]
+pub struct SyncFaults {
+    failing_reads: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl SyncFaults {
+    /// The next `n` reads of a terminal's image from the core fail, as a store that cannot
+    /// be read would make them fail.
+    pub fn fail_next_reads(&self, n: u32) {
+        self.failing_reads
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether this read is one that must fail (and counts it).
+    pub(super) fn read_fails(&self) -> bool {
+        self.failing_reads
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok()
+    }
 }
 
 impl Default for SyncOptions {
@@ -60,6 +90,7 @@ impl Default for SyncOptions {
             logs_every: Duration::from_secs(60),
             client: ClientOptions::default(),
             receiver: None,
+            faults: SyncFaults::default(),
         }
     }
 }

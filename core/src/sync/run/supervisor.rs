@@ -33,7 +33,10 @@ pub(super) async fn supervise(
         HashMap::new();
     let mut nudges: HashMap<TenantId, Arc<Nudge>> = HashMap::new();
     let images = SharedImages::default();
-    let mut dirty: Vec<TenantId> = core.tenant_ids().await.unwrap_or_default();
+    let mut dirty: Vec<TenantId> = tenant_ids(&core).await;
+    // Tenants whose terminals could not be read: tried again after a backoff with jitter.
+    let mut unread: Vec<TenantId> = Vec::new();
+    let mut backoff = crate::retry::Backoff::new(options.retry_initial, options.retry_max);
     loop {
         for tenant in std::mem::take(&mut dirty) {
             let nudge = nudges
@@ -41,8 +44,13 @@ pub(super) async fn supervise(
                 .or_insert_with(|| Arc::new(watch::channel(0).0))
                 .clone();
             nudge.send_modify(|n| *n += 1);
-            let Ok(terminals) = core.read(tenant, |s| s.topology.terminals.clone()).await else {
-                continue;
+            let terminals = match core.read(tenant, |s| s.topology.terminals.clone()).await {
+                Ok(terminals) => terminals,
+                Err(e) => {
+                    tracing::warn!(%tenant, error = %e, "the tenant's terminals could not be read; trying again");
+                    unread.push(tenant);
+                    continue;
+                }
             };
             running.retain(|(t, id), (terminal, stop)| {
                 let keep = *t != tenant || terminals.get(id) == Some(terminal);
@@ -93,12 +101,22 @@ pub(super) async fn supervise(
                 running.insert((tenant, id), (terminal, stop));
             }
         }
+        let retry = (!unread.is_empty()).then(|| backoff.next_delay());
+        if unread.is_empty() {
+            backoff.reset();
+        }
         tokio::select! {
             () = cancel.cancelled() => return,
+            () = async {
+                match retry {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            } => dirty.append(&mut unread),
             changed = changes.recv() => match changed {
                 Ok(tenant) => dirty.push(tenant),
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    dirty = core.tenant_ids().await.unwrap_or_default();
+                    dirty = tenant_ids(&core).await;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
@@ -109,5 +127,17 @@ pub(super) async fn supervise(
         }
         dirty.sort();
         dirty.dedup();
+    }
+}
+
+/// Every tenant's id; none (with a warning) when the store cannot be read, in which case
+/// the next change of any tenant brings its tenant back.
+async fn tenant_ids(core: &Core) -> Vec<TenantId> {
+    match core.tenant_ids().await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!(error = %e, "the tenants could not be read");
+            Vec::new()
+        }
     }
 }

@@ -98,7 +98,20 @@ async fn pass(task: &mut TerminalTask, progress: &mut Progress) -> Result<(), En
     let revision = task.core.revision();
     let now = task.core.now();
     let mut failure = read_back_if_due(task, progress, now).await.err();
-    let image = compute_image(task, revision, now).await?;
+    let image = match compute_image(task, revision, now).await {
+        Ok(image) => image,
+        Err(Stop::Removed) => {
+            tracing::info!(terminal = %task.terminal, "terminal removed; its sync task ends");
+            return Err(Ended);
+        }
+        // The core could not be read (a store failure, a computation that panicked): the
+        // terminal keeps its task, which says so and tries again after a backoff.
+        Err(Stop::Unreadable(why)) => {
+            tracing::warn!(terminal = %task.terminal, error = %why, "the terminal's image could not be computed; retrying");
+            let retry = report_unreadable(task, progress, revision, &why);
+            return wait_for_next_pass(task, progress, None, Some(retry)).await;
+        }
+    };
     if let Err(e) = register_device_once(task).await {
         failure = failure.or(Some(e));
     }
@@ -164,11 +177,22 @@ async fn read_back_if_due(
 /// An image takes tens of milliseconds with thousands of people: it is computed on the
 /// blocking pool, where waiting for another terminal's computation of the same image holds
 /// up no request either.
+/// Why a terminal's image could not be computed.
+enum Stop {
+    /// The terminal is no longer in the core: its task ends.
+    Removed,
+    /// The core could not be read: try again.
+    Unreadable(String),
+}
+
 async fn compute_image(
     task: &TerminalTask,
     revision: u64,
     now: Timestamp,
-) -> Result<SharedImage, Ended> {
+) -> Result<SharedImage, Stop> {
+    if task.options.faults.read_fails() {
+        return Err(Stop::Unreadable("injected read failure".into()));
+    }
     let (tenant, terminal_id, images) = (task.tenant, task.terminal, task.images.clone());
     let receiver = task.options.receiver.clone();
     let computed = task
@@ -200,7 +224,8 @@ async fn compute_image(
         .await;
     match computed {
         Ok(Some(image)) => Ok(image),
-        _ => Err(Ended),
+        Ok(None) => Err(Stop::Removed),
+        Err(e) => Err(Stop::Unreadable(e.to_string())),
     }
 }
 
@@ -412,6 +437,22 @@ fn report_pass(
     };
     task.board.set(task.tenant, task.terminal, status.clone());
     retry
+}
+
+/// Reports a pass that could not read the core, and answers the backoff before the next.
+fn report_unreadable(
+    task: &TerminalTask,
+    progress: &mut Progress,
+    revision: u64,
+    why: &str,
+) -> Duration {
+    let status = &mut progress.status;
+    status.passes += 1;
+    status.revision = revision;
+    status.in_sync = false;
+    status.last_error = Some(format!("the core could not be read: {why}"));
+    task.board.set(task.tenant, task.terminal, status.clone());
+    progress.backoff.next_delay()
 }
 
 /// Sleeps until the next pass is due: the image changes (`next_change`), a read-back or log
