@@ -18,19 +18,33 @@ pub(super) async fn load_applied(
     terminal: TerminalId,
 ) -> (DeviceImage, i64) {
     let store = core.store().clone();
-    let rows = tokio::task::spawn_blocking(move || store.applied(tenant.get(), terminal.get()))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
+    let rows = match tokio::task::spawn_blocking(move || {
+        store.applied(tenant.get(), terminal.get())
+    })
+    .await
+    {
+        Ok(Ok(rows)) => rows,
+        // Starting from nothing applied is safe (every step is idempotent, and the
+        // read-back finds what the device holds); it is not silent.
+        Ok(Err(e)) => {
+            tracing::warn!(%terminal, error = %e, "the applied record could not be read; starting from none");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::warn!(%terminal, error = %e, "reading the applied record failed; starting from none");
+            Vec::new()
+        }
+    };
     let cursor = logs::cursor_of(&rows);
     let applied = rows
         .into_iter()
         .filter(|(key, _)| key != logs::CURSOR_KEY)
-        .filter_map(|(key, data)| {
-            serde_json::from_value::<SubjectImage>(data)
-                .ok()
-                .map(|image| (key, image))
+        .filter_map(|(key, data)| match serde_json::from_value::<SubjectImage>(data) {
+            Ok(image) => Some((key, image)),
+            Err(e) => {
+                tracing::warn!(%terminal, subject = %key, error = %e, "an applied entry could not be read; it is applied again");
+                None
+            }
         })
         .collect();
     (applied, cursor)
@@ -47,11 +61,21 @@ pub(super) async fn record(
         return true;
     }
     let store = core.store().clone();
-    tokio::task::spawn_blocking(move || store.set_applied(tenant.get(), terminal.get(), &subjects))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .is_some()
+    match tokio::task::spawn_blocking(move || {
+        store.set_applied(tenant.get(), terminal.get(), &subjects)
+    })
+    .await
+    {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(%terminal, error = %e, "the applied record could not be written");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(%terminal, error = %e, "writing the applied record failed");
+            false
+        }
+    }
 }
 
 /// Records, before steps start, that their subjects are in doubt until they settle: a step

@@ -80,7 +80,10 @@ pub(super) async fn read_back(
                 .collect()
         })
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|e| {
+            tracing::warn!(terminal = %task.terminal, error = %e, "the core could not be read for the read-back; unrecorded users are left for the next one");
+            Vec::new()
+        });
     let mut in_doubt = Vec::with_capacity(orphans.len());
     for (id, registration) in &orphans {
         let key = user_key(*id);
