@@ -69,12 +69,21 @@ pub(crate) async fn record_access_log(
     let user = json_i64(values.get("user_id")).unwrap_or(0);
     let portal = json_i64(values.get("portal_id")).unwrap_or(1);
     let card = json_i64(values.get("card_value")).unwrap_or(0);
+    // A row is the device's: keyed by the device id, a terminal deleted and registered
+    // again (a new terminal id, the same device) does not replay its log as new events.
+    // Rows recorded under the terminal's id (before the device was known) count too.
+    let by_terminal = format!("device-log:{terminal}:{log_id}");
     let key = Idempotency {
-        key: format!("device-log:{}:{log_id}", terminal),
+        key: match core.device_of(tenant, terminal) {
+            Some(device) => format!("device-log:device-{device}:{log_id}"),
+            None => by_terminal.clone(),
+        },
         fingerprint: format!("{event}:{local}:{user}"),
     };
-    if core.idempotent_reply(tenant, &key.key).await?.is_some() {
-        return Ok(());
+    for seen in [&key.key, &by_terminal] {
+        if core.idempotent_reply(tenant, seen).await?.is_some() {
+            return Ok(());
+        }
     }
     let received = core.now();
     let caller = crate::app::Caller {

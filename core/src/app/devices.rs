@@ -31,4 +31,15 @@ impl Core {
             .get(&device_id)
             .copied()
     }
+
+    /// The device id of a terminal, once the sync engine has met its device.
+    pub fn device_of(&self, tenant: TenantId, terminal: crate::domain::TerminalId) -> Option<i64> {
+        self.inner
+            .devices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(_, owner)| **owner == (tenant, terminal))
+            .map(|(device, _)| *device)
+    }
 }

@@ -316,3 +316,92 @@ async fn an_online_terminal_asks_the_core_and_the_core_decides() {
     assert_eq!(online_events[1]["acs_id"], "E-700");
     rig.engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_terminal_registered_again_does_not_replay_its_access_log() {
+    let rig = rig("standalone").await;
+    let person = rig
+        .api
+        .post("/v1/people", json!({"acs_id": "E-501", "name": "Bea"}))
+        .await
+        .id();
+    rig.api
+        .post(
+            &format!("/v1/people/{person}/credentials"),
+            json!({"kind": "card", "facility_code": 123, "card_number": 45678}),
+        )
+        .await
+        .id();
+    rig.api
+        .post("/v1/members", json!({"person_id": person}))
+        .await
+        .id();
+    rig.converged(1).await;
+    let mut events = rig.api.core.subscribe();
+    let granted = rig
+        .device(0)
+        .identify(&Presentation::Card(CARD))
+        .await
+        .expect("decided");
+    assert_eq!(granted.decision.event, 7);
+    terminal_event(&mut events).await;
+    assert_eq!(events_from_terminals(&rig.api).await, 1);
+
+    // The same device, deleted and registered again under a new terminal id: the catch-up
+    // reads its whole access log again, and nothing is recorded twice.
+    let old = rig.terminals[0];
+    let deleted = rig
+        .api
+        .send_as(
+            Some(&rig.api.key),
+            "DELETE",
+            &format!("/v1/terminals/{old}"),
+            None,
+            None,
+        )
+        .await;
+    assert!(deleted.status < 300, "{}", deleted.json);
+    let terminal = rig
+        .api
+        .get(&format!("/v1/terminals/{}", rig.terminals[1]))
+        .await;
+    let again = rig
+        .api
+        .post(
+            "/v1/terminals",
+            json!({"facility_id": terminal.json["facility_id"], "model": "idface",
+            "address": rig.device(0).base_url(), "login": "admin", "password": "admin",
+            "door_ids": terminal.json["door_ids"]}),
+        )
+        .await
+        .id();
+    board_until(
+        rig.engine.board(),
+        format_args!("terminal {again} in sync with its access log read"),
+        |board| {
+            board
+                .iter()
+                .any(|((_, id), s)| id.get() == again && s.in_sync && s.access_logs_read > 0)
+        },
+    )
+    .await;
+    assert_eq!(
+        events_from_terminals(&rig.api).await,
+        1,
+        "the log was not replayed as new events"
+    );
+    rig.engine.shutdown().await;
+}
+
+/// How many recorded access events came from terminals' access logs.
+async fn events_from_terminals(api: &Api) -> usize {
+    api.get("/v1/access-events?limit=500").await.json["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|e| e["source"] == "terminal" || e["data"]["source"] == "terminal")
+                .count()
+        })
+        .unwrap_or(0)
+}
