@@ -405,3 +405,78 @@ async fn events_from_terminals(api: &Api) -> usize {
         })
         .unwrap_or(0)
 }
+
+#[tokio::test]
+async fn a_deleted_terminal_is_cleared_of_what_the_core_wrote() {
+    let rig = rig("standalone").await;
+    let person = rig
+        .api
+        .post("/v1/people", json!({"acs_id": "E-502", "name": "Cai"}))
+        .await
+        .id();
+    rig.api
+        .post(
+            &format!("/v1/people/{person}/credentials"),
+            json!({"kind": "card", "facility_code": 123, "card_number": 45678}),
+        )
+        .await
+        .id();
+    rig.api
+        .post("/v1/members", json!({"person_id": person}))
+        .await
+        .id();
+    rig.converged(1).await;
+    let device = rig.device(0).device();
+    assert_eq!(device.rows("users").expect("users").len(), 1);
+    assert_eq!(device.rows("cards").expect("cards").len(), 1);
+    let core_rules = |device: &acs_simulator::Device| {
+        device
+            .rows("access_rules")
+            .expect("rules")
+            .iter()
+            .filter(|r| r.get("id").and_then(Json::as_i64) >= Some(1_000_000_000))
+            .count()
+    };
+    assert_eq!(core_rules(device), 1, "the core's rule");
+    assert_ne!(
+        device
+            .config_value("monitor", "hostname")
+            .unwrap_or_default(),
+        ""
+    );
+
+    let old = rig.terminals[0];
+    let deleted = rig
+        .api
+        .send_as(
+            Some(&rig.api.key),
+            "DELETE",
+            &format!("/v1/terminals/{old}"),
+            None,
+            None,
+        )
+        .await;
+    assert!(deleted.status < 300, "{}", deleted.json);
+    bounded("the deleted terminal's device cleared", async {
+        loop {
+            let cleared = device.rows("users").expect("users").is_empty()
+                && device.rows("cards").expect("cards").is_empty()
+                && core_rules(device) == 0
+                && device
+                    .config_value("monitor", "hostname")
+                    .unwrap_or_default()
+                    .is_empty();
+            if cleared {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    // The other terminal keeps its person.
+    assert_eq!(
+        rig.device(1).device().rows("users").expect("users").len(),
+        1
+    );
+    rig.engine.shutdown().await;
+}

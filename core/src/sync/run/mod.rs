@@ -15,6 +15,7 @@
 //! - `status` – [`SyncStatus`] and the [`StatusBoard`] that shows it.
 
 mod applied;
+mod decommission;
 mod read_back;
 mod supervisor;
 mod terminal;

@@ -19,7 +19,34 @@ use crate::terminal::TerminalClient;
 /// What a terminal task is told about its tenant.
 type Nudge = watch::Sender<u64>;
 
-/// Runs until `cancel`: starts, nudges and stops terminal tasks as tenants change.
+/// A running terminal task.
+struct Running {
+    /// The terminal as the task was started for it.
+    terminal: Terminal,
+    /// Stops it.
+    stop: CancellationToken,
+    /// Its end (taken when a deleted terminal's clean-up waits for it).
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The driver of `terminal`, sharing the engine's HTTP client.
+fn client_for(
+    terminal: &Terminal,
+    options: &SyncOptions,
+    http: &reqwest::Client,
+) -> Result<TerminalClient, crate::terminal::DriverError> {
+    let mut client_options = options.client.clone();
+    client_options.http = Some(http.clone());
+    TerminalClient::new(
+        &terminal.address,
+        &terminal.login,
+        terminal.password.expose(),
+        client_options,
+    )
+}
+
+/// Runs until `cancel`: starts, nudges and stops terminal tasks as tenants change; a
+/// deleted terminal's device is cleared of what the core wrote to it.
 pub(super) async fn supervise(
     core: Core,
     options: SyncOptions,
@@ -29,8 +56,7 @@ pub(super) async fn supervise(
 ) {
     let mut changes = core.subscribe_changes();
     let http = options.client.http.clone().unwrap_or_default();
-    let mut running: HashMap<(TenantId, TerminalId), (Terminal, CancellationToken)> =
-        HashMap::new();
+    let mut running: HashMap<(TenantId, TerminalId), Running> = HashMap::new();
     let mut nudges: HashMap<TenantId, Arc<Nudge>> = HashMap::new();
     let images = SharedImages::default();
     let mut dirty: Vec<TenantId> = tenant_ids(&core).await;
@@ -52,27 +78,37 @@ pub(super) async fn supervise(
                     continue;
                 }
             };
-            running.retain(|(t, id), (terminal, stop)| {
-                let keep = *t != tenant || terminals.get(id) == Some(terminal);
+            let mut deleted = Vec::new();
+            running.retain(|(t, id), task| {
+                let keep = *t != tenant || terminals.get(id) == Some(&task.terminal);
                 if !keep {
-                    stop.cancel();
+                    task.stop.cancel();
                     board.remove(*t, *id);
+                    if !terminals.contains_key(id) {
+                        deleted.push((*id, task.terminal.clone(), task.handle.take()));
+                    }
                 }
                 keep
             });
+            for (id, terminal, handle) in deleted {
+                let Ok(client) = client_for(&terminal, &options, &http) else {
+                    continue;
+                };
+                let (core, options) = (core.clone(), options.clone());
+                tasks.spawn(async move {
+                    // The task's step in flight finishes first.
+                    if let Some(handle) = handle {
+                        let _ = handle.await;
+                    }
+                    super::decommission::decommission(core, tenant, id, client, options).await;
+                });
+            }
             for (id, terminal) in terminals {
                 if running.contains_key(&(tenant, id)) {
                     continue;
                 }
                 let stop = cancel.child_token();
-                let mut client_options = options.client.clone();
-                client_options.http = Some(http.clone());
-                let client = match TerminalClient::new(
-                    &terminal.address,
-                    &terminal.login,
-                    terminal.password.expose(),
-                    client_options,
-                ) {
+                let client = match client_for(&terminal, &options, &http) {
                     Ok(c) => c,
                     Err(e) => {
                         board.set(
@@ -86,7 +122,7 @@ pub(super) async fn supervise(
                         continue;
                     }
                 };
-                tasks.spawn(terminal_loop(TerminalTask {
+                let handle = tasks.spawn(terminal_loop(TerminalTask {
                     core: core.clone(),
                     tenant,
                     terminal: id,
@@ -98,7 +134,14 @@ pub(super) async fn supervise(
                     registered: false,
                     images: images.clone(),
                 }));
-                running.insert((tenant, id), (terminal, stop));
+                running.insert(
+                    (tenant, id),
+                    Running {
+                        terminal,
+                        stop,
+                        handle: Some(handle),
+                    },
+                );
             }
         }
         let retry = (!unread.is_empty()).then(|| backoff.next_delay());
