@@ -229,9 +229,13 @@ struct Call<'a> {
     command: &'a str,
     query: Vec<(String, String)>,
     session: Option<String>,
+    /// The request's `Content-Type` (none for commands fetched in push mode).
+    content_type: Option<String>,
     body: &'a [u8],
     /// The body as JSON, once a handler asked for it (the journal reuses it).
     parsed: OnceLock<Result<Json, ApiError>>,
+    /// The body read as an HTML form, once a handler asked for it (docs/device-api.md §1.1).
+    form: OnceLock<Option<Json>>,
 }
 
 impl<'a> Call<'a> {
@@ -240,6 +244,7 @@ impl<'a> Call<'a> {
         command: &'a str,
         query: Vec<(String, String)>,
         session: Option<String>,
+        content_type: Option<String>,
         body: &'a [u8],
     ) -> Self {
         Call {
@@ -248,8 +253,10 @@ impl<'a> Call<'a> {
             command,
             query,
             session,
+            content_type,
             body,
             parsed: OnceLock::new(),
+            form: OnceLock::new(),
         }
     }
 
@@ -272,10 +279,41 @@ impl<'a> Call<'a> {
             .map_err(Clone::clone)
     }
 
-    /// The request body as the journal keeps it: the parsed document when a handler
-    /// parsed it, otherwise whatever the bytes are. The text is copied rather than shared:
-    /// the received bytes may be a slice of a much larger read buffer.
+    /// The body as the fields of an HTML form (`application/x-www-form-urlencoded`), as a
+    /// JSON object of strings (the first of repeated fields wins); `None` unless the
+    /// request says it is a form and the body is not a JSON document – `curl -d '{…}'`
+    /// labels JSON as a form, and such a body stays JSON.
+    fn form(&self) -> Option<&Json> {
+        self.form
+            .get_or_init(|| {
+                let is_form = self.content_type.as_deref().is_some_and(|ct| {
+                    ct.split(';').next().is_some_and(|mime| {
+                        mime.trim()
+                            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+                    })
+                });
+                let first = self.body.iter().find(|b| !b.is_ascii_whitespace());
+                if !is_form || matches!(first, Some(b'{' | b'[') | None) {
+                    return None;
+                }
+                let mut fields = serde_json::Map::new();
+                for (k, v) in form_urlencoded::parse(self.body) {
+                    fields
+                        .entry(k.into_owned())
+                        .or_insert_with(|| Json::String(v.into_owned()));
+                }
+                Some(Json::Object(fields))
+            })
+            .as_ref()
+    }
+
+    /// The request body as the journal keeps it: the parsed document (or form) when a
+    /// handler read it, otherwise whatever the bytes are. The text is copied rather than
+    /// shared: the received bytes may be a slice of a much larger read buffer.
     fn kept_request(&self) -> journal::Kept {
+        if let Some(Some(form)) = self.form.get() {
+            return journal::Body::of_json(form).into();
+        }
         match self.parsed.get() {
             Some(Ok(json)) if !self.body.iter().all(u8::is_ascii_whitespace) => {
                 journal::Body::keep_copy(json, self.body)
@@ -373,7 +411,11 @@ async fn dispatch(
         app.scheduler.sleep(latency).await;
     }
     let session = session_token(&query, &headers);
-    let call = Call::new(&app, command, query, session, &bytes);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let call = Call::new(&app, command, query, session, content_type, &bytes);
     let result = if method == Method::OPTIONS {
         Ok(Reply::Empty)
     } else if let Some((status, body)) = app.faults.take_override(command) {
@@ -460,7 +502,14 @@ pub(crate) async fn execute_pushed(
     query: &str,
     body: &[u8],
 ) -> Result<Json, String> {
-    let call = Call::new(terminal, command, parse_query(Some(query)), None, body);
+    let call = Call::new(
+        terminal,
+        command,
+        parse_query(Some(query)),
+        None,
+        None,
+        body,
+    );
     let result = run(&call, Gate::Trusted).await;
     let (status, response) = match &result {
         Ok(Reply::Json(j)) => (StatusCode::OK, journal::Body::of_json(j)),
