@@ -31,6 +31,8 @@ use crate::wire::{MemberError, Members};
 pub const ALIVE_PERIOD: Duration = Duration::from_secs(5);
 /// Attempts per contingency probe round (real fw 6.22: two back-to-back).
 pub const ALIVE_ATTEMPTS: u32 = 2;
+/// Most attempts per request, whatever `online_client.max_request_attempts` says.
+pub const MAX_REQUEST_ATTEMPTS: u32 = 100;
 /// `access_logs.event` when the server gave no usable answer.
 pub const NO_RESPONSE: i64 = 14;
 
@@ -317,11 +319,12 @@ enum Outcome {
 
 async fn ask(terminal: &Terminal, server: &str, request: &Request) -> Outcome {
     let device = &terminal.device;
+    // Bounded like the durations: a huge count would retry an unreachable server forever.
     let attempts: u32 = device
         .config_value("online_client", "max_request_attempts")
-        .and_then(|v| v.trim().parse().ok())
+        .and_then(|v| v.trim().parse::<u32>().ok())
         .filter(|n| *n >= 1)
-        .unwrap_or(3);
+        .map_or(3, |n| n.min(MAX_REQUEST_ATTEMPTS));
     let timeout = timeout_ms(
         &device
             .config_value("online_client", "request_timeout")

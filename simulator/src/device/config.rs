@@ -6,6 +6,7 @@
 //! monitor and online-mode behaviour that reads them.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 
@@ -30,6 +31,65 @@ pub enum ConfigError {
     #[error("Invalid data (string expected)")]
     NotString,
 }
+
+/// How a configuration value that stands for a duration is read. Values are strings that
+/// anyone can set to anything (`"-1"`, `"1e400"`, `"18446744073709551615"`), and a
+/// duration feeds timers and timeouts that panic or hang on absurd values, so every one of
+/// them goes through [`DurationSetting::read`]: a whole number of the setting's unit,
+/// clamped into its bounds; anything else is the factory value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationSetting {
+    /// Milliseconds per unit of the value (1 for ms, 1000 for s).
+    unit_ms: u64,
+    /// Factory value, in units.
+    default: u64,
+    /// Smallest accepted value, in units.
+    min: u64,
+    /// Largest accepted value, in units; larger ones (even beyond `u64`) are read as this.
+    max: u64,
+}
+
+impl DurationSetting {
+    /// A value in milliseconds.
+    pub const fn millis(default: u64, min: u64, max: u64) -> Self {
+        DurationSetting {
+            unit_ms: 1,
+            default,
+            min,
+            max,
+        }
+    }
+
+    /// A value in seconds.
+    pub const fn seconds(default: u64, min: u64, max: u64) -> Self {
+        DurationSetting {
+            unit_ms: 1000,
+            default,
+            min,
+            max,
+        }
+    }
+
+    /// The duration `value` stands for (the factory value when absent or not a number).
+    pub fn read(&self, value: Option<&str>) -> Duration {
+        let units = match value.map(str::trim) {
+            Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                // Only digits: a number too large for u64 is simply "very large".
+                v.parse::<u64>().unwrap_or(u64::MAX)
+            }
+            _ => self.default,
+        };
+        let units = units.clamp(self.min, self.max.max(self.min));
+        Duration::from_millis(units.saturating_mul(self.unit_ms))
+    }
+}
+
+/// `monitor.request_timeout` and `online_client.request_timeout` (ms).
+pub const REQUEST_TIMEOUT: DurationSetting = DurationSetting::millis(5000, 100, 60_000);
+/// `push_server.push_request_timeout` (ms).
+pub const PUSH_REQUEST_TIMEOUT: DurationSetting = DurationSetting::millis(4000, 100, 60_000);
+/// `push_server.push_request_period` (s): at most a day between polls.
+pub const PUSH_REQUEST_PERIOD: DurationSetting = DurationSetting::seconds(5, 1, 86_400);
 
 fn node_path(section: &str, key: &str) -> String {
     if section == "general" {
@@ -281,6 +341,31 @@ mod tests {
         let req = json!({"monitor": {"hostname": "10.0.0.1", "port": "8000"}});
         c.set(Members::of(&req, "body").unwrap()).unwrap();
         assert_eq!(c.value("monitor", "port"), Some("8000"));
+    }
+
+    #[test]
+    fn durations_are_read_within_bounds_whatever_the_text() {
+        let period = PUSH_REQUEST_PERIOD;
+        let secs = |v: &str| period.read(Some(v)).as_secs();
+        assert_eq!(secs("30"), 30);
+        assert_eq!(secs(" 7 "), 7);
+        assert_eq!(period.read(None), Duration::from_secs(5));
+        for junk in ["", "-1", "1.5", "1e400", "x", "\u{0}"] {
+            assert_eq!(secs(junk), 5, "{junk:?}");
+        }
+        assert_eq!(secs("0"), 1);
+        for huge in [
+            "86401",
+            "18446744073709551615",
+            "99999999999999999999999999",
+        ] {
+            assert_eq!(secs(huge), 86_400, "{huge}");
+        }
+        assert_eq!(
+            REQUEST_TIMEOUT.read(Some("18446744073709551615")),
+            Duration::from_secs(60)
+        );
+        assert_eq!(REQUEST_TIMEOUT.read(Some("1")), Duration::from_millis(100));
     }
 
     #[test]
