@@ -1,6 +1,8 @@
 //! The state file (`acs-sim serve --state FILE`): what a terminal keeps across a power
 //! cycle – tables, photos, configuration, credentials, identity and the clock offset – as
-//! one JSON document. Sessions are never saved (a real terminal loses them on reboot).
+//! one JSON document. Sessions are never saved (a real terminal loses them on reboot), and
+//! the web password is kept as a salted digest, never in clear. On Unix the file is
+//! readable by its owner only (mode 0600): it holds PINs and photos.
 //!
 //! Writes are atomic: the snapshot goes to a temporary file in the same directory, is
 //! flushed to disk, and replaces the old file with a rename, so a crash leaves either the
@@ -18,11 +20,13 @@ use tokio_util::sync::CancellationToken;
 use crate::device::images::Photo;
 use crate::device::schema::ColumnType;
 use crate::device::table::{Column, Value};
-use crate::device::{Device, Identity};
+use crate::device::{Credentials, Device, Identity};
 use crate::wire::json_integer;
 
 const FORMAT: &str = "acs-sim-state";
-const VERSION: i64 = 1;
+/// Version 2 keeps the web password as a salted digest; version 1 (password in clear) is
+/// still read.
+const VERSION: i64 = 2;
 
 /// The state file could not be read, parsed or written.
 #[derive(Debug, thiserror::Error)]
@@ -98,8 +102,9 @@ pub fn snapshot(device: &Device) -> Json {
         "version": VERSION,
         "model": s.model.cli_name(),
         "identity": {"device_id": s.identity.device_id, "serial": s.identity.serial, "mac": s.identity.mac},
-        "login": s.login,
-        "password": s.password,
+        "login": s.credentials.login,
+        "password_sha256": s.credentials.digest,
+        "password_salt": s.credentials.salt,
         "first_web_login": s.first_web_login,
         "clock_offset": s.clock.offset(),
         "config": s.config.sections(),
@@ -110,8 +115,9 @@ pub fn snapshot(device: &Device) -> Json {
 
 /// Loads a snapshot into `device` (which must be the same model). Nothing changes on error.
 pub fn restore(device: &Device, saved: &Json) -> Result<(), String> {
-    if saved["format"] != FORMAT || saved["version"] != VERSION {
-        return Err(format!("expected format {FORMAT} version {VERSION}"));
+    let version = saved["version"].as_i64().unwrap_or(0);
+    if saved["format"] != FORMAT || !(1..=VERSION).contains(&version) {
+        return Err(format!("expected format {FORMAT} version 1 to {VERSION}"));
     }
     let model = device.model();
     if saved["model"] != model.cli_name() {
@@ -193,6 +199,24 @@ pub fn restore(device: &Device, saved: &Json) -> Result<(), String> {
         ));
     }
 
+    let login = saved["login"].as_str().ok_or("login")?;
+    let kept = match saved["password"].as_str() {
+        // Version 1 kept the password in clear: it is hashed below, and the next write of
+        // the state file no longer holds it.
+        Some(clear) => Err(clear),
+        None => Ok(Credentials {
+            login: login.to_owned(),
+            digest: saved["password_sha256"]
+                .as_str()
+                .ok_or("password_sha256")?
+                .to_owned(),
+            salt: saved["password_salt"]
+                .as_str()
+                .ok_or("password_salt")?
+                .to_owned(),
+        }),
+    };
+
     let mut s = device.lock();
     let mut db = s.db.clone();
     for (name, columns, rows) in tables {
@@ -201,8 +225,13 @@ pub fn restore(device: &Device, saved: &Json) -> Result<(), String> {
     }
     s.db = db;
     s.identity = identity;
-    s.login = saved["login"].as_str().ok_or("login")?.to_owned();
-    s.password = saved["password"].as_str().ok_or("password")?.to_owned();
+    s.credentials = match kept {
+        Ok(credentials) => credentials,
+        Err(clear) => {
+            let s = &mut *s;
+            Credentials::new(login, clear, &mut s.credential_rng)
+        }
+    };
     s.first_web_login = saved["first_web_login"].as_bool().unwrap_or(false);
     s.clock
         .set_offset(saved["clock_offset"].as_i64().unwrap_or(0));
@@ -237,7 +266,25 @@ pub fn load(device: &Device, path: &Path) -> Result<bool, StateError> {
     Ok(true)
 }
 
-/// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync directory).
+/// Creates (or truncates) `path` for writing, readable and writable by its owner only on
+/// Unix (0600) – also when a file of that name was left with a wider mode.
+pub(crate) fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        let f = options.open(path)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(f)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
+/// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync directory); the
+/// new file is private to its owner (see [`create_private`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let io = |source| StateError::Io {
         path: path.to_owned(),
@@ -253,7 +300,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     {
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        let mut f = create_private(&tmp).map_err(io)?;
         f.write_all(bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
     }

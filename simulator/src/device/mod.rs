@@ -184,13 +184,52 @@ pub struct ActuationRecord {
     pub actuation: Actuation,
 }
 
+/// The web/API credentials. The password is kept only as the hex SHA-256 of the password
+/// followed by a salt (the formula of `users.password`, §9.5), so neither memory dumps nor
+/// the state file hold it in clear.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Credentials {
+    pub(crate) login: String,
+    pub(crate) digest: String,
+    pub(crate) salt: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("login", &self.login)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// `login` / `password` with a fresh salt from `rng`.
+    pub(crate) fn new(login: &str, password: &str, rng: &mut ChaCha8Rng) -> Self {
+        let salt: String = (0..32)
+            .map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16)]))
+            .collect();
+        Credentials {
+            login: login.to_owned(),
+            digest: decide::password_digest(password, &salt),
+            salt,
+        }
+    }
+
+    /// Whether `login` / `password` are these credentials (login names are case-sensitive).
+    pub(crate) fn accept(&self, login: &str, password: &str) -> bool {
+        login == self.login && decide::password_digest(password, &self.salt) == self.digest
+    }
+}
+
 /// Everything one terminal holds. Crate-visible for the state-file writer.
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) model: Model,
     pub(crate) identity: Identity,
-    pub(crate) login: String,
-    pub(crate) password: String,
+    pub(crate) credentials: Credentials,
+    /// Draws the salts of [`Credentials`] (apart from `rng`, so that those draws do not
+    /// move the salts `user_hash_password` answers).
+    pub(crate) credential_rng: ChaCha8Rng,
     pub(crate) first_web_login: bool,
     pub(crate) sessions: Sessions,
     pub(crate) config: Config,
@@ -226,11 +265,14 @@ impl Device {
         let clock = DeviceClock::new(settings.time, settings.utc_offset);
         let booted_at = clock.now_utc();
         let first_web_login = model.has_first_web_login();
+        let mut credential_rng = ChaCha8Rng::seed_from_u64(settings.seed ^ 0xc4ed_5a17);
+        let credentials =
+            Credentials::new(&settings.login, &settings.password, &mut credential_rng);
         let state = State {
             model,
             identity,
-            login: settings.login,
-            password: settings.password,
+            credentials,
+            credential_rng,
             first_web_login,
             sessions: Sessions::new(settings.seed),
             config: Config::factory(model),
@@ -298,7 +340,7 @@ impl Device {
     /// `login.fcgi`.
     pub fn login(&self, login: &str, password: &str) -> Result<Login, DeviceError> {
         let mut s = self.lock();
-        if login != s.login || password != s.password {
+        if !s.credentials.accept(login, password) {
             return Err(DeviceError::BadCredentials);
         }
         let now = s.clock.now_utc();
@@ -338,8 +380,7 @@ impl Device {
             return Err(DeviceError::Invalid("Invalid login".into()));
         }
         self.mutate(|s| {
-            s.login = login.to_owned();
-            s.password = password.to_owned();
+            s.credentials = Credentials::new(login, password, &mut s.credential_rng);
             s.first_web_login = false;
             s.sessions.clear();
             Ok(())

@@ -1,6 +1,6 @@
 //! Integration tests of the simulator, one binary with a module per concern:
 //! fixture replay, router snapshots, the `load_objects` property test, bad input,
-//! and serving over a real socket (state file, shutdown).
+//! serving over a real socket (state file, shutdown), and secrets.
 
 mod bad_input;
 mod enrollment;
@@ -14,6 +14,8 @@ mod online;
 // The web panel: page, assets, state endpoint, live stream, fleet overview.
 mod panel;
 mod push;
+// Secrets in the journal and the state file.
+mod secrets;
 mod serving;
 // Helpers shared with the `browser` test binary.
 #[path = "../shared/mod.rs"]
