@@ -78,7 +78,8 @@ pub fn notify(terminal: &Terminal, logged: &Logged) {
         .get("portal_id")
         .and_then(Json::as_i64)
         .unwrap_or(DEFAULT_PORTAL);
-    terminal.display.access_decided(logged, portal_id);
+    terminal.display.access_decided(logged, portal_id, None);
+    terminal.relays_opened(&logged.actuations);
     let device_id = device.identity().device_id;
     let values: Map<String, Json> = logged
         .log

@@ -196,6 +196,7 @@ fn policy(t: &Terminal, m: Members<'_>) -> Answer {
 
 fn state(t: &Terminal) -> Json {
     let identity = t.device.identity();
+    let view = t.display.view(t.scheduler.now());
     json!({
         "model": t.device.model().cli_name(),
         "device_id": identity.device_id,
@@ -211,6 +212,12 @@ fn state(t: &Terminal) -> Json {
             "sleepers": t.scheduler.sleepers(),
         },
         "actuations": t.device.actuations().len(),
+        "screen": crate::panel::screen_json(&view),
+        "doors": t.doors_state(),
+        "sounds": {
+            "count": view.sound_count,
+            "recent": view.sounds.iter().map(crate::display::Sound::to_json).collect::<Vec<_>>(),
+        },
     })
 }
 

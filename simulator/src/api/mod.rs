@@ -152,6 +152,30 @@ const COMMANDS: &[(&str, Access, Handler)] = &[
     ),
     ("cancel_remote_enroll", Access::Session, Now(enroll::cancel)),
     ("enroller_state", Access::Session, Now(enroll::state)),
+    ("doors_state", Access::Session, Now(system::doors_state)),
+    (
+        "message_to_screen",
+        Access::Session,
+        Now(system::message_to_screen),
+    ),
+    ("buzzer_buzz", Access::Session, Now(system::buzzer_buzz)),
+    ("alarm_status", Access::Session, Now(system::alarm_status)),
+    ("gpio_state", Access::Session, Now(system::gpio_state)),
+    (
+        "reset_to_factory_default",
+        Access::Session,
+        Now(system::reset_to_factory),
+    ),
+    (
+        "template_sync_init",
+        Access::Session,
+        Now(system::template_sync),
+    ),
+    (
+        "template_sync_end",
+        Access::Session,
+        Now(system::template_sync),
+    ),
 ];
 
 /// A failed command: status and the device's error text.

@@ -79,6 +79,20 @@ impl DurationSetting {
             }
             _ => self.default,
         };
+        self.clamped(units)
+    }
+
+    /// The duration an integer cell of a table stands for (`sec_boxs.relay_timeout`);
+    /// a negative one is the factory value.
+    pub fn read_int(&self, value: Option<i128>) -> Duration {
+        let units = match value {
+            Some(v) if v >= 0 => u64::try_from(v).unwrap_or(u64::MAX),
+            _ => self.default,
+        };
+        self.clamped(units)
+    }
+
+    fn clamped(&self, units: u64) -> Duration {
         let units = units.clamp(self.min, self.max.max(self.min));
         Duration::from_millis(units.saturating_mul(self.unit_ms))
     }
@@ -90,6 +104,9 @@ pub const REQUEST_TIMEOUT: DurationSetting = DurationSetting::millis(5000, 100, 
 pub const PUSH_REQUEST_TIMEOUT: DurationSetting = DurationSetting::millis(4000, 100, 60_000);
 /// `push_server.push_request_period` (s): at most a day between polls.
 pub const PUSH_REQUEST_PERIOD: DurationSetting = DurationSetting::seconds(5, 1, 86_400);
+/// How long a relay stays energised (ms): `general.relay1_timeout` /
+/// `relay2_timeout` and `sec_boxs.relay_timeout`; at most an hour.
+pub const RELAY_TIMEOUT: DurationSetting = DurationSetting::millis(3000, 0, 3_600_000);
 
 fn node_path(section: &str, key: &str) -> String {
     if section == "general" {

@@ -227,6 +227,8 @@ pub(crate) struct State {
     pub(crate) model: Model,
     pub(crate) identity: Identity,
     pub(crate) credentials: Credentials,
+    /// The credentials the device was created with (`reset_to_factory_default`).
+    pub(crate) factory_credentials: Credentials,
     /// Draws the salts of [`Credentials`] (apart from `rng`, so that those draws do not
     /// move the salts `user_hash_password` answers).
     pub(crate) credential_rng: ChaCha8Rng,
@@ -271,6 +273,7 @@ impl Device {
         let state = State {
             model,
             identity,
+            factory_credentials: credentials.clone(),
             credentials,
             credential_rng,
             first_web_login,
@@ -747,6 +750,40 @@ impl Device {
         let s = self.lock();
         decide::rules_reaching(&s.db, user, portal_id).contains(&rule)
             && decide::rule_active(&s.db, rule, now)
+    }
+
+    /// How long an actuation keeps its relay energised: `general.relay<N>_timeout` for an
+    /// internal door relay, the Security Box's `sec_boxs.relay_timeout` for a Security Box
+    /// (both ms, 3 s when unset, at most an hour).
+    pub fn relay_time(&self, actuation: &Actuation) -> std::time::Duration {
+        let s = self.lock();
+        match *actuation {
+            Actuation::Door { door } => config::RELAY_TIMEOUT
+                .read(s.config.value("general", &format!("relay{door}_timeout"))),
+            Actuation::SecBox { id, .. } => {
+                let cell = s.db.table("sec_boxs").ok().and_then(|t| {
+                    let row = t.row(id)?;
+                    t.cell(row, "relay_timeout").as_int()
+                });
+                config::RELAY_TIMEOUT.read_int(cell)
+            }
+        }
+    }
+
+    /// `reset_to_factory_default.fcgi`: tables, photos, configuration and credentials go
+    /// back to what the device was created with (its identity and clock stay, as on
+    /// hardware); every session ends. The caller reboots the terminal afterwards.
+    pub fn reset_to_factory(&self) {
+        let _ = self.mutate(|s| {
+            s.db = factory_database(s.model, s.identity.device_id);
+            s.photos = Photos::default();
+            s.config = Config::factory(s.model);
+            s.credentials = s.factory_credentials.clone();
+            s.first_web_login = s.model.has_first_web_login();
+            s.sessions.clear();
+            s.actuations.clear();
+            Ok::<(), DeviceError>(())
+        });
     }
 
     /// Every actuation since the last reboot, oldest first.

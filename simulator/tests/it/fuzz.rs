@@ -98,6 +98,12 @@ const KEYS: &[&str] = &[
     "push_request_timeout",
     "push_request_period",
     "request_timeout",
+    "message",
+    "timeout",
+    "frequency",
+    "duty_cycle",
+    "gpio",
+    "keep_network_info",
     "x",
 ];
 
@@ -391,6 +397,22 @@ fn templates() -> Vec<(&'static str, Json)> {
         ("get_language", json!({})),
         ("face_template_count_distinct", json!({})),
         ("reboot", json!({})),
+        ("doors_state", json!({})),
+        (
+            "message_to_screen",
+            json!({"message": "Welcome", "timeout": 5000}),
+        ),
+        (
+            "buzzer_buzz",
+            json!({"frequency": 4000, "duty_cycle": 50, "timeout": 1000}),
+        ),
+        ("alarm_status", json!({})),
+        ("gpio_state", json!({"gpio": 1})),
+        (
+            "reset_to_factory_default",
+            json!({"keep_network_info": true}),
+        ),
+        ("template_sync_init", json!({})),
         ("no_such_command", json!({})),
     ]
 }

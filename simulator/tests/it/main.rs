@@ -7,6 +7,8 @@ mod enrollment;
 mod faults;
 mod fixtures;
 mod fleet;
+// doors_state, message_to_screen, buzzer_buzz and the other front-of-terminal commands.
+mod front;
 mod fuzz;
 mod identification;
 mod load_objects_model;
