@@ -85,6 +85,8 @@ pub enum Sound {
         time: i64,
         /// `authorized`, `not_authorized` or `not_identified`.
         message: &'static str,
+        /// Which recording played: the key's value (`default`, `custom`, …).
+        audio: String,
         /// `buzzer.audio_message_volume_gain` when it played.
         volume_gain: String,
     },
@@ -106,8 +108,9 @@ impl Sound {
             Sound::Voice {
                 time,
                 message,
+                audio,
                 volume_gain,
-            } => json!({"time": time, "kind": "voice", "message": message,
+            } => json!({"time": time, "kind": "voice", "message": message, "audio": audio,
                         "volume_gain": volume_gain}),
         }
     }

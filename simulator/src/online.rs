@@ -437,7 +437,7 @@ pub async fn identify(
                 decision,
                 &result.actions,
             )?;
-            identify::notify(terminal, &logged);
+            identify::notify(terminal, &logged, result.message.as_deref());
             Ok(logged)
         }
         Outcome::Invalid => log_no_response(terminal, &credential, portal),
@@ -470,7 +470,7 @@ fn log_no_response(
     let logged = terminal
         .device
         .log_decision(credential, portal, decision, &[])?;
-    identify::notify(terminal, &logged);
+    identify::notify(terminal, &logged, None);
     Ok(logged)
 }
 

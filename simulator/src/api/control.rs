@@ -212,7 +212,7 @@ fn state(t: &Terminal) -> Json {
             "sleepers": t.scheduler.sleepers(),
         },
         "actuations": t.device.actuations().len(),
-        "screen": crate::panel::screen_json(&view),
+        "screen": crate::panel::screen_json(t, &view),
         "doors": t.doors_state(),
         "sounds": {
             "count": view.sound_count,

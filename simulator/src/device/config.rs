@@ -3,7 +3,9 @@
 //! firmware's "Node or attribute not found" / "Invalid data" errors.
 //!
 //! The `monitor`, `online_client` and `push_server` sections are stored here for the
-//! monitor and online-mode behaviour that reads them.
+//! monitor and online-mode behaviour that reads them; `general.beep_enabled`, the relay
+//! times, `buzzer.audio_message_*` and the custom `identifier` messages for what the
+//! terminal's front does after a decision (docs/device-api.md §9.13).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -157,17 +159,58 @@ impl Config {
                 ("hide_name_on_identification", "0"),
                 ("country_code", ""),
                 ("self_signed_certificate", "1"),
+                ("beep_enabled", "1"),
+                ("screen_always_on", "0"),
             ]),
         );
+        if let DoorDrive::Relay { .. } = model.door_drive()
+            && let Some(general) = sections.get_mut("general")
+        {
+            // The relay board has two relays whatever the number of doors simulated.
+            for key in ["relay1_timeout", "relay2_timeout"] {
+                general.insert(key.to_owned(), "3000".to_owned());
+            }
+        }
         let face = if model.has_face() { "1" } else { "0" };
-        sections.insert(
-            "identifier".to_owned(),
-            section(&[
-                ("log_type", "0"),
-                ("face_identification_enabled", face),
-                ("card_identification_enabled", "1"),
-            ]),
-        );
+        let mut identifier = section(&[
+            ("log_type", "0"),
+            ("face_identification_enabled", face),
+            ("card_identification_enabled", "1"),
+            ("enable_custom_auth_message", "0"),
+            ("custom_auth_message", ""),
+            ("enable_custom_deny_message", "0"),
+            ("custom_deny_message", ""),
+            ("enable_custom_not_identified_message", "0"),
+            ("custom_not_identified_message", ""),
+        ]);
+        if model.has_face() {
+            identifier.extend(section(&[
+                ("enable_custom_mask_message", "0"),
+                ("custom_mask_message", ""),
+            ]));
+        }
+        sections.insert("identifier".to_owned(), identifier);
+        if model.has_face() {
+            sections.insert(
+                "buzzer".to_owned(),
+                section(&[
+                    ("audio_message_authorized", "default"),
+                    ("audio_message_not_authorized", "default"),
+                    ("audio_message_not_identified", "default"),
+                    ("audio_message_volume_gain", "1"),
+                ]),
+            );
+            sections.insert(
+                "onvif".to_owned(),
+                section(&[
+                    ("rtsp_enabled", "0"),
+                    ("rtsp_port", "554"),
+                    ("rtsp_username", "admin"),
+                    ("rtsp_password", "admin"),
+                    ("rtsp_rgb", "1"),
+                ]),
+            );
+        }
         if model.has_face() {
             sections.insert(
                 "face_id".to_owned(),
@@ -383,6 +426,34 @@ mod tests {
             Duration::from_secs(60)
         );
         assert_eq!(REQUEST_TIMEOUT.read(Some("1")), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_keys_clients_use_exist_where_the_hardware_has_them() {
+        let face = Config::factory(Model::IdFace);
+        let access = Config::factory(Model::IdAccess);
+        for c in [&face, &access] {
+            assert_eq!(c.value("general", "beep_enabled"), Some("1"));
+            assert_eq!(c.value("general", "screen_always_on"), Some("0"));
+            assert_eq!(
+                c.value("identifier", "enable_custom_deny_message"),
+                Some("0")
+            );
+            assert_eq!(
+                c.value("identifier", "custom_not_identified_message"),
+                Some("")
+            );
+        }
+        assert_eq!(access.value("general", "relay2_timeout"), Some("3000"));
+        assert_eq!(face.value("general", "relay1_timeout"), None);
+        assert_eq!(face.value("buzzer", "audio_message_volume_gain"), Some("1"));
+        assert_eq!(face.value("onvif", "rtsp_port"), Some("554"));
+        assert_eq!(face.value("identifier", "custom_mask_message"), Some(""));
+        assert_eq!(access.value("buzzer", "audio_message_authorized"), None);
+        assert_eq!(
+            access.value("identifier", "enable_custom_mask_message"),
+            None
+        );
     }
 
     #[test]

@@ -55,13 +55,20 @@ fn event_json(e: &AccessShown) -> Json {
 }
 
 /// The screen: its text, the `message_to_screen` message while it lasts, the enrollment
-/// under way and its countdown.
-pub(crate) fn screen_json(v: &DisplayView) -> Json {
+/// under way and its countdown, and whether it stays lit when idle
+/// (`general.screen_always_on`).
+pub(crate) fn screen_json(t: &Terminal, v: &DisplayView) -> Json {
     let message = v
         .message
         .as_ref()
         .map(|m| json!({"text": m.text, "timeout": m.timeout_ms}));
-    json!({"text": v.text, "message": message, "enrolling": v.enrolling, "countdown": v.countdown})
+    let always_on = t
+        .device
+        .config_value("general", "screen_always_on")
+        .as_deref()
+        == Some("1");
+    json!({"text": v.text, "message": message, "enrolling": v.enrolling,
+           "countdown": v.countdown, "always_on": always_on})
 }
 
 /// The full picture of one terminal (the device panel).
@@ -104,7 +111,7 @@ pub(crate) fn terminal_json(t: &Terminal) -> Json {
         "mode": operating_mode(t),
         "powered": view.powered,
         "connection": connection(t, view.powered),
-        "screen": screen_json(&view),
+        "screen": screen_json(t, &view),
         "led": view.led.name(),
         "door": {
             "drive": drive,
@@ -151,7 +158,7 @@ pub(crate) fn summary_json(index: usize, t: &Terminal) -> Json {
         "mode": operating_mode(t),
         "powered": view.powered,
         "connection": connection(t, view.powered),
-        "screen": screen_json(&view),
+        "screen": screen_json(t, &view),
         "led": view.led.name(),
         "last_event": view.events.first().map(event_json),
     })

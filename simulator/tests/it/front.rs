@@ -2,7 +2,8 @@
 //! `doors_state` following the relay time after `execute_actions` and after a granted
 //! identification, `message_to_screen` on the screen (and in `/_sim/state` and the panel)
 //! until its timeout, `buzzer_buzz` recorded, `alarm_status`, `gpio_state`,
-//! `reset_to_factory_default`.
+//! `reset_to_factory_default`; and what the configuration keys of the front change: the
+//! relay time, the beep, the voice messages and the custom messages after a decision.
 
 use std::time::Duration;
 
@@ -62,6 +63,16 @@ impl Front {
             .send(Method::GET, "/_sim/ui/state", &[], Vec::new())
             .await
             .json()
+    }
+
+    /// Presents a card at the door (outside enrollment: decided at once).
+    async fn present(&self, card: u64) -> Json {
+        self.control("present", json!({"card": card})).await
+    }
+
+    /// The screen text, as `/_sim/state` reports it.
+    async fn screen(&self) -> Json {
+        self.control("state", json!({})).await["screen"]["text"].clone()
     }
 
     fn advance_ms(&self, ms: u64) {
@@ -304,5 +315,125 @@ async fn a_factory_reset_empties_the_device_and_ends_the_sessions() {
         f.d.sim.device().rows("groups").expect("groups").len(),
         1,
         "factory rows are back"
+    );
+}
+
+/// The kinds of the sounds recorded since `before`, oldest first.
+async fn sounds_since(f: &Front, before: u64) -> Vec<Json> {
+    let sounds = f.control("state", json!({})).await["sounds"].clone();
+    let count = sounds["count"].as_u64().expect("count");
+    let mut recent: Vec<Json> = sounds["recent"]
+        .as_array()
+        .expect("recent")
+        .iter()
+        .take(usize::try_from(count - before).expect("small"))
+        .map(|s| {
+            s.get("message")
+                .cloned()
+                .unwrap_or_else(|| s["kind"].clone())
+        })
+        .collect();
+    recent.reverse();
+    recent
+}
+
+#[tokio::test]
+async fn decisions_beep_speak_and_show_the_custom_messages() {
+    let f = Front::new(Model::IdFace).await;
+    seed_card_holder(f.d.sim.device());
+
+    // Factory: beep on, voice messages on, no custom message.
+    f.present(CARD).await;
+    assert_eq!(f.screen().await, "Access granted");
+    assert_eq!(
+        sounds_since(&f, 0).await,
+        vec![json!("beep"), json!("authorized")]
+    );
+    f.present(1).await;
+    assert_eq!(f.screen().await, "User not identified");
+    assert_eq!(
+        sounds_since(&f, 2).await,
+        vec![json!("beep"), json!("not_identified")]
+    );
+
+    f.ok(
+        "set_configuration",
+        json!({"general": {"beep_enabled": "0"},
+               "buzzer": {"audio_message_authorized": "disabled", "audio_message_volume_gain": "3"},
+               "identifier": {"enable_custom_auth_message": "1", "custom_auth_message": "Bem-vinda, Ana",
+                              "enable_custom_not_identified_message": "1", "custom_not_identified_message": "Quem é você?",
+                              "enable_custom_deny_message": "0", "custom_deny_message": "Not shown"}}),
+    )
+    .await;
+    f.present(CARD).await;
+    assert_eq!(f.screen().await, "Bem-vinda, Ana");
+    assert_eq!(
+        sounds_since(&f, 4).await,
+        Vec::<Json>::new(),
+        "no beep, voice disabled"
+    );
+    f.present(1).await;
+    assert_eq!(f.screen().await, "Quem é você?");
+    let last = f.control("state", json!({})).await["sounds"]["recent"][0].clone();
+    assert_eq!(
+        (&last["message"], &last["audio"], &last["volume_gain"]),
+        (&json!("not_identified"), &json!("default"), &json!("3"))
+    );
+    // A denial (the card's user loses the rule) keeps the default text: its custom
+    // message is not enabled.
+    f.ok(
+        "destroy_objects",
+        json!({"object": "user_access_rules", "where": {"user_access_rules": {"user_id": 1}}}),
+    )
+    .await;
+    f.present(CARD).await;
+    assert_eq!(f.screen().await, "Access denied");
+    assert_eq!(
+        f.panel().await["sounds"]["recent"][0]["message"],
+        "not_authorized"
+    );
+}
+
+#[tokio::test]
+async fn the_idaccess_relay_time_is_general_relay1_timeout() {
+    let f = Front::new(Model::IdAccess).await;
+    f.ok(
+        "set_configuration",
+        json!({"general": {"relay1_timeout": "500", "relay2_timeout": "7000"}}),
+    )
+    .await;
+    let door = json!({"actions": [{"action": "door", "parameters": "door=1"}]});
+    f.ok("execute_actions", door.clone()).await;
+    f.advance_ms(499);
+    assert_eq!(f.ok("doors_state", json!({})).await, open(Model::IdAccess));
+    f.advance_ms(1);
+    assert_eq!(
+        f.ok("doors_state", json!({})).await,
+        closed(Model::IdAccess)
+    );
+    // Junk is the factory 3 s; a huge value is at most an hour.
+    f.ok(
+        "set_configuration",
+        json!({"general": {"relay1_timeout": "soon"}}),
+    )
+    .await;
+    f.ok("execute_actions", door.clone()).await;
+    f.advance_ms(2999);
+    assert_eq!(f.ok("doors_state", json!({})).await, open(Model::IdAccess));
+    f.advance_ms(1);
+    assert_eq!(
+        f.ok("doors_state", json!({})).await,
+        closed(Model::IdAccess)
+    );
+    f.ok(
+        "set_configuration",
+        json!({"general": {"relay1_timeout": "99999999999999999999"}}),
+    )
+    .await;
+    f.ok("execute_actions", door).await;
+    f.advance_ms(3_600_000);
+    assert_eq!(
+        f.ok("doors_state", json!({})).await,
+        closed(Model::IdAccess)
     );
 }

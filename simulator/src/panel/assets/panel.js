@@ -66,6 +66,8 @@ function render(s) {
     cd.hidden = true;
     setText("countdown", "");
   }
+  const shown = s.screen.message ? `message (${s.screen.message.timeout > 0 ? `${s.screen.message.timeout} ms` : "until cleared"})` : "";
+  setText("screen-mode", [s.screen.always_on ? "always on" : "sleeps when idle", shown].filter(Boolean).join("; "));
   const led = $("led");
   led.className = `led led-${s.led}`;
   led.setAttribute("aria-label", `LED ${s.led}`);
