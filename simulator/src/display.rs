@@ -260,11 +260,7 @@ impl Default for Display {
 }
 
 fn kind_name(kind: EnrollKind) -> &'static str {
-    match kind {
-        EnrollKind::Card => "card",
-        EnrollKind::Face => "face",
-        EnrollKind::Biometry => "biometry",
-    }
+    kind.name()
 }
 
 /// The screen text when an enrollment of `kind` begins without a `message` of its own.
@@ -273,6 +269,8 @@ pub fn enrollment_prompt(kind: EnrollKind) -> &'static str {
         EnrollKind::Face => "Beginning face enrollment, please stand in front of the camera",
         EnrollKind::Card => "Beginning card enrollment, please present your card",
         EnrollKind::Biometry => "Beginning fingerprint enrollment, please place your finger",
+        EnrollKind::Pin => "Beginning PIN enrollment, please type your PIN",
+        EnrollKind::Password => "Beginning password enrollment, please type your password",
     }
 }
 
@@ -320,6 +318,8 @@ impl Display {
             EnrollKind::Face => "Face",
             EnrollKind::Card => "Card",
             EnrollKind::Biometry => "Fingerprint",
+            EnrollKind::Pin => "PIN",
+            EnrollKind::Password => "Password",
         };
         let (text, led) = match error {
             None => (format!("{what} enrolled"), Led::Green),

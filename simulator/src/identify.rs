@@ -45,6 +45,11 @@ pub fn credential(
         },
         Presentation::Qr(q) if model.has_qr() => Credential::Qr(q.clone()),
         Presentation::Qr(_) => return Err(unsupported("QR")),
+        Presentation::Password(_) => {
+            return Err(DeviceError::Invalid(
+                "A password is typed with a user id (user_id + password)".into(),
+            ));
+        }
         Presentation::Nobody | Presentation::Failure(_) => {
             return Err(DeviceError::Invalid("Nothing to identify".into()));
         }

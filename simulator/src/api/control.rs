@@ -144,6 +144,8 @@ async fn present(t: &Terminal, m: Members<'_>) -> Answer {
             user_id,
             password: m.string("password")?.to_owned(),
         }
+    } else if let Some(password) = m.opt_string("password")? {
+        Presentation::Password(password.to_owned())
     } else if let Some(pin) = m.opt_string("pin")? {
         Presentation::Pin(pin.to_owned())
     } else if let Some(qr) = m.opt_string("qr")? {
@@ -154,7 +156,7 @@ async fn present(t: &Terminal, m: Members<'_>) -> Answer {
         Presentation::Failure(text.to_owned())
     } else {
         return Err(bad(
-            "expected one of: face_of, face_jpeg, card, finger, user_id + password, pin, qr, nobody, failure",
+            "expected one of: face_of, face_jpeg, card, finger, user_id + password, password, pin, qr, nobody, failure",
         ));
     };
     if m.opt_bool("queue")? == Some(true) || t.enroller.is_running() {

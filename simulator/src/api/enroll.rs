@@ -43,7 +43,7 @@ async fn run(
     request: &EnrollRequest,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<Captured, EnrollFailure> {
-    let countdown = (request.kind == enroll::EnrollKind::Face).then(|| {
+    let countdown = request.counts_down().then(|| {
         terminal
             .scheduler
             .now()

@@ -492,6 +492,50 @@ impl Device {
         self.mutate(|s| Ok(s.db.insert(table, rows)?))
     }
 
+    /// Saves a PIN enrolled at the keypad: it replaces the user's ordinary PIN
+    /// (`pin_type` 0; a duress PIN stays).
+    pub fn enroll_pin(&self, user_id: i64, pin: &str) -> Result<(), DeviceError> {
+        self.mutate(|s| {
+            if !s.user_exists(user_id) {
+                return Err(DeviceError::NoSuchUser);
+            }
+            s.db.atomically(|db| {
+                let pins = db.table("pins")?;
+                let old: Vec<i64> = pins
+                    .rowids_where_eq("user_id", i128::from(user_id))
+                    .into_iter()
+                    .filter(|id| {
+                        pins.row(*id)
+                            .is_some_and(|r| pins.cell(r, "pin_type").as_int().unwrap_or(0) == 0)
+                    })
+                    .collect();
+                db.delete("pins", &old)?;
+                let row = json!({"user_id": user_id, "value": pin, "pin_type": 0});
+                db.insert("pins", &[object(row)])?;
+                Ok(())
+            })?;
+            Ok(())
+        })
+    }
+
+    /// Saves a password enrolled at the keypad as the user's `password` / `salt` (the
+    /// digest of §9.5 with a new salt).
+    pub fn enroll_password(&self, user_id: i64, password: &str) -> Result<(), DeviceError> {
+        self.mutate(|s| {
+            if !s.user_exists(user_id) {
+                return Err(DeviceError::NoSuchUser);
+            }
+            let salt: String = (0..32)
+                .map(|_| char::from(b"0123456789abcdef"[s.rng.random_range(0..16)]))
+                .collect();
+            let digest = decide::password_digest(password, &salt);
+            let values = object(json!({"password": digest, "salt": salt}));
+            s.db.update("users", &values, &[user_id])?;
+            s.log_changes("update", "users", &[user_id]);
+            Ok(())
+        })
+    }
+
     // ----- face images ------------------------------------------------------------------
 
     /// `user_set_image.fcgi`.
