@@ -58,7 +58,7 @@ pub fn credential(
 
 /// Identifies and decides one presentation, logs it, opens the door on a grant and
 /// queues the monitor notifications.
-pub fn identify(
+pub async fn identify(
     terminal: &Terminal,
     presentation: &Presentation,
     portal_id: i64,
@@ -71,7 +71,7 @@ pub fn identify(
         log_id = logged.log_id,
         "identification decided"
     );
-    notify(terminal, &logged, None);
+    notify(terminal, &logged, None).await;
     Ok(logged)
 }
 
@@ -129,8 +129,10 @@ fn front_feedback(
 
 /// Shows the decision on the terminal's front (screen, LED, sounds, relays) and queues the
 /// monitor notifications for it: `dao`, then `door` / `secbox`. `server_message` is the
-/// online server's on-screen text, if it sent one.
-pub fn notify(terminal: &Terminal, logged: &Logged, server_message: Option<&str>) {
+/// online server's on-screen text, if it sent one. With a state file, the notifications
+/// leave only once the access log row is on disk: a server never hears of a row the
+/// terminal could lose.
+pub async fn notify(terminal: &Terminal, logged: &Logged, server_message: Option<&str>) {
     let device = &terminal.device;
     let portal_id = logged
         .log
@@ -139,6 +141,9 @@ pub fn notify(terminal: &Terminal, logged: &Logged, server_message: Option<&str>
         .unwrap_or(DEFAULT_PORTAL);
     front_feedback(terminal, logged, portal_id, server_message);
     terminal.relays_opened(&logged.actuations);
+    if let Err(why) = device.wait_durable(device.change_mark()).await {
+        tracing::warn!(error = %why, "access log not on disk; reporting it anyway");
+    }
     let device_id = device.identity().device_id;
     let values: Map<String, Json> = logged
         .log

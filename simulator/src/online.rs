@@ -406,7 +406,7 @@ pub async fn identify(
     let online = device.config_value("general", "online").as_deref() == Some("1");
     let server = device.online_server_address();
     let (true, Some(server), false) = (online, server, terminal.online.in_contingency()) else {
-        return identify::identify(terminal, presentation, portal);
+        return identify::identify(terminal, presentation, portal).await;
     };
     let credential = identify::credential(terminal, presentation)?;
     let request = build_request(terminal, &credential, presentation, portal);
@@ -437,26 +437,26 @@ pub async fn identify(
                 decision,
                 &result.actions,
             )?;
-            identify::notify(terminal, &logged, result.message.as_deref());
+            identify::notify(terminal, &logged, result.message.as_deref()).await;
             Ok(logged)
         }
-        Outcome::Invalid => log_no_response(terminal, &credential, portal),
+        Outcome::Invalid => log_no_response(terminal, &credential, portal).await,
         Outcome::Unreachable => {
             let contingency = device
                 .config_value("online_client", "contingency_enabled")
                 .as_deref()
                 != Some("0");
             if !contingency {
-                return log_no_response(terminal, &credential, portal);
+                return log_no_response(terminal, &credential, portal).await;
             }
             enter_contingency(terminal, server);
-            identify::identify(terminal, presentation, portal)
+            identify::identify(terminal, presentation, portal).await
         }
     }
 }
 
 /// Logs (and reports) event 14: the server gave no usable answer; nothing opens.
-fn log_no_response(
+async fn log_no_response(
     terminal: &Terminal,
     credential: &Credential,
     portal: i64,
@@ -470,7 +470,7 @@ fn log_no_response(
     let logged = terminal
         .device
         .log_decision(credential, portal, decision, &[])?;
-    identify::notify(terminal, &logged, None);
+    identify::notify(terminal, &logged, None).await;
     Ok(logged)
 }
 

@@ -445,7 +445,7 @@ async fn dispatch(
     } else if let Some((status, body)) = app.faults.take_override(command) {
         Err(ApiError::overridden(status, body))
     } else {
-        run(&call, Gate::Checked).await
+        run_durably(&call, Gate::Checked).await
     };
     let exchange = Exchange {
         method: method.as_str(),
@@ -534,7 +534,7 @@ pub(crate) async fn execute_pushed(
         None,
         body,
     );
-    let result = run(&call, Gate::Trusted).await;
+    let result = run_durably(&call, Gate::Trusted).await;
     let (status, response) = match &result {
         Ok(Reply::Json(j)) => (StatusCode::OK, journal::Body::of_json(j)),
         Ok(Reply::Empty | Reply::Jpeg(_)) => (StatusCode::OK, journal::Body::Empty),
@@ -595,6 +595,22 @@ fn respond(status: StatusCode, body: Bytes, content_type: Option<&'static str>) 
 
 fn unknown_command(command: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("Unknown command: {command}"))
+}
+
+/// Runs a command; when it changed what the state file keeps, answers only once that
+/// change is on disk (a terminal persists what it acknowledges). Should the disk refuse it,
+/// the answer is 500: the change holds in memory but may not survive a restart.
+async fn run_durably(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {
+    let before = call.device.change_mark();
+    let result = run(call, gate).await;
+    let after = call.device.change_mark();
+    if result.is_ok()
+        && after > before
+        && let Err(why) = call.device.wait_durable(after).await
+    {
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why));
+    }
+    result
 }
 
 async fn run(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {

@@ -3,8 +3,10 @@
 //!
 //! [`Device`] is a cheap handle to state behind a private `Arc<Mutex<…>>`. Every operation
 //! takes the lock, does its work synchronously and releases it; the lock is never held
-//! across an `.await`. Each successful change bumps a revision counter that the state-file
-//! writer watches.
+//! across an `.await`. Each successful change bumps a revision counter that views watch
+//! and, on a device that keeps a state file, appends what it changed to the state file's
+//! change log under the same lock (`persist`), so changes are logged in the order they
+//! happened.
 
 pub mod actions;
 pub mod clock;
@@ -17,7 +19,7 @@ pub mod sessions;
 pub mod table;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use base64::Engine as _;
 use rand::{Rng, SeedableRng};
@@ -241,6 +243,10 @@ pub(crate) struct State {
     pub(crate) booted_at: i64,
     pub(crate) actuations: Vec<ActuationRecord>,
     pub(crate) listen: Option<SocketAddr>,
+    /// The next change record must be a whole snapshot (the state was replaced).
+    pub(crate) full_snapshot: bool,
+    /// The settings as the change log last recorded them.
+    pub(crate) logged_meta: Option<crate::persist::Meta>,
     rng: ChaCha8Rng,
     session_error: String,
 }
@@ -250,6 +256,8 @@ pub(crate) struct State {
 pub struct Device {
     state: Arc<Mutex<State>>,
     revision: Arc<watch::Sender<u64>>,
+    /// Where committed changes go when the device keeps a state file.
+    log: Arc<OnceLock<crate::persist::ChangeLog>>,
     /// The emulated model, fixed for the device's life (read on every request, so kept
     /// outside the lock).
     model: Model,
@@ -285,12 +293,15 @@ impl Device {
             booted_at,
             actuations: Vec::new(),
             listen: None,
+            full_snapshot: false,
+            logged_meta: None,
             rng: ChaCha8Rng::seed_from_u64(settings.seed ^ 0x5a17),
             session_error: settings.session_error,
         };
         Device {
             state: Arc::new(Mutex::new(state)),
             revision: Arc::new(watch::channel(0).0),
+            log: Arc::new(OnceLock::new()),
             model,
         }
     }
@@ -299,10 +310,18 @@ impl Device {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` on the state and bumps the revision when it succeeds.
+    /// Runs `f` on the state and, when it succeeds, logs what it changed for the state
+    /// file (still under the lock) and bumps the revision.
     fn mutate<R, E>(&self, f: impl FnOnce(&mut State) -> Result<R, E>) -> Result<R, E> {
-        let result = f(&mut self.lock());
+        let mut s = self.lock();
+        let result = f(&mut s);
         if result.is_ok() {
+            if let Some(log) = self.log.get()
+                && let Some((record, full)) = crate::persist::take_record(&mut s)
+            {
+                log.append(record, full);
+            }
+            drop(s);
             self.revision.send_modify(|r| *r += 1);
         }
         result
@@ -311,6 +330,58 @@ impl Device {
     /// Marks the persistent state changed (after a restore or an out-of-band edit).
     pub(crate) fn touch(&self) {
         self.revision.send_modify(|r| *r += 1);
+    }
+
+    /// Starts logging every committed change for the state file; `last` is the number of
+    /// the last change already on disk. The state as it is now is the baseline (the
+    /// writer's first snapshot holds it).
+    pub(crate) fn keep_change_log(&self, last: u64) -> crate::persist::ChangeLog {
+        let mut s = self.lock();
+        let log = self
+            .log
+            .get_or_init(|| crate::persist::ChangeLog::new(last))
+            .clone();
+        s.db.set_tracking(true);
+        s.photos.set_tracking(true);
+        s.logged_meta = Some(crate::persist::Meta::of(&s));
+        log
+    }
+
+    /// The change log, when the device keeps a state file.
+    pub(crate) fn change_log(&self) -> Option<crate::persist::ChangeLog> {
+        self.log.get().cloned()
+    }
+
+    /// Number of the last change logged for the state file (0 without one). A request
+    /// that moved it has changed something, and is answered once
+    /// [`Device::wait_durable`] says that change is on disk.
+    pub fn change_mark(&self) -> u64 {
+        self.log
+            .get()
+            .map_or(0, crate::persist::ChangeLog::appended)
+    }
+
+    /// Waits until change `mark` (from [`Device::change_mark`]) is on disk; at once without
+    /// a state file. The error says why it could not be written.
+    pub async fn wait_durable(&self, mark: u64) -> Result<(), String> {
+        match self.log.get() {
+            Some(log) => log.wait_durable(mark).await,
+            None => Ok(()),
+        }
+    }
+
+    /// After the whole state was replaced: the state file gets a whole new snapshot.
+    pub(crate) fn persist_everything(&self) {
+        let Some(log) = self.log.get() else {
+            return;
+        };
+        let mut s = self.lock();
+        s.db.set_tracking(true);
+        s.photos.set_tracking(true);
+        s.full_snapshot = true;
+        if let Some((record, full)) = crate::persist::take_record(&mut s) {
+            log.append(record, full);
+        }
     }
 
     /// A receiver that sees the revision move whenever persistent state changes.
@@ -819,8 +890,12 @@ impl Device {
     /// hardware); every session ends. The caller reboots the terminal afterwards.
     pub fn reset_to_factory(&self) {
         let _ = self.mutate(|s| {
+            let tracked = s.logged_meta.is_some();
             s.db = factory_database(s.model, s.identity.device_id);
+            s.db.set_tracking(tracked);
             s.photos = Photos::default();
+            s.photos.set_tracking(tracked);
+            s.full_snapshot = tracked;
             s.config = Config::factory(s.model);
             s.credentials = s.factory_credentials.clone();
             s.first_web_login = s.model.has_first_web_login();
@@ -837,9 +912,11 @@ impl Device {
 
     /// Moves the device's local clock by `seconds` (fault injection: clock skew).
     pub fn skew_clock(&self, seconds: i64) {
-        let mut s = self.lock();
-        let offset = s.clock.offset().saturating_add(seconds);
-        s.clock.set_offset(offset);
+        let _ = self.mutate(|s| {
+            let offset = s.clock.offset().saturating_add(seconds);
+            s.clock.set_offset(offset);
+            Ok::<(), DeviceError>(())
+        });
     }
 
     /// `reboot.fcgi`: sessions and volatile state are lost, tables and configuration kept.

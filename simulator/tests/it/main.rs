@@ -3,6 +3,8 @@
 //! serving over a real socket (state file, shutdown), and secrets.
 
 mod bad_input;
+// The acs-sim binary killed with SIGKILL mid-burst loses no acknowledged write.
+mod durability;
 mod enrollment;
 mod faults;
 mod fixtures;
