@@ -17,9 +17,11 @@
 //!
 //! Layout: [`device`] holds the terminal's rules (testable without HTTP), [`api`] turns HTTP
 //! into device calls, [`wire`] reads request JSON with the firmware's error wording,
-//! [`journal`] records exchanges, [`persist`] keeps state across restarts, [`model`]
-//! describes what each terminal model can do, [`display`] keeps what a person in front of
-//! the terminal sees, which the web panel (`/_sim/ui`) shows.
+//! [`journal`] records exchanges with their secrets masked, [`persist`] keeps every
+//! acknowledged change across restarts and crashes (`--state`), [`model`] describes what
+//! each terminal model can do, [`display`] keeps what a person in front of the terminal
+//! sees and hears (screen, doors, sounds), which the web panel (`/_sim/ui`) and
+//! `/_sim/state` show.
 
 pub mod api;
 pub mod callbacks;

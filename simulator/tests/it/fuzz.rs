@@ -284,9 +284,9 @@ impl Fixture {
         manual.advance(Duration::from_secs(1));
         for scheduler in [Scheduler::new(TimeMode::Scaled(1.0)), manual] {
             for wait in [push.period, push.timeout] {
-                let started = self
-                    .rt
-                    .block_on(tokio::time::timeout(Duration::ZERO, scheduler.sleep(wait)));
+                let started = self.rt.block_on(async {
+                    tokio::time::timeout(Duration::ZERO, scheduler.sleep(wait)).await
+                });
                 prop_assert!(started.is_err(), "a {wait:?} wait ended at once");
             }
         }
@@ -423,6 +423,15 @@ fn templates() -> Vec<(&'static str, Json)> {
 fn json_bodies_of_every_command() {
     let f = Fixture::new();
     let templates = templates();
+    // Each template as written first, so that what the valid requests arm (the push
+    // schedule of a period near u64::MAX, for one) is checked on every run.
+    for (command, doc) in &templates {
+        let uri = format!("/{command}.fcgi?session={}", pct(&f.session()));
+        let body = doc.to_string().into_bytes();
+        if let Err(e) = f.check(Method::POST, &uri, Some("application/json"), body) {
+            panic!("{command} as written: {e}");
+        }
+    }
     let strategy = (
         0..templates.len(),
         VOCABULARY.edits(),
