@@ -66,9 +66,10 @@ pub fn monitor_callback(
     })
 }
 
-/// A `request_timeout` configuration value (ms) as a duration, within sane bounds.
+/// A `request_timeout` configuration value (ms) as a duration, within sane bounds
+/// (100 ms – 60 s; anything that is not a whole number is the factory 5 s).
 pub fn timeout_ms(value: &str) -> Duration {
-    Duration::from_millis(value.trim().parse().unwrap_or(5000).clamp(100, 60_000))
+    crate::device::config::REQUEST_TIMEOUT.read(Some(value))
 }
 
 /// How waits between attempts grow.

@@ -1,11 +1,14 @@
 //! Remote enrollment (docs/device-api.md §5): the device waits for the person, captures a
-//! card, a face or a finger, optionally saves it, and answers synchronously or delivers the
-//! result by callback; `cancel_remote_enroll` aborts it; `enroller_state` reports it.
+//! card, a face, a finger, or a PIN or password typed on its keypad, optionally saves it,
+//! and answers synchronously or delivers the result by callback; `cancel_remote_enroll`
+//! aborts it; `enroller_state` reports it.
 //!
-//! Waits use the scheduler clock: a face is captured after the on-screen countdown, a card
-//! or finger after [`PRESENT_DELAY`]; if nobody comes the device gives up after
-//! [`CAPTURE_TIMEOUT`] (no source documents the firmware's timeout; 30 s is shorter than
-//! every client timeout seen, 40–100 s).
+//! Waits use the scheduler clock: with `auto` a face is captured when the on-screen
+//! countdown ends (the vendor's automatic mode); without it the person confirms the photo
+//! as soon as their face is in view, after [`PRESENT_DELAY`], like a card, a finger or a
+//! typed PIN or password. If nobody comes the device gives up after [`CAPTURE_TIMEOUT`] (no
+//! source documents the firmware's timeout; 30 s is shorter than every client timeout seen,
+//! 40–100 s).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -21,7 +24,8 @@ use crate::person::{self, Person, Presentation, Wanted};
 use crate::scheduler::Scheduler;
 use crate::wire::Members;
 
-/// How long the device waits for a card or finger before reading it.
+/// How long the device waits for a card, finger, typed PIN or password, or the person's
+/// confirmation of a photo (manual face enrollment) before reading it.
 pub const PRESENT_DELAY: Duration = Duration::from_secs(1);
 /// How long the device waits for anybody before giving up.
 pub const CAPTURE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,6 +39,10 @@ pub enum EnrollKind {
     Face,
     /// A fingerprint.
     Biometry,
+    /// A PIN typed on the keypad.
+    Pin,
+    /// A password typed on the keypad.
+    Password,
 }
 
 impl EnrollKind {
@@ -43,7 +51,20 @@ impl EnrollKind {
             "card" => Some(EnrollKind::Card),
             "face" => Some(EnrollKind::Face),
             "biometry" => Some(EnrollKind::Biometry),
+            "pin" => Some(EnrollKind::Pin),
+            "password" => Some(EnrollKind::Password),
             _ => None,
+        }
+    }
+
+    /// The `type` of a `remote_enroll` request and `enroller_state.last_enroll`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EnrollKind::Card => "card",
+            EnrollKind::Face => "face",
+            EnrollKind::Biometry => "biometry",
+            EnrollKind::Pin => "pin",
+            EnrollKind::Password => "password",
         }
     }
 
@@ -53,6 +74,8 @@ impl EnrollKind {
             EnrollKind::Card => "ENROLL_CARD_STATE",
             EnrollKind::Face => "ENROLL_FACE_STATE",
             EnrollKind::Biometry => "ENROLL_BIOMETRY_STATE",
+            EnrollKind::Pin => "ENROLL_PIN_STATE",
+            EnrollKind::Password => "ENROLL_PASSWORD_STATE",
         }
     }
 
@@ -61,6 +84,8 @@ impl EnrollKind {
             EnrollKind::Card => model.has_card(),
             EnrollKind::Face => model.has_face(),
             EnrollKind::Biometry => model.has_fingerprint(),
+            // Every simulated model has a keypad.
+            EnrollKind::Pin | EnrollKind::Password => true,
         }
     }
 }
@@ -76,9 +101,10 @@ pub struct EnrollRequest {
     pub save: bool,
     /// Answer in the HTTP reply (true) or by callback (false).
     pub sync: bool,
-    /// Face: capture automatically.
+    /// Face: capture automatically when the countdown ends (otherwise the person confirms
+    /// the photo as soon as their face is in view).
     pub auto: bool,
-    /// Face: countdown seconds.
+    /// Face with `auto`: countdown seconds.
     pub countdown: u32,
     /// On-screen text (`message`, or `msg`).
     pub message: Option<String>,
@@ -133,6 +159,22 @@ impl EnrollRequest {
     }
 }
 
+impl EnrollRequest {
+    /// How long the device waits before it looks at what the person presents: the
+    /// countdown of an automatic face enrollment, otherwise [`PRESENT_DELAY`].
+    pub fn wait(&self) -> Duration {
+        match (self.kind, self.auto) {
+            (EnrollKind::Face, true) => Duration::from_secs(u64::from(self.countdown)),
+            _ => PRESENT_DELAY,
+        }
+    }
+
+    /// Whether the screen shows a countdown (an automatic face enrollment).
+    pub fn counts_down(&self) -> bool {
+        self.kind == EnrollKind::Face && self.auto
+    }
+}
+
 /// A successful capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Captured {
@@ -147,6 +189,10 @@ pub enum Captured {
         /// Pixels.
         height: u32,
     },
+    /// A PIN typed on the keypad.
+    Pin(String),
+    /// A password typed on the keypad.
+    Password(String),
     /// A fingerprint bitmap (8-bit grayscale).
     Finger {
         /// 0 normal, 1 panic finger.
@@ -265,11 +311,7 @@ impl Enroller {
         let mut s = self.lock();
         match result {
             Ok(_) => {
-                s.last_enroll = Some(match kind {
-                    EnrollKind::Card => "card",
-                    EnrollKind::Face => "face",
-                    EnrollKind::Biometry => "biometry",
-                });
+                s.last_enroll = Some(kind.name());
                 s.last_error = "NONE";
             }
             Err(f) => {
@@ -325,11 +367,10 @@ pub async fn capture(
         EnrollKind::Card => Wanted::Card,
         EnrollKind::Face => Wanted::Face,
         EnrollKind::Biometry => Wanted::Finger,
+        EnrollKind::Pin => Wanted::Pin,
+        EnrollKind::Password => Wanted::Password,
     };
-    let wait = match request.kind {
-        EnrollKind::Face => Duration::from_secs(u64::from(request.countdown)),
-        _ => PRESENT_DELAY,
-    };
+    let wait = request.wait();
     let cancellable = |d: Duration| async move {
         tokio::select! {
             () = scheduler.sleep(d) => Ok(()),
@@ -354,6 +395,11 @@ pub async fn capture(
                 width: person::FINGER_WIDTH,
                 height: person::FINGER_HEIGHT,
             },
+            (Presentation::Pin(pin), EnrollKind::Pin) => Captured::Pin(typed(pin, "PIN")?),
+            (
+                Presentation::Password(password) | Presentation::IdAndPassword { password, .. },
+                EnrollKind::Password,
+            ) => Captured::Password(typed(password, "password")?),
             // The reader for another credential ignores what it cannot read.
             _ => continue,
         };
@@ -364,6 +410,14 @@ pub async fn capture(
         }
         return Ok(captured);
     }
+}
+
+/// A PIN or password as typed: an empty entry is refused like a failed capture.
+fn typed(entry: String, what: &str) -> Result<String, EnrollFailure> {
+    if entry.is_empty() {
+        return Err(EnrollFailure::Device(format!("Empty {what}")));
+    }
+    Ok(entry)
 }
 
 fn face(jpeg: Vec<u8>) -> Result<Captured, EnrollFailure> {
@@ -406,6 +460,8 @@ pub fn save(device: &Device, user_id: i64, captured: &Captured) -> Result<(), En
             let row = json!({"user_id": user_id, "finger_position": 0, "finger_type": finger_type, "template": template});
             device.seed_rows("templates", &[object(row)]).map_err(err)?;
         }
+        Captured::Pin(pin) => device.enroll_pin(user_id, pin).map_err(err)?,
+        Captured::Password(password) => device.enroll_password(user_id, password).map_err(err)?,
     }
     Ok(())
 }
@@ -434,6 +490,12 @@ pub fn captured_members(captured: &Captured) -> Map<String, Json> {
         }
         Captured::Face { jpeg, .. } => {
             m.insert("user_image".into(), json!(BASE64.encode(jpeg)));
+        }
+        Captured::Pin(pin) => {
+            m.insert("pin_value".into(), json!(pin));
+        }
+        Captured::Password(password) => {
+            m.insert("password_value".into(), json!(password));
         }
         Captured::Finger {
             finger_type,
@@ -497,6 +559,14 @@ pub fn result_callbacks(
                 body.extend(captured_members(captured));
                 "fingerprint_create"
             }
+            Captured::Pin(_) => {
+                body.extend(captured_members(captured));
+                "pin_create"
+            }
+            Captured::Password(_) => {
+                body.extend(captured_members(captured));
+                "password_create"
+            }
         };
         return vec![crate::callbacks::Callback {
             url: format!("http://{}/{command}.fcgi", server.trim_end_matches('/')),
@@ -513,6 +583,8 @@ pub fn result_callbacks(
         Captured::Card(_) => "card",
         Captured::Face { .. } => "user_image",
         Captured::Finger { .. } => "template",
+        Captured::Pin(_) => "pin",
+        Captured::Password(_) => "password",
     };
     body.extend(captured_members(captured));
     crate::callbacks::monitor_callback(device, topic, Json::Object(body))

@@ -45,6 +45,11 @@ pub fn credential(
         },
         Presentation::Qr(q) if model.has_qr() => Credential::Qr(q.clone()),
         Presentation::Qr(_) => return Err(unsupported("QR")),
+        Presentation::Password(_) => {
+            return Err(DeviceError::Invalid(
+                "A password is typed with a user id (user_id + password)".into(),
+            ));
+        }
         Presentation::Nobody | Presentation::Failure(_) => {
             return Err(DeviceError::Invalid("Nothing to identify".into()));
         }
@@ -53,7 +58,7 @@ pub fn credential(
 
 /// Identifies and decides one presentation, logs it, opens the door on a grant and
 /// queues the monitor notifications.
-pub fn identify(
+pub async fn identify(
     terminal: &Terminal,
     presentation: &Presentation,
     portal_id: i64,
@@ -66,19 +71,79 @@ pub fn identify(
         log_id = logged.log_id,
         "identification decided"
     );
-    notify(terminal, &logged);
+    notify(terminal, &logged, None).await;
     Ok(logged)
 }
 
-/// Queues the monitor notifications for a logged decision: `dao`, then `door` / `secbox`.
-pub fn notify(terminal: &Terminal, logged: &Logged) {
+/// What the terminal's front does after a decision (docs/device-api.md §9.13): the screen
+/// shows the online server's `message`, else the configured custom message of the outcome
+/// (`identifier.enable_custom_<auth|deny|not_identified>_message`), else its default
+/// text; the buzzer beeps when `general.beep_enabled` is `"1"`; a face model plays the
+/// outcome's voice message unless its `buzzer.audio_message_*` key is `"disabled"`.
+fn front_feedback(
+    terminal: &Terminal,
+    logged: &Logged,
+    portal_id: i64,
+    server_message: Option<&str>,
+) {
+    use crate::display::Sound;
+    let device = &terminal.device;
+    let config = |section: &str, key: &str| device.config_value(section, key);
+    let (custom, voice) = match logged.decision.event {
+        _ if logged.decision.granted() => ("auth", "authorized"),
+        decide::event::NOT_IDENTIFIED => ("not_identified", "not_identified"),
+        _ => ("deny", "not_authorized"),
+    };
+    let configured = || {
+        let enabled = config("identifier", &format!("enable_custom_{custom}_message"));
+        (enabled.as_deref() == Some("1"))
+            .then(|| config("identifier", &format!("custom_{custom}_message")))
+            .flatten()
+    };
+    let text = server_message
+        .map(str::to_owned)
+        .filter(|m| !m.is_empty())
+        .or_else(|| configured().filter(|m| !m.is_empty()));
+    terminal
+        .display
+        .access_decided(logged, portal_id, text.as_deref());
+    let time = logged
+        .log
+        .get("time")
+        .and_then(Json::as_i64)
+        .unwrap_or_else(|| device.local_now());
+    if config("general", "beep_enabled").as_deref() == Some("1") {
+        terminal.display.sounded(Sound::Beep { time });
+    }
+    if let Some(audio) = config("buzzer", &format!("audio_message_{voice}"))
+        && audio != "disabled"
+    {
+        terminal.display.sounded(Sound::Voice {
+            time,
+            message: voice,
+            audio,
+            volume_gain: config("buzzer", "audio_message_volume_gain").unwrap_or_default(),
+        });
+    }
+}
+
+/// Shows the decision on the terminal's front (screen, LED, sounds, relays) and queues the
+/// monitor notifications for it: `dao`, then `door` / `secbox`. `server_message` is the
+/// online server's on-screen text, if it sent one. With a state file, the notifications
+/// leave only once the access log row is on disk: a server never hears of a row the
+/// terminal could lose.
+pub async fn notify(terminal: &Terminal, logged: &Logged, server_message: Option<&str>) {
     let device = &terminal.device;
     let portal_id = logged
         .log
         .get("portal_id")
         .and_then(Json::as_i64)
         .unwrap_or(DEFAULT_PORTAL);
-    terminal.display.access_decided(logged, portal_id);
+    front_feedback(terminal, logged, portal_id, server_message);
+    terminal.relays_opened(&logged.actuations);
+    if let Err(why) = device.wait_durable(device.change_mark()).await {
+        tracing::warn!(error = %why, "access log not on disk; reporting it anyway");
+    }
     let device_id = device.identity().device_id;
     let values: Map<String, Json> = logged
         .log

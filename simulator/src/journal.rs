@@ -2,7 +2,9 @@
 //! bounded ring buffer for assertions, debugging and transcripts.
 //!
 //! Secrets never enter the journal: session tokens (query, cookie and reply), passwords
-//! and salts are replaced by `"***"`, and binary bodies (photos) are recorded by size only.
+//! and salts (`password`, `*_password`, `salt`), PINs (the `value` of `pins` rows, filters
+//! and clauses, `pin_value` of access logs and online requests) and typed passwords are
+//! replaced by `"***"`, and binary bodies (photos) are recorded by size only.
 //!
 //! Recording is on every request's path, so a JSON body the device parsed or produced
 //! anyway is checked for secrets where it lies; one without any is kept as its exact text
@@ -107,52 +109,146 @@ impl From<Body> for Kept {
     }
 }
 
-const SECRET_MEMBERS: [&str; 6] = [
+/// Members whose value is a secret wherever they appear: passwords and salts (also
+/// `panic_password`, `pjsip.password`, `onvif.rtsp_password` and the like), session
+/// tokens, PINs and passwords typed at the device, TOTP seeds of cards, and photos.
+const SECRET_MEMBERS: [&str; 9] = [
     "password",
     "salt",
     "session",
-    "panic_password",
     "panic_salt",
     "image",
+    "pin_value",
+    "password_value",
+    "secret",
+    // A joined column of the pins table in a load_objects row.
+    "pins.value",
 ];
 
+/// Where a JSON value sits, as far as PINs go: a PIN is the `value` column of the `pins`
+/// table, so whether a member named `value` is secret depends on what surrounds it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Scope {
+    /// The value is a row of `pins`, or a nested filter on its columns
+    /// (`{"pins": {"value": …}}`): its `value` member is a PIN.
+    pin_row: bool,
+    /// Array-form where clauses without an `object` are about `pins`.
+    clauses_on_pins: bool,
+}
+
+fn secret_member(key: &str) -> bool {
+    SECRET_MEMBERS.contains(&key) || key.ends_with("_password")
+}
+
+/// Whether member `key` of `object`, seen in `scope`, holds a secret.
+fn is_secret(key: &str, object: &serde_json::Map<String, Json>, scope: Scope) -> bool {
+    if secret_member(key) {
+        return true;
+    }
+    if key != "value" {
+        return false;
+    }
+    match object.get("field") {
+        // An array-form where clause: its value is a PIN when it compares pins.value.
+        Some(field) => {
+            let on_pins = match object.get("object") {
+                Some(table) => table == "pins",
+                None => scope.clauses_on_pins,
+            };
+            on_pins && field == "value"
+        }
+        None => scope.pin_row,
+    }
+}
+
+/// The scope of the value of member `key` of `object`.
+fn member_scope(key: &str, object: &serde_json::Map<String, Json>, scope: Scope) -> Scope {
+    let names_pins = object.get("object").is_some_and(|t| t == "pins");
+    match key {
+        // A reply's rows (`{"pins": [rows]}`) or a nested filter (`{"pins": {…}}`).
+        "pins" => Scope {
+            pin_row: true,
+            ..scope
+        },
+        // The rows written by create / modify / create_or_modify on pins.
+        "values" => Scope {
+            pin_row: names_pins,
+            ..scope
+        },
+        "where" => Scope {
+            pin_row: false,
+            clauses_on_pins: names_pins,
+        },
+        _ => Scope {
+            pin_row: false,
+            ..scope
+        },
+    }
+}
+
 fn redact(json: &mut Json) {
+    redact_in(json, Scope::default());
+}
+
+fn redact_in(json: &mut Json, scope: Scope) {
     match json {
         Json::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                if SECRET_MEMBERS.contains(&k.as_str()) && !v.is_null() {
+            let plan: Vec<(bool, Scope)> = map
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        is_secret(k, map, scope) && !v.is_null(),
+                        member_scope(k, map, scope),
+                    )
+                })
+                .collect();
+            for ((_, v), (secret, inner)) in map.iter_mut().zip(plan) {
+                if secret {
                     *v = Json::String("***".into());
                 } else {
-                    redact(v);
+                    redact_in(v, inner);
                 }
             }
         }
-        Json::Array(items) => items.iter_mut().for_each(redact),
+        Json::Array(items) => items.iter_mut().for_each(|i| redact_in(i, scope)),
         _ => {}
     }
 }
 
 /// Whether [`redact`] would change `json`.
 fn holds_secret(json: &Json) -> bool {
+    holds_secret_in(json, Scope::default())
+}
+
+fn holds_secret_in(json: &Json, scope: Scope) -> bool {
     match json {
         Json::Object(map) => map.iter().any(|(k, v)| {
-            (SECRET_MEMBERS.contains(&k.as_str()) && !v.is_null()) || holds_secret(v)
+            (is_secret(k, map, scope) && !v.is_null())
+                || holds_secret_in(v, member_scope(k, map, scope))
         }),
-        Json::Array(items) => items.iter().any(holds_secret),
+        Json::Array(items) => items.iter().any(|i| holds_secret_in(i, scope)),
         _ => false,
     }
 }
 
-/// Removes the session token from a query string.
+/// Masks secrets in a query string: the session token, and any password or PIN a client
+/// put there. Names are compared decoded (`sess%69on` is `session` to the device too).
 pub fn redact_query(query: &str) -> String {
     query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some(("session", _)) => "session=***".to_owned(),
+            Some((key, _)) if secret_member(&decoded(key)) => format!("{key}=***"),
             _ => pair.to_owned(),
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+fn decoded(key: &str) -> String {
+    form_urlencoded::parse(key.as_bytes())
+        .next()
+        .map(|(k, _)| k.into_owned())
+        .unwrap_or_default()
 }
 
 /// One answered request.
@@ -440,6 +536,43 @@ mod tests {
         assert!(!t.contains("admin\",\"password\":\"admin"));
         assert!(!t.contains("q/Acfpi"));
         assert_eq!(Body::capture(&[0xFF, 0xD8, 0xFF]), Body::Bytes(3));
+    }
+
+    #[test]
+    fn pins_are_redacted_wherever_the_pins_table_value_travels() {
+        let cases = [
+            json!({"object": "pins", "values": [{"value": "4321", "user_id": 1}]}),
+            json!({"object": "pins", "values": {"value": "4321"}, "where": {"pins": {"id": 1}}}),
+            json!({"object": "users", "where": {"pins": {"value": {"=": "4321"}}}}),
+            json!({"object": "pins", "where": [{"field": "value", "value": "4321"}]}),
+            json!({"object": "users", "where": [{"object": "pins", "field": "value", "operator": "IN", "value": ["4321"]}]}),
+            json!({"pins": [{"id": 1, "value": "4321", "user_id": 1, "pin_type": 0}]}),
+            json!({"users": [{"id": 1, "pins.value": "4321"}]}),
+            json!({"access_logs": [{"id": 1, "pin_value": "4321"}]}),
+            json!({"success": true, "pin_value": "4321", "password_value": "4321"}),
+            json!({"onvif": {"rtsp_password": "4321"}, "pjsip": {"password": "4321"}}),
+        ];
+        for case in cases {
+            assert!(holds_secret(&case), "{case}");
+            let Body::Json(redacted) = Body::of_json(&case) else {
+                panic!("json")
+            };
+            assert!(!redacted.to_string().contains("4321"), "{redacted}");
+        }
+        // Values that are not PINs stay.
+        for plain in [
+            json!({"object": "cards", "values": [{"value": 4321, "user_id": 1}]}),
+            json!({"object": "pins", "where": [{"field": "user_id", "value": 4321}]}),
+            json!({"object": "qrcodes", "where": {"qrcodes": {"value": "4321"}}}),
+            json!({"cards": [{"value": 4321}]}),
+        ] {
+            assert!(!holds_secret(&plain), "{plain}");
+            assert_eq!(Body::of_json(&plain), Body::Json(plain.clone()));
+        }
+        assert_eq!(
+            redact_query("sess%69on=abc&user_id=1&password=pw&x"),
+            "sess%69on=***&user_id=1&password=***&x"
+        );
     }
 
     #[test]

@@ -17,9 +17,11 @@
 //!
 //! Layout: [`device`] holds the terminal's rules (testable without HTTP), [`api`] turns HTTP
 //! into device calls, [`wire`] reads request JSON with the firmware's error wording,
-//! [`journal`] records exchanges, [`persist`] keeps state across restarts, [`model`]
-//! describes what each terminal model can do, [`display`] keeps what a person in front of
-//! the terminal sees, which the web panel (`/_sim/ui`) shows.
+//! [`journal`] records exchanges with their secrets masked, [`persist`] keeps every
+//! acknowledged change across restarts and crashes (`--state`), [`model`] describes what
+//! each terminal model can do, [`display`] keeps what a person in front of the terminal
+//! sees and hears (screen, doors, sounds), which the web panel (`/_sim/ui`) and
+//! `/_sim/state` show.
 
 pub mod api;
 pub mod callbacks;
@@ -125,7 +127,9 @@ impl SimulatorBuilder {
         self
     }
 
-    /// Persist tables, photos and configuration in `path` (loaded now if it exists).
+    /// Persist tables, photos and configuration in `path` and its change log `path.wal`
+    /// (loaded now if they exist); once spawned, every change is on disk before the request
+    /// that made it is answered.
     pub fn state_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.state_file = Some(path.into());
         self
@@ -173,8 +177,9 @@ impl SimulatorBuilder {
     pub fn build(self) -> Result<Simulator, SimulatorError> {
         let seed = self.settings.seed;
         let device = Device::new(self.settings);
+        let mut last_change = 0;
         if let Some(path) = &self.state_file {
-            persist::load(&device, path)?;
+            last_change = persist::load(&device, path)?.unwrap_or(0);
         }
         let journal = self
             .journal_capacity
@@ -192,6 +197,7 @@ impl SimulatorBuilder {
         Ok(Simulator {
             terminal,
             state_file: self.state_file,
+            last_change,
         })
     }
 
@@ -206,6 +212,8 @@ impl SimulatorBuilder {
 pub struct Simulator {
     terminal: Terminal,
     state_file: Option<PathBuf>,
+    /// Number of the last change the loaded state file holds.
+    last_change: u64,
 }
 
 impl Simulator {
@@ -255,6 +263,9 @@ impl Simulator {
             cancel.clone(),
         ));
         if let Some(path) = self.state_file {
+            // From here on every change is on disk before the request that made it is
+            // answered (docs/device-api.md §11.4).
+            terminal.device.keep_change_log(self.last_change);
             tracker.spawn(persist::run(terminal.device.clone(), path, cancel.clone()));
         }
         tracing::debug!(%addr, model = %terminal.device.model(), "simulated terminal listening");

@@ -147,19 +147,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("cannot start the terminal")?;
     let identity = sim.device().identity();
-    println!(
+    say(format_args!(
         "{} (serial {}, device_id {}) listening on {}",
         args.model,
         identity.serial,
         identity.device_id,
         sim.base_url()
-    );
-    println!("web panel: {}/_sim/ui", sim.base_url());
-    println!(
+    ));
+    say(format_args!("web panel: {}/_sim/ui", sim.base_url()));
+    say(format_args!(
         "try: curl -s -X POST {}/login.fcgi -H 'Content-Type: application/json' -d '{{\"login\":\"{}\",\"password\":\"…\"}}'",
         sim.base_url(),
         args.terminal.login
-    );
+    ));
     tokio::signal::ctrl_c()
         .await
         .context("cannot wait for Ctrl-C")?;
@@ -191,19 +191,28 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     fleet
         .write_manifest(&args.manifest)
         .with_context(|| format!("cannot write {}", args.manifest.display()))?;
-    println!(
+    say(format_args!(
         "{} terminals listening on {} (started in {} ms); manifest in {}; fleet control at http://{control}/_fleet/; overview at http://{control}/_fleet/ui",
         fleet.len(),
         args.bind,
         started.elapsed().as_millis(),
         args.manifest.display(),
-    );
+    ));
     tokio::signal::ctrl_c()
         .await
         .context("cannot wait for Ctrl-C")?;
     tracing::info!("shutting down");
     fleet.shutdown().await;
     Ok(())
+}
+
+/// Prints a line for whoever started the simulator. A closed stdout (`acs-sim serve | head
+/// -1`, a parent that read the address and went) must not bring the terminal down, as
+/// `println!` would by panicking: the line is dropped.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 fn parse_time_scale(s: &str) -> Result<TimeMode, String> {

@@ -160,7 +160,8 @@ impl Model {
         }
     }
 
-    /// Whether the firmware answers `command` at all (face commands only on face models).
+    /// Whether the firmware answers `command` at all: face commands only on face models,
+    /// the fingerprint bulk-load brackets only on fingerprint models.
     pub fn supports_command(self, command: &str) -> bool {
         let face_only = command.starts_with("user_set_image")
             || command.starts_with("user_get_image")
@@ -168,8 +169,8 @@ impl Model {
             || command == "user_destroy_image"
             || command == "user_test_image"
             || command == "face_template_count_distinct";
-        let max_only = command == "is_first_web_login";
-        (!face_only || self.has_face()) && (!max_only || self.has_first_web_login())
+        let finger_only = command.starts_with("template_sync_");
+        (!face_only || self.has_face()) && (!finger_only || self.has_fingerprint())
     }
 }
 
@@ -218,7 +219,9 @@ mod tests {
         assert!(Model::IdFace.supports_command("user_set_image"));
         assert!(!Model::IdAccess.supports_command("user_set_image"));
         assert!(Model::IdAccess.supports_command("load_objects"));
-        assert!(!Model::IdFace.supports_command("is_first_web_login"));
+        assert!(Model::IdFace.supports_command("is_first_web_login"));
         assert!(Model::IdFaceMax.supports_command("is_first_web_login"));
+        assert!(Model::IdFlex.supports_command("template_sync_init"));
+        assert!(!Model::IdFace.supports_command("template_sync_end"));
     }
 }

@@ -31,6 +31,8 @@ use crate::wire::{MemberError, Members};
 pub const ALIVE_PERIOD: Duration = Duration::from_secs(5);
 /// Attempts per contingency probe round (real fw 6.22: two back-to-back).
 pub const ALIVE_ATTEMPTS: u32 = 2;
+/// Most attempts per request, whatever `online_client.max_request_attempts` says.
+pub const MAX_REQUEST_ATTEMPTS: u32 = 100;
 /// `access_logs.event` when the server gave no usable answer.
 pub const NO_RESPONSE: i64 = 14;
 
@@ -317,11 +319,12 @@ enum Outcome {
 
 async fn ask(terminal: &Terminal, server: &str, request: &Request) -> Outcome {
     let device = &terminal.device;
+    // Bounded like the durations: a huge count would retry an unreachable server forever.
     let attempts: u32 = device
         .config_value("online_client", "max_request_attempts")
-        .and_then(|v| v.trim().parse().ok())
+        .and_then(|v| v.trim().parse::<u32>().ok())
         .filter(|n| *n >= 1)
-        .unwrap_or(3);
+        .map_or(3, |n| n.min(MAX_REQUEST_ATTEMPTS));
     let timeout = timeout_ms(
         &device
             .config_value("online_client", "request_timeout")
@@ -403,7 +406,7 @@ pub async fn identify(
     let online = device.config_value("general", "online").as_deref() == Some("1");
     let server = device.online_server_address();
     let (true, Some(server), false) = (online, server, terminal.online.in_contingency()) else {
-        return identify::identify(terminal, presentation, portal);
+        return identify::identify(terminal, presentation, portal).await;
     };
     let credential = identify::credential(terminal, presentation)?;
     let request = build_request(terminal, &credential, presentation, portal);
@@ -434,26 +437,26 @@ pub async fn identify(
                 decision,
                 &result.actions,
             )?;
-            identify::notify(terminal, &logged);
+            identify::notify(terminal, &logged, result.message.as_deref()).await;
             Ok(logged)
         }
-        Outcome::Invalid => log_no_response(terminal, &credential, portal),
+        Outcome::Invalid => log_no_response(terminal, &credential, portal).await,
         Outcome::Unreachable => {
             let contingency = device
                 .config_value("online_client", "contingency_enabled")
                 .as_deref()
                 != Some("0");
             if !contingency {
-                return log_no_response(terminal, &credential, portal);
+                return log_no_response(terminal, &credential, portal).await;
             }
             enter_contingency(terminal, server);
-            identify::identify(terminal, presentation, portal)
+            identify::identify(terminal, presentation, portal).await
         }
     }
 }
 
 /// Logs (and reports) event 14: the server gave no usable answer; nothing opens.
-fn log_no_response(
+async fn log_no_response(
     terminal: &Terminal,
     credential: &Credential,
     portal: i64,
@@ -467,7 +470,7 @@ fn log_no_response(
     let logged = terminal
         .device
         .log_decision(credential, portal, decision, &[])?;
-    identify::notify(terminal, &logged);
+    identify::notify(terminal, &logged, None).await;
     Ok(logged)
 }
 

@@ -34,6 +34,9 @@ pub enum Presentation {
     },
     /// Types a PIN.
     Pin(String),
+    /// Types a password (enrollment of a password; at the door a password needs a user id,
+    /// see [`Presentation::IdAndPassword`]).
+    Password(String),
     /// Types a user id and that user's password on the keypad.
     IdAndPassword {
         /// `users.id` typed.
@@ -82,6 +85,10 @@ pub enum Wanted {
     Card,
     /// A finger.
     Finger,
+    /// A PIN typed on the keypad.
+    Pin,
+    /// A password typed on the keypad.
+    Password,
 }
 
 #[derive(Debug)]
@@ -155,6 +162,18 @@ impl Person {
                 Wanted::Finger => Presentation::Finger {
                     seed: inner.rng.random(),
                 },
+                Wanted::Pin => {
+                    Presentation::Pin(format!("{:04}", inner.rng.random_range(0..10_000)))
+                }
+                Wanted::Password => Presentation::Password(
+                    (0..8)
+                        .map(|_| {
+                            char::from(
+                                b"abcdefghjkmnpqrstuvwxyz23456789"[inner.rng.random_range(0..31)],
+                            )
+                        })
+                        .collect(),
+                ),
             },
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! While `push_server.push_remote_address` is set, the terminal sends
 //! `GET <address>/push?deviceId=<id>&uuid=<8 hex>` every `push_request_period` seconds
-//! (scheduler time) with a `push_request_timeout` ms timeout. An empty 200 means nothing
+//! (scheduler time, 1 s to a day) with a `push_request_timeout` ms timeout (100 ms to 60 s). An empty 200 means nothing
 //! to do; otherwise the reply is one command `{"verb", "endpoint", "body", "contentType",
 //! "queryString"}` or a batch `{"transactions": [{"transactionid", …}]}`. Commands run
 //! without a session, exactly as the same request over HTTP would, and the outcome goes to
@@ -16,21 +16,25 @@ use std::time::Duration;
 use serde_json::{Map, Value as Json, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::callbacks::{Callback, timeout_ms};
+use crate::callbacks::Callback;
+use crate::device::Device;
+use crate::device::config::{PUSH_REQUEST_PERIOD, PUSH_REQUEST_TIMEOUT};
 use crate::journal::CallbackAttempt;
 use crate::terminal::Terminal;
 
 /// Where and how often to poll, from the `push_server` section.
 #[derive(Debug, Clone, PartialEq)]
-struct PushSettings {
+pub struct PushSettings {
     /// Base URL with a scheme, without a trailing slash.
-    base: String,
-    timeout: Duration,
-    period: Duration,
+    pub base: String,
+    /// Timeout of each request (`push_request_timeout`, 100 ms – 60 s).
+    pub timeout: Duration,
+    /// Wait after an empty or failed poll (`push_request_period`, 1 s – a day).
+    pub period: Duration,
 }
 
-fn settings(terminal: &Terminal) -> Option<PushSettings> {
-    let device = &terminal.device;
+/// The push settings of `device`, or `None` while no `push_remote_address` is set.
+pub fn settings(device: &Device) -> Option<PushSettings> {
     let address = device.config_value("push_server", "push_remote_address")?;
     let address = address.trim().trim_end_matches('/');
     if address.is_empty() {
@@ -41,20 +45,20 @@ fn settings(terminal: &Terminal) -> Option<PushSettings> {
     } else {
         format!("http://{address}")
     };
-    let timeout = timeout_ms(
-        &device
+    let timeout = PUSH_REQUEST_TIMEOUT.read(
+        device
             .config_value("push_server", "push_request_timeout")
-            .unwrap_or_default(),
+            .as_deref(),
     );
-    let period = device
-        .config_value("push_server", "push_request_period")
-        .and_then(|p| p.trim().parse::<u64>().ok())
-        .filter(|p| *p >= 1)
-        .unwrap_or(5);
+    let period = PUSH_REQUEST_PERIOD.read(
+        device
+            .config_value("push_server", "push_request_period")
+            .as_deref(),
+    );
     Some(PushSettings {
         base,
         timeout,
-        period: Duration::from_secs(period),
+        period,
     })
 }
 
@@ -224,7 +228,7 @@ fn failure(e: &reqwest::Error) -> String {
 pub(crate) async fn run_loop(terminal: Terminal, stop: CancellationToken) {
     let mut changes = terminal.device.subscribe_changes();
     loop {
-        let Some(push) = settings(&terminal) else {
+        let Some(push) = settings(&terminal.device) else {
             // Not configured: wait for a configuration change.
             tokio::select! {
                 () = stop.cancelled() => return,

@@ -70,19 +70,23 @@ impl Scheduler {
         self.inner.mode
     }
 
-    /// Waits `nominal` scheduler time.
+    /// Waits `nominal` scheduler time. Any duration is fine, [`Duration::MAX`] included: a
+    /// wait too long to represent lasts until the end of time (it never panics).
     pub async fn sleep(&self, nominal: Duration) {
         match self.inner.mode {
             TimeMode::Scaled(scale) => {
                 if scale.is_finite() && scale > 0.0 {
-                    tokio::time::sleep(nominal.mul_f64(scale)).await;
+                    let real = Duration::try_from_secs_f64(nominal.as_secs_f64() * scale)
+                        .unwrap_or(Duration::MAX);
+                    // tokio sleeps "forever" when the deadline cannot be represented.
+                    tokio::time::sleep(real).await;
                 } else {
                     tokio::task::yield_now().await;
                 }
             }
             TimeMode::Manual => {
                 let mut now = self.inner.now.subscribe();
-                let deadline = *now.borrow() + nominal;
+                let deadline = now.borrow().saturating_add(nominal);
                 let _guard = SleeperGuard::enter(&self.inner);
                 while *now.borrow_and_update() < deadline {
                     if now.changed().await.is_err() {
@@ -97,7 +101,9 @@ impl Scheduler {
     /// In scaled mode this does nothing (real time moves by itself).
     pub fn advance(&self, by: Duration) {
         if self.inner.mode == TimeMode::Manual {
-            self.inner.now.send_modify(|now| *now += by);
+            self.inner
+                .now
+                .send_modify(|now| *now = now.saturating_add(by));
         }
     }
 
@@ -180,6 +186,21 @@ mod tests {
         task.await.unwrap();
         assert_eq!(s.sleepers(), 0);
         assert_eq!(s.elapsed(), Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_longest_waits_never_panic() {
+        let scaled = Scheduler::new(TimeMode::Scaled(1.0));
+        let manual = Scheduler::manual();
+        manual.advance(Duration::from_secs(1));
+        for s in [scaled, manual] {
+            let waiting = tokio::time::timeout(Duration::from_secs(3600), s.sleep(Duration::MAX));
+            assert!(waiting.await.is_err(), "still waiting after an hour");
+        }
+        let manual = Scheduler::manual();
+        manual.advance(Duration::MAX);
+        manual.advance(Duration::MAX);
+        assert_eq!(manual.elapsed(), Duration::MAX);
     }
 
     #[tokio::test(start_paused = true)]

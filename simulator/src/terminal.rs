@@ -97,6 +97,43 @@ impl Terminal {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Relays opened (by `execute_actions`, a grant or an online server's actions): each
+    /// stays open on the display for its relay time (docs/device-api.md §9.7).
+    pub fn relays_opened(&self, records: &[crate::device::ActuationRecord]) {
+        let opened: Vec<_> = records
+            .iter()
+            .map(|r| {
+                (
+                    crate::display::Relay::of(&r.actuation),
+                    self.device.relay_time(&r.actuation),
+                    r.time,
+                )
+            })
+            .collect();
+        self.display.opened(self.scheduler.now(), &opened);
+    }
+
+    /// The `doors_state.fcgi` reply: every door relay of the model
+    /// (`{"doors": [{"id", "open"}]}`) or its Security Box (`{"sec_boxes": […]}`), open
+    /// while its relay time runs.
+    pub fn doors_state(&self) -> serde_json::Value {
+        use crate::display::Relay;
+        use crate::model::{DEFAULT_SEC_BOX_ID, DoorDrive};
+        let now = self.scheduler.now();
+        match self.device.model().door_drive() {
+            DoorDrive::Relay { doors } => {
+                let doors: Vec<_> = (1..=doors)
+                    .map(|id| serde_json::json!({"id": id, "open": self.display.is_open(Relay::Door(id), now)}))
+                    .collect();
+                serde_json::json!({ "doors": doors })
+            }
+            DoorDrive::SecBox => {
+                let open = self.display.is_open(Relay::SecBox(DEFAULT_SEC_BOX_ID), now);
+                serde_json::json!({"sec_boxes": [{"id": DEFAULT_SEC_BOX_ID, "open": open}]})
+            }
+        }
+    }
+
     /// Reboots: sessions and the running enrollment are lost, tables kept.
     pub fn reboot(&self) {
         self.enroller.cancel();

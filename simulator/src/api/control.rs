@@ -144,6 +144,8 @@ async fn present(t: &Terminal, m: Members<'_>) -> Answer {
             user_id,
             password: m.string("password")?.to_owned(),
         }
+    } else if let Some(password) = m.opt_string("password")? {
+        Presentation::Password(password.to_owned())
     } else if let Some(pin) = m.opt_string("pin")? {
         Presentation::Pin(pin.to_owned())
     } else if let Some(qr) = m.opt_string("qr")? {
@@ -154,7 +156,7 @@ async fn present(t: &Terminal, m: Members<'_>) -> Answer {
         Presentation::Failure(text.to_owned())
     } else {
         return Err(bad(
-            "expected one of: face_of, face_jpeg, card, finger, user_id + password, pin, qr, nobody, failure",
+            "expected one of: face_of, face_jpeg, card, finger, user_id + password, password, pin, qr, nobody, failure",
         ));
     };
     if m.opt_bool("queue")? == Some(true) || t.enroller.is_running() {
@@ -196,6 +198,7 @@ fn policy(t: &Terminal, m: Members<'_>) -> Answer {
 
 fn state(t: &Terminal) -> Json {
     let identity = t.device.identity();
+    let view = t.display.view(t.scheduler.now());
     json!({
         "model": t.device.model().cli_name(),
         "device_id": identity.device_id,
@@ -211,6 +214,12 @@ fn state(t: &Terminal) -> Json {
             "sleepers": t.scheduler.sleepers(),
         },
         "actuations": t.device.actuations().len(),
+        "screen": crate::panel::screen_json(t, &view),
+        "doors": t.doors_state(),
+        "sounds": {
+            "count": view.sound_count,
+            "recent": view.sounds.iter().map(crate::display::Sound::to_json).collect::<Vec<_>>(),
+        },
     })
 }
 

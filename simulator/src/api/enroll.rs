@@ -24,6 +24,11 @@ pub(super) fn remote_enroll<'a>(call: &'a Call<'a>) -> BoxFuture<'a> {
             let terminal = terminal.clone();
             terminal.tasks.clone().spawn(async move {
                 let result = run(&terminal, &request, &slot.cancelled()).await;
+                // What was saved is on disk before anyone is told about it.
+                let device = &terminal.device;
+                if let Err(why) = device.wait_durable(device.change_mark()).await {
+                    tracing::warn!(error = %why, "enrollment not on disk; reporting it anyway");
+                }
                 if let Ok(captured) = &result {
                     for callback in enroll::result_callbacks(&terminal.device, &request, captured) {
                         terminal.outbox.send(callback);
@@ -43,7 +48,7 @@ async fn run(
     request: &EnrollRequest,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<Captured, EnrollFailure> {
-    let countdown = (request.kind == enroll::EnrollKind::Face).then(|| {
+    let countdown = request.counts_down().then(|| {
         terminal
             .scheduler
             .now()

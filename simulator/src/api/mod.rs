@@ -152,6 +152,30 @@ const COMMANDS: &[(&str, Access, Handler)] = &[
     ),
     ("cancel_remote_enroll", Access::Session, Now(enroll::cancel)),
     ("enroller_state", Access::Session, Now(enroll::state)),
+    ("doors_state", Access::Session, Now(system::doors_state)),
+    (
+        "message_to_screen",
+        Access::Session,
+        Now(system::message_to_screen),
+    ),
+    ("buzzer_buzz", Access::Session, Now(system::buzzer_buzz)),
+    ("alarm_status", Access::Session, Now(system::alarm_status)),
+    ("gpio_state", Access::Session, Now(system::gpio_state)),
+    (
+        "reset_to_factory_default",
+        Access::Session,
+        Now(system::reset_to_factory),
+    ),
+    (
+        "template_sync_init",
+        Access::Session,
+        Now(system::template_sync),
+    ),
+    (
+        "template_sync_end",
+        Access::Session,
+        Now(system::template_sync),
+    ),
 ];
 
 /// A failed command: status and the device's error text.
@@ -229,9 +253,13 @@ struct Call<'a> {
     command: &'a str,
     query: Vec<(String, String)>,
     session: Option<String>,
+    /// The request's `Content-Type` (none for commands fetched in push mode).
+    content_type: Option<String>,
     body: &'a [u8],
     /// The body as JSON, once a handler asked for it (the journal reuses it).
     parsed: OnceLock<Result<Json, ApiError>>,
+    /// The body read as an HTML form, once a handler asked for it (docs/device-api.md §1.1).
+    form: OnceLock<Option<Json>>,
 }
 
 impl<'a> Call<'a> {
@@ -240,6 +268,7 @@ impl<'a> Call<'a> {
         command: &'a str,
         query: Vec<(String, String)>,
         session: Option<String>,
+        content_type: Option<String>,
         body: &'a [u8],
     ) -> Self {
         Call {
@@ -248,8 +277,10 @@ impl<'a> Call<'a> {
             command,
             query,
             session,
+            content_type,
             body,
             parsed: OnceLock::new(),
+            form: OnceLock::new(),
         }
     }
 
@@ -272,10 +303,41 @@ impl<'a> Call<'a> {
             .map_err(Clone::clone)
     }
 
-    /// The request body as the journal keeps it: the parsed document when a handler
-    /// parsed it, otherwise whatever the bytes are. The text is copied rather than shared:
-    /// the received bytes may be a slice of a much larger read buffer.
+    /// The body as the fields of an HTML form (`application/x-www-form-urlencoded`), as a
+    /// JSON object of strings (the first of repeated fields wins); `None` unless the
+    /// request says it is a form and the body is not a JSON document – `curl -d '{…}'`
+    /// labels JSON as a form, and such a body stays JSON.
+    fn form(&self) -> Option<&Json> {
+        self.form
+            .get_or_init(|| {
+                let is_form = self.content_type.as_deref().is_some_and(|ct| {
+                    ct.split(';').next().is_some_and(|mime| {
+                        mime.trim()
+                            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+                    })
+                });
+                let first = self.body.iter().find(|b| !b.is_ascii_whitespace());
+                if !is_form || matches!(first, Some(b'{' | b'[') | None) {
+                    return None;
+                }
+                let mut fields = serde_json::Map::new();
+                for (k, v) in form_urlencoded::parse(self.body) {
+                    fields
+                        .entry(k.into_owned())
+                        .or_insert_with(|| Json::String(v.into_owned()));
+                }
+                Some(Json::Object(fields))
+            })
+            .as_ref()
+    }
+
+    /// The request body as the journal keeps it: the parsed document (or form) when a
+    /// handler read it, otherwise whatever the bytes are. The text is copied rather than
+    /// shared: the received bytes may be a slice of a much larger read buffer.
     fn kept_request(&self) -> journal::Kept {
+        if let Some(Some(form)) = self.form.get() {
+            return journal::Body::of_json(form).into();
+        }
         match self.parsed.get() {
             Some(Ok(json)) if !self.body.iter().all(u8::is_ascii_whitespace) => {
                 journal::Body::keep_copy(json, self.body)
@@ -373,13 +435,17 @@ async fn dispatch(
         app.scheduler.sleep(latency).await;
     }
     let session = session_token(&query, &headers);
-    let call = Call::new(&app, command, query, session, &bytes);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let call = Call::new(&app, command, query, session, content_type, &bytes);
     let result = if method == Method::OPTIONS {
         Ok(Reply::Empty)
     } else if let Some((status, body)) = app.faults.take_override(command) {
         Err(ApiError::overridden(status, body))
     } else {
-        run(&call, Gate::Checked).await
+        run_durably(&call, Gate::Checked).await
     };
     let exchange = Exchange {
         method: method.as_str(),
@@ -460,8 +526,15 @@ pub(crate) async fn execute_pushed(
     query: &str,
     body: &[u8],
 ) -> Result<Json, String> {
-    let call = Call::new(terminal, command, parse_query(Some(query)), None, body);
-    let result = run(&call, Gate::Trusted).await;
+    let call = Call::new(
+        terminal,
+        command,
+        parse_query(Some(query)),
+        None,
+        None,
+        body,
+    );
+    let result = run_durably(&call, Gate::Trusted).await;
     let (status, response) = match &result {
         Ok(Reply::Json(j)) => (StatusCode::OK, journal::Body::of_json(j)),
         Ok(Reply::Empty | Reply::Jpeg(_)) => (StatusCode::OK, journal::Body::Empty),
@@ -522,6 +595,22 @@ fn respond(status: StatusCode, body: Bytes, content_type: Option<&'static str>) 
 
 fn unknown_command(command: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("Unknown command: {command}"))
+}
+
+/// Runs a command; when it changed what the state file keeps, answers only once that
+/// change is on disk (a terminal persists what it acknowledges). Should the disk refuse it,
+/// the answer is 500: the change holds in memory but may not survive a restart.
+async fn run_durably(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {
+    let before = call.device.change_mark();
+    let result = run(call, gate).await;
+    let after = call.device.change_mark();
+    if result.is_ok()
+        && after > before
+        && let Err(why) = call.device.wait_durable(after).await
+    {
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why));
+    }
+    result
 }
 
 async fn run(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {

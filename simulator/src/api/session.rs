@@ -8,8 +8,13 @@ use super::{ApiError, Call, Reply, members};
 /// The hint newer firmware adds while factory credentials are in place.
 const FIRST_WEB_LOGIN: &str = "First Web Login. Please Change the Credentials";
 
+/// JSON is the documented body; a form (`login=admin&password=admin`) is accepted too,
+/// as independent clients send it (docs/device-api.md §1.1).
 pub(super) fn login(call: &Call<'_>) -> Result<Reply, ApiError> {
-    let body = call.json()?;
+    let body = match call.form() {
+        Some(form) => form,
+        None => call.json()?,
+    };
     let m = members(body)?;
     let login = call
         .device

@@ -3,9 +3,12 @@
 //! firmware's "Node or attribute not found" / "Invalid data" errors.
 //!
 //! The `monitor`, `online_client` and `push_server` sections are stored here for the
-//! monitor and online-mode behaviour that reads them.
+//! monitor and online-mode behaviour that reads them; `general.beep_enabled`, the relay
+//! times, `buzzer.audio_message_*` and the custom `identifier` messages for what the
+//! terminal's front does after a decision (docs/device-api.md §9.13).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 
@@ -30,6 +33,82 @@ pub enum ConfigError {
     #[error("Invalid data (string expected)")]
     NotString,
 }
+
+/// How a configuration value that stands for a duration is read. Values are strings that
+/// anyone can set to anything (`"-1"`, `"1e400"`, `"18446744073709551615"`), and a
+/// duration feeds timers and timeouts that panic or hang on absurd values, so every one of
+/// them goes through [`DurationSetting::read`]: a whole number of the setting's unit,
+/// clamped into its bounds; anything else is the factory value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationSetting {
+    /// Milliseconds per unit of the value (1 for ms, 1000 for s).
+    unit_ms: u64,
+    /// Factory value, in units.
+    default: u64,
+    /// Smallest accepted value, in units.
+    min: u64,
+    /// Largest accepted value, in units; larger ones (even beyond `u64`) are read as this.
+    max: u64,
+}
+
+impl DurationSetting {
+    /// A value in milliseconds.
+    pub const fn millis(default: u64, min: u64, max: u64) -> Self {
+        DurationSetting {
+            unit_ms: 1,
+            default,
+            min,
+            max,
+        }
+    }
+
+    /// A value in seconds.
+    pub const fn seconds(default: u64, min: u64, max: u64) -> Self {
+        DurationSetting {
+            unit_ms: 1000,
+            default,
+            min,
+            max,
+        }
+    }
+
+    /// The duration `value` stands for (the factory value when absent or not a number).
+    pub fn read(&self, value: Option<&str>) -> Duration {
+        let units = match value.map(str::trim) {
+            Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                // Only digits: a number too large for u64 is simply "very large".
+                v.parse::<u64>().unwrap_or(u64::MAX)
+            }
+            _ => self.default,
+        };
+        self.clamped(units)
+    }
+
+    /// The duration an integer cell of a table stands for (`sec_boxs.relay_timeout`);
+    /// a negative one is the factory value.
+    pub fn read_int(&self, value: Option<i128>) -> Duration {
+        let units = match value {
+            Some(v) if v >= 0 => u64::try_from(v).unwrap_or(u64::MAX),
+            _ => self.default,
+        };
+        self.clamped(units)
+    }
+
+    fn clamped(&self, units: u64) -> Duration {
+        let units = units.clamp(self.min, self.max.max(self.min));
+        Duration::from_millis(units.saturating_mul(self.unit_ms))
+    }
+}
+
+/// `monitor.request_timeout` and `online_client.request_timeout` (ms).
+pub const REQUEST_TIMEOUT: DurationSetting = DurationSetting::millis(5000, 100, 60_000);
+/// `push_server.push_request_timeout` (ms).
+pub const PUSH_REQUEST_TIMEOUT: DurationSetting = DurationSetting::millis(4000, 100, 60_000);
+/// `push_server.push_request_period` (s): at most a day between polls.
+pub const PUSH_REQUEST_PERIOD: DurationSetting = DurationSetting::seconds(5, 1, 86_400);
+/// How long a relay stays energised (ms): `general.relay1_timeout` /
+/// `relay2_timeout` and `sec_boxs.relay_timeout`; at most an hour.
+pub const RELAY_TIMEOUT: DurationSetting = DurationSetting::millis(3000, 0, 3_600_000);
 
 fn node_path(section: &str, key: &str) -> String {
     if section == "general" {
@@ -80,17 +159,58 @@ impl Config {
                 ("hide_name_on_identification", "0"),
                 ("country_code", ""),
                 ("self_signed_certificate", "1"),
+                ("beep_enabled", "1"),
+                ("screen_always_on", "0"),
             ]),
         );
+        if let DoorDrive::Relay { .. } = model.door_drive()
+            && let Some(general) = sections.get_mut("general")
+        {
+            // The relay board has two relays whatever the number of doors simulated.
+            for key in ["relay1_timeout", "relay2_timeout"] {
+                general.insert(key.to_owned(), "3000".to_owned());
+            }
+        }
         let face = if model.has_face() { "1" } else { "0" };
-        sections.insert(
-            "identifier".to_owned(),
-            section(&[
-                ("log_type", "0"),
-                ("face_identification_enabled", face),
-                ("card_identification_enabled", "1"),
-            ]),
-        );
+        let mut identifier = section(&[
+            ("log_type", "0"),
+            ("face_identification_enabled", face),
+            ("card_identification_enabled", "1"),
+            ("enable_custom_auth_message", "0"),
+            ("custom_auth_message", ""),
+            ("enable_custom_deny_message", "0"),
+            ("custom_deny_message", ""),
+            ("enable_custom_not_identified_message", "0"),
+            ("custom_not_identified_message", ""),
+        ]);
+        if model.has_face() {
+            identifier.extend(section(&[
+                ("enable_custom_mask_message", "0"),
+                ("custom_mask_message", ""),
+            ]));
+        }
+        sections.insert("identifier".to_owned(), identifier);
+        if model.has_face() {
+            sections.insert(
+                "buzzer".to_owned(),
+                section(&[
+                    ("audio_message_authorized", "default"),
+                    ("audio_message_not_authorized", "default"),
+                    ("audio_message_not_identified", "default"),
+                    ("audio_message_volume_gain", "1"),
+                ]),
+            );
+            sections.insert(
+                "onvif".to_owned(),
+                section(&[
+                    ("rtsp_enabled", "0"),
+                    ("rtsp_port", "554"),
+                    ("rtsp_username", "admin"),
+                    ("rtsp_password", "admin"),
+                    ("rtsp_rgb", "1"),
+                ]),
+            );
+        }
         if model.has_face() {
             sections.insert(
                 "face_id".to_owned(),
@@ -281,6 +401,59 @@ mod tests {
         let req = json!({"monitor": {"hostname": "10.0.0.1", "port": "8000"}});
         c.set(Members::of(&req, "body").unwrap()).unwrap();
         assert_eq!(c.value("monitor", "port"), Some("8000"));
+    }
+
+    #[test]
+    fn durations_are_read_within_bounds_whatever_the_text() {
+        let period = PUSH_REQUEST_PERIOD;
+        let secs = |v: &str| period.read(Some(v)).as_secs();
+        assert_eq!(secs("30"), 30);
+        assert_eq!(secs(" 7 "), 7);
+        assert_eq!(period.read(None), Duration::from_secs(5));
+        for junk in ["", "-1", "1.5", "1e400", "x", "\u{0}"] {
+            assert_eq!(secs(junk), 5, "{junk:?}");
+        }
+        assert_eq!(secs("0"), 1);
+        for huge in [
+            "86401",
+            "18446744073709551615",
+            "99999999999999999999999999",
+        ] {
+            assert_eq!(secs(huge), 86_400, "{huge}");
+        }
+        assert_eq!(
+            REQUEST_TIMEOUT.read(Some("18446744073709551615")),
+            Duration::from_secs(60)
+        );
+        assert_eq!(REQUEST_TIMEOUT.read(Some("1")), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_keys_clients_use_exist_where_the_hardware_has_them() {
+        let face = Config::factory(Model::IdFace);
+        let access = Config::factory(Model::IdAccess);
+        for c in [&face, &access] {
+            assert_eq!(c.value("general", "beep_enabled"), Some("1"));
+            assert_eq!(c.value("general", "screen_always_on"), Some("0"));
+            assert_eq!(
+                c.value("identifier", "enable_custom_deny_message"),
+                Some("0")
+            );
+            assert_eq!(
+                c.value("identifier", "custom_not_identified_message"),
+                Some("")
+            );
+        }
+        assert_eq!(access.value("general", "relay2_timeout"), Some("3000"));
+        assert_eq!(face.value("general", "relay1_timeout"), None);
+        assert_eq!(face.value("buzzer", "audio_message_volume_gain"), Some("1"));
+        assert_eq!(face.value("onvif", "rtsp_port"), Some("554"));
+        assert_eq!(face.value("identifier", "custom_mask_message"), Some(""));
+        assert_eq!(access.value("buzzer", "audio_message_authorized"), None);
+        assert_eq!(
+            access.value("identifier", "enable_custom_mask_message"),
+            None
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! Decoding is the costly part, and a fleet receives the same photo once per terminal, so
 //! the conclusions about recent photos are remembered process-wide by their digest.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Cursor;
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
@@ -176,10 +176,23 @@ pub struct Photo {
 }
 
 /// Every user's photo.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Photos {
     by_user: BTreeMap<i64, Photo>,
+    /// Users whose photo was stored or removed since the state file's change log last took
+    /// them (`None`: not tracked).
+    changed: Option<BTreeSet<i64>>,
 }
+
+/// Two photo sets are equal when they hold the same photos (what is tracked is not part
+/// of it).
+impl PartialEq for Photos {
+    fn eq(&self, other: &Self) -> bool {
+        self.by_user == other.by_user
+    }
+}
+
+impl Eq for Photos {}
 
 impl Photos {
     /// The photo of `user_id`.
@@ -187,19 +200,55 @@ impl Photos {
         self.by_user.get(&user_id)
     }
 
+    fn note(&mut self, user_id: i64) {
+        if let Some(changed) = &mut self.changed {
+            changed.insert(user_id);
+        }
+    }
+
     /// Stores or replaces a photo.
     pub fn put(&mut self, user_id: i64, photo: Photo) {
         self.by_user.insert(user_id, photo);
+        self.note(user_id);
     }
 
     /// Removes one photo; returns whether there was one.
     pub fn remove(&mut self, user_id: i64) -> bool {
-        self.by_user.remove(&user_id).is_some()
+        let removed = self.by_user.remove(&user_id).is_some();
+        if removed {
+            self.note(user_id);
+        }
+        removed
     }
 
     /// Removes every photo for which `keep` is false.
     pub fn retain(&mut self, mut keep: impl FnMut(i64) -> bool) {
-        self.by_user.retain(|id, _| keep(*id));
+        let gone: Vec<i64> = self
+            .by_user
+            .keys()
+            .copied()
+            .filter(|id| !keep(*id))
+            .collect();
+        for id in gone {
+            self.remove(id);
+        }
+    }
+
+    /// Starts (or stops) remembering which users' photos change.
+    pub fn set_tracking(&mut self, on: bool) {
+        self.changed = on.then(BTreeSet::new);
+    }
+
+    /// Each user whose photo changed since the last call, with the photo now (`None`:
+    /// removed).
+    pub fn take_changes(&mut self) -> Vec<(i64, Option<Photo>)> {
+        let Some(changed) = self.changed.as_mut() else {
+            return Vec::new();
+        };
+        std::mem::take(changed)
+            .into_iter()
+            .map(|id| (id, self.by_user.get(&id).cloned()))
+            .collect()
     }
 
     /// Photos in user-id order.

@@ -3,8 +3,10 @@
 //!
 //! [`Device`] is a cheap handle to state behind a private `Arc<Mutex<…>>`. Every operation
 //! takes the lock, does its work synchronously and releases it; the lock is never held
-//! across an `.await`. Each successful change bumps a revision counter that the state-file
-//! writer watches.
+//! across an `.await`. Each successful change bumps a revision counter that views watch
+//! and, on a device that keeps a state file, appends what it changed to the state file's
+//! change log under the same lock (`persist`), so changes are logged in the order they
+//! happened.
 
 pub mod actions;
 pub mod clock;
@@ -17,7 +19,7 @@ pub mod sessions;
 pub mod table;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use base64::Engine as _;
 use rand::{Rng, SeedableRng};
@@ -184,13 +186,54 @@ pub struct ActuationRecord {
     pub actuation: Actuation,
 }
 
+/// The web/API credentials. The password is kept only as the hex SHA-256 of the password
+/// followed by a salt (the formula of `users.password`, §9.5), so neither memory dumps nor
+/// the state file hold it in clear.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Credentials {
+    pub(crate) login: String,
+    pub(crate) digest: String,
+    pub(crate) salt: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("login", &self.login)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// `login` / `password` with a fresh salt from `rng`.
+    pub(crate) fn new(login: &str, password: &str, rng: &mut ChaCha8Rng) -> Self {
+        let salt: String = (0..32)
+            .map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16)]))
+            .collect();
+        Credentials {
+            login: login.to_owned(),
+            digest: decide::password_digest(password, &salt),
+            salt,
+        }
+    }
+
+    /// Whether `login` / `password` are these credentials (login names are case-sensitive).
+    pub(crate) fn accept(&self, login: &str, password: &str) -> bool {
+        login == self.login && decide::password_digest(password, &self.salt) == self.digest
+    }
+}
+
 /// Everything one terminal holds. Crate-visible for the state-file writer.
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) model: Model,
     pub(crate) identity: Identity,
-    pub(crate) login: String,
-    pub(crate) password: String,
+    pub(crate) credentials: Credentials,
+    /// The credentials the device was created with (`reset_to_factory_default`).
+    pub(crate) factory_credentials: Credentials,
+    /// Draws the salts of [`Credentials`] (apart from `rng`, so that those draws do not
+    /// move the salts `user_hash_password` answers).
+    pub(crate) credential_rng: ChaCha8Rng,
     pub(crate) first_web_login: bool,
     pub(crate) sessions: Sessions,
     pub(crate) config: Config,
@@ -200,6 +243,10 @@ pub(crate) struct State {
     pub(crate) booted_at: i64,
     pub(crate) actuations: Vec<ActuationRecord>,
     pub(crate) listen: Option<SocketAddr>,
+    /// The next change record must be a whole snapshot (the state was replaced).
+    pub(crate) full_snapshot: bool,
+    /// The settings as the change log last recorded them.
+    pub(crate) logged_meta: Option<crate::persist::Meta>,
     rng: ChaCha8Rng,
     session_error: String,
 }
@@ -209,6 +256,8 @@ pub(crate) struct State {
 pub struct Device {
     state: Arc<Mutex<State>>,
     revision: Arc<watch::Sender<u64>>,
+    /// Where committed changes go when the device keeps a state file.
+    log: Arc<OnceLock<crate::persist::ChangeLog>>,
     /// The emulated model, fixed for the device's life (read on every request, so kept
     /// outside the lock).
     model: Model,
@@ -226,11 +275,15 @@ impl Device {
         let clock = DeviceClock::new(settings.time, settings.utc_offset);
         let booted_at = clock.now_utc();
         let first_web_login = model.has_first_web_login();
+        let mut credential_rng = ChaCha8Rng::seed_from_u64(settings.seed ^ 0xc4ed_5a17);
+        let credentials =
+            Credentials::new(&settings.login, &settings.password, &mut credential_rng);
         let state = State {
             model,
             identity,
-            login: settings.login,
-            password: settings.password,
+            factory_credentials: credentials.clone(),
+            credentials,
+            credential_rng,
             first_web_login,
             sessions: Sessions::new(settings.seed),
             config: Config::factory(model),
@@ -240,12 +293,15 @@ impl Device {
             booted_at,
             actuations: Vec::new(),
             listen: None,
+            full_snapshot: false,
+            logged_meta: None,
             rng: ChaCha8Rng::seed_from_u64(settings.seed ^ 0x5a17),
             session_error: settings.session_error,
         };
         Device {
             state: Arc::new(Mutex::new(state)),
             revision: Arc::new(watch::channel(0).0),
+            log: Arc::new(OnceLock::new()),
             model,
         }
     }
@@ -254,10 +310,18 @@ impl Device {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `f` on the state and bumps the revision when it succeeds.
+    /// Runs `f` on the state and, when it succeeds, logs what it changed for the state
+    /// file (still under the lock) and bumps the revision.
     fn mutate<R, E>(&self, f: impl FnOnce(&mut State) -> Result<R, E>) -> Result<R, E> {
-        let result = f(&mut self.lock());
+        let mut s = self.lock();
+        let result = f(&mut s);
         if result.is_ok() {
+            if let Some(log) = self.log.get()
+                && let Some((record, full)) = crate::persist::take_record(&mut s)
+            {
+                log.append(record, full);
+            }
+            drop(s);
             self.revision.send_modify(|r| *r += 1);
         }
         result
@@ -266,6 +330,58 @@ impl Device {
     /// Marks the persistent state changed (after a restore or an out-of-band edit).
     pub(crate) fn touch(&self) {
         self.revision.send_modify(|r| *r += 1);
+    }
+
+    /// Starts logging every committed change for the state file; `last` is the number of
+    /// the last change already on disk. The state as it is now is the baseline (the
+    /// writer's first snapshot holds it).
+    pub(crate) fn keep_change_log(&self, last: u64) -> crate::persist::ChangeLog {
+        let mut s = self.lock();
+        let log = self
+            .log
+            .get_or_init(|| crate::persist::ChangeLog::new(last))
+            .clone();
+        s.db.set_tracking(true);
+        s.photos.set_tracking(true);
+        s.logged_meta = Some(crate::persist::Meta::of(&s));
+        log
+    }
+
+    /// The change log, when the device keeps a state file.
+    pub(crate) fn change_log(&self) -> Option<crate::persist::ChangeLog> {
+        self.log.get().cloned()
+    }
+
+    /// Number of the last change logged for the state file (0 without one). A request
+    /// that moved it has changed something, and is answered once
+    /// [`Device::wait_durable`] says that change is on disk.
+    pub fn change_mark(&self) -> u64 {
+        self.log
+            .get()
+            .map_or(0, crate::persist::ChangeLog::appended)
+    }
+
+    /// Waits until change `mark` (from [`Device::change_mark`]) is on disk; at once without
+    /// a state file. The error says why it could not be written.
+    pub async fn wait_durable(&self, mark: u64) -> Result<(), String> {
+        match self.log.get() {
+            Some(log) => log.wait_durable(mark).await,
+            None => Ok(()),
+        }
+    }
+
+    /// After the whole state was replaced: the state file gets a whole new snapshot.
+    pub(crate) fn persist_everything(&self) {
+        let Some(log) = self.log.get() else {
+            return;
+        };
+        let mut s = self.lock();
+        s.db.set_tracking(true);
+        s.photos.set_tracking(true);
+        s.full_snapshot = true;
+        if let Some((record, full)) = crate::persist::take_record(&mut s) {
+            log.append(record, full);
+        }
     }
 
     /// A receiver that sees the revision move whenever persistent state changes.
@@ -298,7 +414,7 @@ impl Device {
     /// `login.fcgi`.
     pub fn login(&self, login: &str, password: &str) -> Result<Login, DeviceError> {
         let mut s = self.lock();
-        if login != s.login || password != s.password {
+        if !s.credentials.accept(login, password) {
             return Err(DeviceError::BadCredentials);
         }
         let now = s.clock.now_utc();
@@ -338,8 +454,7 @@ impl Device {
             return Err(DeviceError::Invalid("Invalid login".into()));
         }
         self.mutate(|s| {
-            s.login = login.to_owned();
-            s.password = password.to_owned();
+            s.credentials = Credentials::new(login, password, &mut s.credential_rng);
             s.first_web_login = false;
             s.sessions.clear();
             Ok(())
@@ -446,6 +561,50 @@ impl Device {
         rows: &[Map<String, Json>],
     ) -> Result<Vec<i64>, DeviceError> {
         self.mutate(|s| Ok(s.db.insert(table, rows)?))
+    }
+
+    /// Saves a PIN enrolled at the keypad: it replaces the user's ordinary PIN
+    /// (`pin_type` 0; a duress PIN stays).
+    pub fn enroll_pin(&self, user_id: i64, pin: &str) -> Result<(), DeviceError> {
+        self.mutate(|s| {
+            if !s.user_exists(user_id) {
+                return Err(DeviceError::NoSuchUser);
+            }
+            s.db.atomically(|db| {
+                let pins = db.table("pins")?;
+                let old: Vec<i64> = pins
+                    .rowids_where_eq("user_id", i128::from(user_id))
+                    .into_iter()
+                    .filter(|id| {
+                        pins.row(*id)
+                            .is_some_and(|r| pins.cell(r, "pin_type").as_int().unwrap_or(0) == 0)
+                    })
+                    .collect();
+                db.delete("pins", &old)?;
+                let row = json!({"user_id": user_id, "value": pin, "pin_type": 0});
+                db.insert("pins", &[object(row)])?;
+                Ok(())
+            })?;
+            Ok(())
+        })
+    }
+
+    /// Saves a password enrolled at the keypad as the user's `password` / `salt` (the
+    /// digest of §9.5 with a new salt).
+    pub fn enroll_password(&self, user_id: i64, password: &str) -> Result<(), DeviceError> {
+        self.mutate(|s| {
+            if !s.user_exists(user_id) {
+                return Err(DeviceError::NoSuchUser);
+            }
+            let salt: String = (0..32)
+                .map(|_| char::from(b"0123456789abcdef"[s.rng.random_range(0..16)]))
+                .collect();
+            let digest = decide::password_digest(password, &salt);
+            let values = object(json!({"password": digest, "salt": salt}));
+            s.db.update("users", &values, &[user_id])?;
+            s.log_changes("update", "users", &[user_id]);
+            Ok(())
+        })
     }
 
     // ----- face images ------------------------------------------------------------------
@@ -708,6 +867,44 @@ impl Device {
             && decide::rule_active(&s.db, rule, now)
     }
 
+    /// How long an actuation keeps its relay energised: `general.relay<N>_timeout` for an
+    /// internal door relay, the Security Box's `sec_boxs.relay_timeout` for a Security Box
+    /// (both ms, 3 s when unset, at most an hour).
+    pub fn relay_time(&self, actuation: &Actuation) -> std::time::Duration {
+        let s = self.lock();
+        match *actuation {
+            Actuation::Door { door } => config::RELAY_TIMEOUT
+                .read(s.config.value("general", &format!("relay{door}_timeout"))),
+            Actuation::SecBox { id, .. } => {
+                let cell = s.db.table("sec_boxs").ok().and_then(|t| {
+                    let row = t.row(id)?;
+                    t.cell(row, "relay_timeout").as_int()
+                });
+                config::RELAY_TIMEOUT.read_int(cell)
+            }
+        }
+    }
+
+    /// `reset_to_factory_default.fcgi`: tables, photos, configuration and credentials go
+    /// back to what the device was created with (its identity and clock stay, as on
+    /// hardware); every session ends. The caller reboots the terminal afterwards.
+    pub fn reset_to_factory(&self) {
+        let _ = self.mutate(|s| {
+            let tracked = s.logged_meta.is_some();
+            s.db = factory_database(s.model, s.identity.device_id);
+            s.db.set_tracking(tracked);
+            s.photos = Photos::default();
+            s.photos.set_tracking(tracked);
+            s.full_snapshot = tracked;
+            s.config = Config::factory(s.model);
+            s.credentials = s.factory_credentials.clone();
+            s.first_web_login = s.model.has_first_web_login();
+            s.sessions.clear();
+            s.actuations.clear();
+            Ok::<(), DeviceError>(())
+        });
+    }
+
     /// Every actuation since the last reboot, oldest first.
     pub fn actuations(&self) -> Vec<ActuationRecord> {
         self.lock().actuations.clone()
@@ -715,9 +912,11 @@ impl Device {
 
     /// Moves the device's local clock by `seconds` (fault injection: clock skew).
     pub fn skew_clock(&self, seconds: i64) {
-        let mut s = self.lock();
-        let offset = s.clock.offset().saturating_add(seconds);
-        s.clock.set_offset(offset);
+        let _ = self.mutate(|s| {
+            let offset = s.clock.offset().saturating_add(seconds);
+            s.clock.set_offset(offset);
+            Ok::<(), DeviceError>(())
+        });
     }
 
     /// `reboot.fcgi`: sessions and volatile state are lost, tables and configuration kept.

@@ -135,6 +135,23 @@ pub struct Table {
     indexes: Vec<Index>,
     /// While a write is in progress ([`Database::atomically`]): how to undo it.
     undo: Option<Undo>,
+    /// Rows stored or removed since the state file's change log last took them (`None`:
+    /// not tracked, the device keeps no state file).
+    changed: Option<BTreeSet<i64>>,
+    /// The number of columns when the change log last took the changes.
+    logged_columns: usize,
+}
+
+/// What changed in one table since the change log last asked (see
+/// [`Database::take_changes`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableChanges {
+    /// The table.
+    pub table: &'static str,
+    /// Every column, when columns were added (open tables).
+    pub columns: Option<Vec<Column>>,
+    /// Each changed row as it is now: `Some(cells)` stored, `None` removed.
+    pub rows: Vec<(i64, Option<Vec<Value>>)>,
 }
 
 /// The rows holding each combination of values of some columns (rows with a NULL in
@@ -202,6 +219,8 @@ impl Table {
             rows: BTreeMap::new(),
             indexes: Vec::new(),
             undo: None,
+            changed: None,
+            logged_columns: def.columns.len(),
         }
         .indexed()
     }
@@ -250,6 +269,9 @@ impl Table {
         if let Some(undo) = &mut self.undo {
             undo.rows.push((rowid, old.clone()));
         }
+        if let Some(changed) = &mut self.changed {
+            changed.insert(rowid);
+        }
         old
     }
 
@@ -259,6 +281,9 @@ impl Table {
         self.forget(rowid, Some(&old));
         if let Some(undo) = &mut self.undo {
             undo.rows.push((rowid, Some(old.clone())));
+        }
+        if let Some(changed) = &mut self.changed {
+            changed.insert(rowid);
         }
         Some(old)
     }
@@ -549,6 +574,41 @@ impl Database {
         self.tables.values()
     }
 
+    /// Starts (or stops) remembering which rows and columns change, for the state file's
+    /// change log; what was remembered so far is forgotten.
+    pub fn set_tracking(&mut self, on: bool) {
+        for t in self.tables.values_mut() {
+            t.changed = on.then(BTreeSet::new);
+            t.logged_columns = t.columns.len();
+        }
+    }
+
+    /// Every row stored or removed and every column added since the last call (with
+    /// tracking on), table by table; a row changed and changed back is listed as it is.
+    pub fn take_changes(&mut self) -> Vec<TableChanges> {
+        let mut out = Vec::new();
+        for t in self.tables.values_mut() {
+            let columns_added = t.columns.len() != t.logged_columns;
+            let Some(changed) = t.changed.as_mut() else {
+                continue;
+            };
+            if changed.is_empty() && !columns_added {
+                continue;
+            }
+            let ids = std::mem::take(changed);
+            t.logged_columns = t.columns.len();
+            out.push(TableChanges {
+                table: t.def.name,
+                columns: columns_added.then(|| t.columns.clone()),
+                rows: ids
+                    .into_iter()
+                    .map(|id| (id, t.rows.get(&id).cloned()))
+                    .collect(),
+            });
+        }
+        out
+    }
+
     /// Replaces a table's columns and rows wholesale (loading a state file).
     pub fn restore_table(
         &mut self,
@@ -560,6 +620,10 @@ impl Database {
         table.columns = columns;
         table.rows = rows;
         table.build_indexes();
+        if let Some(changed) = &mut table.changed {
+            changed.extend(table.rows.keys().copied());
+            table.logged_columns = 0;
+        }
         Ok(())
     }
 
@@ -1012,6 +1076,43 @@ mod tests {
         );
         let t = db.table("users").unwrap();
         assert_eq!(t.cell(t.row(1).unwrap(), "name"), &Value::Text("A2".into()));
+    }
+
+    #[test]
+    fn tracked_changes_list_each_row_as_it_is_now() {
+        let mut d = db();
+        assert!(d.take_changes().is_empty(), "untracked");
+        d.set_tracking(true);
+        d.insert(
+            "users",
+            &rows(json!([{"id": 1, "name": "A"}, {"id": 2, "name": "B"}])),
+        )
+        .unwrap();
+        d.insert("cards", &rows(json!([{"value": 7, "user_id": 2}])))
+            .unwrap();
+        let _ = d.insert("users", &rows(json!([{"id": 3}, {"id": 1}])));
+        d.delete("users", &[2]).unwrap();
+        let changes = d.take_changes();
+        let users = changes.iter().find(|c| c.table == "users").unwrap();
+        assert_eq!(users.columns, None);
+        let ids: Vec<(i64, bool)> = users
+            .rows
+            .iter()
+            .map(|(id, r)| (*id, r.is_some()))
+            .collect();
+        // 3 was written and rolled back: listed as absent, which is what it is.
+        assert_eq!(ids, vec![(1, true), (2, false), (3, false)]);
+        let cards = changes.iter().find(|c| c.table == "cards").unwrap();
+        assert!(cards.rows.iter().all(|(_, r)| r.is_none()), "cascaded");
+        assert!(d.take_changes().is_empty());
+        d.insert("c_users", &rows(json!([{"user_id": 1, "cpf": "x"}])))
+            .unwrap();
+        let c = d.take_changes();
+        assert!(
+            c[0].columns
+                .as_ref()
+                .is_some_and(|cols| cols.iter().any(|c| c.name == "cpf"))
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub(crate) mod overview;
 pub(crate) mod stream;
 pub(crate) mod view;
 
+pub(crate) use view::screen_json;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;

@@ -3,8 +3,8 @@
 //!
 //! One is sent at once, then again whenever something visible moves: the display (screen,
 //! LED, power), the device's persistent state (tables, configuration), a callback attempt,
-//! the manual scheduler clock (a countdown moving), or – in scaled time while a countdown
-//! runs – each time a nominal second passes. Bursts are coalesced so a bulk load of the
+//! the manual scheduler clock (a countdown moving), or – in scaled time – each time a
+//! nominal second of a countdown passes and when a message times out or a relay closes. Bursts are coalesced so a bulk load of the
 //! device's tables does not flood the browser. The stream ends when the terminal powers off
 //! or shuts down, so it never keeps a listener from closing.
 
@@ -46,19 +46,28 @@ impl Watch {
         }
     }
 
-    /// Real time until the countdown shown next changes, in scaled time.
+    /// Real time until what is shown next changes by itself, in scaled time: the countdown
+    /// moving a second, a message timing out, a relay closing.
     fn countdown_tick(&self) -> Option<Duration> {
         let TimeMode::Scaled(scale) = self.terminal.scheduler.mode() else {
             return None;
         };
-        let until = self.terminal.display.countdown_until()?;
-        let left = until.checked_sub(self.terminal.scheduler.now())?;
-        let to_next_second = Duration::from_nanos(u64::from(left.subsec_nanos()));
-        let nominal = if to_next_second.is_zero() {
-            Duration::from_secs(1)
-        } else {
-            to_next_second
-        };
+        let now = self.terminal.scheduler.now();
+        let countdown = self.terminal.display.countdown_until().and_then(|until| {
+            let left = until.checked_sub(now)?;
+            let to_next_second = Duration::from_nanos(u64::from(left.subsec_nanos()));
+            Some(if to_next_second.is_zero() {
+                Duration::from_secs(1)
+            } else {
+                to_next_second
+            })
+        });
+        let ends = self
+            .terminal
+            .display
+            .next_change(now)
+            .and_then(|at| at.checked_sub(now));
+        let nominal = countdown.into_iter().chain(ends).min()?;
         let real = Duration::try_from_secs_f64(nominal.as_secs_f64() * scale).ok()?;
         Some(real.clamp(MIN_GAP, MAX_TICK))
     }

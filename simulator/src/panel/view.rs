@@ -1,13 +1,14 @@
 //! The panel's picture of one terminal as JSON: identity, operating mode, power and
-//! connection, the display (screen text, countdown, LED), the door, the last access
-//! decisions and callback deliveries, the person's policy and the scheduler clock.
+//! connection, the display (screen text and message, countdown, LED), the door (open
+//! relays), the sounds, the last access decisions and callback deliveries, the person's
+//! policy and the scheduler clock.
 //!
 //! It only reads the terminal; `GET /_sim/ui/state` serves it and the live stream sends
 //! it again after every change.
 
 use serde_json::{Value as Json, json};
 
-use crate::display::{AccessShown, DisplayView};
+use crate::display::{AccessShown, DisplayView, Sound};
 use crate::model::DoorDrive;
 use crate::person::Policy;
 use crate::scheduler::TimeMode;
@@ -53,8 +54,21 @@ fn event_json(e: &AccessShown) -> Json {
     })
 }
 
-fn screen_json(v: &DisplayView) -> Json {
-    json!({"text": v.text, "enrolling": v.enrolling, "countdown": v.countdown})
+/// The screen: its text, the `message_to_screen` message while it lasts, the enrollment
+/// under way and its countdown, and whether it stays lit when idle
+/// (`general.screen_always_on`).
+pub(crate) fn screen_json(t: &Terminal, v: &DisplayView) -> Json {
+    let message = v
+        .message
+        .as_ref()
+        .map(|m| json!({"text": m.text, "timeout": m.timeout_ms}));
+    let always_on = t
+        .device
+        .config_value("general", "screen_always_on")
+        .as_deref()
+        == Some("1");
+    json!({"text": v.text, "message": message, "enrolling": v.enrolling,
+           "countdown": v.countdown, "always_on": always_on})
 }
 
 /// The full picture of one terminal (the device panel).
@@ -97,12 +111,17 @@ pub(crate) fn terminal_json(t: &Terminal) -> Json {
         "mode": operating_mode(t),
         "powered": view.powered,
         "connection": connection(t, view.powered),
-        "screen": screen_json(&view),
+        "screen": screen_json(t, &view),
         "led": view.led.name(),
         "door": {
             "drive": drive,
+            "open": view.open.iter().map(|r| r.what()).collect::<Vec<_>>(),
             "opened_count": view.opened_count,
             "last_opened": view.last_opened.as_ref().map(|o| json!({"time": o.time, "what": o.what})),
+        },
+        "sounds": {
+            "count": view.sound_count,
+            "recent": view.sounds.iter().map(Sound::to_json).collect::<Vec<_>>(),
         },
         "events": view.events.iter().map(event_json).collect::<Vec<_>>(),
         "callbacks": callbacks,
@@ -139,7 +158,7 @@ pub(crate) fn summary_json(index: usize, t: &Terminal) -> Json {
         "mode": operating_mode(t),
         "powered": view.powered,
         "connection": connection(t, view.powered),
-        "screen": screen_json(&view),
+        "screen": screen_json(t, &view),
         "led": view.led.name(),
         "last_event": view.events.first().map(event_json),
     })

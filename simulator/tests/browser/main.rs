@@ -226,7 +226,7 @@ async fn the_panel_shows_an_enrollment_and_an_access_in_a_real_browser() {
         &sim,
         "remote_enroll",
         &session,
-        json!({"type": "face", "save": false, "sync": false, "countdown": 5}),
+        json!({"type": "face", "save": false, "sync": false, "auto": true, "countdown": 5}),
     )
     .await;
     sim.scheduler().wait_for_sleepers(1).await;

@@ -129,9 +129,9 @@ enum Person {
 
 fn kind_for(model: Model) -> &'static [&'static str] {
     if model.has_face() {
-        &["card", "face"]
+        &["card", "face", "pin", "password"]
     } else {
-        &["card", "biometry"]
+        &["card", "biometry", "pin", "password"]
     }
 }
 
@@ -140,6 +140,8 @@ fn result_member(kind: &str) -> &'static str {
     match kind {
         "card" => "card_value",
         "face" => "user_image",
+        "pin" => "pin_value",
+        "password" => "password_value",
         _ => "fingerprints",
     }
 }
@@ -148,6 +150,14 @@ fn stored_rows(sim: &RunningSimulator, kind: &str) -> usize {
     match kind {
         "card" => sim.device().rows("cards").unwrap().len(),
         "face" => sim.device().list_images().len(),
+        "pin" => sim.device().rows("pins").unwrap().len(),
+        "password" => sim
+            .device()
+            .rows("users")
+            .unwrap()
+            .iter()
+            .filter(|u| u["password"].is_string())
+            .count(),
         _ => sim.device().rows("templates").unwrap().len(),
     }
 }
@@ -206,6 +216,8 @@ async fn async_case(model: Model, kind: &str, save: bool, person: Person) {
         let topic = match kind {
             "card" => "card",
             "face" => "user_image",
+            "pin" => "pin",
+            "password" => "password",
             _ => "template",
         };
         assert_eq!(got[0].path, format!("/api/notifications/{topic}"), "{case}");
@@ -476,6 +488,10 @@ async fn callback_bodies_per_destination() {
         (Model::IdFace, "face", true, false),
         (Model::IdAccess, "biometry", true, false),
         (Model::IdAccess, "biometry", true, true),
+        (Model::IdFace, "pin", false, false),
+        (Model::IdAccess, "password", false, false),
+        (Model::IdFace, "pin", true, false),
+        (Model::IdAccess, "password", true, false),
     ] {
         let rig = Rig::new(model).await;
         if online {
@@ -501,4 +517,140 @@ async fn callback_bodies_per_destination() {
         rig.sim.shutdown().await;
     }
     insta::assert_json_snapshot!("async_result_callbacks", bodies);
+}
+
+/// Sends `remote_enroll` synchronously for user 5 and returns the reply once the device has
+/// read what the person typed (one second of scheduler time).
+async fn typed(rig: &Rig, kind: &str, save: bool) -> Json {
+    let pending = rig
+        .start(
+            "remote_enroll",
+            json!({"type": kind, "user_id": 5, "save": save, "sync": true}),
+        )
+        .await;
+    rig.advance(1);
+    pending.await.unwrap().1
+}
+
+#[tokio::test]
+async fn a_pin_or_password_typed_at_the_keypad_is_enrolled() {
+    let rig = Rig::new(Model::IdAccess).await;
+    let device_id = rig.sim.device().identity().device_id;
+    let duress =
+        json!({"object": "pins", "values": [{"value": "9999", "user_id": 5, "pin_type": 1}]});
+    assert_eq!(rig.post("create_objects", duress).await.0, 200);
+
+    rig.sim.present(Presentation::Pin("2580".into()));
+    let pending = rig
+        .start(
+            "remote_enroll",
+            json!({"type": "pin", "user_id": 5, "save": true, "sync": true}),
+        )
+        .await;
+    assert_eq!(
+        rig.sim.terminal().enroller_state()["enroller_state"],
+        "ENROLL_PIN_STATE"
+    );
+    rig.advance(1);
+    assert_eq!(
+        pending.await.unwrap().1,
+        json!({"success": true, "user_id": 5, "device_id": device_id, "pin_value": "2580"})
+    );
+    assert_eq!(rig.sim.terminal().enroller_state()["last_enroll"], "pin");
+    // A new PIN replaces the ordinary one; the duress PIN stays.
+    rig.sim.present(Presentation::Pin("1357".into()));
+    typed(&rig, "pin", true).await;
+    let pins: Vec<(Json, Json)> = rig
+        .sim
+        .device()
+        .rows("pins")
+        .unwrap()
+        .into_iter()
+        .map(|p| (p["value"].clone(), p["pin_type"].clone()))
+        .collect();
+    assert_eq!(
+        pins,
+        vec![(json!("9999"), json!(1)), (json!("1357"), json!(0))]
+    );
+    // The enrolled PIN identifies the user at the door.
+    let logged = rig
+        .sim
+        .identify(&Presentation::Pin("1357".into()))
+        .await
+        .unwrap();
+    assert_eq!(logged.decision.user_id, Some(5));
+
+    rig.sim
+        .present(Presentation::Password("Tr0ub4dor&3".into()));
+    let reply = typed(&rig, "password", true).await;
+    assert_eq!(reply["password_value"], "Tr0ub4dor&3");
+    let user = rig.sim.device().rows("users").unwrap()[0].clone();
+    assert_eq!(
+        user["password"].as_str().map(str::len),
+        Some(64),
+        "{user:?}"
+    );
+    assert_ne!(user["password"], "Tr0ub4dor&3", "stored as a salted digest");
+    let logged = rig
+        .sim
+        .identify(&Presentation::IdAndPassword {
+            user_id: 5,
+            password: "Tr0ub4dor&3".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(logged.decision.user_id, Some(5), "the password identifies");
+
+    // The cooperative person types something plausible; an empty entry fails.
+    let reply = typed(&rig, "pin", false).await;
+    assert!(
+        reply["pin_value"]
+            .as_str()
+            .is_some_and(|p| p.len() == 4 && p.bytes().all(|b| b.is_ascii_digit())),
+        "{reply}"
+    );
+    rig.sim.present(Presentation::Pin(String::new()));
+    assert_eq!(
+        typed(&rig, "pin", true).await,
+        json!({"success": false, "error": "Empty PIN"})
+    );
+    rig.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn auto_waits_for_the_countdown_and_manual_takes_the_photo_when_confirmed() {
+    let rig = Rig::new(Model::IdFace).await;
+    // Manual (auto false, the default): the person confirms once in view; no countdown.
+    let pending = rig
+        .start(
+            "remote_enroll",
+            json!({"type": "face", "user_id": 5, "sync": true, "countdown": 10}),
+        )
+        .await;
+    let screen = rig.sim.terminal().display.view(rig.sim.scheduler().now());
+    assert_eq!(screen.countdown, None, "no countdown without auto");
+    rig.advance(1);
+    assert_eq!(pending.await.unwrap().1["success"], true);
+
+    // Automatic: the photo is taken when the countdown ends, not before.
+    let pending = rig
+        .start(
+            "remote_enroll",
+            json!({"type": "face", "user_id": 5, "sync": true, "auto": true, "countdown": 10}),
+        )
+        .await;
+    let screen = rig.sim.terminal().display.view(rig.sim.scheduler().now());
+    assert_eq!(screen.countdown, Some(10));
+    rig.advance(9);
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        rig.sim.terminal().enroller_state()["enroller_state"],
+        "ENROLL_FACE_STATE",
+        "still counting down"
+    );
+    rig.advance(1);
+    assert_eq!(pending.await.unwrap().1["success"], true);
+    rig.sim.shutdown().await;
 }

@@ -176,14 +176,24 @@ async fn replay_exchange(device: &TestDevice, ex: &Json, vars: &mut Vars) -> Res
             headers.push((k.clone(), substitute_str(&var_text(v), vars)));
         }
     }
+    // A `Content-Type` among the fixture's headers replaces the body kind's default (a
+    // form-encoded `body_text`, for one).
+    let typed = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    let mut default_type = |ct: &str| {
+        if !typed {
+            headers.push(("content-type".into(), ct.into()));
+        }
+    };
     let body = if let Some(b) = req.get("body") {
-        headers.push(("content-type".into(), "application/json".into()));
+        default_type("application/json");
         substitute_json(b, vars).to_string().into_bytes()
     } else if let Some(t) = req["body_text"].as_str() {
-        headers.push(("content-type".into(), "application/json".into()));
+        default_type("application/json");
         substitute_str(t, vars).into_bytes()
     } else if let Some(f) = req["body_file"].as_str() {
-        headers.push(("content-type".into(), "application/octet-stream".into()));
+        default_type("application/octet-stream");
         std::fs::read(fixtures_root().join(f)).map_err(|e| format!("body_file {f}: {e}"))?
     } else {
         Vec::new()
@@ -321,4 +331,21 @@ fn matcher_placeholders_work_and_can_fail() {
     assert!(matches(&json!({"a": 1}), &json!({"a": 1, "b": 2}), &mut vars, "b").is_err());
     assert!(matches(&json!([1, 2]), &json!([1]), &mut vars, "b").is_err());
     assert!(matches(&json!({"x": "{{s}}"}), &json!({"x": "a/b"}), &mut vars, "b").is_ok());
+}
+
+#[test]
+fn every_protocol_fixture_has_a_provenance_row() {
+    let readme = std::fs::read_to_string(fixtures_root().join("README.md")).expect("README");
+    let mut files = Vec::new();
+    fixture_files(&fixtures_root().join("protocol"), &mut files);
+    let missing: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.strip_prefix(fixtures_root()).ok())
+        .map(|f| f.display().to_string())
+        .filter(|f| !readme.contains(&format!("| `{f}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "fixtures/README.md has no provenance row for: {missing:?}"
+    );
 }

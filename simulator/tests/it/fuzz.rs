@@ -13,8 +13,9 @@
 //! runner and the JSON mutations are `acs_testkit`'s, shared with the core's campaigns.
 
 use std::cell::RefCell;
+use std::time::Duration;
 
-use acs_simulator::persist;
+use acs_simulator::{Scheduler, TimeMode, persist};
 use acs_testkit::{Vocabulary, arb_byte_edit, campaign, excerpt, json_or_fail, mutate};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -92,6 +93,17 @@ const KEYS: &[&str] = &[
     "card",
     "face_of",
     "seconds",
+    "push_server",
+    "push_remote_address",
+    "push_request_timeout",
+    "push_request_period",
+    "request_timeout",
+    "message",
+    "timeout",
+    "frequency",
+    "duty_cycle",
+    "gpio",
+    "keep_network_info",
     "x",
 ];
 
@@ -133,6 +145,8 @@ const WORDS: &[&str] = &[
     "1",
     "-1",
     "1e400",
+    "18446744073709551615",
+    "18446744073709551616",
     "\u{202e}",
     "😀",
 ];
@@ -251,7 +265,31 @@ impl Fixture {
                 r.status
             );
         }
+        self.timers_stay_bounded()?;
         self.reset();
+        Ok(())
+    }
+
+    /// The waits the configuration arms are bounded and can be waited on: a
+    /// `push_request_period` near u64::MAX once panicked the push task. Each wait is
+    /// started (its deadline computed) on both kinds of scheduler clock, then abandoned.
+    fn timers_stay_bounded(&self) -> TestCaseResult {
+        let Some(push) = acs_simulator::push::settings(self.d.sim.device()) else {
+            return Ok(());
+        };
+        prop_assert!(push.period >= Duration::from_secs(1));
+        prop_assert!(push.period <= Duration::from_secs(86_400), "{push:?}");
+        prop_assert!(push.timeout <= Duration::from_secs(60), "{push:?}");
+        let manual = Scheduler::manual();
+        manual.advance(Duration::from_secs(1));
+        for scheduler in [Scheduler::new(TimeMode::Scaled(1.0)), manual] {
+            for wait in [push.period, push.timeout] {
+                let started = self.rt.block_on(async {
+                    tokio::time::timeout(Duration::ZERO, scheduler.sleep(wait)).await
+                });
+                prop_assert!(started.is_err(), "a {wait:?} wait ended at once");
+            }
+        }
         Ok(())
     }
 
@@ -309,6 +347,17 @@ fn templates() -> Vec<(&'static str, Json)> {
             json!({"general": {"online": "0"}, "monitor": {"hostname": "127.0.0.1", "port": "9"}}),
         ),
         (
+            "set_configuration",
+            json!({"push_server": {"push_remote_address": "127.0.0.1:9",
+                   "push_request_period": "18446744073709551615", "push_request_timeout": "4000"},
+                   "monitor": {"request_timeout": "18446744073709551615"},
+                   "online_client": {"request_timeout": "-1", "max_request_attempts": "4294967295"}}),
+        ),
+        (
+            "get_configuration",
+            json!({"push_server": ["push_remote_address", "push_request_timeout", "push_request_period"]}),
+        ),
+        (
             "get_configuration",
             json!({"general": ["online"], "monitor": ["hostname", "port"]}),
         ),
@@ -348,6 +397,22 @@ fn templates() -> Vec<(&'static str, Json)> {
         ("get_language", json!({})),
         ("face_template_count_distinct", json!({})),
         ("reboot", json!({})),
+        ("doors_state", json!({})),
+        (
+            "message_to_screen",
+            json!({"message": "Welcome", "timeout": 5000}),
+        ),
+        (
+            "buzzer_buzz",
+            json!({"frequency": 4000, "duty_cycle": 50, "timeout": 1000}),
+        ),
+        ("alarm_status", json!({})),
+        ("gpio_state", json!({"gpio": 1})),
+        (
+            "reset_to_factory_default",
+            json!({"keep_network_info": true}),
+        ),
+        ("template_sync_init", json!({})),
         ("no_such_command", json!({})),
     ]
 }
@@ -358,6 +423,15 @@ fn templates() -> Vec<(&'static str, Json)> {
 fn json_bodies_of_every_command() {
     let f = Fixture::new();
     let templates = templates();
+    // Each template as written first, so that what the valid requests arm (the push
+    // schedule of a period near u64::MAX, for one) is checked on every run.
+    for (command, doc) in &templates {
+        let uri = format!("/{command}.fcgi?session={}", pct(&f.session()));
+        let body = doc.to_string().into_bytes();
+        if let Err(e) = f.check(Method::POST, &uri, Some("application/json"), body) {
+            panic!("{command} as written: {e}");
+        }
+    }
     let strategy = (
         0..templates.len(),
         VOCABULARY.edits(),

@@ -77,6 +77,11 @@ async fn pro_mode_asks_new_user_identified_and_obeys_a_grant() {
         1,
         "the server's sec_box action ran"
     );
+    let screen = rig.sim.terminal().display.view(rig.sim.scheduler().now());
+    assert_eq!(
+        screen.text, "Welcome",
+        "the server's message is on the screen"
+    );
     let request = &rig.sink.received()[0];
     assert_eq!(request.path, "/new_user_identified.fcgi");
     assert_eq!(

@@ -149,7 +149,7 @@ async fn state_follows_an_enrollment_screen_countdown_and_result() {
     let started = p
         .post(
             &format!("/remote_enroll.fcgi?session={}", pct(&session)),
-            &json!({"type": "face", "save": false, "sync": false, "countdown": 5}),
+            &json!({"type": "face", "save": false, "sync": false, "auto": true, "countdown": 5}),
         )
         .await;
     assert_eq!(started, json!({}));

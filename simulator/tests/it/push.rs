@@ -1,6 +1,8 @@
 //! Push mode against a scripted server: the terminal polls `/push`, runs the command it
 //! gets without a session, posts `/result`, polls again at once, and waits a period when
-//! there is nothing to do; batches answer per transaction.
+//! there is nothing to do; batches answer per transaction; absurd periods are bounded.
+
+use std::time::Duration;
 
 use acs_simulator::{CallbackSink, Model};
 use serde_json::json;
@@ -82,4 +84,54 @@ async fn a_malformed_command_is_answered_with_an_error() {
         Some(json!({"error": "Invalid push command: endpoint must be a non-empty string"}))
     );
     rig.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_absurd_period_or_timeout_is_bounded_and_the_loop_keeps_polling() {
+    // A period near u64::MAX used to panic the push task (Duration arithmetic) once the
+    // scheduler clock had moved; set through the device API like any client would.
+    let rig = Rig::new(Model::IdFace).await;
+    let server = CallbackSink::start().await.unwrap();
+    rig.sim.scheduler().advance(Duration::from_secs(1));
+    let address = format!("{}:{}", server.host(), server.port());
+    let cfg = json!({"push_server": {"push_remote_address": address,
+        "push_request_period": "18446744073709551615",
+        "push_request_timeout": "18446744073709551615"}});
+    assert_eq!(rig.post("set_configuration", cfg).await.0, 200);
+    assert_eq!(polls(&server, 1).await[0].path, "/push");
+    // Nothing to do: the terminal waits one period, which is at most a day.
+    waiting(&rig).await;
+    rig.sim.scheduler().advance(Duration::from_secs(86_399));
+    tokio::task::yield_now().await;
+    assert_eq!(server.received().len(), 1, "polled before the period ended");
+    rig.sim.scheduler().advance(Duration::from_secs(1));
+    assert_eq!(polls(&server, 2).await[1].path, "/push");
+    // Junk is the factory value (5 s).
+    let cfg = json!({"push_server": {"push_request_period": "-1e400"}});
+    assert_eq!(rig.post("set_configuration", cfg).await.0, 200);
+    waiting(&rig).await;
+    rig.sim.scheduler().advance(Duration::from_secs(86_400));
+    polls(&server, 3).await;
+    waiting(&rig).await;
+    rig.sim.scheduler().advance(Duration::from_secs(5));
+    assert_eq!(polls(&server, 4).await[3].path, "/push");
+    rig.sim.shutdown().await;
+}
+
+/// The first `n` polls; a dead push task stops polling, so this fails instead of waiting
+/// for ever.
+async fn polls(server: &CallbackSink, n: usize) -> Vec<acs_simulator::sink::Received> {
+    tokio::time::timeout(Duration::from_secs(20), server.wait_for(n))
+        .await
+        .unwrap_or_else(|_| panic!("poll {n} never came: the push loop died"))
+}
+
+/// Returns once the push loop waits on the scheduler (bounded, like [`polls`]).
+async fn waiting(rig: &Rig) {
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        rig.sim.scheduler().wait_for_sleepers(1),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the push loop never waited: it died"));
 }

@@ -201,3 +201,145 @@ async fn a_corrupt_state_file_is_reported_not_overwritten() {
     assert_eq!(std::fs::read(&path).unwrap(), b"{ torn");
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
+
+#[tokio::test]
+async fn the_change_log_is_replayed_and_a_record_cut_short_is_dropped() {
+    let path = temp_state_file();
+    let sim = Simulator::builder()
+        .seed(4)
+        .state_file(path.clone())
+        .spawn(listener().await)
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = sim.base_url();
+    let (_, login) = post(
+        &client,
+        format!("{base}/login.fcgi"),
+        json!({"login": "admin", "password": "admin"}),
+    )
+    .await;
+    let s = pct(login["session"].as_str().unwrap());
+    for (body, status) in [
+        (
+            json!({"object": "users", "values": [{"id": 7, "name": "Ana"}]}),
+            200,
+        ),
+        (
+            json!({"object": "c_users", "values": [{"user_id": 7, "cpf": "123"}]}),
+            200,
+        ),
+    ] {
+        let (got, _) = post(
+            &client,
+            format!("{base}/create_objects.fcgi?session={s}"),
+            body,
+        )
+        .await;
+        assert_eq!(got, status);
+    }
+    let (got, _) = post(
+        &client,
+        format!("{base}/set_configuration.fcgi?session={s}"),
+        json!({"monitor": {"hostname": "10.9.8.7"}}),
+    )
+    .await;
+    assert_eq!(got, 200);
+    let photo = client
+        .post(format!(
+            "{base}/user_set_image.fcgi?session={s}&user_id=7&match=0&timestamp=5"
+        ))
+        .header("Content-Type", "application/octet-stream")
+        .body(crate::support::jpeg(3))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(photo.status().as_u16(), 200);
+    // What a crash now would leave: the snapshot of the start and the acknowledged changes
+    // in the log – plus, here, half a record that was being written.
+    let wal = acs_simulator::persist::log_path(&path);
+    let crashed = path.with_file_name("crashed.json");
+    std::fs::copy(&path, &crashed).unwrap();
+    let mut log = std::fs::read(&wal).unwrap();
+    let good = log.len();
+    assert!(
+        log.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() >= 3,
+        "one record per acknowledged change"
+    );
+    log.extend_from_slice(br#"{"seq":99,"tables":{"users":{"rows":[[8,["#);
+    std::fs::write(acs_simulator::persist::log_path(&crashed), &log).unwrap();
+    sim.shutdown().await;
+
+    let restarted = Simulator::builder()
+        .seed(4)
+        .state_file(crashed.clone())
+        .build()
+        .unwrap();
+    let device = restarted.device();
+    let users = device.rows("users").unwrap();
+    assert_eq!(users.len(), 1, "user 8 was never acknowledged");
+    assert_eq!(users[0]["name"], "Ana");
+    assert_eq!(device.rows("c_users").unwrap()[0]["cpf"], "123");
+    assert_eq!(
+        device.config_value("monitor", "hostname").as_deref(),
+        Some("10.9.8.7")
+    );
+    assert_eq!(device.list_images(), vec![(7, 5)]);
+    assert_eq!(device.user_image(7).unwrap().0, crate::support::jpeg(3));
+    assert_eq!(
+        std::fs::metadata(acs_simulator::persist::log_path(&crashed))
+            .unwrap()
+            .len(),
+        u64::try_from(good).unwrap(),
+        "the torn record is cut off, so later records follow a complete line"
+    );
+    // A clean shutdown folds the log into the snapshot.
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
+
+#[tokio::test]
+async fn a_factory_reset_is_on_disk_when_it_is_acknowledged() {
+    let path = temp_state_file();
+    let sim = Simulator::builder()
+        .state_file(path.clone())
+        .spawn(listener().await)
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = sim.base_url();
+    let (_, login) = post(
+        &client,
+        format!("{base}/login.fcgi"),
+        json!({"login": "admin", "password": "admin"}),
+    )
+    .await;
+    let s = pct(login["session"].as_str().unwrap());
+    let users = json!({"object": "users", "values": [{"id": 1}, {"id": 2}]});
+    let (got, _) = post(
+        &client,
+        format!("{base}/create_objects.fcgi?session={s}"),
+        users,
+    )
+    .await;
+    assert_eq!(got, 200);
+    let (got, _) = post(
+        &client,
+        format!("{base}/reset_to_factory_default.fcgi?session={s}"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(got, 200);
+    // Acknowledged: a copy of the files now is what a crash would leave.
+    let crashed = path.with_file_name("crashed.json");
+    std::fs::copy(&path, &crashed).unwrap();
+    std::fs::copy(
+        acs_simulator::persist::log_path(&path),
+        acs_simulator::persist::log_path(&crashed),
+    )
+    .unwrap();
+    sim.shutdown().await;
+    let restarted = Simulator::builder().state_file(crashed).build().unwrap();
+    assert!(restarted.device().rows("users").unwrap().is_empty());
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}

@@ -46,6 +46,11 @@ impl TestDevice {
             .time_mode(TimeMode::Scaled(0.0))
             .build()
             .expect("simulator builds");
+        TestDevice::from_simulator(sim)
+    }
+
+    /// A simulator built by the caller (another clock, model or seed).
+    pub(crate) fn from_simulator(sim: Simulator) -> Self {
         let router = sim.router();
         TestDevice { sim, router }
     }

@@ -66,6 +66,8 @@ function render(s) {
     cd.hidden = true;
     setText("countdown", "");
   }
+  const shown = s.screen.message ? `message (${s.screen.message.timeout > 0 ? `${s.screen.message.timeout} ms` : "until cleared"})` : "";
+  setText("screen-mode", [s.screen.always_on ? "always on" : "sleeps when idle", shown].filter(Boolean).join("; "));
   const led = $("led");
   led.className = `led led-${s.led}`;
   led.setAttribute("aria-label", `LED ${s.led}`);
@@ -73,7 +75,13 @@ function render(s) {
 
   const door = s.door;
   const last = door.last_opened ? `, last ${door.last_opened.what} at ${clock(door.last_opened.time)}` : "";
-  setText("door", `${door.drive === "sec_box" ? "Security Box" : "relay"}: opened ${door.opened_count}×${last}`);
+  const now = door.open.length > 0 ? `open (${door.open.join(", ")})` : "closed";
+  setText("door", `${door.drive === "sec_box" ? "Security Box" : "relay"} ${now}: opened ${door.opened_count}×${last}`);
+  const sound = s.sounds.recent[0];
+  const heard = !sound ? "none yet"
+    : sound.kind === "buzz" ? `buzz ${sound.frequency} Hz, ${sound.duty_cycle} %, ${sound.timeout} ms`
+    : sound.kind === "voice" ? `voice "${sound.message}"` : "beep";
+  setText("sounds", `${s.sounds.count} so far${sound ? `; last: ${heard} at ${clock(sound.time)}` : ""}`);
   const enroller = s.enroller.enroller_state + (s.screen.enrolling ? ` (${s.screen.enrolling})` : "");
   setText("enroller", enroller);
   setText("person", `${s.person.policy}, ${s.person.queued} queued`);
