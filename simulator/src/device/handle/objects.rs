@@ -1,0 +1,110 @@
+//! The objects API on the device handle: loading, creating, modifying and destroying rows of every table, seeding them, and finding users.
+
+use serde_json::{Map, Value as Json};
+
+use crate::device::schema::model_has_table;
+use crate::device::table::{TableError, Upserted};
+use crate::device::*;
+use crate::wire::Members;
+
+impl Device {
+    fn table_name<'a>(s: &State, request: &Members<'a>) -> Result<&'a str, DeviceError> {
+        let name = request.string("object")?;
+        if !model_has_table(s.model, name) {
+            return Err(TableError::NoSuchTable(name.to_owned()).into());
+        }
+        Ok(name)
+    }
+
+    /// `load_objects.fcgi`: the reply object `{"<table>": [rows]}`.
+    pub fn load_objects(&self, request: Members<'_>) -> Result<Json, DeviceError> {
+        let s = self.lock();
+        let table = Self::table_name(&s, &request)?;
+        let rows = query::load(&s.db, request)?;
+        let mut reply = Map::new();
+        reply.insert(
+            table.to_owned(),
+            Json::Array(rows.into_iter().map(Json::Object).collect()),
+        );
+        Ok(Json::Object(reply))
+    }
+
+    /// `create_objects.fcgi`: the new ids in input order.
+    pub fn create_objects(&self, request: Members<'_>) -> Result<Vec<i64>, DeviceError> {
+        let rows = rows_member(&request)?;
+        self.mutate(|s| {
+            let table = Self::table_name(s, &request)?;
+            let ids = s.db.insert(table, &rows)?;
+            s.log_changes("insert", table, &ids);
+            Ok(ids)
+        })
+    }
+
+    /// `modify_objects.fcgi`: the number of rows changed.
+    pub fn modify_objects(&self, request: Members<'_>) -> Result<usize, DeviceError> {
+        let values = request.object("values")?.map().clone();
+        self.mutate(|s| {
+            let table = Self::table_name(s, &request)?;
+            let ids = query::matching_rowids(&s.db, table, request.get("where"))?;
+            let n = s.db.update(table, &values, &ids)?;
+            s.log_changes("update", table, &ids);
+            Ok(n)
+        })
+    }
+
+    /// `destroy_objects.fcgi`: the number of rows deleted (no `where` = every row).
+    pub fn destroy_objects(&self, request: Members<'_>) -> Result<usize, DeviceError> {
+        self.mutate(|s| {
+            let table = Self::table_name(s, &request)?;
+            let ids = query::matching_rowids(&s.db, table, request.get("where"))?;
+            let (n, users) = s.db.delete(table, &ids)?;
+            for user in users {
+                s.photos.remove(user);
+            }
+            s.log_changes("delete", table, &ids);
+            Ok(n)
+        })
+    }
+
+    /// `create_or_modify_objects.fcgi`.
+    pub fn create_or_modify_objects(&self, request: Members<'_>) -> Result<Upserted, DeviceError> {
+        let rows = rows_member(&request)?;
+        self.mutate(|s| {
+            let table = Self::table_name(s, &request)?;
+            let up = s.db.upsert(table, &rows)?;
+            s.log_changes("update", table, &up.ids);
+            Ok(up)
+        })
+    }
+
+    /// Reads a table directly (tests and inspection), every column, in rowid order.
+    pub fn rows(&self, table: &str) -> Result<Vec<Map<String, Json>>, DeviceError> {
+        let s = self.lock();
+        let t = s.db.table(table)?;
+        Ok(t.rows().map(|(_, r)| t.row_json(r)).collect())
+    }
+
+    /// Inserts rows directly (seeding a device from a test), with the API's rules.
+    pub fn seed_rows(
+        &self,
+        table: &str,
+        rows: &[Map<String, Json>],
+    ) -> Result<Vec<i64>, DeviceError> {
+        self.mutate(|s| Ok(s.db.insert(table, rows)?))
+    }
+
+    /// Whether a user with this id exists.
+    pub fn user_exists(&self, user_id: i64) -> bool {
+        self.lock().user_exists(user_id)
+    }
+
+    /// The id of the user with this `registration`, if exactly such a user exists.
+    pub fn user_by_registration(&self, registration: &str) -> Option<i64> {
+        let s = self.lock();
+        let users = s.db.table("users").ok()?;
+        users
+            .rows()
+            .find(|(_, row)| users.cell(row, "registration").as_text() == Some(registration))
+            .map(|(id, _)| id)
+    }
+}
