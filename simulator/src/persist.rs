@@ -242,7 +242,24 @@ fn parse_cells(j: &Json, table: &str) -> Result<Vec<Value>, String> {
         .ok_or_else(|| format!("cell in {table}"))
 }
 
-fn parse_photo(p: &Json) -> Result<Photo, String> {
+/// What is wrong with a state document (its snapshot or a change-log record).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MalformedState(String);
+
+impl From<&str> for MalformedState {
+    fn from(what: &str) -> Self {
+        MalformedState(format!("{what} is missing or malformed"))
+    }
+}
+
+impl From<String> for MalformedState {
+    fn from(why: String) -> Self {
+        MalformedState(why)
+    }
+}
+
+fn parse_photo(p: &Json) -> Result<Photo, MalformedState> {
     let digest: [u8; 32] = BASE64
         .decode(p["digest"].as_str().unwrap_or_default())
         .ok()
@@ -251,7 +268,7 @@ fn parse_photo(p: &Json) -> Result<Photo, String> {
     let jpeg = match &p["jpeg"] {
         Json::Null => None,
         Json::String(s) => Some(BASE64.decode(s).map_err(|_| "photo jpeg")?),
-        _ => return Err("photo jpeg".into()),
+        _ => return Err(MalformedState::from("photo jpeg")),
     };
     Ok(Photo {
         jpeg,
@@ -262,17 +279,18 @@ fn parse_photo(p: &Json) -> Result<Photo, String> {
 
 impl Saved {
     /// Reads a snapshot written for `model`.
-    fn parse(saved: &Json, model: crate::model::Model) -> Result<Saved, String> {
+    fn parse(saved: &Json, model: crate::model::Model) -> Result<Saved, MalformedState> {
         let version = saved["version"].as_i64().unwrap_or(0);
         if saved["format"] != FORMAT || !(1..=VERSION).contains(&version) {
-            return Err(format!("expected format {FORMAT} version 1 to {VERSION}"));
+            return Err(format!("expected format {FORMAT} version 1 to {VERSION}").into());
         }
         if saved["model"] != model.cli_name() {
             return Err(format!(
                 "saved for model {}, but the simulator runs {}",
                 saved["model"],
                 model.cli_name()
-            ));
+            )
+            .into());
         }
         let mut out = Saved {
             identity: Identity {
@@ -297,7 +315,7 @@ impl Saved {
                 let rowid = r[0].as_i64().ok_or_else(|| format!("rowid in {name}"))?;
                 let cells = parse_cells(&r[1], name)?;
                 if cells.len() != columns.len() {
-                    return Err(format!("row width in {name}"));
+                    return Err(format!("row width in {name}").into());
                 }
                 rows.insert(rowid, cells);
             }
@@ -311,7 +329,7 @@ impl Saved {
     }
 
     /// Reads the identity, credentials, flags and configuration of a snapshot or record.
-    fn apply_meta(&mut self, j: &Json) -> Result<(), String> {
+    fn apply_meta(&mut self, j: &Json) -> Result<(), MalformedState> {
         let id = &j["identity"];
         self.identity = Identity {
             device_id: id["device_id"].as_i64().ok_or("identity.device_id")?,
@@ -342,7 +360,7 @@ impl Saved {
     }
 
     /// Applies one change record of the log.
-    fn apply_record(&mut self, record: &Json) -> Result<(), String> {
+    fn apply_record(&mut self, record: &Json) -> Result<(), MalformedState> {
         if let Some(tables) = record.get("tables") {
             for (name, change) in tables.as_object().ok_or("record tables")? {
                 let entry = self
@@ -363,7 +381,7 @@ impl Saved {
                     } else {
                         let cells = parse_cells(&r[1], name)?;
                         if cells.len() != entry.0.len() {
-                            return Err(format!("row width in {name}"));
+                            return Err(format!("row width in {name}").into());
                         }
                         entry.1.insert(rowid, cells);
                     }
@@ -387,7 +405,7 @@ impl Saved {
     }
 
     /// Puts the state into `device`; nothing changes on error.
-    fn install(self, device: &Device) -> Result<(), String> {
+    fn install(self, device: &Device) -> Result<(), MalformedState> {
         let mut s = device.lock();
         let mut db = s.db.clone();
         for (name, (columns, rows)) in self.tables {
@@ -422,7 +440,7 @@ impl Saved {
 
 /// Loads a snapshot into `device` (which must be the same model). Nothing changes on error.
 /// On a device that keeps a state file, the whole new state is persisted.
-pub fn restore(device: &Device, saved: &Json) -> Result<(), String> {
+pub fn restore(device: &Device, saved: &Json) -> Result<(), MalformedState> {
     Saved::parse(saved, device.model())?.install(device)?;
     device.persist_everything();
     Ok(())
@@ -466,7 +484,8 @@ pub fn load(device: &Device, path: &Path) -> Result<Option<u64>, StateError> {
         Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| invalid(path, e.to_string()))?,
         None => snapshot(device),
     };
-    let mut saved = Saved::parse(&base, device.model()).map_err(|e| invalid(path, e))?;
+    let mut saved =
+        Saved::parse(&base, device.model()).map_err(|e| invalid(path, e.to_string()))?;
     let mut last = saved.wal_seq;
     if let Some(bytes) = log_bytes {
         let (lines, good) = complete_lines(&bytes);
@@ -502,7 +521,9 @@ pub fn load(device: &Device, path: &Path) -> Result<Option<u64>, StateError> {
             f.sync_all().map_err(io)?;
         }
     }
-    saved.install(device).map_err(|e| invalid(path, e))?;
+    saved
+        .install(device)
+        .map_err(|e| invalid(path, e.to_string()))?;
     Ok(Some(last))
 }
 
