@@ -178,9 +178,89 @@ fn event_json(row: &AccessEventRow) -> Json {
 pub(crate) struct EventsQuery {
     limit: Option<usize>,
     after: Option<u64>,
+    acs_id: Option<String>,
+    person_id: Option<u64>,
+    door_id: Option<u64>,
+    terminal_id: Option<u64>,
+    /// `type`: `access.granted`, `access.denied`, `credential.locked_out` …
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// `granted` or `denied`.
+    result: Option<String>,
+    /// Events that occurred at or after this instant (RFC 3339).
+    since: Option<String>,
+    /// Events that occurred before this instant (RFC 3339).
+    until: Option<String>,
 }
 
-/// `GET /v1/access-events?after=&limit=`: oldest first.
+/// Rows read per store query while a filtered page fills.
+const SCAN_BATCH: usize = 500;
+/// Rows one request scans at most; a filtered page may end early with a cursor to go on.
+const SCAN_LIMIT: usize = 20_000;
+
+/// The filters of a list request, checked.
+struct EventFilter {
+    acs_id: Option<String>,
+    person_id: Option<u64>,
+    door_id: Option<u64>,
+    terminal_id: Option<u64>,
+    kind: Option<String>,
+    result: Option<String>,
+    since: Option<jiff::Timestamp>,
+    until: Option<jiff::Timestamp>,
+}
+
+impl EventFilter {
+    fn of(q: &EventsQuery) -> Result<EventFilter, AppError> {
+        let instant = |field: &str, text: &Option<String>| {
+            text.as_deref()
+                .map(|t| {
+                    t.parse::<jiff::Timestamp>().map_err(|_| {
+                        AppError::invalid(field, format!("{field} must be an RFC 3339 instant"))
+                    })
+                })
+                .transpose()
+        };
+        if let Some(r) = &q.result
+            && !matches!(r.as_str(), "granted" | "denied")
+        {
+            return Err(AppError::invalid(
+                "result",
+                "result must be granted or denied",
+            ));
+        }
+        Ok(EventFilter {
+            acs_id: q.acs_id.clone(),
+            person_id: q.person_id,
+            door_id: q.door_id,
+            terminal_id: q.terminal_id,
+            kind: q.kind.clone(),
+            result: q.result.clone(),
+            since: instant("since", &q.since)?,
+            until: instant("until", &q.until)?,
+        })
+    }
+
+    fn matches(&self, row: &AccessEventRow) -> bool {
+        let d = &row.data;
+        let text = |key: &str, want: &Option<String>| {
+            want.as_deref().is_none_or(|w| d[key].as_str() == Some(w))
+        };
+        let id = |key: &str, want: Option<u64>| want.is_none_or(|w| d[key].as_u64() == Some(w));
+        text("acs_id", &self.acs_id)
+            && text("type", &self.kind)
+            && text("result", &self.result)
+            && id("person_id", self.person_id)
+            && id("door_id", self.door_id)
+            && id("terminal_id", self.terminal_id)
+            && self.since.is_none_or(|t| row.occurred_at >= t)
+            && self.until.is_none_or(|t| row.occurred_at < t)
+    }
+}
+
+/// `GET /v1/access-events?after=&limit=` with optional filters (`acs_id`, `person_id`,
+/// `door_id`, `terminal_id`, `type`, `result`, `since`, `until`): oldest first. A filtered
+/// page is filled from the events after `after`; `next_after` continues where it stopped.
 pub(crate) async fn list(
     State(core): State<Core>,
     caller: Caller,
@@ -197,15 +277,36 @@ pub(crate) async fn list(
             ));
         }
     };
-    let rows = core
-        .access_events(caller.tenant, q.after.unwrap_or(0), limit + 1)
-        .await?;
-    let more = rows.len() > limit;
-    let items: Vec<Json> = rows.iter().take(limit).map(event_json).collect();
-    let next = if more {
-        rows.get(limit - 1).map(|r| r.id)
-    } else {
-        None
+    let filter = EventFilter::of(&q)?;
+    let mut cursor = q.after.unwrap_or(0);
+    let mut items: Vec<Json> = Vec::new();
+    let mut scanned = 0;
+    let next = loop {
+        let rows = core
+            .access_events(caller.tenant, cursor, SCAN_BATCH)
+            .await?;
+        let exhausted = rows.len() < SCAN_BATCH;
+        for row in &rows {
+            cursor = row.id;
+            scanned += 1;
+            if filter.matches(row) {
+                items.push(event_json(row));
+                if items.len() == limit {
+                    break;
+                }
+            }
+        }
+        if items.len() == limit {
+            // More may follow: whether any match is for the next page to find.
+            let more = !exhausted || rows.last().is_some_and(|r| r.id != cursor);
+            break more.then_some(cursor);
+        }
+        if exhausted {
+            break None;
+        }
+        if scanned >= SCAN_LIMIT {
+            break Some(cursor);
+        }
     };
     Ok(ok(json!({"items": items, "next_after": next})))
 }

@@ -150,6 +150,10 @@ pub fn router(core: Core) -> Router {
             "/people/{id}",
             get(people::get_person).delete(people::delete_person),
         )
+        .route(
+            "/people/by-acs-id/{acs_id}",
+            get(people::get_person_by_acs_id),
+        )
         .route("/people/{id}/suspend", post(people::suspend_person))
         .route("/people/{id}/unsuspend", post(people::unsuspend_person))
         .route("/people/{id}/selfie", get(people::selfie))

@@ -12,9 +12,8 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::PageResult;
 use super::input::{Input, opt_instant, path_id};
-use super::{create, ok, page_query};
+use super::{create, ok};
 use crate::app::{Caller, Core, Plan, Subject};
 use crate::domain::{
     AcsId, Contact, Credential, CredentialId, CredentialValue, Invitation, Person, PersonId, Phone,
@@ -226,23 +225,102 @@ pub(crate) async fn enroll(
 pub(crate) async fn list_people(
     State(core): State<Core>,
     caller: Caller,
-    query: PageResult,
+    query: Result<axum::extract::Query<PeopleQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
-    let q = page_query(query)?;
-    let (after, limit) = q.window()?;
-    let records = core
-        .stored_page(caller.tenant, Kind::Person, after, limit + 1)
-        .await?;
-    let mut people = Vec::with_capacity(records.len());
-    for record in &records {
-        let person =
-            Person::from_document(caller.tenant, record.id, &record.data).map_err(|e| {
-                tracing::error!(error = %e, "stored person unreadable");
-                AppError::internal()
-            })?;
-        people.push((record.id, person_view(&person)));
+    let axum::extract::Query(q) = query.map_err(|e| AppError::invalid("query", e.body_text()))?;
+    if let Some(status) = &q.status
+        && !matches!(status.as_str(), "active" | "suspended")
+    {
+        return Err(AppError::invalid(
+            "status",
+            "status must be active or suspended",
+        ));
     }
-    q.page(people).map(ok)
+    let page = super::PageQuery {
+        limit: q.limit,
+        after: q.after,
+    };
+    let (after, limit) = page.window()?;
+    let matches = |p: &Person| {
+        q.acs_id.as_deref().is_none_or(|a| p.acs_id.as_str() == a)
+            && q.name_prefix
+                .as_deref()
+                .is_none_or(|prefix| p.name.starts_with(prefix))
+            && q.status
+                .as_deref()
+                .is_none_or(|s| (s == "suspended") == p.is_suspended())
+    };
+    let mut people = Vec::new();
+    let mut cursor = after;
+    let mut scanned = 0;
+    // People are paged from the store (most of them are not in memory); a filtered page is
+    // filled from as many stored pages as it takes, within a bound per request.
+    loop {
+        let records = core
+            .stored_page(caller.tenant, Kind::Person, cursor, STORED_BATCH)
+            .await?;
+        let exhausted = records.len() < STORED_BATCH;
+        for record in &records {
+            cursor = record.id;
+            scanned += 1;
+            let person =
+                Person::from_document(caller.tenant, record.id, &record.data).map_err(|e| {
+                    tracing::error!(error = %e, "stored person unreadable");
+                    AppError::internal()
+                })?;
+            if matches(&person) {
+                people.push((record.id, person_view(&person)));
+            }
+            if people.len() > limit {
+                break;
+            }
+        }
+        if people.len() > limit || exhausted || scanned >= SCAN_LIMIT {
+            break;
+        }
+    }
+    page.page(people).map(ok)
+}
+
+/// People read per store query while a filtered page fills.
+const STORED_BATCH: usize = 200;
+/// People one request reads at most.
+const SCAN_LIMIT: usize = 20_000;
+
+/// `GET /v1/people` query: the page and optional filters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PeopleQuery {
+    limit: Option<usize>,
+    after: Option<u64>,
+    /// Exactly this `acs_id`.
+    acs_id: Option<String>,
+    /// Names starting with this text.
+    name_prefix: Option<String>,
+    /// `active` or `suspended`.
+    status: Option<String>,
+}
+
+/// `GET /v1/people/by-acs-id/{acs_id}`: the person with that `acs_id`, or 404.
+pub(crate) async fn get_person_by_acs_id(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(acs_id): Path<String>,
+) -> Result<Response, AppError> {
+    let wanted = acs_id.clone();
+    core.read_about(
+        caller.tenant,
+        vec![Subject::Claim("acs_id", acs_id.clone())],
+        move |s| {
+            s.people
+                .values()
+                .find(|p| p.acs_id.as_str() == wanted)
+                .map(person_view)
+        },
+    )
+    .await?
+    .map(ok)
+    .ok_or_else(|| AppError::not_found("person with acs_id", acs_id))
 }
 
 /// `GET /v1/people/{id}`.

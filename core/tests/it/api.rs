@@ -859,3 +859,77 @@ async fn a_method_a_resource_does_not_take_gets_a_problem_document() {
         reply.json
     );
 }
+
+#[tokio::test]
+async fn access_events_and_people_are_filtered_and_a_person_is_found_by_acs_id() {
+    let api = Api::start().await;
+    let (_, _, door, _) = venue(&api).await;
+    let (ana, ana_face) = enroll(&api, "E-2001").await;
+    let (bea, bea_face) = enroll(&api, "E-2002").await;
+    api.post("/v1/members", json!({"person_id": ana}))
+        .await
+        .id();
+    // Ana is let in twice, Bea (no entitlement) is refused once.
+    for face in [ana_face, bea_face, ana_face] {
+        let decided = api
+            .post(
+                "/v1/decisions",
+                json!({"door_id": door, "factors": [{"face": {"credential_id": face}}]}),
+            )
+            .await;
+        assert_eq!(decided.status, 200, "{}", decided.json);
+    }
+    let count =
+        |reply: &crate::api_support::Reply| reply.json["items"].as_array().map_or(0, Vec::len);
+    assert_eq!(count(&api.get("/v1/access-events").await), 3);
+    assert_eq!(count(&api.get("/v1/access-events?acs_id=E-2001").await), 2);
+    assert_eq!(
+        count(&api.get(&format!("/v1/access-events?person_id={bea}")).await),
+        1
+    );
+    assert_eq!(count(&api.get("/v1/access-events?result=denied").await), 1);
+    assert_eq!(
+        count(
+            &api.get(&format!("/v1/access-events?door_id={door}&result=granted"))
+                .await
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            &api.get("/v1/access-events?until=2000-01-01T00:00:00Z")
+                .await
+        ),
+        0
+    );
+    // A filtered page is filled from further events, and its cursor goes on.
+    let first = api.get("/v1/access-events?acs_id=E-2001&limit=1").await;
+    assert_eq!(count(&first), 1);
+    let after = first.json["next_after"].as_u64().expect("a cursor");
+    let second = api
+        .get(&format!(
+            "/v1/access-events?acs_id=E-2001&limit=1&after={after}"
+        ))
+        .await;
+    assert_eq!(count(&second), 1);
+    assert_ne!(first.json["items"][0]["id"], second.json["items"][0]["id"]);
+    api.get("/v1/access-events?result=maybe")
+        .await
+        .problem(422, Some("result"));
+    api.get("/v1/access-events?since=yesterday")
+        .await
+        .problem(422, Some("since"));
+
+    assert_eq!(count(&api.get("/v1/people?acs_id=E-2002").await), 1);
+    assert_eq!(count(&api.get("/v1/people?name_prefix=Nobody").await), 0);
+    assert_eq!(count(&api.get("/v1/people?status=active").await), 2);
+    api.get("/v1/people?status=gone")
+        .await
+        .problem(422, Some("status"));
+    let found = api.get("/v1/people/by-acs-id/E-2002").await;
+    assert_eq!(found.status, 200, "{}", found.json);
+    assert_eq!(found.json["id"], bea);
+    api.get("/v1/people/by-acs-id/E-9999")
+        .await
+        .problem(404, None);
+}

@@ -162,13 +162,19 @@ async fn another_tenants_ids_answer_404_on_every_endpoint_and_change_nothing() {
             continue;
         }
         let prefix = template.split('{').next().unwrap_or_default();
-        let id = objects
-            .ids
-            .iter()
-            .find(|(p, _)| *p == prefix)
-            .map(|(_, id)| *id)
-            .unwrap_or_else(|| panic!("no object for {template}"));
+        // Addressed by the person's acs_id rather than an id.
+        let id = if template.contains("{acs_id}") {
+            objects.person
+        } else {
+            objects
+                .ids
+                .iter()
+                .find(|(p, _)| *p == prefix)
+                .map(|(_, id)| *id)
+                .unwrap_or_else(|| panic!("no object for {template}"))
+        };
         let path = template
+            .replace("{acs_id}", "A-1")
             .replace("{id}", &id.to_string())
             .replace("{person_id}", &objects.person.to_string())
             .replace("{enrollment_id}", "1");
