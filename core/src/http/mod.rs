@@ -148,7 +148,10 @@ pub fn router(core: Core) -> Router {
         .route("/people", post(people::enroll).get(people::list_people))
         .route(
             "/people/{id}",
-            get(people::get_person).delete(people::delete_person),
+            get(people::get_person)
+                .delete(people::delete_person)
+                .patch(people::patch_person)
+                .put(people::put_person),
         )
         .route(
             "/people/by-acs-id/{acs_id}",

@@ -117,6 +117,103 @@ pub(crate) async fn set_contact(
     Ok(ok(view))
 }
 
+/// `PATCH` / `PUT /v1/people/{id}` body: the name and contact. With `PATCH` an absent
+/// member stays as it is (`null` clears `email` or `phone_number`); with `PUT` every
+/// member is given and an absent contact member is cleared.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PersonChange {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    email: Option<Json>,
+    #[serde(default, deserialize_with = "present")]
+    phone_number: Option<Json>,
+}
+
+/// A member that is there, `null` included (serde reads a `null` `Option` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
+    Json::deserialize(d).map(Some)
+}
+
+/// A contact member of a change: absent, cleared (`null`) or set; anything else names the
+/// field.
+fn contact_member(field: &str, value: Option<&Json>) -> Result<Option<Option<String>>, AppError> {
+    match value {
+        None => Ok(None),
+        Some(Json::Null) => Ok(Some(None)),
+        Some(Json::String(text)) => Ok(Some(Some(text.clone()))),
+        Some(_) => Err(AppError::invalid(
+            field,
+            format!("{field} must be a string or null"),
+        )),
+    }
+}
+
+/// `PATCH /v1/people/{id}`: changes the members given (name, email, phone number).
+pub(crate) async fn patch_person(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+    input: Input<PersonChange>,
+) -> Result<Response, AppError> {
+    change_name_and_contact(core, caller, &id, input.body, false).await
+}
+
+/// `PUT /v1/people/{id}`: replaces the name and contact (`name` required; an absent
+/// `email` or `phone_number` is cleared).
+pub(crate) async fn put_person(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+    input: Input<PersonChange>,
+) -> Result<Response, AppError> {
+    if input.body.name.is_none() {
+        return Err(AppError::invalid("name", "name is required"));
+    }
+    change_name_and_contact(core, caller, &id, input.body, true).await
+}
+
+async fn change_name_and_contact(
+    core: Core,
+    caller: Caller,
+    id: &str,
+    body: PersonChange,
+    replace: bool,
+) -> Result<Response, AppError> {
+    let id = PersonId::new(path_id("person", id)?);
+    if let Some(name) = &body.name
+        && name.chars().count() > MAX_PERSON_NAME
+    {
+        return Err(AppError::invalid(
+            "name",
+            format!("name must be at most {MAX_PERSON_NAME} characters"),
+        ));
+    }
+    let email = contact_member("email", body.email.as_ref())?;
+    let phone = contact_member("phone_number", body.phone_number.as_ref())?;
+    let view = core
+        .write_about(&caller, vec![Subject::Person(id)], 0, move |s, plan| {
+            let mut person = person_of(s, id)?.clone();
+            if let Some(name) = body.name {
+                person.name = name;
+            }
+            let keep = |given: Option<Option<String>>, current: &Option<String>| match given {
+                Some(value) => value,
+                None if replace => None,
+                None => current.clone(),
+            };
+            let email = keep(email, &person.contact.email);
+            let phone = keep(phone, &person.contact.phone_number);
+            person.contact = contact(email.as_deref(), phone.as_deref())?;
+            plan.audit("person.updated", Kind::Person, Some(id.get()));
+            let view = person_view(&person);
+            plan.put(person, None);
+            Ok(view)
+        })
+        .await?;
+    Ok(ok(view))
+}
+
 /// The subjects of a list of person ids given in a request.
 pub(crate) fn people_subjects(ids: &[u64]) -> Vec<Subject> {
     ids.iter()

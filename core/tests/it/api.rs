@@ -933,3 +933,78 @@ async fn access_events_and_people_are_filtered_and_a_person_is_found_by_acs_id()
         .await
         .problem(404, None);
 }
+
+#[tokio::test]
+async fn a_persons_name_and_contact_are_patched_or_replaced() {
+    let api = Api::start().await;
+    let person = api
+        .post(
+            "/v1/people",
+            json!({"acs_id": "E-3001", "name": "Ana", "email": "ana@example.com",
+                   "phone_number": "+34600000001"}),
+        )
+        .await
+        .id();
+    let path = format!("/v1/people/{person}");
+    let renamed = api
+        .send_as(
+            Some(&api.key),
+            "PATCH",
+            &path,
+            Some(&json!({"name": "Ana María"})),
+            None,
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.json);
+    assert_eq!(renamed.json["name"], "Ana María");
+    assert_eq!(renamed.json["email"], "ana@example.com", "untouched");
+    let cleared = api
+        .send_as(
+            Some(&api.key),
+            "PATCH",
+            &path,
+            Some(&json!({"email": null})),
+            None,
+        )
+        .await;
+    assert_eq!(cleared.json["email"], Json::Null);
+    assert_eq!(cleared.json["phone_number"], "+34600000001");
+    let replaced = api
+        .send_as(
+            Some(&api.key),
+            "PUT",
+            &path,
+            Some(&json!({"name": "A. M."})),
+            None,
+        )
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.json);
+    assert_eq!(
+        replaced.json["phone_number"],
+        Json::Null,
+        "PUT clears what it omits"
+    );
+    api.send_as(
+        Some(&api.key),
+        "PUT",
+        &path,
+        Some(&json!({"email": null})),
+        None,
+    )
+    .await
+    .problem(422, Some("name"));
+    api.send_as(
+        Some(&api.key),
+        "PATCH",
+        &path,
+        Some(&json!({"email": 7})),
+        None,
+    )
+    .await
+    .problem(422, Some("email"));
+    assert_eq!(
+        api.get(&path).await.json["name"],
+        "A. M.",
+        "refusals changed nothing"
+    );
+}
