@@ -139,6 +139,8 @@ fn body_for(method: &str, path: &str, person: u64) -> Option<Json> {
             json!({"email": null})
         } else if path.ends_with("/revoke") {
             json!({"reason": "lost"})
+        } else if path == "/v1/people/{id}" {
+            json!({"name": "x"})
         } else if path.starts_with("/v1/accesses/") {
             json!({"name": "x", "kind": "permanent", "doors": [{"door_id": 1, "in_auth_types": ["pin"]}]})
         } else {
