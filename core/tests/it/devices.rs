@@ -122,6 +122,27 @@ impl Rig {
         .await;
     }
 
+    /// A member with card 123,45678: their id.
+    async fn member_with_card(&self, acs_id: &str, name: &str) -> u64 {
+        let person = self
+            .api
+            .post("/v1/people", json!({"acs_id": acs_id, "name": name}))
+            .await
+            .id();
+        self.api
+            .post(
+                &format!("/v1/people/{person}/credentials"),
+                json!({"kind": "card", "facility_code": 123, "card_number": 45678}),
+            )
+            .await
+            .id();
+        self.api
+            .post("/v1/members", json!({"person_id": person}))
+            .await
+            .id();
+        person
+    }
+
     fn device(&self, i: usize) -> &acs_simulator::RunningSimulator {
         self.fleet.device(i).expect("device")
     }
@@ -320,22 +341,7 @@ async fn an_online_terminal_asks_the_core_and_the_core_decides() {
 #[tokio::test]
 async fn a_terminal_registered_again_does_not_replay_its_access_log() {
     let rig = rig("standalone").await;
-    let person = rig
-        .api
-        .post("/v1/people", json!({"acs_id": "E-501", "name": "Bea"}))
-        .await
-        .id();
-    rig.api
-        .post(
-            &format!("/v1/people/{person}/credentials"),
-            json!({"kind": "card", "facility_code": 123, "card_number": 45678}),
-        )
-        .await
-        .id();
-    rig.api
-        .post("/v1/members", json!({"person_id": person}))
-        .await
-        .id();
+    rig.member_with_card("E-501", "Bea").await;
     rig.converged(1).await;
     let mut events = rig.api.core.subscribe();
     let granted = rig
@@ -409,22 +415,7 @@ async fn events_from_terminals(api: &Api) -> usize {
 #[tokio::test]
 async fn a_deleted_terminal_is_cleared_of_what_the_core_wrote() {
     let rig = rig("standalone").await;
-    let person = rig
-        .api
-        .post("/v1/people", json!({"acs_id": "E-502", "name": "Cai"}))
-        .await
-        .id();
-    rig.api
-        .post(
-            &format!("/v1/people/{person}/credentials"),
-            json!({"kind": "card", "facility_code": 123, "card_number": 45678}),
-        )
-        .await
-        .id();
-    rig.api
-        .post("/v1/members", json!({"person_id": person}))
-        .await
-        .id();
+    rig.member_with_card("E-502", "Cai").await;
     rig.converged(1).await;
     let device = rig.device(0).device();
     assert_eq!(device.rows("users").expect("users").len(), 1);
