@@ -19,6 +19,9 @@ pub enum RefusalClass {
     TooManyRequests,
     /// Not in this state (an invitation not valid yet).
     Conflict,
+    /// The request was carried out and failed on its own terms (a capture the terminal
+    /// reported as failed).
+    Unprocessable,
 }
 
 /// What kind of error it is.
@@ -42,6 +45,8 @@ pub enum ErrorKind {
     TooLarge,
     /// The same idempotency key came with a different request.
     IdempotencyReused,
+    /// A terminal the request needed did not answer (or answered nonsense).
+    TerminalUnavailable,
     /// A refusal of its own kind, for public endpoints whose callers act on the kind.
     Refused {
         /// Stable slug (`wrong-pin`, `invitation-used` …).
@@ -68,6 +73,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::TooLarge => "payload-too-large",
             ErrorKind::IdempotencyReused => "idempotency-key-reused",
+            ErrorKind::TerminalUnavailable => "terminal-unavailable",
             ErrorKind::Refused { slug, .. } => slug,
             ErrorKind::Internal => "internal",
         }
@@ -85,6 +91,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => "Unauthorized",
             ErrorKind::TooLarge => "Payload too large",
             ErrorKind::IdempotencyReused => "Idempotency key reused",
+            ErrorKind::TerminalUnavailable => "Terminal unavailable",
             ErrorKind::Refused { title, .. } => title,
             ErrorKind::Internal => "Internal error",
         }
@@ -189,6 +196,11 @@ impl AppError {
         detail: impl Into<String>,
     ) -> Self {
         AppError::new(ErrorKind::Refused { slug, title, class }, detail)
+    }
+
+    /// A terminal the request needed did not answer; `detail` says what happened.
+    pub fn terminal_unavailable(detail: impl Into<String>) -> Self {
+        AppError::new(ErrorKind::TerminalUnavailable, detail)
     }
 
     /// Something failed on our side; the detail stays generic.

@@ -12,7 +12,7 @@ use super::input::{Input, path_id};
 use crate::app::{Caller, Core, Subject};
 use crate::domain::{PersonId, Terminal, TerminalId};
 use crate::enroll::{Capture, EnrollmentStatus, complete};
-use crate::error::AppError;
+use crate::error::{AppError, RefusalClass};
 use crate::terminal::{ClientOptions, EnrollKind, RemoteEnroll, TerminalClient};
 
 #[derive(Debug, Deserialize)]
@@ -107,7 +107,10 @@ pub(crate) async fn start(
                 .enrollments()
                 .get(caller.tenant, enrollment.id)
                 .unwrap_or(enrollment);
-            return Ok((StatusCode::BAD_GATEWAY, axum::Json(view(&ended))).into_response());
+            let error = AppError::terminal_unavailable(format!(
+                "the terminal did not take the enrollment: {e}"
+            ));
+            return Ok(failed(&error, &ended));
         }
     };
     if !body.sync {
@@ -118,11 +121,38 @@ pub(crate) async fn start(
         .enrollments()
         .get(caller.tenant, enrollment.id)
         .unwrap_or(enrollment);
-    let code = match status {
-        EnrollmentStatus::Succeeded { .. } => StatusCode::CREATED,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    };
-    Ok((code, axum::Json(view(&ended))).into_response())
+    match status {
+        EnrollmentStatus::Succeeded { .. } => {
+            Ok((StatusCode::CREATED, axum::Json(view(&ended))).into_response())
+        }
+        other => {
+            let why = match other {
+                EnrollmentStatus::Failed { reason } => reason,
+                EnrollmentStatus::Cancelled => "the enrollment was cancelled".to_owned(),
+                _ => "the enrollment did not succeed".to_owned(),
+            };
+            let error = AppError::refused(
+                RefusalClass::Unprocessable,
+                "enrollment-failed",
+                "Enrollment failed",
+                why,
+            );
+            Ok(failed(&error, &ended))
+        }
+    }
+}
+
+/// A failed enrollment as a problem document, with the enrollment as its `enrollment`
+/// member.
+fn failed(error: &AppError, ended: &crate::enroll::Enrollment) -> Response {
+    let mut body = super::problem::body(error);
+    body["enrollment"] = view(ended);
+    (
+        super::problem::status(error.kind),
+        [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// `GET /v1/terminals/{id}/enrollments/{eid}`.

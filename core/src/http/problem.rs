@@ -28,7 +28,9 @@ pub fn status(kind: ErrorKind) -> StatusCode {
             RefusalClass::Locked => StatusCode::LOCKED,
             RefusalClass::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             RefusalClass::Conflict => StatusCode::CONFLICT,
+            RefusalClass::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
         },
+        ErrorKind::TerminalUnavailable => StatusCode::BAD_GATEWAY,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

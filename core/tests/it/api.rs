@@ -1008,3 +1008,25 @@ async fn a_persons_name_and_contact_are_patched_or_replaced() {
         "refusals changed nothing"
     );
 }
+
+#[tokio::test]
+async fn a_failed_enrollment_is_a_problem_document_carrying_the_enrollment() {
+    let api = Api::start().await;
+    // Nothing listens there (loopback): the terminal does not answer.
+    let (_, _, _, terminal) = crate::api_support::venue_at(&api, "http://127.0.0.1:9", "x").await;
+    let person = api
+        .post("/v1/people", json!({"acs_id": "E-4001", "name": "Dee"}))
+        .await
+        .id();
+    let reply = api
+        .post(
+            &format!("/v1/terminals/{terminal}/enrollments"),
+            json!({"person_id": person, "kind": "card", "sync": true}),
+        )
+        .await;
+    assert_eq!(reply.status, 502, "{}", reply.json);
+    assert_eq!(reply.content_type, "application/problem+json");
+    assert_eq!(reply.json["type"], "urn:acs:problem:terminal-unavailable");
+    assert_eq!(reply.json["enrollment"]["status"], "failed");
+    assert_eq!(reply.json["enrollment"]["person_id"], person);
+}

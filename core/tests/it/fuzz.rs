@@ -432,8 +432,10 @@ impl Fixture {
         // enrollment ends as a failed enrollment with 502, an upstream failure, not bad input.
         let upstream = r.status == 502
             && what.contains("/enrollments")
-            && serde_json::from_slice::<Json>(&r.bytes)
-                .is_ok_and(|j| j["status"] == "failed" && j["reason"].is_string());
+            && serde_json::from_slice::<Json>(&r.bytes).is_ok_and(|j| {
+                j["type"] == "urn:acs:problem:terminal-unavailable"
+                    && j["enrollment"]["status"] == "failed"
+            });
         prop_assert!(r.status < 500 || upstream, "{what}: {} {text}", r.status);
         if r.status >= 400 && !upstream {
             let j = json_or_fail(&r.bytes, &what)?;
