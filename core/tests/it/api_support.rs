@@ -177,6 +177,11 @@ impl Api {
             .await
     }
 
+    pub(crate) async fn patch(&self, path: &str, body: Json) -> Reply {
+        self.send_as(Some(&self.key), "PATCH", path, Some(&body), None)
+            .await
+    }
+
     pub(crate) async fn delete(&self, path: &str) -> Reply {
         self.send_as(Some(&self.key), "DELETE", path, None, None)
             .await
