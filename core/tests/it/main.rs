@@ -1,5 +1,6 @@
 //! The one integration-test binary of acs-core.
 
+mod agreement; // proptest: the desired state lets in exactly whom the decision grants
 mod api; // the integrator API end to end
 mod api_isolation; // tenant isolation on every endpoint; routes ⇄ openapi.json
 mod api_process; // the real binary: SIGKILL during writes, secrets never logged
