@@ -47,7 +47,7 @@ fn tenant() -> Snapshot {
             TerminalId::new(200 + t),
             TerminalSpec {
                 facility_id: FacilityId::new(2),
-                model: "iDFace".into(),
+                model: TerminalModel::IdFace,
                 address: format!("http://10.0.1.{t}"),
                 login: "admin".into(),
                 password: DevicePassword::new("admin"),
@@ -112,8 +112,8 @@ fn tenant() -> Snapshot {
                 doors: vec![AccessDoor {
                     door_id: DoorId::new(100 + a % DOORS),
                     lock_unlock: false,
-                    in_auth_types: [AuthType::Card].into_iter().collect(),
-                    out_auth_types: BTreeSet::new(),
+                    in_auth_types: Some([AuthType::Card].into_iter().collect()),
+                    out_auth_types: Some(BTreeSet::new()),
                 }],
                 person_ids: people,
                 group_ids: BTreeSet::new(),

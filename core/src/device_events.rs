@@ -143,7 +143,7 @@ pub(crate) async fn record_access_log(
 
 /// The action that opens a terminal's door: its relay (iDAccess) or its Security Box.
 pub(crate) fn door_action(t: &Terminal) -> Json {
-    if t.model.to_ascii_lowercase().contains("access") {
+    if t.model.opens_with_relay() {
         json!({"action": "door", "parameters": "door=1"})
     } else {
         json!({"action": "sec_box", "parameters": "id=65793, reason=1"})

@@ -224,6 +224,14 @@ impl From<StoreError> for AppError {
         match e {
             // A secret value (PIN, QR payload, token) is never repeated back.
             StoreError::Conflict { scope, value } => match scope {
+                // The device answering at the address given is another terminal's, in this
+                // tenant or another one (which is not named).
+                "device_id" => AppError::conflict(
+                    Some("address"),
+                    format!(
+                        "the device at this address (device_id {value}) is already registered as a terminal"
+                    ),
+                ),
                 "acs_id" | "card" | "burned_card" => {
                     AppError::conflict(Some(scope), format!("{scope} '{value}' is already in use"))
                 }

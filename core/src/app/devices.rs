@@ -1,10 +1,37 @@
-//! Which terminal a device id belongs to: learned by the sync engine from each device's
-//! `system_information`, asked by the receiver for every callback.
+//! Devices: which terminal a device id belongs to (learned from each device's
+//! `system_information`, asked by the receiver for every callback), and the probe of a
+//! terminal being registered or changed: log in, read `system_information`.
 
 use std::sync::PoisonError;
+use std::time::Duration;
 
 use super::Core;
 use crate::domain::TenantId;
+use crate::terminal::{ClientOptions, DriverError, TerminalClient};
+
+/// How long the probe waits for each reply of a terminal being registered.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What probing a terminal's address found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    /// A terminal answered, logged in and said who it is.
+    Device {
+        /// Its `device_id`.
+        device_id: i64,
+        /// Its serial number (empty when it gives none).
+        serial: String,
+        /// Its firmware version (empty when it gives none).
+        version: String,
+    },
+    /// The terminal refused the login and password: they are wrong.
+    Refused(String),
+    /// Something answered at the address, but not as a Control iD terminal.
+    Foreign(String),
+    /// Nothing usable answered now (offline, unreachable, timed out, busy, or it refused
+    /// `system_information`): the device is not known yet.
+    Failed(String),
+}
 
 impl Core {
     /// Records which terminal a device id belongs to (the sync engine learns it from the
@@ -20,6 +47,24 @@ impl Core {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(device_id, (tenant, terminal));
+    }
+
+    /// Forgets that `device_id` belongs to `terminal` of `tenant` (its device changed), if
+    /// it still does.
+    pub fn forget_device(
+        &self,
+        device_id: i64,
+        tenant: TenantId,
+        terminal: crate::domain::TerminalId,
+    ) {
+        let mut devices = self
+            .inner
+            .devices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if devices.get(&device_id) == Some(&(tenant, terminal)) {
+            devices.remove(&device_id);
+        }
     }
 
     /// The terminal a device id belongs to.
@@ -41,5 +86,39 @@ impl Core {
             .iter()
             .find(|(_, owner)| **owner == (tenant, terminal))
             .map(|(device, _)| *device)
+    }
+
+    /// Probes the terminal at `address` with `login` and `password`: logs in, reads
+    /// `system_information` and logs out, each reply awaited at most [`PROBE_TIMEOUT`].
+    pub async fn probe_terminal(&self, address: &str, login: &str, password: &str) -> Probe {
+        let options = ClientOptions {
+            timeout: PROBE_TIMEOUT,
+            max_concurrency: 1,
+            ..ClientOptions::default()
+        };
+        let client = match TerminalClient::new(address, login, password, options) {
+            Ok(client) => client,
+            Err(e) => return Probe::Foreign(e.to_string()),
+        };
+        let probe = match client.system_information().await {
+            Ok(info) => Probe::Device {
+                device_id: info.device_id,
+                serial: info.serial,
+                version: info.version,
+            },
+            Err(DriverError::Unauthorized { message }) => Probe::Refused(message),
+            Err(e @ (DriverError::Protocol { .. } | DriverError::Address(_))) => {
+                Probe::Foreign(e.to_string())
+            }
+            Err(e @ (DriverError::Unreachable { .. } | DriverError::Rejected { .. })) => {
+                Probe::Failed(e.to_string())
+            }
+        };
+        if matches!(probe, Probe::Device { .. })
+            && let Err(e) = client.logout().await
+        {
+            tracing::debug!(error = %e, "logging out after a probe failed");
+        }
+        probe
     }
 }

@@ -40,6 +40,7 @@ use tokio::sync::{RwLock, broadcast};
 
 pub use self::api_keys::GeneratedKey;
 pub use self::clock::Clock;
+pub use self::devices::{PROBE_TIMEOUT, Probe};
 pub use self::in_use::KeyInUse;
 pub use self::plan::{Idempotency, InSnapshot, Plan};
 pub use self::snapshots::StreamedEvent;

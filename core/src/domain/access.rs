@@ -3,13 +3,19 @@
 //!
 //! Invariants checked by [`Access::new`]: a temporary access has a `valid_to`;
 //! `valid_to > valid_from`; at least one door. [`validate_access_doors`] checks the doors
-//! against the topology: every door exists, lies in one site, and only enables auth types
-//! its hardware supports in that direction.
+//! against the topology: every door exists, lies in one site, only enables auth types the
+//! door takes in that direction, and (for a permit) enables something at every door.
+//!
+//! [`enabled_auth_types`] is the one rule of what an entitlement enables at a door, which
+//! the decision and the desired state share (docs/domain.md §8.2 rule 8): a membership or
+//! an attendance enables every auth type the door takes
+//! ([`Topology::door_auth_types`]); an access door entry enables the types it lists that
+//! the door takes, or, listing none for that direction, every type the door takes.
 
 use super::auth::{AuthType, Direction};
 use super::id::{AccessId, DoorId, GroupId, PersonId, ScheduleId, SiteId, TenantId};
 use super::provisioning::ProvisioningStatus;
-use super::topology::Topology;
+use super::topology::{Door, Topology};
 use super::validation::{InvalidField, Problem, Window, required_text};
 use jiff::Timestamp;
 use std::collections::BTreeSet;
@@ -40,19 +46,36 @@ pub struct AccessDoor {
     pub door_id: DoorId,
     /// Whether scheduled unlock is enabled for this door.
     pub lock_unlock: bool,
-    /// Auth types enabled for entering.
-    pub in_auth_types: BTreeSet<AuthType>,
-    /// Auth types enabled for leaving.
-    pub out_auth_types: BTreeSet<AuthType>,
+    /// Auth types enabled for entering; `None`: every type the door takes.
+    pub in_auth_types: Option<BTreeSet<AuthType>>,
+    /// Auth types enabled for leaving; `None`: every type the door takes.
+    pub out_auth_types: Option<BTreeSet<AuthType>>,
 }
 
 impl AccessDoor {
-    /// The auth types enabled in `direction`.
-    pub fn auth_types(&self, direction: Direction) -> &BTreeSet<AuthType> {
+    /// The auth types listed for `direction` (`None`: the door's).
+    pub fn auth_types(&self, direction: Direction) -> Option<&BTreeSet<AuthType>> {
         match direction {
-            Direction::In => &self.in_auth_types,
-            Direction::Out => &self.out_auth_types,
+            Direction::In => self.in_auth_types.as_ref(),
+            Direction::Out => self.out_auth_types.as_ref(),
         }
+    }
+}
+
+/// The auth types an entitlement enables at `door` in `direction`: with `entry` (the
+/// door's entry in an access), the types it lists that the door takes, or every type the
+/// door takes when it lists none for `direction`; without (a membership, an attendance),
+/// every type the door takes. The decision and the desired state both use this rule.
+pub fn enabled_auth_types(
+    topology: &Topology,
+    door: &Door,
+    direction: Direction,
+    entry: Option<&AccessDoor>,
+) -> BTreeSet<AuthType> {
+    let takes = topology.door_auth_types(door, direction);
+    match entry.and_then(|e| e.auth_types(direction)) {
+        Some(listed) => listed.intersection(&takes).copied().collect(),
+        None => takes.into_owned(),
     }
 }
 
@@ -157,16 +180,26 @@ impl Access {
     pub fn is_live(&self) -> bool {
         !self.status.is_deleted()
     }
+
+    /// Whether the access is over at `at`: live, with a `valid_to` at or before `at`. Its
+    /// status then reads `expired` (docs/domain.md §7.5).
+    pub fn is_expired_at(&self, at: Timestamp) -> bool {
+        self.is_live() && self.validity.is_after(at)
+    }
 }
 
 /// Checks an access's doors against the topology and returns the one site they are in.
 ///
 /// Fails naming the field: `doors[i].door_id` unknown ([`Problem::Unknown`]) or in another
 /// site than `doors[0]` ([`Problem::OtherSite`]); `doors[i].in_auth_types` /
-/// `doors[i].out_auth_types` enabling an auth type the door does not support in that
-/// direction ([`Problem::UnsupportedByDoor`]).
+/// `doors[i].out_auth_types` listing an auth type the door does not take in that
+/// direction ([`Problem::UnsupportedByDoor`]); for a permit (`effect`), a door entry that
+/// lists no auth type in either direction, so that it could never grant anything there
+/// (`doors[i].in_auth_types`, [`Problem::GrantsNothing`]). Deny accesses block whatever
+/// auth types they list.
 pub fn validate_access_doors(
     topology: &Topology,
+    effect: Effect,
     doors: &[AccessDoor],
 ) -> Result<Option<SiteId>, InvalidField> {
     let mut site_id = None;
@@ -187,15 +220,24 @@ pub fn validate_access_doors(
             }
             Some(_) => {}
         }
+        let listed_nothing = [Direction::In, Direction::Out]
+            .into_iter()
+            .all(|d| access_door.auth_types(d).is_some_and(BTreeSet::is_empty));
+        if effect == Effect::Permit && listed_nothing {
+            return Err(InvalidField::new(
+                field("in_auth_types"),
+                Problem::GrantsNothing,
+            ));
+        }
         for (direction, name) in [
             (Direction::In, "in_auth_types"),
             (Direction::Out, "out_auth_types"),
         ] {
-            let unsupported: Vec<&str> = access_door
-                .auth_types(direction)
-                .difference(door.supported(direction))
-                .map(|a| a.name())
-                .collect();
+            let Some(listed) = access_door.auth_types(direction) else {
+                continue;
+            };
+            let takes = topology.door_auth_types(door, direction);
+            let unsupported: Vec<&str> = listed.difference(&takes).map(|a| a.name()).collect();
             if !unsupported.is_empty() {
                 return Err(InvalidField::new(
                     field(name),
@@ -223,8 +265,8 @@ mod tests {
         AccessDoor {
             door_id: DoorId::new(id),
             lock_unlock: false,
-            in_auth_types: in_types.iter().copied().collect(),
-            out_auth_types: BTreeSet::new(),
+            in_auth_types: Some(in_types.iter().copied().collect()),
+            out_auth_types: None,
         }
     }
 
@@ -309,15 +351,12 @@ mod tests {
             .unwrap();
             topology.doors.insert(d.id, d);
         }
+        let permit = |doors: &[AccessDoor]| validate_access_doors(&topology, Effect::Permit, doors);
         assert_eq!(
-            validate_access_doors(
-                &topology,
-                &[door(1, &[AuthType::CardPlusPin]), door(2, &[])]
-            ),
+            permit(&[door(1, &[AuthType::CardPlusPin]), door(2, &[])]),
             Ok(Some(SiteId::new(1)))
         );
-        let err = validate_access_doors(&topology, &[door(1, &[AuthType::Face, AuthType::Card])])
-            .unwrap_err();
+        let err = permit(&[door(1, &[AuthType::Face, AuthType::Card])]).unwrap_err();
         assert_eq!(err.field, "doors[0].in_auth_types");
         assert_eq!(
             err.problem,
@@ -326,18 +365,100 @@ mod tests {
             }
         );
         let mut out = door(1, &[]);
-        out.out_auth_types.insert(AuthType::CardPlusPin);
+        out.out_auth_types = Some([AuthType::CardPlusPin].into());
+        assert_eq!(permit(&[out]).unwrap_err().field, "doors[0].out_auth_types");
         assert_eq!(
-            validate_access_doors(&topology, &[out]).unwrap_err().field,
-            "doors[0].out_auth_types"
-        );
-        assert_eq!(
-            validate_access_doors(&topology, &[door(9, &[])]).unwrap_err(),
+            permit(&[door(9, &[])]).unwrap_err(),
             InvalidField::new("doors[0].door_id", Problem::Unknown)
         );
         assert_eq!(
-            validate_access_doors(&topology, &[door(1, &[]), door(3, &[])]).unwrap_err(),
+            permit(&[door(1, &[]), door(3, &[])]).unwrap_err(),
             InvalidField::new("doors[1].door_id", Problem::OtherSite)
         );
+        // Nothing listed in either direction: a permit could never grant there.
+        let mut nothing = door(2, &[]);
+        nothing.out_auth_types = Some(BTreeSet::new());
+        assert_eq!(
+            permit(&[door(1, &[AuthType::Card]), nothing.clone()]).unwrap_err(),
+            InvalidField::new("doors[1].in_auth_types", Problem::GrantsNothing)
+        );
+        assert!(validate_access_doors(&topology, Effect::Deny, &[nothing]).is_ok());
+    }
+
+    #[test]
+    fn one_rule_for_what_an_entitlement_enables() {
+        let mut topology = Topology::default();
+        let site = Site::new(SiteId::new(1), TenantId::new(1), "s", "UTC").unwrap();
+        topology.sites.insert(site.id, site);
+        let f = Facility::new(
+            FacilityId::new(1),
+            SiteId::new(1),
+            None,
+            "f",
+            FacilityKind::Facility,
+        )
+        .unwrap();
+        topology.facilities.insert(f.id, f);
+        let declared = Door::new(
+            DoorId::new(1),
+            FacilityId::new(1),
+            "declared",
+            [AuthType::Card, AuthType::Pin],
+            [AuthType::Card],
+        )
+        .unwrap();
+        let bare = Door::new(DoorId::new(2), FacilityId::new(1), "bare", [], []).unwrap();
+        for d in [declared.clone(), bare.clone()] {
+            topology.doors.insert(d.id, d);
+        }
+        // A door that declares nothing takes nothing until a terminal serves it.
+        assert!(enabled_auth_types(&topology, &bare, Direction::In, None).is_empty());
+        let terminal = crate::domain::topology::Terminal::new(
+            crate::domain::TerminalId::new(1),
+            crate::domain::TerminalSpec {
+                facility_id: FacilityId::new(1),
+                model: crate::domain::TerminalModel::IdAccess,
+                address: "http://10.0.0.5".into(),
+                login: "admin".into(),
+                password: crate::domain::DevicePassword::new("x"),
+                operating_mode: crate::domain::OperatingMode::Standalone,
+                door_ids: [DoorId::new(2)].into(),
+            },
+        )
+        .unwrap();
+        topology.terminals.insert(terminal.id, terminal);
+        let takes = enabled_auth_types(&topology, &bare, Direction::Out, None);
+        assert!(takes.contains(&AuthType::Fingerprint) && takes.contains(&AuthType::CloudKey));
+        assert!(!takes.contains(&AuthType::Face), "{takes:?}");
+        // An entry listing nothing for a direction takes the door's; a list is cut to what
+        // the door takes.
+        let mut entry = door(1, &[AuthType::Pin]);
+        assert_eq!(
+            enabled_auth_types(&topology, &declared, Direction::In, Some(&entry)),
+            [AuthType::Pin].into()
+        );
+        assert_eq!(
+            enabled_auth_types(&topology, &declared, Direction::Out, Some(&entry)),
+            [AuthType::Card].into()
+        );
+        entry.in_auth_types = Some([AuthType::Face, AuthType::Card].into());
+        assert_eq!(
+            enabled_auth_types(&topology, &declared, Direction::In, Some(&entry)),
+            [AuthType::Card].into()
+        );
+    }
+
+    #[test]
+    fn an_access_is_expired_from_valid_to() {
+        let access = Access::new(
+            AccessId::new(1),
+            spec(AccessKind::Temporary, Some(10), Some(20)),
+        )
+        .unwrap();
+        assert!(!access.is_expired_at(ts(19)));
+        assert!(access.is_expired_at(ts(20)));
+        let mut deleted = access;
+        deleted.status = ProvisioningStatus::Deleted;
+        assert!(!deleted.is_expired_at(ts(30)));
     }
 }

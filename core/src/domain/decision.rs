@@ -30,8 +30,11 @@
 //!    is known and active but nothing lets them through this door).
 //! 6. **Grant** if any permit (union across rules) is inside its window, has an active
 //!    schedule, and enables for this direction an auth type all of whose factors were
-//!    presented. Accesses enable their listed auth types; memberships and attendance enable
-//!    every auth type the door supports in that direction. Otherwise: no rule in time →
+//!    presented. What a rule enables is [`enabled_auth_types`], the rule the desired state
+//!    shares: the door takes the auth types it declares, or, declaring none, those its
+//!    terminals' models read; memberships and attendance enable all of them, an access the
+//!    ones it lists that the door takes (all of them where it lists none). Otherwise: no
+//!    rule in time →
 //!    `not_in_schedule` (this includes an access outside `[valid_from, valid_to)` and an
 //!    event not live); some enabled auth type was started but lacks a factor →
 //!    `second_factor_missing`; else `auth_type_not_allowed`.
@@ -41,7 +44,7 @@
 //!
 //! Schedules are evaluated in the time zone of the door's site. The default is deny.
 
-use super::access::Effect;
+use super::access::{Effect, enabled_auth_types};
 use super::auth::{AuthType, Direction, Factor};
 use super::credential::{Credential, CredentialValue, DisableReason};
 use super::id::{CredentialId, DoorId, PersonId};
@@ -332,7 +335,8 @@ pub fn decide_with(
         return decision.deny(DenyReason::Lockdown);
     }
 
-    // 5. Rules covering the door.
+    // 5. Rules covering the door. Memberships and attendances enable what the door takes.
+    let door_takes = enabled_auth_types(&snapshot.topology, door, direction, None);
     let groups = snapshot.groups_of(person_id);
     let mut rules = Vec::new();
     for access in snapshot.accesses.values() {
@@ -350,7 +354,7 @@ pub fn decide_with(
             window: access.validity,
             in_time: access.validity.contains(at)
                 && snapshot.schedule_active(access.schedule_id, &site.time_zone, at),
-            auth_types: access_door.auth_types(direction).clone(),
+            auth_types: enabled_auth_types(&snapshot.topology, door, direction, Some(access_door)),
         });
     }
     for event in snapshot.events.values() {
@@ -365,7 +369,7 @@ pub fn decide_with(
             effect: Effect::Permit,
             window: event.window(),
             in_time: event.window().contains(at),
-            auth_types: door.supported(direction).clone(),
+            auth_types: door_takes.clone(),
         });
     }
     let memberships: Box<dyn Iterator<Item = &Membership>> = match lookup {
@@ -386,7 +390,7 @@ pub fn decide_with(
             effect: Effect::Permit,
             window: Window::ALWAYS,
             in_time: membership.is_active_at(at),
-            auth_types: door.supported(direction).clone(),
+            auth_types: door_takes.clone(),
         });
     }
     let blocking: Vec<Entitlement> = rules

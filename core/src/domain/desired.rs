@@ -7,16 +7,20 @@
 //! A credential of person P is desired on terminal T at t iff the tenant is active, P is
 //! active at t (enabled, not suspended, inside the validity window), the credential is of
 //! a terminal-held kind (face, fingerprint, card, PIN, QR), not deleted and has no disable
-//! reason of its own at t, and at least one entitlement in effect at t requires it:
+//! reason of its own at t, and at least one entitlement in effect at t requires it. An
+//! entitlement requires on T the credential kinds used by the auth types it enables at the
+//! doors T serves that it covers, in either direction – [`enabled_auth_types`], the rule
+//! the decision uses too, so what a terminal is given is what the core would grant there:
 //!
-//! - a **membership** of P, in effect during `[created_at, removed_at)`: every terminal of
-//!   the tenant, every credential kind;
-//! - **attendance** of an event that is not deleted, during `[starts_at, ends_at)`, whose
-//!   facility contains T's facility: every credential kind;
+//! - a **membership** of P, in effect during `[created_at, removed_at)`, covers every door;
+//! - **attendance** of an event that is not deleted, during `[starts_at, ends_at)`, covers
+//!   the doors inside the event's facility (the door's own facility is, or a terminal
+//!   serving it is installed there, as for the decision);
 //! - a permit **access** that is not being deleted, inside `[valid_from, valid_to)`, naming
-//!   P directly or through a group and listing a door T serves: only the credential kinds
-//!   the access enables on those doors (either direction). A card-only access does not
+//!   P directly or through a group, covers the doors it lists. A card-only access does not
 //!   push a face.
+//!
+//! A terminal serving no door holds nothing.
 //!
 //! Deny accesses never make anything desired; schedules do not either (a terminal holds
 //! the credentials of a rule whose schedule is closed right now, and enforces the schedule
@@ -28,8 +32,8 @@
 //! Removing one entitlement never strips a credential another still requires, because each
 //! credential lists all of them.
 
-use super::access::Effect;
-use super::auth::{Factor, factors_of};
+use super::access::{Effect, enabled_auth_types};
+use super::auth::{AuthType, Direction, Factor};
 use super::credential::Credential;
 use super::id::{AccessId, CredentialId, FacilityId, PersonId, TerminalId};
 use super::person::AcsId;
@@ -84,40 +88,81 @@ pub fn desired_state(snapshot: &Snapshot, terminal: TerminalId, at: Timestamp) -
 }
 
 /// Everything about a terminal its desired state depends on (with the tenant's records):
-/// its facility, which events cover, and each live permit access serving one of its doors
-/// with the factors it makes the terminal hold. Terminals with equal coverage must hold
-/// the same, so one computation can serve them all.
+/// its facility, where its doors are with the factors they take (what memberships and
+/// attendances make it hold), and each live permit access serving one of its doors with
+/// the factors it makes the terminal hold. Terminals with equal coverage must hold the
+/// same, so one computation can serve them all.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Coverage {
     facility_id: FacilityId,
+    /// For each door served: every facility it lies in directly (its own, and those of the
+    /// terminals serving it), with the terminal-held factors the door takes; sorted, no
+    /// repeats.
+    places: Vec<(FacilityId, Factors)>,
     accesses: Vec<(AccessId, Factors)>,
 }
 
 impl Coverage {
     /// The coverage of `terminal`, or `None` when the snapshot has no such terminal.
     pub fn of(snapshot: &Snapshot, terminal: TerminalId) -> Option<Coverage> {
-        let terminal = snapshot.topology.terminals.get(&terminal)?;
+        let topology = &snapshot.topology;
+        let terminal = topology.terminals.get(&terminal)?;
+        let doors: Vec<_> = terminal
+            .door_ids
+            .iter()
+            .filter_map(|id| topology.doors.get(id))
+            .collect();
+        let mut places = Vec::new();
+        for door in &doors {
+            let takes = Factors::enabled(|d| enabled_auth_types(topology, door, d, None));
+            places.push((door.facility_id, takes));
+            places.extend(
+                topology
+                    .terminals_serving(door.id)
+                    .map(|t| (t.facility_id, takes)),
+            );
+        }
+        places.sort_unstable_by_key(|(f, factors)| (*f, factors.0));
+        places.dedup();
         let accesses = snapshot
             .accesses
             .values()
             .filter(|access| access.is_live() && access.effect == Effect::Permit)
             .filter_map(|access| {
-                let mut served = access
-                    .doors
+                let mut served = doors
                     .iter()
-                    .filter(|d| terminal.door_ids.contains(&d.door_id))
+                    .filter_map(|door| access.door(door.id).map(|entry| (door, entry)))
                     .peekable();
                 served.peek()?;
-                let factors = Factors::of(factors_of(
-                    served.flat_map(|d| d.in_auth_types.iter().chain(&d.out_auth_types)),
-                ));
+                let factors = served.fold(Factors::NONE, |all, (door, entry)| {
+                    all.union(Factors::enabled(|d| {
+                        enabled_auth_types(topology, door, d, Some(entry))
+                    }))
+                });
                 Some((access.id, factors))
             })
             .collect();
         Some(Coverage {
             facility_id: terminal.facility_id,
+            places,
             accesses,
         })
+    }
+
+    /// The factors memberships make the terminals hold: those of every door.
+    fn member_factors(&self) -> Factors {
+        self.places
+            .iter()
+            .fold(Factors::NONE, |all, (_, f)| all.union(*f))
+    }
+
+    /// The factors an attendance of an event at `facility` makes the terminals hold: those
+    /// of the doors inside it.
+    fn attendee_factors(&self, snapshot: &Snapshot, facility: FacilityId) -> Factors {
+        self.places
+            .iter()
+            .filter(|(place, _)| snapshot.topology.facility_within(*place, facility))
+            .fold(Factors::NONE, |all, (_, f)| all.union(*f))
     }
 
     /// The facility of the terminals it describes.
@@ -199,8 +244,29 @@ pub(crate) fn holds(
 struct Factors(u8);
 
 impl Factors {
+    const NONE: Factors = Factors(0);
+
     fn bit(factor: Factor) -> u8 {
         1 << (factor as u8)
+    }
+
+    /// The terminal-held factors of the auth types `enabled` gives in either direction.
+    fn enabled(enabled: impl Fn(Direction) -> std::collections::BTreeSet<AuthType>) -> Factors {
+        Factors::of(
+            [Direction::In, Direction::Out]
+                .into_iter()
+                .flat_map(enabled)
+                .flat_map(|a| a.factors().iter().copied())
+                .filter(|f| f.is_terminal_held()),
+        )
+    }
+
+    fn union(self, other: Factors) -> Factors {
+        Factors(self.0 | other.0)
+    }
+
+    fn is_empty(self) -> bool {
+        self.0 == 0
     }
 
     fn of(factors: impl IntoIterator<Item = Factor>) -> Factors {
@@ -229,38 +295,37 @@ fn requirements(
         return by_person;
     }
     let wanted = |person: &PersonId| only.is_none_or(|p| p == *person);
-    let all_factors = Factors::of([
-        Factor::Face,
-        Factor::Fingerprint,
-        Factor::Card,
-        Factor::Pin,
-        Factor::Qr,
-    ]);
 
-    for membership in snapshot.memberships.values() {
-        if wanted(&membership.person_id) {
-            by_person
-                .entry(membership.person_id)
-                .or_default()
-                .push((Entitlement::Membership(membership.id), all_factors));
+    let member_factors = coverage.member_factors();
+    if !member_factors.is_empty() {
+        for membership in snapshot.memberships.values() {
+            if wanted(&membership.person_id) {
+                by_person
+                    .entry(membership.person_id)
+                    .or_default()
+                    .push((Entitlement::Membership(membership.id), member_factors));
+            }
         }
     }
     for event in snapshot.events.values() {
-        if event.is_deleted()
-            || !snapshot
-                .topology
-                .facility_within(coverage.facility_id, event.facility_id)
-        {
+        if event.is_deleted() {
+            continue;
+        }
+        let factors = coverage.attendee_factors(snapshot, event.facility_id);
+        if factors.is_empty() {
             continue;
         }
         for person in event.attendees().keys().filter(|p| wanted(p)) {
             by_person
                 .entry(*person)
                 .or_default()
-                .push((Entitlement::Attendee(event.id), all_factors));
+                .push((Entitlement::Attendee(event.id), factors));
         }
     }
     for (access_id, factors) in &coverage.accesses {
+        if factors.is_empty() {
+            continue;
+        }
         let Some(access) = snapshot.accesses.get(access_id) else {
             continue;
         };

@@ -32,7 +32,9 @@ pub mod snapshot;
 pub mod topology;
 pub mod validation;
 
-pub use access::{Access, AccessDoor, AccessKind, AccessSpec, Effect, validate_access_doors};
+pub use access::{
+    Access, AccessDoor, AccessKind, AccessSpec, Effect, enabled_auth_types, validate_access_doors,
+};
 pub use auth::{AuthType, Direction, Factor};
 pub use credential::{
     Credential, CredentialLifecycle, CredentialStatus, CredentialTransitionError, CredentialValue,
@@ -59,6 +61,6 @@ pub use schedule::{Holiday, HolidayCalendar, HolidayClasses, Schedule, WeekdaySe
 pub use snapshot::{Entitlement, Snapshot};
 pub use topology::{
     DevicePassword, Door, Facility, FacilityKind, OperatingMode, Site, Tenant, Terminal,
-    TerminalSpec, Topology, time_zone,
+    TerminalModel, TerminalSpec, Topology, terminal_address, time_zone,
 };
 pub use validation::{InvalidField, Problem, Window};

@@ -48,6 +48,9 @@ pub enum Problem {
     },
     /// Belongs to a different site than the rest.
     OtherSite,
+    /// With its counterpart of the other direction, enables no auth type, so the request
+    /// could never grant anything there (an access door's `in_auth_types`).
+    GrantsNothing,
 }
 
 impl fmt::Display for Problem {
@@ -66,6 +69,10 @@ impl fmt::Display for Problem {
                 write!(f, "not supported by the door: {auth_types}")
             }
             Problem::OtherSite => f.write_str("belongs to another site"),
+            Problem::GrantsNothing => f.write_str(
+                "and out_auth_types enable no auth type, so the access could never grant \
+                 anything at this door (omit them to take every type the door takes)",
+            ),
         }
     }
 }

@@ -1,6 +1,11 @@
 //! `/v1/accesses`: permanent or temporary accesses of people and groups to doors, with
-//! schedules and the auth types each door takes; their provisioning status. Deleting an
-//! access keeps the record (its status says so).
+//! schedules and the auth types each door takes; their provisioning status (`expired`
+//! once `valid_to` has passed). Deleting an access keeps the record (its status says so).
+//!
+//! A door entry without `in_auth_types` (or `out_auth_types`) enables every auth type the
+//! door takes in that direction; the view shows the auth types each entry enables now. A
+//! permit that could never grant anything is refused naming the field: a door entry
+//! listing no auth type in either direction, or a `valid_to` already past.
 
 use std::collections::BTreeSet;
 
@@ -15,15 +20,24 @@ use super::input::{
     ACCESS_KINDS, EFFECTS, Input, auth_types, name_of, named, opt_instant, path_id,
 };
 use super::people::people_subjects;
-use super::reads;
-use super::{create_about, ok};
+use super::{PageResult, create_about, get_one, list_page, ok};
 use crate::app::{Caller, Core};
 use crate::domain::{
-    Access, AccessDoor, AccessId, AccessSpec, DoorId, Effect, GroupId, PersonId,
-    ProvisioningStatus, ScheduleId, Snapshot, validate_access_doors,
+    Access, AccessDoor, AccessId, AccessSpec, Direction, DoorId, Effect, GroupId, PersonId,
+    ProvisioningStatus, ScheduleId, Snapshot, Topology, enabled_auth_types, validate_access_doors,
 };
 use crate::error::AppError;
 use crate::store::Kind;
+
+/// The status an access shows at `at`: `expired` once `valid_to` has passed, else its
+/// provisioning status.
+pub(crate) fn access_status(a: &Access, at: Timestamp) -> &'static str {
+    if a.is_expired_at(at) {
+        "expired"
+    } else {
+        status_name(a.status)
+    }
+}
 
 pub(crate) fn status_name(s: ProvisioningStatus) -> &'static str {
     match s {
@@ -36,16 +50,27 @@ pub(crate) fn status_name(s: ProvisioningStatus) -> &'static str {
     }
 }
 
-pub(crate) fn access_view(a: &Access) -> Json {
+/// An access as integrators see it at `at`: each door entry with the auth types it enables
+/// there now (those listed that the door takes, or all the door takes where it lists none).
+pub(crate) fn access_view(topology: &Topology, a: &Access, at: Timestamp) -> Json {
     let ids = |set: &BTreeSet<PersonId>| set.iter().map(|p| p.get()).collect::<Vec<_>>();
+    let enabled = |d: &AccessDoor, direction| -> Vec<&str> {
+        match topology.doors.get(&d.door_id) {
+            Some(door) => enabled_auth_types(topology, door, direction, Some(d))
+                .iter()
+                .map(|t| t.name())
+                .collect(),
+            None => Vec::new(),
+        }
+    };
     json!({"id": a.id.get(), "name": a.name, "kind": name_of(a.kind, ACCESS_KINDS),
-        "effect": name_of(a.effect, EFFECTS), "status": status_name(a.status),
+        "effect": name_of(a.effect, EFFECTS), "status": access_status(a, at),
         "valid_from": a.validity.from().map(|t| t.to_string()),
         "valid_to": a.validity.to().map(|t| t.to_string()),
         "schedule_id": a.schedule_id.map(ScheduleId::get),
         "doors": a.doors.iter().map(|d| json!({"door_id": d.door_id.get(), "lock_unlock": d.lock_unlock,
-            "in_auth_types": d.in_auth_types.iter().map(|t| t.name()).collect::<Vec<_>>(),
-            "out_auth_types": d.out_auth_types.iter().map(|t| t.name()).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+            "in_auth_types": enabled(d, Direction::In),
+            "out_auth_types": enabled(d, Direction::Out)})).collect::<Vec<_>>(),
         "person_ids": ids(&a.person_ids),
         "group_ids": a.group_ids.iter().map(|g| g.get()).collect::<Vec<_>>(),
         "welcome_email_required": a.welcome_email_required})
@@ -57,10 +82,10 @@ pub(crate) struct AccessDoorIn {
     door_id: u64,
     #[serde(default)]
     lock_unlock: bool,
-    #[serde(default)]
-    in_auth_types: Vec<String>,
-    #[serde(default)]
-    out_auth_types: Vec<String>,
+    /// Missing or `null`: every auth type the door takes.
+    in_auth_types: Option<Vec<String>>,
+    /// Missing or `null`: every auth type the door takes.
+    out_auth_types: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,32 +128,35 @@ pub(crate) fn welcome(
     }
 }
 
-/// Checks an access request against the tenant's objects and builds the access.
+/// Checks an access request against the tenant's objects at `now` and builds the access.
 pub(crate) fn build_access(
     s: &Snapshot,
     id: AccessId,
     body: &AccessIn,
     tenant: crate::domain::TenantId,
+    now: Timestamp,
 ) -> Result<Access, AppError> {
     let kind = named("kind", &body.kind, ACCESS_KINDS)?;
     let effect = match body.effect.as_deref() {
         None => Effect::Permit,
         Some(e) => named("effect", e, EFFECTS)?,
     };
+    let listed = |field: String, names: &Option<Vec<String>>| -> Result<_, AppError> {
+        names
+            .as_ref()
+            .map(|names| Ok(auth_types(&field, names)?.into_iter().collect()))
+            .transpose()
+    };
     let mut doors = Vec::new();
     for (i, d) in body.doors.iter().enumerate() {
         doors.push(AccessDoor {
             door_id: DoorId::new(d.door_id),
             lock_unlock: d.lock_unlock,
-            in_auth_types: auth_types(&format!("doors[{i}].in_auth_types"), &d.in_auth_types)?
-                .into_iter()
-                .collect(),
-            out_auth_types: auth_types(&format!("doors[{i}].out_auth_types"), &d.out_auth_types)?
-                .into_iter()
-                .collect(),
+            in_auth_types: listed(format!("doors[{i}].in_auth_types"), &d.in_auth_types)?,
+            out_auth_types: listed(format!("doors[{i}].out_auth_types"), &d.out_auth_types)?,
         });
     }
-    validate_access_doors(&s.topology, &doors)?;
+    validate_access_doors(&s.topology, effect, &doors)?;
     let schedule_id = body.schedule_id.map(ScheduleId::new);
     if let Some(sid) = schedule_id
         && !s.schedules.contains_key(&sid)
@@ -176,6 +204,13 @@ pub(crate) fn build_access(
         },
     )?;
     access.welcome_email_required = body.welcome_email_required;
+    if access.is_expired_at(now) {
+        return Err(AppError::invalid(
+            "valid_to",
+            "valid_to must be in the future: an access that has ended could never grant or \
+             block anything",
+        ));
+    }
     Ok(access)
 }
 
@@ -204,7 +239,8 @@ pub(crate) async fn create_access(
         input.idempotency,
         1,
         move |s, plan| {
-            let mut access = build_access(s, AccessId::new(plan.next_id()?), &input.body, tenant)?;
+            let mut access =
+                build_access(s, AccessId::new(plan.next_id()?), &input.body, tenant, now)?;
             welcome(s, plan, None, &access, now);
             // Committed is provisioned until the sync engine reports per terminal.
             advance(
@@ -212,7 +248,7 @@ pub(crate) async fn create_access(
                 &[ProvisioningStatus::Creating, ProvisioningStatus::Ready],
             );
             plan.audit("access.created", Kind::Access, Some(access.id.get()));
-            let view = access_view(&access);
+            let view = access_view(&s.topology, &access, now);
             plan.put(access, None);
             Ok(view)
         },
@@ -220,7 +256,37 @@ pub(crate) async fn create_access(
     .await
 }
 
-reads! { list_accesses, get_access, "access", AccessId, |s| s.accesses, access_view }
+/// `GET /v1/accesses`: a page of the list.
+pub(crate) async fn list_accesses(
+    State(core): State<Core>,
+    caller: Caller,
+    query: PageResult,
+) -> Result<Response, AppError> {
+    let now = core.now();
+    list_page(&core, &caller, query, |s| {
+        Box::new(
+            s.accesses
+                .values()
+                .map(move |a| (a.id.get(), access_view(&s.topology, a, now))),
+        )
+    })
+    .await
+}
+
+/// `GET /v1/accesses/{id}`.
+pub(crate) async fn get_access(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let now = core.now();
+    get_one(&core, &caller, "access", &id, |s, id| {
+        s.accesses
+            .get(&AccessId::new(id))
+            .map(|a| access_view(&s.topology, a, now))
+    })
+    .await
+}
 
 /// `PUT /v1/accesses/{id}`: replaces the access (same body as create).
 pub(crate) async fn update_access(
@@ -240,7 +306,7 @@ pub(crate) async fn update_access(
                 .get(&id)
                 .filter(|a| a.is_live())
                 .ok_or_else(|| AppError::not_found("access", id))?;
-            let mut access = build_access(s, id, &input.body, tenant)?;
+            let mut access = build_access(s, id, &input.body, tenant, now)?;
             welcome(s, plan, Some(old), &access, now);
             access.status = old.status;
             advance(
@@ -248,7 +314,7 @@ pub(crate) async fn update_access(
                 &[ProvisioningStatus::Updating, ProvisioningStatus::Ready],
             );
             plan.audit("access.updated", Kind::Access, Some(id.get()));
-            let view = access_view(&access);
+            let view = access_view(&s.topology, &access, now);
             plan.put(access, None);
             Ok(view)
         })

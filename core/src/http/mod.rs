@@ -109,7 +109,10 @@ pub fn router(core: Core) -> Router {
         )
         .route(
             "/doors/{id}",
-            get(topology::get_door).delete(topology::delete_door),
+            get(topology::get_door)
+                .put(topology::replace_door)
+                .patch(topology::patch_door)
+                .delete(topology::delete_door),
         )
         .route(
             "/terminals",
@@ -117,7 +120,10 @@ pub fn router(core: Core) -> Router {
         )
         .route(
             "/terminals/{id}",
-            get(topology::get_terminal).delete(topology::delete_terminal),
+            get(topology::get_terminal)
+                .put(topology::replace_terminal)
+                .patch(topology::patch_terminal)
+                .delete(topology::delete_terminal),
         )
         .route(
             "/terminals/{id}/desired-state",
@@ -480,7 +486,7 @@ pub(crate) async fn create_about(
 
 /// The stored reply of an earlier request with `key`, if there is one; a different request
 /// under the same key is refused.
-async fn stored_reply(
+pub(crate) async fn stored_reply(
     core: &Core,
     caller: &Caller,
     key: &Idempotency,

@@ -137,6 +137,30 @@ pub(super) mod auth_types {
     }
 }
 
+/// An optional set of auth types: `null` or a missing member (with `#[serde(default)]`)
+/// for `None`, else as [`auth_types`].
+pub(super) mod auth_types_opt {
+    use super::*;
+
+    pub(in crate::records) fn serialize<S: Serializer>(
+        set: &Option<BTreeSet<AuthType>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match set {
+            Some(set) => auth_types::serialize(set, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(in crate::records) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<BTreeSet<AuthType>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Set(#[serde(with = "auth_types")] BTreeSet<AuthType>);
+        Ok(Option::<Set>::deserialize(deserializer)?.map(|Set(set)| set))
+    }
+}
+
 /// Declares a private serde mirror of a domain enum with unit variants, stored as its
 /// snake_case variant name, with conversions both ways. The conversion from the domain
 /// type is an exhaustive match, so a new domain variant fails to compile until it is

@@ -10,9 +10,11 @@
 //! - membership: `{person_id, created_at, removed_at?}`;
 //! - access: `{name, kind, effect, valid_from?, valid_to?, schedule_id?, doors, person_ids,
 //!   group_ids, status}` – `kind` is `permanent` or `temporary`, `effect` `permit` or
-//!   `deny`, each door `{door_id, lock_unlock, in_auth_types, out_auth_types}` (auth types
-//!   by API name), `status` the provisioning status (`initial`, `creating`, `ready`,
-//!   `updating`, `deleting`, `deleted`).
+//!   `deny`, each door `{door_id, lock_unlock, in_auth_types?, out_auth_types?}` (auth
+//!   types by API name; missing or `null`: every type the door takes), `status` the
+//!   provisioning status (`initial`, `creating`, `ready`, `updating`, `deleting`,
+//!   `deleted`). A permit stored before missing lists meant the door's, with both lists
+//!   empty, granted nothing; it is read as taking the door's types in both directions.
 //!
 //! None claims a unique key: the domain lets a person attend an event once (one entry per
 //! person inside the event's own document), but makes no membership or access unique.
@@ -23,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::codec::{
-    auth_types, decode, encode, invalid, mirror_enum, rfc3339, rfc3339_opt, window,
+    auth_types_opt, decode, encode, invalid, mirror_enum, rfc3339, rfc3339_opt, window,
 };
 use super::{CodecError, Stored};
 use crate::domain::{
@@ -174,10 +176,18 @@ struct AccessDoorDoc {
     door_id: u64,
     #[serde(default)]
     lock_unlock: bool,
-    #[serde(with = "auth_types")]
-    in_auth_types: BTreeSet<AuthType>,
-    #[serde(with = "auth_types")]
-    out_auth_types: BTreeSet<AuthType>,
+    #[serde(
+        default,
+        with = "auth_types_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    in_auth_types: Option<BTreeSet<AuthType>>,
+    #[serde(
+        default,
+        with = "auth_types_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    out_auth_types: Option<BTreeSet<AuthType>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -235,6 +245,7 @@ impl Stored for Access {
 
     fn from_document(tenant: TenantId, id: u64, document: &Json) -> Result<Self, CodecError> {
         let doc: AccessDoc = decode(Self::KIND, id, document)?;
+        let effect: Effect = doc.effect.into();
         // Built field by field rather than through `Access::new`, which would reset the
         // status to `initial`; the window is checked as there.
         Ok(Access {
@@ -242,7 +253,7 @@ impl Stored for Access {
             tenant_id: tenant,
             name: doc.name,
             kind: doc.kind.into(),
-            effect: doc.effect.into(),
+            effect,
             validity: window(
                 Self::KIND,
                 id,
@@ -255,11 +266,21 @@ impl Stored for Access {
             doors: doc
                 .doors
                 .into_iter()
-                .map(|d| AccessDoor {
-                    door_id: DoorId::new(d.door_id),
-                    lock_unlock: d.lock_unlock,
-                    in_auth_types: d.in_auth_types,
-                    out_auth_types: d.out_auth_types,
+                .map(|d| {
+                    let empty = |set: &Option<BTreeSet<AuthType>>| {
+                        set.as_ref().is_some_and(BTreeSet::is_empty)
+                    };
+                    // Written before a missing list meant the door's (a permit can no
+                    // longer list nothing in both directions).
+                    let legacy = effect == Effect::Permit
+                        && empty(&d.in_auth_types)
+                        && empty(&d.out_auth_types);
+                    AccessDoor {
+                        door_id: DoorId::new(d.door_id),
+                        lock_unlock: d.lock_unlock,
+                        in_auth_types: d.in_auth_types.filter(|_| !legacy),
+                        out_auth_types: d.out_auth_types.filter(|_| !legacy),
+                    }
                 })
                 .collect(),
             person_ids: doc.person_ids.into_iter().map(PersonId::new).collect(),
@@ -394,14 +415,20 @@ mod tests {
                     AccessDoor {
                         door_id: DoorId::new(12),
                         lock_unlock: true,
-                        in_auth_types: [AuthType::CardPlusPin, AuthType::Face].into(),
-                        out_auth_types: [AuthType::Card].into(),
+                        in_auth_types: Some([AuthType::CardPlusPin, AuthType::Face].into()),
+                        out_auth_types: Some([AuthType::Card].into()),
                     },
                     AccessDoor {
                         door_id: DoorId::new(11),
                         lock_unlock: false,
-                        in_auth_types: BTreeSet::new(),
-                        out_auth_types: [AuthType::QrPlusPin].into(),
+                        in_auth_types: Some(BTreeSet::new()),
+                        out_auth_types: Some([AuthType::QrPlusPin].into()),
+                    },
+                    AccessDoor {
+                        door_id: DoorId::new(13),
+                        lock_unlock: false,
+                        in_auth_types: None,
+                        out_auth_types: Some(BTreeSet::new()),
                     },
                 ],
                 person_ids: [PersonId::new(21)].into(),
@@ -425,6 +452,7 @@ mod tests {
                      "in_auth_types": ["face", "card_plus_pin"], "out_auth_types": ["card"]},
                     {"door_id": 11, "lock_unlock": false,
                      "in_auth_types": [], "out_auth_types": ["qr_plus_pin"]},
+                    {"door_id": 13, "lock_unlock": false, "out_auth_types": []},
                 ],
                 "person_ids": [21],
                 "group_ids": [41, 42],
@@ -440,5 +468,31 @@ mod tests {
         let mut bad = document;
         bad["status"] = json!("archived");
         assert!(Access::from_document(TENANT, 99, &bad).is_err());
+    }
+
+    #[test]
+    fn a_permit_stored_listing_nothing_takes_the_doors_types() {
+        let document = json!({
+            "name": "Staff", "kind": "permanent", "effect": "permit",
+            "doors": [{"door_id": 12, "lock_unlock": false,
+                       "in_auth_types": [], "out_auth_types": []},
+                      {"door_id": 13, "lock_unlock": false,
+                       "in_auth_types": ["card"], "out_auth_types": []}],
+            "person_ids": [21], "status": "ready",
+        });
+        let access = Access::from_document(TENANT, 98, &document).unwrap();
+        assert_eq!(access.doors[0].in_auth_types, None);
+        assert_eq!(access.doors[0].out_auth_types, None);
+        assert_eq!(access.doors[1].in_auth_types, Some([AuthType::Card].into()));
+        assert_eq!(access.doors[1].out_auth_types, Some(BTreeSet::new()));
+        let rewritten = access.to_document();
+        assert_eq!(
+            rewritten["doors"][0],
+            json!({"door_id": 12, "lock_unlock": false})
+        );
+        assert_eq!(
+            Access::from_document(TENANT, 98, &rewritten).unwrap(),
+            access
+        );
     }
 }

@@ -44,7 +44,7 @@ mod entitlement;
 pub mod invitation;
 mod people;
 mod schedule;
-mod topology;
+pub(crate) mod topology;
 
 /// The [`Snapshot`] of `tenant` rebuilt from its records (any order, every kind).
 ///

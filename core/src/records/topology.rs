@@ -6,12 +6,17 @@
 //! - facility: `{site_id, parent_id?, name, kind}` – `kind` is `facility`, `section`,
 //!   `area` or `apb_area`;
 //! - door: `{facility_id, name, supported_in, supported_out}` – auth types by API name;
-//! - terminal: `{facility_id, model, address, login, password, operating_mode, door_ids}`
-//!   – `password` is the device password in clear here (the SQLite store seals it at rest
-//!   with its key, `store::seal`; it never reaches `Debug` output), `operating_mode` is
-//!   `standalone`, `pro` or `enterprise`.
+//! - terminal: `{facility_id, model, address, login, password, operating_mode, door_ids,
+//!   device_id?}` – `model` is the API's name (`idface`, `idface-max`, `idaccess`,
+//!   `idflex`, `terminal`; a name stored before models were checked that is none of these
+//!   reads as `terminal`), `password` is the device password in clear here (the SQLite
+//!   store seals it at rest with its key, `store::seal`; it never reaches `Debug`
+//!   output), `operating_mode` is `standalone`, `pro` or `enterprise`, `device_id` the
+//!   device's id once known.
 //!
-//! None of them claims a unique key: the domain makes no name, address or login unique.
+//! A terminal with a known device claims it: the unique key [`DEVICE_ID`], which the store
+//! keeps unique across tenants too, so one device is never registered twice. Nothing else
+//! claims a unique key: the domain makes no name, address or login unique.
 
 use std::collections::BTreeSet;
 
@@ -22,9 +27,13 @@ use super::codec::{auth_types, decode, encode, invalid, mirror_enum};
 use super::{CodecError, Stored};
 use crate::domain::{
     AuthType, DevicePassword, Door, DoorId, Facility, FacilityId, FacilityKind, OperatingMode,
-    Site, SiteId, TenantId, Terminal, TerminalId, time_zone,
+    Site, SiteId, TenantId, Terminal, TerminalId, TerminalModel, time_zone,
 };
 use crate::store::{Kind, UniqueKey};
+
+/// The scope of the unique key of a terminal's device: its `device_id`, unique in every
+/// tenant and across tenants.
+pub(crate) const DEVICE_ID: &str = "device_id";
 
 #[derive(Serialize, Deserialize)]
 struct SiteDoc {
@@ -165,6 +174,8 @@ struct TerminalDoc {
     password: String,
     operating_mode: ModeDoc,
     door_ids: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device_id: Option<i64>,
 }
 
 impl Stored for Terminal {
@@ -177,12 +188,13 @@ impl Stored for Terminal {
     fn to_document(&self) -> Json {
         encode(&TerminalDoc {
             facility_id: self.facility_id.get(),
-            model: self.model.clone(),
+            model: self.model.name().to_owned(),
             address: self.address.clone(),
             login: self.login.clone(),
             password: self.password.expose().to_owned(),
             operating_mode: self.operating_mode.into(),
             door_ids: self.door_ids.iter().map(|d| d.get()).collect(),
+            device_id: self.device_id,
         })
     }
 
@@ -191,17 +203,24 @@ impl Stored for Terminal {
         Ok(Terminal {
             id: TerminalId::new(id),
             facility_id: FacilityId::new(doc.facility_id),
-            model: doc.model,
+            model: TerminalModel::parse("model", &doc.model).unwrap_or(TerminalModel::Generic),
             address: doc.address,
             login: doc.login,
             password: DevicePassword::new(doc.password),
             operating_mode: doc.operating_mode.into(),
             door_ids: doc.door_ids.into_iter().map(DoorId::new).collect(),
+            device_id: doc.device_id,
         })
     }
 
     fn unique_keys(&self) -> Vec<UniqueKey> {
-        Vec::new()
+        self.device_id
+            .map(|id| UniqueKey {
+                scope: DEVICE_ID,
+                value: id.to_string(),
+            })
+            .into_iter()
+            .collect()
     }
 }
 
@@ -216,7 +235,6 @@ mod tests {
         let document = value.to_document();
         let back = T::from_document(TENANT, value.record_id(), &document).unwrap();
         assert_eq!(&back, value);
-        assert!(value.unique_keys().is_empty());
         document
     }
 
@@ -284,11 +302,11 @@ mod tests {
 
     #[test]
     fn terminal_round_trips_with_its_password() {
-        let terminal = Terminal::new(
+        let mut terminal = Terminal::new(
             TerminalId::new(12),
             crate::domain::TerminalSpec {
                 facility_id: FacilityId::new(9),
-                model: "iDFace".into(),
+                model: TerminalModel::IdAccess,
                 address: "http://10.0.0.5".into(),
                 login: "admin".into(),
                 password: DevicePassword::new("s3cret"),
@@ -301,6 +319,32 @@ mod tests {
         assert_eq!(document["password"], json!("s3cret"));
         assert_eq!(document["operating_mode"], json!("enterprise"));
         assert_eq!(document["door_ids"], json!([11, 13]));
+        assert_eq!(document["model"], json!("idaccess"));
+        assert!(document.get("device_id").is_none());
+        assert!(terminal.unique_keys().is_empty());
         assert!(!format!("{terminal:?}").contains("s3cret"));
+
+        terminal.device_id = Some(7_123_456_789);
+        let document = round_trip(&terminal);
+        assert_eq!(document["device_id"], json!(7_123_456_789_i64));
+        assert_eq!(
+            terminal.unique_keys(),
+            vec![UniqueKey {
+                scope: DEVICE_ID,
+                value: "7123456789".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_terminal_model_stored_before_models_were_checked_reads() {
+        let mut document = json!({"facility_id": 9, "model": "iDFace Max", "address": "http://10.0.0.5",
+            "login": "admin", "password": "x", "operating_mode": "standalone", "door_ids": []});
+        let terminal = Terminal::from_document(TENANT, 12, &document).unwrap();
+        assert_eq!(terminal.model, TerminalModel::IdFaceMax);
+        document["model"] = json!("toaster");
+        let terminal = Terminal::from_document(TENANT, 12, &document).unwrap();
+        assert_eq!(terminal.model, TerminalModel::Generic);
+        assert_eq!(terminal.device_id, None);
     }
 }

@@ -30,6 +30,11 @@ pub enum ApplyError {
     /// The photo of a face credential is missing from the store.
     #[error("the photo of face credential {0} is missing")]
     PhotoMissing(u64),
+    /// The device answering at the terminal's address is not the terminal's device, or is
+    /// already another terminal's (in any tenant): nothing is pushed to it or read from it
+    /// until the terminals change.
+    #[error("{0}")]
+    WrongDevice(String),
     /// An access-log row read back from the terminal could not be recorded (the core's
     /// store failed): try again later.
     #[error("access log {log_id} of the terminal not recorded: {reason}")]
@@ -46,7 +51,7 @@ impl ApplyError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ApplyError::Driver(e) => e.is_retryable(),
-            ApplyError::LogNotRecorded { .. } => true,
+            ApplyError::LogNotRecorded { .. } | ApplyError::WrongDevice(_) => true,
             ApplyError::FaceRefused { .. } | ApplyError::PhotoMissing(_) => false,
         }
     }

@@ -1,5 +1,6 @@
-//! Images shared between terminals: terminals with the same coverage (facility, serving
-//! permit accesses and the factors they require, see [`Coverage`]) and the same operating
+//! Images shared between terminals: terminals with the same coverage (facility, where their
+//! doors are and the factors they take, serving permit accesses and the factors they
+//! require, see [`Coverage`]) and the same operating
 //! mode must hold the same image, so one computation at a revision of the core serves them
 //! all for as long as the image holds (until its next change). A recomputed image equal
 //! to the previous one is the previous one, so a terminal already holding it has nothing

@@ -143,6 +143,10 @@ fn body_for(method: &str, path: &str, person: u64) -> Option<Json> {
             json!({"name": "x"})
         } else if path.starts_with("/v1/accesses/") {
             json!({"name": "x", "kind": "permanent", "doors": [{"door_id": 1, "in_auth_types": ["pin"]}]})
+        } else if method == "PUT" && path.starts_with("/v1/doors/") {
+            json!({"facility_id": 1, "name": "x"})
+        } else if method == "PUT" && path.starts_with("/v1/terminals/") {
+            json!({"facility_id": 1, "model": "idface", "address": "http://127.0.0.1:9", "login": "admin"})
         } else {
             json!({})
         },

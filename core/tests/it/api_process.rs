@@ -178,7 +178,7 @@ async fn acknowledged_writes_survive_a_sigkill() {
         &client,
         &format!("{base}/v1/terminals"),
         &key,
-        &json!({"facility_id": facility["id"], "model": "idface", "address": "http://10.1.1.1",
+        &json!({"facility_id": facility["id"], "model": "idface", "address": "http://127.0.0.1:9",
                 "login": "admin", "password": "device-pw-XYZZY"}),
     )
     .await

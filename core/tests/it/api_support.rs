@@ -177,6 +177,11 @@ impl Api {
             .await
     }
 
+    pub(crate) async fn patch(&self, path: &str, body: Json) -> Reply {
+        self.send_as(Some(&self.key), "PATCH", path, Some(&body), None)
+            .await
+    }
+
     pub(crate) async fn delete(&self, path: &str) -> Reply {
         self.send_as(Some(&self.key), "DELETE", path, None, None)
             .await
@@ -218,10 +223,15 @@ impl Api {
     }
 }
 
+/// A terminal address on loopback where nothing answers (the discard port, closed on test
+/// machines): the probe of a terminal registered there finds no device, and no test
+/// leaves loopback.
+pub(crate) const OFFLINE: &str = "http://127.0.0.1:9";
+
 /// A site in Madrid, a hall facility, a door that takes face / card / PIN and card + PIN,
-/// and a terminal serving it: `(site, facility, door, terminal)`.
+/// and a terminal serving it (offline): `(site, facility, door, terminal)`.
 pub(crate) async fn venue(api: &Api) -> (u64, u64, u64, u64) {
-    venue_at(api, "http://10.0.0.5", "s3cret-device").await
+    venue_at(api, OFFLINE, "s3cret-device").await
 }
 
 /// [`venue`] with its terminal at `address` with `password` (a simulator's, when something

@@ -1,9 +1,11 @@
 //! The one integration-test binary of acs-core.
 
+mod agreement; // proptest: the desired state lets in exactly whom the decision grants
 mod api; // the integrator API end to end
 mod api_isolation; // tenant isolation on every endpoint; routes ⇄ openapi.json
 mod api_process; // the real binary: SIGKILL during writes, secrets never logged
 mod api_support;
+mod auth_rule; // one auth-type rule for decisions, terminals and cloud keys; refusals; expiry
 mod bounded; // every wait with a deadline
 mod crash; // SIGKILL of `acs-core serve` during sync and enrollment: nothing lost or doubled
 mod decision_table; // table-driven decisions covering every reason code
@@ -18,4 +20,5 @@ mod residency; // filed people: only the entitled in memory, everyone still answ
 mod schedule_oracle; // proptest: schedules against a naive minute-by-minute oracle across DST
 mod support; // shared fixtures: a small tenant, timestamps, builders
 mod sync; // the sync engine against simulated fleets
-mod terminal; // the terminal driver against the simulator, a stub and the recorded fixtures
+mod terminal;
+mod terminals; // registering terminals: checks, the probe, one device once; PUT/PATCH of doors and terminals // the terminal driver against the simulator, a stub and the recorded fixtures

@@ -87,7 +87,7 @@ async fn events(api: &Api) -> Vec<Json> {
 
 #[tokio::test]
 async fn access_logs_become_access_events_once() {
-    let r = rig("http://127.0.0.1:80", "standalone").await;
+    let r = rig("http://127.0.0.1:9", "standalone").await;
     for _ in 0..2 {
         let reply = r
             .client
@@ -128,7 +128,7 @@ async fn access_logs_become_access_events_once() {
 
 #[tokio::test]
 async fn strangers_and_garbage_are_refused() {
-    let r = rig("http://127.0.0.1:80", "standalone").await;
+    let r = rig("http://127.0.0.1:9", "standalone").await;
     let mut unknown = dao(1, 7, r.person);
     unknown["device_id"] = json!(1234);
     for (body, status) in [
@@ -150,7 +150,7 @@ async fn strangers_and_garbage_are_refused() {
     assert!(events(&r.api).await.is_empty());
 
     // A registered device id from another address is refused too.
-    let far = rig("http://10.9.9.9:80", "standalone").await;
+    let far = rig("http://127.0.0.2:9", "standalone").await;
     let reply = far
         .client
         .post(format!("{}/api/notifications/dao", far.receiver))
@@ -177,7 +177,7 @@ fn card_form(uuid: &str, value: u64) -> Vec<(&'static str, String)> {
 
 #[tokio::test]
 async fn online_requests_are_decided_in_the_firmware_shape() {
-    let r = rig("http://127.0.0.1:80", "enterprise").await;
+    let r = rig("http://127.0.0.1:9", "enterprise").await;
     let ask = |uuid: &'static str, value: u64| {
         r.client
             .post(format!("{}/new_card.fcgi?session=", r.receiver))

@@ -73,7 +73,7 @@ pub(crate) fn tenant() -> Snapshot {
             id,
             TerminalSpec {
                 facility_id: facility,
-                model: "iDFace".into(),
+                model: TerminalModel::IdFace,
                 address: format!("http://10.0.0.{}", id.get()),
                 login: "admin".into(),
                 password: DevicePassword::new("admin"),
@@ -141,8 +141,8 @@ pub(crate) fn access_door(
     AccessDoor {
         door_id: door,
         lock_unlock: false,
-        in_auth_types: in_types.iter().copied().collect(),
-        out_auth_types: out_types.iter().copied().collect(),
+        in_auth_types: Some(in_types.iter().copied().collect()),
+        out_auth_types: Some(out_types.iter().copied().collect()),
     }
 }
 
@@ -165,7 +165,7 @@ pub(crate) fn permit(people: &[PersonId], doors: Vec<AccessDoor>) -> AccessSpec 
 /// Adds access `id` built from `spec`.
 pub(crate) fn add_access(s: &mut Snapshot, id: u64, spec: AccessSpec) -> AccessId {
     let access = Access::new(AccessId::new(id), spec).unwrap();
-    validate_access_doors(&s.topology, &access.doors).unwrap();
+    validate_access_doors(&s.topology, access.effect, &access.doors).unwrap();
     s.accesses.insert(access.id, access);
     AccessId::new(id)
 }

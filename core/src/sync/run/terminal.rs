@@ -1,8 +1,9 @@
 //! One terminal's task: passes that bring the device in line with its image, one after the
 //! other, with a wait in between.
 //!
-//! A pass is a sequence of named steps: [read back the device when due](read_back_if_due),
-//! [compute the image](compute_image), [register the device](register_device_once) (once),
+//! A pass is a sequence of named steps: [register the device](register_device_once) (once;
+//! a device that is not the terminal's is neither read nor written), [read back the device
+//! when due](read_back_if_due), [compute the image](compute_image),
 //! [plan](plan_steps), [apply the steps](apply_steps), [catch up on access
 //! logs](catch_up_on_logs_if_due), [report](report_pass) and [wait for the next
 //! pass](wait_for_next_pass): the next instant the image changes, a change of the tenant, a
@@ -97,7 +98,10 @@ pub(super) async fn terminal_loop(mut task: TerminalTask) {
 async fn pass(task: &mut TerminalTask, progress: &mut Progress) -> Result<(), Ended> {
     let revision = task.core.revision();
     let now = task.core.now();
-    let mut failure = read_back_if_due(task, progress, now).await.err();
+    let mut failure = register_device_once(task).await.err();
+    if failure.is_none() {
+        failure = read_back_if_due(task, progress, now).await.err();
+    }
     let image = match compute_image(task, revision, now).await {
         Ok(image) => image,
         Err(Stop::Removed) => {
@@ -112,9 +116,6 @@ async fn pass(task: &mut TerminalTask, progress: &mut Progress) -> Result<(), En
             return wait_for_next_pass(task, progress, None, Some(retry)).await;
         }
     };
-    if let Err(e) = register_device_once(task).await {
-        failure = failure.or(Some(e));
-    }
     let steps = match failure {
         Some(_) => Vec::new(),
         None => plan_steps(progress, &image),
@@ -230,16 +231,86 @@ async fn compute_image(
 }
 
 /// Tells the core which device answers at this terminal's address (once per task), so
-/// that what the device sends to the receiver is attributed to it.
+/// that what the device sends to the receiver is attributed to it. A terminal whose device
+/// is not known yet (it did not answer when it was registered) claims it now; a device
+/// other than the terminal's, or one another terminal has in any tenant, is refused
+/// ([`ApplyError::WrongDevice`]), and the pass neither reads nor writes it.
 async fn register_device_once(task: &mut TerminalTask) -> Result<(), ApplyError> {
     if task.registered {
         return Ok(());
     }
     let info = task.client.system_information().await?;
-    task.core
-        .register_device(info.device_id, task.tenant, task.terminal);
+    let found = info.device_id;
+    let terminal = task.terminal;
+    let known = task
+        .core
+        .read(task.tenant, |s| {
+            s.topology.terminals.get(&terminal).map(|t| t.device_id)
+        })
+        .await
+        .ok()
+        .flatten();
+    match known {
+        Some(Some(device)) if device == found => {}
+        Some(Some(device)) => {
+            return Err(ApplyError::WrongDevice(format!(
+                "the device at this terminal's address is device {found}, not its device                  {device}; change the terminal to accept it"
+            )));
+        }
+        Some(None) => claim_device(task, found).await?,
+        // The terminal is gone: the task ends with the next image.
+        None => {
+            return Err(ApplyError::WrongDevice(format!(
+                "terminal {terminal} is gone"
+            )));
+        }
+    }
+    task.core.register_device(found, task.tenant, task.terminal);
     task.registered = true;
     Ok(())
+}
+
+/// Records `device` as the terminal's device; refused when another terminal has it (the
+/// store keeps device ids unique across tenants).
+async fn claim_device(task: &TerminalTask, device: i64) -> Result<(), ApplyError> {
+    let caller = crate::app::Caller {
+        tenant: task.tenant,
+        key_prefix: "sync".into(),
+    };
+    let terminal = task.terminal;
+    task.core
+        .write(&caller, 0, move |s, plan| {
+            let Some(current) = s.topology.terminals.get(&terminal) else {
+                return Ok(());
+            };
+            if current.device_id.is_some() || s
+                .topology
+                .terminals
+                .values()
+                .any(|t| t.device_id == Some(device))
+            {
+                return Err(crate::error::AppError::conflict(
+                    None,
+                    format!("device {device} is already registered as another terminal"),
+                ));
+            }
+            let mut learned = current.clone();
+            learned.device_id = Some(device);
+            plan.audit(
+                "terminal.updated",
+                crate::store::Kind::Terminal,
+                Some(terminal.get()),
+            );
+            plan.put(learned, None);
+            Ok(())
+        })
+        .await
+        .map_err(|e| {
+            ApplyError::WrongDevice(format!(
+                "the device at this terminal's address (device {device}) is not recorded as                  its device: {}",
+                e.detail
+            ))
+        })
 }
 
 /// The steps that bring the device from what was applied to `image`. A terminal that holds
