@@ -30,6 +30,9 @@ struct Inner {
     /// Manual mode: number of tasks currently waiting.
     sleepers: watch::Sender<usize>,
     waiting: AtomicUsize,
+    /// Manual mode: the deadline of every task waiting (so a test can tell a wait that is
+    /// due from one that is not).
+    deadlines: std::sync::Mutex<Vec<Duration>>,
     /// Scaled mode: when the scheduler was created (for [`Scheduler::now`]).
     started: tokio::time::Instant,
 }
@@ -55,6 +58,7 @@ impl Scheduler {
                 now: watch::channel(Duration::ZERO).0,
                 sleepers: watch::channel(0).0,
                 waiting: AtomicUsize::new(0),
+                deadlines: std::sync::Mutex::default(),
                 started: tokio::time::Instant::now(),
             }),
         }
@@ -87,7 +91,7 @@ impl Scheduler {
             TimeMode::Manual => {
                 let mut now = self.inner.now.subscribe();
                 let deadline = now.borrow().saturating_add(nominal);
-                let _guard = SleeperGuard::enter(&self.inner);
+                let _guard = SleeperGuard::enter(&self.inner, deadline);
                 while *now.borrow_and_update() < deadline {
                     if now.changed().await.is_err() {
                         return;
@@ -137,6 +141,35 @@ impl Scheduler {
         *self.inner.sleepers.borrow()
     }
 
+    /// Manual mode: waiting tasks whose deadline has passed but which have not run yet.
+    pub fn due_sleepers(&self) -> usize {
+        let now = self.elapsed();
+        self.inner
+            .deadlines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|d| **d <= now)
+            .count()
+    }
+
+    /// Manual mode: returns once the simulator has taken in a move of the clock – no wait
+    /// is due any more and at least `n` tasks wait again – or `done` holds (the work that
+    /// waited has ended). Between a wait that ends and the next one a task runs without
+    /// waiting, so `n` (how many waited before the move) tells "done with this instant"
+    /// from "not yet back to waiting".
+    pub async fn settled(&self, n: usize, mut done: impl FnMut() -> bool) {
+        let mut rx = self.inner.sleepers.subscribe();
+        loop {
+            if done() || (self.due_sleepers() == 0 && *rx.borrow_and_update() >= n) {
+                return;
+            }
+            // A sleeper leaving or arriving changes the count; poll between changes too,
+            // since work may end without any task waiting.
+            let _ = tokio::time::timeout(Duration::from_millis(5), rx.changed()).await;
+        }
+    }
+
     /// Manual mode: returns once at least `n` tasks are waiting, so a test can advance the
     /// clock knowing the simulator is already waiting.
     pub async fn wait_for_sleepers(&self, n: usize) {
@@ -149,18 +182,32 @@ impl Scheduler {
     }
 }
 
-struct SleeperGuard<'a>(&'a Inner);
+struct SleeperGuard<'a>(&'a Inner, Duration);
 
 impl<'a> SleeperGuard<'a> {
-    fn enter(inner: &'a Inner) -> Self {
+    fn enter(inner: &'a Inner, deadline: Duration) -> Self {
+        inner
+            .deadlines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(deadline);
         let n = inner.waiting.fetch_add(1, Ordering::SeqCst) + 1;
         inner.sleepers.send_replace(n);
-        SleeperGuard(inner)
+        SleeperGuard(inner, deadline)
     }
 }
 
 impl Drop for SleeperGuard<'_> {
     fn drop(&mut self) {
+        let mut deadlines = self
+            .0
+            .deadlines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(i) = deadlines.iter().position(|d| *d == self.1) {
+            deadlines.swap_remove(i);
+        }
+        drop(deadlines);
         let n = self.0.waiting.fetch_sub(1, Ordering::SeqCst) - 1;
         self.0.sleepers.send_replace(n);
     }
@@ -186,6 +233,26 @@ mod tests {
         task.await.unwrap();
         assert_eq!(s.sleepers(), 0);
         assert_eq!(s.elapsed(), Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn settled_waits_for_a_due_sleeper_to_run_and_wait_again() {
+        let s = Scheduler::manual();
+        let task = tokio::spawn({
+            let s = s.clone();
+            async move {
+                s.sleep(Duration::from_secs(1)).await;
+                s.sleep(Duration::from_secs(1)).await;
+            }
+        });
+        s.wait_for_sleepers(1).await;
+        assert_eq!(s.due_sleepers(), 0);
+        s.advance(Duration::from_secs(1));
+        s.settled(1, || false).await;
+        assert_eq!((s.due_sleepers(), s.sleepers()), (0, 1), "back to waiting");
+        s.advance(Duration::from_secs(1));
+        s.settled(1, || task.is_finished()).await;
+        assert_eq!(s.sleepers(), 0);
     }
 
     #[tokio::test(start_paused = true)]

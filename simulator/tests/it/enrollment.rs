@@ -95,16 +95,31 @@ impl Rig {
     /// Moves the manual clock a second at a time until no enrollment runs (bounded), so a
     /// wait the device starts after an earlier one ended is covered too.
     async fn advance_until_idle(&self) -> u64 {
+        let idle = || self.sim.terminal().enroller_state()["enroller_state"] == "NORMAL_STATE";
+        let mut waiting = self.sim.scheduler().sleepers();
         for elapsed in 0..120 {
-            for _ in 0..50 {
-                tokio::task::yield_now().await;
-            }
-            if self.sim.terminal().enroller_state()["enroller_state"] == "NORMAL_STATE" {
+            self.settled(waiting).await;
+            if idle() {
                 return elapsed;
             }
+            // Settled: the count is what waits at this instant.
+            waiting = self.sim.scheduler().sleepers();
             self.advance(1);
         }
         panic!("enrollment still running after 120 s of scheduler time");
+    }
+
+    /// Waits (bounded) until the device has taken in the clock's last move: no wait is due
+    /// and `waiting` tasks wait again, or no enrollment runs any more.
+    async fn settled(&self, waiting: usize) {
+        let t = self.sim.terminal().clone();
+        let idle = move || t.enroller_state()["enroller_state"] == "NORMAL_STATE";
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            self.sim.scheduler().settled(waiting, idle),
+        )
+        .await
+        .expect("the device settles");
     }
 
     /// Waits (yielding, bounded) until no enrollment runs.
@@ -641,10 +656,9 @@ async fn auto_waits_for_the_countdown_and_manual_takes_the_photo_when_confirmed(
         .await;
     let screen = rig.sim.terminal().display.view(rig.sim.scheduler().now());
     assert_eq!(screen.countdown, Some(10));
+    let waiting = rig.sim.scheduler().sleepers();
     rig.advance(9);
-    for _ in 0..50 {
-        tokio::task::yield_now().await;
-    }
+    rig.settled(waiting).await;
     assert_eq!(
         rig.sim.terminal().enroller_state()["enroller_state"],
         "ENROLL_FACE_STATE",
