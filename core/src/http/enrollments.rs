@@ -22,6 +22,11 @@ pub(crate) struct EnrollmentIn {
     kind: String,
     #[serde(default = "yes")]
     sync: bool,
+    /// Whether the terminal also keeps what it captured for the person at once (its
+    /// `save`), before the sync engine brings the issued credential; off by default. The
+    /// terminal must already hold the person (it refuses otherwise).
+    #[serde(default)]
+    save: bool,
 }
 
 fn yes() -> bool {
@@ -89,7 +94,7 @@ pub(crate) async fn start(
             Capture::Fingerprint => EnrollKind::Biometry,
         },
         user_id: i64::try_from(person.get()).unwrap_or(i64::MAX),
-        save: false,
+        save: body.save,
         sync: body.sync,
         auto: true,
         countdown: Some(5),
@@ -107,9 +112,19 @@ pub(crate) async fn start(
                 .enrollments()
                 .get(caller.tenant, enrollment.id)
                 .unwrap_or(enrollment);
-            let error = AppError::terminal_unavailable(format!(
-                "the terminal did not take the enrollment: {e}"
-            ));
+            let error = match &e {
+                // The terminal answered and refused (a user it does not hold for `save`, a
+                // kind it cannot capture): the request's fault, not an outage.
+                crate::terminal::DriverError::Rejected { .. } => AppError::refused(
+                    RefusalClass::Unprocessable,
+                    "enrollment-refused",
+                    "Enrollment refused by the terminal",
+                    format!("the terminal refused the enrollment: {e}"),
+                ),
+                _ => AppError::terminal_unavailable(format!(
+                    "the terminal did not take the enrollment: {e}"
+                )),
+            };
             return Ok(failed(&error, &ended));
         }
     };

@@ -471,3 +471,54 @@ async fn a_deleted_terminal_is_cleared_of_what_the_core_wrote() {
     );
     rig.engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_enrollment_with_save_leaves_the_card_on_the_terminal_at_once_and_once() {
+    let rig = rig("standalone").await;
+    let person = rig
+        .api
+        .post(
+            "/v1/people",
+            json!({"acs_id": "E-503", "name": "Dan", "selfie": crate::api_support::face_b64()}),
+        )
+        .await
+        .id();
+    rig.api
+        .post("/v1/members", json!({"person_id": person}))
+        .await
+        .id();
+    // The terminal must hold the person for `save`: their face puts them there.
+    rig.converged(1).await;
+    rig.device(0).present(Presentation::Card(CARD));
+    let enrolled = rig
+        .api
+        .post(
+            &format!("/v1/terminals/{}/enrollments", rig.terminals[0]),
+            json!({"person_id": person, "kind": "card", "sync": true, "save": true}),
+        )
+        .await;
+    assert_eq!(enrolled.status, 201, "{}", enrolled.json);
+    let cards = |i: usize| {
+        rig.device(i)
+            .device()
+            .rows("cards")
+            .expect("cards")
+            .iter()
+            .filter(|c| c.get("value").and_then(Json::as_u64) == Some(CARD))
+            .count()
+    };
+    assert_eq!(cards(0), 1, "kept by the terminal at once");
+    bounded("the issued card on the other terminal", async {
+        while cards(1) != 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    rig.converged(1).await;
+    assert_eq!(
+        (cards(0), cards(1)),
+        (1, 1),
+        "once on each terminal after the sync"
+    );
+    rig.engine.shutdown().await;
+}
