@@ -490,3 +490,67 @@ async fn a_terminal_task_whose_reads_fail_says_so_and_recovers() {
     assert_eq!(users(&fleet, 0), BTreeSet::from(["E-9".to_owned()]));
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_wiped_terminal_is_repaired_completely_at_the_next_read_back() {
+    let api = Api::start().await;
+    let fleet = fleet(1).await;
+    let places = site(&api, 1).await;
+    let terminal = register(&api, &fleet, 0, places[0].0, places[0].1).await;
+    let engine = SyncEngine::spawn(
+        api.core.clone(),
+        SyncOptions {
+            readback_every: Duration::from_secs(60),
+            receiver: Some(("127.0.0.1".into(), 9)),
+            ..options()
+        },
+    );
+    let ana = person(&api, "E-5").await;
+    api.post("/v1/members", json!({"person_id": ana}))
+        .await
+        .id();
+    converged(&engine, &[(terminal, 1)]).await;
+    let device = fleet.device(0).expect("device").device();
+    let held = || {
+        (
+            users(&fleet, 0).len(),
+            count(&fleet, 0, "cards"),
+            count(&fleet, 0, "user_access_rules"),
+            device.list_images().len(),
+            device
+                .config_value("monitor", "hostname")
+                .unwrap_or_default(),
+        )
+    };
+    let before = held();
+    assert_eq!(
+        (before.0, before.1, before.2, before.3),
+        (1, 1, 1, 1),
+        "user, card, rule link and photo"
+    );
+    assert_eq!(before.4, "127.0.0.1");
+    // The terminal comes back empty (a factory reset); then only its cards are lost.
+    device.reset_to_factory();
+    assert_eq!(held().0, 0);
+    api.set_now("2026-05-04T08:01:00Z");
+    board_until(engine.board(), "the wiped terminal repaired", |_| {
+        held() == before
+    })
+    .await;
+    device
+        .destroy_objects(
+            acs_simulator::wire::Members::of(
+                &json!({"object": "cards", "where": {"cards": {"user_id": ana}}}),
+                "request",
+            )
+            .expect("members"),
+        )
+        .expect("cards deleted by hand");
+    api.set_now("2026-05-04T08:02:00Z");
+    board_until(engine.board(), "the partly wiped terminal repaired", |_| {
+        held() == before
+    })
+    .await;
+    engine.shutdown().await;
+    fleet.shutdown().await;
+}
