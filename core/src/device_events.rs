@@ -23,13 +23,21 @@ pub(crate) fn door_of(t: &Terminal, portal: i64) -> Option<DoorId> {
         .copied()
 }
 
-/// Converts a device-local epoch (wall time read as UTC) to an instant in the site's zone.
-pub(crate) fn device_instant(s: &Snapshot, t: &Terminal, local: i64) -> Option<Timestamp> {
+/// Converts a device-local epoch (wall time read as UTC) to an instant: the device's
+/// measured clock skew (`skew`, device local time minus the site's wall time; 0 when not
+/// measured) is taken off, and the wall time left is read in the site's zone
+/// (docs/domain.md §5.3).
+pub(crate) fn device_instant(
+    s: &Snapshot,
+    t: &Terminal,
+    local: i64,
+    skew: i64,
+) -> Option<Timestamp> {
     let tz = s
         .topology
         .site_of_facility(t.facility_id)
         .map_or(jiff::tz::TimeZone::UTC, |site| site.time_zone.clone());
-    let wall = Timestamp::from_second(local).ok()?;
+    let wall = Timestamp::from_second(local.checked_sub(skew)?).ok()?;
     let civil = wall.to_zoned(jiff::tz::TimeZone::UTC).datetime();
     civil.to_zoned(tz).ok().map(|z| z.timestamp())
 }
@@ -86,6 +94,7 @@ pub(crate) async fn record_access_log(
         }
     }
     let received = core.now();
+    let skew = core.sync_board().clock_skew(tenant, terminal).unwrap_or(0);
     let caller = crate::app::Caller {
         tenant,
         key_prefix: format!("terminal:{terminal}"),
@@ -103,7 +112,7 @@ pub(crate) async fn record_access_log(
                 .terminals
                 .get(&terminal)
                 .ok_or_else(|| AppError::not_found("terminal", terminal))?;
-            let occurred = device_instant(s, t, local).unwrap_or(received);
+            let occurred = device_instant(s, t, local, skew).unwrap_or(received);
             let person = u64::try_from(user)
                 .ok()
                 .map(PersonId::new)

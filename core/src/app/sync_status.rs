@@ -32,6 +32,10 @@ pub struct SyncStatus {
     pub revision: u64,
     /// The highest id of the device's `access_logs` the catch-up has read and recorded.
     pub access_logs_read: i64,
+    /// The device clock's measured skew: the device's local time minus the site's wall
+    /// time, in seconds (docs/domain.md §5.3); `None` until the engine has read the clock.
+    /// Times written to the device are shifted by it and times it reports shifted back.
+    pub clock_skew_seconds: Option<i64>,
 }
 
 /// Every terminal's status; clones share it.
@@ -45,6 +49,14 @@ impl StatusBoard {
     /// A terminal's status, if the engine has seen it.
     pub fn get(&self, tenant: TenantId, terminal: TerminalId) -> Option<SyncStatus> {
         self.lock().get(&(tenant, terminal)).cloned()
+    }
+
+    /// The measured skew of a terminal's device clock (seconds the device's local time is
+    /// ahead of the site's wall time), if the engine has measured it.
+    pub fn clock_skew(&self, tenant: TenantId, terminal: TerminalId) -> Option<i64> {
+        self.lock()
+            .get(&(tenant, terminal))
+            .and_then(|s| s.clock_skew_seconds)
     }
 
     pub(crate) fn set(&self, tenant: TenantId, terminal: TerminalId, status: SyncStatus) {

@@ -203,19 +203,32 @@ fn credential_row(table: &str, column: &str, user: i64, value: &Json) -> Map<Str
     r
 }
 
+/// A wall time of the site (`users.begin_time` / `end_time` as the image holds them) on a
+/// device whose clock is `skew` seconds ahead of the site's wall time; 0 (none) stays 0
+/// (docs/domain.md §5.3).
+pub fn on_device(wall: i64, skew: i64) -> i64 {
+    if wall == 0 {
+        0
+    } else {
+        wall.saturating_add(skew)
+    }
+}
+
 async fn put_user(
     client: &TerminalClient,
     core: &Core,
     tenant: TenantId,
     user: &UserImage,
     before: Option<&UserImage>,
+    skew: i64,
 ) -> Result<(), ApplyError> {
     client
         .create_or_modify_objects(
             "users",
             vec![row(
                 json!({"id": user.id, "registration": user.registration, "name": user.name,
-                "begin_time": user.begin_time, "end_time": user.end_time}),
+                "begin_time": on_device(user.begin_time, skew),
+                "end_time": on_device(user.end_time, skew)}),
             )],
         )
         .await?;
@@ -325,6 +338,7 @@ pub async fn apply_new_users(
     core: &Core,
     tenant: TenantId,
     users: &[&UserImage],
+    skew: i64,
 ) -> Result<(), ApplyError> {
     if users.is_empty() {
         return Ok(());
@@ -338,7 +352,8 @@ pub async fn apply_new_users(
                 .map(|u| {
                     row(
                         json!({"id": u.id, "registration": u.registration, "name": u.name,
-                        "begin_time": u.begin_time, "end_time": u.end_time}),
+                        "begin_time": on_device(u.begin_time, skew),
+                        "end_time": on_device(u.end_time, skew)}),
                     )
                 })
                 .collect(),
@@ -476,6 +491,7 @@ pub async fn apply(
     core: &Core,
     tenant: TenantId,
     step: &Step,
+    skew: i64,
 ) -> Result<(), ApplyError> {
     match step {
         Step::Remove { applied, .. } => {
@@ -519,7 +535,7 @@ pub async fn apply(
                     Some(SubjectImage::User(u)) => Some(u),
                     _ => None,
                 };
-                put_user(client, core, tenant, user, before).await
+                put_user(client, core, tenant, user, before, skew).await
             }
             // Never desired.
             SubjectImage::Doubt { .. } => Ok(()),

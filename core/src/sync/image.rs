@@ -4,7 +4,8 @@
 //! Mapping onto the Control iD tables (docs/device-api.md §3.8):
 //! - a person → `users` row with `id` = the core's person id, `registration` = `acs_id`
 //!   (so the `acs_id` is recoverable from the device), `name`, `begin_time`/`end_time` =
-//!   the person's validity in the device's local wall time (0 = unset);
+//!   the person's validity in the site's wall time (0 = unset), to which the engine adds
+//!   the terminal's measured clock skew when writing (docs/domain.md §5.3);
 //! - their credentials → `cards.value` (facility code × 2^32 + number), `pins.value`,
 //!   `qrcodes.value`, `templates.template`, and the face photo through `user_set_image`;
 //! - why they may pass → `user_access_rules` to one rule per schedule (its time zone and
@@ -46,9 +47,9 @@ pub struct UserImage {
     pub registration: String,
     /// `users.name`.
     pub name: String,
-    /// `users.begin_time` (device local seconds; 0 = none).
+    /// `users.begin_time` (the site's wall seconds, before the clock skew; 0 = none).
     pub begin_time: i64,
-    /// `users.end_time` (device local seconds; 0 = none).
+    /// `users.end_time` (the site's wall seconds, before the clock skew; 0 = none).
     pub end_time: i64,
     /// `cards.value`s.
     pub cards: BTreeSet<u64>,
@@ -182,8 +183,9 @@ pub fn user_key(id: i64) -> String {
 /// The key of the holidays subject.
 pub const HOLIDAYS_KEY: &str = "holidays";
 
-/// Device-local seconds for an instant: wall time in `tz` read as if it were UTC
-/// (docs/device-api.md §3.9 "time").
+/// The site's wall seconds for an instant: wall time in `tz` read as if it were UTC
+/// (docs/device-api.md §3.9 "time"); a device whose clock reads the site's wall time
+/// reports these, any other is off by its measured skew (docs/domain.md §5.3).
 pub fn device_seconds(at: Timestamp, tz: &TimeZone) -> i64 {
     at.as_second() + i64::from(tz.to_offset(at).seconds())
 }

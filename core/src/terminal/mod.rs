@@ -67,6 +67,9 @@ pub struct SystemInformation {
     pub serial: String,
     /// Firmware version, e.g. `6.23.0` (empty when absent).
     pub version: String,
+    /// `time`: the device's local wall clock, seconds since 1970 read as UTC (§3.9);
+    /// `None` when absent or not an integer.
+    pub time: Option<i64>,
     /// The whole reply.
     pub raw: Json,
 }
@@ -216,6 +219,7 @@ impl TerminalClient {
             device_id: identity.device_id,
             serial: identity.serial,
             version: identity.version,
+            time: identity.time,
             raw: Json::Object(reply),
         })
     }
@@ -399,6 +403,13 @@ impl TerminalClient {
     /// `[{"action": "sec_box", "parameters": "id=65793, reason=3"}]`.
     pub async fn execute_actions(&self, actions: Json) -> Result<(), DriverError> {
         self.call_json("execute_actions", &wire::actions_request(actions))
+            .await?;
+        Ok(())
+    }
+
+    /// `set_system_time.fcgi`: sets the device's local wall clock to `local` (§9.4).
+    pub async fn set_system_time(&self, local: jiff::civil::DateTime) -> Result<(), DriverError> {
+        self.call_json("set_system_time", &wire::system_time_request(local))
             .await?;
         Ok(())
     }

@@ -400,6 +400,7 @@ pub(super) struct Identity {
     pub(super) device_id: i64,
     pub(super) serial: String,
     pub(super) version: String,
+    pub(super) time: Option<i64>,
 }
 
 pub(super) fn identity(reply: &Object) -> Result<Identity, MalformedReply> {
@@ -422,7 +423,14 @@ pub(super) fn identity(reply: &Object) -> Result<Identity, MalformedReply> {
         device_id,
         serial: text("serial")?,
         version: text("version")?,
+        time: reply.get("time").and_then(lenient_i64),
     })
+}
+
+/// `set_system_time.fcgi` body: the local wall clock's fields, every one an int (§9.4).
+pub(super) fn system_time_request(local: jiff::civil::DateTime) -> Json {
+    json!({"day": local.day(), "month": local.month(), "year": local.year(),
+           "hour": local.hour(), "minute": local.minute(), "second": local.second()})
 }
 
 /// `execute_actions.fcgi` body: `{"actions": [{"action", "parameters"}]}` (§9.3).

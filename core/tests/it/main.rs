@@ -10,6 +10,7 @@ mod bounded; // every wait with a deadline
 mod crash; // SIGKILL of `acs-core serve` during sync and enrollment: nothing lost or doubled
 mod decision_table; // table-driven decisions covering every reason code
 mod desired_state; // desired state: distribution rules, monotonicity, next_change exactness
+mod device_clock; // terminal clocks at several UTC offsets and skewed: times written and read
 mod devices; // the core with simulated terminals: enrollment, access events, online decisions
 mod fuzz; // bad input: generated requests to the integrator API and the receiver
 mod layering; // the layers hold: HTTP only at the edges, a pure domain, no module cycles

@@ -11,12 +11,17 @@ use crate::sync::image::{DeviceImage, SubjectImage};
 use crate::sync::logs;
 use crate::sync::plan::Step;
 
-/// What was applied to the terminal, and the access-log cursor.
+/// The key under which the clock skew the applied users' times were written with is kept
+/// (`{"seconds": n}`; absent: 0, the device's clock taken as the site's wall clock).
+pub(super) const SKEW_KEY: &str = "clock:skew";
+
+/// What was applied to the terminal, the access-log cursor, and the clock skew the applied
+/// users' `begin_time` / `end_time` were written with.
 pub(super) async fn load_applied(
     core: &Core,
     tenant: TenantId,
     terminal: TerminalId,
-) -> (DeviceImage, i64) {
+) -> (DeviceImage, i64, i64) {
     let store = core.store().clone();
     let rows = match tokio::task::spawn_blocking(move || {
         store.applied(tenant.get(), terminal.get())
@@ -36,9 +41,14 @@ pub(super) async fn load_applied(
         }
     };
     let cursor = logs::cursor_of(&rows);
+    let skew = rows
+        .iter()
+        .find(|(key, _)| key == SKEW_KEY)
+        .and_then(|(_, doc)| doc.get("seconds")?.as_i64())
+        .unwrap_or(0);
     let applied = rows
         .into_iter()
-        .filter(|(key, _)| key != logs::CURSOR_KEY)
+        .filter(|(key, _)| key != logs::CURSOR_KEY && key != SKEW_KEY)
         .filter_map(|(key, data)| match serde_json::from_value::<SubjectImage>(data) {
             Ok(image) => Some((key, image)),
             Err(e) => {
@@ -47,7 +57,7 @@ pub(super) async fn load_applied(
             }
         })
         .collect();
-    (applied, cursor)
+    (applied, cursor, skew)
 }
 
 /// Records what was applied for each subject (`None`: nothing), in one store transaction.

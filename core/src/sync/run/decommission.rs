@@ -27,7 +27,7 @@ pub(super) async fn decommission(
     client: TerminalClient,
     options: SyncOptions,
 ) {
-    let (applied, _) = load_applied(&core, tenant, terminal).await;
+    let (applied, ..) = load_applied(&core, tenant, terminal).await;
     if applied.is_empty() {
         return;
     }
@@ -59,7 +59,8 @@ async fn clear(
     applied: &DeviceImage,
 ) -> Result<(), crate::sync::apply::ApplyError> {
     for step in plan(&DeviceImage::new(), applied) {
-        apply(client, core, tenant, &step).await?;
+        // Removals write no times: the clock's skew does not matter.
+        apply(client, core, tenant, &step, 0).await?;
     }
     // The monitor and online settings are the core's only if it set them.
     let set_up = applied

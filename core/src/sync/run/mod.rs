@@ -51,6 +51,10 @@ pub struct SyncOptions {
     /// terminal as its monitor and, in online modes, its online server. `None` leaves the
     /// terminals' configuration alone.
     pub receiver: Option<(String, u16)>,
+    /// Set a terminal's clock (`set_system_time`, to the site's wall time) when its
+    /// measured skew exceeds this; `None` (the default) never changes a device's clock,
+    /// and times are translated by the measured skew instead (docs/domain.md §5.3).
+    pub set_clock_beyond: Option<Duration>,
     /// Faults to inject (tests and chaos campaigns); none by default.
     pub faults: SyncFaults,
 }
@@ -91,6 +95,7 @@ impl Default for SyncOptions {
             logs_every: Duration::from_secs(60),
             client: ClientOptions::default(),
             receiver: None,
+            set_clock_beyond: None,
             faults: SyncFaults::default(),
         }
     }

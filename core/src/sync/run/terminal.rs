@@ -68,6 +68,12 @@ struct Progress {
     /// The image a pass without failure last brought the device to: while the desired image
     /// is that very computation (and no read-back found drift), there is nothing to plan.
     holding: Option<Arc<DeviceImage>>,
+    /// The device clock's skew in use (device local time minus the site's wall time): what
+    /// users' times are written with, and what the applied record's times were written with
+    /// (or are marked to be written again with).
+    skew: i64,
+    /// The skew the store records the applied users' times as written with.
+    skew_stored: i64,
 }
 
 /// What applying a pass's steps left.
@@ -120,7 +126,7 @@ async fn pass(task: &mut TerminalTask, progress: &mut Progress) -> Result<(), En
         Some(_) => Vec::new(),
         None => plan_steps(progress, &image),
     };
-    let applied = apply_steps(task, &mut progress.applied, &steps).await?;
+    let applied = apply_steps(task, &mut progress.applied, &steps, progress.skew).await?;
     failure = applied.failure.or(failure);
     let logs_may_run = !failure.as_ref().is_some_and(ApplyError::is_retryable);
     if logs_may_run && let Err(e) = catch_up_on_logs_if_due(task, progress, now).await {
@@ -130,7 +136,13 @@ async fn pass(task: &mut TerminalTask, progress: &mut Progress) -> Result<(), En
         progress.logs_due = true;
     }
     let pending = applied.remaining + usize::from(failure.is_some() && steps.is_empty());
+    let clean = failure.is_none();
     let retry = report_pass(task, progress, revision, now, &image, pending, failure);
+    if clean && progress.skew_stored != progress.skew {
+        // Every applied user's times are now written with the skew in use.
+        save_skew(task, progress.skew).await;
+        progress.skew_stored = progress.skew;
+    }
     wait_for_next_pass(task, progress, image.next_change, retry).await
 }
 
@@ -138,7 +150,7 @@ impl Progress {
     /// The state a task starts from: the applied record and log cursor from the store, a
     /// read-back and a log catch-up due at once.
     async fn start(task: &TerminalTask) -> Progress {
-        let (applied, cursor) = load_applied(&task.core, task.tenant, task.terminal).await;
+        let (applied, cursor, skew) = load_applied(&task.core, task.tenant, task.terminal).await;
         Progress {
             applied,
             cursor,
@@ -151,6 +163,8 @@ impl Progress {
             logs_due: true,
             next_logs: task.core.now(),
             holding: None,
+            skew,
+            skew_stored: skew,
         }
     }
 }
@@ -164,12 +178,100 @@ async fn read_back_if_due(
     if now < progress.next_readback {
         return Ok(());
     }
+    measure_clock(task, progress).await?;
     let drifted = read_back(task, &mut progress.applied).await?;
     if drifted {
         progress.holding = None;
     }
     progress.next_readback = add(now, task.options.readback_every);
     Ok(())
+}
+
+/// A new measurement of the device's clock replaces the skew in use only when it differs
+/// by more than this (a reply takes time, and the device counts whole seconds).
+const SKEW_TOLERANCE: i64 = 2;
+
+/// Measures the device clock's skew (its local time minus the site's wall time now), on
+/// first contact and with every read-back; sets the device's clock first when
+/// [`SyncOptions::set_clock_beyond`](super::SyncOptions) says so. A changed skew marks the
+/// applied users with times to be written again. The skew is published at once, so that
+/// access logs read in this pass are translated with it.
+async fn measure_clock(task: &TerminalTask, progress: &mut Progress) -> Result<(), ApplyError> {
+    let terminal = task.terminal;
+    let zone = task
+        .core
+        .read(task.tenant, move |s| {
+            let facility = s.topology.terminals.get(&terminal)?.facility_id;
+            Some(
+                s.topology
+                    .site_of_facility(facility)
+                    .map_or(jiff::tz::TimeZone::UTC, |site| site.time_zone.clone()),
+            )
+        })
+        .await
+        .ok()
+        .flatten();
+    let Some(zone) = zone else {
+        return Ok(());
+    };
+    let mut measured = skew_now(task, &zone).await?;
+    if let (Some(limit), Some(skew)) = (task.options.set_clock_beyond, measured)
+        && skew.unsigned_abs() > limit.as_secs()
+    {
+        let wall = task.core.now().to_zoned(zone.clone()).datetime();
+        match task.client.set_system_time(wall).await {
+            Ok(()) => {
+                tracing::info!(%terminal, skew, "terminal clock set to the site's wall time");
+                measured = skew_now(task, &zone).await?;
+            }
+            Err(e) if !e.is_retryable() => {
+                tracing::warn!(%terminal, skew, error = %e, "the terminal refused to set its clock; times are translated");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let Some(measured) = measured else {
+        // The device reports no time: its clock is taken as the site's wall clock.
+        return Ok(());
+    };
+    let known = progress.status.clock_skew_seconds;
+    if known.is_none_or(|k| (measured - k).abs() > SKEW_TOLERANCE) {
+        if let Some(k) = known {
+            tracing::info!(%terminal, from = k, to = measured, "terminal clock skew changed");
+        }
+        progress.status.clock_skew_seconds = Some(measured);
+        task.board
+            .set(task.tenant, task.terminal, progress.status.clone());
+    }
+    let skew = progress.status.clock_skew_seconds.unwrap_or(0);
+    if skew != progress.skew {
+        mark_times_to_rewrite(&mut progress.applied);
+        progress.skew = skew;
+        progress.holding = None;
+    }
+    Ok(())
+}
+
+/// The device's local time minus the site's wall time now, from `system_information`.
+async fn skew_now(
+    task: &TerminalTask,
+    zone: &jiff::tz::TimeZone,
+) -> Result<Option<i64>, ApplyError> {
+    let info = task.client.system_information().await?;
+    let wall = crate::sync::image::device_seconds(task.core.now(), zone);
+    Ok(info.time.map(|device| device.saturating_sub(wall)))
+}
+
+/// Makes every applied user with a validity time differ from any image, so that the next
+/// plan writes their `users` row again (with the new skew); nothing else of theirs changes.
+fn mark_times_to_rewrite(applied: &mut DeviceImage) {
+    for image in applied.values_mut() {
+        if let SubjectImage::User(user) = image
+            && (user.begin_time != 0 || user.end_time != 0)
+        {
+            user.begin_time = i64::MIN;
+        }
+    }
 }
 
 /// The terminal's image at `now` (shared with every terminal of the same coverage), with
@@ -334,6 +436,7 @@ async fn apply_steps(
     task: &TerminalTask,
     applied: &mut DeviceImage,
     steps: &[Step],
+    skew: i64,
 ) -> Result<Applied, Ended> {
     let mut outcome = Applied {
         remaining: steps.len(),
@@ -346,7 +449,7 @@ async fn apply_steps(
         }
         let batch = new_users_batch(&steps[index..]);
         if batch.len() > 1 {
-            match push_new_users(task, applied, &batch).await {
+            match push_new_users(task, applied, &batch, skew).await {
                 Batch::Pushed => {
                     outcome.remaining -= batch.len();
                     index += batch.len();
@@ -360,7 +463,7 @@ async fn apply_steps(
             }
         }
         let end = index + batch.len().max(1);
-        if apply_one_by_one(task, applied, &steps[index..end], &mut outcome)
+        if apply_one_by_one(task, applied, &steps[index..end], &mut outcome, skew)
             .await
             .is_break()
         {
@@ -394,10 +497,15 @@ fn new_user(step: &Step) -> Option<&UserImage> {
 }
 
 /// Pushes the new people of `batch` in one call.
-async fn push_new_users(task: &TerminalTask, applied: &mut DeviceImage, batch: &[&Step]) -> Batch {
+async fn push_new_users(
+    task: &TerminalTask,
+    applied: &mut DeviceImage,
+    batch: &[&Step],
+    skew: i64,
+) -> Batch {
     let users: Vec<&UserImage> = batch.iter().filter_map(|s| new_user(s)).collect();
     doubt(task, applied, batch).await;
-    match apply_new_users(&task.client, &task.core, task.tenant, &users).await {
+    match apply_new_users(&task.client, &task.core, task.tenant, &users, skew).await {
         Ok(()) => {
             settle(task, applied, batch).await;
             Batch::Pushed
@@ -420,10 +528,11 @@ async fn apply_one_by_one(
     applied: &mut DeviceImage,
     steps: &[Step],
     outcome: &mut Applied,
+    skew: i64,
 ) -> ControlFlow<()> {
     for step in steps {
         doubt(task, applied, &[step]).await;
-        match apply(&task.client, &task.core, task.tenant, step).await {
+        match apply(&task.client, &task.core, task.tenant, step, skew).await {
             Ok(()) => {
                 settle(task, applied, &[step]).await;
                 outcome.remaining -= 1;
@@ -508,6 +617,25 @@ fn report_pass(
     };
     task.board.set(task.tenant, task.terminal, status.clone());
     retry
+}
+
+/// Records in the store the skew the applied users' times are written with (a lost save
+/// only makes a restarted task write those times again).
+async fn save_skew(task: &TerminalTask, skew: i64) {
+    let store = task.core.store().clone();
+    let (tenant, terminal) = (task.tenant, task.terminal);
+    let doc = serde_json::json!({ "seconds": skew });
+    let saved = tokio::task::spawn_blocking(move || {
+        store.set_applied(
+            tenant.get(),
+            terminal.get(),
+            &[(super::applied::SKEW_KEY.to_owned(), Some(doc))],
+        )
+    })
+    .await;
+    if !matches!(saved, Ok(Ok(_))) {
+        tracing::warn!(%terminal, "the clock skew of the applied times was not saved");
+    }
 }
 
 /// Reports a pass that could not read the core, and answers the backoff before the next.
