@@ -81,15 +81,28 @@ pub(crate) async fn record_access_log(
     // again (a new terminal id, the same device) does not replay its log as new events.
     // Rows recorded under the terminal's id (before the device was known) count too.
     let by_terminal = format!("device-log:{terminal}:{log_id}");
-    let key = Idempotency {
+    let fingerprint = format!("{event}:{local}:{user}");
+    let mut key = Idempotency {
         key: match core.device_of(tenant, terminal) {
             Some(device) => format!("device-log:device-{device}:{log_id}"),
             None => by_terminal.clone(),
         },
-        fingerprint: format!("{event}:{local}:{user}"),
+        fingerprint: fingerprint.clone(),
     };
-    for seen in [&key.key, &by_terminal] {
-        if core.idempotent_reply(tenant, seen).await?.is_some() {
+    // The same id with another row is a device that was wiped and counts its log from 1
+    // again: a new row, kept under the id and its content.
+    let mut reused = false;
+    for seen in [key.key.clone(), by_terminal] {
+        if let Some(reply) = core.idempotent_reply(tenant, &seen).await? {
+            if reply.fingerprint == fingerprint {
+                return Ok(());
+            }
+            reused = true;
+        }
+    }
+    if reused {
+        key.key = format!("{}:{fingerprint}", key.key);
+        if core.idempotent_reply(tenant, &key.key).await?.is_some() {
             return Ok(());
         }
     }

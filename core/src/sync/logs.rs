@@ -37,6 +37,35 @@ pub async fn catch_up(
 ) -> (i64, Result<usize, ApplyError>) {
     let mut cursor = after;
     let mut recorded = 0;
+    // A device whose newest row is older than the cursor was wiped (or replaced): its log
+    // counts from 1 again, so it is read from the start (rows already recorded are known
+    // by their content).
+    if cursor > 0 {
+        let newest = client
+            .load_objects(
+                "access_logs",
+                Map::from_iter([
+                    ("fields".to_owned(), json!(["id"])),
+                    ("order".to_owned(), json!(["descending", "id"])),
+                    ("limit".to_owned(), json!(1)),
+                ]),
+            )
+            .await;
+        match newest {
+            Ok(rows) => {
+                let newest = rows
+                    .first()
+                    .and_then(|r| r.get("id"))
+                    .and_then(Json::as_i64)
+                    .unwrap_or(0);
+                if newest < cursor {
+                    tracing::warn!(%terminal, newest, cursor, "the device's access log is behind the cursor (wiped or replaced); reading it from the start");
+                    cursor = 0;
+                }
+            }
+            Err(e) => return (cursor, Err(e.into())),
+        }
+    }
     loop {
         let request = Map::from_iter([
             (

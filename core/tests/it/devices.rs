@@ -522,3 +522,43 @@ async fn an_enrollment_with_save_leaves_the_card_on_the_terminal_at_once_and_onc
     );
     rig.engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_wiped_terminal_counting_its_log_from_one_again_loses_no_event() {
+    let rig = rig("standalone").await;
+    rig.member_with_card("E-504", "Eve").await;
+    rig.converged(1).await;
+    let mut events = rig.api.core.subscribe();
+    let first = rig
+        .device(0)
+        .identify(&Presentation::Card(CARD))
+        .await
+        .expect("decided");
+    assert_eq!(first.decision.event, 7);
+    terminal_event(&mut events).await;
+    assert_eq!(events_from_terminals(&rig.api).await, 1);
+    // The terminal comes back empty: its access log starts at id 1 again.
+    rig.device(0).device().reset_to_factory();
+    rig.api.set_now("2026-05-04T08:06:00Z");
+    board_until(rig.engine.board(), "the wiped terminal repaired", |_| {
+        rig.device(0).device().rows("users").expect("users").len() == 1
+    })
+    .await;
+    let again = rig
+        .device(0)
+        .identify(&Presentation::Card(CARD))
+        .await
+        .expect("decided");
+    assert_eq!(
+        again.decision.event, 7,
+        "the repaired terminal lets the member in"
+    );
+    let event = terminal_event(&mut events).await;
+    assert_eq!(event["acs_id"], "E-504", "{event}");
+    assert_eq!(
+        events_from_terminals(&rig.api).await,
+        2,
+        "the new row with a reused id is a new event"
+    );
+    rig.engine.shutdown().await;
+}
