@@ -1,13 +1,14 @@
 //! `/v1/holiday-calendars`: holidays in three classes that schedules honour or skip.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
+use super::create;
+use super::deletes;
 use super::input::Input;
 use super::reads;
-use super::{create, delete_unused};
 use crate::app::{Caller, Core};
 use crate::domain::{Holiday, HolidayCalendar, HolidayCalendarId};
 use crate::error::AppError;
@@ -90,29 +91,15 @@ pub(crate) async fn create_calendar(
 
 reads! { list_calendars, get_calendar, "holiday calendar", HolidayCalendarId, |s| s.holiday_calendars, calendar_view }
 
-/// `DELETE /v1/holiday-calendars/{id}`.
-pub(crate) async fn delete_calendar(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    delete_unused::<HolidayCalendar>(
-        &core,
-        &caller,
-        &id,
-        |s, id| {
-            s.holiday_calendars
-                .contains_key(&HolidayCalendarId::new(id))
-        },
-        |s, id| {
-            s.schedules
-                .values()
-                .find(|sc| {
-                    sc.holiday_calendar_ids
-                        .contains(&HolidayCalendarId::new(id))
-                })
-                .map(|sc| format!("schedule {}", sc.id))
-        },
-    )
-    .await
-}
+deletes! { delete_calendar, HolidayCalendar, |s, id| {
+    s.holiday_calendars
+        .contains_key(&HolidayCalendarId::new(id))
+}, |s, id| {
+    s.schedules
+        .values()
+        .find(|sc| {
+            sc.holiday_calendar_ids
+                .contains(&HolidayCalendarId::new(id))
+        })
+        .map(|sc| format!("schedule {}", sc.id))
+} }

@@ -6,9 +6,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
+use super::deletes;
 use super::input::{Input, PersonRef, path_id};
 use super::reads;
-use super::{create_about, delete_unused, ok};
+use super::{create_about, ok};
 use crate::app::{Caller, Core, Subject};
 use crate::domain::{Group, GroupId, PersonId};
 use crate::error::AppError;
@@ -66,26 +67,12 @@ pub(crate) async fn create_group(
 
 reads! { list_groups, get_group, "group", GroupId, |s| s.groups, group_view }
 
-/// `DELETE /v1/groups/{id}`.
-pub(crate) async fn delete_group(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    delete_unused::<Group>(
-        &core,
-        &caller,
-        &id,
-        |s, id| s.groups.contains_key(&GroupId::new(id)),
-        |s, id| {
-            s.accesses
-                .values()
-                .find(|a| a.is_live() && a.group_ids.contains(&GroupId::new(id)))
-                .map(|a| format!("access {}", a.id))
-        },
-    )
-    .await
-}
+deletes! { delete_group, Group, |s, id| s.groups.contains_key(&GroupId::new(id)), |s, id| {
+    s.accesses
+        .values()
+        .find(|a| a.is_live() && a.group_ids.contains(&GroupId::new(id)))
+        .map(|a| format!("access {}", a.id))
+} }
 
 /// `POST /v1/groups/{id}/members` with `{"person_id"}`.
 pub(crate) async fn add_group_member(

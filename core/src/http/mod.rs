@@ -363,6 +363,22 @@ macro_rules! reads {
 }
 pub(crate) use reads;
 
+/// The `DELETE {id}` handler of a resource removed only when nothing uses it:
+/// `deletes! { delete_site, Site, |s, id| exists, |s, id| what uses it }`.
+macro_rules! deletes {
+    ($name:ident, $ty:ty, $exists:expr, $used_by:expr $(,)?) => {
+        #[doc = concat!("`DELETE` one ", stringify!($ty), " by id, unless something uses it.")]
+        pub(crate) async fn $name(
+            axum::extract::State(core): axum::extract::State<crate::app::Core>,
+            caller: crate::app::Caller,
+            axum::extract::Path(id): axum::extract::Path<String>,
+        ) -> Result<axum::response::Response, crate::error::AppError> {
+            super::delete_unused::<$ty>(&core, &caller, &id, $exists, $used_by).await
+        }
+    };
+}
+pub(crate) use deletes;
+
 /// The `(id, view)` items of a list, in id order, borrowed from a snapshot.
 pub(crate) type Items<'s> = Box<dyn Iterator<Item = (u64, Json)> + 's>;
 

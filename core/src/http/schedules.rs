@@ -1,15 +1,16 @@
 //! `/v1/schedules`: weekly spans on the site's wall clock, one-off windows and the
 //! holiday classes they honour; and the clock-time and date fields they are written in.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use jiff::civil::{Date, Weekday};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
+use super::create;
+use super::deletes;
 use super::input::{Input, instant, named};
 use super::reads;
-use super::{create, delete_unused};
 use crate::app::{Caller, Core};
 use crate::domain::{
     HolidayCalendarId, HolidayClasses, Schedule, ScheduleId, WeekdaySet, WeeklySpan,
@@ -176,23 +177,9 @@ pub(crate) async fn create_schedule(
 
 reads! { list_schedules, get_schedule, "schedule", ScheduleId, |s| s.schedules, schedule_view }
 
-/// `DELETE /v1/schedules/{id}`.
-pub(crate) async fn delete_schedule(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    delete_unused::<Schedule>(
-        &core,
-        &caller,
-        &id,
-        |s, id| s.schedules.contains_key(&ScheduleId::new(id)),
-        |s, id| {
-            s.accesses
-                .values()
-                .find(|a| a.is_live() && a.schedule_id == Some(ScheduleId::new(id)))
-                .map(|a| format!("access {}", a.id))
-        },
-    )
-    .await
-}
+deletes! { delete_schedule, Schedule, |s, id| s.schedules.contains_key(&ScheduleId::new(id)), |s, id| {
+    s.accesses
+        .values()
+        .find(|a| a.is_live() && a.schedule_id == Some(ScheduleId::new(id)))
+        .map(|a| format!("access {}", a.id))
+} }

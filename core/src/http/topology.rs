@@ -22,9 +22,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
+use super::deletes;
 use super::input::{self, FACILITY_KINDS, Input, OPERATING_MODES, name_of, named, path_id};
 use super::reads;
-use super::{PageResult, create, delete_unused, get_one, list_page, ok, stored_reply};
+use super::{PageResult, create, get_one, list_page, ok, stored_reply};
 use crate::app::{Caller, Core, Probe};
 use crate::domain::{
     AuthType, DevicePassword, Direction, Door, DoorId, Facility, FacilityId, FacilityKind,
@@ -99,27 +100,13 @@ pub(crate) async fn create_site(
 
 reads! { list_sites, get_site, "site", SiteId, |s| s.topology.sites, site_view }
 
-/// `DELETE /v1/sites/{id}`.
-pub(crate) async fn delete_site(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    delete_unused::<Site>(
-        &core,
-        &caller,
-        &id,
-        |s, id| s.topology.sites.contains_key(&SiteId::new(id)),
-        |s, id| {
-            s.topology
-                .facilities
-                .values()
-                .find(|f| f.site_id == SiteId::new(id))
-                .map(|f| format!("facility {}", f.id))
-        },
-    )
-    .await
-}
+deletes! { delete_site, Site, |s, id| s.topology.sites.contains_key(&SiteId::new(id)), |s, id| {
+    s.topology
+        .facilities
+        .values()
+        .find(|f| f.site_id == SiteId::new(id))
+        .map(|f| format!("facility {}", f.id))
+} }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -209,21 +196,7 @@ fn facility_users(s: &Snapshot, id: FacilityId) -> Option<String> {
         .map(|e| format!("event {}", e.id))
 }
 
-/// `DELETE /v1/facilities/{id}`.
-pub(crate) async fn delete_facility(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    delete_unused::<Facility>(
-        &core,
-        &caller,
-        &id,
-        |s, id| s.topology.facilities.contains_key(&FacilityId::new(id)),
-        |s, id| facility_users(s, FacilityId::new(id)),
-    )
-    .await
-}
+deletes! { delete_facility, Facility, |s, id| s.topology.facilities.contains_key(&FacilityId::new(id)), |s, id| facility_users(s, FacilityId::new(id)) }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -432,35 +405,21 @@ pub(crate) async fn patch_door(
     change_door(&core, &caller, &id, input.body).await
 }
 
-/// `DELETE /v1/doors/{id}`.
-pub(crate) async fn delete_door(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    delete_unused::<Door>(
-        &core,
-        &caller,
-        &id,
-        |s, id| s.topology.doors.contains_key(&DoorId::new(id)),
-        |s, id| {
-            let id = DoorId::new(id);
-            if let Some(t) = s
-                .topology
-                .terminals
-                .values()
-                .find(|t| t.door_ids.contains(&id))
-            {
-                return Some(format!("terminal {}", t.id));
-            }
-            s.accesses
-                .values()
-                .find(|a| a.is_live() && a.doors.iter().any(|d| d.door_id == id))
-                .map(|a| format!("access {}", a.id))
-        },
-    )
-    .await
-}
+deletes! { delete_door, Door, |s, id| s.topology.doors.contains_key(&DoorId::new(id)), |s, id| {
+    let id = DoorId::new(id);
+    if let Some(t) = s
+        .topology
+        .terminals
+        .values()
+        .find(|t| t.door_ids.contains(&id))
+    {
+        return Some(format!("terminal {}", t.id));
+    }
+    s.accesses
+        .values()
+        .find(|a| a.is_live() && a.doors.iter().any(|d| d.door_id == id))
+        .map(|a| format!("access {}", a.id))
+} }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -772,18 +731,4 @@ pub(crate) async fn patch_terminal(
     change_terminal(&core, &caller, &id, input.body).await
 }
 
-/// `DELETE /v1/terminals/{id}`.
-pub(crate) async fn delete_terminal(
-    State(core): State<Core>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    delete_unused::<Terminal>(
-        &core,
-        &caller,
-        &id,
-        |s, id| s.topology.terminals.contains_key(&TerminalId::new(id)),
-        |_, _| None,
-    )
-    .await
-}
+deletes! { delete_terminal, Terminal, |s, id| s.topology.terminals.contains_key(&TerminalId::new(id)), |_, _| None }
