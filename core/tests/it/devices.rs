@@ -122,6 +122,27 @@ impl Rig {
         .await;
     }
 
+    /// A member with card 123,45678 who is let in once at terminal 0, the event recorded;
+    /// the event stream, subscribed before the presentation.
+    async fn member_let_in_once(
+        &self,
+        acs_id: &str,
+        name: &str,
+    ) -> tokio::sync::broadcast::Receiver<acs_core::app::StreamedEvent> {
+        self.member_with_card(acs_id, name).await;
+        self.converged(1).await;
+        let mut events = self.api.core.subscribe();
+        let granted = self
+            .device(0)
+            .identify(&Presentation::Card(CARD))
+            .await
+            .expect("decided");
+        assert_eq!(granted.decision.event, 7);
+        terminal_event(&mut events).await;
+        assert_eq!(events_from_terminals(&self.api).await, 1);
+        events
+    }
+
     /// A member with card 123,45678: their id.
     async fn member_with_card(&self, acs_id: &str, name: &str) -> u64 {
         let person = self
@@ -341,17 +362,7 @@ async fn an_online_terminal_asks_the_core_and_the_core_decides() {
 #[tokio::test]
 async fn a_terminal_registered_again_does_not_replay_its_access_log() {
     let rig = rig("standalone").await;
-    rig.member_with_card("E-501", "Bea").await;
-    rig.converged(1).await;
-    let mut events = rig.api.core.subscribe();
-    let granted = rig
-        .device(0)
-        .identify(&Presentation::Card(CARD))
-        .await
-        .expect("decided");
-    assert_eq!(granted.decision.event, 7);
-    terminal_event(&mut events).await;
-    assert_eq!(events_from_terminals(&rig.api).await, 1);
+    let _events = rig.member_let_in_once("E-501", "Bea").await;
 
     // The same device, deleted and registered again under a new terminal id: the catch-up
     // reads its whole access log again, and nothing is recorded twice.
@@ -526,17 +537,7 @@ async fn an_enrollment_with_save_leaves_the_card_on_the_terminal_at_once_and_onc
 #[tokio::test]
 async fn a_wiped_terminal_counting_its_log_from_one_again_loses_no_event() {
     let rig = rig("standalone").await;
-    rig.member_with_card("E-504", "Eve").await;
-    rig.converged(1).await;
-    let mut events = rig.api.core.subscribe();
-    let first = rig
-        .device(0)
-        .identify(&Presentation::Card(CARD))
-        .await
-        .expect("decided");
-    assert_eq!(first.decision.event, 7);
-    terminal_event(&mut events).await;
-    assert_eq!(events_from_terminals(&rig.api).await, 1);
+    let mut events = rig.member_let_in_once("E-504", "Eve").await;
     // The terminal comes back empty: its access log starts at id 1 again.
     rig.device(0).device().reset_to_factory();
     rig.api.set_now("2026-05-04T08:06:00Z");
