@@ -9,7 +9,7 @@
 //! - `session=<token>` in a query string, a cookie or a form, raw or percent-encoded;
 //! - `"session": "<token>"` and `"password": "<secret>"` in JSON (also JSON inside a JSON
 //!   string, where the quotes are escaped), and `password=<secret>` in a form;
-//! - `Authorization: Bearer <key>` / `Basic <…>`.
+//! - the credentials of an `Authorization: Bearer <key>` / `Basic <…>` header.
 //!
 //! It is idempotent and never grows a text by more than the masks it inserts.
 
@@ -88,8 +88,14 @@ pub fn redact(text: &str) -> String {
     let mut out = mask_after(text, "session=", ends_token);
     out = mask_after(&out, "session%3d", ends_token);
     out = mask_after(&out, "password=", ends_token);
-    out = mask_after(&out, "bearer ", ends_token);
-    out = mask_after(&out, "basic ", ends_token);
+    // Credentials of an `Authorization` header (only there: "the basic API" stays).
+    for scheme in [
+        "authorization: bearer ",
+        "authorization: basic ",
+        "authorization:bearer ",
+    ] {
+        out = mask_after(&out, scheme, ends_token);
+    }
     for name in ["session", "password", "token", "secret"] {
         out = mask_json_member(&out, name);
     }
@@ -206,7 +212,7 @@ mod tests {
 
     #[test]
     fn other_words_stay_and_redaction_is_idempotent() {
-        let text = "the session expired; sessions=3; possession=x";
+        let text = "the session expired; sessions=3; possession=x; the basic API; a bearer bond";
         assert_eq!(redact(text), text);
         let once = redact("?session=tok&password=pw");
         assert_eq!(redact(&once), once);

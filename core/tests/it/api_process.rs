@@ -3,12 +3,11 @@
 //! restart that still has every acknowledged write. The server's logs never contain the API
 //! key, the device password or the selfie.
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 use tokio::sync::Mutex;
@@ -56,36 +55,33 @@ pub(crate) fn tenant(db: &Path) -> String {
 }
 
 /// Runs `command` until it exits (killed if it takes longer than [`PATIENCE`]): whether it
-/// succeeded, its standard output and its standard error. For commands that print little
-/// (the pipes are read once the process has exited).
+/// succeeded, its standard output and its standard error.
 fn run_to_completion(command: &mut Command, what: &str) -> (bool, String, String) {
-    let mut child = KillOnDrop(
-        command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{what} starts: {e}")),
-    );
-    let deadline = Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("process status") {
-            break status;
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} starts: {e}"));
+    let pid = child.id();
+    // The wait runs on a thread of its own, so this one can give up after PATIENCE.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(PATIENCE) {
+        Ok(output) => {
+            let output = output.expect("process output");
+            (
+                output.status.success(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not exit within {PATIENCE:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.0.stdout.take() {
-        pipe.read_to_string(&mut stdout).expect("read stdout");
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("{what} did not exit within {PATIENCE:?}");
+        }
     }
-    if let Some(mut pipe) = child.0.stderr.take() {
-        pipe.read_to_string(&mut stderr).expect("read stderr");
-    }
-    (status.success(), stdout, stderr)
 }
 
 /// Starts `acs-core serve` on a free port; returns the process and its base URL.

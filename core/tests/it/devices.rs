@@ -459,20 +459,14 @@ async fn a_deleted_terminal_is_cleared_of_what_the_core_wrote() {
         )
         .await;
     assert!(deleted.status < 300, "{}", deleted.json);
-    bounded("the deleted terminal's device cleared", async {
-        loop {
-            let cleared = device.rows("users").expect("users").is_empty()
-                && device.rows("cards").expect("cards").is_empty()
-                && core_rules(device) == 0
-                && device
-                    .config_value("monitor", "hostname")
-                    .unwrap_or_default()
-                    .is_empty();
-            if cleared {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    device_until(device, "the deleted terminal's device cleared", || {
+        device.rows("users").expect("users").is_empty()
+            && device.rows("cards").expect("cards").is_empty()
+            && core_rules(device) == 0
+            && device
+                .config_value("monitor", "hostname")
+                .unwrap_or_default()
+                .is_empty()
     })
     .await;
     // The other terminal keeps its person.
@@ -519,11 +513,11 @@ async fn an_enrollment_with_save_leaves_the_card_on_the_terminal_at_once_and_onc
             .count()
     };
     assert_eq!(cards(0), 1, "kept by the terminal at once");
-    bounded("the issued card on the other terminal", async {
-        while cards(1) != 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
+    device_until(
+        rig.device(1).device(),
+        "the issued card on the other terminal",
+        || cards(1) == 1,
+    )
     .await;
     rig.converged(1).await;
     assert_eq!(
@@ -565,4 +559,15 @@ async fn a_wiped_terminal_counting_its_log_from_one_again_loses_no_event() {
         "the new row with a reused id is a new event"
     );
     rig.engine.shutdown().await;
+}
+
+/// Waits (bounded) until `done` holds, looking again at every change of `device`.
+async fn device_until(device: &acs_simulator::Device, what: &str, mut done: impl FnMut() -> bool) {
+    let mut changes = device.subscribe_changes();
+    bounded(what, async {
+        while !done() {
+            changes.changed().await.expect("the device lives");
+        }
+    })
+    .await;
 }
