@@ -55,7 +55,7 @@ pub use invitation::{
 pub use lookup::Lookup;
 pub use membership::Membership;
 pub use person::{AcsId, Contact, Person, PersonError, PersonInactive, check_acs_id_unique};
-pub use phone::{MobileKeySync, Phone, mobile_key_sync};
+pub use phone::{MobileKeySync, PHONE_NAME_MAX, Phone, Platform, mobile_key_sync, phone_name};
 pub use provisioning::{ProvisioningStatus, ProvisioningTransitionError};
 pub use schedule::{Holiday, HolidayCalendar, HolidayClasses, Schedule, WeekdaySet, WeeklySpan};
 pub use snapshot::{Entitlement, Snapshot};

@@ -1,5 +1,8 @@
 //! Phones and multi-phone sync of mobile keys.
 //!
+//! A phone carries an optional display name ("Ana's work phone") and platform (iOS or
+//! Android), so a person with several phones can tell them apart; neither affects access.
+//!
 //! A mobile key is configured once, as a *parent* credential without a phone. Every active
 //! phone of the holder gets its own *copy* (a credential with `parent_id` set and bound to
 //! the phone), now and whenever a phone is enrolled later. Deactivating a phone revokes its
@@ -13,7 +16,50 @@
 
 use super::credential::{Credential, CredentialValue, RevokeReason};
 use super::id::{CredentialId, PersonId, PhoneId};
+use super::validation::{InvalidField, Problem, required_text};
 use std::collections::BTreeMap;
+
+/// The longest phone name, in characters.
+pub const PHONE_NAME_MAX: usize = 100;
+
+/// The operating system of a phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Platform {
+    /// Apple iOS.
+    Ios,
+    /// Google Android.
+    Android,
+}
+
+impl Platform {
+    /// The name in documents and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Ios => "ios",
+            Platform::Android => "android",
+        }
+    }
+
+    /// Parses the API name; fails naming `field`.
+    pub fn parse(field: &'static str, text: &str) -> Result<Platform, InvalidField> {
+        match text {
+            "ios" => Ok(Platform::Ios),
+            "android" => Ok(Platform::Android),
+            _ => Err(InvalidField::new(
+                field,
+                Problem::Invalid {
+                    expected: "\"ios\" or \"android\"",
+                },
+            )),
+        }
+    }
+}
+
+/// A phone's display name: trimmed, not empty, at most [`PHONE_NAME_MAX`] characters, no
+/// control characters; fails naming `field`.
+pub fn phone_name(field: &'static str, text: &str) -> Result<String, InvalidField> {
+    required_text(field, text, PHONE_NAME_MAX)
+}
 
 /// A phone of a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +70,10 @@ pub struct Phone {
     pub person_id: PersonId,
     /// Whether it is active; only active phones carry mobile-key copies.
     pub active: bool,
+    /// Its display name, if given ([`phone_name`]).
+    pub name: Option<String>,
+    /// Its platform, if given.
+    pub platform: Option<Platform>,
 }
 
 /// What to do to bring one person's mobile-key copies in line with their phones.
@@ -127,6 +177,8 @@ mod tests {
             id: PhoneId::new(id),
             person_id: PersonId::new(1),
             active,
+            name: None,
+            platform: None,
         }
     }
 

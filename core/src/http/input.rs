@@ -1,12 +1,14 @@
 //! Reading requests: the JSON body extractor (errors name the member at fault, bodies over
 //! the limit get 413), the `Idempotency-Key` that comes with it, ids in paths, and the
-//! spellings of the API's enums and instants.
+//! spellings of the API's enums and instants, and nullable members of a change.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use jiff::Timestamp;
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
 use sha2::{Digest as _, Sha256};
 
 use super::MAX_BODY_BYTES;
@@ -220,4 +222,27 @@ pub(crate) fn name_of<T: Copy + PartialEq>(value: T, all: &[(&'static str, T)]) 
 pub(crate) struct PersonRef {
     /// The person.
     pub(crate) person_id: u64,
+}
+
+/// A member that is there, `null` included (serde reads a `null` `Option` as absent): use
+/// with `#[serde(default, deserialize_with = "present")]`.
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
+    Json::deserialize(d).map(Some)
+}
+
+/// A nullable text member of a change: absent (`None`), cleared (`Some(None)`, from `null`)
+/// or set; anything else names the field.
+pub(crate) fn nullable_text(
+    field: &str,
+    value: Option<&Json>,
+) -> Result<Option<Option<String>>, AppError> {
+    match value {
+        None => Ok(None),
+        Some(Json::Null) => Ok(Some(None)),
+        Some(Json::String(text)) => Ok(Some(Some(text.clone()))),
+        Some(_) => Err(AppError::invalid(
+            field,
+            format!("{field} must be a string or null"),
+        )),
+    }
 }

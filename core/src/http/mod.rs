@@ -183,6 +183,10 @@ pub fn router(core: Core) -> Router {
             post(invitations::create_invitation).get(invitations::list_invitations),
         )
         .route("/selfie-invitations/{id}", get(invitations::get_invitation))
+        .route(
+            "/phones/{id}",
+            get(phones::get_phone).patch(phones::patch_phone),
+        )
         .route("/phones/{id}/deactivate", post(phones::deactivate_phone))
         .route(
             "/credentials/{id}",

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use super::input::{Input, opt_instant, path_id};
+use super::input::{Input, nullable_text, opt_instant, path_id, present};
 use super::{create, ok};
 use crate::app::{Caller, Core, Plan, Subject};
 use crate::domain::{
@@ -130,25 +130,6 @@ pub(crate) struct PersonChange {
     phone_number: Option<Json>,
 }
 
-/// A member that is there, `null` included (serde reads a `null` `Option` as absent).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Json>, D::Error> {
-    Json::deserialize(d).map(Some)
-}
-
-/// A contact member of a change: absent, cleared (`null`) or set; anything else names the
-/// field.
-fn contact_member(field: &str, value: Option<&Json>) -> Result<Option<Option<String>>, AppError> {
-    match value {
-        None => Ok(None),
-        Some(Json::Null) => Ok(Some(None)),
-        Some(Json::String(text)) => Ok(Some(Some(text.clone()))),
-        Some(_) => Err(AppError::invalid(
-            field,
-            format!("{field} must be a string or null"),
-        )),
-    }
-}
-
 /// `PATCH /v1/people/{id}`: changes the members given (name, email, phone number).
 pub(crate) async fn patch_person(
     State(core): State<Core>,
@@ -189,8 +170,8 @@ async fn change_name_and_contact(
             format!("name must be at most {MAX_PERSON_NAME} characters"),
         ));
     }
-    let email = contact_member("email", body.email.as_ref())?;
-    let phone = contact_member("phone_number", body.phone_number.as_ref())?;
+    let email = nullable_text("email", body.email.as_ref())?;
+    let phone = nullable_text("phone_number", body.phone_number.as_ref())?;
     let view = core
         .write_about(&caller, vec![Subject::Person(id)], 0, move |s, plan| {
             let mut person = person_of(s, id)?.clone();

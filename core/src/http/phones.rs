@@ -1,16 +1,18 @@
-//! `/v1/people/{id}/phones` and `/v1/phones/{id}`: a person's phones for mobile keys;
-//! adding, listing and deactivating one keeps every phone's mobile key in step.
+//! `/v1/people/{id}/phones` and `/v1/phones/{id}`: a person's phones for mobile keys, each
+//! with an optional name and platform; adding, listing, renaming and deactivating one
+//! keeps every phone's mobile key in step.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
 use jiff::Timestamp;
+use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::PageResult;
-use super::input::{Input, path_id};
+use super::input::{Input, nullable_text, path_id, present};
 use super::{create_about, ok, page_query};
 use crate::app::{Caller, Core, Subject};
-use crate::domain::{PersonId, Phone, PhoneId, Snapshot};
+use crate::domain::{PersonId, Phone, PhoneId, Platform, Snapshot, phone_name};
 use crate::error::AppError;
 use crate::store::Kind;
 
@@ -18,7 +20,37 @@ use super::credentials::{Changed, sync_mobile_keys};
 use super::people::person_of;
 
 fn phone_view(p: &Phone) -> Json {
-    json!({"id": p.id.get(), "person_id": p.person_id.get(), "active": p.active})
+    json!({"id": p.id.get(), "person_id": p.person_id.get(), "active": p.active,
+           "name": p.name, "platform": p.platform.map(Platform::as_str)})
+}
+
+/// The body of `POST /v1/people/{id}/phones` (every member optional; `{}` is a phone
+/// without name or platform).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewPhone {
+    name: Option<String>,
+    platform: Option<String>,
+}
+
+/// The body of `PATCH /v1/phones/{id}`: an absent member stays, `null` clears it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PhoneChange {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Json>,
+    #[serde(default, deserialize_with = "present")]
+    platform: Option<Json>,
+}
+
+/// A name as given: validated ([`phone_name`]).
+fn checked_name(text: Option<&str>) -> Result<Option<String>, AppError> {
+    Ok(text.map(|t| phone_name("name", t)).transpose()?)
+}
+
+/// A platform as given: `ios` or `android`.
+fn checked_platform(text: Option<&str>) -> Result<Option<Platform>, AppError> {
+    Ok(text.map(|t| Platform::parse("platform", t)).transpose()?)
 }
 
 /// The access-control event of a phone's enrollment or deactivation.
@@ -34,15 +66,10 @@ pub(crate) async fn add_phone(
     State(core): State<Core>,
     caller: Caller,
     Path(id): Path<String>,
-    input: Input<Json>,
+    input: Input<NewPhone>,
 ) -> Result<Response, AppError> {
-    if !input
-        .body
-        .as_object()
-        .is_some_and(serde_json::Map::is_empty)
-    {
-        return Err(AppError::malformed("the body must be an empty object"));
-    }
+    let name = checked_name(input.body.name.as_deref())?;
+    let platform = checked_platform(input.body.platform.as_deref())?;
     let person_id = PersonId::new(path_id("person", &id)?);
     let now = core.now();
     let subjects = vec![Subject::Person(person_id)];
@@ -58,6 +85,8 @@ pub(crate) async fn add_phone(
                 id: PhoneId::new(plan.next_id()?),
                 person_id,
                 active: true,
+                name: name.clone(),
+                platform,
             };
             plan.audit("phone.added", Kind::Phone, Some(phone.id.get()));
             plan.access_event(now, phone_event("phone.enrolled", s, &phone, now));
@@ -89,6 +118,60 @@ pub(crate) async fn list_phones(
     })
     .await?
     .map(ok)
+}
+
+/// `GET /v1/phones/{id}`.
+pub(crate) async fn get_phone(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id = PhoneId::new(path_id("phone", &id)?);
+    core.read_about(caller.tenant, vec![Subject::Phone(id)], |s| {
+        s.phones
+            .get(&id)
+            .map(phone_view)
+            .ok_or_else(|| AppError::not_found("phone", id))
+    })
+    .await?
+    .map(ok)
+}
+
+/// `PATCH /v1/phones/{id}`: renames the phone or changes its platform (`null` clears);
+/// access is unaffected.
+pub(crate) async fn patch_phone(
+    State(core): State<Core>,
+    caller: Caller,
+    Path(id): Path<String>,
+    input: Input<PhoneChange>,
+) -> Result<Response, AppError> {
+    let id = PhoneId::new(path_id("phone", &id)?);
+    let name = nullable_text("name", input.body.name.as_ref())?
+        .map(|n| checked_name(n.as_deref()))
+        .transpose()?;
+    let platform = nullable_text("platform", input.body.platform.as_ref())?
+        .map(|p| checked_platform(p.as_deref()))
+        .transpose()?;
+    let view = core
+        .write_about(&caller, vec![Subject::Phone(id)], 0, move |s, plan| {
+            let mut phone = s
+                .phones
+                .get(&id)
+                .ok_or_else(|| AppError::not_found("phone", id))?
+                .clone();
+            if let Some(name) = name {
+                phone.name = name;
+            }
+            if let Some(platform) = platform {
+                phone.platform = platform;
+            }
+            plan.audit("phone.updated", Kind::Phone, Some(id.get()));
+            let view = phone_view(&phone);
+            plan.put(phone, None);
+            Ok(view)
+        })
+        .await?;
+    Ok(ok(view))
 }
 
 /// `POST /v1/phones/{id}/deactivate`: the phone's mobile-key copies are revoked.

@@ -5,7 +5,7 @@
 //! - person: `{acs_id, name, valid_from?, valid_to?, enabled, suspended, email?,
 //!   phone_number?}` – `suspended` is the lifecycle state the domain keeps privately
 //!   (missing reads as `false`);
-//! - phone: `{person_id, active}`;
+//! - phone: `{person_id, active, name?, platform?}` (`ios` or `android`);
 //! - group: `{name, members}` – `members` are person ids.
 //!
 //! A person claims `("acs_id", <acs_id>)`: the domain makes the `acs_id` unique per tenant
@@ -17,7 +17,9 @@ use serde_json::Value as Json;
 
 use super::codec::{decode, encode, refused, rfc3339_opt, window};
 use super::{CodecError, Stored};
-use crate::domain::{AcsId, Contact, Group, GroupId, Person, PersonId, Phone, PhoneId, TenantId};
+use crate::domain::{
+    AcsId, Contact, Group, GroupId, Person, PersonId, Phone, PhoneId, Platform, TenantId,
+};
 use crate::store::{Kind, UniqueKey};
 
 #[derive(Serialize, Deserialize)]
@@ -95,6 +97,10 @@ impl Stored for Person {
 struct PhoneDoc {
     person_id: u64,
     active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    platform: Option<String>,
 }
 
 impl Stored for Phone {
@@ -108,6 +114,8 @@ impl Stored for Phone {
         encode(&PhoneDoc {
             person_id: self.person_id.get(),
             active: self.active,
+            name: self.name.clone(),
+            platform: self.platform.map(|p| p.as_str().to_owned()),
         })
     }
 
@@ -117,6 +125,12 @@ impl Stored for Phone {
             id: PhoneId::new(id),
             person_id: PersonId::new(doc.person_id),
             active: doc.active,
+            name: doc.name,
+            platform: doc
+                .platform
+                .map(|p| Platform::parse("platform", &p))
+                .transpose()
+                .map_err(refused(Self::KIND, id))?,
         })
     }
 
@@ -228,6 +242,8 @@ mod tests {
             id: PhoneId::new(31),
             person_id: PersonId::new(21),
             active: false,
+            name: Some("Work phone".to_owned()),
+            platform: Some(Platform::Android),
         };
         let document = phone.to_document();
         assert_eq!(document, json!({"person_id": 21, "active": false}));

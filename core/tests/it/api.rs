@@ -515,6 +515,74 @@ async fn lost_cards_never_return_and_phones_carry_mobile_keys() {
 }
 
 #[tokio::test]
+async fn phones_carry_a_name_and_platform_that_can_change() {
+    let api = Api::start().await;
+    let (person, _) = enroll(&api, "E-6").await;
+    let work = api
+        .post(
+            &format!("/v1/people/{person}/phones"),
+            json!({"name": "  Work phone ", "platform": "android"}),
+        )
+        .await;
+    assert_eq!(work.status, 201, "{}", work.json);
+    assert_eq!(work.json["name"], "Work phone");
+    assert_eq!(work.json["platform"], "android");
+    let work = work.id();
+    let bare = api
+        .post(&format!("/v1/people/{person}/phones"), json!({}))
+        .await;
+    assert_eq!(bare.json["name"], Json::Null);
+    assert_eq!(bare.json["platform"], Json::Null);
+
+    // Bad members are refused naming the field, and nothing is created.
+    api.post(
+        &format!("/v1/people/{person}/phones"),
+        json!({"platform": "symbian"}),
+    )
+    .await
+    .problem(422, Some("platform"));
+    api.post(
+        &format!("/v1/people/{person}/phones"),
+        json!({"name": "   "}),
+    )
+    .await
+    .problem(422, Some("name"));
+    api.post(
+        &format!("/v1/people/{person}/phones"),
+        json!({"colour": "red"}),
+    )
+    .await
+    .problem(422, Some("colour"));
+    let listed = api.get(&format!("/v1/people/{person}/phones")).await.json;
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+
+    // PATCH changes what it names; null clears; the phone stays active.
+    let renamed = api
+        .patch(&format!("/v1/phones/{work}"), json!({"name": "Old phone"}))
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.json);
+    assert_eq!(renamed.json["name"], "Old phone");
+    assert_eq!(renamed.json["platform"], "android");
+    assert_eq!(renamed.json["active"], true);
+    let cleared = api
+        .patch(&format!("/v1/phones/{work}"), json!({"platform": null}))
+        .await;
+    assert_eq!(cleared.json["platform"], Json::Null);
+    assert_eq!(cleared.json["name"], "Old phone");
+    api.patch(&format!("/v1/phones/{work}"), json!({"platform": 3}))
+        .await
+        .problem(422, Some("platform"));
+    let got = api.get(&format!("/v1/phones/{work}")).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.json, cleared.json);
+    api.get("/v1/phones/999999").await.problem(404, None);
+}
+
+#[tokio::test]
 async fn lists_page_through_every_item_once() {
     let api = Api::start().await;
     let mut created = Vec::new();

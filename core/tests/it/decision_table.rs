@@ -95,6 +95,8 @@ fn world() -> Snapshot {
             id: PhoneId::new(phone),
             person_id: p6,
             active,
+            name: None,
+            platform: None,
         };
         s.phones.insert(phone.id, phone);
     }

@@ -701,6 +701,8 @@ fn a_mobile_key_parent_is_judged_with_its_copies_under_its_new_version() {
             id: PhoneId::new(phone),
             person_id: p,
             active,
+            name: None,
+            platform: None,
         };
         let copy = s.credentials[&parent].copy_for_phone(
             CredentialId::new(phone.id.get() + 10),

@@ -209,6 +209,8 @@ fn rich_tenant() -> Snapshot {
             id: PhoneId::new(phone),
             person_id: p6,
             active,
+            name: None,
+            platform: None,
         };
         s.phones.insert(phone.id, phone);
     }
