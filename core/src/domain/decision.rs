@@ -24,7 +24,7 @@
 //! 5. **Rules.** The entitlements covering the door for this person: permit and deny
 //!    accesses listing the door (directly or via a group), attendance of non-deleted events
 //!    whose facility contains the door or a terminal serving it, and memberships not yet
-//!    removed. A deny access inside its validity window with an active schedule →
+//!    removed (of the whole tenant, or of a facility containing the door as events do). A deny access inside its validity window with an active schedule →
 //!    `blocked_by_rule` (deny accesses block both directions, whatever auth types they
 //!    list). No permit covering the door → `no_entitlement` (a code §9 lacks: the person
 //!    is known and active but nothing lets them through this door).
@@ -382,7 +382,12 @@ pub fn decide_with(
         None => Box::new(snapshot.memberships.values()),
     };
     for membership in memberships {
-        if membership.person_id != person_id || membership.removed_at().is_some_and(|r| r <= at) {
+        if membership.person_id != person_id
+            || membership.removed_at().is_some_and(|r| r <= at)
+            || membership
+                .facility_id
+                .is_some_and(|f| !snapshot.topology.door_within(door_id, f))
+        {
             continue;
         }
         rules.push(Rule {

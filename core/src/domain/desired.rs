@@ -156,9 +156,9 @@ impl Coverage {
             .fold(Factors::NONE, |all, (_, f)| all.union(*f))
     }
 
-    /// The factors an attendance of an event at `facility` makes the terminals hold: those
-    /// of the doors inside it.
-    fn attendee_factors(&self, snapshot: &Snapshot, facility: FacilityId) -> Factors {
+    /// The factors an entitlement limited to `facility` (an attendance of an event there, a
+    /// membership of it) makes the terminals hold: those of the doors inside it.
+    fn facility_factors(&self, snapshot: &Snapshot, facility: FacilityId) -> Factors {
         self.places
             .iter()
             .filter(|(place, _)| snapshot.topology.facility_within(*place, facility))
@@ -299,11 +299,18 @@ fn requirements(
     let member_factors = coverage.member_factors();
     if !member_factors.is_empty() {
         for membership in snapshot.memberships.values() {
-            if wanted(&membership.person_id) {
+            if !wanted(&membership.person_id) {
+                continue;
+            }
+            let factors = match membership.facility_id {
+                None => member_factors,
+                Some(facility) => coverage.facility_factors(snapshot, facility),
+            };
+            if !factors.is_empty() {
                 by_person
                     .entry(membership.person_id)
                     .or_default()
-                    .push((Entitlement::Membership(membership.id), member_factors));
+                    .push((Entitlement::Membership(membership.id), factors));
             }
         }
     }
@@ -311,7 +318,7 @@ fn requirements(
         if event.is_deleted() {
             continue;
         }
-        let factors = coverage.attendee_factors(snapshot, event.facility_id);
+        let factors = coverage.facility_factors(snapshot, event.facility_id);
         if factors.is_empty() {
             continue;
         }

@@ -1,10 +1,11 @@
-//! Memberships: continuous, tenant-wide access for a person until removed (Veridas
-//! members, docs/domain.md §8.1 rule 4).
+//! Memberships: continuous access for a person until removed, to the whole tenant or to one
+//! facility (Veridas members, docs/domain.md §8.1 rule 4).
 //!
 //! A membership is in effect during `[created_at, removed_at)`: at every door and on every
-//! terminal of the tenant.
+//! terminal of the tenant, or, scoped to a facility ([`Membership::within`]), at the doors
+//! within that facility (its sub-facilities included) and on the terminals serving them.
 
-use super::id::{MembershipId, PersonId, TenantId};
+use super::id::{FacilityId, MembershipId, PersonId, TenantId};
 use jiff::Timestamp;
 
 /// Removing a membership that is already removed.
@@ -21,13 +22,15 @@ pub struct Membership {
     pub tenant_id: TenantId,
     /// The member.
     pub person_id: PersonId,
+    /// The facility it is limited to; `None`: the whole tenant.
+    pub facility_id: Option<FacilityId>,
     /// When it started.
     pub created_at: Timestamp,
     removed_at: Option<Timestamp>,
 }
 
 impl Membership {
-    /// A membership starting at `created_at`.
+    /// A tenant-wide membership starting at `created_at`.
     pub fn new(
         id: MembershipId,
         tenant_id: TenantId,
@@ -38,9 +41,16 @@ impl Membership {
             id,
             tenant_id,
             person_id,
+            facility_id: None,
             created_at,
             removed_at: None,
         }
+    }
+
+    /// The same membership limited to the doors within `facility`.
+    pub fn within(mut self, facility: FacilityId) -> Membership {
+        self.facility_id = Some(facility);
+        self
     }
 
     /// A membership exactly as the store saved it, `removed_at` included.
@@ -51,6 +61,7 @@ impl Membership {
         id: MembershipId,
         tenant_id: TenantId,
         person_id: PersonId,
+        facility_id: Option<FacilityId>,
         created_at: Timestamp,
         removed_at: Option<Timestamp>,
     ) -> Membership {
@@ -58,6 +69,7 @@ impl Membership {
             id,
             tenant_id,
             person_id,
+            facility_id,
             created_at,
             removed_at,
         }

@@ -190,6 +190,13 @@ fn facility_users(s: &Snapshot, id: FacilityId) -> Option<String> {
     if let Some(t) = s.topology.terminals.values().find(|t| t.facility_id == id) {
         return Some(format!("terminal {}", t.id));
     }
+    if let Some(m) = s
+        .memberships
+        .values()
+        .find(|m| m.facility_id == Some(id) && m.removed_at().is_none())
+    {
+        return Some(format!("member {}", m.id));
+    }
     s.events
         .values()
         .find(|e| e.facility_id == id && !e.is_deleted())

@@ -7,7 +7,8 @@
 //!   bounds are always present for events made by `Event::new`) – `attendees` is a
 //!   list of `{person_id, added_at}` ordered by person id, `deleted` the final flag the
 //!   domain keeps privately (missing reads as `false`);
-//! - membership: `{person_id, created_at, removed_at?}`;
+//! - membership: `{person_id, facility_id?, created_at, removed_at?}` (no `facility_id`:
+//!   the whole tenant);
 //! - access: `{name, kind, effect, valid_from?, valid_to?, schedule_id?, doors, person_ids,
 //!   group_ids, status}` – `kind` is `permanent` or `temporary`, `effect` `permit` or
 //!   `deny`, each door `{door_id, lock_unlock, in_auth_types?, out_auth_types?}` (auth
@@ -123,6 +124,8 @@ impl Stored for Event {
 #[derive(Serialize, Deserialize)]
 struct MembershipDoc {
     person_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    facility_id: Option<u64>,
     #[serde(with = "rfc3339")]
     created_at: jiff::Timestamp,
     #[serde(default, with = "rfc3339_opt")]
@@ -139,6 +142,7 @@ impl Stored for Membership {
     fn to_document(&self) -> Json {
         encode(&MembershipDoc {
             person_id: self.person_id.get(),
+            facility_id: self.facility_id.map(FacilityId::get),
             created_at: self.created_at,
             removed_at: self.removed_at(),
         })
@@ -150,6 +154,7 @@ impl Stored for Membership {
             MembershipId::new(id),
             tenant,
             PersonId::new(doc.person_id),
+            doc.facility_id.map(FacilityId::new),
             doc.created_at,
             doc.removed_at,
         ))
@@ -397,6 +402,13 @@ mod tests {
         assert_eq!(back, membership);
         assert_eq!(back.removed_at(), Some(ts("2024-03-01T12:00:00Z")));
         assert!(membership.unique_keys().is_empty());
+        let scoped = membership.within(FacilityId::new(7));
+        let document = scoped.to_document();
+        assert_eq!(document["facility_id"], json!(7));
+        assert_eq!(
+            Membership::from_document(TENANT, 95, &document).unwrap(),
+            scoped
+        );
     }
 
     #[test]

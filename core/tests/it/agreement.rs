@@ -69,6 +69,8 @@ type EntryGen = (u64, Option<Vec<AuthType>>, Option<Vec<AuthType>>);
 enum GrantGen {
     Member {
         person: u64,
+        /// The facility it is limited to (`None`: the whole tenant).
+        facility: Option<u64>,
         since: i64,
         removed: Option<i64>,
     },
@@ -138,13 +140,18 @@ fn grant_gen() -> impl Strategy<Value = GrantGen> {
         prop::option::weighted(0.6, auth_types()),
     );
     prop_oneof![
-        (1..=PEOPLE, 0i64..100, prop::option::of(0i64..150)).prop_map(
-            |(person, since, removed)| GrantGen::Member {
+        (
+            1..=PEOPLE,
+            prop::option::of(1..=FACILITIES),
+            0i64..100,
+            prop::option::of(0i64..150)
+        )
+            .prop_map(|(person, facility, since, removed)| GrantGen::Member {
                 person,
+                facility,
                 since,
                 removed: removed.map(|r| since + r),
-            }
-        ),
+            }),
         (1..=FACILITIES, 0i64..150, 1i64..50, people()).prop_map(
             |(facility, start, hours, people)| GrantGen::Attendee {
                 facility,
@@ -378,10 +385,14 @@ fn build(
         match grant {
             GrantGen::Member {
                 person: p,
+                facility,
                 since,
                 removed,
             } => {
                 let mut m = Membership::new(MembershipId::new(id), TENANT, person(p), hour(*since));
+                if let Some(f) = facility {
+                    m = m.within(FacilityId::new(*f));
+                }
                 if let Some(r) = removed {
                     m.remove(hour(*r)).unwrap();
                 }

@@ -112,6 +112,103 @@ async fn enroll_then_member_then_face_grants_with_the_acs_id_and_is_streamed() {
 }
 
 #[tokio::test]
+async fn a_facility_member_is_let_in_only_within_that_facility() {
+    let api = Api::start().await;
+    let (site, hall, hall_door, hall_terminal) = venue(&api).await;
+    let lab = api
+        .post("/v1/facilities", json!({"site_id": site, "name": "Lab"}))
+        .await
+        .id();
+    let lab_door = api
+        .post(
+            "/v1/doors",
+            json!({"facility_id": lab, "name": "Lab door",
+                   "supported_auth_types": {"in": ["face"], "out": []}}),
+        )
+        .await
+        .id();
+    let lab_terminal = api
+        .post(
+            "/v1/terminals",
+            json!({"facility_id": lab, "model": "idface", "address": "http://127.0.0.1:9",
+                   "login": "admin", "password": "lab-pass", "door_ids": [lab_door]}),
+        )
+        .await
+        .id();
+    let (person, face) = enroll(&api, "E-8").await;
+
+    api.post(
+        "/v1/members",
+        json!({"person_id": person, "facility_id": 999_999}),
+    )
+    .await
+    .problem(422, Some("facility_id"));
+    let member = api
+        .post(
+            "/v1/members",
+            json!({"person_id": person, "facility_id": lab}),
+        )
+        .await;
+    assert_eq!(member.status, 201, "{}", member.json);
+    assert_eq!(member.json["facility_id"], lab);
+    let member = member.id();
+    // One live membership per person and scope; a tenant-wide one is another scope.
+    api.post(
+        "/v1/members",
+        json!({"person_id": person, "facility_id": lab}),
+    )
+    .await
+    .problem(409, Some("person_id"));
+
+    // Only the lab's terminal holds the person, and only the lab's door lets them in.
+    assert_eq!(desired_people(&api, lab_terminal).await, vec![person]);
+    assert_eq!(desired_people(&api, hall_terminal).await, Vec::<u64>::new());
+    let decide = |door: u64| {
+        api.post(
+            "/v1/decisions",
+            json!({"door_id": door, "factors": [{"face": {"credential_id": face}}]}),
+        )
+    };
+    let at_lab = decide(lab_door).await;
+    assert_eq!(at_lab.json["result"], "granted", "{}", at_lab.json);
+    assert_eq!(at_lab.json["rules"], json!([{"member_id": member}]));
+    let at_hall = decide(hall_door).await;
+    assert_eq!(at_hall.json["result"], "denied", "{}", at_hall.json);
+    assert_eq!(at_hall.json["reason_code"], "no_entitlement");
+
+    // Lists by facility; the facility cannot be deleted while it has a member.
+    let of_lab = api
+        .get(&format!("/v1/members?facility_id={lab}"))
+        .await
+        .json;
+    assert_eq!(
+        of_lab["items"].as_array().map(Vec::len),
+        Some(1),
+        "{of_lab}"
+    );
+    let of_hall = api
+        .get(&format!("/v1/members?facility_id={hall}"))
+        .await
+        .json;
+    assert_eq!(of_hall["items"], json!([]));
+    api.get("/v1/members?facility_id=x")
+        .await
+        .problem(422, None);
+    // The lab's door and terminal come first; then the member is what keeps it.
+    api.delete(&format!("/v1/terminals/{lab_terminal}")).await;
+    api.delete(&format!("/v1/doors/{lab_door}")).await;
+    let refused = api.delete(&format!("/v1/facilities/{lab}")).await;
+    refused.problem(409, None);
+    assert!(
+        refused.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&format!("member {member}"))),
+        "{}",
+        refused.json
+    );
+}
+
+#[tokio::test]
 async fn attendees_reach_the_facility_only_for_the_event_window() {
     let api = Api::start().await;
     let (_, facility, door, terminal) = venue(&api).await;
