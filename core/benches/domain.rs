@@ -109,6 +109,7 @@ fn tenant() -> Snapshot {
                 valid_from: None,
                 valid_to: None,
                 schedule_id: (a % 2 == 0).then_some(ScheduleId::new(300)),
+                site_id: None,
                 doors: vec![AccessDoor {
                     door_id: DoorId::new(100 + a % DOORS),
                     lock_unlock: false,

@@ -2,9 +2,14 @@
 //! type, optionally limited by a schedule and a validity window (docs/domain.md §2.2, §7.3).
 //!
 //! Invariants checked by [`Access::new`]: a temporary access has a `valid_to`;
-//! `valid_to > valid_from`; at least one door. [`validate_access_doors`] checks the doors
-//! against the topology: every door exists, lies in one site, only enables auth types the
+//! `valid_to > valid_from`; at least one door, unless the access covers a whole site.
+//! [`validate_access_doors`] checks the doors against the topology: every door exists,
+//! lies in one site (the access's site, when it covers one), only enables auth types the
 //! door takes in that direction, and (for a permit) enables something at every door.
+//!
+//! An access covering a site (`site_id`) applies at every door of that site, doors added
+//! later included; its `doors` entries, if any, only set what is enabled at those doors
+//! ([`Access::door`] gives every other door of the site a default entry).
 //!
 //! [`enabled_auth_types`] is the one rule of what an entitlement enables at a door, which
 //! the decision and the desired state share (docs/domain.md §8.2 rule 8): a membership or
@@ -18,6 +23,7 @@ use super::provisioning::ProvisioningStatus;
 use super::topology::{Door, Topology};
 use super::validation::{InvalidField, Problem, Window, required_text};
 use jiff::Timestamp;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 /// Permanent or temporary.
@@ -96,7 +102,10 @@ pub struct AccessSpec {
     pub valid_to: Option<Timestamp>,
     /// The schedule limiting it; `None` = 24/7.
     pub schedule_id: Option<ScheduleId>,
-    /// The doors.
+    /// The site whose every door it covers (doors added later included); `None`: only
+    /// the doors listed.
+    pub site_id: Option<SiteId>,
+    /// The doors (with a site: what is enabled at some of its doors; may be empty).
     pub doors: Vec<AccessDoor>,
     /// People it applies to directly.
     pub person_ids: BTreeSet<PersonId>,
@@ -121,7 +130,9 @@ pub struct Access {
     pub validity: Window,
     /// The schedule limiting it; `None` = 24/7.
     pub schedule_id: Option<ScheduleId>,
-    /// The doors.
+    /// The site whose every door it covers; `None`: only the doors listed.
+    pub site_id: Option<SiteId>,
+    /// The doors listed (with a site: what is enabled at some of its doors).
     pub doors: Vec<AccessDoor>,
     /// People it applies to directly.
     pub person_ids: BTreeSet<PersonId>,
@@ -136,14 +147,14 @@ pub struct Access {
 impl Access {
     /// A new access in status `initial`. Fails naming the field: `name` empty, `valid_to`
     /// missing on a temporary access or not after `valid_from`, `doors` empty or a door
-    /// listed twice.
+    /// listed twice. An access covering a site may list no door.
     pub fn new(id: AccessId, spec: AccessSpec) -> Result<Access, InvalidField> {
         let name = required_text("name", &spec.name, 200)?;
         if spec.kind == AccessKind::Temporary && spec.valid_to.is_none() {
             return Err(InvalidField::new("valid_to", Problem::Missing));
         }
         let validity = Window::new(spec.valid_from, spec.valid_to, "valid_from", "valid_to")?;
-        if spec.doors.is_empty() {
+        if spec.doors.is_empty() && spec.site_id.is_none() {
             return Err(InvalidField::new("doors", Problem::Empty));
         }
         let mut seen = BTreeSet::new();
@@ -163,6 +174,7 @@ impl Access {
             effect: spec.effect,
             validity,
             schedule_id: spec.schedule_id,
+            site_id: spec.site_id,
             doors: spec.doors,
             person_ids: spec.person_ids,
             group_ids: spec.group_ids,
@@ -171,9 +183,36 @@ impl Access {
         })
     }
 
-    /// The entry for `door`, if the access lists it.
-    pub fn door(&self, door: DoorId) -> Option<&AccessDoor> {
-        self.doors.iter().find(|d| d.door_id == door)
+    /// Whether the access lists `door` among its doors.
+    pub fn lists(&self, door: DoorId) -> bool {
+        self.doors.iter().any(|d| d.door_id == door)
+    }
+
+    /// The entry for `door`, if the access covers it: the one it lists, or, for another
+    /// door of the site it covers, an entry enabling every auth type the door takes.
+    pub fn door(&self, topology: &Topology, door: DoorId) -> Option<Cow<'_, AccessDoor>> {
+        if let Some(entry) = self.doors.iter().find(|d| d.door_id == door) {
+            return Some(Cow::Borrowed(entry));
+        }
+        let site = self.site_id?;
+        (topology.site_of_door(door).map(|s| s.id) == Some(site)).then(|| {
+            Cow::Owned(AccessDoor {
+                door_id: door,
+                lock_unlock: false,
+                in_auth_types: None,
+                out_auth_types: None,
+            })
+        })
+    }
+
+    /// The site the access lies in: the one it covers, or that of its doors.
+    pub fn site(&self, topology: &Topology) -> Option<SiteId> {
+        self.site_id.or_else(|| {
+            self.doors
+                .first()
+                .and_then(|d| topology.site_of_door(d.door_id))
+                .map(|s| s.id)
+        })
     }
 
     /// Whether the access still counts (not being or been deleted).
@@ -279,6 +318,7 @@ mod tests {
             valid_from: from.map(ts),
             valid_to: to.map(ts),
             schedule_id: None,
+            site_id: None,
             doors: vec![door(1, &[AuthType::Card])],
             person_ids: BTreeSet::new(),
             group_ids: BTreeSet::new(),

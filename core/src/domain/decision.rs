@@ -340,7 +340,7 @@ pub fn decide_with(
     let groups = snapshot.groups_of(person_id);
     let mut rules = Vec::new();
     for access in snapshot.accesses.values() {
-        let Some(access_door) = access.door(door_id) else {
+        let Some(access_door) = access.door(&snapshot.topology, door_id) else {
             continue;
         };
         let applies = access.person_ids.contains(&person_id)
@@ -354,7 +354,7 @@ pub fn decide_with(
             window: access.validity,
             in_time: access.validity.contains(at)
                 && snapshot.schedule_active(access.schedule_id, &site.time_zone, at),
-            auth_types: enabled_auth_types(&snapshot.topology, door, direction, Some(access_door)),
+            auth_types: enabled_auth_types(&snapshot.topology, door, direction, Some(&access_door)),
         });
     }
     for event in snapshot.events.values() {

@@ -131,12 +131,12 @@ impl Coverage {
             .filter_map(|access| {
                 let mut served = doors
                     .iter()
-                    .filter_map(|door| access.door(door.id).map(|entry| (door, entry)))
+                    .filter_map(|door| access.door(topology, door.id).map(|entry| (door, entry)))
                     .peekable();
                 served.peek()?;
                 let factors = served.fold(Factors::NONE, |all, (door, entry)| {
                     all.union(Factors::enabled(|d| {
-                        enabled_auth_types(topology, door, d, Some(entry))
+                        enabled_auth_types(topology, door, d, Some(&entry))
                     }))
                 });
                 Some((access.id, factors))

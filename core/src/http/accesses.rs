@@ -6,10 +6,15 @@
 //! door takes in that direction; the view shows the auth types each entry enables now. A
 //! permit that could never grant anything is refused naming the field: a door entry
 //! listing no auth type in either direction, or a `valid_to` already past.
+//!
+//! An access with a `site_id` covers every door of that site, doors added later included;
+//! its `doors` (optional then) only say what is enabled at some of them. The list filters
+//! by site (`?site_id=`: accesses covering a site or listing its doors) and by door
+//! (`?door_id=`: accesses covering the door).
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
@@ -20,11 +25,12 @@ use super::input::{
     ACCESS_KINDS, EFFECTS, Input, auth_types, name_of, named, opt_instant, path_id,
 };
 use super::people::people_subjects;
-use super::{PageResult, create_about, get_one, list_page, ok};
+use super::{PageQuery, create_about, get_one, ok};
 use crate::app::{Caller, Core};
 use crate::domain::{
-    Access, AccessDoor, AccessId, AccessSpec, Direction, DoorId, Effect, GroupId, PersonId,
-    ProvisioningStatus, ScheduleId, Snapshot, Topology, enabled_auth_types, validate_access_doors,
+    Access, AccessDoor, AccessId, AccessSpec, Direction, DoorId, Effect, GroupId, InvalidField,
+    PersonId, Problem, ProvisioningStatus, ScheduleId, SiteId, Snapshot, Topology,
+    enabled_auth_types, validate_access_doors,
 };
 use crate::error::AppError;
 use crate::store::Kind;
@@ -68,6 +74,7 @@ pub(crate) fn access_view(topology: &Topology, a: &Access, at: Timestamp) -> Jso
         "valid_from": a.validity.from().map(|t| t.to_string()),
         "valid_to": a.validity.to().map(|t| t.to_string()),
         "schedule_id": a.schedule_id.map(ScheduleId::get),
+        "site_id": a.site_id.map(SiteId::get),
         "doors": a.doors.iter().map(|d| json!({"door_id": d.door_id.get(), "lock_unlock": d.lock_unlock,
             "in_auth_types": enabled(d, Direction::In),
             "out_auth_types": enabled(d, Direction::Out)})).collect::<Vec<_>>(),
@@ -97,6 +104,9 @@ pub(crate) struct AccessIn {
     valid_from: Option<String>,
     valid_to: Option<String>,
     schedule_id: Option<u64>,
+    /// Every door of this site, doors added later included.
+    site_id: Option<u64>,
+    #[serde(default)]
     doors: Vec<AccessDoorIn>,
     #[serde(default)]
     person_ids: Vec<u64>,
@@ -156,7 +166,25 @@ pub(crate) fn build_access(
             out_auth_types: listed(format!("doors[{i}].out_auth_types"), &d.out_auth_types)?,
         });
     }
-    validate_access_doors(&s.topology, effect, &doors)?;
+    let site_id = body.site_id.map(SiteId::new);
+    if let Some(site) = site_id
+        && !s.topology.sites.contains_key(&site)
+    {
+        return Err(AppError::invalid(
+            "site_id",
+            format!("site {site} does not exist"),
+        ));
+    }
+    let doors_site = validate_access_doors(&s.topology, effect, &doors)?;
+    if let (Some(site), Some(of_doors)) = (site_id, doors_site)
+        && site != of_doors
+    {
+        let i = doors
+            .iter()
+            .position(|d| s.topology.site_of_door(d.door_id).map(|x| x.id) != Some(site))
+            .unwrap_or(0);
+        return Err(InvalidField::new(format!("doors[{i}].door_id"), Problem::OtherSite).into());
+    }
     let schedule_id = body.schedule_id.map(ScheduleId::new);
     if let Some(sid) = schedule_id
         && !s.schedules.contains_key(&sid)
@@ -198,6 +226,7 @@ pub(crate) fn build_access(
             valid_from: opt_instant("valid_from", body.valid_from.as_deref())?,
             valid_to: opt_instant("valid_to", body.valid_to.as_deref())?,
             schedule_id,
+            site_id,
             doors,
             person_ids,
             group_ids,
@@ -256,21 +285,43 @@ pub(crate) async fn create_access(
     .await
 }
 
-/// `GET /v1/accesses`: a page of the list.
+/// The query of `GET /v1/accesses`: a page, optionally only the accesses of a site or
+/// covering a door.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccessesQuery {
+    limit: Option<usize>,
+    after: Option<u64>,
+    site_id: Option<u64>,
+    door_id: Option<u64>,
+}
+
+/// `GET /v1/accesses`: a page of the list; `?site_id=` the accesses in a site (covering it
+/// or listing its doors), `?door_id=` those covering a door.
 pub(crate) async fn list_accesses(
     State(core): State<Core>,
     caller: Caller,
-    query: PageResult,
+    query: Result<Query<AccessesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
+    let Query(q) = query.map_err(|e| AppError::invalid("query", e.body_text()))?;
+    let page = PageQuery {
+        limit: q.limit,
+        after: q.after,
+    };
+    let site = q.site_id.map(SiteId::new);
+    let door = q.door_id.map(DoorId::new);
     let now = core.now();
-    list_page(&core, &caller, query, |s| {
-        Box::new(
+    core.read(caller.tenant, |s| {
+        page.page(
             s.accesses
                 .values()
-                .map(move |a| (a.id.get(), access_view(&s.topology, a, now))),
+                .filter(|a| site.is_none_or(|site| a.site(&s.topology) == Some(site)))
+                .filter(|a| door.is_none_or(|door| a.door(&s.topology, door).is_some()))
+                .map(|a| (a.id.get(), access_view(&s.topology, a, now))),
         )
     })
-    .await
+    .await?
+    .map(ok)
 }
 
 /// `GET /v1/accesses/{id}`.

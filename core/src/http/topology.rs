@@ -101,10 +101,14 @@ pub(crate) async fn create_site(
 reads! { list_sites, get_site, "site", SiteId, |s| s.topology.sites, site_view }
 
 deletes! { delete_site, Site, |s, id| s.topology.sites.contains_key(&SiteId::new(id)), |s, id| {
+    let id = SiteId::new(id);
+    if let Some(a) = s.accesses.values().find(|a| a.is_live() && a.site_id == Some(id)) {
+        return Some(format!("access {}", a.id));
+    }
     s.topology
         .facilities
         .values()
-        .find(|f| f.site_id == SiteId::new(id))
+        .find(|f| f.site_id == id)
         .map(|f| format!("facility {}", f.id))
 } }
 
@@ -278,10 +282,7 @@ fn build_door(
     };
     if let Some(site) = current.and_then(|c| s.topology.site_of_door(c.id))
         && site.id != facility.site_id
-        && let Some(access) = s
-            .accesses
-            .values()
-            .find(|a| a.is_live() && a.door(id).is_some())
+        && let Some(access) = s.accesses.values().find(|a| a.is_live() && a.lists(id))
     {
         return Err(AppError::invalid(
             "facility_id",

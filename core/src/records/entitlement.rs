@@ -9,7 +9,7 @@
 //!   domain keeps privately (missing reads as `false`);
 //! - membership: `{person_id, facility_id?, created_at, removed_at?}` (no `facility_id`:
 //!   the whole tenant);
-//! - access: `{name, kind, effect, valid_from?, valid_to?, schedule_id?, doors, person_ids,
+//! - access: `{name, kind, effect, valid_from?, valid_to?, schedule_id?, site_id?, doors, person_ids,
 //!   group_ids, status}` – `kind` is `permanent` or `temporary`, `effect` `permit` or
 //!   `deny`, each door `{door_id, lock_unlock, in_auth_types?, out_auth_types?}` (auth
 //!   types by API name; missing or `null`: every type the door takes), `status` the
@@ -31,7 +31,7 @@ use super::codec::{
 use super::{CodecError, Stored};
 use crate::domain::{
     Access, AccessDoor, AccessId, AccessKind, AuthType, DoorId, Effect, Event, EventId, FacilityId,
-    GroupId, Membership, MembershipId, PersonId, ProvisioningStatus, ScheduleId, TenantId,
+    GroupId, Membership, MembershipId, PersonId, ProvisioningStatus, ScheduleId, SiteId, TenantId,
 };
 use crate::store::{Kind, UniqueKey};
 
@@ -206,6 +206,8 @@ struct AccessDoc {
     valid_to: Option<jiff::Timestamp>,
     #[serde(default)]
     schedule_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    site_id: Option<u64>,
     doors: Vec<AccessDoorDoc>,
     #[serde(default)]
     person_ids: Vec<u64>,
@@ -231,6 +233,7 @@ impl Stored for Access {
             valid_from: self.validity.from(),
             valid_to: self.validity.to(),
             schedule_id: self.schedule_id.map(ScheduleId::get),
+            site_id: self.site_id.map(SiteId::get),
             doors: self
                 .doors
                 .iter()
@@ -268,6 +271,7 @@ impl Stored for Access {
                 "valid_to",
             )?,
             schedule_id: doc.schedule_id.map(ScheduleId::new),
+            site_id: doc.site_id.map(SiteId::new),
             doors: doc
                 .doors
                 .into_iter()
@@ -423,6 +427,7 @@ mod tests {
                 valid_from: Some(ts("2024-01-01T00:00:00Z")),
                 valid_to: Some(ts("2024-12-31T23:59:59Z")),
                 schedule_id: Some(ScheduleId::new(71)),
+                site_id: None,
                 doors: vec![
                     AccessDoor {
                         door_id: DoorId::new(12),

@@ -87,6 +87,8 @@ enum GrantGen {
         window: (Option<i64>, Option<i64>),
         scheduled: bool,
         deleted: bool,
+        /// Covers every door of the site (its listed doors only set what is enabled).
+        site_wide: bool,
     },
 }
 
@@ -167,9 +169,10 @@ fn grant_gen() -> impl Strategy<Value = GrantGen> {
             (prop::option::of(0i64..100), prop::option::of(1i64..150)),
             prop::bool::weighted(0.4),
             prop::bool::weighted(0.1),
+            prop::bool::weighted(0.25),
         )
             .prop_map(
-                |(people, via_group, doors, (from, len), scheduled, deleted)| {
+                |(people, via_group, doors, (from, len), scheduled, deleted, site_wide)| {
                     GrantGen::Access {
                         people,
                         via_group,
@@ -177,6 +180,7 @@ fn grant_gen() -> impl Strategy<Value = GrantGen> {
                         window: (from, len.map(|l| from.unwrap_or(0) + l)),
                         scheduled,
                         deleted,
+                        site_wide,
                     }
                 }
             ),
@@ -239,8 +243,19 @@ fn enables(
     match entitlement {
         Entitlement::Membership(_) | Entitlement::Attendee(_) => taken,
         Entitlement::Access(id) => {
-            let Some(entry) = s.accesses[&id].door(door.id) else {
-                return BTreeSet::new();
+            let access = &s.accesses[&id];
+            // Listed, or (covering the door's site) every type the door takes.
+            let listed_entry = access.doors.iter().find(|d| d.door_id == door.id);
+            let in_site = s.topology.facilities[&door.facility_id].site_id;
+            let entry = match listed_entry {
+                Some(entry) => entry.clone(),
+                None if access.site_id == Some(in_site) => AccessDoor {
+                    door_id: door.id,
+                    lock_unlock: false,
+                    in_auth_types: None,
+                    out_auth_types: None,
+                },
+                None => return BTreeSet::new(),
             };
             let listed = match direction {
                 Direction::In => &entry.in_auth_types,
@@ -425,6 +440,7 @@ fn build(
                 window,
                 scheduled,
                 deleted,
+                site_wide,
             } => {
                 // Listed types the door does not take are refused when written: keep the
                 // ones it takes; an entry listing nothing either way takes the door's.
@@ -465,6 +481,7 @@ fn build(
                     valid_from: window.0.map(hour),
                     valid_to: window.1.map(hour),
                     schedule_id: scheduled.then_some(OFFICE_HOURS),
+                    site_id: site_wide.then_some(SITE),
                     doors: entries,
                     person_ids: BTreeSet::new(),
                     group_ids: BTreeSet::new(),

@@ -273,6 +273,128 @@ async fn attendees_reach_the_facility_only_for_the_event_window() {
 }
 
 #[tokio::test]
+async fn an_access_for_a_site_covers_its_doors_those_added_later_included() {
+    let api = Api::start().await;
+    let (site, facility, door, terminal) = venue(&api).await;
+    let (person, face) = enroll(&api, "E-10").await;
+    let elsewhere = api
+        .post(
+            "/v1/sites",
+            json!({"name": "Lisbon", "timezone": "Europe/Lisbon"}),
+        )
+        .await
+        .id();
+    let far = api
+        .post(
+            "/v1/facilities",
+            json!({"site_id": elsewhere, "name": "Far"}),
+        )
+        .await
+        .id();
+    let far_door = api
+        .post(
+            "/v1/doors",
+            json!({"facility_id": far, "name": "Far door",
+                   "supported_auth_types": {"in": ["face"], "out": []}}),
+        )
+        .await
+        .id();
+
+    api.post(
+        "/v1/accesses",
+        json!({"name": "Everywhere", "kind": "permanent", "site_id": 999_999, "person_ids": [person]}),
+    )
+    .await
+    .problem(422, Some("site_id"));
+    api.post(
+        "/v1/accesses",
+        json!({"name": "Mixed", "kind": "permanent", "site_id": site,
+               "doors": [{"door_id": far_door}], "person_ids": [person]}),
+    )
+    .await
+    .problem(422, Some("doors[0].door_id"));
+    let access = api
+        .post(
+            "/v1/accesses",
+            json!({"name": "Madrid staff", "kind": "permanent", "site_id": site, "person_ids": [person]}),
+        )
+        .await;
+    assert_eq!(access.status, 201, "{}", access.json);
+    assert_eq!(access.json["site_id"], site);
+    assert_eq!(access.json["doors"], json!([]));
+    let access = access.id();
+    assert_eq!(desired_people(&api, terminal).await, vec![person]);
+
+    let decide = |door: u64| {
+        api.post(
+            "/v1/decisions",
+            json!({"door_id": door, "factors": [{"face": {"credential_id": face}}]}),
+        )
+    };
+    let granted = decide(door).await;
+    assert_eq!(granted.json["result"], "granted", "{}", granted.json);
+    assert_eq!(granted.json["rules"], json!([{"access_id": access}]));
+    // A door added to the site later is covered without touching the access.
+    let later = api
+        .post(
+            "/v1/doors",
+            json!({"facility_id": facility, "name": "Back",
+                   "supported_auth_types": {"in": ["face"], "out": []}}),
+        )
+        .await
+        .id();
+    assert_eq!(decide(later).await.json["result"], "granted");
+    let denied = decide(far_door).await;
+    assert_eq!(
+        denied.json["reason_code"], "no_entitlement",
+        "{}",
+        denied.json
+    );
+
+    // Listed by site and by door; the site cannot be deleted under a live access.
+    let ids = |page: Json| -> Vec<u64> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|a| a["id"].as_u64().expect("id"))
+            .collect()
+    };
+    assert_eq!(
+        ids(api.get(&format!("/v1/accesses?site_id={site}")).await.json),
+        vec![access]
+    );
+    assert_eq!(
+        ids(api.get(&format!("/v1/accesses?door_id={later}")).await.json),
+        vec![access]
+    );
+    assert!(
+        ids(api
+            .get(&format!("/v1/accesses?site_id={elsewhere}"))
+            .await
+            .json)
+        .is_empty()
+    );
+    assert!(
+        ids(api
+            .get(&format!("/v1/accesses?door_id={far_door}"))
+            .await
+            .json)
+        .is_empty()
+    );
+    api.get("/v1/accesses?site=1").await.problem(422, None);
+    let refused = api.delete(&format!("/v1/sites/{site}")).await;
+    refused.problem(409, None);
+    assert!(
+        refused.json["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&format!("access {access}"))),
+        "{}",
+        refused.json
+    );
+}
+
+#[tokio::test]
 async fn accesses_are_validated_updated_and_deleted() {
     let api = Api::start().await;
     let (_, _, door, terminal) = venue(&api).await;

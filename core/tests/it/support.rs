@@ -156,6 +156,7 @@ pub(crate) fn permit(people: &[PersonId], doors: Vec<AccessDoor>) -> AccessSpec 
         valid_from: None,
         valid_to: None,
         schedule_id: None,
+        site_id: None,
         doors,
         person_ids: people.iter().copied().collect(),
         group_ids: BTreeSet::new(),
