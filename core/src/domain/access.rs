@@ -453,7 +453,7 @@ mod tests {
         }
         // A door that declares nothing takes nothing until a terminal serves it.
         assert!(enabled_auth_types(&topology, &bare, Direction::In, None).is_empty());
-        let terminal = crate::domain::topology::Terminal::new(
+        let terminal = crate::domain::terminal::Terminal::new(
             crate::domain::TerminalId::new(1),
             crate::domain::TerminalSpec {
                 facility_id: FacilityId::new(1),

@@ -2,7 +2,8 @@
 //! docs/domain.md §7–9).
 //!
 //! - [`id`] – typed ids; [`validation`] – field errors and time windows;
-//! - [`topology`] – tenants, sites (IANA zone), facilities, doors, terminals;
+//! - [`topology`] – tenants, sites (IANA zone), facilities, doors, the lookup over them;
+//! - [`terminal`] – terminal models, addresses, device passwords, terminals;
 //! - [`auth`] – auth types, factors, direction;
 //! - [`person`], [`credential`], [`phone`] (multi-phone mobile keys), [`group`];
 //! - [`invitation`] – selfie-enroll links (active → used | expired | superseded);
@@ -29,6 +30,7 @@ pub mod provisioning;
 pub mod residency;
 pub mod schedule;
 pub mod snapshot;
+pub mod terminal;
 pub mod topology;
 pub mod validation;
 
@@ -59,8 +61,8 @@ pub use phone::{MobileKeySync, PHONE_NAME_MAX, Phone, Platform, mobile_key_sync,
 pub use provisioning::{ProvisioningStatus, ProvisioningTransitionError};
 pub use schedule::{Holiday, HolidayCalendar, HolidayClasses, Schedule, WeekdaySet, WeeklySpan};
 pub use snapshot::{Entitlement, Snapshot};
-pub use topology::{
-    DevicePassword, Door, Facility, FacilityKind, OperatingMode, Site, Tenant, Terminal,
-    TerminalModel, TerminalSpec, Topology, terminal_address, time_zone,
+pub use terminal::{
+    DevicePassword, OperatingMode, Terminal, TerminalModel, TerminalSpec, terminal_address,
 };
+pub use topology::{Door, Facility, FacilityKind, Site, Tenant, Topology, time_zone};
 pub use validation::{InvalidField, Problem, Window};
