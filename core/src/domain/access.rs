@@ -195,14 +195,13 @@ impl Access {
             return Some(Cow::Borrowed(entry));
         }
         let site = self.site_id?;
-        (topology.site_of_door(door).map(|s| s.id) == Some(site)).then(|| {
-            Cow::Owned(AccessDoor {
-                door_id: door,
-                lock_unlock: false,
-                in_auth_types: None,
-                out_auth_types: None,
-            })
-        })
+        let in_site = topology.site_of_door(door).map(|s| s.id) == Some(site);
+        in_site.then_some(Cow::Owned(AccessDoor {
+            door_id: door,
+            lock_unlock: false,
+            in_auth_types: None,
+            out_auth_types: None,
+        }))
     }
 
     /// The site the access lies in: the one it covers, or that of its doors.

@@ -266,7 +266,7 @@ pub(crate) async fn list(
     caller: Caller,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Query(q) = query.map_err(|e| AppError::invalid("query", e.body_text()))?;
+    let q = super::list_query(query)?;
     let limit = match q.limit {
         None => 50,
         Some(n) if (1..=MAX_PAGE).contains(&n) => n,

@@ -25,7 +25,7 @@ use super::input::{
     ACCESS_KINDS, EFFECTS, Input, auth_types, name_of, named, opt_instant, path_id,
 };
 use super::people::people_subjects;
-use super::{PageQuery, create_about, get_one, ok};
+use super::{PageQuery, create_about, get_one, list_query, ok, snapshot_page};
 use crate::app::{Caller, Core};
 use crate::domain::{
     Access, AccessDoor, AccessId, AccessSpec, Direction, DoorId, Effect, GroupId, InvalidField,
@@ -303,7 +303,7 @@ pub(crate) async fn list_accesses(
     caller: Caller,
     query: Result<Query<AccessesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Query(q) = query.map_err(|e| AppError::invalid("query", e.body_text()))?;
+    let q = list_query(query)?;
     let page = PageQuery {
         limit: q.limit,
         after: q.after,
@@ -311,17 +311,16 @@ pub(crate) async fn list_accesses(
     let site = q.site_id.map(SiteId::new);
     let door = q.door_id.map(DoorId::new);
     let now = core.now();
-    core.read(caller.tenant, |s| {
-        page.page(
+    snapshot_page(&core, &caller, page, |s| {
+        Box::new(
             s.accesses
                 .values()
-                .filter(|a| site.is_none_or(|site| a.site(&s.topology) == Some(site)))
-                .filter(|a| door.is_none_or(|door| a.door(&s.topology, door).is_some()))
-                .map(|a| (a.id.get(), access_view(&s.topology, a, now))),
+                .filter(move |a| site.is_none_or(|site| a.site(&s.topology) == Some(site)))
+                .filter(move |a| door.is_none_or(|door| a.door(&s.topology, door).is_some()))
+                .map(move |a| (a.id.get(), access_view(&s.topology, a, now))),
         )
     })
-    .await?
-    .map(ok)
+    .await
 }
 
 /// `GET /v1/accesses/{id}`.

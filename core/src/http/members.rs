@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::input::{Input, path_id};
-use super::{PageQuery, create_about, get_one, ok};
+use super::{PageQuery, create_about, get_one, list_query, snapshot_page};
 use crate::app::{Caller, Core, Subject};
 use crate::domain::{FacilityId, Membership, MembershipId, PersonId, Snapshot};
 use crate::error::AppError;
@@ -109,24 +109,23 @@ pub(crate) async fn list_members(
     caller: Caller,
     query: Result<Query<MembersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Query(q) = query.map_err(|e| AppError::invalid("query", e.body_text()))?;
+    let q = list_query(query)?;
     let page = PageQuery {
         limit: q.limit,
         after: q.after,
     };
     let facility = q.facility_id.map(FacilityId::new);
     let person = q.person_id.map(PersonId::new);
-    core.read(caller.tenant, |s| {
-        page.page(
+    snapshot_page(&core, &caller, page, |s| {
+        Box::new(
             s.memberships
                 .values()
-                .filter(|m| facility.is_none_or(|f| m.facility_id == Some(f)))
-                .filter(|m| person.is_none_or(|p| m.person_id == p))
+                .filter(move |m| facility.is_none_or(|f| m.facility_id == Some(f)))
+                .filter(move |m| person.is_none_or(|p| m.person_id == p))
                 .map(|m| (m.id.get(), member_view(s, m))),
         )
     })
-    .await?
-    .map(ok)
+    .await
 }
 
 /// `GET /v1/members/{id}`.

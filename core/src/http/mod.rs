@@ -394,10 +394,29 @@ pub(crate) async fn list_page(
     query: PageResult,
     items: impl for<'s> FnOnce(&'s Snapshot) -> Items<'s>,
 ) -> Result<Response, AppError> {
-    let q = page_query(query)?;
-    core.read(caller.tenant, |s| q.page(items(s)))
+    snapshot_page(core, caller, page_query(query)?, items).await
+}
+
+/// [`list_page`] for a list whose query has filters besides the page, read with
+/// [`list_query`].
+pub(crate) async fn snapshot_page(
+    core: &Core,
+    caller: &Caller,
+    page: PageQuery,
+    items: impl for<'s> FnOnce(&'s Snapshot) -> Items<'s>,
+) -> Result<Response, AppError> {
+    core.read(caller.tenant, |s| page.page(items(s)))
         .await?
         .map(ok)
+}
+
+/// Reads the query of a list endpoint with filters, with problem+json errors.
+pub(crate) fn list_query<T>(
+    query: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, AppError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| AppError::invalid("query", e.body_text()))
 }
 
 /// The largest page.
@@ -452,9 +471,7 @@ impl PageQuery {
 pub(crate) fn page_query(
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<PageQuery, AppError> {
-    query
-        .map(|Query(q)| q)
-        .map_err(|e| AppError::invalid("query", e.body_text()))
+    list_query(query)
 }
 
 /// Runs a create: answers a repeated `Idempotency-Key` from the store, otherwise writes

@@ -305,7 +305,7 @@ pub(crate) async fn list_people(
     caller: Caller,
     query: Result<axum::extract::Query<PeopleQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
-    let axum::extract::Query(q) = query.map_err(|e| AppError::invalid("query", e.body_text()))?;
+    let q = super::list_query(query)?;
     if let Some(status) = &q.status
         && !matches!(status.as_str(), "active" | "suspended")
     {

@@ -24,6 +24,13 @@ fn phone_view(p: &Phone) -> Json {
            "name": p.name, "platform": p.platform.map(Platform::as_str)})
 }
 
+/// The phone `id`, or 404.
+fn phone_of(s: &Snapshot, id: PhoneId) -> Result<&Phone, AppError> {
+    s.phones
+        .get(&id)
+        .ok_or_else(|| AppError::not_found("phone", id))
+}
+
 /// The body of `POST /v1/people/{id}/phones` (every member optional; `{}` is a phone
 /// without name or platform).
 #[derive(Debug, Default, Deserialize)]
@@ -128,10 +135,7 @@ pub(crate) async fn get_phone(
 ) -> Result<Response, AppError> {
     let id = PhoneId::new(path_id("phone", &id)?);
     core.read_about(caller.tenant, vec![Subject::Phone(id)], |s| {
-        s.phones
-            .get(&id)
-            .map(phone_view)
-            .ok_or_else(|| AppError::not_found("phone", id))
+        phone_of(s, id).map(phone_view)
     })
     .await?
     .map(ok)
@@ -154,11 +158,7 @@ pub(crate) async fn patch_phone(
         .transpose()?;
     let view = core
         .write_about(&caller, vec![Subject::Phone(id)], 0, move |s, plan| {
-            let mut phone = s
-                .phones
-                .get(&id)
-                .ok_or_else(|| AppError::not_found("phone", id))?
-                .clone();
+            let mut phone = phone_of(s, id)?.clone();
             if let Some(name) = name {
                 phone.name = name;
             }
@@ -184,11 +184,7 @@ pub(crate) async fn deactivate_phone(
     let now = core.now();
     let view = core
         .write_about(&caller, vec![Subject::Phone(id)], 0, move |s, plan| {
-            let mut phone = s
-                .phones
-                .get(&id)
-                .ok_or_else(|| AppError::not_found("phone", id))?
-                .clone();
+            let mut phone = phone_of(s, id)?.clone();
             if !phone.active {
                 return Err(AppError::invalid_state(format!(
                     "phone {id} is already inactive"

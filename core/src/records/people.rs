@@ -246,9 +246,17 @@ mod tests {
             platform: Some(Platform::Android),
         };
         let document = phone.to_document();
-        assert_eq!(document, json!({"person_id": 21, "active": false}));
+        assert_eq!(
+            document,
+            json!({"person_id": 21, "active": false, "name": "Work phone", "platform": "android"})
+        );
         assert_eq!(Phone::from_document(TENANT, 31, &document).unwrap(), phone);
         assert!(phone.unique_keys().is_empty());
+        // Written before phones had a name: both absent.
+        let old = Phone::from_document(TENANT, 31, &json!({"person_id": 21, "active": true}));
+        assert_eq!(old.map(|p| (p.name, p.platform)), Ok((None, None)));
+        let bad = json!({"person_id": 21, "active": true, "platform": "palm"});
+        assert!(Phone::from_document(TENANT, 31, &bad).is_err());
     }
 
     #[test]
