@@ -1,7 +1,8 @@
 //! The reports of a run: snapshots of every format for a run with one case of each
 //! verdict, the JSON and JUnit documents read back and checked against the run, the JUnit
-//! output checked against the rules of the Jenkins JUnit schema (transcribed by hand), and the HTML page checked
-//! for escaping and for being self-contained.
+//! output validated against the Jenkins JUnit schema itself (`conformance/schema/
+//! junit-10.xsd`, by `xmllint`) and against a hand transcription of its rules that needs
+//! no tool, and the HTML page checked for escaping and for being self-contained.
 //!
 //! The run is fixed (start time, durations, evidence), so every report renders to the
 //! same bytes on every machine and the snapshots need no redactions.
@@ -421,9 +422,9 @@ struct Rule {
     children: Option<&'static [&'static str]>,
 }
 
-/// The rules of the Jenkins JUnit schema: `junit-10.xsd` of the Jenkins xUnit plugin
-/// (jenkinsci/xunit-plugin, `src/main/resources/org/jenkinsci/plugins/xunit/types/model/xsd/junit-10.xsd`),
-/// which the xUnit plugin validates JUnit files against, transcribed element by element.
+/// The rules of the Jenkins JUnit schema (`conformance/schema/junit-10.xsd`, which the
+/// xUnit plugin validates JUnit files against), transcribed element by element: the same
+/// check where `xmllint` is not installed, and the rejections it must make.
 /// The root may be `testsuites` or `testsuite` (both are global elements there).
 fn jenkins_junit_rule(element: &str) -> Option<Rule> {
     let rule = |allowed, required, children| Rule {
@@ -569,6 +570,52 @@ fn junit_schema_check_rejects_what_the_schema_rejects() {
             check_against_jenkins_schema(&root, "").is_err(),
             "accepted: {xml}"
         );
+    }
+}
+
+/// The vendored Jenkins JUnit schema.
+const JUNIT_XSD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/junit-10.xsd");
+
+/// Validates `xml` against the vendored schema with `xmllint`: `None` when `xmllint` is
+/// not installed (said on stderr; a failure under `CI`, where `.ci/run` installs it),
+/// else whether it is valid, with what `xmllint` said.
+fn xmllint_validates(xml: &str, name: &str) -> Option<Result<(), String>> {
+    let dir = std::env::temp_dir().join(format!("acs-junit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    let file = dir.join(format!("{name}.xml"));
+    std::fs::write(&file, xml).expect("write the report");
+    let output = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema", JUNIT_XSD])
+        .arg(&file)
+        .output();
+    let _ = std::fs::remove_file(&file);
+    match output {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "xmllint is missing under CI (install libxml2-utils)"
+            );
+            eprintln!(
+                "SKIPPED: the JUnit report was not validated against junit-10.xsd: xmllint \
+                 is not installed (Debian: apt-get install libxml2-utils)"
+            );
+            None
+        }
+        Err(e) => panic!("could not run xmllint: {e}"),
+        Ok(out) if out.status.success() => Some(Ok(())),
+        Ok(out) => Some(Err(String::from_utf8_lossy(&out.stderr).into_owned())),
+    }
+}
+
+#[test]
+fn junit_report_validates_against_the_vendored_jenkins_schema() {
+    if let Some(result) = xmllint_validates(&junit::write(&sample_run()), "sample") {
+        result.expect("the report is valid against junit-10.xsd");
+    }
+    // The validation can fail: the schema refuses `skipped` on the root.
+    let invalid = r#"<?xml version="1.0" encoding="UTF-8"?><testsuites tests="1" skipped="0"><testsuite tests="0"/></testsuites>"#;
+    if let Some(result) = xmllint_validates(invalid, "invalid") {
+        assert!(result.is_err(), "xmllint accepted {invalid}");
     }
 }
 
