@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::input::{Input, path_id};
+use crate::app::terminal_calls::{CallError, EnrollOrder};
 use crate::app::{Caller, Core, Subject};
 use crate::domain::{PersonId, Terminal, TerminalId};
 use crate::enroll::{Capture, EnrollmentStatus, complete};
 use crate::error::{AppError, RefusalClass};
-use crate::terminal::{ClientOptions, EnrollKind, RemoteEnroll, TerminalClient};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,16 +31,6 @@ pub(crate) struct EnrollmentIn {
 
 fn yes() -> bool {
     true
-}
-
-fn client(t: &Terminal) -> Result<TerminalClient, AppError> {
-    TerminalClient::new(
-        &t.address,
-        &t.login,
-        t.password.expose(),
-        ClientOptions::default(),
-    )
-    .map_err(|e| AppError::invalid_state(format!("terminal {}: {e}", t.id)))
 }
 
 async fn terminal_of(core: &Core, caller: &Caller, id: TerminalId) -> Result<Terminal, AppError> {
@@ -83,24 +73,16 @@ pub(crate) async fn start(
             format!("person {person} does not exist"),
         ));
     }
-    let client = client(&terminal)?;
     let enrollment =
         core.enrollments()
             .start(caller.tenant, id, person, capture, body.sync, core.now())?;
-    let request = RemoteEnroll {
-        kind: match capture {
-            Capture::Face => EnrollKind::Face,
-            Capture::Card => EnrollKind::Card,
-            Capture::Fingerprint => EnrollKind::Biometry,
-        },
+    let order = EnrollOrder {
+        capture,
         user_id: i64::try_from(person.get()).unwrap_or(i64::MAX),
         save: body.save,
         sync: body.sync,
-        auto: true,
-        countdown: Some(5),
-        ..RemoteEnroll::default()
     };
-    let reply = client.remote_enroll(request).await;
+    let reply = core.terminal_calls().enroll(&terminal, order).await;
     let reply = match reply {
         Ok(reply) => reply,
         Err(e) => {
@@ -115,13 +97,13 @@ pub(crate) async fn start(
             let error = match &e {
                 // The terminal answered and refused (a user it does not hold for `save`, a
                 // kind it cannot capture): the request's fault, not an outage.
-                crate::terminal::DriverError::Rejected { .. } => AppError::refused(
+                CallError::Refused(_) => AppError::refused(
                     RefusalClass::Unprocessable,
                     "enrollment-refused",
                     "Enrollment refused by the terminal",
                     format!("the terminal refused the enrollment: {e}"),
                 ),
-                _ => AppError::terminal_unavailable(format!(
+                CallError::Unavailable(_) => AppError::terminal_unavailable(format!(
                     "the terminal did not take the enrollment: {e}"
                 )),
             };
@@ -204,7 +186,7 @@ pub(crate) async fn cancel(
         )));
     }
     let terminal = terminal_of(&core, &caller, id).await?;
-    if let Err(e) = client(&terminal)?.cancel_remote_enroll().await {
+    if let Err(e) = core.terminal_calls().cancel_enroll(&terminal).await {
         tracing::warn!(terminal = %id, error = %e, "cancel not delivered to the terminal");
     }
     core.enrollments().finish(eid, EnrollmentStatus::Cancelled);
