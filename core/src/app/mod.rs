@@ -16,7 +16,7 @@
 //!   stream, the decision indexes;
 //! - [`tenants`] – tenants, API keys and the caller behind a key; [`api_keys`] – the keys
 //!   themselves;
-//! - [`enrollments`] – the enrollments on terminals this process runs; [`sync_status`] –
+//! - [`enrollments`] – the enrollments on terminals, kept in the store; [`sync_status`] –
 //!   each terminal's sync status, which the sync engine writes and anyone can wait on;
 //! - [`queries`] – reads straight from the store; [`devices`] – which terminal a device id
 //!   belongs to; [`in_use`] – credentials in use;
@@ -100,13 +100,13 @@ impl Core {
     pub fn with_clock(store: Arc<dyn Store>, clock: Clock) -> Core {
         Core {
             inner: Arc::new(Inner {
+                enrollments: enrollments::Enrollments::new(Arc::clone(&store)),
                 store,
                 cells: Mutex::new(HashMap::new()),
                 events: broadcast::channel(1024).0,
                 changes: broadcast::channel(1024).0,
                 clock,
                 devices: Mutex::new(HashMap::new()),
-                enrollments: enrollments::Enrollments::default(),
                 calls: terminal_calls::TerminalCalls::default(),
                 sync: sync_status::StatusBoard::default(),
                 revision: std::sync::atomic::AtomicU64::new(0),

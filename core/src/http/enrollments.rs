@@ -73,9 +73,10 @@ pub(crate) async fn start(
             format!("person {person} does not exist"),
         ));
     }
-    let enrollment =
-        core.enrollments()
-            .start(caller.tenant, id, person, capture, body.sync, core.now())?;
+    let enrollment = core
+        .enrollments()
+        .start(caller.tenant, id, person, capture, body.sync, core.now())
+        .await?;
     let order = EnrollOrder {
         capture,
         user_id: i64::try_from(person.get()).unwrap_or(i64::MAX),
@@ -89,11 +90,11 @@ pub(crate) async fn start(
             let status = EnrollmentStatus::Failed {
                 reason: e.to_string(),
             };
-            core.enrollments().finish(enrollment.id, status);
             let ended = core
                 .enrollments()
-                .get(caller.tenant, enrollment.id)
-                .unwrap_or(enrollment);
+                .finish(caller.tenant, enrollment.id, status)
+                .await?
+                .map_or(enrollment, |(ended, _)| ended);
             let error = match &e {
                 // The terminal answered and refused (a user it does not hold for `save`, a
                 // kind it cannot capture): the request's fault, not an outage.
@@ -113,10 +114,11 @@ pub(crate) async fn start(
     if !body.sync {
         return Ok((StatusCode::ACCEPTED, axum::Json(view(&enrollment))).into_response());
     }
-    let status = complete(&core, &enrollment, &reply).await;
+    let status = complete(&core, &enrollment, &reply).await?;
     let ended = core
         .enrollments()
-        .get(caller.tenant, enrollment.id)
+        .get(caller.tenant, enrollment.id, core.now())
+        .await?
         .unwrap_or(enrollment);
     match status {
         EnrollmentStatus::Succeeded { .. } => {
@@ -161,7 +163,8 @@ pub(crate) async fn get(
     let id = TerminalId::new(path_id("terminal", &id)?);
     let eid = path_id("enrollment", &eid)?;
     core.enrollments()
-        .get(caller.tenant, eid)
+        .get(caller.tenant, eid, core.now())
+        .await?
         .filter(|e| e.terminal == id)
         .map(|e| axum::Json(view(&e)).into_response())
         .ok_or_else(|| AppError::not_found("enrollment", eid))
@@ -177,7 +180,8 @@ pub(crate) async fn cancel(
     let eid = path_id("enrollment", &eid)?;
     let enrollment = core
         .enrollments()
-        .get(caller.tenant, eid)
+        .get(caller.tenant, eid, core.now())
+        .await?
         .filter(|e| e.terminal == id)
         .ok_or_else(|| AppError::not_found("enrollment", eid))?;
     if enrollment.status != EnrollmentStatus::Pending {
@@ -189,7 +193,9 @@ pub(crate) async fn cancel(
     if let Err(e) = core.terminal_calls().cancel_enroll(&terminal).await {
         tracing::warn!(terminal = %id, error = %e, "cancel not delivered to the terminal");
     }
-    core.enrollments().finish(eid, EnrollmentStatus::Cancelled);
+    core.enrollments()
+        .finish(caller.tenant, eid, EnrollmentStatus::Cancelled)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
