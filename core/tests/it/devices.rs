@@ -580,3 +580,47 @@ async fn device_until(device: &acs_simulator::Device, what: &str, mut done: impl
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_terminals_refusals_reach_the_access_events_with_their_reasons() {
+    let rig = rig("standalone").await;
+    rig.member_with_card("E-505", "Fay").await;
+    rig.converged(1).await;
+    // Someone the terminal holds by hand, with a card and no rule: known but refused.
+    let device = rig.device(0).device();
+    for request in [
+        json!({"object": "users",
+               "values": [{"id": 990_001, "name": "By hand", "registration": ""}]}),
+        json!({"object": "cards", "values": [{"value": 777_000_123_u64, "user_id": 990_001}]}),
+    ] {
+        device
+            .create_objects(acs_simulator::wire::Members::of(&request, "request").expect("members"))
+            .expect("written by hand");
+    }
+    let mut events = rig.api.core.subscribe();
+    for (card, event, reason) in [
+        (555_000_001_u64, 3, "unknown_credential"),
+        (777_000_123, 6, "no_entitlement"),
+    ] {
+        let refused = rig
+            .device(0)
+            .identify(&Presentation::Card(card))
+            .await
+            .expect("decided");
+        assert_eq!(refused.decision.event, event, "card {card}");
+        let recorded = terminal_event(&mut events).await;
+        assert_eq!(recorded["result"], "denied", "{recorded}");
+        assert_eq!(recorded["type"], "access.denied", "{recorded}");
+        assert_eq!(recorded["reason_code"], reason, "{recorded}");
+    }
+    let denied = rig.api.get("/v1/access-events?result=denied").await.json;
+    let reasons: Vec<&str> = denied["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["source"] == "terminal")
+        .filter_map(|e| e["reason_code"].as_str())
+        .collect();
+    assert_eq!(reasons, ["unknown_credential", "no_entitlement"]);
+    rig.engine.shutdown().await;
+}
