@@ -8,8 +8,15 @@
 //! logs](catch_up_on_logs_if_due), [report](report_pass) and [wait for the next
 //! pass](wait_for_next_pass): the next instant the image changes, a change of the tenant, a
 //! read-back or log catch-up falling due, or a retry ([`Backoff`]) after a failed pass.
+//!
+//! The steps live here and in one module per concern: [`device`] (whose device answers at
+//! the address), [`clock`] (the device clock's skew), [`steps`] (applying the planned
+//! steps, new people in batches).
 
-use std::ops::ControlFlow;
+mod clock;
+mod device;
+mod steps;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,22 +24,22 @@ use jiff::Timestamp;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::applied::{doubt, load_applied, settle};
+use self::clock::{measure_clock, save_skew};
+use self::device::register_device_once;
+use self::steps::apply_steps;
+use super::applied::load_applied;
 use super::read_back::read_back;
 use super::{StatusBoard, SyncOptions, SyncStatus};
 use crate::app::Core;
 use crate::domain::desired::Coverage;
 use crate::domain::{OperatingMode, TenantId, TerminalId};
 use crate::retry::Backoff;
-use crate::sync::apply::{ApplyError, apply, apply_new_users};
-use crate::sync::image::{DeviceImage, SETUP_KEY, SetupImage, SubjectImage, UserImage};
+use crate::sync::apply::ApplyError;
+use crate::sync::image::{DeviceImage, SETUP_KEY, SetupImage, SubjectImage};
 use crate::sync::logs;
 use crate::sync::plan::{Step, plan, plan_keys};
 use crate::sync::shared::{SharedImage, SharedImages};
 use crate::terminal::TerminalClient;
-
-/// How many new people one batch pushes.
-const NEW_USERS_PER_BATCH: usize = 100;
 
 /// What a terminal task works with.
 pub(super) struct TerminalTask {
@@ -74,24 +81,6 @@ struct Progress {
     skew: i64,
     /// The skew the store records the applied users' times as written with.
     skew_stored: i64,
-}
-
-/// What applying a pass's steps left.
-struct Applied {
-    /// Steps not applied.
-    remaining: usize,
-    /// The last failure, if a step failed.
-    failure: Option<ApplyError>,
-}
-
-/// How pushing a batch of new people went.
-enum Batch {
-    /// Every one of them is on the device.
-    Pushed,
-    /// The device refused the batch: one of them is at fault.
-    Refused,
-    /// The device could not be reached: the pass ends.
-    Unreachable(ApplyError),
 }
 
 /// Runs passes until the task is stopped or its terminal is gone.
@@ -187,99 +176,6 @@ async fn read_back_if_due(
     Ok(())
 }
 
-/// A new measurement of the device's clock replaces the skew in use only when it differs
-/// by more than this (a reply takes time, and the device counts whole seconds).
-const SKEW_TOLERANCE: i64 = 2;
-
-/// Measures the device clock's skew (its local time minus the site's wall time now), on
-/// first contact and with every read-back; sets the device's clock first when
-/// [`SyncOptions::set_clock_beyond`](super::SyncOptions) says so. A changed skew marks the
-/// applied users with times to be written again. The skew is published at once, so that
-/// access logs read in this pass are translated with it.
-async fn measure_clock(task: &TerminalTask, progress: &mut Progress) -> Result<(), ApplyError> {
-    let terminal = task.terminal;
-    let zone = task
-        .core
-        .read(task.tenant, move |s| {
-            let facility = s.topology.terminals.get(&terminal)?.facility_id;
-            Some(
-                s.topology
-                    .site_of_facility(facility)
-                    .map_or(jiff::tz::TimeZone::UTC, |site| site.time_zone.clone()),
-            )
-        })
-        .await
-        .ok()
-        .flatten();
-    let Some(zone) = zone else {
-        return Ok(());
-    };
-    let mut measured = skew_now(task, &zone).await?;
-    if let (Some(limit), Some(skew)) = (task.options.set_clock_beyond, measured)
-        && skew.unsigned_abs() > limit.as_secs()
-    {
-        let wall = task.core.now().to_zoned(zone.clone()).datetime();
-        match task.client.set_system_time(wall).await {
-            Ok(()) => {
-                tracing::info!(%terminal, skew, "terminal clock set to the site's wall time");
-                measured = skew_now(task, &zone).await?;
-            }
-            Err(e) if !e.is_retryable() => {
-                tracing::warn!(%terminal, skew, error = %e, "the terminal refused to set its clock; times are translated");
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let Some(measured) = measured else {
-        // The device reports no time: its clock is taken as the site's wall clock.
-        return Ok(());
-    };
-    let known = progress.status.clock_skew_seconds;
-    if known.is_none_or(|k| (measured - k).abs() > SKEW_TOLERANCE) {
-        if let Some(k) = known {
-            tracing::info!(%terminal, from = k, to = measured, "terminal clock skew changed");
-        }
-        progress.status.clock_skew_seconds = Some(measured);
-        task.board
-            .set(task.tenant, task.terminal, progress.status.clone());
-    }
-    let skew = progress.status.clock_skew_seconds.unwrap_or(0);
-    if skew != progress.skew {
-        mark_times_to_rewrite(&mut progress.applied);
-        progress.skew = skew;
-        progress.holding = None;
-    }
-    Ok(())
-}
-
-/// The device's local time minus the site's wall time now, from `system_information`.
-async fn skew_now(
-    task: &TerminalTask,
-    zone: &jiff::tz::TimeZone,
-) -> Result<Option<i64>, ApplyError> {
-    let info = task.client.system_information().await?;
-    let wall = crate::sync::image::device_seconds(task.core.now(), zone);
-    Ok(info.time.map(|device| device.saturating_sub(wall)))
-}
-
-/// Makes every applied user with a validity time differ from any image, so that the next
-/// plan writes their `users` row again (with the new skew); nothing else of theirs changes.
-fn mark_times_to_rewrite(applied: &mut DeviceImage) {
-    for image in applied.values_mut() {
-        if let SubjectImage::User(user) = image
-            && (user.begin_time != 0 || user.end_time != 0)
-        {
-            user.begin_time = i64::MIN;
-        }
-    }
-}
-
-/// The terminal's image at `now` (shared with every terminal of the same coverage), with
-/// its setup when the engine configures the receiver.
-///
-/// An image takes tens of milliseconds with thousands of people: it is computed on the
-/// blocking pool, where waiting for another terminal's computation of the same image holds
-/// up no request either.
 /// Why a terminal's image could not be computed.
 enum Stop {
     /// The terminal is no longer in the core: its task ends.
@@ -288,6 +184,12 @@ enum Stop {
     Unreadable(String),
 }
 
+/// The terminal's image at `now` (shared with every terminal of the same coverage), with
+/// its setup when the engine configures the receiver.
+///
+/// An image takes tens of milliseconds with thousands of people: it is computed on the
+/// blocking pool, where waiting for another terminal's computation of the same image holds
+/// up no request either.
 async fn compute_image(
     task: &TerminalTask,
     revision: u64,
@@ -332,89 +234,6 @@ async fn compute_image(
     }
 }
 
-/// Tells the core which device answers at this terminal's address (once per task), so
-/// that what the device sends to the receiver is attributed to it. A terminal whose device
-/// is not known yet (it did not answer when it was registered) claims it now; a device
-/// other than the terminal's, or one another terminal has in any tenant, is refused
-/// ([`ApplyError::WrongDevice`]), and the pass neither reads nor writes it.
-async fn register_device_once(task: &mut TerminalTask) -> Result<(), ApplyError> {
-    if task.registered {
-        return Ok(());
-    }
-    let info = task.client.system_information().await?;
-    let found = info.device_id;
-    let terminal = task.terminal;
-    let known = task
-        .core
-        .read(task.tenant, |s| {
-            s.topology.terminals.get(&terminal).map(|t| t.device_id)
-        })
-        .await
-        .ok()
-        .flatten();
-    match known {
-        Some(Some(device)) if device == found => {}
-        Some(Some(device)) => {
-            return Err(ApplyError::WrongDevice(format!(
-                "the device at this terminal's address is device {found}, not its device                  {device}; change the terminal to accept it"
-            )));
-        }
-        Some(None) => claim_device(task, found).await?,
-        // The terminal is gone: the task ends with the next image.
-        None => {
-            return Err(ApplyError::WrongDevice(format!(
-                "terminal {terminal} is gone"
-            )));
-        }
-    }
-    task.core.register_device(found, task.tenant, task.terminal);
-    task.registered = true;
-    Ok(())
-}
-
-/// Records `device` as the terminal's device; refused when another terminal has it (the
-/// store keeps device ids unique across tenants).
-async fn claim_device(task: &TerminalTask, device: i64) -> Result<(), ApplyError> {
-    let caller = crate::app::Caller {
-        tenant: task.tenant,
-        key_prefix: "sync".into(),
-    };
-    let terminal = task.terminal;
-    task.core
-        .write(&caller, 0, move |s, plan| {
-            let Some(current) = s.topology.terminals.get(&terminal) else {
-                return Ok(());
-            };
-            if current.device_id.is_some() || s
-                .topology
-                .terminals
-                .values()
-                .any(|t| t.device_id == Some(device))
-            {
-                return Err(crate::error::AppError::conflict(
-                    None,
-                    format!("device {device} is already registered as another terminal"),
-                ));
-            }
-            let mut learned = current.clone();
-            learned.device_id = Some(device);
-            plan.audit(
-                "terminal.updated",
-                crate::store::Kind::Terminal,
-                Some(terminal.get()),
-            );
-            plan.put(learned, None);
-            Ok(())
-        })
-        .await
-        .map_err(|e| {
-            ApplyError::WrongDevice(format!(
-                "the device at this terminal's address (device {device}) is not recorded as                  its device: {}",
-                e.detail
-            ))
-        })
-}
-
 /// The steps that bring the device from what was applied to `image`. A terminal that holds
 /// the image this one replaced (and so holds exactly what it applied) plans only the
 /// subjects that changed; one that holds this very image plans nothing.
@@ -427,127 +246,6 @@ fn plan_steps(progress: &Progress, image: &SharedImage) -> Vec<Step> {
         }
         _ => plan(desired, &progress.applied),
     }
-}
-
-/// Applies `steps` in order, recording each subject in doubt before and settled after.
-/// New people go many per call; a refused batch is pushed again one by one. A step the
-/// device refuses is skipped (and reported); an unreachable device ends the pass.
-async fn apply_steps(
-    task: &TerminalTask,
-    applied: &mut DeviceImage,
-    steps: &[Step],
-    skew: i64,
-) -> Result<Applied, Ended> {
-    let mut outcome = Applied {
-        remaining: steps.len(),
-        failure: None,
-    };
-    let mut index = 0;
-    while index < steps.len() {
-        if task.stop.is_cancelled() {
-            return Err(Ended);
-        }
-        let batch = new_users_batch(&steps[index..]);
-        if batch.len() > 1 {
-            match push_new_users(task, applied, &batch, skew).await {
-                Batch::Pushed => {
-                    outcome.remaining -= batch.len();
-                    index += batch.len();
-                    continue;
-                }
-                Batch::Unreachable(e) => {
-                    outcome.failure = Some(e);
-                    break;
-                }
-                Batch::Refused => {}
-            }
-        }
-        let end = index + batch.len().max(1);
-        if apply_one_by_one(task, applied, &steps[index..end], &mut outcome, skew)
-            .await
-            .is_break()
-        {
-            break;
-        }
-        index = end;
-    }
-    Ok(outcome)
-}
-
-/// The steps at the start of `steps` that add people the terminal has no record of (at
-/// most [`NEW_USERS_PER_BATCH`]).
-fn new_users_batch(steps: &[Step]) -> Vec<&Step> {
-    steps
-        .iter()
-        .take_while(|s| new_user(s).is_some())
-        .take(NEW_USERS_PER_BATCH)
-        .collect()
-}
-
-/// The person a step adds to a terminal that has no record of them.
-fn new_user(step: &Step) -> Option<&UserImage> {
-    match step {
-        Step::Put {
-            desired: SubjectImage::User(user),
-            applied: None,
-            ..
-        } => Some(user),
-        _ => None,
-    }
-}
-
-/// Pushes the new people of `batch` in one call.
-async fn push_new_users(
-    task: &TerminalTask,
-    applied: &mut DeviceImage,
-    batch: &[&Step],
-    skew: i64,
-) -> Batch {
-    let users: Vec<&UserImage> = batch.iter().filter_map(|s| new_user(s)).collect();
-    doubt(task, applied, batch).await;
-    match apply_new_users(&task.client, &task.core, task.tenant, &users, skew).await {
-        Ok(()) => {
-            settle(task, applied, batch).await;
-            Batch::Pushed
-        }
-        Err(e) if e.is_retryable() => {
-            tracing::warn!(terminal = %task.terminal, people = batch.len(), error = %e, "sync batch failed");
-            Batch::Unreachable(e)
-        }
-        Err(e) => {
-            tracing::warn!(terminal = %task.terminal, error = %e, "sync batch refused; pushing one by one");
-            Batch::Refused
-        }
-    }
-}
-
-/// Applies `steps` one at a time; breaks on a failure worth retrying (the device is
-/// unreachable), after recording it in `outcome`.
-async fn apply_one_by_one(
-    task: &TerminalTask,
-    applied: &mut DeviceImage,
-    steps: &[Step],
-    outcome: &mut Applied,
-    skew: i64,
-) -> ControlFlow<()> {
-    for step in steps {
-        doubt(task, applied, &[step]).await;
-        match apply(&task.client, &task.core, task.tenant, step, skew).await {
-            Ok(()) => {
-                settle(task, applied, &[step]).await;
-                outcome.remaining -= 1;
-            }
-            Err(e) => {
-                let retryable = e.is_retryable();
-                tracing::warn!(terminal = %task.terminal, subject = step.key(), error = %e, "sync step failed");
-                outcome.failure = Some(e);
-                if retryable {
-                    return ControlFlow::Break(());
-                }
-            }
-        }
-    }
-    ControlFlow::Continue(())
 }
 
 /// Reads the device's access logs the core has not seen, when a catch-up is due (at start,
@@ -617,25 +315,6 @@ fn report_pass(
     };
     task.board.set(task.tenant, task.terminal, status.clone());
     retry
-}
-
-/// Records in the store the skew the applied users' times are written with (a lost save
-/// only makes a restarted task write those times again).
-async fn save_skew(task: &TerminalTask, skew: i64) {
-    let store = task.core.store().clone();
-    let (tenant, terminal) = (task.tenant, task.terminal);
-    let doc = serde_json::json!({ "seconds": skew });
-    let saved = tokio::task::spawn_blocking(move || {
-        store.set_applied(
-            tenant.get(),
-            terminal.get(),
-            &[(super::applied::SKEW_KEY.to_owned(), Some(doc))],
-        )
-    })
-    .await;
-    if !matches!(saved, Ok(Ok(_))) {
-        tracing::warn!(%terminal, "the clock skew of the applied times was not saved");
-    }
 }
 
 /// Reports a pass that could not read the core, and answers the backoff before the next.
