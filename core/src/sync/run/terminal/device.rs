@@ -29,7 +29,7 @@ pub(super) async fn register_device_once(task: &mut TerminalTask) -> Result<(), 
         Some(Some(device)) if device == found => {}
         Some(Some(device)) => {
             return Err(ApplyError::WrongDevice(format!(
-                "the device at this terminal's address is device {found}, not its device                  {device}; change the terminal to accept it"
+                "the device at this terminal's address is device {found}, not its device {device}; change the terminal to accept it"
             )));
         }
         Some(None) => claim_device(task, found).await?,
@@ -82,7 +82,7 @@ async fn claim_device(task: &TerminalTask, device: i64) -> Result<(), ApplyError
         .await
         .map_err(|e| {
             ApplyError::WrongDevice(format!(
-                "the device at this terminal's address (device {device}) is not recorded as                  its device: {}",
+                "the device at this terminal's address (device {device}) is not recorded as its device: {}",
                 e.detail
             ))
         })
