@@ -63,8 +63,8 @@ struct Ended;
 struct Progress {
     /// What the device holds, as recorded per subject.
     applied: DeviceImage,
-    /// The highest id of the device's access logs read and recorded.
-    cursor: i64,
+    /// How far the device's access log is read and recorded.
+    cursor: logs::Cursor,
     status: SyncStatus,
     /// Delays before retrying after failed passes.
     backoff: Backoff,
@@ -142,9 +142,8 @@ impl Progress {
         let (applied, cursor, skew) = load_applied(&task.core, task.tenant, task.terminal).await;
         Progress {
             applied,
-            cursor,
             status: SyncStatus {
-                access_logs_read: cursor,
+                access_logs_read: cursor.last_id,
                 ..SyncStatus::default()
             },
             backoff: Backoff::new(task.options.retry_initial, task.options.retry_max),
@@ -154,6 +153,7 @@ impl Progress {
             holding: None,
             skew,
             skew_stored: skew,
+            cursor,
         }
     }
 }
@@ -263,12 +263,12 @@ async fn catch_up_on_logs_if_due(
         &task.core,
         task.tenant,
         task.terminal,
-        progress.cursor,
+        &progress.cursor,
     )
     .await;
     if read != progress.cursor {
+        logs::save_cursor(&task.core, task.tenant, task.terminal, &read).await;
         progress.cursor = read;
-        logs::save_cursor(&task.core, task.tenant, task.terminal, read).await;
     }
     outcome?;
     progress.logs_due = false;
@@ -287,7 +287,7 @@ fn report_pass(
     failure: Option<ApplyError>,
 ) -> Option<Duration> {
     let status = &mut progress.status;
-    status.access_logs_read = progress.cursor;
+    status.access_logs_read = progress.cursor.last_id;
     status.passes += 1;
     status.revision = revision;
     status.pending = pending;
