@@ -1,6 +1,8 @@
 //! Whose device answers at the terminal's address: learned once per task from
 //! `system_information`, claimed for a terminal registered while its device was offline,
-//! and refused when it is another terminal's.
+//! and refused when it is another terminal's; checked again at every read-back, so that
+//! another device answering at the address (the terminal replaced, or its address taken
+//! by another device) is neither read nor written until the terminal is changed to it.
 
 use super::TerminalTask;
 use crate::sync::apply::ApplyError;
@@ -86,4 +88,22 @@ async fn claim_device(task: &TerminalTask, device: i64) -> Result<(), ApplyError
                 e.detail
             ))
         })
+}
+
+/// At every read-back: whether the device answering is still the one registered. Another
+/// one (the terminal replaced, or another device at its address) is registered again from
+/// the start: refused ([`ApplyError::WrongDevice`]) unless the terminal was changed to it.
+pub(super) async fn check_device(task: &mut TerminalTask) -> Result<(), ApplyError> {
+    let found = task.client.system_information().await?.device_id;
+    let registered = task.core.device_of(task.tenant, task.terminal);
+    if registered == Some(found) {
+        return Ok(());
+    }
+    tracing::warn!(terminal = %task.terminal, ?registered, found, "another device answers at the terminal's address");
+    task.registered = false;
+    register_device_once(task).await?;
+    if let Some(old) = registered.filter(|old| *old != found) {
+        task.core.forget_device(old, task.tenant, task.terminal);
+    }
+    Ok(())
 }

@@ -1,9 +1,10 @@
 //! One terminal's task: passes that bring the device in line with its image, one after the
 //! other, with a wait in between.
 //!
-//! A pass is a sequence of named steps: [register the device](register_device_once) (once;
-//! a device that is not the terminal's is neither read nor written), [read back the device
-//! when due](read_back_if_due), [compute the image](compute_image),
+//! A pass is a sequence of named steps: [register the device](register_device_once) (once,
+//! and again whenever a read-back finds another device at the address; a device that is
+//! not the terminal's is neither read nor written), [read back the device when
+//! due](read_back_if_due), [compute the image](compute_image),
 //! [plan](plan_steps), [apply the steps](apply_steps), [catch up on access
 //! logs](catch_up_on_logs_if_due), [report](report_pass) and [wait for the next
 //! pass](wait_for_next_pass): the next instant the image changes, a change of the tenant, a
@@ -25,7 +26,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use self::clock::{measure_clock, save_skew};
-use self::device::register_device_once;
+use self::device::{check_device, register_device_once};
 use self::steps::apply_steps;
 use super::applied::load_applied;
 use super::read_back::read_back;
@@ -158,15 +159,17 @@ impl Progress {
     }
 }
 
-/// Reads the device's users back when a read-back is due, forgetting what drifted.
+/// Reads the device's users back when a read-back is due, forgetting what drifted; first
+/// checks that the device answering is still the terminal's.
 async fn read_back_if_due(
-    task: &TerminalTask,
+    task: &mut TerminalTask,
     progress: &mut Progress,
     now: Timestamp,
 ) -> Result<(), ApplyError> {
     if now < progress.next_readback {
         return Ok(());
     }
+    check_device(task).await?;
     measure_clock(task, progress).await?;
     let drifted = read_back(task, &mut progress.applied).await?;
     if drifted {
