@@ -77,35 +77,10 @@ pub(crate) async fn record_access_log(
     let user = json_i64(values.get("user_id")).unwrap_or(0);
     let portal = json_i64(values.get("portal_id")).unwrap_or(1);
     let card = json_i64(values.get("card_value")).unwrap_or(0);
-    // A row is the device's: keyed by the device id, a terminal deleted and registered
-    // again (a new terminal id, the same device) does not replay its log as new events.
-    // Rows recorded under the terminal's id (before the device was known) count too.
-    let by_terminal = format!("device-log:{terminal}:{log_id}");
-    let fingerprint = format!("{event}:{local}:{user}");
-    let mut key = Idempotency {
-        key: match core.device_of(tenant, terminal) {
-            Some(device) => format!("device-log:device-{device}:{log_id}"),
-            None => by_terminal.clone(),
-        },
-        fingerprint: fingerprint.clone(),
+    let key = match recorded_as(core, tenant, terminal, log_id, &fingerprint_of(values)).await? {
+        Recorded::Already => return Ok(()),
+        Recorded::Not(key) => key,
     };
-    // The same id with another row is a device that was wiped and counts its log from 1
-    // again: a new row, kept under the id and its content.
-    let mut reused = false;
-    for seen in [key.key.clone(), by_terminal] {
-        if let Some(reply) = core.idempotent_reply(tenant, &seen).await? {
-            if reply.fingerprint == fingerprint {
-                return Ok(());
-            }
-            reused = true;
-        }
-    }
-    if reused {
-        key.key = format!("{}:{fingerprint}", key.key);
-        if core.idempotent_reply(tenant, &key.key).await?.is_some() {
-            return Ok(());
-        }
-    }
     let received = core.now();
     let skew = core.sync_board().clock_skew(tenant, terminal).unwrap_or(0);
     let caller = crate::app::Caller {
@@ -161,6 +136,74 @@ pub(crate) async fn record_access_log(
         Err(e) if e.kind == ErrorKind::IdempotencyReused => Ok(()),
         Err(e) => Err(LogError::NotRecorded(e)),
     }
+}
+
+/// What a device's access-log row is told apart by, besides its id (`event:time:user`).
+pub(crate) fn fingerprint_of(values: &Json) -> String {
+    let event = json_i64(values.get("event")).unwrap_or(0);
+    let local = json_i64(values.get("time")).unwrap_or(0);
+    let user = json_i64(values.get("user_id")).unwrap_or(0);
+    format!("{event}:{local}:{user}")
+}
+
+/// Whether a row was recorded, and the key to record it under if not.
+enum Recorded {
+    Already,
+    Not(Idempotency),
+}
+
+/// Looks the row with `log_id` and `fingerprint` up among the recorded ones.
+async fn recorded_as(
+    core: &Core,
+    tenant: TenantId,
+    terminal: TerminalId,
+    log_id: i64,
+    fingerprint: &str,
+) -> Result<Recorded, AppError> {
+    // A row is the device's: keyed by the device id, a terminal deleted and registered
+    // again (a new terminal id, the same device) does not replay its log as new events.
+    // Rows recorded under the terminal's id (before the device was known) count too.
+    let by_terminal = format!("device-log:{terminal}:{log_id}");
+    let mut key = Idempotency {
+        key: match core.device_of(tenant, terminal) {
+            Some(device) => format!("device-log:device-{device}:{log_id}"),
+            None => by_terminal.clone(),
+        },
+        fingerprint: fingerprint.to_owned(),
+    };
+    // The same id with another row is a device that was wiped and counts its log from 1
+    // again: a new row, kept under the id and its content.
+    let mut reused = false;
+    for seen in [key.key.clone(), by_terminal] {
+        if let Some(reply) = core.idempotent_reply(tenant, &seen).await? {
+            if reply.fingerprint == fingerprint {
+                return Ok(Recorded::Already);
+            }
+            reused = true;
+        }
+    }
+    if reused {
+        key.key = format!("{}:{fingerprint}", key.key);
+        if core.idempotent_reply(tenant, &key.key).await?.is_some() {
+            return Ok(Recorded::Already);
+        }
+    }
+    Ok(Recorded::Not(key))
+}
+
+/// Whether the device's access-log row `values` is one the core recorded (the same id and
+/// content): the sync engine's test that a device's log goes on from its cursor.
+pub(crate) async fn is_recorded(
+    core: &Core,
+    tenant: TenantId,
+    terminal: TerminalId,
+    values: &Json,
+) -> Result<bool, AppError> {
+    let Some(log_id) = json_i64(values.get("id")) else {
+        return Ok(false);
+    };
+    let found = recorded_as(core, tenant, terminal, log_id, &fingerprint_of(values)).await?;
+    Ok(matches!(found, Recorded::Already))
 }
 
 /// The action that opens a terminal's door: its relay (iDAccess) or its Security Box.

@@ -103,8 +103,14 @@ fn captured_value(
     }
 }
 
-/// Turns what the terminal captured into the person's credential and ends the enrollment.
-pub async fn complete(core: &Core, enrollment: &Enrollment, reply: &Json) -> EnrollmentStatus {
+/// Turns what the terminal captured into the person's credential and ends the enrollment:
+/// the status it ended with (or had, when something else ended it first). Fails only when
+/// the store cannot record the end.
+pub async fn complete(
+    core: &Core,
+    enrollment: &Enrollment,
+    reply: &Json,
+) -> Result<EnrollmentStatus, AppError> {
     let status = match captured_value(enrollment.capture, reply) {
         Err(e) => EnrollmentStatus::Failed {
             reason: e.to_string(),
@@ -150,6 +156,9 @@ pub async fn complete(core: &Core, enrollment: &Enrollment, reply: &Json) -> Enr
             }
         }
     };
-    core.enrollments().finish(enrollment.id, status.clone());
-    status
+    let ended = core
+        .enrollments()
+        .finish(enrollment.tenant, enrollment.id, status.clone())
+        .await?;
+    Ok(ended.map_or(status, |(ended, _)| ended.status))
 }

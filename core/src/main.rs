@@ -216,12 +216,14 @@ async fn main() -> anyhow::Result<()> {
                 core.clone(),
                 stop.clone().cancelled_owned(),
             ));
+            let calls = core.clone();
             acs_core::serve(listener, core, async {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
             .context("server failed")?;
             stop.cancel();
+            calls.terminal_calls().shutdown().await;
             delivery.abort();
             let _ = receiver_task.await;
             if let Some(engine) = engine {

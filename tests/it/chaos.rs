@@ -1,10 +1,14 @@
 //! A seeded chaos run: the core (integrator API, receiver, sync engine) over a simulated
 //! fleet while entitlements change and the terminals misbehave – added latency beyond the
 //! driver's timeout, 5xx answers, dropped and duplicated callbacks, power cycles, reboots,
-//! expired sessions, clock skew – and the scripted person presents cards, producing access
-//! events. At the end, with every fault off and every terminal powered, the engine must
-//! converge: each terminal's tables are exactly the core's image for it, and every access
-//! log a terminal wrote is recorded once by the core.
+//! expired sessions, clock skew, a terminal wiped back to its factory state (its tables
+//! emptied, its access log counting from 1 again) – and the scripted person presents
+//! cards, producing access events. At the end, with every fault off and every terminal
+//! powered, the engine must converge: each terminal's tables are exactly the core's image
+//! for it (users' times written with the device clock's measured skew), every access log a
+//! terminal wrote is recorded once by the core (a log id a wiped terminal used again counts
+//! once per row that carried it), and every recorded time is translated back to the site's
+//! wall time by the measured skew.
 //!
 //! `cargo test` runs a short fixed run; a longer one (RELIABILITY.md, "Faults"):
 //! `ACS_CHAOS_SEED=1 ACS_CHAOS_STEPS=1000 cargo test -p acs-e2e --test it chaos -- --nocapture`.
@@ -17,6 +21,7 @@ use acs_core::card::WiegandCard;
 use acs_core::domain::desired::Coverage;
 use acs_core::domain::{TenantId, TerminalId};
 use acs_core::store::SqliteStore;
+use acs_core::sync::apply::on_device;
 use acs_core::sync::image::{DeviceImage, SubjectImage, device_image};
 use acs_core::sync::{SyncEngine, SyncOptions, SyncStatus};
 use acs_core::terminal::ClientOptions;
@@ -220,8 +225,9 @@ fn device_tables(fleet: &RunningFleet, index: usize) -> (Tables, BTreeSet<i64>) 
     (tables, faces)
 }
 
-/// The rows the image puts on the device (plus the factory rows), and who has a face.
-fn expected_tables(image: &DeviceImage, factory: &Tables) -> (Tables, BTreeSet<i64>) {
+/// The rows the image puts on the device (plus the factory rows) whose clock is `skew`
+/// seconds ahead of the site's wall time, and who has a face.
+fn expected_tables(image: &DeviceImage, factory: &Tables, skew: i64) -> (Tables, BTreeSet<i64>) {
     let mut tables = factory.clone();
     let mut faces = BTreeSet::new();
     let mut add = |table: &'static str, row: Json| {
@@ -237,7 +243,8 @@ fn expected_tables(image: &DeviceImage, factory: &Tables) -> (Tables, BTreeSet<i
                 add(
                     "users",
                     json!({"id": u.id, "registration": u.registration, "name": u.name,
-                           "begin_time": u.begin_time, "end_time": u.end_time}),
+                           "begin_time": on_device(u.begin_time, skew),
+                           "end_time": on_device(u.end_time, skew)}),
                 );
                 for v in &u.cards {
                     add("cards", json!({"user_id": u.id, "value": v}));
@@ -441,8 +448,13 @@ fn pick<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> Option<T> {
 /// What the run produced, for the final checks.
 #[derive(Default)]
 struct Outcome {
-    /// Access-log ids the terminals wrote, per fleet index.
-    logs: Vec<BTreeSet<i64>>,
+    /// Access-log ids the terminals wrote, per fleet index, one set per life of the
+    /// device's log (a wipe starts a new one, from id 1 again).
+    logs: Vec<Vec<BTreeSet<i64>>>,
+    /// How far the campaign moved the devices' clocks, in seconds (each move counted
+    /// whole): how far a recorded time may be from the core's clock while the engine has
+    /// not measured a move yet.
+    clock_moved: i64,
     /// Which terminals are powered off.
     off: BTreeSet<usize>,
     /// Counts per kind of step, for the report.
@@ -589,7 +601,11 @@ async fn step(rig: &Rig, world: &mut World, out: &mut Outcome, rng: &mut ChaCha8
                     .identify(&Presentation::Card(value))
                     .await
                     .expect("decided");
-                assert!(out.logs[index].insert(logged.log_id), "log ids are unique");
+                let life = out.logs[index].last_mut().expect("a log");
+                assert!(
+                    life.insert(logged.log_id),
+                    "log ids are unique in a log's life"
+                );
             }
             "present"
         }
@@ -613,7 +629,7 @@ async fn fault(rig: &Rig, out: &mut Outcome, rng: &mut ChaCha8Rng) -> &'static s
             .await
             .expect("control")
     };
-    match rng.random_range(0..9) {
+    match rng.random_range(0..10) {
         0 => {
             // Nominal seconds: 0.5 s → 5 ms real; 40 s → 400 ms, beyond the 200 ms timeout.
             let latency = [0.0, 0.5, 5.0, 15.0, 40.0][rng.random_range(0..5)];
@@ -650,8 +666,41 @@ async fn fault(rig: &Rig, out: &mut Outcome, rng: &mut ChaCha8Rng) -> &'static s
             "expire sessions"
         }
         5 => {
-            control(json!({"clock_skew_seconds": rng.random_range(-600..600)})).await;
+            let skew = rng.random_range(-600..600);
+            control(json!({"clock_skew_seconds": skew})).await;
+            out.clock_moved += i64::abs(skew);
             "clock skew"
+        }
+        9 => {
+            // Back to the factory state: tables, photos and configuration (the receiver's
+            // address too) gone, the access log counting from 1 again. What the log held
+            // and the core had not read yet would be lost with it, as on hardware; so that
+            // every row stays accountable, the terminal is first brought up without faults
+            // and, a couple of minutes on (a log catch-up due), the core has read its log.
+            if out.off.remove(&index) {
+                rig.fleet.power_on(&one).await.expect("on");
+            }
+            control(json!({"clear": true})).await;
+            rig.advance_clock(2);
+            log_recorded(rig, out, index).await;
+            // A reset and the reboot after it take minutes on hardware, so the device's
+            // clock moves on past everything it logged (by a day here, more than the
+            // campaign's skews ever move it back): a row of the new log is never taken for
+            // the old row with its id.
+            let device = rig.fleet.device(index).expect("device").device();
+            let logged = device
+                .rows("access_logs")
+                .expect("access logs")
+                .iter()
+                .filter_map(|r| r.get("time").and_then(Json::as_i64))
+                .max();
+            device.reset_to_factory();
+            let now = device.system_snapshot().local_time;
+            let ahead = logged.map_or(0, |t| (t - now).max(0)) + 86_400;
+            device.skew_clock(ahead);
+            out.clock_moved += ahead;
+            out.logs[index].push(BTreeSet::new());
+            "terminal wiped"
         }
         6 if out.off.contains(&index) => {
             rig.fleet.power_on(&one).await.expect("on");
@@ -674,6 +723,91 @@ async fn fault(rig: &Rig, out: &mut Outcome, rng: &mut ChaCha8Rng) -> &'static s
     }
 }
 
+/// Adds the access events of `events` that came from a terminal's log to `into`: event id
+/// → (terminal, device log id).
+fn count_terminal_logs(
+    events: impl IntoIterator<Item = (u64, Json)>,
+    into: &mut BTreeMap<u64, (u64, i64)>,
+) {
+    for (id, data) in events {
+        if data["source"] == "terminal" {
+            into.insert(
+                id,
+                (
+                    data["terminal_id"].as_u64().expect("terminal"),
+                    data["device_log_id"].as_i64().expect("log id"),
+                ),
+            );
+        }
+    }
+}
+
+/// Every access event recorded from a terminal's log: event id → (terminal, log id).
+async fn recorded_logs(rig: &Rig) -> BTreeMap<u64, (u64, i64)> {
+    let mut out = BTreeMap::new();
+    let mut after = 0;
+    loop {
+        let page = rig
+            .core
+            .access_events(rig.tenant, after, 500)
+            .await
+            .expect("events");
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        count_terminal_logs(page.into_iter().map(|e| (e.id, e.data)), &mut out);
+    }
+    out
+}
+
+/// Waits (bounded) until the core has recorded every access log terminal `index` wrote.
+async fn log_recorded(rig: &Rig, out: &Outcome, index: usize) {
+    let terminal = rig.terminals[index];
+    let mut wanted: BTreeMap<i64, usize> = BTreeMap::new();
+    for log in out.logs[index].iter().flatten() {
+        *wanted.entry(*log).or_default() += 1;
+    }
+    let mut stream = rig.core.subscribe();
+    let mut seen = BTreeMap::new();
+    seen.extend(recorded_logs(rig).await);
+    let done = |seen: &BTreeMap<u64, (u64, i64)>| {
+        let mut have: BTreeMap<i64, usize> = BTreeMap::new();
+        for (t, log) in seen.values() {
+            if *t == terminal {
+                *have.entry(*log).or_default() += 1;
+            }
+        }
+        have == wanted
+    };
+    let waited = tokio::time::timeout(CONVERGE_WITHIN, async {
+        while !done(&seen) {
+            match stream.recv().await {
+                Ok(e) => count_terminal_logs([(e.event.id, e.event.data)], &mut seen),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    seen.extend(recorded_logs(rig).await);
+                }
+                Err(e) => panic!("the event stream ended: {e}"),
+            }
+        }
+    })
+    .await;
+    if waited.is_err() {
+        let mut have: BTreeMap<i64, usize> = BTreeMap::new();
+        for (t, log) in recorded_logs(rig).await.values() {
+            if *t == terminal {
+                *have.entry(*log).or_default() += 1;
+            }
+        }
+        let status = rig
+            .core
+            .sync_board()
+            .get(rig.tenant, TerminalId::new(terminal));
+        panic!(
+            "terminal {index}: the core did not record its access logs {wanted:?} before the \
+             wipe; recorded {have:?}; {status:?}"
+        );
+    }
+}
+
 /// Whether terminal `id` has converged on `now` with every log up to `logs` read.
 fn settled(status: &SyncStatus, revision: u64, now: &str, logs: i64) -> bool {
     status.in_sync
@@ -687,7 +821,7 @@ async fn run(seed: u64, steps: usize) {
     let (rig, mut world) = start(seed, TERMINALS).await;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = Outcome {
-        logs: vec![BTreeSet::new(); TERMINALS],
+        logs: vec![vec![BTreeSet::new()]; TERMINALS],
         ..Outcome::default()
     };
     for _ in 0..steps {
@@ -717,10 +851,16 @@ async fn run(seed: u64, steps: usize) {
     rig.core.touch(rig.tenant);
     let revision = rig.core.revision();
     let now = last.to_string();
+    // The cursor follows the device's current log.
     let expected_logs: Vec<i64> = out
         .logs
         .iter()
-        .map(|l| l.iter().max().copied().unwrap_or(0))
+        .map(|lives| {
+            lives
+                .last()
+                .and_then(|l| l.iter().max().copied())
+                .unwrap_or(0)
+        })
         .collect();
     let converged = tokio::time::timeout(
         CONVERGE_WITHIN,
@@ -741,8 +881,15 @@ async fn run(seed: u64, steps: usize) {
         panic!("seed {seed}: no convergence within {CONVERGE_WITHIN:?} after the faults");
     }
 
-    // Every terminal holds exactly its image.
+    // Every terminal holds exactly its image, its users' times written with the skew the
+    // engine measured.
     for (i, id) in rig.terminals.iter().enumerate() {
+        let skew = rig
+            .core
+            .sync_board()
+            .get(rig.tenant, TerminalId::new(*id))
+            .and_then(|s| s.clock_skew_seconds)
+            .unwrap_or_else(|| panic!("seed {seed}: terminal {i}: no clock skew measured"));
         let image = rig
             .core
             .read(rig.tenant, |s| {
@@ -751,7 +898,7 @@ async fn run(seed: u64, steps: usize) {
             .await
             .expect("snapshot")
             .expect("a terminal of the tenant");
-        let (want, want_faces) = expected_tables(&image, &rig.factory[i]);
+        let (want, want_faces) = expected_tables(&image, &rig.factory[i], skew);
         let (have, have_faces) = device_tables(&rig.fleet, i);
         for table in TABLES {
             let (have, want) = (&have[table], &want[table]);
@@ -768,7 +915,12 @@ async fn run(seed: u64, steps: usize) {
         assert_eq!(have_faces, want_faces, "seed {seed}: terminal {i}, faces");
     }
 
-    // Every access log is recorded exactly once.
+    // Every access log is recorded exactly once, at a time translated back to the site's
+    // wall time: between the core's first and last instant, give or take the clock moves
+    // not measured yet and the real time a run takes (untranslated, the device's clock
+    // here is months away from the core's manual one).
+    let (first, end): (Timestamp, Timestamp) = (START.parse().expect("instant"), last);
+    let slack = jiff::SignedDuration::from_secs(out.clock_moved + 600);
     let mut recorded: BTreeMap<(u64, i64), usize> = BTreeMap::new();
     let mut after = 0;
     loop {
@@ -781,6 +933,16 @@ async fn run(seed: u64, steps: usize) {
         after = last.id;
         for e in &page {
             if e.data["source"] == "terminal" {
+                let at: Timestamp = e.data["occurred_at"]
+                    .as_str()
+                    .and_then(|t| t.parse().ok())
+                    .expect("occurred_at");
+                assert!(
+                    at >= first - slack && at <= end + slack,
+                    "seed {seed}: an access log recorded at {at}, outside {first}..{end} \
+                     by more than {slack:#}: {}",
+                    e.data
+                );
                 let key = (
                     e.data["terminal_id"].as_u64().expect("terminal"),
                     e.data["device_log_id"].as_i64().expect("log id"),
@@ -789,10 +951,10 @@ async fn run(seed: u64, steps: usize) {
             }
         }
     }
-    let mut wanted = BTreeMap::new();
-    for (i, logs) in out.logs.iter().enumerate() {
-        for log in logs {
-            wanted.insert((rig.terminals[i], *log), 1);
+    let mut wanted: BTreeMap<(u64, i64), usize> = BTreeMap::new();
+    for (i, lives) in out.logs.iter().enumerate() {
+        for log in lives.iter().flatten() {
+            *wanted.entry((rig.terminals[i], *log)).or_default() += 1;
         }
     }
     assert_eq!(
@@ -805,7 +967,7 @@ async fn run(seed: u64, steps: usize) {
     eprintln!(
         "chaos seed {seed}: {steps} steps {:?}; {} access logs recorded once; {people} users on {TERMINALS} terminals",
         out.steps,
-        wanted.len()
+        wanted.values().sum::<usize>()
     );
     rig.shutdown().await;
 }

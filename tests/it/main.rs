@@ -4,3 +4,4 @@
 mod card_values;
 mod chaos;
 mod doc_references;
+mod terminals; // the core and its terminals: wiped, edited, replaced; clocks; auth rule; registration; recovery

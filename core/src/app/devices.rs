@@ -1,13 +1,13 @@
 //! Devices: which terminal a device id belongs to (learned from each device's
-//! `system_information`, asked by the receiver for every callback), and the probe of a
-//! terminal being registered or changed: log in, read `system_information`.
+//! `system_information`, asked by the receiver for every callback), and what probing a
+//! terminal being registered or changed found (the probe runs in
+//! [`super::terminal_calls`]).
 
 use std::sync::PoisonError;
 use std::time::Duration;
 
 use super::Core;
 use crate::domain::TenantId;
-use crate::terminal::{ClientOptions, DriverError, TerminalClient};
 
 /// How long the probe waits for each reply of a terminal being registered.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,37 +88,10 @@ impl Core {
             .map(|(device, _)| *device)
     }
 
-    /// Probes the terminal at `address` with `login` and `password`: logs in, reads
-    /// `system_information` and logs out, each reply awaited at most [`PROBE_TIMEOUT`].
+    /// Probes the terminal at `address` with `login` and `password` through its driver
+    /// task ([`super::terminal_calls`]): logs in, reads `system_information` and logs out,
+    /// each reply awaited at most [`PROBE_TIMEOUT`].
     pub async fn probe_terminal(&self, address: &str, login: &str, password: &str) -> Probe {
-        let options = ClientOptions {
-            timeout: PROBE_TIMEOUT,
-            max_concurrency: 1,
-            ..ClientOptions::default()
-        };
-        let client = match TerminalClient::new(address, login, password, options) {
-            Ok(client) => client,
-            Err(e) => return Probe::Foreign(e.to_string()),
-        };
-        let probe = match client.system_information().await {
-            Ok(info) => Probe::Device {
-                device_id: info.device_id,
-                serial: info.serial,
-                version: info.version,
-            },
-            Err(DriverError::Unauthorized { message }) => Probe::Refused(message),
-            Err(e @ (DriverError::Protocol { .. } | DriverError::Address(_))) => {
-                Probe::Foreign(e.to_string())
-            }
-            Err(e @ (DriverError::Unreachable { .. } | DriverError::Rejected { .. })) => {
-                Probe::Failed(e.to_string())
-            }
-        };
-        if matches!(probe, Probe::Device { .. })
-            && let Err(e) = client.logout().await
-        {
-            tracing::debug!(error = %e, "logging out after a probe failed");
-        }
-        probe
+        self.inner.calls.probe(address, login, password).await
     }
 }

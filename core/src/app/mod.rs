@@ -16,10 +16,13 @@
 //!   stream, the decision indexes;
 //! - [`tenants`] – tenants, API keys and the caller behind a key; [`api_keys`] – the keys
 //!   themselves;
-//! - [`enrollments`] – the enrollments on terminals this process runs; [`sync_status`] –
+//! - [`enrollments`] – the enrollments on terminals, kept in the store; [`sync_status`] –
 //!   each terminal's sync status, which the sync engine writes and anyone can wait on;
 //! - [`queries`] – reads straight from the store; [`devices`] – which terminal a device id
-//!   belongs to; [`in_use`] – credentials in use.
+//!   belongs to; [`in_use`] – credentials in use;
+//! - [`terminal_calls`] – the calls to terminals the integrator API asks for (door
+//!   opening, enrollment start and cancel, the probe), made by owned driver tasks off the
+//!   request path.
 
 mod api_keys;
 mod clock;
@@ -31,6 +34,7 @@ mod queries;
 mod snapshots;
 pub mod sync_status;
 mod tenants;
+pub mod terminal_calls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -61,6 +65,7 @@ struct Inner {
     clock: Clock,
     devices: Mutex<HashMap<i64, (TenantId, crate::domain::TerminalId)>>,
     enrollments: enrollments::Enrollments,
+    calls: terminal_calls::TerminalCalls,
     sync: sync_status::StatusBoard,
     revision: std::sync::atomic::AtomicU64,
     outbox: tokio::sync::Notify,
@@ -95,13 +100,14 @@ impl Core {
     pub fn with_clock(store: Arc<dyn Store>, clock: Clock) -> Core {
         Core {
             inner: Arc::new(Inner {
+                enrollments: enrollments::Enrollments::new(Arc::clone(&store)),
                 store,
                 cells: Mutex::new(HashMap::new()),
                 events: broadcast::channel(1024).0,
                 changes: broadcast::channel(1024).0,
                 clock,
                 devices: Mutex::new(HashMap::new()),
-                enrollments: enrollments::Enrollments::default(),
+                calls: terminal_calls::TerminalCalls::default(),
                 sync: sync_status::StatusBoard::default(),
                 revision: std::sync::atomic::AtomicU64::new(0),
                 outbox: tokio::sync::Notify::new(),
@@ -188,5 +194,10 @@ impl Core {
     /// Enrollments on terminals.
     pub fn enrollments(&self) -> &enrollments::Enrollments {
         &self.inner.enrollments
+    }
+
+    /// The integrator API's calls to terminals, made by owned driver tasks.
+    pub fn terminal_calls(&self) -> &terminal_calls::TerminalCalls {
+        &self.inner.calls
     }
 }

@@ -31,7 +31,6 @@ use crate::domain::{
 use crate::error::{AppError, RefusalClass};
 use crate::records::credential::CLOUD_KEY;
 use crate::store::Kind;
-use crate::terminal::{ClientOptions, TerminalClient};
 
 /// Wrong PINs in a row that lock a cloud key.
 
@@ -287,18 +286,13 @@ pub(crate) async fn open(
         Verdict::Granted { terminal, event } => (terminal, event),
     };
     // Phase two: open the door on the terminal serving it.
-    let opened = match TerminalClient::new(
-        &terminal.address,
-        &terminal.login,
-        terminal.password.expose(),
-        ClientOptions::default(),
-    ) {
-        Ok(client) => client
-            .execute_actions(json!([crate::device_events::door_action(&terminal)]))
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
+    let opened = core
+        .terminal_calls()
+        .execute_actions(
+            &terminal,
+            json!([crate::device_events::door_action(&terminal)]),
+        )
+        .await;
     if let Err(error) = &opened {
         tracing::warn!(terminal = %terminal.id, %error, "cloud key: door open failed");
         event["type"] = json!("access.denied");

@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::input::{Input, path_id};
+use crate::app::terminal_calls::{CallError, EnrollOrder};
 use crate::app::{Caller, Core, Subject};
 use crate::domain::{PersonId, Terminal, TerminalId};
 use crate::enroll::{Capture, EnrollmentStatus, complete};
 use crate::error::{AppError, RefusalClass};
-use crate::terminal::{ClientOptions, EnrollKind, RemoteEnroll, TerminalClient};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,16 +31,6 @@ pub(crate) struct EnrollmentIn {
 
 fn yes() -> bool {
     true
-}
-
-fn client(t: &Terminal) -> Result<TerminalClient, AppError> {
-    TerminalClient::new(
-        &t.address,
-        &t.login,
-        t.password.expose(),
-        ClientOptions::default(),
-    )
-    .map_err(|e| AppError::invalid_state(format!("terminal {}: {e}", t.id)))
 }
 
 async fn terminal_of(core: &Core, caller: &Caller, id: TerminalId) -> Result<Terminal, AppError> {
@@ -83,45 +73,38 @@ pub(crate) async fn start(
             format!("person {person} does not exist"),
         ));
     }
-    let client = client(&terminal)?;
-    let enrollment =
-        core.enrollments()
-            .start(caller.tenant, id, person, capture, body.sync, core.now())?;
-    let request = RemoteEnroll {
-        kind: match capture {
-            Capture::Face => EnrollKind::Face,
-            Capture::Card => EnrollKind::Card,
-            Capture::Fingerprint => EnrollKind::Biometry,
-        },
+    let enrollment = core
+        .enrollments()
+        .start(caller.tenant, id, person, capture, body.sync, core.now())
+        .await?;
+    let order = EnrollOrder {
+        capture,
         user_id: i64::try_from(person.get()).unwrap_or(i64::MAX),
         save: body.save,
         sync: body.sync,
-        auto: true,
-        countdown: Some(5),
-        ..RemoteEnroll::default()
     };
-    let reply = client.remote_enroll(request).await;
+    let reply = core.terminal_calls().enroll(&terminal, order).await;
     let reply = match reply {
         Ok(reply) => reply,
         Err(e) => {
             let status = EnrollmentStatus::Failed {
                 reason: e.to_string(),
             };
-            core.enrollments().finish(enrollment.id, status);
             let ended = core
                 .enrollments()
-                .get(caller.tenant, enrollment.id)
-                .unwrap_or(enrollment);
+                .finish(caller.tenant, enrollment.id, status)
+                .await?
+                .map_or(enrollment, |(ended, _)| ended);
             let error = match &e {
                 // The terminal answered and refused (a user it does not hold for `save`, a
                 // kind it cannot capture): the request's fault, not an outage.
-                crate::terminal::DriverError::Rejected { .. } => AppError::refused(
+                CallError::Refused(_) => AppError::refused(
                     RefusalClass::Unprocessable,
                     "enrollment-refused",
                     "Enrollment refused by the terminal",
                     format!("the terminal refused the enrollment: {e}"),
                 ),
-                _ => AppError::terminal_unavailable(format!(
+                CallError::Unavailable(_) => AppError::terminal_unavailable(format!(
                     "the terminal did not take the enrollment: {e}"
                 )),
             };
@@ -131,10 +114,11 @@ pub(crate) async fn start(
     if !body.sync {
         return Ok((StatusCode::ACCEPTED, axum::Json(view(&enrollment))).into_response());
     }
-    let status = complete(&core, &enrollment, &reply).await;
+    let status = complete(&core, &enrollment, &reply).await?;
     let ended = core
         .enrollments()
-        .get(caller.tenant, enrollment.id)
+        .get(caller.tenant, enrollment.id, core.now())
+        .await?
         .unwrap_or(enrollment);
     match status {
         EnrollmentStatus::Succeeded { .. } => {
@@ -179,7 +163,8 @@ pub(crate) async fn get(
     let id = TerminalId::new(path_id("terminal", &id)?);
     let eid = path_id("enrollment", &eid)?;
     core.enrollments()
-        .get(caller.tenant, eid)
+        .get(caller.tenant, eid, core.now())
+        .await?
         .filter(|e| e.terminal == id)
         .map(|e| axum::Json(view(&e)).into_response())
         .ok_or_else(|| AppError::not_found("enrollment", eid))
@@ -195,7 +180,8 @@ pub(crate) async fn cancel(
     let eid = path_id("enrollment", &eid)?;
     let enrollment = core
         .enrollments()
-        .get(caller.tenant, eid)
+        .get(caller.tenant, eid, core.now())
+        .await?
         .filter(|e| e.terminal == id)
         .ok_or_else(|| AppError::not_found("enrollment", eid))?;
     if enrollment.status != EnrollmentStatus::Pending {
@@ -204,10 +190,12 @@ pub(crate) async fn cancel(
         )));
     }
     let terminal = terminal_of(&core, &caller, id).await?;
-    if let Err(e) = client(&terminal)?.cancel_remote_enroll().await {
+    if let Err(e) = core.terminal_calls().cancel_enroll(&terminal).await {
         tracing::warn!(terminal = %id, error = %e, "cancel not delivered to the terminal");
     }
-    core.enrollments().finish(eid, EnrollmentStatus::Cancelled);
+    core.enrollments()
+        .finish(caller.tenant, eid, EnrollmentStatus::Cancelled)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -124,6 +124,8 @@ pub fn insert(snapshot: &mut Snapshot, record: &Record) -> Result<(), CodecError
             let invitation: crate::domain::Invitation = read(id, record)?;
             snapshot.invitations.insert(invitation.id, invitation);
         }
+        // Not part of a snapshot: the application reads enrollments by kind.
+        Kind::Enrollment => {}
     }
     Ok(())
 }

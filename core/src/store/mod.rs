@@ -51,11 +51,14 @@ pub enum Kind {
     Access,
     /// A selfie-enroll invitation.
     Invitation,
+    /// An enrollment on a terminal (`app::enrollments`); not part of the tenant's
+    /// snapshot, read by kind.
+    Enrollment,
 }
 
 impl Kind {
     /// Every kind, in load order (what others refer to first).
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Site,
         Kind::Facility,
         Kind::Door,
@@ -70,6 +73,7 @@ impl Kind {
         Kind::Membership,
         Kind::Access,
         Kind::Invitation,
+        Kind::Enrollment,
     ];
 
     /// The name stored in the `kind` column.
@@ -89,6 +93,7 @@ impl Kind {
             Kind::Membership => "membership",
             Kind::Access => "access",
             Kind::Invitation => "invitation",
+            Kind::Enrollment => "enrollment",
         }
     }
 
@@ -324,7 +329,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Every record of a tenant (without blobs), by kind then id.
     fn records(&self, tenant_id: u64) -> Result<Vec<Record>, StoreError>;
     /// The tenant's records that belong to no person (topology, groups, schedules, events,
-    /// memberships, accesses), by kind then id.
+    /// memberships, accesses), by kind then id; enrollments, which are not part of the
+    /// snapshot, are left out (read them by kind).
     fn unowned_records(&self, tenant_id: u64) -> Result<Vec<Record>, StoreError>;
     /// The records that belong to person `owner`: the person, their credentials, phones
     /// and invitations, by id.

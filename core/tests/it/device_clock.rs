@@ -194,6 +194,15 @@ async fn check_clock(utc_offset: i64, skew: i64) {
 
     let at = "2026-05-10T13:59:00Z";
     rig.set_now(at);
+    // The pass the move causes measures the clock again: it ends before the device's clock
+    // moves alone below.
+    let terminal = rig.terminal;
+    board_until(rig.engine.board(), "the pass at 13:59", |board| {
+        board.iter().any(|((_, t), s)| {
+            t.get() == terminal && s.computed_at.as_deref() == Some("2026-05-10T13:59:00Z")
+        })
+    })
+    .await;
     let (code, event) = rig.present().await;
     assert_eq!(code, 7, "granted a minute before valid_to");
     assert_eq!(event["result"], "granted", "{event}");

@@ -580,3 +580,85 @@ async fn device_until(device: &acs_simulator::Device, what: &str, mut done: impl
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_terminals_refusals_reach_the_access_events_with_their_reasons() {
+    let rig = rig("standalone").await;
+    rig.member_with_card("E-505", "Fay").await;
+    rig.converged(1).await;
+    // Someone the terminal holds by hand, with a card and no rule: known but refused.
+    let device = rig.device(0).device();
+    for request in [
+        json!({"object": "users",
+               "values": [{"id": 990_001, "name": "By hand", "registration": ""}]}),
+        json!({"object": "cards", "values": [{"value": 777_000_123_u64, "user_id": 990_001}]}),
+    ] {
+        device
+            .create_objects(acs_simulator::wire::Members::of(&request, "request").expect("members"))
+            .expect("written by hand");
+    }
+    let mut events = rig.api.core.subscribe();
+    for (card, event, reason) in [
+        (555_000_001_u64, 3, "unknown_credential"),
+        (777_000_123, 6, "no_entitlement"),
+    ] {
+        let refused = rig
+            .device(0)
+            .identify(&Presentation::Card(card))
+            .await
+            .expect("decided");
+        assert_eq!(refused.decision.event, event, "card {card}");
+        let recorded = terminal_event(&mut events).await;
+        assert_eq!(recorded["result"], "denied", "{recorded}");
+        assert_eq!(recorded["type"], "access.denied", "{recorded}");
+        assert_eq!(recorded["reason_code"], reason, "{recorded}");
+    }
+    let denied = rig.api.get("/v1/access-events?result=denied").await.json;
+    let reasons: Vec<&str> = denied["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["source"] == "terminal")
+        .filter_map(|e| e["reason_code"].as_str())
+        .collect();
+    assert_eq!(reasons, ["unknown_credential", "no_entitlement"]);
+    rig.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wiped_terminal_whose_new_log_passed_the_cursor_loses_no_event() {
+    let rig = rig("standalone").await;
+    rig.member_let_in_once("E-506", "Gil").await;
+    // A catch-up reads the row: the cursor is at log id 1.
+    let terminal = rig.terminals[0];
+    rig.api.set_now("2026-05-04T08:02:00Z");
+    let cursor_at = |n: i64| {
+        move |board: &crate::bounded::Board| {
+            board
+                .iter()
+                .any(|((_, id), s)| id.get() == terminal && s.access_logs_read == n)
+        }
+    };
+    board_until(rig.engine.board(), "the cursor at 1", cursor_at(1)).await;
+    // Wiped: no monitor settings, so nothing is pushed; two refusals fill ids 1 and 2.
+    rig.device(0).device().reset_to_factory();
+    rig.device(0).device().skew_clock(120);
+    for _ in 0..2 {
+        let refused = rig
+            .device(0)
+            .identify(&Presentation::Card(CARD))
+            .await
+            .expect("decided");
+        assert_eq!(refused.decision.event, 3, "the wiped terminal knows nobody");
+    }
+    // The read-back repairs it and the catch-up, finding another row at its cursor, reads
+    // the log from the start.
+    rig.api.set_now("2026-05-04T08:08:00Z");
+    board_until(rig.engine.board(), "the cursor at 2", cursor_at(2)).await;
+    assert_eq!(
+        events_from_terminals(&rig.api).await,
+        3,
+        "the first row, and both rows of the new log"
+    );
+    rig.engine.shutdown().await;
+}

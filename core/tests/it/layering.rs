@@ -1,6 +1,8 @@
 //! The core's layers hold (ARCHITECTURE.md, "Layers"): read from the source itself.
 //!
 //! - only `http/` and the receiver's `server` module know HTTP (`axum`);
+//! - the edges (`http/`, `receiver/`) never call the terminal driver (`crate::terminal`):
+//!   their terminal calls go through owned driver tasks;
 //! - the pure domain names no other module of the crate and no I/O crate;
 //! - the application and persistence never name the edges (`http`, `receiver`);
 //! - no two top-level modules use each other (no cycles);
@@ -115,6 +117,27 @@ fn only_the_edges_know_http() {
     assert!(
         offenders.is_empty(),
         "axum outside the edges: {offenders:?}"
+    );
+}
+
+/// The integrator API's handlers and the receiver never call the terminal driver
+/// themselves: their calls to terminals go through the application's owned driver tasks
+/// (`app::terminal_calls`), which answer within a deadline.
+#[test]
+fn the_edges_never_call_the_terminal_driver() {
+    let offenders: Vec<String> = sources()
+        .into_iter()
+        .filter(|(file, _)| file.starts_with("http/") || file.starts_with("receiver/"))
+        .filter(|(_, code)| {
+            named_modules(code).contains("terminal")
+                || code.contains("TerminalClient")
+                || code.contains("acs_core::terminal")
+        })
+        .map(|(file, _)| file)
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "handlers calling the terminal driver inline: {offenders:?}"
     );
 }
 

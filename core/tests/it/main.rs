@@ -12,6 +12,7 @@ mod decision_table; // table-driven decisions covering every reason code
 mod desired_state; // desired state: distribution rules, monotonicity, next_change exactness
 mod device_clock; // terminal clocks at several UTC offsets and skewed: times written and read
 mod devices; // the core with simulated terminals: enrollment, access events, online decisions
+mod enrollments; // enrollments stored: a restart keeps them, resolves the pending, reuses no id
 mod fuzz; // bad input: generated requests to the integrator API and the receiver
 mod layering; // the layers hold: HTTP only at the edges, a pure domain, no module cycles
 mod notifications; // invitations, cloud keys, phones, welcome messages, the outbox

@@ -150,7 +150,11 @@ impl Store for SqliteStore {
     }
 
     fn unowned_records(&self, tenant_id: u64) -> Result<Vec<Record>, StoreError> {
-        records::of_tenant(self, tenant_id, "AND owner IS NULL")
+        records::of_tenant(
+            self,
+            tenant_id,
+            "AND owner IS NULL AND kind <> 'enrollment'",
+        )
     }
 
     fn owned_records(&self, tenant_id: u64, owner: u64) -> Result<Vec<Record>, StoreError> {

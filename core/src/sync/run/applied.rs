@@ -21,7 +21,7 @@ pub(super) async fn load_applied(
     core: &Core,
     tenant: TenantId,
     terminal: TerminalId,
-) -> (DeviceImage, i64, i64) {
+) -> (DeviceImage, logs::Cursor, i64) {
     let store = core.store().clone();
     let rows = match tokio::task::spawn_blocking(move || {
         store.applied(tenant.get(), terminal.get())
