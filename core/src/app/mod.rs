@@ -19,7 +19,9 @@
 //! - [`enrollments`] – the enrollments on terminals this process runs; [`sync_status`] –
 //!   each terminal's sync status, which the sync engine writes and anyone can wait on;
 //! - [`queries`] – reads straight from the store; [`devices`] – which terminal a device id
-//!   belongs to; [`in_use`] – credentials in use.
+//!   belongs to; [`in_use`] – credentials in use;
+//! - [`webhooks`] – the tenant's webhook endpoints, their delivery log and automatic
+//!   disabling.
 
 mod api_keys;
 mod clock;
@@ -31,6 +33,7 @@ mod queries;
 mod snapshots;
 pub mod sync_status;
 mod tenants;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -45,6 +48,9 @@ pub use self::in_use::KeyInUse;
 pub use self::plan::{Idempotency, InSnapshot, Plan};
 pub use self::snapshots::StreamedEvent;
 pub use self::tenants::Caller;
+pub use self::webhooks::{
+    KEEP_PREVIOUS_SECRET, KEEP_PREVIOUS_SECRET_MAX, NewWebhook, WebhookPatch,
+};
 use crate::domain::{Snapshot, TenantId};
 use crate::error::AppError;
 pub use crate::residency::Subject;
@@ -68,6 +74,8 @@ struct Inner {
     keys_in_use: Mutex<std::collections::HashSet<u64>>,
     /// Each tenant's decision indexes, with the revision of the snapshot they describe.
     lookups: Mutex<HashMap<TenantId, (u64, Arc<crate::domain::Lookup>)>>,
+    /// Taken by every change of webhook endpoints.
+    webhook_edits: Mutex<()>,
 }
 
 /// The access-control core; clones share it.
@@ -108,6 +116,7 @@ impl Core {
                 public_url: Mutex::new("http://localhost".to_owned()),
                 keys_in_use: Mutex::default(),
                 lookups: Mutex::default(),
+                webhook_edits: Mutex::default(),
             }),
         }
     }
