@@ -76,6 +76,8 @@ struct Inner {
     lookups: Mutex<HashMap<TenantId, (u64, Arc<crate::domain::Lookup>)>>,
     /// Taken by every change of webhook endpoints.
     webhook_edits: Mutex<()>,
+    /// Whether each tenant seen has an enabled webhook endpoint.
+    webhook_tenants: Mutex<HashMap<u64, bool>>,
 }
 
 /// The access-control core; clones share it.
@@ -117,6 +119,7 @@ impl Core {
                 keys_in_use: Mutex::default(),
                 lookups: Mutex::default(),
                 webhook_edits: Mutex::default(),
+                webhook_tenants: Mutex::default(),
             }),
         }
     }

@@ -157,9 +157,9 @@ impl Core {
             let before = crate::residency::named_before(&snapshot, &plan.change.writes);
             let written = crate::residency::written_records(&plan.change.writes);
             let events = plan.change.access_events.clone();
+            core.prepare_webhook_events(tenant, &mut plan)?;
             let messages =
                 !plan.change.messages.is_empty() || !plan.change.webhook_events.is_empty();
-            core.stamp_webhook_events(&mut plan);
             let event_ids = store.commit(tenant.get(), plan.change)?;
             let records = !written.is_empty();
             for apply in plan.apply {
@@ -207,14 +207,6 @@ impl Core {
         }
         self.stream(tenant, event_ids, events);
         Ok(result)
-    }
-
-    /// Makes the plan's webhook events due now (on the core's clock).
-    fn stamp_webhook_events(&self, plan: &mut Plan) {
-        let now = self.now();
-        for event in &mut plan.change.webhook_events {
-            event.due_at = now;
-        }
     }
 
     /// Wakes the outbox's delivery task (a change appended messages to it).
@@ -276,8 +268,8 @@ impl Core {
                 return Err(AppError::internal());
             }
             let events = plan.change.access_events.clone();
+            core.prepare_webhook_events(tenant, &mut plan)?;
             let messages = !plan.change.webhook_events.is_empty();
-            core.stamp_webhook_events(&mut plan);
             let event_ids = store.commit(tenant.get(), plan.change)?;
             Ok((result, event_ids, events, messages))
         })

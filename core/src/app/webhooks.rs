@@ -4,7 +4,9 @@
 //! event to the tenant's other endpoints and an audit entry.
 //!
 //! Changes of one core's endpoints take turns (the delivery task's read-modify-write of an
-//! endpoint never overwrites an integrator's change made meanwhile).
+//! endpoint never overwrites an integrator's change made meanwhile). The core remembers
+//! which tenants have an enabled endpoint, so that the access events of the others (most
+//! of them, hundreds a second) cost neither a fan-out nor a wake-up of the delivery task.
 
 use std::sync::PoisonError;
 
@@ -14,6 +16,7 @@ use rand::RngCore as _;
 use serde_json::json;
 
 use super::{Caller, Core, Plan, blocking};
+use crate::domain::TenantId;
 use crate::domain::webhook::{
     DISABLE_AFTER_FAILED_MESSAGES, WEBHOOK_DISABLED, check_description, check_event_types,
     check_url,
@@ -102,9 +105,11 @@ fn disabling(row: &WebhookRow, reason: &str, actor: &str, now: Timestamp) -> Cha
 }
 
 impl Core {
-    /// Runs `f` on a blocking thread, taking turns with every other change of endpoints.
+    /// Runs `f` on a blocking thread, taking turns with every other change of endpoints,
+    /// and notes afterwards whether the tenant has an enabled endpoint.
     async fn edit_webhooks<R: Send + 'static>(
         &self,
+        tenant: u64,
         f: impl FnOnce(&dyn Store, Timestamp) -> Result<R, AppError> + Send + 'static,
     ) -> Result<R, AppError> {
         let core = self.clone();
@@ -114,12 +119,65 @@ impl Core {
                 .webhook_edits
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            f(&**core.store(), core.now())
+            let result = f(&**core.store(), core.now());
+            let mut known = core
+                .inner
+                .webhook_tenants
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match core.store().webhooks(tenant) {
+                Ok(rows) => {
+                    known.insert(tenant, rows.iter().any(|w| w.enabled));
+                }
+                // Read again at the next use.
+                Err(_) => {
+                    known.remove(&tenant);
+                }
+            }
+            result
         })
         .await;
         // A change may have appended a `webhook.disabled` event.
         self.outbox_changed();
         result
+    }
+
+    /// Before a commit: drops the plan's webhook events when the tenant has no enabled
+    /// endpoint, and makes the others due now (on the core's clock).
+    pub(super) fn prepare_webhook_events(
+        &self,
+        tenant: TenantId,
+        plan: &mut Plan,
+    ) -> Result<(), AppError> {
+        if plan.change.webhook_events.is_empty() {
+            return Ok(());
+        }
+        let tenant = tenant.get();
+        let listening = {
+            // Held while reading the store, so that an edit noting a change after its
+            // commit is never overwritten by a value read before it.
+            let mut known = self
+                .inner
+                .webhook_tenants
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match known.get(&tenant) {
+                Some(listening) => *listening,
+                None => {
+                    let listening = self.store().webhooks(tenant)?.iter().any(|w| w.enabled);
+                    known.insert(tenant, listening);
+                    listening
+                }
+            }
+        };
+        if !listening {
+            plan.change.webhook_events.clear();
+        }
+        let now = self.now();
+        for event in &mut plan.change.webhook_events {
+            event.due_at = now;
+        }
+        Ok(())
     }
 
     /// Creates an endpoint; the returned row holds its secret, shown to the caller once.
@@ -132,7 +190,7 @@ impl Core {
         let event_types = check_event_types(&new.event_types)?;
         let description = check_description(&new.description)?;
         let (tenant, actor) = (caller.tenant.get(), caller.key_prefix.clone());
-        self.edit_webhooks(move |store, now| {
+        self.edit_webhooks(tenant, move |store, now| {
             let id = store.allocate_ids(1)?[0];
             let row = WebhookRow {
                 id,
@@ -191,7 +249,7 @@ impl Core {
             .map(check_description)
             .transpose()?;
         let (tenant, actor) = (caller.tenant.get(), caller.key_prefix.clone());
-        self.edit_webhooks(move |store, now| {
+        self.edit_webhooks(tenant, move |store, now| {
             let mut row = endpoint(store, tenant, id)?;
             let was_enabled = row.enabled;
             row.url = url.unwrap_or(row.url);
@@ -229,7 +287,7 @@ impl Core {
     /// Deletes the endpoint `id` and its delivery log; its pending messages fail.
     pub async fn delete_webhook(&self, caller: &Caller, id: u64) -> Result<(), AppError> {
         let (tenant, actor) = (caller.tenant.get(), caller.key_prefix.clone());
-        self.edit_webhooks(move |store, _| {
+        self.edit_webhooks(tenant, move |store, _| {
             endpoint(store, tenant, id)?;
             store.commit(
                 tenant,
@@ -262,7 +320,7 @@ impl Core {
             ));
         }
         let (tenant, actor) = (caller.tenant.get(), caller.key_prefix.clone());
-        self.edit_webhooks(move |store, now| {
+        self.edit_webhooks(tenant, move |store, now| {
             let mut row = endpoint(store, tenant, id)?;
             let old = std::mem::replace(&mut row.secret, new_secret());
             row.previous_secret = (!keep_previous.is_zero())
@@ -310,7 +368,7 @@ impl Core {
         tenant: u64,
         delivery: NewDelivery,
     ) -> Result<bool, AppError> {
-        self.edit_webhooks(move |store, now| {
+        self.edit_webhooks(tenant, move |store, now| {
             let row = store
                 .webhooks(tenant)?
                 .into_iter()

@@ -367,6 +367,8 @@ async fn endpoints_are_checked_and_kept_per_tenant() {
 async fn access_events_reach_the_receiver_signed_with_a_stable_id() {
     let api = Api::start().await;
     let (_, _, door, _) = venue(&api).await;
+    // An event before any endpoint exists goes nowhere.
+    let early = denied(&api, door, 99).await;
     let mut receiver = Receiver::on_clock_of(&api.core).await;
     let (denials, secret) = endpoint(&api, &receiver.url, &["access.denied"]).await;
     // Subscribed to grants only: hears nothing of denials.
@@ -410,6 +412,14 @@ async fn access_events_reach_the_receiver_signed_with_a_stable_id() {
         assert_eq!(data["reason_code"], listed[&id]["reason_code"]);
         assert_eq!(d.body["created_at"], data["occurred_at"]);
     }
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    let first = listed.values().next().expect("the early event");
+    assert_eq!(first["door_id"], early["door_id"]);
+    assert!(
+        got.iter()
+            .all(|d| d.body["data"]["access_event_id"] != first["id"]),
+        "the event before the endpoint was not sent"
+    );
     let ids: BTreeSet<_> = got.iter().map(|d| d.event_id.clone()).collect();
     assert_eq!(ids.len(), 3, "one id per event");
     assert_eq!(receiver.processed().len(), 3);
