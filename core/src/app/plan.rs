@@ -1,7 +1,6 @@
 //! A write's plan: what one change puts into the store (records, blobs, audit entries,
-//! access events with the webhook events they cause, outbox messages, idempotent replies)
-//! and how it is then applied to the tenant's in-memory snapshot; and how each entity lives
-//! in a snapshot.
+//! access events, outbox messages, idempotent replies) and how it is then applied to the
+//! tenant's in-memory snapshot; and how each entity lives in a snapshot.
 
 use jiff::Timestamp;
 use serde_json::Value as Json;
@@ -9,9 +8,7 @@ use serde_json::Value as Json;
 use crate::domain::Snapshot;
 use crate::error::AppError;
 use crate::records::Stored;
-use crate::store::{
-    AuditEntry, Blob, Change, IdempotentReply, Kind, NewAccessEvent, WebhookEvent, Write,
-};
+use crate::store::{AuditEntry, Blob, Change, IdempotentReply, Kind, NewAccessEvent, Write};
 
 /// One change to apply to the in-memory snapshot once the store committed.
 type Apply = Box<dyn FnOnce(&mut Snapshot) + Send>;
@@ -76,39 +73,12 @@ impl Plan {
         });
     }
 
-    /// Appends an access event, and for a type webhook endpoints may subscribe to, the
-    /// webhook event describing it (fanned out to the subscribed endpoints in the same
-    /// transaction).
+    /// Appends an access event (with, when the tenant has webhook endpoints, the webhook
+    /// event describing it: `Core::prepare_webhook_events`).
     pub fn access_event(&mut self, occurred_at: Timestamp, data: Json) {
-        if let Some(event_type) = data["type"]
-            .as_str()
-            .filter(|t| crate::domain::webhook::is_event_type(t))
-        {
-            let event = WebhookEvent {
-                id: new_event_id(),
-                event_type: event_type.to_owned(),
-                created_at: occurred_at,
-                data: data.clone(),
-                due_at: occurred_at,
-                access_event: Some(self.change.access_events.len()),
-            };
-            self.change.webhook_events.push(event);
-        }
         self.change
             .access_events
             .push(NewAccessEvent { occurred_at, data });
-    }
-
-    /// Sends an event of `event_type` to the tenant's endpoints subscribed to it.
-    pub fn webhook_event(&mut self, event_type: &str, at: Timestamp, data: Json) {
-        self.change.webhook_events.push(WebhookEvent {
-            id: new_event_id(),
-            event_type: event_type.to_owned(),
-            created_at: at,
-            data,
-            due_at: at,
-            access_event: None,
-        });
     }
 
     /// Appends a message to the outbox, in the same transaction.
@@ -125,15 +95,6 @@ impl Plan {
             body: body.to_string(),
         });
     }
-}
-
-/// A fresh webhook event id: `evt_` and 32 random hex digits.
-fn new_event_id() -> String {
-    use rand::RngCore as _;
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("evt_{hex}")
 }
 
 /// An `Idempotency-Key` with the digest of the request it came with.

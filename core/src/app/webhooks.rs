@@ -19,12 +19,12 @@ use super::{Caller, Core, Plan, blocking};
 use crate::domain::TenantId;
 use crate::domain::webhook::{
     DISABLE_AFTER_FAILED_MESSAGES, WEBHOOK_DISABLED, check_description, check_event_types,
-    check_url,
+    check_url, is_event_type,
 };
 use crate::error::AppError;
 use crate::store::{
-    AttemptOutcome, AuditEntry, Change, DeliveryRow, Kind, NewDelivery, Store, WebhookRow,
-    WebhookWrite,
+    AttemptOutcome, AuditEntry, Change, DeliveryRow, Kind, NewDelivery, Store, WebhookEvent,
+    WebhookRow, WebhookWrite,
 };
 
 /// How long the secret before a rotation keeps signing when the request does not say.
@@ -87,19 +87,28 @@ fn audit(action: &str, id: u64, actor: &str) -> AuditEntry {
     }
 }
 
+/// A fresh webhook event id: `evt_` and 32 random hex digits.
+fn new_event_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("evt_{hex}")
+}
+
 /// The change that disables `row` (already holding its new state) for `reason`: the
 /// endpoint, the audit entry and the `webhook.disabled` event to the other endpoints.
 fn disabling(row: &WebhookRow, reason: &str, actor: &str, now: Timestamp) -> Change {
-    let mut plan = Plan::default();
-    plan.webhook_event(
-        WEBHOOK_DISABLED,
-        now,
-        json!({"webhook_id": row.id, "url": row.url, "reason": reason}),
-    );
     Change {
         webhooks: vec![WebhookWrite::Put(row.clone())],
         audit: vec![audit("webhook.disabled", row.id, actor)],
-        webhook_events: plan.change.webhook_events,
+        webhook_events: vec![WebhookEvent {
+            id: new_event_id(),
+            event_type: WEBHOOK_DISABLED.to_owned(),
+            created_at: now,
+            data: json!({"webhook_id": row.id, "url": row.url, "reason": reason}),
+            due_at: now,
+            access_event: None,
+        }],
         ..Change::default()
     }
 }
@@ -142,14 +151,15 @@ impl Core {
         result
     }
 
-    /// Before a commit: drops the plan's webhook events when the tenant has no enabled
-    /// endpoint, and makes the others due now (on the core's clock).
+    /// Before a commit: when the tenant has an enabled endpoint, adds the webhook event
+    /// of each access event of the plan whose type endpoints may subscribe to (the commit
+    /// fans them out to the subscribed endpoints), due now on the core's clock.
     pub(super) fn prepare_webhook_events(
         &self,
         tenant: TenantId,
         plan: &mut Plan,
     ) -> Result<(), AppError> {
-        if plan.change.webhook_events.is_empty() {
+        if plan.change.access_events.is_empty() {
             return Ok(());
         }
         let tenant = tenant.get();
@@ -171,11 +181,21 @@ impl Core {
             }
         };
         if !listening {
-            plan.change.webhook_events.clear();
+            return Ok(());
         }
         let now = self.now();
-        for event in &mut plan.change.webhook_events {
-            event.due_at = now;
+        let change = &mut plan.change;
+        for (i, event) in change.access_events.iter().enumerate() {
+            if let Some(event_type) = event.data["type"].as_str().filter(|t| is_event_type(t)) {
+                change.webhook_events.push(WebhookEvent {
+                    id: new_event_id(),
+                    event_type: event_type.to_owned(),
+                    created_at: event.occurred_at,
+                    data: event.data.clone(),
+                    due_at: now,
+                    access_event: Some(i),
+                });
+            }
         }
         Ok(())
     }

@@ -498,6 +498,42 @@ async fn a_failed_delivery_is_retried_with_the_same_event_id() {
 }
 
 #[tokio::test]
+async fn an_unreachable_receiver_is_a_failed_attempt_in_the_log() {
+    use acs_core::notify::delivery::deliver_due;
+
+    let api = Api::start().await;
+    let (_, _, door, _) = venue(&api).await;
+    // The discard port on loopback: nothing answers.
+    let (hook, _) = endpoint(&api, "http://127.0.0.1:9/hook", &["access.denied"]).await;
+    denied(&api, door, 5).await;
+    let senders = acs_core::notify::Senders::all(Arc::new(
+        acs_core::notify::file::FileSender::new(std::env::temp_dir().join("acs-hooks-none")),
+    ));
+    assert_eq!(deliver_due(&api.core, &senders).await.expect("delivery"), 1);
+    assert_eq!(
+        deliver_due(&api.core, &senders).await.expect("delivery"),
+        0,
+        "backing off"
+    );
+    let log = deliveries(&api, hook).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["outcome"], "failed");
+    assert!(log[0]["status_code"].is_null());
+    assert!(
+        log[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("could not connect")),
+        "{log:?}"
+    );
+    let outbox = api.get("/v1/outbox").await.json;
+    let message = &outbox["items"][0];
+    assert_eq!(message["channel"], "webhook");
+    assert_eq!(message["status"], "pending");
+    assert_eq!(message["recipient"], hook.to_string());
+    assert!(message.get("body").is_none());
+}
+
+#[tokio::test]
 async fn an_endpoint_failing_every_attempt_is_disabled_and_the_others_hear_of_it() {
     use acs_core::domain::webhook::DISABLE_AFTER_FAILED_MESSAGES;
     use acs_core::notify::delivery::MAX_ATTEMPTS;
