@@ -342,3 +342,135 @@ pub(super) fn deliveries(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::seal::SecretKey;
+    use crate::store::{Change, Store as _, WebhookWrite};
+
+    fn endpoint(id: u64, types: &[&str], enabled: bool) -> WebhookRow {
+        let at: Timestamp = "2026-05-04T08:00:00Z".parse().unwrap();
+        WebhookRow {
+            id,
+            url: format!("https://hooks.example.com/{id}"),
+            description: String::new(),
+            event_types: types.iter().map(|t| (*t).to_owned()).collect(),
+            secret: format!("whsec_secret-{id}"),
+            previous_secret: Some((format!("whsec_old-{id}"), at)),
+            enabled,
+            disabled_reason: None,
+            failed_messages: 0,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn event(event_type: &str) -> WebhookEvent {
+        let at: Timestamp = "2026-05-04T08:00:00Z".parse().unwrap();
+        WebhookEvent {
+            id: format!("evt_{event_type}"),
+            event_type: event_type.to_owned(),
+            created_at: at,
+            data: json!({"n": 1}),
+            due_at: at,
+            access_event: None,
+        }
+    }
+
+    #[test]
+    fn secrets_are_sealed_at_rest_and_events_reach_subscribed_enabled_endpoints_only() {
+        let dir = std::env::temp_dir().join(format!("acs-hooks-seal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("acs.db");
+        let store = SqliteStore::open_sealed(&path, SecretKey::generate()).unwrap();
+        let tenant = store.create_tenant("acme", "Acme").unwrap().id;
+        let other = store.create_tenant("other", "Other").unwrap().id;
+        let ids = store.allocate_ids(3).unwrap();
+        let rows = [
+            endpoint(ids[0], &["access.denied", "access.granted"], true),
+            endpoint(ids[1], &["access.granted"], true),
+            endpoint(ids[2], &["access.denied"], false),
+        ];
+        store
+            .commit(
+                tenant,
+                Change {
+                    webhooks: rows.iter().cloned().map(WebhookWrite::Put).collect(),
+                    ..Change::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(store.webhooks(tenant).unwrap(), rows);
+        assert!(store.webhooks(other).unwrap().is_empty());
+        let raw: Vec<(String, String)> = {
+            let conn = Connection::open(&path).unwrap();
+            let mut stmt = conn
+                .prepare("SELECT secret, previous_secret FROM webhooks")
+                .unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert!(
+            raw.iter().all(|(s, p)| s.contains("sealed")
+                && !s.contains("whsec_")
+                && !p.contains("whsec_")),
+            "{raw:?}"
+        );
+
+        // Another tenant can neither take over nor delete an endpoint.
+        let stolen = store.commit(
+            other,
+            Change {
+                webhooks: vec![WebhookWrite::Put(endpoint(
+                    ids[0],
+                    &["access.denied"],
+                    true,
+                ))],
+                ..Change::default()
+            },
+        );
+        assert!(stolen.is_err());
+        store
+            .commit(
+                other,
+                Change {
+                    webhooks: vec![WebhookWrite::Delete(ids[0])],
+                    ..Change::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(store.webhooks(tenant).unwrap().len(), 3);
+
+        store
+            .commit(
+                tenant,
+                Change {
+                    webhook_events: vec![event("access.denied"), event("access.granted")],
+                    ..Change::default()
+                },
+            )
+            .unwrap();
+        let sent: Vec<(String, String)> = store
+            .messages(tenant, 0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.message.recipient, m.message.subject))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                (ids[0].to_string(), "access.denied".to_owned()),
+                (ids[0].to_string(), "access.granted".to_owned()),
+                (ids[1].to_string(), "access.granted".to_owned()),
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
