@@ -1,4 +1,5 @@
-//! The tenant's webhook endpoints: creating one (its signing secret returned once),
+//! The tenant's webhook endpoints: creating one (its signing secret returned once; a
+//! repeated create with the same `Idempotency-Key` answers the same endpoint),
 //! listing, changing, re-enabling, deleting, rotating the secret; recording each delivery
 //! attempt and disabling an endpoint after repeated failure, with a `webhook.disabled`
 //! event to the tenant's other endpoints and an audit entry.
@@ -15,7 +16,7 @@ use jiff::{SignedDuration, Timestamp};
 use rand::RngCore as _;
 use serde_json::json;
 
-use super::{Caller, Core, Plan, blocking};
+use super::{Caller, Core, Idempotency, Plan, blocking};
 use crate::domain::TenantId;
 use crate::domain::webhook::{
     DISABLE_AFTER_FAILED_MESSAGES, WEBHOOK_DISABLED, check_description, check_event_types,
@@ -23,8 +24,8 @@ use crate::domain::webhook::{
 };
 use crate::error::AppError;
 use crate::store::{
-    AttemptOutcome, AuditEntry, Change, DeliveryRow, Kind, NewDelivery, Store, WebhookEvent,
-    WebhookRow, WebhookWrite,
+    AttemptOutcome, AuditEntry, Change, DeliveryRow, IdempotentReply, Kind, NewDelivery, Store,
+    WebhookEvent, WebhookRow, WebhookWrite,
 };
 
 /// How long the secret before a rotation keeps signing when the request does not say.
@@ -201,16 +202,35 @@ impl Core {
     }
 
     /// Creates an endpoint; the returned row holds its secret, shown to the caller once.
+    /// With an `Idempotency-Key`, a repeated request answers the endpoint the first one
+    /// made (with its secret as it is now: the store keeps only the endpoint's id with the
+    /// key, never the secret in clear).
     pub async fn create_webhook(
         &self,
         caller: &Caller,
         new: NewWebhook,
+        idempotency: Option<Idempotency>,
     ) -> Result<WebhookRow, AppError> {
         let url = check_url(&new.url)?;
         let event_types = check_event_types(&new.event_types)?;
         let description = check_description(&new.description)?;
         let (tenant, actor) = (caller.tenant.get(), caller.key_prefix.clone());
         self.edit_webhooks(tenant, move |store, now| {
+            if let Some(key) = &idempotency
+                && let Some(reply) = store.idempotent_reply(tenant, &key.key)?
+            {
+                if reply.fingerprint != key.fingerprint {
+                    return Err(AppError::idempotency_mismatch(&key.key));
+                }
+                let id = serde_json::from_str::<serde_json::Value>(&reply.body)
+                    .ok()
+                    .and_then(|b| b["webhook_id"].as_u64())
+                    .ok_or_else(|| {
+                        tracing::error!("an idempotency reply of a webhook create without its id");
+                        AppError::internal()
+                    })?;
+                return endpoint(store, tenant, id);
+            }
             let id = store.allocate_ids(1)?[0];
             let row = WebhookRow {
                 id,
@@ -230,6 +250,12 @@ impl Core {
                 Change {
                     webhooks: vec![WebhookWrite::Put(row.clone())],
                     audit: vec![audit("webhook.created", id, &actor)],
+                    idempotency: idempotency.map(|key| IdempotentReply {
+                        key: key.key,
+                        fingerprint: key.fingerprint,
+                        status: 201,
+                        body: json!({ "webhook_id": id }).to_string(),
+                    }),
                     ..Change::default()
                 },
             )?;

@@ -62,19 +62,13 @@ pub(crate) struct WebhookIn {
     description: String,
 }
 
-/// `POST /v1/webhooks`: 201 with the endpoint and its `secret`, shown this once.
+/// `POST /v1/webhooks`: 201 with the endpoint and its `secret`, shown this once (and to
+/// a repetition of the request under the same `Idempotency-Key`).
 pub(crate) async fn create(
     State(core): State<Core>,
     caller: Caller,
     input: Input<WebhookIn>,
 ) -> Result<Response, AppError> {
-    if input.idempotency.is_some() {
-        // The reply holds the secret, which is never stored in clear to be replayed.
-        return Err(AppError::invalid(
-            "Idempotency-Key",
-            "Idempotency-Key is not supported when creating a webhook endpoint; list the endpoints to find one created by an earlier attempt",
-        ));
-    }
     let body = input.body;
     let row = core
         .create_webhook(
@@ -84,6 +78,7 @@ pub(crate) async fn create(
                 event_types: body.event_types,
                 description: body.description,
             },
+            input.idempotency,
         )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(with_secret(&row))).into_response())

@@ -264,6 +264,21 @@ async fn denied(api: &Api, door: u64, card: u32) -> Json {
     reply.json
 }
 
+/// The delivery log once it holds `n` attempts: the receiver's answer reaches the test
+/// before the core has recorded it, so the log is read again until it has.
+async fn deliveries_once(api: &Api, endpoint: u64, n: usize) -> Vec<Json> {
+    bounded(format!("{n} attempts in the delivery log"), async {
+        loop {
+            let log = deliveries(api, endpoint).await;
+            if log.len() >= n {
+                return log;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+}
+
 async fn deliveries(api: &Api, endpoint: u64) -> Vec<Json> {
     let reply = api
         .get(&format!("/v1/webhooks/{endpoint}/deliveries?limit=500"))
@@ -364,6 +379,54 @@ async fn endpoints_are_checked_and_kept_per_tenant() {
         .await;
     assert_eq!(theirs.json["items"], json!([]));
 
+    // A create repeated under one Idempotency-Key answers the same endpoint, secret
+    // included; the key with another request is refused.
+    let body = json!({"url": "https://hooks.example.com/again", "event_types": ["access.granted"]});
+    let first = api
+        .send_as(
+            Some(&api.key),
+            "POST",
+            "/v1/webhooks",
+            Some(&body),
+            Some("hook-1"),
+        )
+        .await;
+    let again = api
+        .send_as(
+            Some(&api.key),
+            "POST",
+            "/v1/webhooks",
+            Some(&body),
+            Some("hook-1"),
+        )
+        .await;
+    assert_eq!((first.status, again.status), (201, 201), "{}", again.json);
+    assert_eq!(first.json["id"], again.json["id"]);
+    assert_eq!(first.json["secret"], again.json["secret"]);
+    let other_body =
+        json!({"url": "https://hooks.example.com/else", "event_types": ["access.granted"]});
+    api.send_as(
+        Some(&api.key),
+        "POST",
+        "/v1/webhooks",
+        Some(&other_body),
+        Some("hook-1"),
+    )
+    .await
+    .problem(422, None);
+    assert_eq!(
+        api.get("/v1/webhooks").await.json["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        api.delete(&format!("/v1/webhooks/{}", first.id()))
+            .await
+            .status,
+        204
+    );
+
     assert_eq!(api.delete(&format!("/v1/webhooks/{id}")).await.status, 204);
     api.get(&format!("/v1/webhooks/{id}"))
         .await
@@ -432,7 +495,7 @@ async fn access_events_reach_the_receiver_signed_with_a_stable_id() {
     assert_eq!(receiver.processed().len(), 3);
 
     // The delivery log says so; the other endpoint got nothing.
-    let log = deliveries(&api, denials).await;
+    let log = deliveries_once(&api, denials, 3).await;
     assert_eq!(log.len(), 3, "{log:?}");
     for entry in &log {
         assert_eq!(entry["outcome"], "delivered");
@@ -476,7 +539,7 @@ async fn a_failed_delivery_is_retried_with_the_same_event_id() {
         "each attempt signed anew"
     );
 
-    let log = deliveries(&api, hook).await;
+    let log = deliveries_once(&api, hook, 3).await;
     let summary: Vec<(Json, Json, Json)> = log
         .iter()
         .map(|e| {
