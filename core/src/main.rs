@@ -181,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
                 (Some(url), Some(from)) => Senders {
                     email: Arc::new(SmtpSender::new(&url, &from).context("--smtp-url")?),
                     text: files,
+                    webhook: None,
                 },
                 _ => Senders::all(files),
             };

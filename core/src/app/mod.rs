@@ -23,6 +23,8 @@
 //! - [`terminal_calls`] – the calls to terminals the integrator API asks for (door
 //!   opening, enrollment start and cancel, the probe), made by owned driver tasks off the
 //!   request path.
+//! - [`webhooks`] – the tenant's webhook endpoints, their delivery log and automatic
+//!   disabling.
 
 mod api_keys;
 mod clock;
@@ -35,6 +37,7 @@ mod snapshots;
 pub mod sync_status;
 mod tenants;
 pub mod terminal_calls;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -49,6 +52,9 @@ pub use self::in_use::KeyInUse;
 pub use self::plan::{Idempotency, InSnapshot, Plan};
 pub use self::snapshots::StreamedEvent;
 pub use self::tenants::Caller;
+pub use self::webhooks::{
+    KEEP_PREVIOUS_SECRET, KEEP_PREVIOUS_SECRET_MAX, NewWebhook, WebhookPatch,
+};
 use crate::domain::{Snapshot, TenantId};
 use crate::error::AppError;
 pub use crate::residency::Subject;
@@ -73,6 +79,10 @@ struct Inner {
     keys_in_use: Mutex<std::collections::HashSet<u64>>,
     /// Each tenant's decision indexes, with the revision of the snapshot they describe.
     lookups: Mutex<HashMap<TenantId, (u64, Arc<crate::domain::Lookup>)>>,
+    /// Taken by every change of webhook endpoints.
+    webhook_edits: Mutex<()>,
+    /// Whether each tenant seen has an enabled webhook endpoint.
+    webhook_tenants: Mutex<HashMap<u64, bool>>,
 }
 
 /// The access-control core; clones share it.
@@ -114,6 +124,8 @@ impl Core {
                 public_url: Mutex::new("http://localhost".to_owned()),
                 keys_in_use: Mutex::default(),
                 lookups: Mutex::default(),
+                webhook_edits: Mutex::default(),
+                webhook_tenants: Mutex::default(),
             }),
         }
     }

@@ -73,7 +73,8 @@ impl Plan {
         });
     }
 
-    /// Appends an access event.
+    /// Appends an access event (with, when the tenant has webhook endpoints, the webhook
+    /// event describing it: `Core::prepare_webhook_events`).
     pub fn access_event(&mut self, occurred_at: Timestamp, data: Json) {
         self.change
             .access_events

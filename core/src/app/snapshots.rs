@@ -157,7 +157,9 @@ impl Core {
             let before = crate::residency::named_before(&snapshot, &plan.change.writes);
             let written = crate::residency::written_records(&plan.change.writes);
             let events = plan.change.access_events.clone();
-            let messages = !plan.change.messages.is_empty();
+            core.prepare_webhook_events(tenant, &mut plan)?;
+            let messages =
+                !plan.change.messages.is_empty() || !plan.change.webhook_events.is_empty();
             let event_ids = store.commit(tenant.get(), plan.change)?;
             let records = !written.is_empty();
             for apply in plan.apply {
@@ -207,6 +209,11 @@ impl Core {
         Ok(result)
     }
 
+    /// Wakes the outbox's delivery task (a change appended messages to it).
+    pub fn outbox_changed(&self) {
+        self.inner.outbox.notify_one();
+    }
+
     /// Hands committed access events (with the ids the store gave them) to the event
     /// stream's subscribers; nobody listening is fine.
     fn stream(&self, tenant: TenantId, ids: Vec<u64>, events: Vec<NewAccessEvent>) {
@@ -252,7 +259,8 @@ impl Core {
         }
         let store = self.inner.store.clone();
         let tenant = caller.tenant;
-        let (result, event_ids, events) = blocking(move || {
+        let core = self.clone();
+        let (result, event_ids, events, messages) = blocking(move || {
             let mut plan = Plan::default();
             let result = f(&snapshot, &mut plan)?;
             if !plan.change.writes.is_empty() || !plan.apply.is_empty() {
@@ -260,10 +268,15 @@ impl Core {
                 return Err(AppError::internal());
             }
             let events = plan.change.access_events.clone();
+            core.prepare_webhook_events(tenant, &mut plan)?;
+            let messages = !plan.change.webhook_events.is_empty();
             let event_ids = store.commit(tenant.get(), plan.change)?;
-            Ok((result, event_ids, events))
+            Ok((result, event_ids, events, messages))
         })
         .await?;
+        if messages {
+            self.inner.outbox.notify_one();
+        }
         self.stream(tenant, event_ids, events);
         Ok(result)
     }

@@ -10,7 +10,9 @@
 //! - [`event`], [`membership`], [`access`] with [`provisioning`] – the entitlements;
 //! - [`schedule`] – weekly spans, holidays, one-off windows, DST;
 //! - [`snapshot`] – one tenant's objects, input of [`decision`] (who may pass) and
-//!   [`desired`] (what each terminal must hold).
+//!   [`desired`] (what each terminal must hold);
+//! - [`webhook`] – the event types webhook endpoints subscribe to, their checks, when
+//!   repeated failure disables one.
 
 pub mod access;
 pub mod auth;
@@ -33,6 +35,7 @@ pub mod snapshot;
 pub mod terminal;
 pub mod topology;
 pub mod validation;
+pub mod webhook;
 
 pub use access::{
     Access, AccessDoor, AccessKind, AccessSpec, Effect, enabled_auth_types, validate_access_doors,

@@ -5,7 +5,8 @@
 //!
 //! Handlers only translate between HTTP and the domain; every change goes through
 //! [`Core::write`]. Resources live in one module per area: [`topology`], [`people`],
-//! [`entitlements`], [`access_events`], [`keys`], [`invitations`] and [`outbox`].
+//! [`entitlements`], [`access_events`], [`keys`], [`invitations`], [`outbox`] and
+//! [`webhooks`].
 //!
 //! `/public` holds what people (not integrators) reach through the links they are sent:
 //! the selfie upload of an invitation ([`invitations`]) and cloud keys ([`cloud_keys`]).
@@ -32,6 +33,7 @@ pub mod problem;
 pub mod rate_limit;
 mod schedules;
 mod topology;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Query};
@@ -261,7 +263,19 @@ pub fn router(core: Core) -> Router {
         .route("/access-events", get(access_events::list))
         .route("/access-events/stream", get(access_events::stream))
         .route("/api-keys", post(keys::issue).get(keys::list))
-        .route("/api-keys/{id}", axum::routing::delete(keys::revoke));
+        .route("/api-keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::patch)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries));
     let public = Router::new()
         .route(
             "/selfie-invitations/{token}",

@@ -43,7 +43,12 @@ pub fn retry_at(now: Timestamp, attempts: u32) -> Option<Timestamp> {
 
 /// Delivers one message and returns the outcome to record.
 async fn deliver(senders: &Senders, message: MessageRow, now: Timestamp) -> DeliveryOutcome {
-    let sender = Arc::clone(senders.of(message.message.channel));
+    let Some(sender) = senders.of(message.message.channel).map(Arc::clone) else {
+        return DeliveryOutcome::Failed {
+            error: format!("no sender for {}", message.message.channel.as_str()),
+            retry_at: None,
+        };
+    };
     let attempts = message.attempts + 1;
     let message_id = message.id;
     let result = tokio::task::spawn_blocking(move || sender.send(&message))
@@ -70,6 +75,13 @@ pub async fn deliver_due(
     core: &Core,
     senders: &Senders,
 ) -> Result<usize, crate::store::StoreError> {
+    let made;
+    let senders = if senders.webhook.is_none() {
+        made = senders.clone().with_webhooks_of(core);
+        &made
+    } else {
+        senders
+    };
     let mut attempts = 0;
     loop {
         let now = core.now();
@@ -102,6 +114,7 @@ pub async fn deliver_due(
 
 /// Runs the delivery task until the process ends.
 pub async fn run(core: Core, senders: Senders) {
+    let senders = senders.with_webhooks_of(&core);
     loop {
         if let Err(e) = deliver_due(&core, &senders).await {
             tracing::error!(error = %e, "outbox delivery failed; retrying in a minute");

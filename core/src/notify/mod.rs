@@ -6,6 +6,8 @@
 //!   was committed.
 //! - [`delivery`] is the background task that hands due messages to a [`Sender`], with
 //!   retries and backoff, and records each outcome in the store.
+//! - [`webhook::WebhookSender`] posts webhook events to the tenants' endpoints, signed
+//!   as [`signature`] describes, and records each attempt in the endpoint's delivery log.
 //! - Senders: [`file::FileSender`] (the embedded default: one file per message, so a
 //!   delivery repeated after a crash rewrites the same file instead of sending twice) and
 //!   [`smtp::SmtpSender`] (e-mail through `lettre`).
@@ -16,7 +18,9 @@
 pub mod compose;
 pub mod delivery;
 pub mod file;
+pub mod signature;
 pub mod smtp;
+pub mod webhook;
 
 use std::fmt;
 use std::sync::Arc;
@@ -50,6 +54,8 @@ pub struct Senders {
     pub email: Arc<dyn Sender>,
     /// Text messages.
     pub text: Arc<dyn Sender>,
+    /// Webhook events (the delivery task makes a [`webhook::WebhookSender`] when `None`).
+    pub webhook: Option<Arc<dyn Sender>>,
 }
 
 impl Senders {
@@ -58,14 +64,27 @@ impl Senders {
         Senders {
             email: sender.clone(),
             text: sender,
+            webhook: None,
         }
     }
 
+    /// These senders with a [`webhook::WebhookSender`] for `core` when none was given.
+    pub fn with_webhooks_of(mut self, core: &crate::app::Core) -> Senders {
+        if self.webhook.is_none() {
+            match webhook::WebhookSender::new(core.clone()) {
+                Ok(sender) => self.webhook = Some(Arc::new(sender)),
+                Err(e) => tracing::error!(error = %e, "no webhook sender"),
+            }
+        }
+        self
+    }
+
     /// The sender for `channel`.
-    pub fn of(&self, channel: Channel) -> &Arc<dyn Sender> {
+    pub fn of(&self, channel: Channel) -> Option<&Arc<dyn Sender>> {
         match channel {
-            Channel::Email => &self.email,
-            Channel::Text => &self.text,
+            Channel::Email => Some(&self.email),
+            Channel::Text => Some(&self.text),
+            Channel::Webhook => self.webhook.as_ref(),
         }
     }
 }

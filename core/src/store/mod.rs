@@ -5,12 +5,15 @@
 //!
 //! A write is a [`Change`]: every record it puts or deletes, the unique keys they claim, the
 //! idempotency reply of the request, the audit entries, access events and outbox messages
-//! ([`outbox`]), committed in one transaction – all of it or nothing.
+//! ([`outbox`]), the webhook endpoints it changes, the webhook events it fans out to them
+//! and the delivery attempts it records ([`webhooks`]), committed in one transaction – all
+//! of it or nothing.
 
 mod checkpoint;
 pub mod outbox;
 pub mod seal;
 pub mod sqlite;
+pub mod webhooks;
 
 use std::fmt;
 
@@ -19,6 +22,9 @@ use serde_json::Value as Json;
 
 pub use outbox::{Channel, DeliveryOutcome, MessageRow, MessageStatus, NewMessage};
 pub use sqlite::SqliteStore;
+pub use webhooks::{
+    AttemptOutcome, DeliveryRow, NewDelivery, WebhookEvent, WebhookRow, WebhookWrite,
+};
 
 /// Kinds of records the store keeps for a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,11 +60,14 @@ pub enum Kind {
     /// An enrollment on a terminal (`app::enrollments`); not part of the tenant's
     /// snapshot, read by kind.
     Enrollment,
+    /// A webhook endpoint (kept in a table of its own, [`webhooks`]; named in the audit
+    /// trail).
+    Webhook,
 }
 
 impl Kind {
     /// Every kind, in load order (what others refer to first).
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Site,
         Kind::Facility,
         Kind::Door,
@@ -74,6 +83,7 @@ impl Kind {
         Kind::Access,
         Kind::Invitation,
         Kind::Enrollment,
+        Kind::Webhook,
     ];
 
     /// The name stored in the `kind` column.
@@ -94,6 +104,7 @@ impl Kind {
             Kind::Access => "access",
             Kind::Invitation => "invitation",
             Kind::Enrollment => "enrollment",
+            Kind::Webhook => "webhook",
         }
     }
 
@@ -255,6 +266,14 @@ pub struct Change {
     pub access_events: Vec<NewAccessEvent>,
     /// Messages to append to the outbox.
     pub messages: Vec<NewMessage>,
+    /// Webhook endpoints created, replaced or deleted (before the events are fanned out).
+    pub webhooks: Vec<WebhookWrite>,
+    /// Events for the tenant's webhook endpoints: one outbox message per enabled endpoint
+    /// subscribed to the event's type.
+    pub webhook_events: Vec<WebhookEvent>,
+    /// Webhook delivery attempts to record (each moves its endpoint's count of failed
+    /// messages: reset by a delivery, one more for a message given up).
+    pub webhook_deliveries: Vec<NewDelivery>,
 }
 
 /// The store failed; variants say what the caller can do about it.
@@ -396,4 +415,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<MessageRow>, StoreError>;
+    /// A tenant's webhook endpoints (secrets in clear), by id.
+    fn webhooks(&self, tenant_id: u64) -> Result<Vec<WebhookRow>, StoreError>;
+    /// The delivery attempts to a tenant's endpoint with an id above `after`, oldest
+    /// first, at most `limit`.
+    fn webhook_deliveries(
+        &self,
+        tenant_id: u64,
+        webhook_id: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, StoreError>;
 }

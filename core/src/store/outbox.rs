@@ -11,6 +11,9 @@ pub enum Channel {
     Email,
     /// Text message (SMS).
     Text,
+    /// A webhook event posted to an endpoint ([`super::webhooks`]): the recipient is the
+    /// endpoint's id, the subject the event's type, the body the event as delivered.
+    Webhook,
 }
 
 impl Channel {
@@ -19,6 +22,7 @@ impl Channel {
         match self {
             Channel::Email => "email",
             Channel::Text => "text",
+            Channel::Webhook => "webhook",
         }
     }
 
@@ -27,6 +31,7 @@ impl Channel {
         match name {
             "email" => Some(Channel::Email),
             "text" => Some(Channel::Text),
+            "webhook" => Some(Channel::Webhook),
             _ => None,
         }
     }

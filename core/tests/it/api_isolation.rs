@@ -75,6 +75,13 @@ async fn one_of_everything(api: &Api) -> Objects {
         .await;
     let keys = api.get("/v1/api-keys").await;
     let key = keys.json["items"][0]["id"].as_u64().expect("key id");
+    let webhook = api
+        .post(
+            "/v1/webhooks",
+            json!({"url": "http://127.0.0.1:9/hook", "event_types": ["access.denied"]}),
+        )
+        .await
+        .id();
     Objects {
         ids: vec![
             ("/v1/sites/", site),
@@ -92,6 +99,7 @@ async fn one_of_everything(api: &Api) -> Objects {
             ("/v1/accesses/", access),
             ("/v1/api-keys/", key),
             ("/v1/outbox/", 1),
+            ("/v1/webhooks/", webhook),
             (
                 "/v1/selfie-invitations/",
                 invitation.json["id"].as_u64().unwrap_or(0),

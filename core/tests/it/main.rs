@@ -23,4 +23,5 @@ mod schedule_oracle; // proptest: schedules against a naive minute-by-minute ora
 mod support; // shared fixtures: a small tenant, timestamps, builders
 mod sync; // the sync engine against simulated fleets
 mod terminal;
-mod terminals; // registering terminals: checks, the probe, one device once; PUT/PATCH of doors and terminals // the terminal driver against the simulator, a stub and the recorded fixtures
+mod terminals;
+mod webhooks; // webhook endpoints: signed deliveries, retries, disabling, rotation, SIGKILL // registering terminals: checks, the probe, one device once; PUT/PATCH of doors and terminals // the terminal driver against the simulator, a stub and the recorded fixtures

@@ -1,13 +1,16 @@
 //! Committing a [`Change`]: one immediate transaction that remembers the idempotency
 //! reply, puts and deletes records with their unique keys and blobs, and appends the audit
-//! entries, access events and outbox messages – all of it or, on the first failure,
-//! nothing.
+//! entries, access events and outbox messages, changes the webhook endpoints, fans the
+//! webhook events out to them and records delivery attempts – all of it or, on the first
+//! failure, nothing.
 
 use rusqlite::TransactionBehavior;
 
 use super::sql::{now, sql_id};
-use super::{SqliteStore, access_events, audit, idempotency, outbox, records, unique_keys};
-use crate::store::{Change, StoreError, Write};
+use super::{
+    SqliteStore, access_events, audit, idempotency, outbox, records, unique_keys, webhooks,
+};
+use crate::store::{Change, StoreError, WebhookWrite, Write};
 
 /// Commits `change` for `tenant_id`; the ids of the access events it appended.
 pub(super) fn commit(
@@ -44,6 +47,12 @@ pub(super) fn commit(
             } => records::delete(&tx, tenant, *kind, *record_id)?,
         }
     }
+    for write in &change.webhooks {
+        match write {
+            WebhookWrite::Put(row) => webhooks::put(store, &tx, tenant, row)?,
+            WebhookWrite::Delete(webhook_id) => webhooks::delete(&tx, tenant, *webhook_id)?,
+        }
+    }
     for entry in &change.audit {
         audit::append(&tx, tenant, entry, &stamp)?;
     }
@@ -53,6 +62,12 @@ pub(super) fn commit(
     }
     for message in &change.messages {
         outbox::append(&tx, tenant, message)?;
+    }
+    if !change.webhook_events.is_empty() {
+        webhooks::fan_out(&tx, tenant, &change.webhook_events, &event_ids)?;
+    }
+    for delivery in &change.webhook_deliveries {
+        webhooks::record(&tx, tenant, delivery)?;
     }
     tx.commit()?;
     Ok(event_ids)

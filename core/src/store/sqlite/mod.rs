@@ -7,7 +7,8 @@
 //! - `schema` – the migrations of `core/migrations/`, tracked by `PRAGMA user_version`;
 //! - `sealing` – device passwords sealed at rest;
 //! - `commit` – a [`Change`] in one transaction, over `records`, `unique_keys`,
-//!   `idempotency`, `audit`, `access_events` and `outbox`;
+//!   `idempotency`, `audit`, `access_events`, `outbox` and `webhooks` (endpoints, the
+//!   fan-out of events to them, their delivery log);
 //! - `tenants` (with their API keys), `ids` (the id sequence), `applied` (what the sync
 //!   engine applied to each terminal);
 //! - `sql` – conversions and statement plumbing they share.
@@ -25,6 +26,7 @@ mod sealing;
 mod sql;
 mod tenants;
 mod unique_keys;
+mod webhooks;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -36,8 +38,8 @@ use serde_json::Value as Json;
 use super::checkpoint::Checkpointer;
 use super::seal::SecretKey;
 use super::{
-    AccessEventRow, ApiKeyRow, Blob, Change, DeliveryOutcome, IdempotentReply, Kind, MessageRow,
-    Record, Store, StoreError, TenantRow,
+    AccessEventRow, ApiKeyRow, Blob, Change, DeliveryOutcome, DeliveryRow, IdempotentReply, Kind,
+    MessageRow, Record, Store, StoreError, TenantRow, WebhookRow,
 };
 
 /// SQLite behind one connection (writes are serialised by SQLite anyway; the embedded
@@ -249,6 +251,20 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<MessageRow>, StoreError> {
         outbox::page(&self.lock(), tenant_id, after, limit)
+    }
+
+    fn webhooks(&self, tenant_id: u64) -> Result<Vec<WebhookRow>, StoreError> {
+        webhooks::list(self, tenant_id)
+    }
+
+    fn webhook_deliveries(
+        &self,
+        tenant_id: u64,
+        webhook_id: u64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        webhooks::deliveries(&self.lock(), tenant_id, webhook_id, after, limit)
     }
 }
 
