@@ -10,6 +10,8 @@
 mod checkpoint;
 pub mod outbox;
 pub mod seal;
+pub mod sealed;
+pub mod secrets;
 pub mod sqlite;
 
 use std::fmt;
@@ -18,6 +20,7 @@ use jiff::Timestamp;
 use serde_json::Value as Json;
 
 pub use outbox::{Channel, DeliveryOutcome, MessageRow, MessageStatus, NewMessage};
+pub use sealed::SealedStore;
 pub use sqlite::SqliteStore;
 
 /// Kinds of records the store keeps for a tenant.
@@ -299,6 +302,11 @@ pub enum StoreError {
 /// The persistence the core needs. Implementations are synchronous and thread-safe; the
 /// async layers call them through `spawn_blocking`.
 pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// The key this store keeps secrets under ([`SealedStore`]); `None` for a bare
+    /// backend, which stores what it is given (tests, `:memory:`).
+    fn secret_key(&self) -> Option<&seal::SecretKey> {
+        None
+    }
     /// Creates a tenant (the slug must be unused).
     fn create_tenant(&self, slug: &str, name: &str) -> Result<TenantRow, StoreError>;
     /// Every tenant.

@@ -31,7 +31,7 @@ pub(super) fn commit(
                 unique,
                 blob,
             } => {
-                records::put(store, &tx, tenant, *kind, *record_id, data, &stamp)?;
+                records::put(&tx, tenant, *kind, *record_id, data, &stamp)?;
                 let rid = sql_id(*record_id);
                 unique_keys::claim_all(&tx, tenant, rid, unique)?;
                 if let Some(blob) = blob {

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0003_outbox.sql"),
     include_str!("../../../migrations/0004_record_owner.sql"),
     include_str!("../../../migrations/0005_device_ids.sql"),
+    include_str!("../../../migrations/0007_secrets_at_rest.sql"),
 ];
 
 impl SqliteStore {
