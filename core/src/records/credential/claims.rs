@@ -199,7 +199,7 @@ mod tests {
             21,
             CredentialValue::CloudKey {
                 token: SecretText::parse("token", "tok").unwrap(),
-                pin: Some(Pin::parse("9999").unwrap()),
+                pin: Some(SecretText::parse("pin", "9999").unwrap()),
             },
         );
         assert_eq!(keys(&cloud), vec![("cloud_key", "tok".to_owned())]);
