@@ -119,15 +119,38 @@ async fn member_with_secrets(api: &Api) -> (u64, String) {
         )
         .await;
     assert!(revoke.status < 300, "{}", revoke.json);
+    // With an idempotency key: the reply showing the token once is stored for a repeat.
     let cloud = api
-        .post(
+        .send_as(
+            Some(&api.key),
+            "POST",
             &credentials,
-            json!({"kind": "cloud_key", "pin": CLOUD_PIN, "send_by_email": true,
+            Some(
+                &json!({"kind": "cloud_key", "pin": CLOUD_PIN, "send_by_email": true,
                    "send_by_text": true}),
+            ),
+            Some("issue-cloud-key-1"),
         )
         .await;
     assert_eq!(cloud.status, 201, "{}", cloud.json);
     let token = cloud.json["token"].as_str().expect("token").to_owned();
+    let repeated = api
+        .send_as(
+            Some(&api.key),
+            "POST",
+            &credentials,
+            Some(
+                &json!({"kind": "cloud_key", "pin": CLOUD_PIN, "send_by_email": true,
+                   "send_by_text": true}),
+            ),
+            Some("issue-cloud-key-1"),
+        )
+        .await;
+    assert_eq!(
+        repeated.json["token"],
+        json!(token),
+        "the stored reply opens"
+    );
     api.post("/v1/members", json!({"person_id": person}))
         .await
         .id();
