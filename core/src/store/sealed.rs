@@ -258,3 +258,97 @@ impl<S: Store> Store for SealedStore<S> {
         self.opened_messages(self.inner.messages(tenant_id, after, limit)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::outbox::{Channel, NewMessage};
+    use crate::store::{SqliteStore, UniqueKey};
+
+    fn pin_credential(id: u64, pin: &str) -> Write {
+        Write::Put {
+            kind: Kind::Credential,
+            id,
+            data: json!({"value": {"kind": "pin", "pin": pin}}),
+            unique: vec![UniqueKey {
+                scope: "pin",
+                value: pin.to_owned(),
+            }],
+            blob: None,
+        }
+    }
+
+    #[test]
+    fn the_backend_sees_only_sealed_values_and_digests() {
+        let store = SealedStore::new(SqliteStore::in_memory().unwrap(), SecretKey::generate());
+        let tenant = store.create_tenant("acme", "Acme").unwrap().id;
+        let ids = store.allocate_ids(2).unwrap();
+        let message = NewMessage {
+            channel: Channel::Text,
+            recipient: "+34 600".into(),
+            subject: "Key".into(),
+            body: "PIN 39457120".into(),
+            cause: "cloud_key.issued".into(),
+            record_id: None,
+            created_at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        let change = Change {
+            writes: vec![pin_credential(ids[0], "39457120")],
+            messages: vec![message],
+            ..Change::default()
+        };
+        store.commit(tenant, change).unwrap();
+        store
+            .set_applied(
+                tenant,
+                7,
+                &[("person:1".into(), Some(json!({"pins": ["39457120"]})))],
+            )
+            .unwrap();
+
+        // Through the layer: in clear, found by the clear value.
+        assert_eq!(
+            store.records(tenant).unwrap()[0].data["value"]["pin"],
+            "39457120"
+        );
+        assert_eq!(
+            store.claim(tenant, "pin", "39457120").unwrap(),
+            Some(ids[0])
+        );
+        assert_eq!(
+            store.applied(tenant, 7).unwrap()[0].1,
+            json!({"pins": ["39457120"]})
+        );
+        assert_eq!(
+            store.messages(tenant, 0, 10).unwrap()[0].message.body,
+            "PIN 39457120"
+        );
+        // In the backend: nowhere in clear.
+        let inner = store.inner();
+        let raw = format!(
+            "{:?} {:?} {:?}",
+            inner.records(tenant).unwrap(),
+            inner.applied(tenant, 7).unwrap(),
+            inner.messages(tenant, 0, 10).unwrap()
+        );
+        assert!(!raw.contains("39457120"), "{raw}");
+        assert_eq!(inner.claim(tenant, "pin", "39457120").unwrap(), None);
+
+        // A clash names the value the caller gave, not its digest.
+        let clash = store.commit(
+            tenant,
+            Change {
+                writes: vec![pin_credential(ids[1], "39457120")],
+                ..Change::default()
+            },
+        );
+        match clash {
+            Err(StoreError::Conflict { scope, value }) => {
+                assert_eq!((scope, value.as_str()), ("pin", "39457120"));
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+}

@@ -297,10 +297,16 @@ async fn a_full_workflow_leaves_no_secret_in_the_database_log_or_outbox() {
     // The messages go to the outbox directory, sealed.
     let senders = Senders::all(Arc::new(FileSender::sealed(&outbox, key.clone())));
     assert_eq!(deliver_due(&core, &senders).await.expect("delivery"), 3);
-    let cloud_key_mail = std::fs::read_dir(&outbox)
+    let (mail_path, cloud_key_mail) = std::fs::read_dir(&outbox)
         .expect("outbox")
-        .map(|e| std::fs::read_to_string(e.expect("entry").path()).expect("message"))
-        .find(|text| text.contains("Cause: cloud_key.issued") && text.contains("Channel: email"))
+        .map(|e| {
+            let path = e.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("message");
+            (path, text)
+        })
+        .find(|(_, text)| {
+            text.contains("Cause: cloud_key.issued") && text.contains("Channel: email")
+        })
         .expect("the cloud key's e-mail");
     let opened = open_body(&cloud_key_mail, &key).expect("opens with the key");
     assert!(
@@ -308,6 +314,12 @@ async fn a_full_workflow_leaves_no_secret_in_the_database_log_or_outbox() {
         "{opened}"
     );
     assert!(open_body(&cloud_key_mail, &SecretKey::generate()).is_err());
+    let printed = acs_core(
+        &["outbox", "open", mail_path.to_str().expect("utf-8 path")],
+        &db,
+        &key,
+    );
+    assert_eq!(printed, opened, "acs-core outbox open");
 
     engine.shutdown().await;
     sim.shutdown().await;
