@@ -14,7 +14,7 @@ use super::secrets::{
 };
 use super::{
     AccessEventRow, ApiKeyRow, Blob, Change, DeliveryOutcome, IdempotentReply, Kind, MessageRow,
-    Record, Store, StoreError, TenantRow, Write,
+    Record, Store, StoreError, TenantRow, UniqueKey, Write,
 };
 
 /// A store whose secrets are sealed or digested under `key` before the backend sees them.
@@ -77,15 +77,20 @@ impl<S: Store> SealedStore<S> {
     }
 }
 
-/// The claim value of `change` whose form at rest is `stored` (for a conflict's message).
-fn clear_claim(key: &SecretKey, change: &Change, scope: &str, stored: &str) -> Option<String> {
-    change.writes.iter().find_map(|w| match w {
-        Write::Put { unique, .. } => unique
-            .iter()
-            .find(|c| c.scope == scope && claim_value_at_rest(key, scope, &c.value) == stored)
-            .map(|c| c.value.clone()),
-        Write::Delete { .. } => None,
-    })
+/// The claims of `change` whose form at rest differs from their value: `(at rest, clear)`,
+/// so that a conflict names the value the caller gave.
+fn digested_claims(key: &SecretKey, change: &Change) -> Vec<(UniqueKey, String)> {
+    change
+        .writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::Put { unique, .. } => Some(unique),
+            Write::Delete { .. } => None,
+        })
+        .flatten()
+        .map(|c| (claim_at_rest(key, c), c.value.clone()))
+        .filter(|(stored, clear)| stored.value != *clear)
+        .collect()
 }
 
 impl<S: Store> Store for SealedStore<S> {
@@ -128,10 +133,13 @@ impl<S: Store> Store for SealedStore<S> {
     }
 
     fn commit(&self, tenant_id: u64, change: Change) -> Result<Vec<u64>, StoreError> {
-        let stored = self.at_rest(change.clone());
-        match self.inner.commit(tenant_id, stored) {
+        let digested = digested_claims(&self.key, &change);
+        match self.inner.commit(tenant_id, self.at_rest(change)) {
             Err(StoreError::Conflict { scope, value }) => {
-                let value = clear_claim(&self.key, &change, scope, &value).unwrap_or(value);
+                let value = digested
+                    .into_iter()
+                    .find(|(stored, _)| stored.scope == scope && stored.value == value)
+                    .map_or(value, |(_, clear)| clear);
                 Err(StoreError::Conflict { scope, value })
             }
             other => other,
@@ -264,8 +272,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::store::SqliteStore;
     use crate::store::outbox::{Channel, NewMessage};
-    use crate::store::{SqliteStore, UniqueKey};
 
     fn pin_credential(id: u64, pin: &str) -> Write {
         Write::Put {
