@@ -294,6 +294,9 @@ pub enum StoreError {
     /// The database failed (disk, locking…): retry or give up.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The database file could not be created or made private to its owner.
+    #[error("cannot create or protect the database file: {0}")]
+    File(std::io::Error),
     /// The store's background thread could not be started.
     #[error("could not start the store's checkpoint thread: {0}")]
     Thread(#[from] std::io::Error),

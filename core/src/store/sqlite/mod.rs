@@ -110,6 +110,10 @@ impl SqliteStore {
 
 /// Creates `path` if missing and makes it readable and writable by its owner only.
 fn owner_only(path: &Path) -> Result<(), StoreError> {
+    private(path).map_err(StoreError::File)
+}
+
+fn private(path: &Path) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(false);
     #[cfg(unix)]
