@@ -535,3 +535,40 @@ async fn migrate_converts_a_database_written_in_clear_and_the_core_still_works()
     drop(core);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_new_database_its_log_and_key_file_are_private_whatever_the_umask() {
+    let dir = temp_dir("secrets-modes");
+    let db = dir.join("fresh.db");
+    // A permissive umask, as a shell might have: the files are 0600 anyway.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("umask 000; exec \"$0\" migrate --db \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_acs-core"))
+        .arg(&db)
+        .env_remove("ACS_CORE_SECRET_KEY")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("acs-core runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key_file = dir.join("fresh.db.key");
+    let key = SecretKey::from_base64(&std::fs::read_to_string(&key_file).expect("key file"))
+        .expect("a key");
+    assert_eq!(mode(&key_file), 0o600);
+    let files = files_to_scan(&db, None);
+    assert!(!files.is_empty());
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    // The key file's key is the database's: it opens it; another is refused.
+    let sqlite = SqliteStore::open(&db).expect("db");
+    assert!(sqlite.convert_secrets(&key).expect("its key").already);
+    assert!(sqlite.convert_secrets(&SecretKey::generate()).is_err());
+    drop(sqlite);
+    let _ = std::fs::remove_dir_all(&dir);
+}
