@@ -27,6 +27,8 @@ use crate::bounded::board_until;
 /// Secrets chosen so that they cannot occur by chance in a database or a message file.
 const PIN: &str = "73829164";
 const REVOKED_PIN: &str = "61937402";
+/// The revoked PIN of a person no entitlement names (found only by its revoked trace).
+const FILED_PIN: &str = "50718293";
 const QR: &str = "QR-7fK2pX9vLq4ZtW";
 const CLOUD_PIN: &str = "58204917";
 const DEVICE_PASSWORD: &str = "dev-pw-Hq83ZkT5";
@@ -154,7 +156,41 @@ async fn member_with_secrets(api: &Api) -> (u64, String) {
     api.post("/v1/members", json!({"person_id": person}))
         .await
         .id();
+    let filed = api
+        .post(
+            "/v1/people",
+            json!({"acs_id": "SAR-FILED-3", "name": "Rui"}),
+        )
+        .await
+        .id();
+    let filed_pin = api
+        .post(
+            &format!("/v1/people/{filed}/credentials"),
+            json!({"kind": "pin", "pin": FILED_PIN}),
+        )
+        .await
+        .id();
+    let revoke = api
+        .post(
+            &format!("/v1/credentials/{filed_pin}/revoke"),
+            json!({"reason": "damaged"}),
+        )
+        .await;
+    assert!(revoke.status < 300, "{}", revoke.json);
     (person, token)
+}
+
+/// The reason a filed person's revoked PIN is refused with: found by its revoked trace (a
+/// keyed digest at rest), so `credential_revoked` rather than an unknown credential.
+async fn filed_pin_reason(api: &Api, door: u64) -> Json {
+    let reply = api
+        .post(
+            "/v1/decisions",
+            json!({"door_id": door, "factors": [{"pin": FILED_PIN}]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    reply.json["reason_code"].clone()
 }
 
 /// Decides at `door` with `factor` through the API: the result.
@@ -273,6 +309,7 @@ async fn a_full_workflow_leaves_no_secret_in_the_database_log_or_outbox() {
         decide(&api, door, json!({"pin": REVOKED_PIN})).await,
         "denied"
     );
+    assert_eq!(filed_pin_reason(&api, door).await, "credential_revoked");
     assert_eq!(
         cloud_key_doors(&api, &token, CLOUD_PIN).await[0]["door_id"],
         door
@@ -338,6 +375,7 @@ async fn a_full_workflow_leaves_no_secret_in_the_database_log_or_outbox() {
     for secret in [
         PIN,
         REVOKED_PIN,
+        FILED_PIN,
         QR,
         CLOUD_PIN,
         token.as_str(),
@@ -459,6 +497,7 @@ async fn migrate_converts_a_database_written_in_clear_and_the_core_still_works()
     for secret in [
         PIN,
         REVOKED_PIN,
+        FILED_PIN,
         QR,
         CLOUD_PIN,
         token.as_str(),
@@ -497,6 +536,7 @@ async fn migrate_converts_a_database_written_in_clear_and_the_core_still_works()
         decide(&api, door, json!({"pin": REVOKED_PIN})).await,
         "denied"
     );
+    assert_eq!(filed_pin_reason(&api, door).await, "credential_revoked");
     assert_eq!(
         cloud_key_doors(&api, &token, CLOUD_PIN).await[0]["door_id"],
         door
