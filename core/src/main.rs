@@ -3,12 +3,15 @@
 //! - `acs-core serve --db acs.db --listen 127.0.0.1:8700 --receiver 127.0.0.1:8701` serves
 //!   the integrator API, the device-facing receiver, the sync engine and the delivery of
 //!   the notifications outbox (`--outbox-dir`, or `--smtp-url` for e-mails);
-//! - `acs-core migrate --db acs.db` brings the database schema up to date;
+//! - `acs-core migrate --db acs.db` brings the database schema up to date and converts
+//!   secrets an earlier version stored in clear into their form at rest;
 //! - `acs-core tenant create --db acs.db --slug acme --name "Acme"` creates a tenant and
-//!   prints its first API key (shown once).
+//!   prints its first API key (shown once);
+//! - `acs-core outbox open --db acs.db FILE` prints a message file with its body opened.
 //!
-//! Device passwords are sealed at rest with the key in `ACS_CORE_SECRET_KEY` or the file
-//! `<db>.key` (created on first use).
+//! Secrets are sealed or digested at rest (docs/domain.md, "Secrets at rest") with the key
+//! in `ACS_CORE_SECRET_KEY` or the file `<db>.key` (created 0600 on first use). The
+//! database, its log and the key file are created 0600, the outbox directory 0700.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,7 +22,7 @@ use acs_core::notify::file::FileSender;
 use acs_core::notify::smtp::SmtpSender;
 use acs_core::notify::{Sender, Senders};
 use acs_core::store::seal::SecretKey;
-use acs_core::store::{SqliteStore, Store};
+use acs_core::store::{SealedStore, SqliteStore, Store};
 use acs_core::sync::{SyncEngine, SyncOptions};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -82,6 +85,23 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Read the outbox directory's messages.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// Print a message file with its sealed body opened.
+    Open {
+        /// SQLite database file (its key opens the body).
+        #[arg(long, default_value = "acs.db", env = "ACS_CORE_DB")]
+        db: PathBuf,
+        /// The message file (`<db>.outbox/message-<id>.txt`).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,8 +120,8 @@ enum TenantCommand {
     },
 }
 
-/// The key sealing device passwords at rest: `ACS_CORE_SECRET_KEY` (base64 of 32 bytes)
-/// or the key file `<db>.key`, created with a new random key (mode 0600) on first use.
+/// The key of the secrets at rest: `ACS_CORE_SECRET_KEY` (base64 of 32 bytes) or the key
+/// file `<db>.key`, created with a new random key (mode 0600) on first use.
 fn secret_key(db: &std::path::Path) -> anyhow::Result<SecretKey> {
     if let Ok(text) = std::env::var("ACS_CORE_SECRET_KEY") {
         return SecretKey::from_base64(&text).context("ACS_CORE_SECRET_KEY");
@@ -121,22 +141,51 @@ fn secret_key(db: &std::path::Path) -> anyhow::Result<SecretKey> {
             use std::io::Write as _;
             options
                 .open(&path)
-                .and_then(|mut f| f.write_all(key.to_base64().as_bytes()))
+                .and_then(|mut f| {
+                    #[cfg(unix)]
+                    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+                    f.write_all(key.to_base64().as_bytes())?;
+                    f.sync_all()
+                })
                 .with_context(|| format!("cannot write the key file {}", path.display()))?;
-            tracing::info!(file = %path.display(), "created the key sealing device passwords");
+            tracing::info!(file = %path.display(), "created the key of the secrets at rest");
             Ok(key)
         }
         Err(e) => Err(e).with_context(|| format!("cannot read the key file {}", path.display())),
     }
 }
 
-fn open(db: &std::path::Path) -> anyhow::Result<SqliteStore> {
-    let store = if db.as_os_str() == ":memory:" {
-        SqliteStore::in_memory()
-    } else {
-        SqliteStore::open_sealed(db, secret_key(db)?)
-    };
-    store.with_context(|| format!("cannot open the database {}", db.display()))
+/// Opens (creating and migrating) the database behind the sealing layer; the first open
+/// of a database an earlier version wrote converts its clear secrets.
+fn open(db: &std::path::Path) -> anyhow::Result<SealedStore<SqliteStore>> {
+    let context = || format!("cannot open the database {}", db.display());
+    if db.as_os_str() == ":memory:" {
+        let store = SqliteStore::in_memory().with_context(context)?;
+        return Ok(SealedStore::new(store, SecretKey::generate()));
+    }
+    let key = secret_key(db)?;
+    let store = SqliteStore::open(db).with_context(context)?;
+    let converted = store.convert_secrets(&key).with_context(context)?;
+    if !converted.already {
+        tracing::info!(
+            records = converted.records,
+            unique_keys = converted.unique_keys,
+            applied = converted.applied,
+            messages = converted.messages,
+            replies = converted.replies,
+            "secrets stored in clear converted to their form at rest"
+        );
+    }
+    Ok(SealedStore::new(store, key))
+}
+
+/// The outbox directory: `--outbox-dir`, or `<db>.outbox` next to the database.
+fn outbox_dir_of(db: &std::path::Path, given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| {
+        let mut dir = db.as_os_str().to_owned();
+        dir.push(".outbox");
+        PathBuf::from(dir)
+    })
 }
 
 #[tokio::main]
@@ -160,7 +209,9 @@ async fn main() -> anyhow::Result<()> {
             smtp_url,
             smtp_from,
         } => {
-            let store: Arc<dyn Store> = Arc::new(open(&db)?);
+            let store = open(&db)?;
+            let key = store.secret_key().cloned();
+            let store: Arc<dyn Store> = Arc::new(store);
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
@@ -171,12 +222,11 @@ async fn main() -> anyhow::Result<()> {
             let receiver_addr = receiver_listener.local_addr()?;
             let core = Core::new(store);
             core.set_public_url(public_url.as_deref().unwrap_or(&format!("http://{addr}")));
-            let outbox_dir = outbox_dir.unwrap_or_else(|| {
-                let mut dir = db.clone().into_os_string();
-                dir.push(".outbox");
-                PathBuf::from(dir)
+            let outbox_dir = outbox_dir_of(&db, outbox_dir);
+            let files: Arc<dyn Sender> = Arc::new(match key {
+                Some(key) => FileSender::sealed(&outbox_dir, key),
+                None => FileSender::new(&outbox_dir),
             });
-            let files: Arc<dyn Sender> = Arc::new(FileSender::new(&outbox_dir));
             let senders = match (smtp_url, smtp_from) {
                 (Some(url), Some(from)) => Senders {
                     email: Arc::new(SmtpSender::new(&url, &from).context("--smtp-url")?),
@@ -234,10 +284,23 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate { db } => {
             let store = open(&db)?;
             println!(
-                "{} is at schema version {}",
+                "{} is at schema version {}; its secrets are sealed or digested at rest",
                 db.display(),
-                store.version().context("cannot read the schema version")?
+                store
+                    .inner()
+                    .version()
+                    .context("cannot read the schema version")?
             );
+        }
+        Command::Outbox {
+            command: OutboxCommand::Open { db, file },
+        } => {
+            let key = secret_key(&db)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let opened = acs_core::notify::file::open_body(&text, &key)
+                .with_context(|| format!("cannot open the body of {}", file.display()))?;
+            print!("{opened}");
         }
         Command::Tenant {
             command: TenantCommand::Create { db, slug, name },

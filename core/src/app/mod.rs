@@ -130,6 +130,17 @@ impl Core {
         }
     }
 
+    /// The keyed digest of a secret the core only ever compares – a cloud key's token or
+    /// PIN – under the store's key ([`crate::store::seal::SecretKey::digest`]). A bare
+    /// store without a key (tests, `:memory:`) gets digests under an all-zero key, which
+    /// protect nothing but keep every comparison the same.
+    pub fn digest(&self, secret: &str) -> String {
+        match self.inner.store.secret_key() {
+            Some(key) => key.digest(secret),
+            None => crate::store::seal::SecretKey::unprotected().digest(secret),
+        }
+    }
+
     /// The current instant.
     pub fn now(&self) -> Timestamp {
         self.inner.clock.now()

@@ -79,11 +79,12 @@ pub enum PresentedFactor {
     Pin(String),
     /// A QR code read.
     Qr(String),
-    /// A cloud-key link used, with the PIN given along with it.
+    /// A cloud-key link used, with the PIN given along with it: both as keyed digests,
+    /// like the credential's (the core digests them on arrival).
     CloudKey {
-        /// The link token.
+        /// The keyed digest of the link token.
         token: String,
-        /// The PIN entered with it.
+        /// The keyed digest of the PIN entered with it.
         pin: Option<String>,
     },
     /// A mobile key (a phone's copy) used.
@@ -489,7 +490,7 @@ fn identify<'s>(
             PresentedFactor::CloudKey { pin: given, .. },
         ) = (&credential.value, factor)
         {
-            if given.as_deref().map(str::trim) != Some(expected.expose()) {
+            if !given.as_deref().is_some_and(|g| expected.matches(g.trim())) {
                 return Err(DenyReason::SecondFactorMissing);
             }
         }
@@ -524,7 +525,7 @@ fn resolve<'s>(
             (
                 PresentedFactor::CloudKey { token, .. },
                 CredentialValue::CloudKey { token: value, .. },
-            ) => token.trim() == value.expose(),
+            ) => value.matches(token.trim()),
             _ => false,
         }
     };

@@ -116,8 +116,8 @@ pub(crate) async fn decide(
             FactorIn::Pin(p) => PresentedFactor::Pin(p),
             FactorIn::Qr(q) => PresentedFactor::Qr(q),
             FactorIn::CloudKey(k) => PresentedFactor::CloudKey {
-                token: k.token,
-                pin: k.pin,
+                token: core.digest(k.token.trim()),
+                pin: k.pin.map(|p| core.digest(p.trim())),
             },
             FactorIn::MobileKey(m) => PresentedFactor::MobileKey {
                 credential_id: CredentialId::new(m.credential_id),

@@ -1,5 +1,6 @@
 //! Cloud keys used by their holder: `/public/cloud-keys/{token}` – a page, the doors the
-//! key opens now, and opening one. Only the link's token and its PIN are needed.
+//! key opens now, and opening one. Only the link's token and its PIN are needed; both are
+//! compared as keyed digests ([`Core::digest`]), never kept in clear.
 //!
 //! - Every request is rate-limited ([`super::rate_limit`]).
 //! - A wrong PIN is counted on the credential (committed even though the request fails);
@@ -54,7 +55,7 @@ async fn by_token(core: &Core, token: &str) -> Result<(Caller, CredentialId), Ap
         return Err(unknown());
     }
     let store = core.store().clone();
-    let token = token.to_owned();
+    let token = core.digest(token);
     let owner = tokio::task::spawn_blocking(move || store.claim_owner(CLOUD_KEY, &token))
         .await
         .map_err(|_| AppError::internal())??;
@@ -77,15 +78,17 @@ fn locked() -> AppError {
     )
 }
 
-/// Checks the PIN given with the key, counting a wrong one (committed) and locking the key
-/// at the limit. Returns the token on success.
+/// Checks the PIN given with the key against its digest, counting a wrong one (committed)
+/// and locking the key at the limit. Returns the digests of the token and of the PIN
+/// given, which is how the decision takes them, on success.
 async fn check_pin(
     core: &Core,
     caller: &Caller,
     id: CredentialId,
-    pin: Option<String>,
-) -> Result<String, AppError> {
+    pin: Option<&str>,
+) -> Result<(String, Option<String>), AppError> {
     let now = core.now();
+    let given = pin.map(|p| core.digest(p.trim()));
     core.write_about(caller, vec![Subject::Credential(id)], 0, move |s, plan| {
         let credential = s
             .credentials
@@ -104,7 +107,7 @@ async fn check_pin(
         }
         let right = match expected {
             None => true,
-            Some(expected) => pin.as_deref().map(str::trim) == Some(expected.expose()),
+            Some(expected) => given.as_deref().is_some_and(|g| expected.matches(g)),
         };
         let mut credential = credential.clone();
         if right {
@@ -112,7 +115,7 @@ async fn check_pin(
                 credential.record_right_pin();
                 plan.put(credential, None);
             }
-            return Ok(Ok(token.expose().to_owned()));
+            return Ok(Ok((token.expose().to_owned(), given)));
         }
         let locked_now = credential
             .record_wrong_pin(crate::domain::policy::MAX_PIN_ATTEMPTS)
@@ -197,8 +200,7 @@ pub(crate) async fn doors(
 ) -> Result<Response, AppError> {
     super::rate_limit::check(&limits, core.now(), peer, &token)?;
     let (caller, id) = by_token(&core, &token).await?;
-    let pin = input.body.pin;
-    let token = check_pin(&core, &caller, id, pin.clone()).await?;
+    let (token, pin) = check_pin(&core, &caller, id, input.body.pin.as_deref()).await?;
     let now = core.now();
     let doors = core
         .read_about(caller.tenant, vec![Subject::Credential(id)], |s| {
@@ -226,7 +228,7 @@ pub(crate) async fn open(
     super::rate_limit::check(&limits, core.now(), peer, &token)?;
     let (caller, id) = by_token(&core, &token).await?;
     let OpenIn { pin, door_id } = input.body;
-    let token = check_pin(&core, &caller, id, pin.clone()).await?;
+    let (token, pin) = check_pin(&core, &caller, id, pin.as_deref()).await?;
     let _in_flight = core
         .key_in_use(id.get())
         .ok_or_else(|| AppError::invalid_state("this key is already opening a door; try again"))?;

@@ -76,10 +76,18 @@ pub(crate) enum Requested {
         shown: serde_json::Map<String, Json>,
         /// Whether to send a cloud key by e-mail and by text.
         send: (bool, bool),
+        /// A cloud key's token and PIN in clear, for its messages only (the value holds
+        /// their keyed digests).
+        clear: Option<Box<(String, String)>>,
     },
 }
 
-pub(crate) fn requested(body: CredentialIn) -> Result<Requested, AppError> {
+/// The request checked; a cloud key's token and PIN become keyed digests by `digest`
+/// before they reach the credential.
+pub(crate) fn requested(
+    body: CredentialIn,
+    digest: impl Fn(&str) -> String,
+) -> Result<Requested, AppError> {
     let window = |starts: Option<String>, ends: Option<String>| {
         Ok::<_, AppError>((
             opt_instant("starts_at", starts.as_deref())?,
@@ -88,6 +96,7 @@ pub(crate) fn requested(body: CredentialIn) -> Result<Requested, AppError> {
     };
     let mut shown = serde_json::Map::new();
     let mut send = (false, false);
+    let mut clear = None;
     let (value, (starts, ends), max_uses) = match body {
         CredentialIn::Face { selfie } => {
             return Ok(Requested::Face(decode_selfie("selfie", &selfie)?));
@@ -156,14 +165,12 @@ pub(crate) fn requested(body: CredentialIn) -> Result<Requested, AppError> {
                     Pin::parse(&digits)?
                 }
             };
-            (
-                CredentialValue::CloudKey {
-                    token: SecretText::parse("token", &token)?,
-                    pin: Some(pin),
-                },
-                window(starts_at, ends_at)?,
-                one_time.then_some(1),
-            )
+            let value = CredentialValue::CloudKey {
+                token: SecretText::parse("token", &digest(&token))?,
+                pin: Some(SecretText::parse("pin", &digest(pin.expose()))?),
+            };
+            clear = Some(Box::new((token, pin.expose().to_owned())));
+            (value, window(starts_at, ends_at)?, one_time.then_some(1))
         }
         CredentialIn::MobileKey { starts_at, ends_at } => (
             CredentialValue::MobileKey { phone_id: None },
@@ -178,6 +185,7 @@ pub(crate) fn requested(body: CredentialIn) -> Result<Requested, AppError> {
         max_uses,
         shown,
         send,
+        clear,
     })
 }
 

@@ -96,15 +96,17 @@ pub(crate) fn issue_problem(e: IssueError) -> AppError {
 
 /// The messages issuing `credential` to `person` causes: a cloud key's link and PIN (to
 /// the channels asked for), a welcome for a mobile key.
+/// `clear` is a cloud key's token and PIN in clear (its value holds their digests).
 fn issue_messages(
     person: &Person,
     credential: &Credential,
     (by_email, by_text): (bool, bool),
+    clear: Option<&(String, String)>,
     public_url: &str,
     now: Timestamp,
 ) -> Result<Vec<crate::store::NewMessage>, AppError> {
-    match &credential.value {
-        CredentialValue::CloudKey { token, pin } if by_email || by_text => {
+    match (&credential.value, clear) {
+        (CredentialValue::CloudKey { .. }, Some((token, pin))) if by_email || by_text => {
             let email = by_email
                 .then(|| {
                     person.contact.email.as_deref().ok_or_else(|| {
@@ -122,13 +124,13 @@ fn issue_messages(
             Ok(compose::cloud_key(
                 person,
                 credential,
-                &compose::cloud_key_link(public_url, token.expose()),
-                pin.as_ref().map_or("", |p| p.expose()),
+                &compose::cloud_key_link(public_url, token),
+                pin,
                 compose::Recipients { email, text },
                 now,
             ))
         }
-        CredentialValue::MobileKey { phone_id: None } => {
+        (CredentialValue::MobileKey { phone_id: None }, _) => {
             Ok(compose::welcome_mobile_key(person, credential, now))
         }
         _ => Ok(Vec::new()),
@@ -145,7 +147,8 @@ pub(crate) async fn issue_credential(
 ) -> Result<Response, AppError> {
     let person_id = PersonId::new(path_id("person", &id)?);
     let now = core.now();
-    let requested = requested(input.body)?;
+    let digests = core.clone();
+    let requested = requested(input.body, |secret| digests.digest(secret))?;
     let subjects = match &requested {
         Requested::Value { value, .. } => Subject::of_issuing(value, person_id),
         Requested::Face(_) => vec![Subject::Person(person_id)],
@@ -159,7 +162,7 @@ pub(crate) async fn issue_credential(
         64,
         move |s, plan| {
             let person = person_of(s, person_id)?.clone();
-            let (value, starts, ends, max_uses, shown, send) = match requested {
+            let (value, starts, ends, max_uses, shown, send, clear) = match requested {
                 Requested::Face(jpeg) => {
                     let face = issue_face(s, plan, &person, jpeg, now)?;
                     return Ok(credential_view(s, &face, now));
@@ -171,7 +174,8 @@ pub(crate) async fn issue_credential(
                     max_uses,
                     shown,
                     send,
-                } => (value, starts, ends, max_uses, shown, send),
+                    clear,
+                } => (value, starts, ends, max_uses, shown, send, clear),
             };
             check_can_issue(s.credentials.values(), person.tenant_id, person.id, &value)
                 .map_err(issue_problem)?;
@@ -182,7 +186,14 @@ pub(crate) async fn issue_credential(
                 credential = credential.with_max_uses(n)?;
             }
             plan.audit("credential.issued", Kind::Credential, Some(id.get()));
-            for message in issue_messages(&person, &credential, send, &public_url, now)? {
+            for message in issue_messages(
+                &person,
+                &credential,
+                send,
+                clear.as_deref(),
+                &public_url,
+                now,
+            )? {
                 plan.message(message);
             }
             plan.put(credential.clone(), None);

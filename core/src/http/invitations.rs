@@ -4,8 +4,9 @@
 //!
 //! Creating an invitation supersedes the person's earlier open ones and puts the link in
 //! the outbox (e-mail and/or text), in the same transaction. The token is shown once, in
-//! the create reply and the message; the store keeps only its SHA-256 digest, which is
-//! also how the public side finds the invitation (and its tenant).
+//! the create reply and the message; the store keeps only a keyed digest of its SHA-256
+//! digest (`store::secrets`), which is also how the public side finds the invitation
+//! (and its tenant).
 //!
 //! The public upload takes the same checks as operator enrollment (base64 JPEG, size,
 //! dimensions) and is rate-limited per client address and per token

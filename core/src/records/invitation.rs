@@ -8,7 +8,8 @@
 //! ```
 //!
 //! An invitation claims `("invitation_token", <digest>)`, which is also how the public link
-//! finds it (the store looks claims up across tenants).
+//! finds it (the store looks claims up across tenants). The digest here is the token's
+//! SHA-256; the store's sealing layer keeps a keyed digest of it in its place.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;

@@ -28,8 +28,9 @@ pub trait Stored: Sized {
     const KIND: Kind;
     /// Its id (the record id).
     fn record_id(&self) -> u64;
-    /// Its document: every field, secrets included (the store is trusted; API views are
-    /// built elsewhere and redact them).
+    /// Its document: every field, secrets included (the store's sealing layer seals or
+    /// digests them at rest, `store::secrets`; API views are built elsewhere and redact
+    /// them).
     fn to_document(&self) -> Json;
     /// The entity back from its document.
     fn from_document(tenant: TenantId, id: u64, document: &Json) -> Result<Self, CodecError>;

@@ -9,9 +9,8 @@
 //! - terminal: `{facility_id, model, address, login, password, operating_mode, door_ids,
 //!   device_id?}` – `model` is the API's name (`idface`, `idface-max`, `idaccess`,
 //!   `idflex`, `terminal`; a name stored before models were checked that is none of these
-//!   reads as `terminal`), `password` is the device password in clear here (the SQLite
-//!   store seals it at rest with its key, `store::seal`; it never reaches `Debug`
-//!   output), `operating_mode` is `standalone`, `pro` or `enterprise`, `device_id` the
+//!   reads as `terminal`), `password` is the device password in clear here (the sealing
+//!   layer, `store::SealedStore`, seals it at rest; it never reaches `Debug` output), `operating_mode` is `standalone`, `pro` or `enterprise`, `device_id` the
 //!   device's id once known.
 //!
 //! A terminal with a known device claims it: the unique key [`DEVICE_ID`], which the store

@@ -12,6 +12,8 @@
 mod checkpoint;
 pub mod outbox;
 pub mod seal;
+pub mod sealed;
+pub mod secrets;
 pub mod sqlite;
 pub mod webhooks;
 
@@ -21,6 +23,7 @@ use jiff::Timestamp;
 use serde_json::Value as Json;
 
 pub use outbox::{Channel, DeliveryOutcome, MessageRow, MessageStatus, NewMessage};
+pub use sealed::SealedStore;
 pub use sqlite::SqliteStore;
 pub use webhooks::{
     AttemptOutcome, DeliveryRow, NewDelivery, WebhookEvent, WebhookRow, WebhookWrite,
@@ -315,6 +318,9 @@ pub enum StoreError {
     /// The database failed (disk, locking…): retry or give up.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The database file could not be created or made private to its owner.
+    #[error("cannot create or protect the database file: {0}")]
+    File(std::io::Error),
     /// The store's background thread could not be started.
     #[error("could not start the store's checkpoint thread: {0}")]
     Thread(#[from] std::io::Error),
@@ -323,6 +329,11 @@ pub enum StoreError {
 /// The persistence the core needs. Implementations are synchronous and thread-safe; the
 /// async layers call them through `spawn_blocking`.
 pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// The key this store keeps secrets under ([`SealedStore`]); `None` for a bare
+    /// backend, which stores what it is given (tests, `:memory:`).
+    fn secret_key(&self) -> Option<&seal::SecretKey> {
+        None
+    }
     /// Creates a tenant (the slug must be unused).
     fn create_tenant(&self, slug: &str, name: &str) -> Result<TenantRow, StoreError>;
     /// Every tenant.

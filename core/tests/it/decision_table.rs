@@ -66,7 +66,7 @@ fn world() -> Snapshot {
     let p5 = add_person(&mut s, 5);
     let key = CredentialValue::CloudKey {
         token: SecretText::parse("token", "tok-5").unwrap(),
-        pin: Some(Pin::parse("5555").unwrap()),
+        pin: Some(SecretText::parse("pin", "5555").unwrap()),
     };
     add_credential(&mut s, 51, p5, key);
     let one_time = s.credentials[&CredentialId::new(51)]

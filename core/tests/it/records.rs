@@ -195,7 +195,7 @@ fn rich_tenant() -> Snapshot {
         p6,
         CredentialValue::CloudKey {
             token: SecretText::parse("token", "tok-6").unwrap(),
-            pin: Some(Pin::parse("6666").unwrap()),
+            pin: Some(SecretText::parse("pin", "6666").unwrap()),
         },
     );
     add_credential(

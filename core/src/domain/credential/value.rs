@@ -59,6 +59,13 @@ impl SecretText {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether `other` is this text, compared in constant time for texts of its length
+    /// (for digests of secrets, which all have one length).
+    pub fn matches(&self, other: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), other.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
 }
 
 impl fmt::Debug for SecretText {
@@ -109,12 +116,14 @@ pub enum CredentialValue {
     Pin(Pin),
     /// A QR payload.
     Qr(SecretText),
-    /// A cloud-key link: its token and, optionally, a PIN that must accompany it.
+    /// A cloud-key link: its token and, optionally, a PIN that must accompany it. The core
+    /// never needs either back, so both are keyed digests made before they reach the
+    /// domain, and so are the token and PIN presented with the link.
     CloudKey {
-        /// The link token.
+        /// The keyed digest of the link token.
         token: SecretText,
-        /// The PIN that must be given with the token, if any.
-        pin: Option<Pin>,
+        /// The keyed digest of the PIN that must be given with the token, if any.
+        pin: Option<SecretText>,
     },
     /// A mobile key. The parent (configured once) has no phone; each copy is bound to one.
     MobileKey {

@@ -5,8 +5,10 @@
 //! [`check_can_issue`](crate::domain::check_can_issue) requires:
 //!
 //! - card: `("card", "<facility>,<number>")` and `("burned_card", "<facility>,<number>")`;
-//! - PIN: `("pin", <digits>)`; QR: `("qr", <payload>)`; cloud key: `("cloud_key", <token>)`
-//!   (its optional PIN is not unique);
+//! - PIN: `("pin", <digits>)`; QR: `("qr", <payload>)`; cloud key: `("cloud_key", <token
+//!   digest>)` (its optional PIN is not unique). The store's sealing layer keeps keyed
+//!   digests of these values, also inside `revoked` traces (`crate::store::secrets`);
+//!   claims are computed and looked up in clear here;
 //! - face: `("face", <person id>)` – a person has at most one live face;
 //! - fingerprints and mobile keys claim nothing.
 //!
@@ -199,7 +201,7 @@ mod tests {
             21,
             CredentialValue::CloudKey {
                 token: SecretText::parse("token", "tok").unwrap(),
-                pin: Some(Pin::parse("9999").unwrap()),
+                pin: Some(SecretText::parse("pin", "9999").unwrap()),
             },
         );
         assert_eq!(keys(&cloud), vec![("cloud_key", "tok".to_owned())]);

@@ -310,7 +310,7 @@ mod tests {
             (secret(), prop::option::of("[0-9]{4,12}")).prop_map(|(t, p)| {
                 CredentialValue::CloudKey {
                     token: SecretText::parse("token", &t).unwrap(),
-                    pin: p.map(|p| Pin::parse(&p).unwrap()),
+                    pin: p.map(|p| SecretText::parse("pin", &p).unwrap()),
                 }
             }),
             prop::option::of(any::<u64>()).prop_map(|phone| CredentialValue::MobileKey {

@@ -2,8 +2,9 @@
 //! `kind` – `{kind: "face", photo_ref}`, `{kind: "card", facility_code, number}`,
 //! `{kind: "fingerprint", templates}`, `{kind: "pin", pin}`, `{kind: "qr", payload}`,
 //! `{kind: "cloud_key", token, pin?}`, `{kind: "mobile_key", phone_id?}` (no phone: the
-//! parent). Secrets – PINs, QR payloads, cloud-key tokens and PINs, fingerprint templates –
-//! are stored in clear: the store is trusted, API views redact them.
+//! parent). A cloud key's token and PIN are keyed digests already; PINs, QR payloads and
+//! device passwords are sealed by the store's sealing layer
+//! ([`crate::store::SealedStore`]); API views redact all of them.
 
 use serde::{Deserialize, Serialize};
 
@@ -91,7 +92,10 @@ pub(super) fn value_of(id: u64, doc: ValueDoc) -> Result<CredentialValue, CodecE
         }
         ValueDoc::CloudKey { token, pin } => CredentialValue::CloudKey {
             token: SecretText::parse("token", &token).map_err(refused())?,
-            pin: pin.map(|p| Pin::parse(&p)).transpose().map_err(refused())?,
+            pin: pin
+                .map(|p| SecretText::parse("pin", &p))
+                .transpose()
+                .map_err(refused())?,
         },
         ValueDoc::MobileKey { phone_id } => CredentialValue::MobileKey {
             phone_id: phone_id.map(PhoneId::new),
@@ -113,7 +117,7 @@ mod tests {
             21,
             CredentialValue::CloudKey {
                 token: SecretText::parse("token", "tok-XYZ").unwrap(),
-                pin: Some(Pin::parse("4321").unwrap()),
+                pin: Some(SecretText::parse("pin", "4321").unwrap()),
             },
         );
         let document = round_trip(&cloud);

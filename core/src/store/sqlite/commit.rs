@@ -34,7 +34,7 @@ pub(super) fn commit(
                 unique,
                 blob,
             } => {
-                records::put(store, &tx, tenant, *kind, *record_id, data, &stamp)?;
+                records::put(&tx, tenant, *kind, *record_id, data, &stamp)?;
                 let rid = sql_id(*record_id);
                 unique_keys::claim_all(&tx, tenant, rid, unique)?;
                 if let Some(blob) = blob {
@@ -49,7 +49,7 @@ pub(super) fn commit(
     }
     for write in &change.webhooks {
         match write {
-            WebhookWrite::Put(row) => webhooks::put(store, &tx, tenant, row)?,
+            WebhookWrite::Put(row) => webhooks::put(&tx, tenant, row)?,
             WebhookWrite::Delete(webhook_id) => webhooks::delete(&tx, tenant, *webhook_id)?,
         }
     }

@@ -5,7 +5,7 @@
 //! This module opens the database and implements [`Store`] by handing each call to the
 //! module of its concept:
 //! - `schema` – the migrations of `core/migrations/`, tracked by `PRAGMA user_version`;
-//! - `sealing` – device passwords sealed at rest;
+//! - `secrets` – the one-time conversion of secrets an earlier version stored in clear;
 //! - `commit` – a [`Change`] in one transaction, over `records`, `unique_keys`,
 //!   `idempotency`, `audit`, `access_events`, `outbox` and `webhooks` (endpoints, the
 //!   fan-out of events to them, their delivery log);
@@ -22,7 +22,9 @@ mod ids;
 mod outbox;
 mod records;
 mod schema;
-mod sealing;
+mod secrets;
+
+pub use secrets::Converted;
 mod sql;
 mod tenants;
 mod unique_keys;
@@ -36,7 +38,6 @@ use rusqlite::Connection;
 use serde_json::Value as Json;
 
 use super::checkpoint::Checkpointer;
-use super::seal::SecretKey;
 use super::{
     AccessEventRow, ApiKeyRow, Blob, Change, DeliveryOutcome, DeliveryRow, IdempotentReply, Kind,
     MessageRow, Record, Store, StoreError, TenantRow, WebhookRow,
@@ -47,14 +48,17 @@ use super::{
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-    key: Option<SecretKey>,
     /// Stopped after the connection above is closed (fields drop in order).
     _checkpointer: Option<Checkpointer>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and migrates it.
+    ///
+    /// The file, its log and shared-memory index are readable by the owner only (0600 on
+    /// Unix, whatever the umask): they hold personal data.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        owner_only(path)?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -68,17 +72,16 @@ impl SqliteStore {
             super::checkpoint::KEEP_LOG_BYTES,
         )?;
         let checkpointer = Checkpointer::start(path)?;
-        SqliteStore::prepare(conn, Some(checkpointer))
-    }
-
-    /// Opens the database file at `path` like [`SqliteStore::open`], sealing device
-    /// passwords at rest with `key` ([`super::seal`]); passwords stored in clear by an
-    /// earlier version are sealed now. Fails if stored passwords were sealed with another
-    /// key.
-    pub fn open_sealed(path: &Path, key: SecretKey) -> Result<SqliteStore, StoreError> {
-        let mut store = SqliteStore::open(path)?;
-        store.key = Some(key);
-        store.seal_clear_passwords()?;
+        let store = SqliteStore::prepare(conn, Some(checkpointer))?;
+        // SQLite creates the log and index with the database's mode; set it anyway.
+        for suffix in ["-wal", "-shm"] {
+            let mut companion = path.as_os_str().to_owned();
+            companion.push(suffix);
+            let companion = std::path::PathBuf::from(companion);
+            if companion.exists() {
+                owner_only(&companion)?;
+            }
+        }
         Ok(store)
     }
 
@@ -96,7 +99,6 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let store = SqliteStore {
             conn: Mutex::new(conn),
-            key: None,
             _checkpointer: checkpointer,
         };
         store.migrate()?;
@@ -106,6 +108,26 @@ impl SqliteStore {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Creates `path` if missing and makes it readable and writable by its owner only.
+fn owner_only(path: &Path) -> Result<(), StoreError> {
+    private(path).map_err(StoreError::File)
+}
+
+fn private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        options.open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    options.open(path)?;
+    Ok(())
 }
 
 impl Store for SqliteStore {

@@ -1,7 +1,7 @@
 //! Records: one row per domain object (kind, tenant, JSON document, version), the person
 //! it belongs to (its `owner`, so a person's records load together), and an optional blob
 //! (a selfie). Writes happen inside a [`Change`](crate::store::Change)'s transaction
-//! (`commit`); reads open sealed secrets.
+//! (`commit`).
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde_json::Value as Json;
@@ -14,7 +14,6 @@ use crate::store::{Blob, Kind, Record, StoreError};
 /// unique keys (the put claims them again). A record of that id that belongs to another
 /// tenant or is of another kind is [`StoreError::Missing`].
 pub(super) fn put(
-    store: &SqliteStore,
     tx: &Connection,
     tenant: i64,
     kind: Kind,
@@ -30,7 +29,7 @@ pub(super) fn put(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let text = store.at_rest(kind, data).to_string();
+    let text = data.to_string();
     match existing {
         None => {
             run(
@@ -117,10 +116,7 @@ pub(super) fn of_tenant(
     let mut stmt = conn.prepare(&format!(
         "SELECT kind, id, data, version FROM records WHERE tenant_id = ?1 {filter} ORDER BY id"
     ))?;
-    let mut records = read_records(
-        store,
-        stmt.query_map(params![sql_id(tenant_id)], record_row)?,
-    )?;
+    let mut records = read_records(stmt.query_map(params![sql_id(tenant_id)], record_row)?)?;
     records.sort_by_key(|r| (Kind::ALL.iter().position(|k| *k == r.kind), r.id));
     Ok(records)
 }
@@ -135,10 +131,7 @@ pub(super) fn owned_by(
     let mut stmt = conn.prepare_cached(
         "SELECT kind, id, data, version FROM records WHERE tenant_id = ?1 AND owner = ?2 ORDER BY id",
     )?;
-    read_records(
-        store,
-        stmt.query_map(params![sql_id(tenant_id), sql_id(owner)], record_row)?,
-    )
+    read_records(stmt.query_map(params![sql_id(tenant_id), sql_id(owner)], record_row)?)
 }
 
 /// Up to `limit` records of `kind` with ids above `after`, by id.
@@ -154,18 +147,15 @@ pub(super) fn of_kind(
         "SELECT kind, id, data, version FROM records
          WHERE tenant_id = ?1 AND kind = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
     )?;
-    read_records(
-        store,
-        stmt.query_map(
-            params![
-                sql_id(tenant_id),
-                kind.as_str(),
-                sql_id(after),
-                sql_count(limit)
-            ],
-            record_row,
-        )?,
-    )
+    read_records(stmt.query_map(
+        params![
+            sql_id(tenant_id),
+            kind.as_str(),
+            sql_id(after),
+            sql_count(limit)
+        ],
+        record_row,
+    )?)
 }
 
 /// The person record `record_id` belongs to, if it exists and belongs to anyone.
@@ -202,9 +192,8 @@ pub(super) fn blob(
         .optional()?)
 }
 
-/// Reads rows of `(kind, id, data, version)` into records, secrets opened.
+/// Reads rows of `(kind, id, data, version)` into records.
 fn read_records(
-    store: &SqliteStore,
     rows: impl Iterator<Item = rusqlite::Result<(String, i64, String, i64)>>,
 ) -> Result<Vec<Record>, StoreError> {
     let mut records = Vec::new();
@@ -215,7 +204,7 @@ fn read_records(
         records.push(Record {
             kind,
             id: id(record_id),
-            data: store.in_clear(kind, json(&data)?)?,
+            data: json(&data)?,
             version: id(version),
         });
     }

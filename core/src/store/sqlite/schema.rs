@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0004_record_owner.sql"),
     include_str!("../../../migrations/0005_device_ids.sql"),
     include_str!("../../../migrations/0006_webhooks.sql"),
+    include_str!("../../../migrations/0007_secrets_at_rest.sql"),
 ];
 
 impl SqliteStore {

@@ -1,5 +1,6 @@
 //! The webhook tables ([`crate::store::webhooks`]): endpoints with their signing secrets
-//! (sealed at rest when the store has a key), the fan-out of a change's events into outbox
+//! (stored as given: the sealing layer above the backends, `store::sealed`, seals them),
+//! the fan-out of a change's events into outbox
 //! messages for the subscribed endpoints, and the log of delivery attempts.
 
 use jiff::Timestamp;
@@ -7,51 +8,17 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::SqliteStore;
 use super::outbox;
-use super::sql::{id, json, run, sql_count, sql_id, timestamp};
-use crate::store::seal::{SealError, is_sealed};
+use super::sql::{id, run, sql_count, sql_id, timestamp};
 use crate::store::{
     AttemptOutcome, Channel, DeliveryRow, NewDelivery, NewMessage, StoreError, WebhookEvent,
     WebhookRow,
 };
 
-impl SqliteStore {
-    /// A secret as stored: sealed when there is a key.
-    fn seal_secret(&self, clear: &str) -> String {
-        match &self.key {
-            Some(key) => key.seal(clear).to_string(),
-            None => clear.to_owned(),
-        }
-    }
-
-    /// A stored secret in clear.
-    fn open_secret(&self, stored: &str) -> Result<String, StoreError> {
-        if stored.starts_with('{') {
-            let sealed = json(stored)?;
-            if is_sealed(&sealed) {
-                let key = self
-                    .key
-                    .as_ref()
-                    .ok_or(StoreError::Sealed(SealError::CannotOpen))?;
-                return key.open(&sealed).map_err(StoreError::Sealed);
-            }
-        }
-        Ok(stored.to_owned())
-    }
-}
-
 /// Creates or replaces the endpoint `row` of `tenant`; another tenant's endpoint with the
 /// same id is left alone and the change refused.
-pub(super) fn put(
-    store: &SqliteStore,
-    tx: &Connection,
-    tenant: i64,
-    row: &WebhookRow,
-) -> Result<(), StoreError> {
+pub(super) fn put(tx: &Connection, tenant: i64, row: &WebhookRow) -> Result<(), StoreError> {
     let (previous, previous_until) = match &row.previous_secret {
-        Some((secret, until)) => (
-            Some(store.seal_secret(secret)),
-            Some(until.as_millisecond()),
-        ),
+        Some((secret, until)) => (Some(secret.clone()), Some(until.as_millisecond())),
         None => (None, None),
     };
     let changed = tx.execute(
@@ -71,7 +38,7 @@ pub(super) fn put(
             row.url,
             row.description,
             row.event_types.join(" "),
-            store.seal_secret(&row.secret),
+            row.secret,
             previous,
             previous_until,
             row.enabled,
@@ -256,7 +223,7 @@ pub(super) fn list(store: &SqliteStore, tenant_id: u64) -> Result<Vec<WebhookRow
             )| {
                 let previous_secret = match (previous, until) {
                     (Some(previous), Some(until)) => Some((
-                        store.open_secret(&previous)?,
+                        previous,
                         Timestamp::from_millisecond(until).map_err(|e| {
                             StoreError::Corrupt(format!("webhook instant {until}: {e}"))
                         })?,
@@ -272,7 +239,7 @@ pub(super) fn list(store: &SqliteStore, tenant_id: u64) -> Result<Vec<WebhookRow
                         .filter(|t| !t.is_empty())
                         .map(str::to_owned)
                         .collect(),
-                    secret: store.open_secret(&secret)?,
+                    secret,
                     previous_secret,
                     enabled,
                     disabled_reason: reason,
@@ -387,7 +354,10 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("acs.db");
-        let store = SqliteStore::open_sealed(&path, SecretKey::generate()).unwrap();
+        let store = crate::store::SealedStore::new(
+            SqliteStore::open(&path).unwrap(),
+            SecretKey::generate(),
+        );
         let tenant = store.create_tenant("acme", "Acme").unwrap().id;
         let other = store.create_tenant("other", "Other").unwrap().id;
         let ids = store.allocate_ids(3).unwrap();
