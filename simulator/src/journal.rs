@@ -65,6 +65,17 @@ impl Body {
         Body::keep_with(json, text.len(), || Bytes::copy_from_slice(text))
     }
 
+    /// Keeps a JSON document the device printed without building it, `may_hold_secret`
+    /// being false only when no member name in it could be a secret's (see
+    /// [`may_name_secret`]): the same as [`Body::keep`] of the document and its text.
+    pub(crate) fn keep_printed(text: Bytes, may_hold_secret: bool) -> Kept {
+        if !may_hold_secret && text.len() <= MAX_KEPT_TEXT {
+            Kept::Text(text)
+        } else {
+            Body::capture(&text).into()
+        }
+    }
+
     fn keep_with(json: &Json, len: usize, text: impl FnOnce() -> Bytes) -> Kept {
         if len <= MAX_KEPT_TEXT && !holds_secret(json) {
             Kept::Text(text())
@@ -138,6 +149,12 @@ struct Scope {
 
 fn secret_member(key: &str) -> bool {
     SECRET_MEMBERS.contains(&key) || key.ends_with("_password")
+}
+
+/// Whether a member named `key` could hold a secret anywhere: [`redact`] masks only
+/// members so named (a `value` being a PIN depends on where it is).
+pub(crate) fn may_name_secret(key: &str) -> bool {
+    secret_member(key) || key == "value"
 }
 
 /// Whether member `key` of `object`, seen in `scope`, holds a secret.

@@ -390,6 +390,12 @@ impl Table {
         self.rows.iter().map(|(id, r)| (*id, r.as_slice()))
     }
 
+    /// Rows whose rowid is between `low` and `high` (both included), in rowid order.
+    pub fn rows_between(&self, low: i64, high: i64) -> impl Iterator<Item = (i64, &[Value])> {
+        let range = if low <= high { low..=high } else { 1..=0 };
+        self.rows.range(range).map(|(id, r)| (*id, r.as_slice()))
+    }
+
     /// One row by rowid.
     pub fn row(&self, rowid: i64) -> Option<&[Value]> {
         self.rows.get(&rowid).map(Vec::as_slice)

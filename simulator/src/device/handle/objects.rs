@@ -29,6 +29,23 @@ impl Device {
         Ok(Json::Object(reply))
     }
 
+    /// `load_objects.fcgi` printed straight from the tables: the reply's text (what
+    /// printing [`Device::load_objects`] gives), and whether any of its member names could
+    /// be a secret's (for the journal, which must then look closer).
+    pub(crate) fn load_objects_printed(
+        &self,
+        request: Members<'_>,
+    ) -> Result<(Vec<u8>, bool), DeviceError> {
+        let s = self.lock();
+        let table = Self::table_name(&s, &request)?;
+        let page = query::select(&s.db, request)?;
+        let mut text = Vec::with_capacity(256);
+        page.print_reply(table, &mut text);
+        let may_hold_secret = crate::journal::may_name_secret(table)
+            || page.member_names().any(crate::journal::may_name_secret);
+        Ok((text, may_hold_secret))
+    }
+
     /// `create_objects.fcgi`: the new ids in input order.
     pub fn create_objects(&self, request: Members<'_>) -> Result<Vec<i64>, DeviceError> {
         let rows = rows_member(&request)?;
