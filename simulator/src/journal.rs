@@ -65,11 +65,11 @@ impl Body {
         Body::keep_with(json, text.len(), || Bytes::copy_from_slice(text))
     }
 
-    /// Keeps a JSON document the device printed without building it, `may_hold_secret`
-    /// being false only when no member name in it could be a secret's (see
-    /// [`may_name_secret`]): the same as [`Body::keep`] of the document and its text.
-    pub(crate) fn keep_printed(text: Bytes, may_hold_secret: bool) -> Kept {
-        if !may_hold_secret && text.len() <= MAX_KEPT_TEXT {
+    /// Keeps a JSON document the device printed without building it, `holds_secret`
+    /// saying whether [`redact`] would change it: the same as [`Body::keep`] of the
+    /// document and its text.
+    pub(crate) fn keep_printed(text: Bytes, holds_secret: bool) -> Kept {
+        if !holds_secret && text.len() <= MAX_KEPT_TEXT {
             Kept::Text(text)
         } else {
             Body::capture(&text).into()
@@ -93,8 +93,11 @@ impl Body {
     }
 }
 
-/// Largest text kept as is; a larger document is recorded redacted at once.
-const MAX_KEPT_TEXT: usize = 64 * 1024;
+/// Largest text kept as is: the device's request size limit, so that every request body
+/// without a secret is kept as its text (a large batch was parsed into a copy of its
+/// document here, a sixth of a 1,000-row `create_objects`); a larger reply is recorded
+/// redacted at once. The text is smaller than the document parsed from it.
+const MAX_KEPT_TEXT: usize = crate::api::MAX_BODY_BYTES;
 
 /// A body as the ring keeps it.
 #[derive(Debug, Clone)]
@@ -147,14 +150,10 @@ struct Scope {
     clauses_on_pins: bool,
 }
 
-fn secret_member(key: &str) -> bool {
+/// Whether a member so named is a secret wherever it appears (a `value` is one only
+/// where it is a PIN).
+pub(crate) fn secret_member(key: &str) -> bool {
     SECRET_MEMBERS.contains(&key) || key.ends_with("_password")
-}
-
-/// Whether a member named `key` could hold a secret anywhere: [`redact`] masks only
-/// members so named (a `value` being a PIN depends on where it is).
-pub(crate) fn may_name_secret(key: &str) -> bool {
-    secret_member(key) || key == "value"
 }
 
 /// Whether member `key` of `object`, seen in `scope`, holds a secret.

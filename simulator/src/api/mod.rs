@@ -239,8 +239,8 @@ impl From<MemberError> for ApiError {
 enum Reply {
     /// A JSON document.
     Json(Json),
-    /// A JSON document printed already, and whether a member name in it could be a
-    /// secret's (the journal then redacts it).
+    /// A JSON document printed already, and whether it holds a secret (the journal then
+    /// redacts it).
     Printed(Vec<u8>, bool),
     /// 200 with an empty body.
     Empty,
@@ -486,9 +486,9 @@ impl Exchange<'_> {
                 let kept = journal::Body::keep(&j, text.clone());
                 (StatusCode::OK, text, Some(JSON), kept)
             }
-            Ok(Reply::Printed(text, may_hold_secret)) => {
+            Ok(Reply::Printed(text, holds_secret)) => {
                 let text = Bytes::from(text);
-                let kept = journal::Body::keep_printed(text.clone(), may_hold_secret);
+                let kept = journal::Body::keep_printed(text.clone(), holds_secret);
                 (StatusCode::OK, text, Some(JSON), kept)
             }
             Ok(Reply::Empty) => (

@@ -83,10 +83,35 @@ impl Page<'_> {
         out.extend_from_slice(b"]}");
     }
 
-    /// The names of the reply's members (the table's, then each row's): the journal
-    /// decides from them alone whether the reply may hold a secret.
-    pub fn member_names(&self) -> impl Iterator<Item = &str> {
-        self.names.iter().map(String::as_str)
+    /// Whether the journal finds a secret to mask in the reply `{"<table>": [rows]}`
+    /// (the rules of `journal::redact`, applied to the cells): a member named like a
+    /// secret that is not null, or a PIN: the `value` of a `pins` row, or of a row that
+    /// reads as a where clause on `pins.value` (open tables may have such columns).
+    pub fn holds_secret(&self, table: &str) -> bool {
+        if crate::journal::secret_member(table) {
+            return true;
+        }
+        let slot = |name: &str| self.names.iter().position(|n| n == name);
+        let (value, field, object) = (slot("value"), slot("field"), slot("object"));
+        let secret: Vec<usize> = (0..self.names.len())
+            .filter(|i| crate::journal::secret_member(&self.names[*i]))
+            .collect();
+        let is_text = |cell: &Value, text: &str| matches!(cell, Value::Text(t) if t == text);
+        self.rows.iter().any(|row| {
+            if secret.iter().any(|i| *row[*i] != Value::Null) {
+                return true;
+            }
+            if value.is_none_or(|v| *row[v] == Value::Null) {
+                return false;
+            }
+            match field {
+                Some(field) => {
+                    object.is_some_and(|o| is_text(&row[o], "pins"))
+                        && is_text(&row[field], "value")
+                }
+                None => table == "pins",
+            }
+        })
     }
 }
 
@@ -641,6 +666,22 @@ impl<'db> Context<'db> {
     ) -> Vec<Vec<Cow<'db, Value>>> {
         let mut rows = Vec::new();
         if shape.count {
+            if filter.is_none() && self.joins.is_empty() {
+                // Every row matches: the table knows how many it has.
+                let first = self
+                    .main
+                    .rows()
+                    .next()
+                    .map(|(rowid, row)| shape.cells(self, &[Some(rowid)], row));
+                rows.extend(
+                    shape
+                        .count_row(self.main.len(), first)
+                        .into_iter()
+                        .skip(offset)
+                        .take(limit),
+                );
+                return rows;
+            }
             let mut count = 0;
             let mut first = None;
             self.each_match(filter, inner, |combo, row| {
@@ -1285,6 +1326,66 @@ mod tests {
                 "{req}"
             );
         }
+    }
+
+    #[test]
+    fn a_printed_reply_holds_a_secret_where_the_journal_finds_one() {
+        use crate::journal::{Body, Kept};
+        let mut db = db();
+        let put = |db: &mut Database, table: &str, rows: Json| {
+            let rows: Vec<Map<String, Json>> = rows
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_object().unwrap().clone())
+                .collect();
+            db.insert(table, &rows).unwrap();
+        };
+        put(
+            &mut db,
+            "users",
+            json!([{"id": 7, "name": "P", "password": "x", "salt": "y"}]),
+        );
+        put(&mut db, "pins", json!([{"value": "1234", "user_id": 1}]));
+        // An open table may carry columns that make a row read as a where clause.
+        put(
+            &mut db,
+            "contacts",
+            json!([
+                {"name": "a", "value": "1", "field": "value", "object": "pins"},
+                {"name": "b", "value": "2", "field": "value", "object": "cards"},
+                {"name": "c", "value": "3", "field": "name"},
+                {"name": "d", "value": null, "field": "value", "object": "pins"},
+                {"name": "e", "panic_password": "p", "value": null}
+            ]),
+        );
+        let mut cases = 0;
+        for (table, filter) in [
+            ("users", json!({"users": {"id": 1}})),
+            ("users", json!({"users": {"id": 7}})),
+            ("cards", json!({"cards": {"user_id": 1}})),
+            ("pins", json!({"pins": {"user_id": 1}})),
+            ("contacts", json!({"contacts": {"name": "a"}})),
+            ("contacts", json!({"contacts": {"name": "b"}})),
+            ("contacts", json!({"contacts": {"name": "c"}})),
+            ("contacts", json!({"contacts": {"name": "d"}})),
+            ("contacts", json!({"contacts": {"name": "e"}})),
+        ] {
+            for fields in [json!([]), json!(["name"]), json!(["value", "field"])] {
+                let req = json!({"object": table, "where": filter, "fields": fields});
+                let Ok(page) = select(&db, Members::of(&req, "b").unwrap()) else {
+                    continue;
+                };
+                let mut printed = Vec::new();
+                page.print_reply(table, &mut printed);
+                let reply: Json = serde_json::from_slice(&printed).unwrap();
+                let kept_as_text =
+                    matches!(Body::keep(&reply, printed.clone().into()), Kept::Text(_));
+                assert_eq!(page.holds_secret(table), !kept_as_text, "{req}");
+                cases += 1;
+            }
+        }
+        assert!(cases > 20);
     }
 
     #[test]

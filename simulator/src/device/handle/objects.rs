@@ -18,7 +18,7 @@ impl Device {
 
     /// `load_objects.fcgi`: the reply object `{"<table>": [rows]}`.
     pub fn load_objects(&self, request: Members<'_>) -> Result<Json, DeviceError> {
-        let s = self.lock();
+        let s = self.read();
         let table = Self::table_name(&s, &request)?;
         let rows = query::load(&s.db, request)?;
         let mut reply = Map::new();
@@ -30,20 +30,18 @@ impl Device {
     }
 
     /// `load_objects.fcgi` printed straight from the tables: the reply's text (what
-    /// printing [`Device::load_objects`] gives), and whether any of its member names could
-    /// be a secret's (for the journal, which must then look closer).
+    /// printing [`Device::load_objects`] gives), and whether it holds a secret the journal
+    /// must mask.
     pub(crate) fn load_objects_printed(
         &self,
         request: Members<'_>,
     ) -> Result<(Vec<u8>, bool), DeviceError> {
-        let s = self.lock();
+        let s = self.read();
         let table = Self::table_name(&s, &request)?;
         let page = query::select(&s.db, request)?;
         let mut text = Vec::with_capacity(256);
         page.print_reply(table, &mut text);
-        let may_hold_secret = crate::journal::may_name_secret(table)
-            || page.member_names().any(crate::journal::may_name_secret);
-        Ok((text, may_hold_secret))
+        Ok((text, page.holds_secret(table)))
     }
 
     /// `create_objects.fcgi`: the new ids in input order.
