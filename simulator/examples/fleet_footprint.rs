@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
     let urls: Vec<String> = fleet
         .devices()
         .iter()
-        .map(|d| d.base_url().to_string())
+        .map(acs_simulator::RunningSimulator::base_url)
         .collect();
 
     // Every `step`-th terminal is busy.
@@ -112,11 +112,7 @@ async fn main() -> anyhow::Result<()> {
         clippy::cast_precision_loss
     )]
     let busy_count = ((count as f64) * busy_fraction).round() as usize;
-    let step = if busy_count == 0 {
-        usize::MAX
-    } else {
-        count / busy_count
-    };
+    let step = count.checked_div(busy_count).unwrap_or(usize::MAX);
     let is_busy = |i: usize| step != usize::MAX && i % step == 0 && i / step < busy_count;
     let stop = Arc::new(AtomicBool::new(false));
     let served = Arc::new(AtomicU64::new(0));
@@ -182,6 +178,23 @@ async fn main() -> anyhow::Result<()> {
             "rss_after_logins_mib": after_logins / 1024,
             "rss_peak_mib": peak / 1024,
         })
+    );
+    // The targets: the 1,000-terminal fleet's (start within 5 s, 300 MB in all, so
+    // 300 KiB a terminal), whatever the size of the fleet.
+    let verdict = |ok: bool| if ok { "meets" } else { "MISSES" };
+    println!(
+        "RESULT: fleet of {count}: started in {start_ms:.0} ms; target <= 5,000 ms: {}",
+        verdict(start_ms <= 5_000.0)
+    );
+    println!(
+        "RESULT: fleet of {count}: {per_terminal_kib:.0} KiB resident per terminal after start; \
+         target <= 300 KiB: {}",
+        verdict(per_terminal_kib <= 300.0)
+    );
+    println!(
+        "RESULT: fleet of {count}: login p99 {:.2} ms over new connections with {busy_count} \
+         terminals busy; target: recorded",
+        percentile(&latencies, 99.0)
     );
     fleet.shutdown().await;
     Ok(())

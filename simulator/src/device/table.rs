@@ -409,8 +409,12 @@ impl Table {
 
     /// Rows whose rowid is between `low` and `high` (both included), in rowid order.
     pub fn rows_between(&self, low: i64, high: i64) -> impl Iterator<Item = (i64, &[Value])> {
-        let range = if low <= high { low..=high } else { 1..=0 };
-        self.rows.range(range).map(|(id, r)| (*id, r.as_slice()))
+        // An empty range (low above high) would make the map panic.
+        (low <= high)
+            .then(|| self.rows.range(low..=high))
+            .into_iter()
+            .flatten()
+            .map(|(id, r)| (*id, r.as_slice()))
     }
 
     /// One row by rowid.
