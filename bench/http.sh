@@ -1,62 +1,89 @@
 #!/usr/bin/env bash
 # HTTP figures of BENCHMARKS.md with wrk (installed from Debian's packages when missing):
-#  1. simulator throughput for session_is_valid, load_objects of one user by id (10,000
-#     users) and create_objects of one user, each as a ratio of a bare axum handler's
-#     throughput measured in the same run with the same load generator;
-#  2. load_objects with a where on a non-id column over 100,000 rows: latency percentiles.
-# Usage: bench/http.sh [seconds per measurement, default 10]
+#  1. the simulator's throughput for each figure of simulator/examples/bench_server.rs
+#     (session_is_valid; load_objects by id, by an indexed column, COUNT(*), a 100-row
+#     page; create_objects and modify_objects of one row and of 1,000 rows), as a ratio of
+#     the ceiling's throughput: a bare axum handler that reads and parses the same request
+#     and answers a reply as long as the simulator's, loaded by the same wrk script in the
+#     same run (wrk -t1 -c32). The runs go ceiling, simulator, ceiling, simulator, …,
+#     ceiling; each simulator run is taken against the mean of the ceiling runs on either
+#     side (a shared machine drifts), and the figure is the median of REPEATS ratios;
+#  2. load_objects with a where on cards.user_id over 100,000 cards: latency percentiles
+#     over one connection.
+# Both for 10,000 and for 100,000 users (USERS="10000 100000").
+# Every figure ends in a `RESULT:` line with its target and whether it meets it.
+# Usage: bench/http.sh [seconds per run, default 3] [repeats, default 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECONDS_PER=${1:-10}
+SECONDS_PER=${1:-3}
+REPEATS=${2:-3}
+USERS=${USERS:-"10000 100000"}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
 command -v wrk >/dev/null || { sudo apt-get install -y wrk 2>/dev/null || apt-get install -y wrk; }
 cargo build --release -q -p acs-simulator --example bench_server
 tmp=$(mktemp -d)
-./target/release/examples/bench_server 100000 > "$tmp/urls" &
-server=$!
-trap 'kill $server 2>/dev/null; rm -rf "$tmp"' EXIT
-while [ "$(wc -l < "$tmp/urls")" -lt 2 ]; do sleep 0.2; done
-read -r _ SIM SESSION < <(grep '^SIM' "$tmp/urls")
-read -r _ CEILING < <(grep '^CEILING' "$tmp/urls")
-S=$(python3 -c "import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=''))" "$SESSION")
+server=
+trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$tmp"' EXIT
 
-post() { # file-name body
-  cat > "$tmp/$1.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '$2'
-LUA
+rps() { # script url
+  wrk -t1 -c32 -d"${SECONDS_PER}s" -s "$1" "$2" | awk '/Requests\/sec/ {print $2}'
 }
-post empty '{}'
-post load '{"object":"users","where":{"users":{"id":4242}}}'
-cat > "$tmp/create.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-counter = 20000
-request = function()
-  counter = counter + 1
-  return wrk.format(nil, nil, nil, '{"object":"users","values":[{"id":' .. counter .. ',"name":"bench"}]}')
-end
-LUA
-post where '{"object":"cards","where":{"cards":{"user_id":4242}}}'
 
-rps() { wrk -t2 -c32 -d"${SECONDS_PER}s" -s "$tmp/$1.lua" "$2" | awk '/Requests\/sec/ {print $2}'; }
-
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u +%F)"
-# The ceiling is measured right before and right after each figure, and the figure is
-# taken against their mean, so that a machine whose speed drifts during the run (a shared
-# host) moves both sides of the ratio alike.
-for case in "session_is_valid empty $SIM/session_is_valid.fcgi?session=$S" \
-            "load_objects-one-user-by-id load $SIM/load_objects.fcgi?session=$S" \
-            "create_objects-one-user create $SIM/create_objects.fcgi?session=$S"; do
-  set -- $case
-  before=$(rps empty "$CEILING/")
-  r=$(rps "$2" "$3")
-  after=$(rps empty "$CEILING/")
-  python3 -c "
-before, r, after = $before, $r, $after
-ceiling = (before + after) / 2
-print(f'$1: {r:.0f} req/s = {100 * r / ceiling:.1f} % of the ceiling ({before:.0f} before, {after:.0f} after)')"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(date -u '+%F %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk -t1 -c32, ${SECONDS_PER} s per run, median of ${REPEATS} simulator runs each between two ceiling runs"
+for users in $USERS; do
+  dir="$tmp/$users"
+  mkdir -p "$dir"
+  "$TARGET_DIR/release/examples/bench_server" "$users" 100000 "$dir" > "$dir/urls" &
+  server=$!
+  while ! grep -q '^READY' "$dir/urls" 2>/dev/null; do
+    kill -0 $server 2>/dev/null || { echo "bench_server died"; exit 1; }
+    sleep 0.2
+  done
+  read -r _ SIM SESSION < <(grep '^SIM' "$dir/urls")
+  read -r _ CEILING < <(grep '^CEILING' "$dir/urls")
+  S=$(python3 -c "import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=''))" "$SESSION")
+  echo "== $users users, 100,000 cards; RSS of the server after seeding: $(awk '/VmRSS/ {print $2 / 1024 " MiB"}' /proc/$server/status)"
+  grep '^FIGURE' "$dir/urls" | while read -r _ name command; do
+    script="$dir/$name.lua"
+    ceilings=("$(rps "$script" "$CEILING/$name")")
+    sims=()
+    for _ in $(seq "$REPEATS"); do
+      sims+=("$(rps "$script" "$SIM/$command.fcgi?session=$S")")
+      ceilings+=("$(rps "$script" "$CEILING/$name")")
+    done
+    python3 - "$name" "$users" "${sims[*]}" "${ceilings[*]}" <<'PY'
+import statistics, sys
+name, users = sys.argv[1], int(sys.argv[2])
+sims = [float(x) for x in sys.argv[3].split()]
+ceilings = [float(x) for x in sys.argv[4].split()]
+ratios = [s / ((ceilings[i] + ceilings[i + 1]) / 2) for i, s in enumerate(sims)]
+ratio = statistics.median(ratios)
+sim = statistics.median(sims)
+ceiling = statistics.median(ceilings)
+verdict = "meets" if ratio >= 0.8 else "MISSES"
+print(f"  {name}: simulator {', '.join(f'{s:.0f}' for s in sims)} req/s; "
+      f"ceiling {', '.join(f'{c:.0f}' for c in ceilings)} req/s; "
+      f"ratios {', '.join(f'{r:.2f}' for r in ratios)}")
+print(f"RESULT: {name} ({users:,} users): {sim:,.0f} req/s = {ratio:.2f} of the ceiling "
+      f"({ceiling:,.0f} req/s); target >= 0.80: {verdict}")
+PY
+  done
+  echo "load_objects where cards.user_id = … over 100,000 cards (1 connection, ${SECONDS_PER} s):"
+  p99=$(wrk -t1 -c1 -d"${SECONDS_PER}s" --latency -s "$dir/load_by_indexed_column.lua" "$SIM/load_objects.fcgi?session=$S" \
+    | tee "$dir/latency" | awk '/ 99%/ {print $2}')
+  grep -E '^ +(50|90|99)%' "$dir/latency"
+  python3 - "$p99" "$users" <<'PY'
+import sys
+text, users = sys.argv[1], int(sys.argv[2])
+scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+unit = next(u for u in ("us", "ms", "s") if text.endswith(u))
+ms = float(text[: -len(unit)]) * scale[unit]
+verdict = "meets" if ms <= 20 else "MISSES"
+print(f"RESULT: load_objects where cards.user_id over 100,000 cards ({users:,} users): "
+      f"p99 {ms:.3f} ms; target <= 20 ms: {verdict}")
+PY
+  kill $server
+  wait $server 2>/dev/null || true
+  server=
 done
-echo "load_objects where cards.user_id = … over 100,000 cards (1 connection):"
-wrk -t1 -c1 -d"${SECONDS_PER}s" --latency -s "$tmp/where.lua" "$SIM/load_objects.fcgi?session=$S" \
-  | awk '/Latency Distribution/,/Requests/' | grep -E '50%|90%|99%'

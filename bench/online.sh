@@ -15,8 +15,9 @@ SECONDS_PER=${2:-10}
 command -v wrk >/dev/null || { sudo apt-get install -y wrk 2>/dev/null || apt-get install -y wrk; }
 command -v oha >/dev/null || cargo install --locked oha
 cargo build --release -q -p acs-core --example online_server
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
 tmp=$(mktemp -d)
-./target/release/examples/online_server "$PEOPLE" > "$tmp/url" &
+"$TARGET_DIR"/release/examples/online_server "$PEOPLE" > "$tmp/url" &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$tmp"' EXIT
 while ! grep -q RECEIVER "$tmp/url"; do sleep 0.2; done

@@ -1,52 +1,270 @@
-//! The servers `bench/http.sh` loads with wrk (BENCHMARKS.md, figure 1 and 2):
+//! The servers `bench/http.sh` loads with wrk (BENCHMARKS.md, simulator HTTP figures):
 //!
-//! - a simulated iDFace with 10,000 users (ids 1..=10,000) and, when asked, 100,000 cards,
-//!   on the first port printed;
-//! - the ceiling: a bare axum handler answering a fixed small JSON, on the second port.
+//! - a simulated iDFace with USERS users (ids 1..=USERS) and CARDS cards (values from
+//!   1,000,000, card `i` held by user `1 + i % USERS`);
+//! - the ceiling: a bare axum handler per figure that reads the request body, parses it as
+//!   JSON (as any JSON API must) and answers a fixed reply as long as the simulator's own
+//!   reply to that figure's request (`{"session_is_valid": true}` for the session check,
+//!   the same 100 rows for the page, `{"ids": […]}` with as many ids for a create).
 //!
-//! Prints `SIM <url> <session>` and `CEILING <url>` and serves until killed.
-//! `cargo run --release -p acs-simulator --example bench_server -- [cards]`
+//! Every figure is a wrk script written into DIR (`<figure>.lua`), so the simulator and
+//! the ceiling are loaded by the very same requests. Prints `SIM <url> <session>`,
+//! `CEILING <url>` and one `FIGURE <name> <command>` line per figure (the ceiling of a
+//! figure is `<ceiling url>/<name>`, the simulator's `<sim url>/<command>.fcgi`), then
+//! `READY`, and serves until killed.
+//!
+//! `cargo run --release -p acs-simulator --example bench_server -- USERS CARDS DIR`
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use acs_simulator::Simulator;
+use acs_simulator::wire::Members;
+use axum::body::Bytes;
+use axum::extract::Path;
 use serde_json::{Map, Value as Json, json};
 
 /// The allocator of the `acs-sim` binary, so the figure is the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Rows of a batch figure.
+const BATCH: usize = 1_000;
+
+/// One figure: its name, the device command, and the Lua of its wrk script (which sets
+/// the method, the headers and the body, fixed or made per request).
+struct Figure {
+    name: &'static str,
+    command: &'static str,
+    lua: String,
+}
+
+fn fixed(body: &Json) -> String {
+    format!(
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '{body}'\n"
+    )
+}
+
+/// A script whose body is made per request by the Lua function `body(n)`, `n` counting
+/// requests from 1 (each wrk thread counts on its own, from `start` plus a thread offset).
+fn per_request(start: u64, body_fn: &str) -> String {
+    format!(
+        r#"wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+counter = {start}
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("counter", {start} + (threads - 1) * 100000000)
+end
+{body_fn}
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, body(counter))
+end
+"#
+    )
+}
+
+fn figures(users: u64) -> Vec<Figure> {
+    let probe = users * 4 / 10 + 42;
+    let batch = BATCH as u64;
+    // Batches of modify_objects walk the users a thousand at a time, always in range.
+    let windows = (users / batch).max(1);
+    vec![
+        Figure {
+            name: "session_is_valid",
+            command: "session_is_valid",
+            lua: fixed(&json!({})),
+        },
+        Figure {
+            name: "load_by_id",
+            command: "load_objects",
+            lua: fixed(&json!({"object": "users", "where": {"users": {"id": probe}}})),
+        },
+        Figure {
+            name: "load_by_indexed_column",
+            command: "load_objects",
+            lua: fixed(&json!({"object": "cards", "where": {"cards": {"user_id": probe}}})),
+        },
+        Figure {
+            name: "load_count",
+            command: "load_objects",
+            lua: fixed(&json!({"object": "users", "fields": ["COUNT(*)"]})),
+        },
+        Figure {
+            name: "load_page_100",
+            command: "load_objects",
+            lua: fixed(&json!({"object": "users", "limit": 100, "offset": users / 2})),
+        },
+        Figure {
+            name: "create_one",
+            command: "create_objects",
+            lua: per_request(
+                10_000_000,
+                r#"body = function(n)
+  return '{"object":"users","values":[{"id":' .. n .. ',"name":"bench ' .. n .. '","registration":"B' .. n .. '"}]}'
+end"#,
+            ),
+        },
+        Figure {
+            name: "create_batch_1000",
+            command: "create_objects",
+            lua: per_request(
+                0,
+                &format!(
+                    r#"body = function(n)
+  local rows = {{}}
+  local first = 2000000000 + n * {batch}
+  for i = 0, {batch} - 1 do
+    local id = first + i
+    rows[#rows + 1] = '{{"id":' .. id .. ',"name":"bench ' .. id .. '","registration":"B' .. id .. '"}}'
+  end
+  return '{{"object":"users","values":[' .. table.concat(rows, ",") .. ']}}'
+end"#
+                ),
+            ),
+        },
+        Figure {
+            name: "modify_one",
+            command: "modify_objects",
+            lua: per_request(
+                0,
+                &format!(
+                    r#"body = function(n)
+  return '{{"object":"users","values":{{"name":"renamed ' .. n .. '"}},"where":{{"users":{{"id":' .. (1 + n % {users}) .. '}}}}}}'
+end"#
+                ),
+            ),
+        },
+        Figure {
+            name: "modify_batch_1000",
+            command: "modify_objects",
+            lua: per_request(
+                0,
+                &format!(
+                    r#"body = function(n)
+  local first = 1 + (n % {windows}) * {batch}
+  return '{{"object":"users","values":{{"name":"renamed ' .. n .. '"}},"where":{{"users":{{"id":{{">=":' .. first .. ',"<":' .. (first + {batch}) .. '}}}}}}}}'
+end"#
+                ),
+            ),
+        },
+    ]
+}
+
+/// The reply the ceiling gives for a figure: the same length as the simulator's.
+fn ceiling_reply(
+    device: &acs_simulator::Device,
+    figure: &Figure,
+    users: u64,
+    probe_body: Option<&Json>,
+) -> anyhow::Result<Bytes> {
+    let reply = match (figure.command, probe_body) {
+        ("session_is_valid", _) => json!({"session_is_valid": true}),
+        ("load_objects", Some(body)) => device
+            .load_objects(Members::of(body, "request").map_err(|e| anyhow::anyhow!("{e}"))?)?,
+        ("create_objects", _) => {
+            let n = if figure.name.contains("batch") {
+                BATCH
+            } else {
+                1
+            };
+            // Ids as long as the script's.
+            json!({"ids": vec![2_000_000_000_u64 + users; n]})
+        }
+        ("modify_objects", _) => {
+            let n = if figure.name.contains("batch") {
+                BATCH
+            } else {
+                1
+            };
+            json!({"changes": n})
+        }
+        _ => anyhow::bail!("no ceiling reply for {}", figure.name),
+    };
+    Ok(Bytes::from(serde_json::to_vec(&reply)?))
+}
+
+/// The fixed body of a figure's script, when it has one.
+fn fixed_body(lua: &str) -> Option<Json> {
+    let start = lua.find("wrk.body = '")? + "wrk.body = '".len();
+    let end = start + lua[start..].find("'\n")?;
+    serde_json::from_str(&lua[start..end]).ok()
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cards: usize = std::env::args()
-        .nth(1)
+    let mut args = std::env::args().skip(1);
+    let users: u64 = args
+        .next()
         .map(|s| s.parse())
         .transpose()?
-        .unwrap_or(0);
+        .unwrap_or(10_000);
+    let cards: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(0);
+    let dir = std::path::PathBuf::from(args.next().unwrap_or_else(|| ".".into()));
+    anyhow::ensure!(users >= 1_000, "at least 1,000 users");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let sim = Simulator::builder()
         .journal_capacity(16)
         .spawn(listener)
         .await?;
     let row = |v: Json| -> Map<String, Json> { v.as_object().cloned().unwrap_or_default() };
-    let users: Vec<Map<String, Json>> = (1..=10_000)
-        .map(|i| {
-            row(json!({"id": i, "name": format!("User {i}"), "registration": format!("R{i}")}))
-        })
-        .collect();
-    sim.device().seed_rows("users", &users)?;
-    if cards > 0 {
-        let rows: Vec<Map<String, Json>> = (0..cards)
-            .map(|i| row(json!({"value": 1_000_000 + i, "user_id": 1 + i % 10_000})))
+    for chunk in (1..=users).collect::<Vec<_>>().chunks(10_000) {
+        let rows: Vec<Map<String, Json>> = chunk
+            .iter()
+            .map(|i| {
+                row(json!({"id": i, "name": format!("User {i}"), "registration": format!("R{i}")}))
+            })
+            .collect();
+        sim.device().seed_rows("users", &rows)?;
+    }
+    for chunk in (0..cards).collect::<Vec<_>>().chunks(10_000) {
+        let rows: Vec<Map<String, Json>> = chunk
+            .iter()
+            .map(|i| row(json!({"value": 1_000_000 + i, "user_id": 1 + i % users})))
             .collect();
         sim.device().seed_rows("cards", &rows)?;
     }
     let login = sim.device().login("admin", "admin")?;
+
+    let figures = figures(users);
+    let mut replies = HashMap::new();
+    for figure in &figures {
+        std::fs::write(dir.join(format!("{}.lua", figure.name)), &figure.lua)?;
+        let body = fixed_body(&figure.lua);
+        replies.insert(
+            figure.name.to_owned(),
+            ceiling_reply(sim.device(), figure, users, body.as_ref())?,
+        );
+    }
+    let replies = Arc::new(replies);
     let ceiling = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let ceiling_url = format!("http://{}", ceiling.local_addr()?);
-    let app =
-        axum::Router::new().fallback(|| async { axum::Json(json!({"session_is_valid": true})) });
+    let app = axum::Router::new().route(
+        "/{figure}",
+        axum::routing::any(move |Path(figure): Path<String>, body: Bytes| {
+            let replies = Arc::clone(&replies);
+            async move {
+                if !body.is_empty() {
+                    let parsed: Result<Json, _> = serde_json::from_slice(&body);
+                    std::hint::black_box(parsed.is_ok());
+                }
+                let reply = replies.get(&figure).cloned().unwrap_or_default();
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    reply,
+                )
+            }
+        }),
+    );
     tokio::spawn(async move { axum::serve(ceiling, app).await });
     println!("SIM {} {}", sim.base_url(), login.token);
     println!("CEILING {ceiling_url}");
+    for figure in &figures {
+        println!("FIGURE {} {}", figure.name, figure.command);
+    }
+    println!("READY");
     tokio::signal::ctrl_c().await?;
     sim.shutdown().await;
     Ok(())

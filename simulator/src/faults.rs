@@ -3,6 +3,7 @@
 //! the HTTP layer; callback faults live in the outbox; one-shot faults (expire sessions,
 //! reboot, power off/on, clock skew) are operations on the terminal.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -27,48 +28,68 @@ struct Plan {
     overrides: Vec<Override>,
 }
 
+impl Plan {
+    fn is_empty(&self) -> bool {
+        self.latency.is_zero() && self.overrides.is_empty()
+    }
+}
+
 /// Request-level faults; clones share them.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     plan: Arc<Mutex<Plan>>,
+    /// Whether the plan holds any fault: every request asks, and without one it need not
+    /// queue for the plan's lock.
+    armed: Arc<AtomicBool>,
 }
 
 impl Faults {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Plan> {
-        self.plan.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Runs `f` on the plan under its lock, keeping `armed` true to what it holds.
+    fn change<R>(&self, f: impl FnOnce(&mut Plan) -> R) -> R {
+        let mut plan = self.plan.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = f(&mut plan);
+        self.armed.store(!plan.is_empty(), Ordering::Release);
+        result
     }
 
     /// Adds `latency` (scheduler time) before every answer.
     pub fn set_latency(&self, latency: Duration) {
-        self.lock().latency = latency;
+        self.change(|plan| plan.latency = latency);
     }
 
     /// The added latency.
     pub fn latency(&self) -> Duration {
-        self.lock().latency
+        if !self.armed.load(Ordering::Acquire) {
+            return Duration::ZERO;
+        }
+        self.change(|plan| plan.latency)
     }
 
     /// Overrides the answer of the next calls of a command.
     pub fn add_override(&self, o: Override) {
-        self.lock().overrides.push(o);
+        self.change(|plan| plan.overrides.push(o));
     }
 
     /// Removes every fault.
     pub fn clear(&self) {
-        *self.lock() = Plan::default();
+        self.change(|plan| *plan = Plan::default());
     }
 
     /// Consumes one override for `command`, if any is pending.
     pub fn take_override(&self, command: &str) -> Option<(u16, Json)> {
-        let mut plan = self.lock();
-        let o = plan
-            .overrides
-            .iter_mut()
-            .find(|o| o.command == command && o.remaining > 0)?;
-        o.remaining -= 1;
-        let answer = (o.status, o.body.clone());
-        plan.overrides.retain(|o| o.remaining > 0);
-        Some(answer)
+        if !self.armed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.change(|plan| {
+            let o = plan
+                .overrides
+                .iter_mut()
+                .find(|o| o.command == command && o.remaining > 0)?;
+            o.remaining -= 1;
+            let answer = (o.status, o.body.clone());
+            plan.overrides.retain(|o| o.remaining > 0);
+            Some(answer)
+        })
     }
 }
 

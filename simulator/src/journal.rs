@@ -65,6 +65,17 @@ impl Body {
         Body::keep_with(json, text.len(), || Bytes::copy_from_slice(text))
     }
 
+    /// Keeps a JSON document the device printed without building it, `holds_secret`
+    /// saying whether [`redact`] would change it: the same as [`Body::keep`] of the
+    /// document and its text.
+    pub(crate) fn keep_printed(text: Bytes, holds_secret: bool) -> Kept {
+        if !holds_secret && text.len() <= MAX_KEPT_TEXT {
+            Kept::Text(text)
+        } else {
+            Body::capture(&text).into()
+        }
+    }
+
     fn keep_with(json: &Json, len: usize, text: impl FnOnce() -> Bytes) -> Kept {
         if len <= MAX_KEPT_TEXT && !holds_secret(json) {
             Kept::Text(text())
@@ -82,8 +93,11 @@ impl Body {
     }
 }
 
-/// Largest text kept as is; a larger document is recorded redacted at once.
-const MAX_KEPT_TEXT: usize = 64 * 1024;
+/// Largest text kept as is: the device's request size limit, so that every request body
+/// without a secret is kept as its text (a large batch was parsed into a copy of its
+/// document here, a sixth of a 1,000-row `create_objects`); a larger reply is recorded
+/// redacted at once. The text is smaller than the document parsed from it.
+const MAX_KEPT_TEXT: usize = crate::api::MAX_BODY_BYTES;
 
 /// A body as the ring keeps it.
 #[derive(Debug, Clone)]
@@ -136,7 +150,9 @@ struct Scope {
     clauses_on_pins: bool,
 }
 
-fn secret_member(key: &str) -> bool {
+/// Whether a member so named is a secret wherever it appears (a `value` is one only
+/// where it is a PIN).
+pub(crate) fn secret_member(key: &str) -> bool {
     SECRET_MEMBERS.contains(&key) || key.ends_with("_password")
 }
 

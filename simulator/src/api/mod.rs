@@ -239,6 +239,9 @@ impl From<MemberError> for ApiError {
 enum Reply {
     /// A JSON document.
     Json(Json),
+    /// A JSON document printed already, and whether it holds a secret (the journal then
+    /// redacts it).
+    Printed(Vec<u8>, bool),
     /// 200 with an empty body.
     Empty,
     /// Raw JPEG bytes.
@@ -483,6 +486,11 @@ impl Exchange<'_> {
                 let kept = journal::Body::keep(&j, text.clone());
                 (StatusCode::OK, text, Some(JSON), kept)
             }
+            Ok(Reply::Printed(text, holds_secret)) => {
+                let text = Bytes::from(text);
+                let kept = journal::Body::keep_printed(text.clone(), holds_secret);
+                (StatusCode::OK, text, Some(JSON), kept)
+            }
             Ok(Reply::Empty) => (
                 StatusCode::OK,
                 Bytes::new(),
@@ -537,6 +545,7 @@ pub(crate) async fn execute_pushed(
     let result = run_durably(&call, Gate::Trusted).await;
     let (status, response) = match &result {
         Ok(Reply::Json(j)) => (StatusCode::OK, journal::Body::of_json(j)),
+        Ok(Reply::Printed(text, _)) => (StatusCode::OK, journal::Body::capture(text)),
         Ok(Reply::Empty | Reply::Jpeg(_)) => (StatusCode::OK, journal::Body::Empty),
         Err(e) => (e.status, journal::Body::of_json(&e.body())),
     };
@@ -549,6 +558,7 @@ pub(crate) async fn execute_pushed(
     .record(terminal, status, response.into());
     match result {
         Ok(Reply::Json(j)) => Ok(j),
+        Ok(Reply::Printed(text, _)) => serde_json::from_slice(&text).map_err(|e| e.to_string()),
         Ok(Reply::Empty) => Ok(json!({})),
         Ok(Reply::Jpeg(bytes)) => {
             use base64::Engine as _;

@@ -8,7 +8,8 @@ use super::{ApiError, Call, Reply, members};
 
 pub(super) fn load(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
-    Ok(Reply::Json(call.device.load_objects(members(body)?)?))
+    let (text, holds_secret) = call.device.load_objects_printed(members(body)?)?;
+    Ok(Reply::Printed(text, holds_secret))
 }
 
 pub(super) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {

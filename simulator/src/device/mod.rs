@@ -1,9 +1,9 @@
 //! One emulated terminal: its tables, photos, configuration, sessions, clock and actuators,
 //! and the rules of every command, testable without HTTP.
 //!
-//! [`Device`] is a cheap handle to state behind a private `Arc<Mutex<…>>`. Every operation
-//! takes the lock, does its work synchronously and releases it; the lock is never held
-//! across an `.await`. Each successful change bumps a revision counter that views watch
+//! [`Device`] is a cheap handle to state behind a private `Arc<RwLock<…>>`. Every operation
+//! takes the lock (shared when it only reads), does its work synchronously and releases
+//! it; the lock is never held across an `.await`. Each successful change bumps a revision counter that views watch
 //! and, on a device that keeps a state file, appends what it changed to the state file's
 //! change log under the same lock (`persist`), so changes are logged in the order they
 //! happened.
@@ -20,7 +20,7 @@ pub mod sessions;
 pub mod table;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use base64::Engine as _;
 use rand::{Rng, SeedableRng};
@@ -254,7 +254,7 @@ pub(crate) struct State {
 /// A handle to one emulated terminal. Clones share the same device.
 #[derive(Debug, Clone)]
 pub struct Device {
-    state: Arc<Mutex<State>>,
+    state: Arc<RwLock<State>>,
     revision: Arc<watch::Sender<u64>>,
     /// Where committed changes go when the device keeps a state file.
     log: Arc<OnceLock<crate::persist::ChangeLog>>,
@@ -299,15 +299,21 @@ impl Device {
             session_error: settings.session_error,
         };
         Device {
-            state: Arc::new(Mutex::new(state)),
+            state: Arc::new(RwLock::new(state)),
             revision: Arc::new(watch::channel(0).0),
             log: Arc::new(OnceLock::new()),
             model,
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn lock(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state for reading only: requests that only read (a session check, a
+    /// `load_objects`, the clock) share it instead of queueing for it one by one.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `f` on the state and, when it succeeds, logs what it changed for the state
@@ -401,7 +407,7 @@ impl Device {
 
     /// Device-local time now.
     pub fn local_now(&self) -> i64 {
-        self.lock().clock.local_now()
+        self.read().clock.local_now()
     }
 
     /// Records the address the device is reachable on (reported by `system_information`).
@@ -540,10 +546,13 @@ impl State {
         let now = self.clock.local_now();
         let rows: Vec<Map<String, Json>> = ids
             .iter()
-            .filter_map(|id| {
-                json!({"operation_type": operation, "table_name": table, "table_id": id, "timestamp": now})
-                    .as_object()
-                    .cloned()
+            .map(|id| {
+                let mut row = Map::with_capacity(4);
+                row.insert("operation_type".into(), operation.into());
+                row.insert("table_name".into(), table.into());
+                row.insert("table_id".into(), (*id).into());
+                row.insert("timestamp".into(), now.into());
+                row
             })
             .collect();
         // change_logs has no constraints that these rows could violate.
@@ -590,7 +599,7 @@ fn object(v: Json) -> Map<String, Json> {
 /// keeps one request from queueing hundreds of thousands of rows and change-log entries.
 pub const MAX_ROWS_PER_REQUEST: usize = 10_000;
 
-fn rows_member(request: &Members<'_>) -> Result<Vec<Map<String, Json>>, DeviceError> {
+fn rows_member<'r>(request: &Members<'r>) -> Result<Vec<&'r Map<String, Json>>, DeviceError> {
     let values = request.array("values")?;
     if values.len() > MAX_ROWS_PER_REQUEST {
         return Err(DeviceError::Invalid(format!(
@@ -600,7 +609,7 @@ fn rows_member(request: &Members<'_>) -> Result<Vec<Map<String, Json>>, DeviceEr
     values
         .iter()
         .map(|row| match row {
-            Json::Object(map) => Ok(map.clone()),
+            Json::Object(map) => Ok(map),
             other => Err(MemberError::new("values", "object", Some(other)).into()),
         })
         .collect()

@@ -8,6 +8,7 @@
 //! case-insensitive with `%` and `_` wildcards. Another table named in `where`, `fields`
 //! or `order` is joined through the foreign keys between the two tables.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -22,6 +23,124 @@ pub const MAX_IN_VALUES: usize = 999;
 
 /// Runs a `load_objects` request and returns the rows (already shaped as JSON objects).
 pub fn load(db: &Database, request: Members<'_>) -> Result<Vec<Map<String, Json>>, TableError> {
+    Ok(select(db, request)?.into_json_rows())
+}
+
+/// The rows a `load_objects` answers: the names of its columns, and for each row one
+/// cell per name (borrowed from the tables, or computed: a `COUNT(*)`).
+#[derive(Debug)]
+pub struct Page<'db> {
+    names: Vec<String>,
+    rows: Vec<Vec<Cow<'db, Value>>>,
+}
+
+impl Page<'_> {
+    /// The rows as JSON objects.
+    pub fn into_json_rows(self) -> Vec<Map<String, Json>> {
+        let names = self.names;
+        self.rows
+            .into_iter()
+            .map(|row| {
+                names
+                    .iter()
+                    .zip(row)
+                    .map(|(name, cell)| (name.clone(), cell.to_json()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Prints the reply `{"<table>": [rows]}` into `out`, byte for byte what printing its
+    /// JSON with `serde_json` gives (members in column order), without building it.
+    pub fn print_reply(&self, table: &str, out: &mut Vec<u8>) {
+        let names: Vec<Vec<u8>> = self
+            .names
+            .iter()
+            .map(|name| {
+                let mut quoted = Vec::with_capacity(name.len() + 3);
+                print_str(name, &mut quoted);
+                quoted.push(b':');
+                quoted
+            })
+            .collect();
+        out.push(b'{');
+        print_str(table, out);
+        out.extend_from_slice(b":[");
+        for (i, row) in self.rows.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            for (j, (name, cell)) in names.iter().zip(row).enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(name);
+                print_value(cell, out);
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+    }
+
+    /// Whether the journal finds a secret to mask in the reply `{"<table>": [rows]}`
+    /// (the rules of `journal::redact`, applied to the cells): a member named like a
+    /// secret that is not null, or a PIN: the `value` of a `pins` row, or of a row that
+    /// reads as a where clause on `pins.value` (open tables may have such columns).
+    pub fn holds_secret(&self, table: &str) -> bool {
+        if crate::journal::secret_member(table) {
+            return true;
+        }
+        let slot = |name: &str| self.names.iter().position(|n| n == name);
+        let (value, field, object) = (slot("value"), slot("field"), slot("object"));
+        let secret: Vec<usize> = (0..self.names.len())
+            .filter(|i| crate::journal::secret_member(&self.names[*i]))
+            .collect();
+        let is_text = |cell: &Value, text: &str| matches!(cell, Value::Text(t) if t == text);
+        self.rows.iter().any(|row| {
+            if secret.iter().any(|i| *row[*i] != Value::Null) {
+                return true;
+            }
+            if value.is_none_or(|v| *row[v] == Value::Null) {
+                return false;
+            }
+            match field {
+                Some(field) => {
+                    object.is_some_and(|o| is_text(&row[o], "pins"))
+                        && is_text(&row[field], "value")
+                }
+                None => table == "pins",
+            }
+        })
+    }
+}
+
+/// A JSON string as `serde_json` prints it.
+fn print_str(text: &str, out: &mut Vec<u8>) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// A cell as `serde_json` prints [`Value::to_json`] of it.
+fn print_value(cell: &Value, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    match cell {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Int(n) => {
+            if let Ok(v) = i64::try_from(*n) {
+                let _ = write!(out, "{v}");
+            } else if let Ok(v) = u64::try_from(*n) {
+                let _ = write!(out, "{v}");
+            } else {
+                let _ = write!(out, "{}", if *n < 0 { i64::MIN } else { i64::MAX });
+            }
+        }
+        Value::Text(s) => print_str(s, out),
+    }
+}
+
+/// Runs a `load_objects` request: the rows of the page asked for.
+pub fn select<'db>(db: &'db Database, request: Members<'_>) -> Result<Page<'db>, TableError> {
     let object = request.string("object")?;
     let mut ctx = Context::new(db, object)?;
     let selection = parse_fields(&mut ctx, request.opt_array("fields")?)?;
@@ -39,8 +158,15 @@ pub fn load(db: &Database, request: Members<'_>) -> Result<Vec<Map<String, Json>
     let limit = opt_int64(&request, "limit")?;
     let offset = opt_int64(&request, "offset")?.unwrap_or(0).max(0);
 
-    let mut combos = ctx.matching_combos(filter.as_ref(), inner);
-    if !order.is_empty() {
+    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
+    let limit = limit
+        .filter(|l| *l >= 0)
+        .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    let shape = Shape::of(&ctx, &selection);
+    let rows = if order.is_empty() {
+        ctx.page_in_rowid_order(filter.as_ref(), inner, &shape, offset, limit)
+    } else {
+        let mut combos = ctx.matching_combos(filter.as_ref(), inner);
         combos.sort_by(|a, b| {
             let ord = order
                 .iter()
@@ -49,41 +175,105 @@ pub fn load(db: &Database, request: Members<'_>) -> Result<Vec<Map<String, Json>
                 .unwrap_or(Ordering::Equal);
             if descending { ord.reverse() } else { ord }
         });
-    }
-    let offset = usize::try_from(offset).unwrap_or(usize::MAX);
-    let limit = limit
-        .filter(|l| *l >= 0)
-        .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-    // Only the rows of the page asked for are turned into JSON.
-    let page = || combos.iter().skip(offset).take(limit);
-    let rows: Vec<Map<String, Json>> = match &selection {
-        Selection::Count(extra) => {
-            let mut row = Map::new();
-            row.insert("COUNT(*)".into(), Json::from(combos.len() as u64));
-            for (name, col) in extra {
-                let v = combos
-                    .first()
-                    .map_or(Json::Null, |c| ctx.cell(c, *col).to_json());
-                row.insert(name.clone(), v);
-            }
-            vec![row].into_iter().skip(offset).take(limit).collect()
+        let main_row = |c: &Combo| c[0].and_then(|id| ctx.main.row(id)).unwrap_or_default();
+        if shape.count {
+            let first = combos.first().map(|c| shape.cells(&ctx, c, main_row(c)));
+            shape
+                .count_row(combos.len(), first)
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .collect()
+        } else {
+            // Only the rows of the page asked for are projected.
+            combos
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|c| shape.cells(&ctx, c, main_row(c)))
+                .collect()
         }
-        Selection::All => page()
-            .map(|c| {
-                ctx.main
-                    .row_json(ctx.main.row(c[0].unwrap_or_default()).unwrap_or_default())
-            })
-            .collect(),
-        Selection::Fields(fields) => page()
-            .map(|c| {
-                fields
-                    .iter()
-                    .map(|(name, col)| (name.clone(), ctx.cell(c, *col).to_json()))
-                    .collect()
-            })
-            .collect(),
     };
-    Ok(rows)
+    Ok(Page {
+        names: shape.names,
+        rows,
+    })
+}
+
+/// The columns of a reply: their names (each once, in the order first asked for; a
+/// name asked for again keeps its place, as a JSON object's member does) and where each
+/// cell comes from.
+struct Shape {
+    names: Vec<String>,
+    /// Per column asked for: its place among `names` and where it comes from.
+    sources: Vec<(usize, ColRef)>,
+    /// A `COUNT(*)`: one row, the count first.
+    count: bool,
+}
+
+impl Shape {
+    fn of(ctx: &Context<'_>, selection: &Selection) -> Shape {
+        let mut shape = Shape {
+            names: Vec::new(),
+            sources: Vec::new(),
+            count: false,
+        };
+        let fields: Vec<(String, ColRef)> = match selection {
+            Selection::All => ctx
+                .main
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(column, c)| (c.name.clone(), ColRef { source: 0, column }))
+                .collect(),
+            Selection::Fields(fields) => fields.clone(),
+            Selection::Count(extra) => {
+                shape.count = true;
+                shape.names.push("COUNT(*)".into());
+                extra.clone()
+            }
+        };
+        for (name, col) in fields {
+            let slot = match shape.names.iter().position(|n| *n == name) {
+                Some(slot) => slot,
+                None => {
+                    shape.names.push(name);
+                    shape.names.len() - 1
+                }
+            };
+            shape.sources.push((slot, col));
+        }
+        shape
+    }
+
+    /// The cells of one matched combination.
+    fn cells<'db>(
+        &self,
+        ctx: &Context<'db>,
+        combo: &[Option<i64>],
+        main_row: &'db [Value],
+    ) -> Vec<Cow<'db, Value>> {
+        let mut cells = vec![Cow::Borrowed(&NULL); self.names.len()];
+        for (slot, col) in &self.sources {
+            cells[*slot] = Cow::Borrowed(ctx.cell_in(combo, main_row, *col));
+        }
+        cells
+    }
+
+    /// The one row a `COUNT(*)` answers: the count, then any other field asked for, taken
+    /// from the first matching row (NULL when none matched).
+    fn count_row<'db>(
+        &self,
+        count: usize,
+        first: Option<Vec<Cow<'db, Value>>>,
+    ) -> Option<Vec<Cow<'db, Value>>> {
+        let mut row = first.unwrap_or_else(|| vec![Cow::Borrowed(&NULL); self.names.len()]);
+        // The count's own place, unless a column of that name took it over.
+        if !self.sources.iter().any(|(slot, _)| *slot == 0) {
+            row[0] = Cow::Owned(Value::Int(count as i128));
+        }
+        Some(row)
+    }
 }
 
 /// The rowids of `table` matched by a `where` member (all rows when it is absent), in
@@ -98,11 +288,11 @@ pub fn matching_rowids(
         None | Some(Json::Null) => None,
         Some(w) => parse_where(&mut ctx, w)?,
     };
-    let mut ids: Vec<i64> = ctx
-        .matching_combos(filter.as_ref(), false)
-        .into_iter()
-        .filter_map(|c| c[0])
-        .collect();
+    let mut ids: Vec<i64> = Vec::new();
+    ctx.each_match(filter.as_ref(), false, |combo, _| {
+        ids.extend(combo[0]);
+        true
+    });
     ids.dedup();
     Ok(ids)
 }
@@ -143,6 +333,9 @@ struct Join<'db> {
 /// One result row before projection: a rowid per source (None = LEFT JOIN miss).
 type Combo = Vec<Option<i64>>;
 
+/// The cell of a missing row or column.
+static NULL: Value = Value::Null;
+
 struct Context<'db> {
     db: &'db Database,
     main: &'db Table,
@@ -166,11 +359,25 @@ impl<'db> Context<'db> {
         }
     }
 
-    fn cell<'a>(&'a self, combo: &Combo, col: ColRef) -> &'a Value {
+    fn cell(&self, combo: &[Option<i64>], col: ColRef) -> &'db Value {
         combo[col.source]
             .and_then(|rowid| self.source(col.source).row(rowid))
             .and_then(|row| row.get(col.column))
-            .unwrap_or(&Value::Null)
+            .unwrap_or(&NULL)
+    }
+
+    /// [`Context::cell`] when the main table's row is at hand (no lookup for its cells).
+    fn cell_in(&self, combo: &[Option<i64>], main_row: &'db [Value], col: ColRef) -> &'db Value {
+        if col.source == 0 {
+            main_row.get(col.column).unwrap_or(&NULL)
+        } else {
+            self.cell(combo, col)
+        }
+    }
+
+    /// Whether a combination passes the filter (no filter passes everything).
+    fn passes(&self, filter: Option<&Expr>, combo: &[Option<i64>], main_row: &'db [Value]) -> bool {
+        filter.is_none_or(|f| f.eval(&|col| self.cell_in(combo, main_row, col)) == Some(true))
     }
 
     fn column_type(&self, col: ColRef) -> ColumnType {
@@ -328,20 +535,84 @@ impl<'db> Context<'db> {
         })
     }
 
-    fn matching_combos(&self, filter: Option<&Expr>, inner: bool) -> Vec<Combo> {
-        let mut out = Vec::new();
-        let pinned: Vec<(i64, &[Value])>;
-        let rows: Box<dyn Iterator<Item = (i64, &[Value])>> = match self.pinned_ids(filter) {
-            Some(ids) => {
-                pinned = ids
-                    .into_iter()
-                    .filter_map(|id| self.main.row(id).map(|r| (id, r)))
-                    .collect();
-                Box::new(pinned.iter().copied())
-            }
-            None => Box::new(self.main.rows()),
+    /// The bounds a filter puts on `id` at its top level with `<`, `<=`, `>` and `>=` of
+    /// integers (inclusive; `None` when it puts none): rows outside them cannot match.
+    fn id_bounds(&self, filter: Option<&Expr>) -> Option<(i128, i128)> {
+        if !self.main.has_id() {
+            return None;
+        }
+        let id = self.main.column_index("id")?;
+        let tests: &[Expr] = match filter? {
+            Expr::And(items) => items,
+            other => std::slice::from_ref(other),
         };
-        for (rowid, row) in rows {
+        let (mut low, mut high) = (i128::MIN, i128::MAX);
+        let mut bounded = false;
+        for test in tests {
+            let Expr::Test { col, op, values } = test else {
+                continue;
+            };
+            let (ColRef { source: 0, column }, [Value::Int(n)]) = (col, values.as_slice()) else {
+                continue;
+            };
+            if *column != id {
+                continue;
+            }
+            match op {
+                Op::Gt => low = low.max(n.saturating_add(1)),
+                Op::Ge => low = low.max(*n),
+                Op::Lt => high = high.min(n.saturating_sub(1)),
+                Op::Le => high = high.min(*n),
+                _ => continue,
+            }
+            bounded = true;
+        }
+        bounded.then_some((low, high))
+    }
+
+    /// The main table's rows a filter may match, in rowid order: those it pins by `id` or
+    /// an indexed column, those within the bounds it puts on `id`, or else every row.
+    fn candidates(
+        &self,
+        filter: Option<&Expr>,
+    ) -> Box<dyn Iterator<Item = (i64, &'db [Value])> + 'db> {
+        let main = self.main;
+        if let Some(ids) = self.pinned_ids(filter) {
+            return Box::new(
+                ids.into_iter()
+                    .filter_map(move |id| main.row(id).map(|r| (id, r))),
+            );
+        }
+        if let Some((low, high)) = self.id_bounds(filter) {
+            let clamp = |n: i128| {
+                i64::try_from(n.clamp(i128::from(i64::MIN), i128::from(i64::MAX)))
+                    .unwrap_or_default()
+            };
+            if low > high || low > i128::from(i64::MAX) || high < i128::from(i64::MIN) {
+                return Box::new(std::iter::empty());
+            }
+            return Box::new(main.rows_between(clamp(low), clamp(high)));
+        }
+        Box::new(main.rows())
+    }
+
+    /// Calls `found` with every combination the filter matches (the main table's rowid
+    /// first, then one per joined table) and the main table's row, in the main table's
+    /// rowid order, for as long as `found` returns true.
+    fn each_match(
+        &self,
+        filter: Option<&Expr>,
+        inner: bool,
+        mut found: impl FnMut(&[Option<i64>], &'db [Value]) -> bool,
+    ) {
+        for (rowid, row) in self.candidates(filter) {
+            if self.joins.is_empty() {
+                let combo = [Some(rowid)];
+                if self.passes(filter, &combo, row) && !found(&combo, row) {
+                    return;
+                }
+                continue;
+            }
             let mut combos: Vec<Combo> = vec![vec![Some(rowid)]];
             for join in &self.joins {
                 let related = self.related(join, row, rowid);
@@ -364,13 +635,84 @@ impl<'db> Context<'db> {
                         .collect();
                 }
             }
-            out.extend(
-                combos
-                    .into_iter()
-                    .filter(|c| filter.is_none_or(|f| f.eval(self, c) == Some(true))),
-            );
+            for combo in &combos {
+                if self.passes(filter, combo, row) && !found(combo, row) {
+                    return;
+                }
+            }
         }
+    }
+
+    /// Every combination the filter matches, in the main table's rowid order.
+    fn matching_combos(&self, filter: Option<&Expr>, inner: bool) -> Vec<Combo> {
+        let mut out = Vec::new();
+        self.each_match(filter, inner, |combo, _| {
+            out.push(combo.to_vec());
+            true
+        });
         out
+    }
+
+    /// The rows of a `load_objects` without `order`: matched in rowid order and projected
+    /// only for the page asked for, the walk stopping once the page is full (`COUNT(*)`
+    /// counts without projecting anything but the first match).
+    fn page_in_rowid_order(
+        &self,
+        filter: Option<&Expr>,
+        inner: bool,
+        shape: &Shape,
+        offset: usize,
+        limit: usize,
+    ) -> Vec<Vec<Cow<'db, Value>>> {
+        let mut rows = Vec::new();
+        if shape.count {
+            if filter.is_none() && self.joins.is_empty() {
+                // Every row matches: the table knows how many it has.
+                let first = self
+                    .main
+                    .rows()
+                    .next()
+                    .map(|(rowid, row)| shape.cells(self, &[Some(rowid)], row));
+                rows.extend(
+                    shape
+                        .count_row(self.main.len(), first)
+                        .into_iter()
+                        .skip(offset)
+                        .take(limit),
+                );
+                return rows;
+            }
+            let mut count = 0;
+            let mut first = None;
+            self.each_match(filter, inner, |combo, row| {
+                if count == 0 {
+                    first = Some(shape.cells(self, combo, row));
+                }
+                count += 1;
+                true
+            });
+            rows.extend(
+                shape
+                    .count_row(count, first)
+                    .into_iter()
+                    .skip(offset)
+                    .take(limit),
+            );
+            return rows;
+        }
+        if limit == 0 {
+            return rows;
+        }
+        let mut skipped = 0;
+        self.each_match(filter, inner, |combo, row| {
+            if skipped < offset {
+                skipped += 1;
+                return true;
+            }
+            rows.push(shape.cells(self, combo, row));
+            rows.len() < limit
+        });
+        rows
     }
 }
 
@@ -512,12 +854,12 @@ enum Expr {
 
 impl Expr {
     /// SQL three-valued logic: `None` is unknown.
-    fn eval(&self, ctx: &Context<'_>, combo: &Combo) -> Option<bool> {
+    fn eval<'v>(&self, cell: &impl Fn(ColRef) -> &'v Value) -> Option<bool> {
         match self {
             Expr::And(items) => {
                 let mut result = Some(true);
                 for item in items {
-                    match item.eval(ctx, combo) {
+                    match item.eval(cell) {
                         Some(false) => return Some(false),
                         None => result = None,
                         Some(true) => {}
@@ -528,7 +870,7 @@ impl Expr {
             Expr::Or(items) => {
                 let mut result = Some(false);
                 for item in items {
-                    match item.eval(ctx, combo) {
+                    match item.eval(cell) {
                         Some(true) => return Some(true),
                         None => result = None,
                         Some(false) => {}
@@ -536,7 +878,7 @@ impl Expr {
                 }
                 result
             }
-            Expr::Test { col, op, values } => test(ctx.cell(combo, *col), *op, values),
+            Expr::Test { col, op, values } => test(cell(*col), *op, values),
         }
     }
 }
@@ -922,6 +1264,128 @@ mod tests {
             {"object": "cards", "field": "value", "operator": "<", "value": 20}
         ]});
         assert_eq!(ids(&db, req), vec![1]);
+    }
+
+    #[test]
+    fn bounds_on_id_find_what_a_scan_finds() {
+        let db = db();
+        let users = |filter: Json| ids(&db, json!({"object": "users", "where": {"users": filter}}));
+        assert_eq!(users(json!({"id": {">=": 2, "<": 4}})), vec![2, 3]);
+        assert_eq!(users(json!({"id": {">": 1, "<=": 2}})), vec![2]);
+        assert_eq!(users(json!({"id": {">": 3, "<": 2}})), Vec::<i64>::new());
+        assert_eq!(users(json!({"id": {">": u64::MAX}})), Vec::<i64>::new());
+        assert_eq!(users(json!({"id": {"<": -5}})), Vec::<i64>::new());
+        // Text compares loosely, as numbers: no bounds, the scan decides.
+        assert_eq!(users(json!({"id": {">=": "3"}})), vec![3, 4]);
+        // A bound inside an OR bounds nothing.
+        let req = json!({"object": "users", "where": [
+            {"field": "id", "operator": "<", "value": 2, "connector": "OR"},
+            {"field": "name", "operator": "=", "value": "Diana"}
+        ]});
+        assert_eq!(ids(&db, req), vec![1, 4]);
+        // A page and a count walk the same matches.
+        let req = json!({"object": "users", "where": {"users": {"id": {">": 1}}}, "limit": 2, "offset": 1});
+        assert_eq!(ids(&db, req), vec![3, 4]);
+        let req = json!({"object": "users", "fields": ["COUNT(*)", "name"], "where": {"users": {"id": {">": 1}}}});
+        let rows = load(&db, Members::of(&req, "b").unwrap()).unwrap();
+        assert_eq!(
+            Json::Object(rows[0].clone()),
+            json!({"COUNT(*)": 3, "name": "Bruno"})
+        );
+    }
+
+    #[test]
+    fn a_printed_reply_is_the_printed_json() {
+        let mut db = db();
+        let odd = json!([{"id": 9, "name": "Zoë \"quoted\" \\ \n\u{1}", "registration": "",
+            "begin_time": 18446744073709551615_u64, "end_time": -9223372036854775808_i64}]);
+        let rows: Vec<Map<String, Json>> = odd
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_object().unwrap().clone())
+            .collect();
+        db.insert("users", &rows).unwrap();
+        for req in [
+            json!({"object": "users"}),
+            json!({"object": "users", "where": {"users": {"id": 9}}}),
+            json!({"object": "users", "fields": ["name", "id", "name", "cards.value"]}),
+            json!({"object": "users", "fields": ["COUNT(*)", "name"], "where": {"users": {"id": 77}}}),
+            json!({"object": "cards", "fields": ["COUNT(*)", "users.name"]}),
+            json!({"object": "users", "order": ["descending", "name"], "limit": 3}),
+            json!({"object": "users", "limit": 0}),
+        ] {
+            let page = select(&db, Members::of(&req, "b").unwrap()).unwrap();
+            let mut printed = Vec::new();
+            page.print_reply("users", &mut printed);
+            let rows = load(&db, Members::of(&req, "b").unwrap()).unwrap();
+            let reply = json!({"users": rows.into_iter().map(Json::Object).collect::<Vec<_>>()});
+            assert_eq!(
+                String::from_utf8(printed).unwrap(),
+                serde_json::to_string(&reply).unwrap(),
+                "{req}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_printed_reply_holds_a_secret_where_the_journal_finds_one() {
+        use crate::journal::{Body, Kept};
+        let mut db = db();
+        let put = |db: &mut Database, table: &str, rows: Json| {
+            let rows: Vec<Map<String, Json>> = rows
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_object().unwrap().clone())
+                .collect();
+            db.insert(table, &rows).unwrap();
+        };
+        put(
+            &mut db,
+            "users",
+            json!([{"id": 7, "name": "P", "password": "x", "salt": "y"}]),
+        );
+        put(&mut db, "pins", json!([{"value": "1234", "user_id": 1}]));
+        // An open table may carry columns that make a row read as a where clause.
+        put(
+            &mut db,
+            "contacts",
+            json!([
+                {"name": "a", "value": "1", "field": "value", "object": "pins"},
+                {"name": "b", "value": "2", "field": "value", "object": "cards"},
+                {"name": "c", "value": "3", "field": "name"},
+                {"name": "d", "value": null, "field": "value", "object": "pins"},
+                {"name": "e", "panic_password": "p", "value": null}
+            ]),
+        );
+        let mut cases = 0;
+        for (table, filter) in [
+            ("users", json!({"users": {"id": 1}})),
+            ("users", json!({"users": {"id": 7}})),
+            ("cards", json!({"cards": {"user_id": 1}})),
+            ("pins", json!({"pins": {"user_id": 1}})),
+            ("contacts", json!({"contacts": {"name": "a"}})),
+            ("contacts", json!({"contacts": {"name": "b"}})),
+            ("contacts", json!({"contacts": {"name": "c"}})),
+            ("contacts", json!({"contacts": {"name": "d"}})),
+            ("contacts", json!({"contacts": {"name": "e"}})),
+        ] {
+            for fields in [json!([]), json!(["name"]), json!(["value", "field"])] {
+                let req = json!({"object": table, "where": filter, "fields": fields});
+                let Ok(page) = select(&db, Members::of(&req, "b").unwrap()) else {
+                    continue;
+                };
+                let mut printed = Vec::new();
+                page.print_reply(table, &mut printed);
+                let reply: Json = serde_json::from_slice(&printed).unwrap();
+                let kept_as_text =
+                    matches!(Body::keep(&reply, printed.clone().into()), Kept::Text(_));
+                assert_eq!(page.holds_secret(table), !kept_as_text, "{req}");
+                cases += 1;
+            }
+        }
+        assert!(cases > 20);
     }
 
     #[test]

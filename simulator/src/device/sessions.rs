@@ -3,6 +3,7 @@
 //! persisted, so a reboot or restart always drops them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -20,12 +21,13 @@ pub struct Sessions {
 }
 
 /// What the device remembers about a session.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Session {
     /// UTC epoch second the session was opened.
     pub opened_at: i64,
-    /// UTC epoch second of the last authenticated command.
-    pub last_used: i64,
+    /// UTC epoch second of the last authenticated command (moved by commands that only
+    /// read the device, so it is kept apart from the rest of the state's locking).
+    pub last_used: AtomicI64,
 }
 
 impl Sessions {
@@ -48,7 +50,7 @@ impl Sessions {
                     token.clone(),
                     Session {
                         opened_at: now,
-                        last_used: now,
+                        last_used: AtomicI64::new(now),
                     },
                 );
                 return token;
@@ -62,10 +64,10 @@ impl Sessions {
     }
 
     /// Marks the session used; returns whether it is live.
-    pub fn touch(&mut self, token: &str, now: i64) -> bool {
-        match self.live.get_mut(token) {
+    pub fn touch(&self, token: &str, now: i64) -> bool {
+        match self.live.get(token) {
             Some(s) => {
-                s.last_used = now;
+                s.last_used.store(now, Ordering::Relaxed);
                 true
             }
             None => false,

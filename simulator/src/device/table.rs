@@ -10,6 +10,7 @@
 //! the table. A write of many rows is all or nothing through an undo log
 //! ([`Database::atomically`]) rather than a copy of the database.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -190,6 +191,20 @@ impl Index {
         }
     }
 
+    /// Whether two rows have the same key (`key(a) == key(b)`, without building either).
+    fn same_key(&self, a: &[Value], b: &[Value]) -> bool {
+        let keyed = |row: &[Value]| {
+            self.columns
+                .iter()
+                .all(|&i| !matches!(row.get(i), None | Some(Value::Null)))
+        };
+        match (keyed(a), keyed(b)) {
+            (true, true) => self.columns.iter().all(|&i| a.get(i) == b.get(i)),
+            (false, false) => true,
+            _ => false,
+        }
+    }
+
     fn rowids(&self, key: &[Value]) -> impl Iterator<Item = i64> + '_ {
         self.entries.get(key).into_iter().flatten().copied()
     }
@@ -258,34 +273,36 @@ impl Table {
         self.indexes = indexes;
     }
 
-    /// Stores `row` at `rowid`, returning the row it replaces; keeps the indexes and the
-    /// undo log.
-    fn put(&mut self, rowid: i64, row: Vec<Value>) -> Option<Vec<Value>> {
+    /// Stores `row` at `rowid`, replacing any row there; keeps the indexes and the undo
+    /// log (which takes the replaced row).
+    fn put(&mut self, rowid: i64, row: Vec<Value>) {
         for index in &mut self.indexes {
             index.add(rowid, &row);
         }
         let old = self.rows.insert(rowid, row);
         self.forget(rowid, old.as_deref());
         if let Some(undo) = &mut self.undo {
-            undo.rows.push((rowid, old.clone()));
+            undo.rows.push((rowid, old));
         }
         if let Some(changed) = &mut self.changed {
             changed.insert(rowid);
         }
-        old
     }
 
-    /// Removes the row at `rowid`; keeps the indexes and the undo log.
-    fn take(&mut self, rowid: i64) -> Option<Vec<Value>> {
-        let old = self.rows.remove(&rowid)?;
+    /// Removes the row at `rowid`, saying whether there was one; keeps the indexes and the
+    /// undo log (which takes the removed row).
+    fn take(&mut self, rowid: i64) -> bool {
+        let Some(old) = self.rows.remove(&rowid) else {
+            return false;
+        };
         self.forget(rowid, Some(&old));
         if let Some(undo) = &mut self.undo {
-            undo.rows.push((rowid, Some(old.clone())));
+            undo.rows.push((rowid, Some(old)));
         }
         if let Some(changed) = &mut self.changed {
             changed.insert(rowid);
         }
-        Some(old)
+        true
     }
 
     /// Drops `old` (the row that was at `rowid`) from the indexes, unless the row now at
@@ -296,7 +313,7 @@ impl Table {
         };
         let now = self.rows.get(&rowid);
         for index in &mut self.indexes {
-            let same = now.is_some_and(|n| index.key(n) == index.key(old));
+            let same = now.is_some_and(|n| index.same_key(n, old));
             if !same {
                 index.remove(rowid, old);
             }
@@ -390,6 +407,16 @@ impl Table {
         self.rows.iter().map(|(id, r)| (*id, r.as_slice()))
     }
 
+    /// Rows whose rowid is between `low` and `high` (both included), in rowid order.
+    pub fn rows_between(&self, low: i64, high: i64) -> impl Iterator<Item = (i64, &[Value])> {
+        // An empty range (low above high) would make the map panic.
+        (low <= high)
+            .then(|| self.rows.range(low..=high))
+            .into_iter()
+            .flatten()
+            .map(|(id, r)| (*id, r.as_slice()))
+    }
+
     /// One row by rowid.
     pub fn row(&self, rowid: i64) -> Option<&[Value]> {
         self.rows.get(&rowid).map(Vec::as_slice)
@@ -451,10 +478,10 @@ impl Table {
     }
 
     /// Resolves the columns of a written row, adding new ones to an open table.
-    fn resolve_written_columns(
+    fn resolve_written_columns<'r>(
         &mut self,
-        row: &Map<String, Json>,
-    ) -> Result<Vec<(usize, Json)>, TableError> {
+        row: &'r Map<String, Json>,
+    ) -> Result<Vec<(usize, &'r Json)>, TableError> {
         let mut out = Vec::with_capacity(row.len());
         for (name, value) in row {
             let index = match self.column_index(name) {
@@ -483,7 +510,7 @@ impl Table {
                     });
                 }
             };
-            out.push((index, value.clone()));
+            out.push((index, value));
         }
         Ok(out)
     }
@@ -705,21 +732,22 @@ impl Database {
     }
 
     /// `create_objects`: inserts every row or none; returns the new ids in input order.
-    pub fn insert(
+    pub fn insert<M: Borrow<Map<String, Json>>>(
         &mut self,
         table: &str,
-        rows: &[Map<String, Json>],
+        rows: &[M],
     ) -> Result<Vec<i64>, TableError> {
         self.atomically(|db| db.insert_each(table, rows))
     }
 
-    fn insert_each(
+    fn insert_each<M: Borrow<Map<String, Json>>>(
         &mut self,
         table: &str,
-        rows: &[Map<String, Json>],
+        rows: &[M],
     ) -> Result<Vec<i64>, TableError> {
         let mut inserted = Vec::with_capacity(rows.len());
         for members in rows {
+            let members = members.borrow();
             let next = self.table(table)?.next_rowid();
             let (rowid, row) = self.build_row(table, members, next)?;
             let t = self.table(table)?;
@@ -839,7 +867,7 @@ impl Database {
         let mut count = 0;
         let mut removed = Vec::new();
         for id in rowids {
-            if t.take(*id).is_some() {
+            if t.take(*id) {
                 count += 1;
                 removed.push(*id);
             }
@@ -876,7 +904,7 @@ impl Database {
                     };
                     for id in &ids {
                         for rowid in child.rowids_with(i, *id) {
-                            if child.take(rowid).is_some() {
+                            if child.take(rowid) {
                                 gone.push(rowid);
                             }
                         }
@@ -892,21 +920,22 @@ impl Database {
 
     /// `create_or_modify_objects`: updates rows whose key exists (`id`, or the natural key
     /// of a link table), inserts the others; all or nothing.
-    pub fn upsert(
+    pub fn upsert<M: Borrow<Map<String, Json>>>(
         &mut self,
         table: &str,
-        rows: &[Map<String, Json>],
+        rows: &[M],
     ) -> Result<Upserted, TableError> {
         self.atomically(|db| db.upsert_each(table, rows))
     }
 
-    fn upsert_each(
+    fn upsert_each<M: Borrow<Map<String, Json>>>(
         &mut self,
         table: &str,
-        rows: &[Map<String, Json>],
+        rows: &[M],
     ) -> Result<Upserted, TableError> {
         let mut ids = Vec::with_capacity(rows.len());
         for members in rows {
+            let members = members.borrow();
             let existing = self.existing_key_row(table, members)?;
             match existing {
                 Some(rowid) => {

@@ -32,7 +32,7 @@ impl Device {
 
     /// One configuration value.
     pub fn config_value(&self, section: &str, key: &str) -> Option<String> {
-        self.lock().config.value(section, key).map(str::to_owned)
+        self.read().config.value(section, key).map(str::to_owned)
     }
 
     /// `set_system_time.fcgi`: members `day month year hour minute second`, local time.

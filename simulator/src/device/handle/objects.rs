@@ -18,7 +18,7 @@ impl Device {
 
     /// `load_objects.fcgi`: the reply object `{"<table>": [rows]}`.
     pub fn load_objects(&self, request: Members<'_>) -> Result<Json, DeviceError> {
-        let s = self.lock();
+        let s = self.read();
         let table = Self::table_name(&s, &request)?;
         let rows = query::load(&s.db, request)?;
         let mut reply = Map::new();
@@ -27,6 +27,21 @@ impl Device {
             Json::Array(rows.into_iter().map(Json::Object).collect()),
         );
         Ok(Json::Object(reply))
+    }
+
+    /// `load_objects.fcgi` printed straight from the tables: the reply's text (what
+    /// printing [`Device::load_objects`] gives), and whether it holds a secret the journal
+    /// must mask.
+    pub(crate) fn load_objects_printed(
+        &self,
+        request: Members<'_>,
+    ) -> Result<(Vec<u8>, bool), DeviceError> {
+        let s = self.read();
+        let table = Self::table_name(&s, &request)?;
+        let page = query::select(&s.db, request)?;
+        let mut text = Vec::with_capacity(256);
+        page.print_reply(table, &mut text);
+        Ok((text, page.holds_secret(table)))
     }
 
     /// `create_objects.fcgi`: the new ids in input order.

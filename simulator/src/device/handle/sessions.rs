@@ -21,13 +21,13 @@ impl Device {
 
     /// Whether `token` is a live session (`session_is_valid.fcgi`).
     pub fn session_is_valid(&self, token: &str) -> bool {
-        self.lock().sessions.is_valid(token)
+        self.read().sessions.is_valid(token)
     }
 
     /// Checks the session of an authenticated command; on refusal returns the device's
     /// error text for `command`.
     pub fn authorize(&self, token: Option<&str>, command: &str) -> Result<(), String> {
-        let mut s = self.lock();
+        let s = self.read();
         let now = s.clock.now_utc();
         match token {
             Some(t) if s.sessions.touch(t, now) => Ok(()),

@@ -1,0 +1,217 @@
+//! Tenant start-up (BENCHMARKS.md): how long a core starting over an existing tenant
+//! takes until every terminal is known to be in sync, and how much memory it holds then.
+//! `bench/tenant_startup.sh` runs it in two steps against a fleet served by `acs-sim fleet`
+//! in a process of its own (so the resident set measured is the core's alone):
+//!
+//! ```text
+//! tenant_startup build DB MANIFEST MEMBERS   # a tenant with MEMBERS members holding a card,
+//!                                            # every terminal of the fleet's manifest
+//!                                            # registered at one door; nothing synced yet
+//! tenant_startup start DB MEMBERS TERMINALS  # a fresh process: open the store, start the
+//!                                            # sync engine, wait until every terminal is in
+//!                                            # sync holding every member
+//! ```
+//!
+//! `start` prints the time from opening the store until the whole board is in sync (and
+//! when the first and the last terminal got there), the resident set then and its peak,
+//! and a `RESULT:` line.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use acs_core::Core;
+use acs_core::card::WiegandCard;
+use acs_core::domain::{
+    AcsId, Credential, CredentialId, CredentialValue, Membership, MembershipId, Person, PersonId,
+    TenantId,
+};
+use acs_core::store::{SqliteStore, Store};
+use acs_core::sync::{SyncEngine, SyncOptions};
+use serde_json::{Value as Json, json};
+
+fn resident_mib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0_u64)
+        / 1024
+}
+
+async fn post(client: &reqwest::Client, url: &str, key: &str, body: Json) -> anyhow::Result<u64> {
+    let reply: Json = client
+        .post(url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    reply["id"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("refused: {reply}"))
+}
+
+async fn build(db: &str, manifest: &str, members: u32) -> anyhow::Result<()> {
+    let manifest: Json = serde_json::from_str(&std::fs::read_to_string(manifest)?)?;
+    let urls: Vec<String> = manifest["devices"]
+        .as_array()
+        .ok_or_else(|| anyhow::anyhow!("no devices in the manifest"))?
+        .iter()
+        .filter_map(|d| d["url"].as_str().map(str::to_owned))
+        .collect();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(std::path::Path::new(db))?);
+    let core = Core::new(store);
+    let (tenant, key) = core
+        .create_tenant("bench", "Bench")
+        .await
+        .map_err(|e| anyhow::anyhow!(e.detail))?;
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/v1", api.local_addr()?);
+    tokio::spawn(acs_core::serve(api, core.clone(), std::future::pending()));
+    let client = reqwest::Client::new();
+    let key = key.secret;
+    let site = post(
+        &client,
+        &format!("{base}/sites"),
+        &key,
+        json!({"name": "S", "timezone": "UTC"}),
+    )
+    .await?;
+    let facility = post(
+        &client,
+        &format!("{base}/facilities"),
+        &key,
+        json!({"site_id": site, "name": "F"}),
+    )
+    .await?;
+    let door = post(
+        &client,
+        &format!("{base}/doors"),
+        &key,
+        json!({"facility_id": facility, "name": "D", "supported_auth_types": {"in": ["card"]}}),
+    )
+    .await?;
+    for url in &urls {
+        post(
+            &client,
+            &format!("{base}/terminals"),
+            &key,
+            json!({"facility_id": facility, "model": "idface", "address": url,
+                   "login": "admin", "password": "admin", "door_ids": [door]}),
+        )
+        .await?;
+    }
+    let caller = core
+        .authenticate(&key)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.detail))?
+        .ok_or_else(|| anyhow::anyhow!("key"))?;
+    let tenant_id = TenantId::new(tenant.id);
+    let now = core.now();
+    for from in (0..members).step_by(1_000) {
+        let to = (from + 1_000).min(members);
+        core.write(&caller, 3 * (to - from) as usize, move |_, plan| {
+            for i in from..to {
+                let person = Person::new(
+                    PersonId::new(plan.next_id()?),
+                    tenant_id,
+                    AcsId::parse(&format!("E-{i}"))?,
+                    &format!("Member {i}"),
+                );
+                let card = Credential::issue(
+                    CredentialId::new(plan.next_id()?),
+                    tenant_id,
+                    person.id,
+                    CredentialValue::Card(WiegandCard::new(1, i)),
+                    now,
+                );
+                let member = Membership::new(
+                    MembershipId::new(plan.next_id()?),
+                    tenant_id,
+                    person.id,
+                    now,
+                );
+                plan.put(person, None);
+                plan.put(card, None);
+                plan.put(member, None);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!(e.detail))?;
+    }
+    println!(
+        "built {db}: {members} members with a card, {} terminals",
+        urls.len()
+    );
+    Ok(())
+}
+
+async fn start(db: &str, members: usize, terminals: usize) -> anyhow::Result<()> {
+    let before = resident_mib("VmRSS:");
+    let started = Instant::now();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(std::path::Path::new(db))?);
+    let core = Core::new(store);
+    let engine = SyncEngine::spawn(
+        core.clone(),
+        SyncOptions {
+            retry_initial: Duration::from_millis(100),
+            ..SyncOptions::default()
+        },
+    );
+    engine
+        .board()
+        .wait_until(|b| b.values().any(|s| s.in_sync && s.people == members))
+        .await;
+    let first = started.elapsed();
+    engine
+        .board()
+        .wait_until(|b| {
+            b.len() == terminals && b.values().all(|s| s.in_sync && s.people == members)
+        })
+        .await;
+    let all = started.elapsed();
+    let rss = resident_mib("VmRSS:");
+    let peak = resident_mib("VmHWM:");
+    println!(
+        "{}",
+        json!({
+            "members": members,
+            "terminals": terminals,
+            "first_terminal_in_sync_s": (first.as_secs_f64() * 10.0).round() / 10.0,
+            "every_terminal_in_sync_s": (all.as_secs_f64() * 10.0).round() / 10.0,
+            "rss_before_mib": before,
+            "rss_in_sync_mib": rss,
+            "rss_peak_mib": peak,
+        })
+    );
+    println!(
+        "RESULT: tenant start-up, {members} members x {terminals} terminals: every terminal in \
+         sync after {:.1} s, core RSS {rss} MiB (peak {peak} MiB); target: recorded",
+        all.as_secs_f64()
+    );
+    engine.shutdown().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["build", db, manifest, members] => build(db, manifest, members.parse()?).await,
+        ["start", db, members, terminals] => start(db, members.parse()?, terminals.parse()?).await,
+        _ => anyhow::bail!(
+            "usage: tenant_startup build DB MANIFEST MEMBERS | tenant_startup start DB MEMBERS TERMINALS"
+        ),
+    }
+}
