@@ -10,6 +10,7 @@
 //! of it or nothing.
 
 mod checkpoint;
+mod columns;
 pub mod outbox;
 pub mod seal;
 pub mod sealed;

@@ -11,7 +11,11 @@
 //!   fan-out of events to them, their delivery log);
 //! - `tenants` (with their API keys), `ids` (the id sequence), `applied` (what the sync
 //!   engine applied to each terminal);
+//! - `readers` – the pool of read-only connections reads go through;
 //! - `sql` – conversions and statement plumbing they share.
+//!
+//! Writes go through one connection behind a mutex (SQLite has one writer anyway); reads
+//! take a connection of the reader pool, so they never wait for a write in progress.
 
 mod access_events;
 mod applied;
@@ -20,6 +24,7 @@ mod commit;
 mod idempotency;
 mod ids;
 mod outbox;
+mod readers;
 mod records;
 mod schema;
 mod secrets;
@@ -37,17 +42,19 @@ use jiff::Timestamp;
 use rusqlite::Connection;
 use serde_json::Value as Json;
 
+use self::readers::{Reader, Readers};
 use super::checkpoint::Checkpointer;
 use super::{
     AccessEventRow, ApiKeyRow, Blob, Change, DeliveryOutcome, DeliveryRow, IdempotentReply, Kind,
     MessageRow, Record, Store, StoreError, TenantRow, WebhookRow,
 };
 
-/// SQLite behind one connection (writes are serialised by SQLite anyway; the embedded
-/// store favours simplicity over read parallelism).
+/// SQLite: one writing connection, and a pool of reading ones for a database file.
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// `None` for a private in-memory database (its reads use `conn`).
+    readers: Option<Readers>,
     /// Stopped after the connection above is closed (fields drop in order).
     _checkpointer: Option<Checkpointer>,
 }
@@ -72,7 +79,8 @@ impl SqliteStore {
             super::checkpoint::KEEP_LOG_BYTES,
         )?;
         let checkpointer = Checkpointer::start(path)?;
-        let store = SqliteStore::prepare(conn, Some(checkpointer))?;
+        let mut store = SqliteStore::prepare(conn, Some(checkpointer))?;
+        store.readers = Some(Readers::new(path));
         // SQLite creates the log and index with the database's mode; set it anyway.
         for suffix in ["-wal", "-shm"] {
             let mut companion = path.as_os_str().to_owned();
@@ -99,14 +107,43 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let store = SqliteStore {
             conn: Mutex::new(conn),
+            readers: None,
             _checkpointer: checkpointer,
         };
         store.migrate()?;
         Ok(store)
     }
 
+    /// The writing connection.
     fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A connection for one read: a pooled reader, or the writing connection of an
+    /// in-memory database.
+    fn read(&self) -> Result<Read<'_>, StoreError> {
+        Ok(match &self.readers {
+            Some(readers) => Read::Pooled(readers.get()?),
+            None => Read::Writer(self.lock()),
+        })
+    }
+}
+
+/// A connection lent for one read.
+#[derive(Debug)]
+enum Read<'a> {
+    Pooled(Reader<'a>),
+    Writer(MutexGuard<'a, Connection>),
+}
+
+impl std::ops::Deref for Read<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            Read::Pooled(reader) => reader,
+            Read::Writer(conn) => conn,
+        }
     }
 }
 
@@ -136,7 +173,7 @@ impl Store for SqliteStore {
     }
 
     fn tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
-        tenants::list(&self.lock())
+        tenants::list(&*self.read()?)
     }
 
     fn insert_api_key(
@@ -150,11 +187,11 @@ impl Store for SqliteStore {
     }
 
     fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
-        tenants::api_key_by_hash(&self.lock(), hash)
+        tenants::api_key_by_hash(&*self.read()?, hash)
     }
 
     fn api_keys(&self, tenant_id: u64) -> Result<Vec<ApiKeyRow>, StoreError> {
-        tenants::api_keys(&self.lock(), tenant_id)
+        tenants::api_keys(&*self.read()?, tenant_id)
     }
 
     fn revoke_api_key(&self, tenant_id: u64, key_id: u64) -> Result<bool, StoreError> {
@@ -186,7 +223,7 @@ impl Store for SqliteStore {
     }
 
     fn owner_of(&self, tenant_id: u64, record_id: u64) -> Result<Option<u64>, StoreError> {
-        records::owner_of(&self.lock(), tenant_id, record_id)
+        records::owner_of(&*self.read()?, tenant_id, record_id)
     }
 
     fn records_of_kind(
@@ -205,15 +242,15 @@ impl Store for SqliteStore {
         scope: &str,
         prefix: &str,
     ) -> Result<Vec<u64>, StoreError> {
-        unique_keys::holders_of_prefix(&self.lock(), tenant_id, scope, prefix)
+        unique_keys::holders_of_prefix(&*self.read()?, tenant_id, scope, prefix)
     }
 
     fn claim(&self, tenant_id: u64, scope: &str, value: &str) -> Result<Option<u64>, StoreError> {
-        unique_keys::holder(&self.lock(), tenant_id, scope, value)
+        unique_keys::holder(&*self.read()?, tenant_id, scope, value)
     }
 
     fn blob(&self, tenant_id: u64, record_id: u64) -> Result<Option<Blob>, StoreError> {
-        records::blob(&self.lock(), tenant_id, record_id)
+        records::blob(&*self.read()?, tenant_id, record_id)
     }
 
     fn idempotent_reply(
@@ -221,11 +258,11 @@ impl Store for SqliteStore {
         tenant_id: u64,
         key: &str,
     ) -> Result<Option<IdempotentReply>, StoreError> {
-        idempotency::reply(&self.lock(), tenant_id, key)
+        idempotency::reply(&*self.read()?, tenant_id, key)
     }
 
     fn applied(&self, tenant_id: u64, terminal_id: u64) -> Result<Vec<(String, Json)>, StoreError> {
-        applied::of_terminal(&self.lock(), tenant_id, terminal_id)
+        applied::of_terminal(&*self.read()?, tenant_id, terminal_id)
     }
 
     fn set_applied(
@@ -243,19 +280,19 @@ impl Store for SqliteStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<AccessEventRow>, StoreError> {
-        access_events::page(&self.lock(), tenant_id, after, limit)
+        access_events::page(&*self.read()?, tenant_id, after, limit)
     }
 
     fn claim_owner(&self, scope: &str, value: &str) -> Result<Option<(u64, u64)>, StoreError> {
-        unique_keys::holder_in_any_tenant(&self.lock(), scope, value)
+        unique_keys::holder_in_any_tenant(&*self.read()?, scope, value)
     }
 
     fn due_messages(&self, now: Timestamp, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
-        outbox::due(&self.lock(), now, limit)
+        outbox::due(&*self.read()?, now, limit)
     }
 
     fn next_message_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        outbox::next_due(&self.lock())
+        outbox::next_due(&*self.read()?)
     }
 
     fn record_delivery(
@@ -272,7 +309,7 @@ impl Store for SqliteStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<MessageRow>, StoreError> {
-        outbox::page(&self.lock(), tenant_id, after, limit)
+        outbox::page(&*self.read()?, tenant_id, after, limit)
     }
 
     fn webhooks(&self, tenant_id: u64) -> Result<Vec<WebhookRow>, StoreError> {

@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, params};
 
 use super::sql::{id, run, sql_count, sql_id, timestamp};
+use crate::store::columns::millis;
 use crate::store::{Channel, DeliveryOutcome, MessageRow, MessageStatus, NewMessage, StoreError};
 
 /// Appends `message` for `tenant`, due at once.
@@ -50,11 +51,7 @@ pub(super) fn next_due(conn: &Connection) -> Result<Option<Timestamp>, StoreErro
         [],
         |r| r.get(0),
     )?;
-    ms.map(|ms| {
-        Timestamp::from_millisecond(ms)
-            .map_err(|e| StoreError::Corrupt(format!("outbox instant {ms}: {e}")))
-    })
-    .transpose()
+    ms.map(millis).transpose()
 }
 
 /// Records the outcome of one attempt at a pending message.
@@ -141,8 +138,7 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<MessageRow, Sto
             status: MessageStatus::parse(&status)
                 .ok_or_else(|| StoreError::Corrupt(format!("outbox status '{status}'")))?,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            next_attempt_at: Timestamp::from_millisecond(next_ms)
-                .map_err(|e| StoreError::Corrupt(format!("outbox instant {next_ms}: {e}")))?,
+            next_attempt_at: millis(next_ms)?,
             sent_at: sent_at.as_deref().map(timestamp).transpose()?,
             last_error,
         })

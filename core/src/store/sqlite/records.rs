@@ -112,7 +112,7 @@ pub(super) fn of_tenant(
     tenant_id: u64,
     filter: &str,
 ) -> Result<Vec<Record>, StoreError> {
-    let conn = store.lock();
+    let conn = store.read()?;
     let mut stmt = conn.prepare(&format!(
         "SELECT kind, id, data, version FROM records WHERE tenant_id = ?1 {filter} ORDER BY id"
     ))?;
@@ -127,7 +127,7 @@ pub(super) fn owned_by(
     tenant_id: u64,
     owner: u64,
 ) -> Result<Vec<Record>, StoreError> {
-    let conn = store.lock();
+    let conn = store.read()?;
     let mut stmt = conn.prepare_cached(
         "SELECT kind, id, data, version FROM records WHERE tenant_id = ?1 AND owner = ?2 ORDER BY id",
     )?;
@@ -142,7 +142,7 @@ pub(super) fn of_kind(
     after: u64,
     limit: usize,
 ) -> Result<Vec<Record>, StoreError> {
-    let conn = store.lock();
+    let conn = store.read()?;
     let mut stmt = conn.prepare_cached(
         "SELECT kind, id, data, version FROM records
          WHERE tenant_id = ?1 AND kind = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
