@@ -27,13 +27,19 @@ mod invitations;
 mod keys;
 mod members;
 mod outbox;
+mod paging;
 mod people;
 mod phones;
 pub mod problem;
 pub mod rate_limit;
 mod schedules;
+mod terminals;
 mod topology;
 mod webhooks;
+
+pub(crate) use paging::{
+    Items, MAX_PAGE, PageQuery, PageResult, list_page, list_query, page_query, snapshot_page,
+};
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Query};
@@ -118,14 +124,14 @@ pub fn router(core: Core) -> Router {
         )
         .route(
             "/terminals",
-            post(topology::create_terminal).get(topology::list_terminals),
+            post(terminals::create_terminal).get(terminals::list_terminals),
         )
         .route(
             "/terminals/{id}",
-            get(topology::get_terminal)
-                .put(topology::replace_terminal)
-                .patch(topology::patch_terminal)
-                .delete(topology::delete_terminal),
+            get(terminals::get_terminal)
+                .put(terminals::replace_terminal)
+                .patch(terminals::patch_terminal)
+                .delete(terminals::delete_terminal),
         )
         .route(
             "/terminals/{id}/desired-state",
@@ -336,20 +342,6 @@ impl FromRequestParts<ApiState> for Caller {
     }
 }
 
-/// `?limit=&after=`: at most `limit` items (1..=500, default 50) with an id above `after`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PageQuery {
-    /// Page size.
-    pub(crate) limit: Option<usize>,
-    /// Cursor: the last id of the previous page.
-    pub(crate) after: Option<u64>,
-}
-
-/// A page query, or why it could not be read (answered as a problem by [`page_query`]).
-pub(crate) type PageResult =
-    Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>;
-
 /// The `GET` list and `GET {id}` handlers of a resource the snapshot keeps in a map by
 /// id, e.g. `reads!(list_sites, get_site, "site", SiteId, |s| s.topology.sites, site_view);`.
 macro_rules! reads {
@@ -396,97 +388,6 @@ macro_rules! deletes {
     };
 }
 pub(crate) use deletes;
-
-/// The `(id, view)` items of a list, in id order, borrowed from a snapshot.
-pub(crate) type Items<'s> = Box<dyn Iterator<Item = (u64, Json)> + 's>;
-
-/// A page of the items `items` picks from the caller's snapshot (`?limit=&after=`), as
-/// the list endpoints answer it.
-pub(crate) async fn list_page(
-    core: &Core,
-    caller: &Caller,
-    query: PageResult,
-    items: impl for<'s> FnOnce(&'s Snapshot) -> Items<'s>,
-) -> Result<Response, AppError> {
-    snapshot_page(core, caller, page_query(query)?, items).await
-}
-
-/// [`list_page`] for a list whose query has filters besides the page, read with
-/// [`list_query`].
-pub(crate) async fn snapshot_page(
-    core: &Core,
-    caller: &Caller,
-    page: PageQuery,
-    items: impl for<'s> FnOnce(&'s Snapshot) -> Items<'s>,
-) -> Result<Response, AppError> {
-    core.read(caller.tenant, |s| page.page(items(s)))
-        .await?
-        .map(ok)
-}
-
-/// Reads the query of a list endpoint with filters, with problem+json errors.
-pub(crate) fn list_query<T>(
-    query: Result<Query<T>, axum::extract::rejection::QueryRejection>,
-) -> Result<T, AppError> {
-    query
-        .map(|Query(q)| q)
-        .map_err(|e| AppError::invalid("query", e.body_text()))
-}
-
-/// The largest page.
-pub(crate) const MAX_PAGE: usize = 500;
-
-impl PageQuery {
-    fn limit(self) -> Result<usize, AppError> {
-        match self.limit {
-            None => Ok(50),
-            Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            Some(_) => Err(AppError::invalid(
-                "limit",
-                format!("limit must be between 1 and {MAX_PAGE}"),
-            )),
-        }
-    }
-
-    /// The cursor and page size asked for: the page holds ids above the first, at most the
-    /// second of them.
-    pub(crate) fn window(&self) -> Result<(u64, usize), AppError> {
-        Ok((self.after.unwrap_or(0), self.limit()?))
-    }
-
-    /// One page of `items` (id, view), which must be in increasing id order:
-    /// `{"items": […], "next_after": <id> | null}`.
-    pub(crate) fn page(
-        self,
-        items: impl IntoIterator<Item = (u64, Json)>,
-    ) -> Result<Json, AppError> {
-        let limit = self.limit()?;
-        let after = self.after.unwrap_or(0);
-        let mut page: Vec<(u64, Json)> = items
-            .into_iter()
-            .filter(|(id, _)| *id > after)
-            .take(limit + 1)
-            .collect();
-        let more = page.len() > limit;
-        page.truncate(limit);
-        let next = if more {
-            page.last().map(|(id, _)| *id)
-        } else {
-            None
-        };
-        Ok(json!({
-            "items": page.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
-            "next_after": next,
-        }))
-    }
-}
-
-/// Reads the query of a list endpoint with problem+json errors.
-pub(crate) fn page_query(
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<PageQuery, AppError> {
-    list_query(query)
-}
 
 /// Runs a create: answers a repeated `Idempotency-Key` from the store, otherwise writes
 /// (remembering the reply in the same transaction) and answers 201 with the view.
