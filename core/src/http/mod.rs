@@ -38,17 +38,16 @@ mod topology;
 mod webhooks;
 
 pub(crate) use paging::{
-    Items, MAX_PAGE, PageQuery, PageResult, list_page, list_query, page_query, snapshot_page,
+    MAX_PAGE, PageQuery, PageResult, list_page, list_query, page_query, snapshot_page,
 };
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use crate::app::{Caller, Core, Idempotency, Plan};
 use crate::domain::Snapshot;

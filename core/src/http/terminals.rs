@@ -10,16 +10,18 @@
 //! refused (409); a device that does not answer now is accepted with its id unknown, and
 //! the reply's `probe` says why (the sync engine learns the id when it first reaches it).
 
+use std::collections::BTreeSet;
+
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::deletes;
-use super::input::{self, Input, OPERATING_MODES, name_of, named, path_id};
+use super::input::{Input, OPERATING_MODES, name_of, named, path_id};
 use super::reads;
 use super::topology::required;
-use super::{PageResult, create, get_one, list_page, ok, stored_reply};
+use super::{create, ok, stored_reply};
 use crate::app::{Caller, Core, Probe};
 use crate::domain::{
     DevicePassword, DoorId, FacilityId, OperatingMode, Snapshot, Terminal, TerminalId,

@@ -15,13 +15,12 @@ use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
 use super::deletes;
-use super::input::{self, FACILITY_KINDS, Input, OPERATING_MODES, name_of, named, path_id};
+use super::input::{self, FACILITY_KINDS, Input, name_of, named, path_id};
 use super::reads;
-use super::{PageResult, create, get_one, list_page, ok, stored_reply};
-use crate::app::{Caller, Core, Probe};
+use super::{PageResult, create, get_one, list_page, ok};
+use crate::app::{Caller, Core};
 use crate::domain::{
-    AuthType, DevicePassword, Direction, Door, DoorId, Facility, FacilityId, FacilityKind,
-    OperatingMode, Site, SiteId, Snapshot, Terminal, TerminalId, TerminalModel, TerminalSpec,
+    AuthType, Direction, Door, DoorId, Facility, FacilityId, FacilityKind, Site, SiteId, Snapshot,
     Topology,
 };
 use crate::error::AppError;
