@@ -16,15 +16,12 @@
 //! `cargo run --release -p acs-core --example read_under_writes -- 10000 20 200`
 //! (members, seconds per phase, people written per second).
 
+mod common;
+
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use acs_core::Core;
-use acs_core::card::WiegandCard;
-use acs_core::domain::{
-    AcsId, Credential, CredentialId, CredentialValue, Membership, MembershipId, Person, PersonId,
-    TenantId,
-};
 use acs_core::store::{SqliteStore, Store};
 use serde_json::{Value as Json, json};
 use tokio::task::JoinSet;
@@ -223,45 +220,7 @@ async fn main() -> anyhow::Result<()> {
         json!({"facility_id": facility, "name": "D", "supported_auth_types": {"in": ["card"]}}),
     )
     .await?;
-    let caller = core
-        .authenticate(&key)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.detail))?
-        .ok_or_else(|| anyhow::anyhow!("key"))?;
-    let tenant_id = TenantId::new(tenant.id);
-    let now = core.now();
-    for start in (0..members).step_by(1_000) {
-        let end = (start + 1_000).min(members);
-        core.write(&caller, 3 * (end - start) as usize, move |_, plan| {
-            for i in start..end {
-                let person = Person::new(
-                    PersonId::new(plan.next_id()?),
-                    tenant_id,
-                    AcsId::parse(&format!("E-{i}"))?,
-                    &format!("Member {i}"),
-                );
-                let card = Credential::issue(
-                    CredentialId::new(plan.next_id()?),
-                    tenant_id,
-                    person.id,
-                    CredentialValue::Card(WiegandCard::new(1, i)),
-                    now,
-                );
-                let member = Membership::new(
-                    MembershipId::new(plan.next_id()?),
-                    tenant_id,
-                    person.id,
-                    now,
-                );
-                plan.put(person, None);
-                plan.put(card, None);
-                plan.put(member, None);
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!(e.detail))?;
-    }
+    common::seed_members(&core, &key, tenant.id, members).await?;
     println!(
         "{members} members with a card; {READS_PER_SECOND} people pages/s and \
          {READS_PER_SECOND} decisions/s, {seconds} s per phase; machine: {} cores, load \

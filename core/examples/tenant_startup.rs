@@ -16,15 +16,12 @@
 //! when the first and the last terminal got there), the resident set then and its peak,
 //! and a `RESULT:` line.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use acs_core::Core;
-use acs_core::card::WiegandCard;
-use acs_core::domain::{
-    AcsId, Credential, CredentialId, CredentialValue, Membership, MembershipId, Person, PersonId,
-    TenantId,
-};
 use acs_core::store::{SqliteStore, Store};
 use acs_core::sync::{SyncEngine, SyncOptions};
 use serde_json::{Value as Json, json};
@@ -106,45 +103,7 @@ async fn build(db: &str, manifest: &str, members: u32) -> anyhow::Result<()> {
         )
         .await?;
     }
-    let caller = core
-        .authenticate(&key)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.detail))?
-        .ok_or_else(|| anyhow::anyhow!("key"))?;
-    let tenant_id = TenantId::new(tenant.id);
-    let now = core.now();
-    for from in (0..members).step_by(1_000) {
-        let to = (from + 1_000).min(members);
-        core.write(&caller, 3 * (to - from) as usize, move |_, plan| {
-            for i in from..to {
-                let person = Person::new(
-                    PersonId::new(plan.next_id()?),
-                    tenant_id,
-                    AcsId::parse(&format!("E-{i}"))?,
-                    &format!("Member {i}"),
-                );
-                let card = Credential::issue(
-                    CredentialId::new(plan.next_id()?),
-                    tenant_id,
-                    person.id,
-                    CredentialValue::Card(WiegandCard::new(1, i)),
-                    now,
-                );
-                let member = Membership::new(
-                    MembershipId::new(plan.next_id()?),
-                    tenant_id,
-                    person.id,
-                    now,
-                );
-                plan.put(person, None);
-                plan.put(card, None);
-                plan.put(member, None);
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!(e.detail))?;
-    }
+    common::seed_members(&core, &key, tenant.id, members).await?;
     println!(
         "built {db}: {members} members with a card, {} terminals",
         urls.len()
