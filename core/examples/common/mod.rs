@@ -10,7 +10,12 @@ use acs_core::domain::{
 
 /// Adds `members` people (`E-0`, `E-1`, …), each with card `1,i` and a membership, to the
 /// tenant of API key `key`.
-pub async fn seed_members(core: &Core, key: &str, tenant: u64, members: u32) -> anyhow::Result<()> {
+pub(crate) async fn seed_members(
+    core: &Core,
+    key: &str,
+    tenant: u64,
+    members: u32,
+) -> anyhow::Result<()> {
     let caller = core
         .authenticate(key)
         .await
