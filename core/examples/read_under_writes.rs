@@ -23,25 +23,11 @@ use std::time::{Duration, Instant};
 
 use acs_core::Core;
 use acs_core::store::{SqliteStore, Store};
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use tokio::task::JoinSet;
 
 /// Reads per second of each reader stream.
 const READS_PER_SECOND: u32 = 100;
-
-async fn post(client: &reqwest::Client, url: &str, key: &str, body: Json) -> anyhow::Result<u64> {
-    let reply: Json = client
-        .post(url)
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await?
-        .json()
-        .await?;
-    reply["id"]
-        .as_u64()
-        .ok_or_else(|| anyhow::anyhow!("refused: {reply}"))
-}
 
 /// Latencies of one stream, and how many of its requests failed.
 #[derive(Default)]
@@ -190,37 +176,15 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("acs.db"))?);
     let core = Core::new(store);
-    let (tenant, key) = core
-        .create_tenant("bench", "Bench")
-        .await
-        .map_err(|e| anyhow::anyhow!(e.detail))?;
-    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}/v1", api.local_addr()?);
-    tokio::spawn(acs_core::serve(api, core.clone(), std::future::pending()));
-    let client = reqwest::Client::new();
-    let key = key.secret;
-    let site = post(
-        &client,
-        &format!("{base}/sites"),
-        &key,
-        json!({"name": "S", "timezone": "UTC"}),
-    )
-    .await?;
-    let facility = post(
-        &client,
-        &format!("{base}/facilities"),
-        &key,
-        json!({"site_id": site, "name": "F"}),
-    )
-    .await?;
-    let door = post(
-        &client,
-        &format!("{base}/doors"),
-        &key,
-        json!({"facility_id": facility, "name": "D", "supported_auth_types": {"in": ["card"]}}),
-    )
-    .await?;
-    common::seed_members(&core, &key, tenant.id, members).await?;
+    let common::Venue {
+        tenant,
+        key,
+        base,
+        client,
+        door,
+        ..
+    } = common::venue(&core).await?;
+    common::seed_members(&core, &key, tenant, members).await?;
     println!(
         "{members} members with a card; {READS_PER_SECOND} people pages/s and \
          {READS_PER_SECOND} decisions/s, {seconds} s per phase; machine: {} cores, load \

@@ -39,20 +39,6 @@ fn resident_mib(field: &str) -> u64 {
         / 1024
 }
 
-async fn post(client: &reqwest::Client, url: &str, key: &str, body: Json) -> anyhow::Result<u64> {
-    let reply: Json = client
-        .post(url)
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await?
-        .json()
-        .await?;
-    reply["id"]
-        .as_u64()
-        .ok_or_else(|| anyhow::anyhow!("refused: {reply}"))
-}
-
 async fn build(db: &str, manifest: &str, members: u32) -> anyhow::Result<()> {
     let manifest: Json = serde_json::from_str(&std::fs::read_to_string(manifest)?)?;
     let urls: Vec<String> = manifest["devices"]
@@ -63,38 +49,16 @@ async fn build(db: &str, manifest: &str, members: u32) -> anyhow::Result<()> {
         .collect();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(std::path::Path::new(db))?);
     let core = Core::new(store);
-    let (tenant, key) = core
-        .create_tenant("bench", "Bench")
-        .await
-        .map_err(|e| anyhow::anyhow!(e.detail))?;
-    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}/v1", api.local_addr()?);
-    tokio::spawn(acs_core::serve(api, core.clone(), std::future::pending()));
-    let client = reqwest::Client::new();
-    let key = key.secret;
-    let site = post(
-        &client,
-        &format!("{base}/sites"),
-        &key,
-        json!({"name": "S", "timezone": "UTC"}),
-    )
-    .await?;
-    let facility = post(
-        &client,
-        &format!("{base}/facilities"),
-        &key,
-        json!({"site_id": site, "name": "F"}),
-    )
-    .await?;
-    let door = post(
-        &client,
-        &format!("{base}/doors"),
-        &key,
-        json!({"facility_id": facility, "name": "D", "supported_auth_types": {"in": ["card"]}}),
-    )
-    .await?;
+    let common::Venue {
+        tenant,
+        key,
+        base,
+        client,
+        facility,
+        door,
+    } = common::venue(&core).await?;
     for url in &urls {
-        post(
+        common::post(
             &client,
             &format!("{base}/terminals"),
             &key,
@@ -103,7 +67,7 @@ async fn build(db: &str, manifest: &str, members: u32) -> anyhow::Result<()> {
         )
         .await?;
     }
-    common::seed_members(&core, &key, tenant.id, members).await?;
+    common::seed_members(&core, &key, tenant, members).await?;
     println!(
         "built {db}: {members} members with a card, {} terminals",
         urls.len()

@@ -1,5 +1,10 @@
-//! What the core's benchmark examples share: a tenant filled with members who each hold a
-//! card, written straight through the application in batches of 1,000.
+//! What the core's benchmark examples share: a core serving its API on loopback with a
+//! tenant, one site, facility and card door ([`venue`]), `POST`s to that API ([`post`]),
+//! and the tenant filled with members who each hold a card, written straight through the
+//! application in batches of 1,000 ([`seed_members`]).
+
+// Each example compiles its own copy of this module and uses a part of it.
+#![allow(dead_code)]
 
 use acs_core::Core;
 use acs_core::card::WiegandCard;
@@ -7,6 +12,86 @@ use acs_core::domain::{
     AcsId, Credential, CredentialId, CredentialValue, Membership, MembershipId, Person, PersonId,
     TenantId,
 };
+use serde_json::{Value as Json, json};
+
+/// `POST url` with the API key; the new object's id, or what the API answered instead.
+pub(crate) async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: Json,
+) -> anyhow::Result<u64> {
+    let reply: Json = client
+        .post(url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    reply["id"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("refused: {reply}"))
+}
+
+/// A core's API on 127.0.0.1 with a fresh tenant and one site, facility and card door.
+pub(crate) struct Venue {
+    /// The tenant's id.
+    pub(crate) tenant: u64,
+    /// Its API key.
+    pub(crate) key: String,
+    /// `http://127.0.0.1:<port>/v1`.
+    pub(crate) base: String,
+    /// A client for it.
+    pub(crate) client: reqwest::Client,
+    /// The facility.
+    pub(crate) facility: u64,
+    /// The door, taking cards in.
+    pub(crate) door: u64,
+}
+
+/// Serves `core`'s API on a free loopback port and creates the tenant `bench` with one
+/// site (UTC), facility and card door.
+pub(crate) async fn venue(core: &Core) -> anyhow::Result<Venue> {
+    let (tenant, key) = core
+        .create_tenant("bench", "Bench")
+        .await
+        .map_err(|e| anyhow::anyhow!(e.detail))?;
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/v1", api.local_addr()?);
+    tokio::spawn(acs_core::serve(api, core.clone(), std::future::pending()));
+    let client = reqwest::Client::new();
+    let key = key.secret;
+    let site = post(
+        &client,
+        &format!("{base}/sites"),
+        &key,
+        json!({"name": "S", "timezone": "UTC"}),
+    )
+    .await?;
+    let facility = post(
+        &client,
+        &format!("{base}/facilities"),
+        &key,
+        json!({"site_id": site, "name": "F"}),
+    )
+    .await?;
+    let door = post(
+        &client,
+        &format!("{base}/doors"),
+        &key,
+        json!({"facility_id": facility, "name": "D", "supported_auth_types": {"in": ["card"]}}),
+    )
+    .await?;
+    Ok(Venue {
+        tenant: tenant.id,
+        key,
+        base,
+        client,
+        facility,
+        door,
+    })
+}
 
 /// Adds `members` people (`E-0`, `E-1`, …), each with card `1,i` and a membership, to the
 /// tenant of API key `key`.
