@@ -193,6 +193,33 @@ async fn filed_pin_reason(api: &Api, door: u64) -> Json {
     reply.json["reason_code"].clone()
 }
 
+/// Every secret of the workflow still does its work, read through its sealed or digested
+/// form: the PIN and QR grant, the revoked PIN is denied and its holder still found, the
+/// cloud key lists its door, the invitation is found by its token.
+async fn every_secret_still_works(api: &Api, door: u64, token: &str, invitation_token: &str) {
+    assert_eq!(decide(api, door, json!({"pin": PIN})).await, "granted");
+    assert_eq!(decide(api, door, json!({"qr": QR})).await, "granted");
+    assert_eq!(
+        decide(api, door, json!({"pin": REVOKED_PIN})).await,
+        "denied"
+    );
+    assert_eq!(filed_pin_reason(api, door).await, "credential_revoked");
+    assert_eq!(
+        cloud_key_doors(api, token, CLOUD_PIN).await[0]["door_id"],
+        door
+    );
+    let page = api
+        .send_as(
+            None,
+            "GET",
+            &format!("/public/selfie-invitations/{invitation_token}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 200, "the invitation is found by its token");
+}
+
 /// Decides at `door` with `factor` through the API: the result.
 async fn decide(api: &Api, door: u64, factor: Json) -> String {
     let reply = api
@@ -294,8 +321,6 @@ async fn a_full_workflow_leaves_no_secret_in_the_database_log_or_outbox() {
     assert!(invitation_token.len() >= 16, "{link}");
 
     // Everything works on the sealed and digested values.
-    assert_eq!(decide(&api, door, json!({"pin": PIN})).await, "granted");
-    assert_eq!(decide(&api, door, json!({"qr": QR})).await, "granted");
     assert_eq!(
         decide(
             &api,
@@ -305,25 +330,7 @@ async fn a_full_workflow_leaves_no_secret_in_the_database_log_or_outbox() {
         .await,
         "granted"
     );
-    assert_eq!(
-        decide(&api, door, json!({"pin": REVOKED_PIN})).await,
-        "denied"
-    );
-    assert_eq!(filed_pin_reason(&api, door).await, "credential_revoked");
-    assert_eq!(
-        cloud_key_doors(&api, &token, CLOUD_PIN).await[0]["door_id"],
-        door
-    );
-    let page = api
-        .send_as(
-            None,
-            "GET",
-            &format!("/public/selfie-invitations/{invitation_token}"),
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(page.status, 200, "the invitation is found by its token");
+    every_secret_still_works(&api, door, &token, &invitation_token).await;
     in_sync(&engine, terminal, 1).await;
     assert_eq!(
         pins_on(&sim),
@@ -530,27 +537,7 @@ async fn migrate_converts_a_database_written_in_clear_and_the_core_still_works()
     let store: Arc<dyn Store> = Arc::new(SealedStore::new(sqlite, key));
     let core = Core::with_clock(store, Clock::manual(START.parse().expect("instant")));
     let api = Api::serve(core.clone(), api_key.secret).await;
-    assert_eq!(decide(&api, door, json!({"pin": PIN})).await, "granted");
-    assert_eq!(decide(&api, door, json!({"qr": QR})).await, "granted");
-    assert_eq!(
-        decide(&api, door, json!({"pin": REVOKED_PIN})).await,
-        "denied"
-    );
-    assert_eq!(filed_pin_reason(&api, door).await, "credential_revoked");
-    assert_eq!(
-        cloud_key_doors(&api, &token, CLOUD_PIN).await[0]["door_id"],
-        door
-    );
-    let page = api
-        .send_as(
-            None,
-            "GET",
-            &format!("/public/selfie-invitations/{invitation_token}"),
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(page.status, 200, "the invitation is found by its token");
+    every_secret_still_works(&api, door, &token, &invitation_token).await;
     let second = simulator(78).await;
     let facility = api.get(&format!("/v1/doors/{door}")).await.json["facility_id"].clone();
     let terminal = api
