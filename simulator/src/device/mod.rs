@@ -14,6 +14,7 @@ pub mod config;
 pub mod decide;
 mod handle;
 pub mod images;
+mod positions;
 pub mod query;
 pub mod schema;
 pub mod sessions;

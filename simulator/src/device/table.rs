@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value as Json};
 
+use super::positions::Positions;
 use super::schema::{ColumnType, TableDef, table_def};
 use crate::wire::{MemberError, integer_json, json_integer};
 
@@ -131,6 +132,8 @@ pub struct Table {
     def: &'static TableDef,
     columns: Vec<Column>,
     rows: BTreeMap<i64, Vec<Value>>,
+    /// The rowids of `rows` by position, for a page at an offset.
+    positions: Positions,
     /// One per unique set of the definition (in its order), then one per foreign-key
     /// column; always equal to what rebuilding them from `rows` would give.
     indexes: Vec<Index>,
@@ -232,6 +235,7 @@ impl Table {
                 })
                 .collect(),
             rows: BTreeMap::new(),
+            positions: Positions::default(),
             indexes: Vec::new(),
             undo: None,
             changed: None,
@@ -280,6 +284,9 @@ impl Table {
             index.add(rowid, &row);
         }
         let old = self.rows.insert(rowid, row);
+        if old.is_none() {
+            self.positions.insert(rowid);
+        }
         self.forget(rowid, old.as_deref());
         if let Some(undo) = &mut self.undo {
             undo.rows.push((rowid, old));
@@ -295,6 +302,7 @@ impl Table {
         let Some(old) = self.rows.remove(&rowid) else {
             return false;
         };
+        self.positions.remove(rowid);
         self.forget(rowid, Some(&old));
         if let Some(undo) = &mut self.undo {
             undo.rows.push((rowid, Some(old)));
@@ -412,6 +420,16 @@ impl Table {
         // An empty range (low above high) would make the map panic.
         (low <= high)
             .then(|| self.rows.range(low..=high))
+            .into_iter()
+            .flatten()
+            .map(|(id, r)| (*id, r.as_slice()))
+    }
+
+    /// Rows in rowid order from the one at position `offset` (0 = the first row).
+    pub fn rows_from_position(&self, offset: usize) -> impl Iterator<Item = (i64, &[Value])> {
+        self.positions
+            .nth(offset)
+            .map(|first| self.rows.range(first..))
             .into_iter()
             .flatten()
             .map(|(id, r)| (*id, r.as_slice()))
@@ -646,6 +664,7 @@ impl Database {
         let table = self.table_mut(name)?;
         table.columns = columns;
         table.rows = rows;
+        table.positions = Positions::from_sorted(table.rows.keys().copied());
         table.build_indexes();
         if let Some(changed) = &mut table.changed {
             changed.extend(table.rows.keys().copied());
