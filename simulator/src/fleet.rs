@@ -33,6 +33,14 @@ use crate::{RunningSimulator, SimulatorBuilder, SimulatorError};
 /// thousand terminals keep a thousand each so the fleet's memory stays bounded).
 pub const FLEET_JOURNAL_CAPACITY: usize = 1_000;
 
+/// Terminals per loopback address when a fleet binds an IPv4 loopback address on Linux
+/// (which routes all of 127.0.0.0/8 to the loopback interface): terminal `i` listens on
+/// the bind address plus `i / 1,000` (127.0.0.1, 127.0.0.2, …). Binding ten thousand
+/// listeners on one address costs the kernel a search through every port bound there
+/// for each new one (BENCHMARKS.md, fleet of 10,000 terminals); a thousand per address
+/// keeps that short.
+pub const TERMINALS_PER_LOOPBACK_ADDRESS: usize = 1_000;
+
 /// A fleet could not start or a control request could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
@@ -59,6 +67,10 @@ pub enum FleetError {
     /// The selection names terminals the fleet does not have, or is malformed.
     #[error("{0}")]
     Selection(String),
+    /// Terminals cannot be spread over addresses from the bind address (not IPv4, or past
+    /// the end of the loopback range).
+    #[error("{0}")]
+    Address(String),
     /// The control path is not one a terminal understands.
     #[error("Unknown control path: /_fleet/{0}")]
     UnknownPath(String),
@@ -186,6 +198,8 @@ pub struct FleetBuilder {
     template: SimulatorBuilder,
     models: Vec<Model>,
     bind: IpAddr,
+    /// Terminals per address (0: all on `bind`); `None`: the default for `bind`.
+    per_address: Option<usize>,
     first_port: u16,
     seed: u64,
     state_dir: Option<PathBuf>,
@@ -204,6 +218,7 @@ impl Fleet {
             template: SimulatorBuilder::default(),
             models: vec![Model::IdFace],
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            per_address: None,
             first_port: 0,
             seed: 0,
             state_dir: None,
@@ -229,10 +244,69 @@ impl FleetBuilder {
         self
     }
 
-    /// Address every terminal binds (default 127.0.0.1).
+    /// Address terminals bind (default 127.0.0.1); see [`FleetBuilder::per_address`].
     pub fn bind(mut self, ip: IpAddr) -> Self {
         self.bind = ip;
         self
+    }
+
+    /// Spreads terminals over consecutive IPv4 addresses from the bind address, `n` per
+    /// address (terminal `i` on the bind address plus `i / n`); 0 keeps them all on the
+    /// bind address. The default is [`TERMINALS_PER_LOOPBACK_ADDRESS`] when the bind
+    /// address is IPv4 loopback on Linux, else 0. The manifest's URLs say where each
+    /// terminal is.
+    pub fn per_address(mut self, n: usize) -> Self {
+        self.per_address = Some(n);
+        self
+    }
+
+    /// The address terminal `index` binds.
+    fn address_of(&self, index: usize) -> Result<IpAddr, FleetError> {
+        let default = if cfg!(target_os = "linux")
+            && matches!(self.bind, IpAddr::V4(ip) if ip.is_loopback())
+        {
+            TERMINALS_PER_LOOPBACK_ADDRESS
+        } else {
+            0
+        };
+        let per = self.per_address.unwrap_or(default);
+        if per == 0 {
+            return Ok(self.bind);
+        }
+        let step = index / per;
+        if step == 0 {
+            return Ok(self.bind);
+        }
+        let IpAddr::V4(first) = self.bind else {
+            return Err(FleetError::Address(format!(
+                "terminals can be spread over IPv4 addresses only, not from {}",
+                self.bind
+            )));
+        };
+        let address = u32::try_from(step)
+            .ok()
+            .and_then(|step| u32::from(first).checked_add(step))
+            .map(Ipv4Addr::from)
+            // Loopback stays loopback: 127.0.0.1 + n must not leave 127/8.
+            .filter(|ip| !first.is_loopback() || ip.is_loopback())
+            .ok_or_else(|| {
+                FleetError::Address(format!(
+                    "terminal {index} would need an address {step} past {first}, out of range"
+                ))
+            })?;
+        Ok(IpAddr::V4(address))
+    }
+
+    /// Every address the fleet's terminals bind, in order (the bind address first).
+    pub fn addresses(&self) -> Result<Vec<IpAddr>, FleetError> {
+        let mut out: Vec<IpAddr> = Vec::new();
+        for index in 0..self.count {
+            let ip = self.address_of(index)?;
+            if out.last() != Some(&ip) {
+                out.push(ip);
+            }
+        }
+        Ok(out)
     }
 
     /// Terminal `i` listens on `first_port + i`; 0 (the default) lets the system pick a
@@ -283,7 +357,7 @@ impl FleetBuilder {
                     ))
                 })?
             };
-            let addr = SocketAddr::new(self.bind, port);
+            let addr = SocketAddr::new(self.address_of(index)?, port);
             let listener = TcpListener::bind(addr)
                 .await
                 .map_err(|source| FleetError::Bind {

@@ -55,7 +55,10 @@ pub use callbacks::{Backoff, CallbackFaults, RetryPolicy};
 pub use device::clock::{ManualTime, TimeSource};
 pub use device::{Device, DeviceError, DeviceSettings};
 pub use faults::Override;
-pub use fleet::{Fleet, FleetBuilder, FleetError, Manifest, RunningFleet, Selection};
+pub use fleet::{
+    Fleet, FleetBuilder, FleetError, Manifest, RunningFleet, Selection,
+    TERMINALS_PER_LOOPBACK_ADDRESS,
+};
 pub use journal::Journal;
 pub use model::Model;
 pub use persist::StateError;

@@ -100,9 +100,14 @@ struct FleetArgs {
     /// Models, assigned round-robin (comma-separated: idface,idaccess,…).
     #[arg(long, default_value = "idface", value_delimiter = ',')]
     models: Vec<Model>,
-    /// Address every terminal binds.
+    /// Address terminals bind (the first of several with --per-address).
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
+    /// Terminals per address: terminal i binds the bind address plus i / N (127.0.0.1,
+    /// 127.0.0.2, …); 0 puts them all on the bind address. Default: 1000 on an IPv4
+    /// loopback address on Linux, else 0.
+    #[arg(long)]
+    per_address: Option<usize>,
     /// Terminal i listens on first-port + i; 0 picks a free port for each.
     #[arg(long, default_value_t = 0)]
     first_port: u16,
@@ -176,6 +181,15 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<()> {
         .bind(args.bind)
         .first_port(args.first_port)
         .seed(args.terminal.seed);
+    if let Some(n) = args.per_address {
+        builder = builder.per_address(n);
+    }
+    let addresses = builder.addresses().context("cannot spread the fleet")?;
+    let addresses = match addresses.as_slice() {
+        [] => args.bind.to_string(),
+        [one] => one.to_string(),
+        [first, .., last] => format!("{} addresses, {first} to {last}", addresses.len()),
+    };
     if let Some(dir) = args.state_dir {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -194,7 +208,7 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     say(format_args!(
         "{} terminals listening on {} (started in {} ms); manifest in {}; fleet control at http://{control}/_fleet/; overview at http://{control}/_fleet/ui",
         fleet.len(),
-        args.bind,
+        addresses,
         started.elapsed().as_millis(),
         args.manifest.display(),
     ));

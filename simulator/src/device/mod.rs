@@ -544,20 +544,27 @@ impl State {
         if !self.model.has_change_logs() || !CHANGE_LOGGED.contains(&table) {
             return;
         }
-        let now = self.clock.local_now();
-        let rows: Vec<Map<String, Json>> = ids
-            .iter()
-            .map(|id| {
-                let mut row = Map::with_capacity(4);
-                row.insert("operation_type".into(), operation.into());
-                row.insert("table_name".into(), table.into());
-                row.insert("table_id".into(), (*id).into());
-                row.insert("timestamp".into(), now.into());
-                row
-            })
-            .collect();
-        // change_logs has no constraints that these rows could violate.
-        let _ = self.db.insert("change_logs", &rows);
+        let now = i128::from(self.clock.local_now());
+        let Ok(log) = self.db.table("change_logs") else {
+            return;
+        };
+        let [Some(op), Some(name), Some(id), Some(at)] =
+            ["operation_type", "table_name", "table_id", "timestamp"].map(|c| log.column_index(c))
+        else {
+            return;
+        };
+        let width = log.columns().len();
+        let rows = ids.iter().map(|rowid| {
+            let mut row = vec![Value::Null; width];
+            row[op] = Value::Text(operation.to_owned());
+            row[name] = Value::Text(table.to_owned());
+            row[id] = Value::Int(i128::from(*rowid));
+            row[at] = Value::Int(now);
+            row
+        });
+        // change_logs has no constraints that these rows could violate; its cells are
+        // built here directly rather than as JSON members parsed back.
+        let _ = self.db.append_rows("change_logs", rows);
     }
 
     fn store_face_template(
@@ -679,6 +686,44 @@ mod tests {
         assert!(!d.session_is_valid(&login.token));
         assert_eq!(d.login("admin", "admin"), Err(DeviceError::BadCredentials));
         assert!(!d.login("root", "secret").unwrap().first_web_login);
+    }
+
+    #[test]
+    fn writes_to_logged_tables_leave_change_log_rows() {
+        let d = Device::new(DeviceSettings {
+            time: TimeSource::Manual(clock::ManualTime::starting_at(1_762_773_300)),
+            ..DeviceSettings::default()
+        });
+        let now = d.local_now();
+        let req = json!({"object": "users", "values": [{"name": "A"}, {"id": 7, "name": "B"}]});
+        d.create_objects(Members::of(&req, "b").unwrap()).unwrap();
+        let req =
+            json!({"object": "users", "values": {"name": "C"}, "where": {"users": {"id": 7}}});
+        d.modify_objects(Members::of(&req, "b").unwrap()).unwrap();
+        let req = json!({"object": "users", "where": {"users": {"id": 1}}});
+        d.destroy_objects(Members::of(&req, "b").unwrap()).unwrap();
+        // A refused write logs nothing.
+        let req = json!({"object": "users", "values": [{"id": 7, "name": "again"}]});
+        assert!(d.create_objects(Members::of(&req, "b").unwrap()).is_err());
+        let log = d.rows("change_logs").unwrap();
+        let entry = |id: i64, op: &str, table_id: i64| {
+            json!({"id": id, "operation_type": op, "table_name": "users",
+                "table_id": table_id, "timestamp": now})
+        };
+        assert_eq!(
+            log.into_iter().map(Json::Object).collect::<Vec<_>>(),
+            vec![
+                entry(1, "insert", 1),
+                entry(2, "insert", 7),
+                entry(3, "update", 7),
+                entry(4, "delete", 1),
+            ]
+        );
+        // Models without the table log nothing and do not fail.
+        let d = device(Model::IdAccess);
+        let req = json!({"object": "users", "values": [{"name": "A"}]});
+        d.create_objects(Members::of(&req, "b").unwrap()).unwrap();
+        assert!(d.rows("change_logs").is_err());
     }
 
     #[test]

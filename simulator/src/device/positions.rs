@@ -12,7 +12,7 @@ const CHUNK: usize = 512;
 
 /// A sorted set of rowids with lookup by position.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Positions {
+pub(super) struct Positions {
     /// Sorted, non-empty chunks, each holding rowids above the previous chunk's.
     chunks: Vec<Vec<i64>>,
     len: usize,
@@ -20,7 +20,7 @@ pub struct Positions {
 
 impl Positions {
     /// The positions of rowids already sorted and distinct.
-    pub fn from_sorted(rowids: impl IntoIterator<Item = i64>) -> Self {
+    pub(super) fn from_sorted(rowids: impl IntoIterator<Item = i64>) -> Self {
         let mut positions = Positions::default();
         let mut chunk = Vec::with_capacity(CHUNK / 2);
         for rowid in rowids {
@@ -40,12 +40,14 @@ impl Positions {
     }
 
     /// How many rowids there are.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.len
     }
 
     /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len == 0
     }
 
@@ -62,7 +64,7 @@ impl Positions {
     }
 
     /// Adds `rowid`; false when it was there already.
-    pub fn insert(&mut self, rowid: i64) -> bool {
+    pub(super) fn insert(&mut self, rowid: i64) -> bool {
         let Some(i) = self.chunk_for(rowid) else {
             self.chunks.push(vec![rowid]);
             self.len = 1;
@@ -83,7 +85,7 @@ impl Positions {
     }
 
     /// Removes `rowid`; false when it was not there.
-    pub fn remove(&mut self, rowid: i64) -> bool {
+    pub(super) fn remove(&mut self, rowid: i64) -> bool {
         let Some(i) = self.chunk_for(rowid) else {
             return false;
         };
@@ -109,7 +111,7 @@ impl Positions {
     }
 
     /// The rowid at position `n` (0 = the smallest), if there are more than `n`.
-    pub fn nth(&self, mut n: usize) -> Option<i64> {
+    pub(super) fn nth(&self, mut n: usize) -> Option<i64> {
         if n >= self.len {
             return None;
         }
@@ -123,7 +125,8 @@ impl Positions {
     }
 
     /// Every rowid in order.
-    pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = i64> + '_ {
         self.chunks.iter().flatten().copied()
     }
 }

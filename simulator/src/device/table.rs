@@ -214,11 +214,21 @@ impl Index {
 }
 
 /// What a write in progress changed in one table: the column count before it, and each
-/// row it replaced or removed (`Some(old)`) or added (`None`), in order.
+/// change to a row, in order.
 #[derive(Debug, Clone)]
 struct Undo {
     columns: usize,
-    rows: Vec<(i64, Option<Vec<Value>>)>,
+    rows: Vec<Undone>,
+}
+
+/// One change to a row, as the undo log keeps it.
+#[derive(Debug, Clone)]
+enum Undone {
+    /// The row at a rowid was replaced or removed (`Some(old)`) or added (`None`).
+    Row(i64, Option<Vec<Value>>),
+    /// Cells of the row at a rowid, none of them indexed, were set in place: what they
+    /// held before (column, value).
+    Cells(i64, Vec<(usize, Value)>),
 }
 
 impl Table {
@@ -289,7 +299,7 @@ impl Table {
         }
         self.forget(rowid, old.as_deref());
         if let Some(undo) = &mut self.undo {
-            undo.rows.push((rowid, old));
+            undo.rows.push(Undone::Row(rowid, old));
         }
         if let Some(changed) = &mut self.changed {
             changed.insert(rowid);
@@ -305,7 +315,7 @@ impl Table {
         self.positions.remove(rowid);
         self.forget(rowid, Some(&old));
         if let Some(undo) = &mut self.undo {
-            undo.rows.push((rowid, Some(old)));
+            undo.rows.push(Undone::Row(rowid, Some(old)));
         }
         if let Some(changed) = &mut self.changed {
             changed.insert(rowid);
@@ -328,6 +338,32 @@ impl Table {
         }
     }
 
+    /// Whether column `column` is part of an index (a unique set or a reference), so that
+    /// writing it may clash or dangle.
+    fn is_indexed(&self, column: usize) -> bool {
+        self.indexes.iter().any(|ix| ix.columns.contains(&column))
+    }
+
+    /// Sets cells of the row at `rowid` in place, saying whether there was one: for
+    /// columns no index covers (see [`Table::is_indexed`]), which no constraint can refuse.
+    /// Keeps the undo log (which takes the cells' old values).
+    fn set_cells(&mut self, rowid: i64, cells: &[(usize, Value)]) -> bool {
+        let Some(row) = self.rows.get_mut(&rowid) else {
+            return false;
+        };
+        let mut old = Vec::with_capacity(cells.len());
+        for (i, value) in cells {
+            old.push((*i, std::mem::replace(&mut row[*i], value.clone())));
+        }
+        if let Some(undo) = &mut self.undo {
+            undo.rows.push(Undone::Cells(rowid, old));
+        }
+        if let Some(changed) = &mut self.changed {
+            changed.insert(rowid);
+        }
+        true
+    }
+
     fn begin(&mut self) {
         self.undo = Some(Undo {
             columns: self.columns.len(),
@@ -344,13 +380,21 @@ impl Table {
         let Some(undo) = self.undo.take() else {
             return;
         };
-        for (rowid, old) in undo.rows.into_iter().rev() {
-            match old {
-                Some(row) => {
+        for undone in undo.rows.into_iter().rev() {
+            match undone {
+                Undone::Row(rowid, Some(row)) => {
                     self.put(rowid, row);
                 }
-                None => {
+                Undone::Row(rowid, None) => {
                     self.take(rowid);
+                }
+                Undone::Cells(rowid, cells) => {
+                    if let Some(mut row) = self.rows.get(&rowid).cloned() {
+                        for (i, value) in cells {
+                            row[i] = value;
+                        }
+                        self.put(rowid, row);
+                    }
                 }
             }
         }
@@ -782,6 +826,49 @@ impl Database {
         Ok(inserted)
     }
 
+    /// Appends rows the device writes itself (its change log), given as cells in the
+    /// table's column order, each under the next rowid (also its `id` when the table has
+    /// one and the row leaves it NULL). For a table without unique sets or foreign keys,
+    /// which no such row can violate; a row shorter than the table is padded with NULLs.
+    pub fn append_rows(
+        &mut self,
+        table: &str,
+        rows: impl IntoIterator<Item = Vec<Value>>,
+    ) -> Result<(), TableError> {
+        self.atomically(|db| db.append_each(table, rows))
+    }
+
+    fn append_each(
+        &mut self,
+        table: &str,
+        rows: impl IntoIterator<Item = Vec<Value>>,
+    ) -> Result<(), TableError> {
+        let t = self.table_mut(table)?;
+        debug_assert!(t.def.unique.is_empty() && t.def.foreign_keys.is_empty());
+        let width = t.columns.len();
+        let mut next = t.next_rowid();
+        for mut row in rows {
+            row.resize(width, Value::Null);
+            let rowid = match row.first() {
+                Some(Value::Int(id)) if t.def.has_id => {
+                    i64::try_from(*id).map_err(|_| MemberError::new("id", "int64", None))?
+                }
+                _ => {
+                    if t.def.has_id {
+                        row[0] = Value::Int(i128::from(next));
+                    }
+                    next
+                }
+            };
+            if t.rows.contains_key(&rowid) {
+                return Err(TableError::Unique(format!("{table}.id")));
+            }
+            next = rowid.saturating_add(1).max(next);
+            t.put(rowid, row);
+        }
+        Ok(())
+    }
+
     /// `modify_objects`: applies `values` to every row in `rowids`, all or nothing.
     pub fn update(
         &mut self,
@@ -803,6 +890,20 @@ impl Database {
         let mut cells = Vec::with_capacity(written.len());
         for (i, json) in &written {
             cells.push((*i, t.cell_from_json(*i, json)?));
+        }
+        // Cells no index covers (and not the id) cannot clash or dangle: they are set in
+        // place, row by row, which is what the general way below comes to for them.
+        if cells
+            .iter()
+            .all(|(i, _)| !t.is_indexed(*i) && !(t.def.has_id && *i == 0))
+        {
+            let mut count = 0;
+            for &rowid in rowids {
+                if t.set_cells(rowid, &cells) {
+                    count += 1;
+                }
+            }
+            return Ok(count);
         }
         let t = self.table(table)?;
         let mut updated: Vec<(i64, i64, Vec<Value>)> = Vec::with_capacity(rowids.len());

@@ -79,6 +79,88 @@ async fn sixty_terminals_have_distinct_identities_and_all_answer() {
 }
 
 #[tokio::test]
+async fn terminals_spread_over_loopback_addresses_are_where_the_manifest_says() {
+    let template = Simulator::builder()
+        .credentials("fleet", "s3cret")
+        .time(TimeSource::Manual(ManualTime::starting_at(TEST_EPOCH)))
+        .shared_scheduler(Scheduler::manual());
+    let builder = Fleet::builder(5)
+        .template(template)
+        .per_address(2)
+        .seed(300);
+    let addresses: Vec<String> = builder
+        .addresses()
+        .expect("in range")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(addresses, ["127.0.0.1", "127.0.0.2", "127.0.0.3"]);
+    let fleet = builder.spawn().await.expect("fleet starts");
+    let manifest = fleet.manifest();
+    let hosts: Vec<&str> = manifest
+        .devices
+        .iter()
+        .map(|d| {
+            let host = d.url.trim_start_matches("http://");
+            &host[..host.rfind(':').expect("a port")]
+        })
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            "127.0.0.1",
+            "127.0.0.1",
+            "127.0.0.2",
+            "127.0.0.2",
+            "127.0.0.3"
+        ]
+    );
+    let client = reqwest::Client::new();
+    for (entry, device) in manifest.devices.iter().zip(fleet.devices()) {
+        assert_eq!(entry.url, device.base_url());
+        let session = login(&client, &entry.url).await.expect("terminal answers");
+        assert!(session["session"].is_string(), "{}: {session}", entry.url);
+    }
+    fleet.shutdown().await;
+}
+
+#[test]
+fn large_fleets_spread_by_default_and_addresses_stay_in_range() {
+    let spread = |builder: acs_simulator::FleetBuilder| -> Result<Vec<String>, String> {
+        builder
+            .addresses()
+            .map(|a| a.iter().map(ToString::to_string).collect())
+            .map_err(|e| e.to_string())
+    };
+    let per = acs_simulator::TERMINALS_PER_LOOPBACK_ADDRESS;
+    let expected: Vec<String> = if cfg!(target_os = "linux") {
+        vec!["127.0.0.1".into(), "127.0.0.2".into(), "127.0.0.3".into()]
+    } else {
+        vec!["127.0.0.1".into()]
+    };
+    assert_eq!(spread(Fleet::builder(2 * per + 1)), Ok(expected));
+    assert_eq!(
+        spread(Fleet::builder(per)),
+        Ok(vec!["127.0.0.1".to_owned()])
+    );
+    // 0: all on the bind address.
+    assert_eq!(
+        spread(Fleet::builder(3 * per).per_address(0)),
+        Ok(vec!["127.0.0.1".to_owned()])
+    );
+    // Not past the end of 127/8, and IPv4 only.
+    let last = "127.255.255.254".parse().expect("address");
+    let err = spread(Fleet::builder(3).bind(last).per_address(1)).expect_err("out of range");
+    assert!(err.contains("terminal 2"), "{err}");
+    let v6 = "::1".parse().expect("address");
+    assert!(spread(Fleet::builder(3).bind(v6).per_address(1)).is_err());
+    assert_eq!(
+        spread(Fleet::builder(3).bind(v6)),
+        Ok(vec!["::1".to_owned()])
+    );
+}
+
+#[tokio::test]
 async fn the_manifest_file_round_trips() {
     let fleet = fleet().await;
     let dir = std::env::temp_dir().join(format!("acs-fleet-{}", std::process::id()));
