@@ -895,7 +895,7 @@ impl Database {
         // place, row by row, which is what the general way below comes to for them.
         if cells
             .iter()
-            .all(|(i, _)| !t.is_indexed(*i) && !(t.def.has_id && *i == 0))
+            .all(|(i, _)| !(t.is_indexed(*i) || (t.def.has_id && *i == 0)))
         {
             let mut count = 0;
             for &rowid in rowids {
