@@ -43,7 +43,8 @@ normalize() { # kind
 import re, sys
 kind, text = sys.argv[1], sys.stdin.read()
 def result(figure, value, target, ratio, met):
-    print(f"RESULT: {figure} = {value} (target {target}, ratio {ratio}, {\"met\" if met else \"missed\"})")
+    verdict = "met" if met else "missed"
+    print(f"RESULT: {figure} = {value} (target {target}, ratio {ratio}, {verdict})")
 if kind == "fleet":
     for m in re.finditer(r"RESULT: fleet of (\d+): started in (\d+) ms", text):
         ms = float(m[2]); result(f"fleet of {m[1]} start-up", f"{ms:.0f} ms", "<= 5,000 ms", f"{ms / 5000:.2f}", ms <= 5000)

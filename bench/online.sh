@@ -57,7 +57,8 @@ for target in "ceiling $CEILING" "new_card.fcgi $URL"; do
 done
 # The target's own figure: p99 of new_card.fcgi at a steady 1,000 requests/s, with the
 # ceiling's p99 under the same load beside it.
-p99() { awk '/99\.00% in/ {printf "%.3f", $3 * 1000; exit}' "$tmp/oha-$1.txt"; }
+# oha prints the unit after the figure (secs or ms).
+p99() { awk '/99\.00% in/ {printf "%.3f", ($4 == "ms" ? $3 : $3 * 1000); exit}' "$tmp/oha-$1.txt"; }
 python3 - "$(p99 new_card.fcgi)" "$(p99 ceiling)" "$PEOPLE" <<'PY'
 import sys
 p99, ceiling, people = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
