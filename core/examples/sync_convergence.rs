@@ -181,7 +181,14 @@ async fn main() -> anyhow::Result<()> {
             b.len() == terminals && b.values().all(|s| s.in_sync && s.people == everyone)
         })
         .await;
-    println!("converged in {:.1} s", started.elapsed().as_secs_f64());
+    let converged = started.elapsed().as_secs_f64();
+    println!("converged in {converged:.1} s");
+    println!(
+        "RESULT: sync {people} x {terminals}: converged = {converged:.1} s (target <= 120 s, \
+         ratio {:.2}, {})",
+        converged / 120.0,
+        if converged <= 120.0 { "met" } else { "missed" }
+    );
     for device in fleet.devices() {
         anyhow::ensure!(
             device.device().rows("users")?.len() == everyone,
@@ -239,6 +246,13 @@ async fn main() -> anyhow::Result<()> {
         rank(0.99),
         rank(1.0),
         trials.len()
+    );
+    let p99 = rank(0.99);
+    println!(
+        "RESULT: sync {people} x {terminals}: one attendee to every terminal, p99 = {p99:.0} ms \
+         (target <= 1000 ms, ratio {:.2}, {})",
+        p99 / 1000.0,
+        if p99 <= 1000.0 { "met" } else { "missed" }
     );
     engine.shutdown().await;
     std::fs::remove_dir_all(&dir).ok();

@@ -18,6 +18,8 @@
 //!   themselves;
 //! - [`enrollments`] – the enrollments on terminals, kept in the store; [`sync_status`] –
 //!   each terminal's sync status, which the sync engine writes and anyone can wait on;
+//! - [`outgoing`] – committed access events handed to the stream in the order of their
+//!   ids, a write's once its change is applied;
 //! - [`queries`] – reads straight from the store; [`devices`] – which terminal a device id
 //!   belongs to; [`in_use`] – credentials in use;
 //! - [`terminal_calls`] – the calls to terminals the integrator API asks for (door
@@ -31,6 +33,7 @@ mod clock;
 mod devices;
 pub mod enrollments;
 mod in_use;
+mod outgoing;
 mod plan;
 mod queries;
 mod snapshots;
@@ -83,6 +86,11 @@ struct Inner {
     webhook_edits: Mutex<()>,
     /// Whether each tenant seen has an enabled webhook endpoint.
     webhook_tenants: Mutex<HashMap<u64, bool>>,
+    /// Each tenant's write turn: writers of a tenant take turns through it, readers and
+    /// appends never take it.
+    turns: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Committed access events on their way to the stream, in the order of their ids.
+    outgoing: outgoing::Outgoing,
 }
 
 /// The access-control core; clones share it.
@@ -126,6 +134,8 @@ impl Core {
                 lookups: Mutex::default(),
                 webhook_edits: Mutex::default(),
                 webhook_tenants: Mutex::default(),
+                turns: Mutex::default(),
+                outgoing: outgoing::Outgoing::default(),
             }),
         }
     }

@@ -1,16 +1,46 @@
 //! The tenants' snapshots: loading one from the store on first use, reading it, and the
-//! single way to change it ([`Core::write`], [`Core::append`]); committed access events
-//! are streamed to subscribers; the decision indexes are cached per revision.
+//! single way to change it ([`Core::write`] under the tenant's write turn, holding the
+//! write lock only to apply unless filed people visit; [`Core::append`] and
+//! [`Core::append_or_write_about`] beside the writers, under the read lock); committed
+//! access events are streamed to subscribers ([`super::outgoing`]); the decision indexes
+//! are cached per revision.
 
 use std::sync::{Arc, PoisonError};
 
 use tokio::sync::RwLock;
 
+use super::outgoing::Held;
 use super::{Caller, Cell, Core, Plan, Subject, blocking};
-use crate::domain::{Snapshot, Tenant, TenantId};
+use crate::domain::{PersonId, Snapshot, Tenant, TenantId};
 use crate::error::AppError;
 use crate::residency::Host;
-use crate::store::{AccessEventRow, NewAccessEvent};
+use crate::store::{AccessEventRow, Change, Kind};
+
+/// A write's plan once `f` ran, with what settling the snapshot after it needs.
+struct Prepared {
+    plan: Plan,
+    /// The people the entitlements it writes named before it.
+    before: std::collections::BTreeSet<PersonId>,
+    /// The records it puts or deletes.
+    written: Vec<(Kind, u64)>,
+}
+
+/// A committed write not yet applied: its access events wait for it.
+struct Committed {
+    prepared: Prepared,
+    _held: Option<Held>,
+}
+
+/// Whether writing a record of `kind` leaves the decision indexes as they were, as long
+/// as settling the snapshot after it took no credential or membership out (a person,
+/// phone or invitation changes neither credentials nor memberships; writing an
+/// entitlement may bring people and their credentials in).
+fn lookup_neutral(kind: Kind) -> bool {
+    !matches!(
+        kind,
+        Kind::Credential | Kind::Membership | Kind::Event | Kind::Access | Kind::Group
+    )
+}
 
 /// An access event as streams see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +149,11 @@ impl Core {
     /// [`Core::write`] with the people `subjects` belong to in the snapshot `f` sees
     /// (filed people visit for the write). Once applied, the snapshot holds exactly the
     /// entitled people again ([`crate::residency::settle`]).
+    ///
+    /// Writers of a tenant take turns (the tenant's write turn). A write about no filed
+    /// person runs `f` and commits under the snapshot's read lock, beside readers and
+    /// appends, and takes the write lock only to apply the committed change; one whose
+    /// subjects may visit holds the write lock throughout, as visitors change the snapshot.
     pub async fn write_about<R: Send + 'static>(
         &self,
         caller: &Caller,
@@ -127,13 +162,32 @@ impl Core {
         f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Send + 'static,
     ) -> Result<R, AppError> {
         let cell = self.cell(caller.tenant).await?;
-        let mut snapshot = Host::new(cell.write_owned().await);
-        let store = self.inner.store.clone();
+        let turn = self.turn(caller.tenant).lock_owned().await;
         let tenant = caller.tenant;
         let actor = caller.key_prefix.clone();
-        let inner = self.inner.clone();
         let core = self.clone();
-        let (result, event_ids, events, messages, records) = blocking(move || {
+        if subjects.is_empty() {
+            let snapshot = cell.clone().read_owned().await;
+            let runtime = tokio::runtime::Handle::current();
+            // Once the blocking task has started it runs to its end, whether or not the
+            // caller still waits: a committed change is always applied.
+            return blocking(move || {
+                let _turn = turn;
+                let (result, prepared) = core.prepare(tenant, &actor, &snapshot, ids, f)?;
+                let committed = core.commit_prepared(tenant, prepared)?;
+                // The change is committed; readers see the snapshot before it until it is
+                // applied under the write lock (no other writer runs: this one has the turn).
+                drop(snapshot);
+                let host = Host::new(runtime.block_on(cell.write_owned()));
+                core.apply(tenant, host, committed);
+                Ok(result)
+            })
+            .await;
+        }
+        let mut snapshot = Host::new(cell.write_owned().await);
+        let store = self.inner.store.clone();
+        blocking(move || {
+            let _turn = turn;
             // Until the commit, a failure leaves nothing applied, and dropping the host
             // files the visitors. A decision's lookup at this revision, built here, is the
             // one the decision then uses.
@@ -142,91 +196,186 @@ impl Core {
                 .any(|s| matches!(s, Subject::Presented(_)))
                 .then(|| core.lookup(tenant, &snapshot));
             crate::residency::summon(&*store, tenant, &mut snapshot, lookup.as_deref(), &subjects)?;
-            let mut plan = Plan {
-                ids: if ids == 0 {
-                    Vec::new()
-                } else {
-                    store.allocate_ids(ids)?.into_iter().rev().collect()
-                },
-                ..Plan::default()
-            };
-            let result = f(&snapshot, &mut plan)?;
-            for entry in &mut plan.change.audit {
-                entry.actor.clone_from(&actor);
-            }
-            let before = crate::residency::named_before(&snapshot, &plan.change.writes);
-            let written = crate::residency::written_records(&plan.change.writes);
-            let events = plan.change.access_events.clone();
-            core.prepare_webhook_events(tenant, &mut plan)?;
-            let messages =
-                !plan.change.messages.is_empty() || !plan.change.webhook_events.is_empty();
-            let event_ids = store.commit(tenant.get(), plan.change)?;
-            let records = !written.is_empty();
-            for apply in plan.apply {
-                apply(&mut snapshot);
-            }
-            // The change is committed. Should reading a newly entitled person back fail, the
-            // snapshot is read again from the store, which holds the change; should that
-            // fail too, the tenant is read afresh by the next call.
-            if let Err(e) =
-                crate::residency::settle(&*store, tenant, &mut snapshot, before, &written)
-            {
-                tracing::error!(detail = %e.detail, "settling the snapshot after a write failed");
-                let mut fresh = Snapshot::new(snapshot.tenant.clone());
-                fresh.locked_down_doors = snapshot.locked_down_doors.clone();
-                match crate::residency::load(&*store, &mut fresh) {
-                    Ok(()) => *snapshot = fresh,
-                    Err(e) => {
-                        tracing::error!(detail = %e.detail, "reading the tenant again failed");
-                        inner
-                            .cells
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .remove(&tenant);
-                    }
-                }
-            }
-            // Only a change of records can change what a terminal must hold: a write that
-            // only appends access events (hundreds a second from the terminals) wakes no
-            // sync pass. The revision moves while the tenant is still locked, so a revision
-            // read under the tenant's lock names exactly the snapshot it sees.
-            if records {
-                inner
-                    .revision
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            }
-            drop(snapshot);
-            Ok((result, event_ids, events, messages, records))
+            let (result, prepared) = core.prepare(tenant, &actor, &snapshot, ids, f)?;
+            let committed = core.commit_prepared(tenant, prepared)?;
+            core.apply(tenant, snapshot, committed);
+            Ok(result)
         })
-        .await?;
+        .await
+    }
+
+    /// The tenant's write turn.
+    fn turn(&self, tenant: TenantId) -> Arc<tokio::sync::Mutex<()>> {
+        self.inner
+            .turns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(tenant)
+            .or_default()
+            .clone()
+    }
+
+    /// Runs `f` on `snapshot` into a fresh plan (with `ids` record ids reserved), and
+    /// prepares its change for the commit.
+    fn prepare<R>(
+        &self,
+        tenant: TenantId,
+        actor: &str,
+        snapshot: &Snapshot,
+        ids: usize,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError>,
+    ) -> Result<(R, Prepared), AppError> {
+        let mut plan = Plan {
+            ids: if ids == 0 {
+                Vec::new()
+            } else {
+                self.inner
+                    .store
+                    .allocate_ids(ids)?
+                    .into_iter()
+                    .rev()
+                    .collect()
+            },
+            ..Plan::default()
+        };
+        let result = f(snapshot, &mut plan)?;
+        for entry in &mut plan.change.audit {
+            actor.clone_into(&mut entry.actor);
+        }
+        let before = crate::residency::named_before(snapshot, &plan.change.writes);
+        let written = crate::residency::written_records(&plan.change.writes);
+        self.prepare_webhook_events(tenant, &mut plan)?;
+        Ok((
+            result,
+            Prepared {
+                plan,
+                before,
+                written,
+            },
+        ))
+    }
+
+    /// Commits a prepared change; its access events reach the stream once the returned
+    /// [`Committed`] is dropped, after the change is applied.
+    fn commit_prepared(&self, tenant: TenantId, prepared: Prepared) -> Result<Committed, AppError> {
+        let Prepared {
+            mut plan,
+            before,
+            written,
+        } = prepared;
+        let change = std::mem::take(&mut plan.change);
+        let held = self.commit_change(tenant, change, true)?;
+        Ok(Committed {
+            prepared: Prepared {
+                plan,
+                before,
+                written,
+            },
+            _held: held,
+        })
+    }
+
+    /// Commits `change` and queues its access events for the stream (held back, when
+    /// `held`, until the returned guard is dropped); wakes the outbox when the change
+    /// appended messages.
+    fn commit_change(
+        &self,
+        tenant: TenantId,
+        change: Change,
+        held: bool,
+    ) -> Result<Option<Held>, AppError> {
+        let messages = !change.messages.is_empty() || !change.webhook_events.is_empty();
+        let store = &*self.inner.store;
+        let held = self.inner.outgoing.commit(&self.inner, held, || {
+            let events = change.access_events.clone();
+            let ids = store.commit(tenant.get(), change)?;
+            Ok::<_, AppError>(
+                ids.into_iter()
+                    .zip(events)
+                    .map(|(id, event)| StreamedEvent {
+                        tenant,
+                        event: AccessEventRow {
+                            id,
+                            occurred_at: event.occurred_at,
+                            data: event.data,
+                        },
+                    })
+                    .collect(),
+            )
+        })?;
         if messages {
             self.inner.outbox.notify_one();
         }
+        Ok(held)
+    }
+
+    /// Applies a committed change to the tenant's snapshot (under its write lock), settles
+    /// who the snapshot holds, moves the revision when records changed, and tells those
+    /// watching the tenant.
+    fn apply(&self, tenant: TenantId, mut snapshot: Host, committed: Committed) {
+        let Committed {
+            prepared:
+                Prepared {
+                    plan,
+                    before,
+                    written,
+                },
+            _held: unstreamed,
+        } = committed;
+        let records = !written.is_empty();
+        let indexed = (snapshot.credentials.len(), snapshot.memberships.len());
+        for apply in plan.apply {
+            apply(&mut snapshot);
+        }
+        let mut reloaded = false;
+        // The change is committed. Should reading a newly entitled person back fail, the
+        // snapshot is read again from the store, which holds the change; should that
+        // fail too, the tenant is read afresh by the next call.
+        let store = &*self.inner.store;
+        if let Err(e) = crate::residency::settle(store, tenant, &mut snapshot, before, &written) {
+            tracing::error!(detail = %e.detail, "settling the snapshot after a write failed");
+            reloaded = true;
+            let mut fresh = Snapshot::new(snapshot.tenant.clone());
+            fresh.locked_down_doors = snapshot.locked_down_doors.clone();
+            match crate::residency::load(store, &mut fresh) {
+                Ok(()) => *snapshot = fresh,
+                Err(e) => {
+                    tracing::error!(detail = %e.detail, "reading the tenant again failed");
+                    self.inner
+                        .cells
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&tenant);
+                }
+            }
+        }
+        // Only a change of records can change what a terminal must hold: a write that
+        // only appends access events (hundreds a second from the terminals) wakes no
+        // sync pass. The revision moves while the tenant is still locked, so a revision
+        // read under the tenant's lock names exactly the snapshot it sees.
+        if records {
+            let before = self
+                .inner
+                .revision
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let unchanged = !reloaded
+                && indexed == (snapshot.credentials.len(), snapshot.memberships.len())
+                && written.iter().all(|(kind, _)| lookup_neutral(*kind));
+            if unchanged {
+                self.carry_lookup(tenant, before);
+            }
+        }
+        drop(snapshot);
+        // The change is applied: its access events may reach the stream.
+        drop(unstreamed);
         if records {
             let _ = self.inner.changes.send(tenant);
         }
-        self.stream(tenant, event_ids, events);
-        Ok(result)
     }
 
     /// Wakes the outbox's delivery task (a change appended messages to it).
     pub fn outbox_changed(&self) {
         self.inner.outbox.notify_one();
-    }
-
-    /// Hands committed access events (with the ids the store gave them) to the event
-    /// stream's subscribers; nobody listening is fine.
-    fn stream(&self, tenant: TenantId, ids: Vec<u64>, events: Vec<NewAccessEvent>) {
-        for (id, event) in ids.into_iter().zip(events) {
-            let _ = self.inner.events.send(StreamedEvent {
-                tenant,
-                event: AccessEventRow {
-                    id,
-                    occurred_at: event.occurred_at,
-                    data: event.data,
-                },
-            });
-        }
     }
 
     /// Appends access events (with the idempotency reply that keeps each one once) without
@@ -257,28 +406,89 @@ impl Core {
             drop(snapshot);
             return self.write_about(caller, subjects, 0, f).await;
         }
-        let store = self.inner.store.clone();
-        let tenant = caller.tenant;
-        let core = self.clone();
-        let (result, event_ids, events, messages) = blocking(move || {
+        let (core, tenant) = (self.clone(), caller.tenant);
+        blocking(move || {
             let mut plan = Plan::default();
             let result = f(&snapshot, &mut plan)?;
             if !plan.change.writes.is_empty() || !plan.apply.is_empty() {
                 tracing::error!("an append tried to change records");
                 return Err(AppError::internal());
             }
-            let events = plan.change.access_events.clone();
-            core.prepare_webhook_events(tenant, &mut plan)?;
-            let messages = !plan.change.webhook_events.is_empty();
-            let event_ids = store.commit(tenant.get(), plan.change)?;
-            Ok((result, event_ids, events, messages))
+            core.append_plan(tenant, plan)?;
+            Ok(result)
+        })
+        .await
+    }
+
+    /// Records what `f` decides about the people of `subjects` as an append when it can:
+    /// `f` runs under the snapshot's read lock, and a plan that only appends (access
+    /// events, audit entries, an idempotency reply) is committed without the tenant's write
+    /// turn, so decisions never wait behind writers. Should a subject be filed, or the plan
+    /// change a record (a one-time credential consumed), the plan is dropped uncommitted
+    /// and `f` runs again as a write ([`Core::write_about`]), deciding against the snapshot
+    /// then.
+    pub async fn append_or_write_about<R: Send + 'static>(
+        &self,
+        caller: &Caller,
+        subjects: Vec<Subject>,
+        f: impl Fn(&Snapshot, &mut Plan) -> Result<R, AppError> + Send + Sync + 'static,
+    ) -> Result<R, AppError> {
+        let cell = self.cell(caller.tenant).await?;
+        let snapshot = cell.read_owned().await;
+        let f = Arc::new(f);
+        let (core, tenant, actor) = (self.clone(), caller.tenant, caller.key_prefix.clone());
+        let (decide, about) = (Arc::clone(&f), subjects.clone());
+        let appended = blocking(move || {
+            // The decision's lookup at this revision, built here, is the one it then uses.
+            let lookup = about
+                .iter()
+                .any(|s| matches!(s, Subject::Presented(_)))
+                .then(|| core.lookup(tenant, &snapshot));
+            if !about
+                .iter()
+                .all(|s| s.is_held(&snapshot, lookup.as_deref()))
+            {
+                return Ok(None);
+            }
+            let mut plan = Plan::default();
+            let result = decide(&snapshot, &mut plan)?;
+            if !plan.change.writes.is_empty() || !plan.apply.is_empty() {
+                return Ok(None);
+            }
+            for entry in &mut plan.change.audit {
+                entry.actor.clone_from(&actor);
+            }
+            core.append_plan(tenant, plan)?;
+            Ok(Some(result))
         })
         .await?;
-        if messages {
-            self.inner.outbox.notify_one();
+        if let Some(result) = appended {
+            return Ok(result);
         }
-        self.stream(tenant, event_ids, events);
-        Ok(result)
+        self.write_about(caller, subjects, 0, move |s, plan| f(s, plan))
+            .await
+    }
+
+    /// Commits an append's plan (no record in it): its webhook events prepared, its access
+    /// events streamed.
+    fn append_plan(&self, tenant: TenantId, mut plan: Plan) -> Result<(), AppError> {
+        self.prepare_webhook_events(tenant, &mut plan)?;
+        self.commit_change(tenant, plan.change, false).map(drop)
+    }
+
+    /// After a write that moved the revision from `before` without changing what the
+    /// tenant's decision indexes describe: the indexes built at `before` stay current.
+    fn carry_lookup(&self, tenant: TenantId, before: u64) {
+        if let Some((built_at, _)) = self
+            .inner
+            .lookups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&tenant)
+            && *built_at == before
+        {
+            *built_at = before + 1;
+        }
     }
 
     /// The decision indexes of `snapshot`, which must be the tenant's snapshot as seen

@@ -127,8 +127,10 @@ pub(crate) async fn decide(
     let door = DoorId::new(body.door_id);
     let (indexes, tenant) = (core.clone(), caller.tenant);
     let subjects = crate::app::Subject::of_presented(&factors);
+    // An append under the snapshot's read lock, beside the tenant's writers; a decision
+    // that consumes a one-time credential is made again as a write.
     let view = core
-        .write_about(&caller, subjects, 0, move |s, plan| {
+        .append_or_write_about(&caller, subjects, move |s, plan| {
             if !s.topology.doors.contains_key(&door) {
                 return Err(AppError::invalid(
                     "door_id",

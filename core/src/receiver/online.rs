@@ -181,8 +181,10 @@ pub(super) async fn online(
     };
     let (indexes, caller_tenant) = (core.clone(), from.tenant);
     let subjects = online_subjects(&pairs);
+    // Decided and recorded beside the tenant's writers (a one-time credential consumed
+    // makes it a write).
     let answer = core
-        .write_about(&caller, subjects, 0, move |s, plan| {
+        .append_or_write_about(&caller, subjects, move |s, plan| {
             let t = s
                 .topology
                 .terminals

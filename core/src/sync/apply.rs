@@ -532,7 +532,7 @@ pub async fn apply(
             SubjectImage::Setup(setup) => put_setup(client, setup).await,
             SubjectImage::User(user) => {
                 let before = match applied.as_deref() {
-                    Some(SubjectImage::User(u)) => Some(u),
+                    Some(SubjectImage::User(u)) => Some(&**u),
                     _ => None,
                 };
                 put_user(client, core, tenant, user, before, skew).await

@@ -18,6 +18,7 @@
 //! then to add or remove people.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -131,8 +132,10 @@ pub enum SubjectImage {
         /// The rows.
         rows: Vec<HolidayRow>,
     },
-    /// A person.
-    User(UserImage),
+    /// A person (shared: every terminal of a coverage holds the same image of them, and
+    /// what a terminal applied is the image it was given, so a person costs one image
+    /// however many terminals hold them).
+    User(Arc<UserImage>),
     /// Monitor and online-mode configuration.
     Setup(SetupImage),
     /// Never desired, only recorded: a step on this subject was started and its outcome
@@ -316,7 +319,7 @@ pub fn device_image(
                 }
             }
         }
-        image.insert(user_key(id), SubjectImage::User(user));
+        image.insert(user_key(id), SubjectImage::User(Arc::new(user)));
     }
     if always {
         image.insert(rule_key(ALWAYS_RULE), SubjectImage::Rule(always_rule()));

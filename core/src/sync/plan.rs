@@ -148,7 +148,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn user(id: i64, cards: &[u64], rules: &[i64]) -> SubjectImage {
-        SubjectImage::User(UserImage {
+        SubjectImage::User(std::sync::Arc::new(UserImage {
             id,
             registration: format!("A-{id}"),
             name: "n".into(),
@@ -160,7 +160,7 @@ mod tests {
             templates: BTreeSet::new(),
             face: None,
             rules: rules.iter().copied().collect(),
-        })
+        }))
     }
 
     fn rule(id: i64) -> SubjectImage {

@@ -105,7 +105,10 @@ pub(super) async fn read_back(
     for (id, registration) in &orphans {
         let key = user_key(*id);
         let image = SubjectImage::Doubt {
-            candidates: vec![SubjectImage::User(orphan(*id, registration))],
+            candidates: vec![SubjectImage::User(std::sync::Arc::new(orphan(
+                *id,
+                registration,
+            )))],
         };
         in_doubt.push((key.clone(), serde_json::to_value(&image).ok()));
         applied.insert(key, image);

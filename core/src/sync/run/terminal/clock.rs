@@ -92,7 +92,7 @@ fn mark_times_to_rewrite(applied: &mut DeviceImage) {
         if let SubjectImage::User(user) = image
             && (user.begin_time != 0 || user.end_time != 0)
         {
-            user.begin_time = i64::MIN;
+            std::sync::Arc::make_mut(user).begin_time = i64::MIN;
         }
     }
 }

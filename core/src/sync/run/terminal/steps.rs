@@ -92,7 +92,7 @@ fn new_user(step: &Step) -> Option<&UserImage> {
             desired: SubjectImage::User(user),
             applied: None,
             ..
-        } => Some(user),
+        } => Some(&**user),
         _ => None,
     }
 }
