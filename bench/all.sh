@@ -34,6 +34,7 @@ cargo build --release -q -p acs-conformance
 run conformance /usr/bin/time -v "$TARGET_DIR/release/acs-conformance"
 run sync cargo run --release -q -p acs-core --example sync_convergence -- 10000 20 100
 run enroll cargo run --release -q -p acs-core --example enroll_throughput -- 100000
+run store-writes cargo run --release -q -p acs-core --example store_writes -- 4 2000
 run read-under-writes cargo run --release -q -p acs-core --example read_under_writes -- 10000 20 200
 run tenant-startup-100000x10 bash bench/tenant_startup.sh 100000 10
 run tenant-startup-1000x1000 bash bench/tenant_startup.sh 1000 1000
