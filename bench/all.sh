@@ -15,6 +15,7 @@
 #   FLEET_SMALL [1000] FLEET_LARGE [10000]          fleet_footprint terminals
 #   SYNC_PEOPLE [10000] SYNC_TERMINALS [20] SYNC_TRIALS [100]
 #   ENROLL_PEOPLE [100000]
+#   STORE_WRITERS [4] STORE_WRITES [2000]   store_writes (ACS_BENCH_POSTGRES_URL adds PostgreSQL)
 #   READ_MEMBERS [10000] READ_SECONDS [20] READ_WRITES [200]
 #   STARTUP_SIZES ["100000x10 1000x1000"]  tenant start-up, MEMBERSxTERMINALS each
 #   DOMAIN [1]                             0 skips the criterion benches
@@ -81,6 +82,7 @@ run conformance /usr/bin/time -v "$TARGET_DIR/release/acs-conformance"
 normalize conformance < "$out/conformance.txt" | tee -a "$out/conformance.txt.results"
 run sync cargo run --release -q -p acs-core --example sync_convergence -- "${SYNC_PEOPLE:-10000}" "${SYNC_TERMINALS:-20}" "${SYNC_TRIALS:-100}"
 run enroll cargo run --release -q -p acs-core --example enroll_throughput -- "${ENROLL_PEOPLE:-100000}"
+run store-writes cargo run --release -q -p acs-core --example store_writes -- "${STORE_WRITERS:-4}" "${STORE_WRITES:-2000}"
 run read-under-writes cargo run --release -q -p acs-core --example read_under_writes -- "${READ_MEMBERS:-10000}" "${READ_SECONDS:-20}" "${READ_WRITES:-200}"
 for size in ${STARTUP_SIZES:-100000x10 1000x1000}; do
     run "tenant-startup-$size" bash bench/tenant_startup.sh "${size%x*}" "${size#*x}"

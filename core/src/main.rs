@@ -9,20 +9,25 @@
 //!   prints its first API key (shown once);
 //! - `acs-core outbox open --db acs.db FILE` prints a message file with its body opened.
 //!
+//! `--db` is a SQLite file (the default, `acs.db`), `:memory:`, or a PostgreSQL URL
+//! (`postgres://user@host:port/db`).
+//!
 //! Secrets are sealed or digested at rest (docs/domain.md, "Secrets at rest") with the key
-//! in `ACS_CORE_SECRET_KEY` or the file `<db>.key` (created 0600 on first use). The
-//! database, its log and the key file are created 0600, the outbox directory 0700.
+//! in `ACS_CORE_SECRET_KEY`, or in the key file `--secret-key-file` (default `<db>.key`
+//! for SQLite; required for PostgreSQL unless the variable is set), created 0600 with a
+//! new key on first use. The key is never stored in the database. The SQLite database,
+//! its log and the key file are created 0600, the outbox directory 0700.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use acs_core::Core;
 use acs_core::notify::file::FileSender;
 use acs_core::notify::smtp::SmtpSender;
 use acs_core::notify::{Sender, Senders};
+use acs_core::store::open::{Location, Opened, Options};
 use acs_core::store::seal::SecretKey;
-use acs_core::store::{SealedStore, SqliteStore, Store};
 use acs_core::sync::{SyncEngine, SyncOptions};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -38,9 +43,15 @@ struct Cli {
 enum Command {
     /// Serve the integrator API.
     Serve {
-        /// SQLite database file (created if missing); `:memory:` keeps nothing.
+        /// SQLite database file (created if missing), `:memory:` (keeps nothing) or a
+        /// PostgreSQL URL (`postgres://user@host:port/db`).
         #[arg(long, default_value = "acs.db", env = "ACS_CORE_DB")]
-        db: PathBuf,
+        db: String,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// PostgreSQL: the most connections the pool opens.
+        #[arg(long, default_value_t = 16, env = "ACS_CORE_PG_POOL_SIZE")]
+        pg_pool_size: usize,
         /// Address of the integrator API.
         #[arg(long, default_value = "127.0.0.1:8700", env = "ACS_CORE_LISTEN")]
         listen: SocketAddr,
@@ -76,9 +87,11 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate {
-        /// SQLite database file.
+        /// SQLite database file or PostgreSQL URL.
         #[arg(long, default_value = "acs.db", env = "ACS_CORE_DB")]
-        db: PathBuf,
+        db: String,
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// Manage tenants.
     Tenant {
@@ -96,9 +109,11 @@ enum Command {
 enum OutboxCommand {
     /// Print a message file with its sealed body opened.
     Open {
-        /// SQLite database file (its key opens the body).
+        /// SQLite database file or PostgreSQL URL (its key opens the body).
         #[arg(long, default_value = "acs.db", env = "ACS_CORE_DB")]
-        db: PathBuf,
+        db: String,
+        #[command(flatten)]
+        key: KeyArgs,
         /// The message file (`<db>.outbox/message-<id>.txt`).
         file: PathBuf,
     },
@@ -108,9 +123,11 @@ enum OutboxCommand {
 enum TenantCommand {
     /// Create a tenant and print its first API key.
     Create {
-        /// SQLite database file.
+        /// SQLite database file or PostgreSQL URL.
         #[arg(long, default_value = "acs.db", env = "ACS_CORE_DB")]
-        db: PathBuf,
+        db: String,
+        #[command(flatten)]
+        key: KeyArgs,
         /// Unique short name (letters, digits, '-', '_').
         #[arg(long)]
         slug: String,
@@ -120,16 +137,43 @@ enum TenantCommand {
     },
 }
 
-/// The key of the secrets at rest: `ACS_CORE_SECRET_KEY` (base64 of 32 bytes) or the key
-/// file `<db>.key`, created with a new random key (mode 0600) on first use.
-fn secret_key(db: &std::path::Path) -> anyhow::Result<SecretKey> {
+/// Where the key of the secrets at rest comes from.
+#[derive(Debug, clap::Args)]
+struct KeyArgs {
+    /// File holding the key of the secrets at rest (base64), created with a new key on
+    /// first use; default `<db>.key` for a SQLite file. `ACS_CORE_SECRET_KEY` (the key
+    /// itself) takes precedence.
+    #[arg(long, env = "ACS_CORE_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
+}
+
+/// The key of the secrets at rest: `ACS_CORE_SECRET_KEY` (base64 of 32 bytes), or the key
+/// file (`--secret-key-file`, or `<db>.key` next to a SQLite file), created with a new
+/// random key (mode 0600) on first use. An in-memory database gets a fresh key.
+fn secret_key(db: &Location, key: &KeyArgs) -> anyhow::Result<SecretKey> {
     if let Ok(text) = std::env::var("ACS_CORE_SECRET_KEY") {
         return SecretKey::from_base64(&text).context("ACS_CORE_SECRET_KEY");
     }
-    let mut path = db.as_os_str().to_owned();
-    path.push(".key");
-    let path = PathBuf::from(path);
-    match std::fs::read_to_string(&path) {
+    let path = match (&key.secret_key_file, db) {
+        (Some(path), _) => path.clone(),
+        (None, Location::Sqlite(db)) => {
+            let mut path = db.as_os_str().to_owned();
+            path.push(".key");
+            PathBuf::from(path)
+        }
+        (None, Location::Memory) => return Ok(SecretKey::generate()),
+        (None, Location::Postgres(_)) => anyhow::bail!(
+            "a PostgreSQL database needs the key of its secrets at rest: set \
+             ACS_CORE_SECRET_KEY or --secret-key-file (a file created with a new key on \
+             first use; keep it off the database server and give every instance the same)"
+        ),
+    };
+    key_file(&path)
+}
+
+/// The key in the file at `path`, created with a new key (mode 0600) when missing.
+fn key_file(path: &Path) -> anyhow::Result<SecretKey> {
+    match std::fs::read_to_string(path) {
         Ok(text) => SecretKey::from_base64(&text)
             .with_context(|| format!("the key file {}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -140,7 +184,7 @@ fn secret_key(db: &std::path::Path) -> anyhow::Result<SecretKey> {
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             use std::io::Write as _;
             options
-                .open(&path)
+                .open(path)
                 .and_then(|mut f| {
                     #[cfg(unix)]
                     f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
@@ -157,15 +201,10 @@ fn secret_key(db: &std::path::Path) -> anyhow::Result<SecretKey> {
 
 /// Opens (creating and migrating) the database behind the sealing layer; the first open
 /// of a database an earlier version wrote converts its clear secrets.
-fn open(db: &std::path::Path) -> anyhow::Result<SealedStore<SqliteStore>> {
-    let context = || format!("cannot open the database {}", db.display());
-    if db.as_os_str() == ":memory:" {
-        let store = SqliteStore::in_memory().with_context(context)?;
-        return Ok(SealedStore::new(store, SecretKey::generate()));
-    }
-    let key = secret_key(db)?;
-    let store = SqliteStore::open(db).with_context(context)?;
-    let converted = store.convert_secrets(&key).with_context(context)?;
+fn open(db: &Location, key: &KeyArgs, options: Options) -> anyhow::Result<Opened> {
+    let secret = secret_key(db, key)?;
+    let (store, converted) = acs_core::store::open::open(db, secret, options)
+        .with_context(|| format!("cannot open the database {db}"))?;
     if !converted.already {
         tracing::info!(
             records = converted.records,
@@ -176,15 +215,20 @@ fn open(db: &std::path::Path) -> anyhow::Result<SealedStore<SqliteStore>> {
             "secrets stored in clear converted to their form at rest"
         );
     }
-    Ok(SealedStore::new(store, key))
+    Ok(store)
 }
 
-/// The outbox directory: `--outbox-dir`, or `<db>.outbox` next to the database.
-fn outbox_dir_of(db: &std::path::Path, given: Option<PathBuf>) -> PathBuf {
-    given.unwrap_or_else(|| {
-        let mut dir = db.as_os_str().to_owned();
-        dir.push(".outbox");
-        PathBuf::from(dir)
+/// The outbox directory: `--outbox-dir`, or `<db>.outbox` next to a SQLite database
+/// (`acs-core.outbox` in the working directory for PostgreSQL).
+fn outbox_dir_of(db: &Location, given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| match db {
+        Location::Sqlite(path) => {
+            let mut dir = path.as_os_str().to_owned();
+            dir.push(".outbox");
+            PathBuf::from(dir)
+        }
+        Location::Memory => PathBuf::from(":memory:.outbox"),
+        Location::Postgres(_) => PathBuf::from("acs-core.outbox"),
     })
 }
 
@@ -199,6 +243,8 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve {
             db,
+            key: key_args,
+            pg_pool_size,
             listen,
             receiver,
             advertise,
@@ -209,9 +255,12 @@ async fn main() -> anyhow::Result<()> {
             smtp_url,
             smtp_from,
         } => {
-            let store = open(&db)?;
+            let db = Location::parse(&db);
+            let options = Options {
+                pool_size: pg_pool_size,
+            };
+            let store = open(&db, &key_args, options)?.into_store();
             let key = store.secret_key().cloned();
-            let store: Arc<dyn Store> = Arc::new(store);
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
@@ -256,10 +305,9 @@ async fn main() -> anyhow::Result<()> {
                     },
                 )
             });
-            tracing::info!(%addr, receiver = %receiver_addr, db = %db.display(), "integrator API listening");
+            tracing::info!(%addr, receiver = %receiver_addr, %db, "integrator API listening");
             println!(
-                "acs-core listening on http://{addr} (receiver http://{receiver_addr}, database {})",
-                db.display()
+                "acs-core listening on http://{addr} (receiver http://{receiver_addr}, database {db})"
             );
             let stop = tokio_util::sync::CancellationToken::new();
             let receiver_task = tokio::spawn(acs_core::receiver::serve(
@@ -281,21 +329,18 @@ async fn main() -> anyhow::Result<()> {
                 engine.shutdown().await;
             }
         }
-        Command::Migrate { db } => {
-            let store = open(&db)?;
+        Command::Migrate { db, key } => {
+            let db = Location::parse(&db);
+            let store = open(&db, &key, Options::default())?;
             println!(
-                "{} is at schema version {}; its secrets are sealed or digested at rest",
-                db.display(),
-                store
-                    .inner()
-                    .version()
-                    .context("cannot read the schema version")?
+                "{db} is at schema version {}; its secrets are sealed or digested at rest",
+                store.version().context("cannot read the schema version")?
             );
         }
         Command::Outbox {
-            command: OutboxCommand::Open { db, file },
+            command: OutboxCommand::Open { db, key, file },
         } => {
-            let key = secret_key(&db)?;
+            let key = secret_key(&Location::parse(&db), &key)?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let opened = acs_core::notify::file::open_body(&text, &key)
@@ -303,9 +348,15 @@ async fn main() -> anyhow::Result<()> {
             print!("{opened}");
         }
         Command::Tenant {
-            command: TenantCommand::Create { db, slug, name },
+            command:
+                TenantCommand::Create {
+                    db,
+                    key,
+                    slug,
+                    name,
+                },
         } => {
-            let store: Arc<dyn Store> = Arc::new(open(&db)?);
+            let store = open(&Location::parse(&db), &key, Options::default())?.into_store();
             let core = Core::new(store);
             let (tenant, key) = core
                 .create_tenant(&slug, &name)

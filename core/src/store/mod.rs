@@ -1,7 +1,9 @@
 //! Persistence behind the [`Store`] trait: tenants and their API keys,
 //! domain records, unique keys, selfies, idempotency replies and the append-only streams
-//! (access events, audit). [`sqlite::SqliteStore`] is the embedded default; the trait is
-//! narrow and synchronous so that a PostgreSQL backend can follow.
+//! (access events, audit). [`sqlite::SqliteStore`] is the embedded default;
+//! [`postgres::PostgresStore`] keeps the same data in PostgreSQL (15 or newer) for
+//! deployments past one machine. The trait is narrow and synchronous; both backends
+//! behave the same (one test suite runs against both), and [`SealedStore`] wraps either.
 //!
 //! A write is a [`Change`]: every record it puts or deletes, the unique keys they claim, the
 //! idempotency reply of the request, the audit entries, access events and outbox messages
@@ -11,7 +13,9 @@
 
 mod checkpoint;
 mod columns;
+pub mod open;
 pub mod outbox;
+pub mod postgres;
 pub mod seal;
 pub mod sealed;
 pub mod secrets;
@@ -24,6 +28,7 @@ use jiff::Timestamp;
 use serde_json::Value as Json;
 
 pub use outbox::{Channel, DeliveryOutcome, MessageRow, MessageStatus, NewMessage};
+pub use postgres::PostgresStore;
 pub use sealed::SealedStore;
 pub use sqlite::SqliteStore;
 pub use webhooks::{
@@ -316,9 +321,15 @@ pub enum StoreError {
     /// Stored data could not be read back (corruption or a bug).
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
-    /// The database failed (disk, locking…): retry or give up.
+    /// The SQLite database failed (disk, locking…): retry or give up.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL refused or failed a statement: retry or give up.
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection to PostgreSQL could be had (server down, pool exhausted, bad URL).
+    #[error("database connection: {0}")]
+    Connection(String),
     /// The database file could not be created or made private to its owner.
     #[error("cannot create or protect the database file: {0}")]
     File(std::io::Error),

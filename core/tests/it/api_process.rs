@@ -56,7 +56,7 @@ pub(crate) fn tenant(db: &Path) -> String {
 
 /// Runs `command` until it exits (killed if it takes longer than [`PATIENCE`]): whether it
 /// succeeded, its standard output and its standard error.
-fn run_to_completion(command: &mut Command, what: &str) -> (bool, String, String) {
+pub(crate) fn run_to_completion(command: &mut Command, what: &str) -> (bool, String, String) {
     let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -21,6 +21,7 @@ mod records; // records ⇄ domain: snapshot round trip, same decisions; unique 
 mod residency; // filed people: only the entitled in memory, everyone still answered for
 mod schedule_oracle; // proptest: schedules against a naive minute-by-minute oracle across DST
 mod secrets_at_rest; // no secret in clear in the database, its log or the outbox; migrate converts
+mod store; // the store suite on SQLite and PostgreSQL; `acs-core serve` on PostgreSQL
 mod support; // shared fixtures: a small tenant, timestamps, builders
 mod sync; // the sync engine against simulated fleets
 mod terminal;
