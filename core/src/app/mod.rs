@@ -25,12 +25,15 @@
 //!   request path.
 //! - [`webhooks`] – the tenant's webhook endpoints, their delivery log and automatic
 //!   disabling.
+//! - [`instances`] – several instances on one database: the change feed that reads
+//!   snapshots other instances changed again, and the relay of access events.
 
 mod api_keys;
 mod clock;
 mod devices;
 pub mod enrollments;
 mod in_use;
+pub mod instances;
 mod plan;
 mod queries;
 mod snapshots;
@@ -49,6 +52,7 @@ pub use self::api_keys::GeneratedKey;
 pub use self::clock::Clock;
 pub use self::devices::{PROBE_TIMEOUT, Probe};
 pub use self::in_use::KeyInUse;
+pub use self::instances::{Instance, InstanceOptions};
 pub use self::plan::{Idempotency, InSnapshot, Plan};
 pub use self::snapshots::StreamedEvent;
 pub use self::tenants::Caller;
@@ -83,6 +87,14 @@ struct Inner {
     webhook_edits: Mutex<()>,
     /// Whether each tenant seen has an enabled webhook endpoint.
     webhook_tenants: Mutex<HashMap<u64, bool>>,
+    /// The stored revision each snapshot in memory was built at.
+    held: Mutex<HashMap<TenantId, u64>>,
+    /// Whether access events reach the streams through the relay ([`instances`]).
+    relayed: std::sync::atomic::AtomicBool,
+    /// Wakes the relay (a local commit appended access events).
+    relay: tokio::sync::Notify,
+    /// This instance's id.
+    instance: Mutex<String>,
 }
 
 /// The access-control core; clones share it.
@@ -126,6 +138,10 @@ impl Core {
                 lookups: Mutex::default(),
                 webhook_edits: Mutex::default(),
                 webhook_tenants: Mutex::default(),
+                held: Mutex::default(),
+                relayed: std::sync::atomic::AtomicBool::new(false),
+                relay: tokio::sync::Notify::new(),
+                instance: Mutex::new(instances::default_instance_id()),
             }),
         }
     }

@@ -8,6 +8,27 @@ use tokio::sync::RwLock;
 
 use super::{Caller, Cell, Core, Plan, Subject, blocking};
 use crate::domain::{Snapshot, Tenant, TenantId};
+use crate::store::Store;
+
+/// How many times a write runs when other instances keep changing its tenant.
+pub(crate) const WRITE_ATTEMPTS: usize = 5;
+
+/// Reads the tenant afresh: its stored revision first, then its records (a commit in
+/// between makes the snapshot newer than the revision, which only costs a reload later).
+/// `lockdowns` carries the doors locked down in memory over from the snapshot replaced.
+pub(super) fn load_fresh(
+    store: &dyn Store,
+    tenant: Tenant,
+    lockdowns: Option<&Snapshot>,
+) -> Result<(Snapshot, u64), AppError> {
+    let revision = store.tenant_revision(tenant.id.get())?;
+    let mut snapshot = Snapshot::new(tenant);
+    if let Some(old) = lockdowns {
+        snapshot.locked_down_doors = old.locked_down_doors.clone();
+    }
+    crate::residency::load(store, &mut snapshot)?;
+    Ok((snapshot, revision))
+}
 use crate::error::AppError;
 use crate::residency::Host;
 use crate::store::{AccessEventRow, NewAccessEvent};
@@ -33,7 +54,7 @@ impl Core {
             return Ok(cell.clone());
         }
         let store = self.inner.store.clone();
-        let snapshot = blocking(move || {
+        let (snapshot, revision) = blocking(move || {
             let row = store
                 .tenants()?
                 .into_iter()
@@ -41,9 +62,7 @@ impl Core {
                 .ok_or_else(|| AppError::not_found("tenant", tenant))?;
             let mut domain = Tenant::new(tenant, &row.name)?;
             domain.active = row.active;
-            let mut snapshot = Snapshot::new(domain);
-            crate::residency::load(&*store, &mut snapshot)?;
-            Ok(snapshot)
+            load_fresh(&*store, domain, None)
         })
         .await?;
         let mut cells = self
@@ -51,10 +70,36 @@ impl Core {
             .cells
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        Ok(cells
-            .entry(tenant)
-            .or_insert_with(|| Arc::new(RwLock::new(snapshot)))
-            .clone())
+        Ok(match cells.entry(tenant) {
+            std::collections::hash_map::Entry::Occupied(held) => held.get().clone(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                self.set_held(tenant, Some(revision));
+                slot.insert(Arc::new(RwLock::new(snapshot))).clone()
+            }
+        })
+    }
+
+    /// Notes the stored revision the tenant's snapshot was built at (`None`: unknown).
+    pub(super) fn set_held(&self, tenant: TenantId, revision: Option<u64>) {
+        let mut held = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match revision {
+            Some(r) => held.insert(tenant, r),
+            None => held.remove(&tenant),
+        };
+    }
+
+    /// The stored revision the tenant's snapshot was built at, if it is in memory.
+    pub(super) fn held(&self, tenant: TenantId) -> Option<u64> {
+        self.inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tenant)
+            .copied()
     }
 
     /// Reads the tenant's snapshot.
@@ -111,7 +156,7 @@ impl Core {
         &self,
         caller: &Caller,
         ids: usize,
-        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Send + 'static,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Clone + Send + 'static,
     ) -> Result<R, AppError> {
         self.write_about(caller, Vec::new(), ids, f).await
     }
@@ -119,13 +164,43 @@ impl Core {
     /// [`Core::write`] with the people `subjects` belong to in the snapshot `f` sees
     /// (filed people visit for the write). Once applied, the snapshot holds exactly the
     /// entitled people again ([`crate::residency::settle`]).
+    ///
+    /// The commit succeeds only at the stored revision the snapshot was built at: when
+    /// another instance changed the tenant in between, the snapshot is read again and the
+    /// write runs again on it, up to [`WRITE_ATTEMPTS`] times.
     pub async fn write_about<R: Send + 'static>(
         &self,
         caller: &Caller,
         subjects: Vec<Subject>,
         ids: usize,
-        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Send + 'static,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Clone + Send + 'static,
     ) -> Result<R, AppError> {
+        for attempt in 1..=WRITE_ATTEMPTS {
+            match self
+                .write_once(caller, subjects.clone(), ids, f.clone())
+                .await?
+            {
+                Some(result) => return Ok(result),
+                None => {
+                    tracing::debug!(tenant = %caller.tenant, attempt, "the tenant changed on another instance; writing again");
+                }
+            }
+        }
+        Err(AppError::conflict(
+            None,
+            "the tenant kept changing concurrently; try again",
+        ))
+    }
+
+    /// One attempt of [`Core::write_about`]: `None` when the snapshot was stale (it has
+    /// been read again by then).
+    async fn write_once<R: Send + 'static>(
+        &self,
+        caller: &Caller,
+        subjects: Vec<Subject>,
+        ids: usize,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Send + 'static,
+    ) -> Result<Option<R>, AppError> {
         let cell = self.cell(caller.tenant).await?;
         let mut snapshot = Host::new(cell.write_owned().await);
         let store = self.inner.store.clone();
@@ -133,7 +208,8 @@ impl Core {
         let actor = caller.key_prefix.clone();
         let inner = self.inner.clone();
         let core = self.clone();
-        let (result, event_ids, events, messages, records) = blocking(move || {
+        let outcome = blocking(move || {
+            let expected = core.held(tenant);
             // Until the commit, a failure leaves nothing applied, and dropping the host
             // files the visitors. A decision's lookup at this revision, built here, is the
             // one the decision then uses.
@@ -160,7 +236,19 @@ impl Core {
             core.prepare_webhook_events(tenant, &mut plan)?;
             let messages =
                 !plan.change.messages.is_empty() || !plan.change.webhook_events.is_empty();
-            let event_ids = store.commit(tenant.get(), plan.change)?;
+            plan.change.expected_revision = expected;
+            let moves = plan.change.moves_revision();
+            let event_ids = match store.commit(tenant.get(), plan.change) {
+                Ok(ids) => ids,
+                Err(crate::store::StoreError::Stale { .. }) => {
+                    core.reload_held(tenant, &mut snapshot, &*store)?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if moves && let Some(expected) = expected {
+                core.set_held(tenant, Some(expected + 1));
+            }
             let records = !written.is_empty();
             for apply in plan.apply {
                 apply(&mut snapshot);
@@ -172,18 +260,14 @@ impl Core {
                 crate::residency::settle(&*store, tenant, &mut snapshot, before, &written)
             {
                 tracing::error!(detail = %e.detail, "settling the snapshot after a write failed");
-                let mut fresh = Snapshot::new(snapshot.tenant.clone());
-                fresh.locked_down_doors = snapshot.locked_down_doors.clone();
-                match crate::residency::load(&*store, &mut fresh) {
-                    Ok(()) => *snapshot = fresh,
-                    Err(e) => {
-                        tracing::error!(detail = %e.detail, "reading the tenant again failed");
-                        inner
-                            .cells
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .remove(&tenant);
-                    }
+                if let Err(e) = core.reload_held(tenant, &mut snapshot, &*store) {
+                    tracing::error!(detail = %e.detail, "reading the tenant again failed");
+                    inner
+                        .cells
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&tenant);
+                    core.set_held(tenant, None);
                 }
             }
             // Only a change of records can change what a terminal must hold: a write that
@@ -196,9 +280,13 @@ impl Core {
                     .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             drop(snapshot);
-            Ok((result, event_ids, events, messages, records))
+            Ok(Some((result, event_ids, events, messages, records)))
         })
         .await?;
+        let Some((result, event_ids, events, messages, records)) = outcome else {
+            self.after_reload(tenant);
+            return Ok(None);
+        };
         if messages {
             self.inner.outbox.notify_one();
         }
@@ -206,7 +294,7 @@ impl Core {
             let _ = self.inner.changes.send(tenant);
         }
         self.stream(tenant, event_ids, events);
-        Ok(result)
+        Ok(Some(result))
     }
 
     /// Wakes the outbox's delivery task (a change appended messages to it).
@@ -217,6 +305,13 @@ impl Core {
     /// Hands committed access events (with the ids the store gave them) to the event
     /// stream's subscribers; nobody listening is fine.
     fn stream(&self, tenant: TenantId, ids: Vec<u64>, events: Vec<NewAccessEvent>) {
+        if self.inner.relayed.load(std::sync::atomic::Ordering::SeqCst) {
+            // The relay streams every instance's events from the store, in id order.
+            if !ids.is_empty() {
+                self.inner.relay.notify_one();
+            }
+            return;
+        }
         for (id, event) in ids.into_iter().zip(events) {
             let _ = self.inner.events.send(StreamedEvent {
                 tenant,
@@ -236,7 +331,7 @@ impl Core {
     pub async fn append<R: Send + 'static>(
         &self,
         caller: &Caller,
-        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Send + 'static,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Clone + Send + 'static,
     ) -> Result<R, AppError> {
         self.append_about(caller, Vec::new(), f).await
     }
@@ -247,7 +342,7 @@ impl Core {
         &self,
         caller: &Caller,
         subjects: Vec<Subject>,
-        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Send + 'static,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Clone + Send + 'static,
     ) -> Result<R, AppError> {
         let cell = self.cell(caller.tenant).await?;
         // The guard that saw the subjects held is the one the append runs under: no write

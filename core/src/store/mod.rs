@@ -11,6 +11,7 @@
 
 mod checkpoint;
 mod columns;
+pub mod coordination;
 pub mod outbox;
 pub mod seal;
 pub mod sealed;
@@ -23,6 +24,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde_json::Value as Json;
 
+pub use coordination::{Lease, TenantRevision};
 pub use outbox::{Channel, DeliveryOutcome, MessageRow, MessageStatus, NewMessage};
 pub use sealed::SealedStore;
 pub use sqlite::SqliteStore;
@@ -278,6 +280,17 @@ pub struct Change {
     /// Webhook delivery attempts to record (each moves its endpoint's count of failed
     /// messages: reset by a delivery, one more for a message given up).
     pub webhook_deliveries: Vec<NewDelivery>,
+    /// Commit only if the tenant's stored revision is this one (the revision the writer's
+    /// snapshot was built at); otherwise [`StoreError::Stale`] and nothing is written.
+    pub expected_revision: Option<u64>,
+}
+
+impl Change {
+    /// Whether committing this change moves the tenant's revision: it puts or deletes
+    /// records or changes webhook endpoints.
+    pub fn moves_revision(&self) -> bool {
+        !self.writes.is_empty() || !self.webhooks.is_empty()
+    }
 }
 
 /// The store failed; variants say what the caller can do about it.
@@ -298,6 +311,15 @@ pub enum StoreError {
         kind: Kind,
         /// Its id.
         id: u64,
+    },
+    /// The tenant changed since the revision the change was validated at
+    /// ([`Change::expected_revision`]): read it again and retry.
+    #[error("the tenant changed concurrently (revision {found}, expected {expected})")]
+    Stale {
+        /// The revision the change expected.
+        expected: u64,
+        /// The stored one.
+        found: u64,
     },
     /// The idempotency key was used before with a different request.
     #[error("idempotency key '{0}' was already used with a different request")]
@@ -414,9 +436,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Vec<AccessEventRow>, StoreError>;
     /// The tenant and record holding the claim `(scope, value)` in any tenant.
     fn claim_owner(&self, scope: &str, value: &str) -> Result<Option<(u64, u64)>, StoreError>;
-    /// Pending messages due at `now` (every tenant's), oldest first, at most `limit`.
-    fn due_messages(&self, now: Timestamp, limit: usize) -> Result<Vec<MessageRow>, StoreError>;
-    /// When the earliest pending message is due.
+    /// Claims and returns pending messages due at `now` (every tenant's) that nobody
+    /// holds a running claim on, oldest first, at most `limit`: each is claimed by
+    /// `claimer` for `claim_for` (database time) – no other claimer gets it until its
+    /// delivery is recorded or the claim expires.
+    fn due_messages(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        claimer: &str,
+        claim_for: std::time::Duration,
+    ) -> Result<Vec<MessageRow>, StoreError>;
+    /// When the earliest pending message is due (a claimed one not before its claim ends).
     fn next_message_due(&self) -> Result<Option<Timestamp>, StoreError>;
     /// Records the outcome of one delivery attempt of a pending message.
     fn record_delivery(&self, id: u64, outcome: &DeliveryOutcome) -> Result<(), StoreError>;
@@ -427,6 +458,45 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<MessageRow>, StoreError>;
+    /// The tenant's stored revision (0 before its first change).
+    fn tenant_revision(&self, tenant_id: u64) -> Result<u64, StoreError>;
+    /// The tenants changed after the feed position `after`, by position (the highest
+    /// position returned is the next cursor).
+    fn changed_tenants(&self, after: u64) -> Result<Vec<TenantRevision>, StoreError>;
+    /// Access events of every tenant with an id above `after`, by id, at most `limit`:
+    /// `(tenant, event)`.
+    fn access_events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, AccessEventRow)>, StoreError>;
+    /// The highest access event id (0 with none).
+    fn last_access_event_id(&self) -> Result<u64, StoreError>;
+    /// Records that `instance` is alive for `ttl`, forgets instances whose heartbeat
+    /// expired, and returns how many instances are alive (this one included).
+    fn heartbeat(&self, instance: &str, ttl: std::time::Duration) -> Result<usize, StoreError>;
+    /// Takes the lease of `terminal_id` for `instance` for `ttl` if it is free, expired or
+    /// already held by `instance`; whether `instance` holds it now.
+    fn acquire_lease(
+        &self,
+        terminal_id: u64,
+        instance: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+    /// Extends every unexpired lease `instance` holds by `ttl`; the terminals it holds.
+    fn renew_leases(
+        &self,
+        instance: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Vec<u64>, StoreError>;
+    /// Gives up `instance`'s leases of `terminals` (all of them with `None`).
+    fn release_leases(&self, instance: &str, terminals: Option<&[u64]>) -> Result<(), StoreError>;
+    /// Every lease, by terminal.
+    fn leases(&self) -> Result<Vec<Lease>, StoreError>;
+    /// Counts one hit of `key` in the fixed window starting at `window_ms` and returns the
+    /// window's count so far; windows starting before `prune_before_ms` are forgotten.
+    fn count_hit(&self, key: &str, window_ms: i64, prune_before_ms: i64)
+    -> Result<u64, StoreError>;
     /// A tenant's webhook endpoints (secrets in clear), by id.
     fn webhooks(&self, tenant_id: u64) -> Result<Vec<WebhookRow>, StoreError>;
     /// The delivery attempts to a tenant's endpoint with an id above `after`, oldest
