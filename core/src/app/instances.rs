@@ -119,7 +119,8 @@ impl Core {
         let tasks = tokio_util::task::TaskTracker::new();
         let seq = feed.iter().map(|r| r.seq).max().unwrap_or(0);
         for row in feed {
-            self.refresh(TenantId::new(row.tenant_id), row.revision).await;
+            self.refresh(TenantId::new(row.tenant_id), row.revision)
+                .await;
         }
         tasks.spawn(follow(self.clone(), options.poll, seq, stop.clone()));
         tasks.spawn(relay(self.clone(), options.poll, events, stop.clone()));

@@ -208,8 +208,17 @@ impl Core {
         let actor = caller.key_prefix.clone();
         let inner = self.inner.clone();
         let core = self.clone();
+        let reloaded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reloaded_here = reloaded.clone();
         let outcome = blocking(move || {
-            let expected = core.held(tenant);
+            // Validated against the newest state: another instance's commit since the
+            // snapshot was built is read in first (the commit checks again).
+            let mut expected = core.held(tenant);
+            if expected != Some(store.tenant_revision(tenant.get())?) {
+                core.reload_held(tenant, &mut snapshot, &*store)?;
+                expected = core.held(tenant);
+                reloaded_here.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             // Until the commit, a failure leaves nothing applied, and dropping the host
             // files the visitors. A decision's lookup at this revision, built here, is the
             // one the decision then uses.
@@ -242,7 +251,8 @@ impl Core {
                 Ok(ids) => ids,
                 Err(crate::store::StoreError::Stale { .. }) => {
                     core.reload_held(tenant, &mut snapshot, &*store)?;
-                    return Ok(None);
+                    reloaded_here.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return Ok(Err(()));
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -280,11 +290,14 @@ impl Core {
                     .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             drop(snapshot);
-            Ok(Some((result, event_ids, events, messages, records)))
+            Ok(Ok((result, event_ids, events, messages, records)))
         })
-        .await?;
-        let Some((result, event_ids, events, messages, records)) = outcome else {
+        .await;
+        // Whatever became of the write, a snapshot read again is news to the watchers.
+        if reloaded.load(std::sync::atomic::Ordering::SeqCst) {
             self.after_reload(tenant);
+        }
+        let Ok((result, event_ids, events, messages, records)) = outcome? else {
             return Ok(None);
         };
         if messages {

@@ -95,13 +95,14 @@ pub async fn deliver_due(
         let now = core.now();
         let store = core.store().clone();
         let claimer = core.instance_id();
-        let due = tokio::task::spawn_blocking(move || store.due_messages(now, BATCH, &claimer, CLAIM))
-            .await
-            .unwrap_or_else(|e| {
-                Err(crate::store::StoreError::Corrupt(format!(
-                    "outbox task failed: {e}"
-                )))
-            })?;
+        let due =
+            tokio::task::spawn_blocking(move || store.due_messages(now, BATCH, &claimer, CLAIM))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(crate::store::StoreError::Corrupt(format!(
+                        "outbox task failed: {e}"
+                    )))
+                })?;
         if due.is_empty() {
             return Ok(attempts);
         }

@@ -118,7 +118,11 @@ pub(super) fn last_event(conn: &Connection) -> Result<u64, StoreError> {
 // INSERT INTO instances (id, expires_at) VALUES ($1, now() + $2)
 //   ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at;
 // DELETE FROM instances WHERE expires_at <= now(); SELECT count(*) FROM instances
-pub(super) fn heartbeat(conn: &Connection, instance: &str, ttl: Duration) -> Result<usize, StoreError> {
+pub(super) fn heartbeat(
+    conn: &Connection,
+    instance: &str,
+    ttl: Duration,
+) -> Result<usize, StoreError> {
     let now = wall_ms();
     run(
         conn,
@@ -126,7 +130,11 @@ pub(super) fn heartbeat(conn: &Connection, instance: &str, ttl: Duration) -> Res
          ON CONFLICT (id) DO UPDATE SET expires_ms = excluded.expires_ms",
         params![instance, now.saturating_add(millis_of(ttl))],
     )?;
-    run(conn, "DELETE FROM instances WHERE expires_ms <= ?1", params![now])?;
+    run(
+        conn,
+        "DELETE FROM instances WHERE expires_ms <= ?1",
+        params![now],
+    )?;
     let alive: i64 = conn.query_row("SELECT COUNT(*) FROM instances", [], |r| r.get(0))?;
     Ok(usize::try_from(alive).unwrap_or(1).max(1))
 }
@@ -161,7 +169,11 @@ pub(super) fn acquire(
 /// Extends `instance`'s running leases; the terminals it holds.
 // UPDATE terminal_leases SET expires_at = now() + $2 WHERE holder = $1 AND expires_at > now()
 //   RETURNING terminal_id
-pub(super) fn renew(conn: &Connection, instance: &str, ttl: Duration) -> Result<Vec<u64>, StoreError> {
+pub(super) fn renew(
+    conn: &Connection,
+    instance: &str,
+    ttl: Duration,
+) -> Result<Vec<u64>, StoreError> {
     let now = wall_ms();
     let mut stmt = conn.prepare_cached(
         "UPDATE terminal_leases SET expires_ms = ?2 WHERE holder = ?1 AND expires_ms > ?3
@@ -185,7 +197,11 @@ pub(super) fn release(
 ) -> Result<(), StoreError> {
     match terminals {
         None => {
-            run(conn, "DELETE FROM terminal_leases WHERE holder = ?1", params![instance])?;
+            run(
+                conn,
+                "DELETE FROM terminal_leases WHERE holder = ?1",
+                params![instance],
+            )?;
         }
         Some(terminals) => {
             for terminal in terminals {

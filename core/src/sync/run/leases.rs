@@ -36,7 +36,12 @@ pub(super) async fn balance(
             }
         }
         if held.len() > share {
-            let surplus: Vec<u64> = held.iter().rev().take(held.len() - share).copied().collect();
+            let surplus: Vec<u64> = held
+                .iter()
+                .rev()
+                .take(held.len() - share)
+                .copied()
+                .collect();
             store.release_leases(&instance, Some(&surplus))?;
             for terminal in &surplus {
                 held.remove(terminal);
