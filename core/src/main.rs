@@ -248,6 +248,7 @@ async fn main() -> anyhow::Result<()> {
             let instance = core
                 .start_instance(acs_core::app::InstanceOptions {
                     poll: std::time::Duration::from_millis(poll_ms.max(1)),
+                    heartbeat_ttl: std::time::Duration::from_millis(lease_ttl_ms.max(1)),
                 })
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot follow the database: {}", e.detail))?;

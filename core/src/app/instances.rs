@@ -31,12 +31,16 @@ use crate::store::Store;
 pub struct InstanceOptions {
     /// How often the store is polled for other instances' changes and access events.
     pub poll: Duration,
+    /// How long the instance's heartbeat lasts unless renewed (renewed every fifth of
+    /// it): outbox messages claimed by an instance whose heartbeat ran out are due again.
+    pub heartbeat_ttl: Duration,
 }
 
 impl Default for InstanceOptions {
     fn default() -> Self {
         InstanceOptions {
             poll: Duration::from_millis(250),
+            heartbeat_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -102,10 +106,18 @@ impl Core {
         );
     }
 
+    /// Whether this core shares its database with other instances (it follows the store:
+    /// [`Core::start_instance`]); what is shared then lives in the store.
+    pub fn is_shared(&self) -> bool {
+        self.inner.relayed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Starts following the store: the change feed and the relay of access events.
     pub async fn start_instance(&self, options: InstanceOptions) -> Result<Instance, AppError> {
         let store = self.inner.store.clone();
+        let (name, ttl) = (self.instance_id(), options.heartbeat_ttl);
         let (events, feed) = blocking(move || {
+            store.heartbeat(&name, ttl)?;
             let feed = store.changed_tenants(0)?;
             Ok((store.last_access_event_id()?, feed))
         })
@@ -122,7 +134,7 @@ impl Core {
             self.refresh(TenantId::new(row.tenant_id), row.revision)
                 .await;
         }
-        tasks.spawn(follow(self.clone(), options.poll, seq, stop.clone()));
+        tasks.spawn(follow(self.clone(), options.clone(), seq, stop.clone()));
         tasks.spawn(relay(self.clone(), options.poll, events, stop.clone()));
         Ok(Instance { stop, tasks })
     }
@@ -205,19 +217,37 @@ impl Core {
 }
 
 /// The change feed: polls for tenants changed by any instance and reads the stale ones
-/// again.
-async fn follow(core: Core, poll: Duration, mut seq: u64, stop: CancellationToken) {
+/// again; renews the instance's heartbeat on the way.
+async fn follow(core: Core, options: InstanceOptions, mut seq: u64, stop: CancellationToken) {
+    let mut beaten = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(poll) => {}
+            () = tokio::time::sleep(options.poll) => {}
         }
         let store = core.inner.store.clone();
         let after = seq;
-        match blocking(move || Ok(store.changed_tenants(after)?)).await {
+        let beat = (beaten.elapsed() >= options.heartbeat_ttl / 5).then(|| {
+            beaten = tokio::time::Instant::now();
+            (core.instance_id(), options.heartbeat_ttl)
+        });
+        let polled = blocking(move || {
+            if let Some((name, ttl)) = beat {
+                store.heartbeat(&name, ttl)?;
+            }
+            Ok(store.changed_tenants(after)?)
+        })
+        .await;
+        match polled {
             Ok(rows) => {
                 for row in rows {
                     seq = seq.max(row.seq);
+                    // Webhook endpoints may have changed without the revision moving.
+                    core.inner
+                        .webhook_tenants
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&row.tenant_id);
                     core.refresh(TenantId::new(row.tenant_id), row.revision)
                         .await;
                 }

@@ -287,9 +287,17 @@ pub struct Change {
 
 impl Change {
     /// Whether committing this change moves the tenant's revision: it puts or deletes
-    /// records or changes webhook endpoints.
+    /// records of the snapshot (enrollments are kept outside it).
     pub fn moves_revision(&self) -> bool {
-        !self.writes.is_empty() || !self.webhooks.is_empty()
+        self.writes.iter().any(|w| match w {
+            Write::Put { kind, .. } | Write::Delete { kind, .. } => *kind != Kind::Enrollment,
+        })
+    }
+
+    /// Whether committing this change is news on the change feed: it moves the revision
+    /// or changes webhook endpoints (which other instances' caches follow).
+    pub fn moves_feed(&self) -> bool {
+        self.moves_revision() || !self.webhooks.is_empty()
     }
 }
 

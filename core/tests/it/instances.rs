@@ -61,6 +61,7 @@ async fn start(backend: &Backend, name: &str, key: &str) -> Instance {
     let instance = core
         .start_instance(InstanceOptions {
             poll: Duration::from_millis(25),
+            ..InstanceOptions::default()
         })
         .await
         .expect("instance");

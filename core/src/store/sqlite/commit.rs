@@ -29,12 +29,13 @@ pub(super) fn commit(
     // After the idempotency reply: the second of two identical requests racing on two
     // instances is told the key is taken (and replays the first's reply), not that its
     // snapshot is stale.
-    if change.expected_revision.is_some() || change.moves_revision() {
+    if change.expected_revision.is_some() || change.moves_feed() {
         coordination::advance(
             &tx,
             tenant,
             change.expected_revision,
             change.moves_revision(),
+            change.moves_feed(),
         )?;
     }
     for write in &change.writes {

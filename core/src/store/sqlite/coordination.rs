@@ -18,15 +18,16 @@ pub(super) fn wall_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Moves the tenant's revision in the commit's transaction, first checking it against
-/// `expected`; the new revision.
-// UPDATE tenant_revisions SET revision = revision + 1, seq = nextval('tenant_change_seq')
+/// In the commit's transaction: checks the tenant's revision against `expected`, then
+/// moves it (`moves`) and the tenant's feed position (`news`).
+// UPDATE tenant_revisions SET revision = revision + $3::int, seq = nextval('tenant_change_seq')
 //   WHERE tenant_id = $1 AND ($2::bigint IS NULL OR revision = $2) RETURNING revision
 pub(super) fn advance(
     tx: &Connection,
     tenant: i64,
     expected: Option<u64>,
     moves: bool,
+    news: bool,
 ) -> Result<(), StoreError> {
     let found = revision(tx, tenant)?;
     if let Some(expected) = expected
@@ -34,13 +35,14 @@ pub(super) fn advance(
     {
         return Err(StoreError::Stale { expected, found });
     }
-    if moves {
+    if moves || news {
         run(
             tx,
             "INSERT INTO tenant_revisions (tenant_id, revision, seq)
-             VALUES (?1, 1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tenant_revisions))
-             ON CONFLICT (tenant_id) DO UPDATE SET revision = revision + 1, seq = excluded.seq",
-            params![tenant],
+             VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM tenant_revisions))
+             ON CONFLICT (tenant_id) DO UPDATE SET revision = revision + excluded.revision,
+                 seq = excluded.seq",
+            params![tenant, i64::from(moves)],
         )?;
     }
     Ok(())
@@ -257,4 +259,159 @@ pub(super) fn count_hit(
         )?;
     }
     Ok(id(count))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::sqlite::test_support::put;
+    use crate::store::{Change, Channel, Kind, NewMessage, Store as _, StoreError};
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_commit_at_a_stale_revision_writes_nothing() {
+        let store = SqliteStore::in_memory().unwrap();
+        let t = store.create_tenant("acme", "Acme").unwrap().id;
+        assert_eq!(store.tenant_revision(t).unwrap(), 0);
+        let ids = store.allocate_ids(2).unwrap();
+        let change = |id, expected| Change {
+            writes: vec![put(Kind::Site, id, json!({}), &[])],
+            expected_revision: Some(expected),
+            ..Change::default()
+        };
+        store.commit(t, change(ids[0], 0)).unwrap();
+        assert_eq!(store.tenant_revision(t).unwrap(), 1);
+        let err = store.commit(t, change(ids[1], 0)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Stale {
+                    expected: 0,
+                    found: 1
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(store.records(t).unwrap().len(), 1);
+        // Appending events without records neither checks nor moves the revision.
+        store.commit(t, Change::default()).unwrap();
+        assert_eq!(store.tenant_revision(t).unwrap(), 1);
+    }
+
+    #[test]
+    fn the_change_feed_names_each_changed_tenant_after_a_cursor() {
+        let store = SqliteStore::in_memory().unwrap();
+        let a = store.create_tenant("a", "A").unwrap().id;
+        let b = store.create_tenant("b", "B").unwrap().id;
+        let ids = store.allocate_ids(3).unwrap();
+        for (tenant, id) in [(a, ids[0]), (b, ids[1]), (a, ids[2])] {
+            store
+                .commit(
+                    tenant,
+                    Change {
+                        writes: vec![put(Kind::Site, id, json!({}), &[])],
+                        ..Change::default()
+                    },
+                )
+                .unwrap();
+        }
+        let all = store.changed_tenants(0).unwrap();
+        assert_eq!(
+            all.iter()
+                .map(|r| (r.tenant_id, r.revision))
+                .collect::<Vec<_>>(),
+            vec![(b, 1), (a, 2)]
+        );
+        let cursor = all.iter().map(|r| r.seq).max().unwrap();
+        assert!(store.changed_tenants(cursor).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_lease_is_held_by_one_instance_until_released_or_expired() {
+        let store = SqliteStore::in_memory().unwrap();
+        assert!(store.acquire_lease(7, "a", TTL).unwrap());
+        assert!(!store.acquire_lease(7, "b", TTL).unwrap(), "held by a");
+        assert!(
+            store.acquire_lease(7, "a", TTL).unwrap(),
+            "a holder takes it again"
+        );
+        assert_eq!(store.renew_leases("a", TTL).unwrap(), vec![7]);
+        assert!(store.renew_leases("b", TTL).unwrap().is_empty());
+        store.release_leases("a", None).unwrap();
+        assert!(store.acquire_lease(7, "b", Duration::ZERO).unwrap());
+        // b's lease ran out at once: a takes it over, and b's renewal finds nothing.
+        assert!(store.acquire_lease(7, "a", TTL).unwrap());
+        assert!(store.renew_leases("b", TTL).unwrap().is_empty());
+        let leases = store.leases().unwrap();
+        assert_eq!(leases.len(), 1);
+        assert_eq!((leases[0].holder.as_str(), leases[0].live), ("a", true));
+    }
+
+    #[test]
+    fn heartbeats_count_the_live_instances() {
+        let store = SqliteStore::in_memory().unwrap();
+        assert_eq!(store.heartbeat("a", TTL).unwrap(), 1);
+        assert_eq!(store.heartbeat("b", TTL).unwrap(), 2);
+        assert_eq!(store.heartbeat("a", TTL).unwrap(), 2, "a heartbeat again");
+        // b stops beating: once its heartbeat runs out it is no longer counted.
+        store
+            .lock()
+            .execute("UPDATE instances SET expires_ms = 0 WHERE id = 'b'", [])
+            .unwrap();
+        assert_eq!(store.heartbeat("a", TTL).unwrap(), 1);
+    }
+
+    #[test]
+    fn rate_counters_count_per_key_and_window_and_forget_old_windows() {
+        let store = SqliteStore::in_memory().unwrap();
+        assert_eq!(store.count_hit("k", 0, 0).unwrap(), 1);
+        assert_eq!(store.count_hit("k", 0, 0).unwrap(), 2);
+        assert_eq!(store.count_hit("other", 0, 0).unwrap(), 1);
+        assert_eq!(store.count_hit("k", 60_000, 60_000).unwrap(), 1);
+        let rows: i64 = store
+            .lock()
+            .query_row("SELECT COUNT(*) FROM rate_limits", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1, "the old window's counters are gone");
+    }
+
+    #[test]
+    fn a_claimed_message_is_handed_to_one_claimer_until_its_claim_ends() {
+        let store = SqliteStore::in_memory().unwrap();
+        let t = store.create_tenant("acme", "Acme").unwrap().id;
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        store
+            .commit(
+                t,
+                Change {
+                    messages: vec![NewMessage {
+                        channel: Channel::Email,
+                        recipient: "a@example.com".into(),
+                        subject: "s".into(),
+                        body: "b".into(),
+                        cause: "test".into(),
+                        record_id: None,
+                        created_at: now,
+                    }],
+                    ..Change::default()
+                },
+            )
+            .unwrap();
+        store.heartbeat("a", TTL).unwrap();
+        assert_eq!(store.due_messages(now, 10, "a", TTL).unwrap().len(), 1);
+        assert!(store.due_messages(now, 10, "b", TTL).unwrap().is_empty());
+        // A claim that ran out makes the message due again (so does its claimer's
+        // heartbeat running out).
+        store
+            .lock()
+            .execute("UPDATE outbox SET claimed_until_ms = 0", [])
+            .unwrap();
+        let taken = store.due_messages(now, 10, "b", Duration::ZERO).unwrap();
+        assert_eq!(taken.len(), 1);
+    }
 }

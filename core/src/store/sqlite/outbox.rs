@@ -34,7 +34,8 @@ pub(super) fn append(tx: &Connection, tenant: i64, message: &NewMessage) -> Resu
 /// on, for `claimer` until `claim_for` from now (database time), the longest due first.
 // UPDATE outbox SET claimed_by = $3, claimed_until = now() + $4 WHERE id IN (
 //   SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_ms <= $1
-//     AND (claimed_until IS NULL OR claimed_until <= now())
+//     AND (claimed_until IS NULL OR claimed_until <= now() OR claimed_by = $3
+//          OR claimed_by NOT IN (SELECT id FROM instances WHERE expires_at > now()))
 //   ORDER BY next_attempt_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ...
 pub(super) fn claim_due(
     conn: &Connection,
@@ -48,7 +49,8 @@ pub(super) fn claim_due(
     let mut stmt = conn.prepare_cached(
         "UPDATE outbox SET claimed_by = ?3, claimed_until_ms = ?4 WHERE id IN (
              SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_ms <= ?1
-               AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?5)
+               AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?5 OR claimed_by = ?3
+                    OR claimed_by NOT IN (SELECT id FROM instances WHERE expires_ms > ?5))
              ORDER BY next_attempt_ms, id LIMIT ?2)
          RETURNING id",
     )?;
@@ -66,13 +68,17 @@ pub(super) fn claim_due(
     Ok(rows)
 }
 
-/// When the next pending message is due, if there is one: a message another claimer holds
-/// not before its claim ends.
-// SELECT MIN(GREATEST(next_attempt_ms, COALESCE(claimed_until_ms, 0))) FROM outbox WHERE status = 'pending'
+/// When the next pending message is due, if there is one: a message another live
+/// instance claimed not before its claim – or that instance's heartbeat – runs out.
+// SELECT MIN(CASE WHEN c.expires_at > now() AND o.claimed_until > now()
+//   THEN GREATEST(o.next_attempt_ms, LEAST(o.claimed_until, c.expires_at)) ELSE o.next_attempt_ms END)
+//   FROM outbox o LEFT JOIN instances c ON c.id = o.claimed_by WHERE o.status = 'pending'
 pub(super) fn next_due(conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
     let ms: Option<i64> = conn.query_row(
-        "SELECT MIN(MAX(next_attempt_ms, CASE WHEN claimed_until_ms > ?1 THEN claimed_until_ms ELSE 0 END))
-         FROM outbox WHERE status = 'pending'",
+        "SELECT MIN(CASE WHEN c.expires_ms > ?1 AND o.claimed_until_ms > ?1
+                    THEN MAX(o.next_attempt_ms, MIN(o.claimed_until_ms, c.expires_ms))
+                    ELSE o.next_attempt_ms END)
+         FROM outbox o LEFT JOIN instances c ON c.id = o.claimed_by WHERE o.status = 'pending'",
         params![super::coordination::wall_ms()],
         |r| r.get(0),
     )?;
