@@ -5,7 +5,8 @@
 //! terminal; each terminal is leased by one instance; an instance killed mid-sync (its
 //! runtime dropped, nothing released) has its terminals taken over; every instance streams
 //! every access event once, in id order; concurrent creates with colliding `acs_id`s keep
-//! uniqueness and lose no acknowledged write.
+//! uniqueness and lose no acknowledged write; one idempotency key sent to both
+//! surviving instances at once creates once.
 //!
 //! The backend is a parameter ([`Backend`]); the fleet size is `ACS_INSTANCES_TERMINALS`
 //! (default 24).
@@ -412,6 +413,41 @@ async fn three_instances(backend: Backend) {
             }
         }
     }
+
+    // One Idempotency-Key sent concurrently to both instances: one create, replays.
+    let racers: Vec<_> = (0..10usize)
+        .map(|c| {
+            let api_base = instances[c % 2].api.base.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                let reply = crate::bounded::http_client()
+                    .post(format!("{api_base}/v1/people"))
+                    .bearer_auth(&key)
+                    .header("Idempotency-Key", "same-request")
+                    .json(&json!({"acs_id": "I-1", "name": "Once"}))
+                    .send()
+                    .await
+                    .expect("request");
+                let status = reply.status().as_u16();
+                let body: serde_json::Value = reply.json().await.expect("json");
+                (status, body["id"].as_u64())
+            })
+        })
+        .collect();
+    let mut replies = BTreeSet::new();
+    for racer in racers {
+        replies.insert(racer.await.expect("racer"));
+    }
+    assert_eq!(
+        replies.len(),
+        1,
+        "every racer got the one create: {replies:?}"
+    );
+    assert!(
+        replies
+            .iter()
+            .all(|(status, id)| *status == 201 && id.is_some())
+    );
 
     for instance in &mut instances {
         if let Some(engine) = instance.engine.take() {
