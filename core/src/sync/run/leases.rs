@@ -10,12 +10,14 @@ use super::LeaseOptions;
 use crate::app::Core;
 use crate::store::StoreError;
 
-/// What one round of leasing left this instance holding.
+/// One round of leasing: the leases this instance holds now, and those beyond its share,
+/// which it must give back ([`release`]) once their tasks have stopped – so that the next
+/// holder never overlaps a step still in flight here.
 pub(super) async fn balance(
     core: &Core,
     options: &LeaseOptions,
     known: Vec<u64>,
-) -> Result<BTreeSet<u64>, StoreError> {
+) -> Result<(BTreeSet<u64>, Vec<u64>), StoreError> {
     let store = core.store().clone();
     let instance = core.instance_id();
     let options = options.clone();
@@ -35,14 +37,14 @@ pub(super) async fn balance(
                 held.remove(terminal);
             }
         }
+        let mut surplus = Vec::new();
         if held.len() > share {
-            let surplus: Vec<u64> = held
+            surplus = held
                 .iter()
                 .rev()
                 .take(held.len() - share)
                 .copied()
                 .collect();
-            store.release_leases(&instance, Some(&surplus))?;
             for terminal in &surplus {
                 held.remove(terminal);
             }
@@ -63,10 +65,22 @@ pub(super) async fn balance(
                 held.insert(terminal);
             }
         }
-        Ok(held)
+        Ok((held, surplus))
     })
     .await
     .unwrap_or_else(|e| Err(StoreError::Corrupt(format!("lease task failed: {e}"))))
+}
+
+/// Gives back the leases of `terminals` (their tasks have stopped).
+pub(super) async fn release(core: &Core, terminals: Vec<u64>) {
+    let store = core.store().clone();
+    let instance = core.instance_id();
+    let released =
+        tokio::task::spawn_blocking(move || store.release_leases(&instance, Some(&terminals)))
+            .await;
+    if !matches!(released, Ok(Ok(()))) {
+        tracing::warn!("terminal leases could not be given back; they expire instead");
+    }
 }
 
 /// Gives back every lease this instance holds (a graceful shutdown).

@@ -186,16 +186,27 @@ pub(super) async fn supervise(
                 };
                 let all: Vec<u64> = known.values().flatten().map(|t| t.get()).collect();
                 match super::leases::balance(&core, lease_options, all).await {
-                    Ok(now_held) => {
+                    Ok((now_held, surplus)) => {
+                        let mut stopping = Vec::new();
                         running.retain(|(t, id), task| {
                             let keep = now_held.contains(&id.get());
                             if !keep {
                                 tracing::info!(tenant = %t, terminal = %id, "terminal lease lost or given back; its task stops");
                                 task.stop.cancel();
                                 board.remove(*t, *id);
+                                if surplus.contains(&id.get()) {
+                                    stopping.extend(task.handle.take());
+                                }
                             }
                             keep
                         });
+                        if !surplus.is_empty() {
+                            // A lease given back is free only once its step in flight ended.
+                            for handle in stopping {
+                                let _ = handle.await;
+                            }
+                            super::leases::release(&core, surplus).await;
+                        }
                         let taken: Vec<u64> = now_held.difference(holding).copied().collect();
                         *holding = now_held;
                         for (tenant, terminals) in &known {
