@@ -2,7 +2,9 @@
 //!
 //! - `acs-core serve --db acs.db --listen 127.0.0.1:8700 --receiver 127.0.0.1:8701` serves
 //!   the integrator API, the device-facing receiver, the sync engine and the delivery of
-//!   the notifications outbox (`--outbox-dir`, or `--smtp-url` for e-mails);
+//!   the notifications outbox (`--outbox-dir`, or `--smtp-url` for e-mails); several
+//!   `serve` processes may share one database (`--instance-id`, `--poll-ms`,
+//!   `--lease-ttl-ms`, `--lease-renew-ms`: ARCHITECTURE.md, "Several instances");
 //! - `acs-core migrate --db acs.db` brings the database schema up to date and converts
 //!   secrets an earlier version stored in clear into their form at rest;
 //! - `acs-core tenant create --db acs.db --slug acme --name "Acme"` creates a tenant and
@@ -39,6 +41,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: the size of `serve`'s options costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the integrator API.
@@ -84,6 +88,21 @@ enum Command {
         /// Sender address of e-mails sent by SMTP.
         #[arg(long, env = "ACS_CORE_SMTP_FROM")]
         smtp_from: Option<String>,
+        /// This instance's id among the instances serving one database (terminal leases
+        /// and outbox claims are held under it); defaults to host name, pid and a random
+        /// suffix.
+        #[arg(long, env = "ACS_CORE_INSTANCE_ID")]
+        instance_id: Option<String>,
+        /// Milliseconds between polls of the database for other instances' changes and
+        /// access events.
+        #[arg(long, default_value_t = 250, env = "ACS_CORE_POLL_MS")]
+        poll_ms: u64,
+        /// Milliseconds a terminal lease lasts unless renewed.
+        #[arg(long, default_value_t = 10_000, env = "ACS_CORE_LEASE_TTL_MS")]
+        lease_ttl_ms: u64,
+        /// Milliseconds between renewals of this instance's terminal leases.
+        #[arg(long, default_value_t = 3_000, env = "ACS_CORE_LEASE_RENEW_MS")]
+        lease_renew_ms: u64,
     },
     /// Apply pending database migrations and exit.
     Migrate {
@@ -254,6 +273,10 @@ async fn main() -> anyhow::Result<()> {
             outbox_dir,
             smtp_url,
             smtp_from,
+            instance_id,
+            poll_ms,
+            lease_ttl_ms,
+            lease_renew_ms,
         } => {
             let db = Location::parse(&db);
             let options = Options {
@@ -270,6 +293,16 @@ async fn main() -> anyhow::Result<()> {
             let addr = listener.local_addr()?;
             let receiver_addr = receiver_listener.local_addr()?;
             let core = Core::new(store);
+            if let Some(id) = &instance_id {
+                core.set_instance_id(id);
+            }
+            let instance = core
+                .start_instance(acs_core::app::InstanceOptions {
+                    poll: std::time::Duration::from_millis(poll_ms.max(1)),
+                    heartbeat_ttl: std::time::Duration::from_millis(lease_ttl_ms.max(1)),
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot follow the database: {}", e.detail))?;
             core.set_public_url(public_url.as_deref().unwrap_or(&format!("http://{addr}")));
             let outbox_dir = outbox_dir_of(&db, outbox_dir);
             let files: Arc<dyn Sender> = Arc::new(match key {
@@ -301,6 +334,11 @@ async fn main() -> anyhow::Result<()> {
                     SyncOptions {
                         receiver: Some(advertised.clone()),
                         readback_every: std::time::Duration::from_secs(readback_seconds.max(1)),
+                        leases: Some(acs_core::sync::LeaseOptions {
+                            ttl: std::time::Duration::from_millis(lease_ttl_ms.max(1)),
+                            renew_every: std::time::Duration::from_millis(lease_renew_ms.max(1)),
+                            ..acs_core::sync::LeaseOptions::default()
+                        }),
                         ..SyncOptions::default()
                     },
                 )
@@ -328,6 +366,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(engine) = engine {
                 engine.shutdown().await;
             }
+            instance.shutdown().await;
         }
         Command::Migrate { db, key } => {
             let db = Location::parse(&db);

@@ -77,6 +77,30 @@ impl Core {
             .copied()
     }
 
+    /// The terminal a device id belongs to, as stored: a terminal synced by another
+    /// instance is known here only through the store (remembered once found).
+    pub async fn device_owner_stored(
+        &self,
+        device_id: i64,
+    ) -> Option<(TenantId, crate::domain::TerminalId)> {
+        if let Some(owner) = self.device_owner(device_id) {
+            return Some(owner);
+        }
+        let store = self.inner.store.clone();
+        let found = super::blocking(move || {
+            Ok(store.claim_owner(crate::records::topology::DEVICE_ID, &device_id.to_string())?)
+        })
+        .await
+        .ok()
+        .flatten()?;
+        let owner = (
+            TenantId::new(found.0),
+            crate::domain::TerminalId::new(found.1),
+        );
+        self.register_device(device_id, owner.0, owner.1);
+        Some(owner)
+    }
+
     /// The device id of a terminal, once the sync engine has met its device.
     pub fn device_of(&self, tenant: TenantId, terminal: crate::domain::TerminalId) -> Option<i64> {
         self.inner

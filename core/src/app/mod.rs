@@ -27,12 +27,15 @@
 //!   request path.
 //! - [`webhooks`] – the tenant's webhook endpoints, their delivery log and automatic
 //!   disabling.
+//! - [`instances`] – several instances on one database: the change feed that reads
+//!   snapshots other instances changed again, and the relay of access events.
 
 mod api_keys;
 mod clock;
 mod devices;
 pub mod enrollments;
 mod in_use;
+pub mod instances;
 mod outgoing;
 mod plan;
 mod queries;
@@ -52,6 +55,7 @@ pub use self::api_keys::GeneratedKey;
 pub use self::clock::Clock;
 pub use self::devices::{PROBE_TIMEOUT, Probe};
 pub use self::in_use::KeyInUse;
+pub use self::instances::{Instance, InstanceOptions};
 pub use self::plan::{Idempotency, InSnapshot, Plan};
 pub use self::snapshots::StreamedEvent;
 pub use self::tenants::Caller;
@@ -91,6 +95,14 @@ struct Inner {
     turns: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
     /// Committed access events on their way to the stream, in the order of their ids.
     outgoing: outgoing::Outgoing,
+    /// The stored revision each snapshot in memory was built at.
+    held: Mutex<HashMap<TenantId, u64>>,
+    /// Whether access events reach the streams through the relay ([`instances`]).
+    relayed: std::sync::atomic::AtomicBool,
+    /// Wakes the relay (a local commit appended access events).
+    relay: tokio::sync::Notify,
+    /// This instance's id.
+    instance: Mutex<String>,
 }
 
 /// The access-control core; clones share it.
@@ -136,6 +148,10 @@ impl Core {
                 webhook_tenants: Mutex::default(),
                 turns: Mutex::default(),
                 outgoing: outgoing::Outgoing::default(),
+                held: Mutex::default(),
+                relayed: std::sync::atomic::AtomicBool::new(false),
+                relay: tokio::sync::Notify::new(),
+                instance: Mutex::new(instances::default_instance_id()),
             }),
         }
     }

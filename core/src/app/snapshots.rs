@@ -3,7 +3,9 @@
 //! write lock only to apply unless filed people visit; [`Core::append`] and
 //! [`Core::append_or_write_about`] beside the writers, under the read lock); committed
 //! access events are streamed to subscribers ([`super::outgoing`]); the decision indexes
-//! are cached per revision.
+//! are cached per revision. Every commit of records expects the stored revision the
+//! snapshot was built at, so a tenant changed by another instance meanwhile is read again
+//! and the write runs again ([`WRITE_ATTEMPTS`]).
 
 use std::sync::{Arc, PoisonError};
 
@@ -14,7 +16,27 @@ use super::{Caller, Cell, Core, Plan, Subject, blocking};
 use crate::domain::{PersonId, Snapshot, Tenant, TenantId};
 use crate::error::AppError;
 use crate::residency::Host;
-use crate::store::{AccessEventRow, Change, Kind};
+use crate::store::{AccessEventRow, Change, Kind, Store, StoreError};
+
+/// How many times a write runs when other instances keep changing its tenant.
+pub(crate) const WRITE_ATTEMPTS: usize = 5;
+
+/// Reads the tenant afresh: its stored revision first, then its records (a commit in
+/// between makes the snapshot newer than the revision, which only costs a reload later).
+/// `lockdowns` carries the doors locked down in memory over from the snapshot replaced.
+pub(super) fn load_fresh(
+    store: &dyn Store,
+    tenant: Tenant,
+    lockdowns: Option<&Snapshot>,
+) -> Result<(Snapshot, u64), AppError> {
+    let revision = store.tenant_revision(tenant.id.get())?;
+    let mut snapshot = Snapshot::new(tenant);
+    if let Some(old) = lockdowns {
+        snapshot.locked_down_doors = old.locked_down_doors.clone();
+    }
+    crate::residency::load(store, &mut snapshot)?;
+    Ok((snapshot, revision))
+}
 
 /// A write's plan once `f` ran, with what settling the snapshot after it needs.
 struct Prepared {
@@ -28,6 +50,8 @@ struct Prepared {
 /// A committed write not yet applied: its access events wait for it.
 struct Committed {
     prepared: Prepared,
+    /// The stored revision the commit moved the tenant to, when known.
+    revision: Option<u64>,
     _held: Option<Held>,
 }
 
@@ -63,7 +87,7 @@ impl Core {
             return Ok(cell.clone());
         }
         let store = self.inner.store.clone();
-        let snapshot = blocking(move || {
+        let (snapshot, revision) = blocking(move || {
             let row = store
                 .tenants()?
                 .into_iter()
@@ -71,9 +95,7 @@ impl Core {
                 .ok_or_else(|| AppError::not_found("tenant", tenant))?;
             let mut domain = Tenant::new(tenant, &row.name)?;
             domain.active = row.active;
-            let mut snapshot = Snapshot::new(domain);
-            crate::residency::load(&*store, &mut snapshot)?;
-            Ok(snapshot)
+            load_fresh(&*store, domain, None)
         })
         .await?;
         let mut cells = self
@@ -81,10 +103,36 @@ impl Core {
             .cells
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        Ok(cells
-            .entry(tenant)
-            .or_insert_with(|| Arc::new(RwLock::new(snapshot)))
-            .clone())
+        Ok(match cells.entry(tenant) {
+            std::collections::hash_map::Entry::Occupied(held) => held.get().clone(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                self.set_held(tenant, Some(revision));
+                slot.insert(Arc::new(RwLock::new(snapshot))).clone()
+            }
+        })
+    }
+
+    /// Notes the stored revision the tenant's snapshot was built at (`None`: unknown).
+    pub(super) fn set_held(&self, tenant: TenantId, revision: Option<u64>) {
+        let mut held = self
+            .inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match revision {
+            Some(r) => held.insert(tenant, r),
+            None => held.remove(&tenant),
+        };
+    }
+
+    /// The stored revision the tenant's snapshot was built at, if it is in memory.
+    pub(super) fn held(&self, tenant: TenantId) -> Option<u64> {
+        self.inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tenant)
+            .copied()
     }
 
     /// Reads the tenant's snapshot.
@@ -141,7 +189,7 @@ impl Core {
         &self,
         caller: &Caller,
         ids: usize,
-        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Send + 'static,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Clone + Send + 'static,
     ) -> Result<R, AppError> {
         self.write_about(caller, Vec::new(), ids, f).await
     }
@@ -154,18 +202,59 @@ impl Core {
     /// person runs `f` and commits under the snapshot's read lock, beside readers and
     /// appends, and takes the write lock only to apply the committed change; one whose
     /// subjects may visit holds the write lock throughout, as visitors change the snapshot.
+    ///
+    /// The commit succeeds only at the stored revision the snapshot was built at: when
+    /// another instance changed the tenant in between, the snapshot is read again and the
+    /// write runs again on it, up to [`WRITE_ATTEMPTS`] times.
     pub async fn write_about<R: Send + 'static>(
         &self,
         caller: &Caller,
         subjects: Vec<Subject>,
         ids: usize,
-        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Send + 'static,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Clone + Send + 'static,
     ) -> Result<R, AppError> {
+        for attempt in 1..=WRITE_ATTEMPTS {
+            let reloaded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let outcome = self
+                .write_once(caller, subjects.clone(), ids, f.clone(), reloaded.clone())
+                .await;
+            // Whatever became of the write, a snapshot read again is news to the watchers.
+            if reloaded.load(std::sync::atomic::Ordering::SeqCst) {
+                self.after_reload(caller.tenant);
+            }
+            if let Some(result) = outcome? {
+                return Ok(result);
+            }
+            tracing::debug!(tenant = %caller.tenant, attempt, "the tenant changed on another instance; writing again");
+        }
+        Err(AppError::conflict(
+            None,
+            "the tenant kept changing concurrently; try again",
+        ))
+    }
+
+    /// One attempt of [`Core::write_about`]: `None` when the snapshot was stale at the
+    /// commit (it has been read again by then, and `reloaded` says so).
+    async fn write_once<R: Send + 'static>(
+        &self,
+        caller: &Caller,
+        subjects: Vec<Subject>,
+        ids: usize,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Send + 'static,
+        reloaded: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<Option<R>, AppError> {
         let cell = self.cell(caller.tenant).await?;
         let turn = self.turn(caller.tenant).lock_owned().await;
         let tenant = caller.tenant;
         let actor = caller.key_prefix.clone();
         let core = self.clone();
+        let store = self.inner.store.clone();
+        let reload = move |core: &Core, snapshot: &mut Host| -> Result<(), AppError> {
+            core.reload_held(tenant, snapshot, &*store)?;
+            reloaded.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        };
+        let store = self.inner.store.clone();
         if subjects.is_empty() {
             let snapshot = cell.clone().read_owned().await;
             let runtime = tokio::runtime::Handle::current();
@@ -173,21 +262,47 @@ impl Core {
             // caller still waits: a committed change is always applied.
             return blocking(move || {
                 let _turn = turn;
+                let expected = core.held(tenant);
+                if expected != Some(store.tenant_revision(tenant.get())?) {
+                    // Another instance changed the tenant: read it again (under the write
+                    // lock) and write on what was read.
+                    drop(snapshot);
+                    let mut host = Host::new(runtime.block_on(cell.write_owned()));
+                    reload(&core, &mut host)?;
+                    let expected = core.held(tenant);
+                    let (result, prepared) = core.prepare(tenant, &actor, &host, ids, f)?;
+                    let Some(committed) = core.commit_prepared(tenant, prepared, expected)? else {
+                        reload(&core, &mut host)?;
+                        return Ok(None);
+                    };
+                    core.apply(tenant, host, committed);
+                    return Ok(Some(result));
+                }
                 let (result, prepared) = core.prepare(tenant, &actor, &snapshot, ids, f)?;
-                let committed = core.commit_prepared(tenant, prepared)?;
-                // The change is committed; readers see the snapshot before it until it is
-                // applied under the write lock (no other writer runs: this one has the turn).
+                let committed = core.commit_prepared(tenant, prepared, expected)?;
+                // The change is committed (or found stale); readers see the snapshot before
+                // it until it is applied under the write lock (no other writer of this
+                // instance runs: this one has the turn).
                 drop(snapshot);
-                let host = Host::new(runtime.block_on(cell.write_owned()));
+                let mut host = Host::new(runtime.block_on(cell.write_owned()));
+                let Some(committed) = committed else {
+                    reload(&core, &mut host)?;
+                    return Ok(None);
+                };
                 core.apply(tenant, host, committed);
-                Ok(result)
+                Ok(Some(result))
             })
             .await;
         }
         let mut snapshot = Host::new(cell.write_owned().await);
-        let store = self.inner.store.clone();
         blocking(move || {
             let _turn = turn;
+            // Validated against the newest state: another instance's commit since the
+            // snapshot was built is read in first (the commit checks again).
+            if core.held(tenant) != Some(store.tenant_revision(tenant.get())?) {
+                reload(&core, &mut snapshot)?;
+            }
+            let expected = core.held(tenant);
             // Until the commit, a failure leaves nothing applied, and dropping the host
             // files the visitors. A decision's lookup at this revision, built here, is the
             // one the decision then uses.
@@ -197,9 +312,12 @@ impl Core {
                 .then(|| core.lookup(tenant, &snapshot));
             crate::residency::summon(&*store, tenant, &mut snapshot, lookup.as_deref(), &subjects)?;
             let (result, prepared) = core.prepare(tenant, &actor, &snapshot, ids, f)?;
-            let committed = core.commit_prepared(tenant, prepared)?;
+            let Some(committed) = core.commit_prepared(tenant, prepared, expected)? else {
+                reload(&core, &mut snapshot)?;
+                return Ok(None);
+            };
             core.apply(tenant, snapshot, committed);
-            Ok(result)
+            Ok(Some(result))
         })
         .await
     }
@@ -255,41 +373,70 @@ impl Core {
         ))
     }
 
-    /// Commits a prepared change; its access events reach the stream once the returned
-    /// [`Committed`] is dropped, after the change is applied.
-    fn commit_prepared(&self, tenant: TenantId, prepared: Prepared) -> Result<Committed, AppError> {
+    /// Commits a prepared change at the stored revision `expected`; its access events
+    /// reach the stream once the returned [`Committed`] is dropped, after the change is
+    /// applied. `None` when the stored revision has moved on (nothing was written).
+    fn commit_prepared(
+        &self,
+        tenant: TenantId,
+        prepared: Prepared,
+        expected: Option<u64>,
+    ) -> Result<Option<Committed>, AppError> {
         let Prepared {
             mut plan,
             before,
             written,
         } = prepared;
-        let change = std::mem::take(&mut plan.change);
-        let held = self.commit_change(tenant, change, true)?;
-        Ok(Committed {
+        let mut change = std::mem::take(&mut plan.change);
+        change.expected_revision = expected;
+        let moves = change.moves_revision();
+        let held = match self.commit_change(tenant, change, true) {
+            Ok(held) => held,
+            Err(StoreError::Stale { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let revision = expected.filter(|_| moves).map(|r| r + 1);
+        if revision.is_some() {
+            self.set_held(tenant, revision);
+        }
+        Ok(Some(Committed {
             prepared: Prepared {
                 plan,
                 before,
                 written,
             },
+            revision,
             _held: held,
-        })
+        }))
     }
 
     /// Commits `change` and queues its access events for the stream (held back, when
     /// `held`, until the returned guard is dropped); wakes the outbox when the change
-    /// appended messages.
+    /// appended messages. An instance sharing its database streams events through the
+    /// relay instead ([`super::instances`]), which reads them back from the store.
     fn commit_change(
         &self,
         tenant: TenantId,
         change: Change,
         held: bool,
-    ) -> Result<Option<Held>, AppError> {
+    ) -> Result<Option<Held>, StoreError> {
         let messages = !change.messages.is_empty() || !change.webhook_events.is_empty();
         let store = &*self.inner.store;
+        if self.is_shared() {
+            let events = !change.access_events.is_empty();
+            store.commit(tenant.get(), change)?;
+            if events {
+                self.inner.relay.notify_one();
+            }
+            if messages {
+                self.inner.outbox.notify_one();
+            }
+            return Ok(None);
+        }
         let held = self.inner.outgoing.commit(&self.inner, held, || {
             let events = change.access_events.clone();
             let ids = store.commit(tenant.get(), change)?;
-            Ok::<_, AppError>(
+            Ok::<_, StoreError>(
                 ids.into_iter()
                     .zip(events)
                     .map(|(id, event)| StreamedEvent {
@@ -320,9 +467,21 @@ impl Core {
                     before,
                     written,
                 },
+            revision,
             _held: unstreamed,
         } = committed;
         let records = !written.is_empty();
+        // The change feed may have read the tenant again between the commit and this
+        // apply (a later change of another instance): that snapshot holds the change.
+        let reread = revision.is_some_and(|r| self.held(tenant).is_some_and(|held| held > r));
+        if reread {
+            drop(snapshot);
+            drop(unstreamed);
+            if records {
+                let _ = self.inner.changes.send(tenant);
+            }
+            return;
+        }
         let indexed = (snapshot.credentials.len(), snapshot.memberships.len());
         for apply in plan.apply {
             apply(&mut snapshot);
@@ -335,18 +494,14 @@ impl Core {
         if let Err(e) = crate::residency::settle(store, tenant, &mut snapshot, before, &written) {
             tracing::error!(detail = %e.detail, "settling the snapshot after a write failed");
             reloaded = true;
-            let mut fresh = Snapshot::new(snapshot.tenant.clone());
-            fresh.locked_down_doors = snapshot.locked_down_doors.clone();
-            match crate::residency::load(store, &mut fresh) {
-                Ok(()) => *snapshot = fresh,
-                Err(e) => {
-                    tracing::error!(detail = %e.detail, "reading the tenant again failed");
-                    self.inner
-                        .cells
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&tenant);
-                }
+            if let Err(e) = self.reload_held(tenant, &mut snapshot, store) {
+                tracing::error!(detail = %e.detail, "reading the tenant again failed");
+                self.inner
+                    .cells
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&tenant);
+                self.set_held(tenant, None);
             }
         }
         // Only a change of records can change what a terminal must hold: a write that
@@ -385,7 +540,7 @@ impl Core {
     pub async fn append<R: Send + 'static>(
         &self,
         caller: &Caller,
-        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Send + 'static,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Clone + Send + 'static,
     ) -> Result<R, AppError> {
         self.append_about(caller, Vec::new(), f).await
     }
@@ -396,7 +551,7 @@ impl Core {
         &self,
         caller: &Caller,
         subjects: Vec<Subject>,
-        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Send + 'static,
+        f: impl FnOnce(&Snapshot, &mut Plan) -> Result<R, AppError> + Clone + Send + 'static,
     ) -> Result<R, AppError> {
         let cell = self.cell(caller.tenant).await?;
         // The guard that saw the subjects held is the one the append runs under: no write
@@ -473,7 +628,8 @@ impl Core {
     /// events streamed.
     fn append_plan(&self, tenant: TenantId, mut plan: Plan) -> Result<(), AppError> {
         self.prepare_webhook_events(tenant, &mut plan)?;
-        self.commit_change(tenant, plan.change, false).map(drop)
+        self.commit_change(tenant, plan.change, false)?;
+        Ok(())
     }
 
     /// After a write that moved the revision from `before` without changing what the

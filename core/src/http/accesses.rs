@@ -83,7 +83,7 @@ pub(crate) fn access_view(topology: &Topology, a: &Access, at: Timestamp) -> Jso
         "welcome_email_required": a.welcome_email_required})
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AccessDoorIn {
     door_id: u64,
@@ -95,7 +95,7 @@ pub(crate) struct AccessDoorIn {
     out_auth_types: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AccessIn {
     name: String,

@@ -178,7 +178,7 @@ pub(crate) async fn page(
     peer: ClientAddr,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    super::rate_limit::check(&limits, core.now(), peer, &token)?;
+    super::rate_limit::check(&limits, &core, peer, &token).await?;
     by_token(&core, &token).await?;
     Ok((
         [
@@ -198,7 +198,7 @@ pub(crate) async fn doors(
     Path(token): Path<String>,
     input: Input<DoorsIn>,
 ) -> Result<Response, AppError> {
-    super::rate_limit::check(&limits, core.now(), peer, &token)?;
+    super::rate_limit::check(&limits, &core, peer, &token).await?;
     let (caller, id) = by_token(&core, &token).await?;
     let (token, pin) = check_pin(&core, &caller, id, input.body.pin.as_deref()).await?;
     let now = core.now();
@@ -225,7 +225,7 @@ pub(crate) async fn open(
     Path(token): Path<String>,
     input: Input<OpenIn>,
 ) -> Result<Response, AppError> {
-    super::rate_limit::check(&limits, core.now(), peer, &token)?;
+    super::rate_limit::check(&limits, &core, peer, &token).await?;
     let (caller, id) = by_token(&core, &token).await?;
     let OpenIn { pin, door_id } = input.body;
     let (token, pin) = check_pin(&core, &caller, id, pin.as_deref()).await?;

@@ -65,6 +65,7 @@ pub(crate) fn random_token(len: usize) -> String {
 }
 
 /// What a credential request asks for, checked before the tenant's write turn.
+#[derive(Clone)]
 pub(crate) enum Requested {
     Face(Vec<u8>),
     Value {

@@ -322,6 +322,7 @@ async fn change_credential(
     id: &str,
     action: &'static str,
     change: impl FnOnce(&mut Credential) -> Result<(), crate::domain::CredentialTransitionError>
+    + Clone
     + Send
     + 'static,
 ) -> Result<Json, AppError> {

@@ -248,7 +248,7 @@ pub(crate) async fn public_page(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    super::rate_limit::check(&limits, core.now(), peer, &token)?;
+    super::rate_limit::check(&limits, &core, peer, &token).await?;
     let (caller, id) = by_token(&core, &token).await?;
     let now = core.now();
     let invitation = core
@@ -295,7 +295,7 @@ pub(crate) async fn public_submit(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    super::rate_limit::check(&limits, core.now(), peer, &token)?;
+    super::rate_limit::check(&limits, &core, peer, &token).await?;
     let (caller, id) = by_token(&core, &token).await?;
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -395,7 +395,7 @@ pub(crate) async fn create(
     caller: &Caller,
     idempotency: Option<Idempotency>,
     ids: usize,
-    f: impl FnOnce(&Snapshot, &mut Plan) -> Result<Json, AppError> + Send + 'static,
+    f: impl FnOnce(&Snapshot, &mut Plan) -> Result<Json, AppError> + Clone + Send + 'static,
 ) -> Result<Response, AppError> {
     create_about(core, caller, Vec::new(), idempotency, ids, f).await
 }
@@ -407,7 +407,7 @@ pub(crate) async fn create_about(
     subjects: Vec<crate::app::Subject>,
     idempotency: Option<Idempotency>,
     ids: usize,
-    f: impl FnOnce(&Snapshot, &mut Plan) -> Result<Json, AppError> + Send + 'static,
+    f: impl FnOnce(&Snapshot, &mut Plan) -> Result<Json, AppError> + Clone + Send + 'static,
 ) -> Result<Response, AppError> {
     if let Some(key) = &idempotency
         && let Some(reply) = stored_reply(core, caller, key).await?

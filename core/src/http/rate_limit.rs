@@ -5,6 +5,13 @@
 //! table. Over the limit the caller gets 429 problem+json saying when to try again;
 //! nothing is read or written. The limiter belongs to the HTTP layer's state, not to the
 //! application.
+//!
+//! When the core shares its database with other instances ([`Core::is_shared`]) the
+//! counters live in the store instead (`Store::count_hit`: one upsert-increment per key
+//! returning the window's count; old windows pruned when a new one starts), so that a
+//! client spreading its requests over the instances meets the same limits; a link token
+//! is counted under its keyed digest there, never in clear. A request refused there has
+//! been counted.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +21,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use jiff::{SignedDuration, Timestamp};
 
+use crate::app::Core;
 use crate::error::{AppError, RefusalClass};
 
 /// Requests one client address may make per window.
@@ -75,33 +83,73 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// Counts a public request from `peer` for `token` at `now`; 429 when over a limit.
-pub(crate) fn check(
+/// Counts a public request from `peer` for `token` at the core's now; 429 when over a
+/// limit.
+pub(crate) async fn check(
     limits: &RateLimiter,
-    now: Timestamp,
+    core: &Core,
     peer: ClientAddr,
     token: &str,
 ) -> Result<(), AppError> {
+    let now = core.now();
     let address = peer
         .0
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let token: String = token.chars().take(128).collect();
-    limits
-        .hit(
+    let counted = if core.is_shared() {
+        shared_hit(core, now, address, &token).await?
+    } else {
+        limits.hit(
             now,
             &[
                 (Key::Address(address), PER_ADDRESS),
                 (Key::Token(token), PER_TOKEN),
             ],
         )
-        .map_err(|retry_after| {
-            AppError::refused(
-                RefusalClass::TooManyRequests,
-                "rate-limited",
-                "Too many requests",
-                format!("too many requests; try again in {retry_after} s"),
-            )
-        })
+    };
+    counted.map_err(|retry_after| {
+        AppError::refused(
+            RefusalClass::TooManyRequests,
+            "rate-limited",
+            "Too many requests",
+            format!("too many requests; try again in {retry_after} s"),
+        )
+    })
+}
+
+/// Counts the request in the store's counters; `Err(retry_after_seconds)` when a count
+/// passed its limit.
+async fn shared_hit(
+    core: &Core,
+    now: Timestamp,
+    address: IpAddr,
+    token: &str,
+) -> Result<Result<(), i64>, AppError> {
+    let length = WINDOW.as_secs().max(1);
+    let index = now.as_second().div_euclid(length);
+    let window_ms = index.saturating_mul(length).saturating_mul(1000);
+    let keys = [
+        (format!("address:{address}"), PER_ADDRESS),
+        (format!("token:{}", core.digest(token)), PER_TOKEN),
+    ];
+    let store = core.store().clone();
+    let over = tokio::task::spawn_blocking(move || {
+        let mut over = false;
+        for (key, limit) in &keys {
+            over |= store.count_hit(key, window_ms, window_ms)? > u64::from(*limit);
+        }
+        Ok::<_, crate::store::StoreError>(over)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "rate-limit task failed");
+        AppError::internal()
+    })??;
+    Ok(if over {
+        Err(((index + 1) * length - now.as_second()).max(1))
+    } else {
+        Ok(())
+    })
 }
 
 #[cfg(test)]

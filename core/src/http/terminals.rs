@@ -53,7 +53,7 @@ pub(crate) struct TerminalIn {
 }
 
 /// The members of a terminal a `PATCH` changes (`door_ids` replaces the list).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TerminalPatch {
     facility_id: Option<u64>,

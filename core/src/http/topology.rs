@@ -94,7 +94,7 @@ deletes! { delete_site, Site, |s, id| s.topology.sites.contains_key(&SiteId::new
         .map(|f| format!("facility {}", f.id))
 } }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FacilityIn {
     site_id: u64,
@@ -191,7 +191,7 @@ fn facility_users(s: &Snapshot, id: FacilityId) -> Option<String> {
 
 deletes! { delete_facility, Facility, |s, id| s.topology.facilities.contains_key(&FacilityId::new(id)), |s, id| facility_users(s, FacilityId::new(id)) }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Directions {
     #[serde(rename = "in", default)]
@@ -210,7 +210,7 @@ impl Directions {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DoorIn {
     facility_id: u64,
@@ -220,7 +220,7 @@ pub(crate) struct DoorIn {
 }
 
 /// The members of a door a `PATCH` changes (`supported_auth_types` replaces both lists).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DoorPatch {
     facility_id: Option<u64>,

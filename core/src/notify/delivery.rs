@@ -9,6 +9,10 @@
 //! the message is marked `failed`. A message is marked `sent` only after its sender
 //! returned, so a crash in between delivers it again on restart (the senders make that
 //! repeat harmless: see [`super::file`]).
+//!
+//! With several instances on one database each round claims the messages it takes
+//! (`Store::due_messages`): no two instances deliver a message at once, and a message
+//! claimed by an instance that died is due again when its claim ([`CLAIM`]) runs out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +35,10 @@ const LONGEST_RETRY: Duration = Duration::from_secs(3600);
 
 /// Messages taken from the store per round.
 const BATCH: usize = 50;
+
+/// How long a claimed message is this instance's to deliver: another instance takes it
+/// over when this one dies (or hangs) with the claim.
+pub const CLAIM: Duration = Duration::from_secs(120);
 
 /// When to try again after `attempts` failed attempts (`None`: give up).
 pub fn retry_at(now: Timestamp, attempts: u32) -> Option<Timestamp> {
@@ -86,13 +94,15 @@ pub async fn deliver_due(
     loop {
         let now = core.now();
         let store = core.store().clone();
-        let due = tokio::task::spawn_blocking(move || store.due_messages(now, BATCH))
-            .await
-            .unwrap_or_else(|e| {
-                Err(crate::store::StoreError::Corrupt(format!(
-                    "outbox task failed: {e}"
-                )))
-            })?;
+        let claimer = core.instance_id();
+        let due =
+            tokio::task::spawn_blocking(move || store.due_messages(now, BATCH, &claimer, CLAIM))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(crate::store::StoreError::Corrupt(format!(
+                        "outbox task failed: {e}"
+                    )))
+                })?;
         if due.is_empty() {
             return Ok(attempts);
         }

@@ -1,5 +1,5 @@
 //! Which registered terminal a request comes from: its `device_id` must belong to a
-//! terminal the sync engine has met, and when the terminal's configured address is an IP
+//! terminal the sync engine has met (here or, as stored, on another instance), and when the terminal's configured address is an IP
 //! literal the request must come from it.
 
 use std::net::{IpAddr, SocketAddr};
@@ -23,7 +23,7 @@ pub(super) async fn sender(
         tracing::warn!(%peer, "terminal request without device_id refused");
         return Err(Answer::refused(400, "device_id is required"));
     };
-    let Some((tenant, terminal)) = core.device_owner(device_id) else {
+    let Some((tenant, terminal)) = core.device_owner_stored(device_id).await else {
         tracing::warn!(%peer, device_id, "request from an unregistered terminal refused");
         return Err(Answer::refused(403, "unknown terminal"));
     };

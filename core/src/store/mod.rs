@@ -13,6 +13,7 @@
 
 mod checkpoint;
 mod columns;
+pub mod coordination;
 pub mod open;
 pub mod outbox;
 pub mod postgres;
@@ -27,6 +28,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde_json::Value as Json;
 
+pub use coordination::{Lease, TenantRevision};
 pub use outbox::{Channel, DeliveryOutcome, MessageRow, MessageStatus, NewMessage};
 pub use postgres::PostgresStore;
 pub use sealed::SealedStore;
@@ -283,6 +285,25 @@ pub struct Change {
     /// Webhook delivery attempts to record (each moves its endpoint's count of failed
     /// messages: reset by a delivery, one more for a message given up).
     pub webhook_deliveries: Vec<NewDelivery>,
+    /// Commit only if the tenant's stored revision is this one (the revision the writer's
+    /// snapshot was built at); otherwise [`StoreError::Stale`] and nothing is written.
+    pub expected_revision: Option<u64>,
+}
+
+impl Change {
+    /// Whether committing this change moves the tenant's revision: it puts or deletes
+    /// records of the snapshot (enrollments are kept outside it).
+    pub fn moves_revision(&self) -> bool {
+        self.writes.iter().any(|w| match w {
+            Write::Put { kind, .. } | Write::Delete { kind, .. } => *kind != Kind::Enrollment,
+        })
+    }
+
+    /// Whether committing this change is news on the change feed: it moves the revision
+    /// or changes webhook endpoints (which other instances' caches follow).
+    pub fn moves_feed(&self) -> bool {
+        self.moves_revision() || !self.webhooks.is_empty()
+    }
 }
 
 /// The store failed; variants say what the caller can do about it.
@@ -303,6 +324,15 @@ pub enum StoreError {
         kind: Kind,
         /// Its id.
         id: u64,
+    },
+    /// The tenant changed since the revision the change was validated at
+    /// ([`Change::expected_revision`]): read it again and retry.
+    #[error("the tenant changed concurrently (revision {found}, expected {expected})")]
+    Stale {
+        /// The revision the change expected.
+        expected: u64,
+        /// The stored one.
+        found: u64,
     },
     /// The idempotency key was used before with a different request.
     #[error("idempotency key '{0}' was already used with a different request")]
@@ -425,9 +455,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Vec<AccessEventRow>, StoreError>;
     /// The tenant and record holding the claim `(scope, value)` in any tenant.
     fn claim_owner(&self, scope: &str, value: &str) -> Result<Option<(u64, u64)>, StoreError>;
-    /// Pending messages due at `now` (every tenant's), oldest first, at most `limit`.
-    fn due_messages(&self, now: Timestamp, limit: usize) -> Result<Vec<MessageRow>, StoreError>;
-    /// When the earliest pending message is due.
+    /// Claims and returns pending messages due at `now` (every tenant's) that nobody
+    /// holds a running claim on, oldest first, at most `limit`: each is claimed by
+    /// `claimer` for `claim_for` (database time) – no other claimer gets it until its
+    /// delivery is recorded or the claim expires.
+    fn due_messages(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        claimer: &str,
+        claim_for: std::time::Duration,
+    ) -> Result<Vec<MessageRow>, StoreError>;
+    /// When the earliest pending message is due (a claimed one not before its claim ends).
     fn next_message_due(&self) -> Result<Option<Timestamp>, StoreError>;
     /// Records the outcome of one delivery attempt of a pending message.
     fn record_delivery(&self, id: u64, outcome: &DeliveryOutcome) -> Result<(), StoreError>;
@@ -438,6 +477,45 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         after: u64,
         limit: usize,
     ) -> Result<Vec<MessageRow>, StoreError>;
+    /// The tenant's stored revision (0 before its first change).
+    fn tenant_revision(&self, tenant_id: u64) -> Result<u64, StoreError>;
+    /// The tenants changed after the feed position `after`, by position (the highest
+    /// position returned is the next cursor).
+    fn changed_tenants(&self, after: u64) -> Result<Vec<TenantRevision>, StoreError>;
+    /// Access events of every tenant with an id above `after`, by id, at most `limit`:
+    /// `(tenant, event)`.
+    fn access_events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, AccessEventRow)>, StoreError>;
+    /// The highest access event id (0 with none).
+    fn last_access_event_id(&self) -> Result<u64, StoreError>;
+    /// Records that `instance` is alive for `ttl`, forgets instances whose heartbeat
+    /// expired, and returns how many instances are alive (this one included).
+    fn heartbeat(&self, instance: &str, ttl: std::time::Duration) -> Result<usize, StoreError>;
+    /// Takes the lease of `terminal_id` for `instance` for `ttl` if it is free, expired or
+    /// already held by `instance`; whether `instance` holds it now.
+    fn acquire_lease(
+        &self,
+        terminal_id: u64,
+        instance: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+    /// Extends every unexpired lease `instance` holds by `ttl`; the terminals it holds.
+    fn renew_leases(
+        &self,
+        instance: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Vec<u64>, StoreError>;
+    /// Gives up `instance`'s leases of `terminals` (all of them with `None`).
+    fn release_leases(&self, instance: &str, terminals: Option<&[u64]>) -> Result<(), StoreError>;
+    /// Every lease, by terminal.
+    fn leases(&self) -> Result<Vec<Lease>, StoreError>;
+    /// Counts one hit of `key` in the fixed window starting at `window_ms` and returns the
+    /// window's count so far; windows starting before `prune_before_ms` are forgotten.
+    fn count_hit(&self, key: &str, window_ms: i64, prune_before_ms: i64)
+    -> Result<u64, StoreError>;
     /// A tenant's webhook endpoints (secrets in clear), by id.
     fn webhooks(&self, tenant_id: u64) -> Result<Vec<WebhookRow>, StoreError>;
     /// The delivery attempts to a tenant's endpoint with an id above `after`, oldest

@@ -251,8 +251,72 @@ impl<S: Store> Store for SealedStore<S> {
             .webhook_deliveries(tenant_id, webhook_id, after, limit)
     }
 
-    fn due_messages(&self, now: Timestamp, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
-        self.opened_messages(self.inner.due_messages(now, limit)?)
+    fn due_messages(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        claimer: &str,
+        claim_for: std::time::Duration,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        self.opened_messages(self.inner.due_messages(now, limit, claimer, claim_for)?)
+    }
+
+    fn tenant_revision(&self, tenant_id: u64) -> Result<u64, StoreError> {
+        self.inner.tenant_revision(tenant_id)
+    }
+
+    fn changed_tenants(&self, after: u64) -> Result<Vec<super::TenantRevision>, StoreError> {
+        self.inner.changed_tenants(after)
+    }
+
+    fn access_events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, AccessEventRow)>, StoreError> {
+        self.inner.access_events_after(after, limit)
+    }
+
+    fn last_access_event_id(&self) -> Result<u64, StoreError> {
+        self.inner.last_access_event_id()
+    }
+
+    fn heartbeat(&self, instance: &str, ttl: std::time::Duration) -> Result<usize, StoreError> {
+        self.inner.heartbeat(instance, ttl)
+    }
+
+    fn acquire_lease(
+        &self,
+        terminal_id: u64,
+        instance: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        self.inner.acquire_lease(terminal_id, instance, ttl)
+    }
+
+    fn renew_leases(
+        &self,
+        instance: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.inner.renew_leases(instance, ttl)
+    }
+
+    fn release_leases(&self, instance: &str, terminals: Option<&[u64]>) -> Result<(), StoreError> {
+        self.inner.release_leases(instance, terminals)
+    }
+
+    fn leases(&self) -> Result<Vec<super::Lease>, StoreError> {
+        self.inner.leases()
+    }
+
+    fn count_hit(
+        &self,
+        key: &str,
+        window_ms: i64,
+        prune_before_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.inner.count_hit(key, window_ms, prune_before_ms)
     }
 
     fn next_message_due(&self) -> Result<Option<Timestamp>, StoreError> {

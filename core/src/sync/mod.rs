@@ -17,4 +17,4 @@ pub mod plan;
 pub mod run;
 pub mod shared;
 
-pub use run::{StatusBoard, SyncEngine, SyncOptions, SyncStatus};
+pub use run::{LeaseOptions, StatusBoard, SyncEngine, SyncOptions, SyncStatus};

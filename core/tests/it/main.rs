@@ -14,6 +14,8 @@ mod device_clock; // terminal clocks at several UTC offsets and skewed: times wr
 mod devices; // the core with simulated terminals: enrollment, access events, online decisions
 mod enrollments; // enrollments stored: a restart keeps them, resolves the pending, reuses no id
 mod fuzz; // bad input: generated requests to the integrator API and the receiver
+mod instances; // several instances on one database: leases, change feed, relay, kill -9
+mod instances_process; // three `acs-core serve` processes on one file, one SIGKILLed
 mod layering; // the layers hold: HTTP only at the edges, a pure domain, no module cycles
 mod notifications; // invitations, cloud keys, phones, welcome messages, the outbox
 mod receiver; // the device-facing receiver: access logs, online decisions, refusals

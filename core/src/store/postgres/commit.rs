@@ -8,13 +8,19 @@
 //! unique indexes (a second claim of a key waits for the first transaction and then
 //! fails: [`StoreError::Conflict`]), records updated only where tenant and kind match and
 //! inserted with `ON CONFLICT DO NOTHING` (an id held elsewhere is
-//! [`StoreError::Missing`]), and the retry of a transaction PostgreSQL aborted for a
-//! deadlock or a serialization failure, a few times.
+//! [`StoreError::Missing`]), the tenant's revision row (locked by the first statement
+//! that moves or checks it, so writers of one tenant go one after the other, and a
+//! change expecting a revision no longer stored is [`StoreError::Stale`]), and the retry
+//! of a transaction PostgreSQL aborted for a deadlock or a serialization failure, a few
+//! times. Access event ids and the change feed's position are drawn last, under the
+//! commit-order lock ([`coordination::commit_order`]), so they commit in order.
 
 use deadpool_postgres::{Client, Transaction};
 
 use super::sql::{is_retryable, now, sql_id};
-use super::{access_events, audit, idempotency, outbox, records, unique_keys, webhooks};
+use super::{
+    access_events, audit, coordination, idempotency, outbox, records, unique_keys, webhooks,
+};
 use crate::store::{Change, StoreError, WebhookWrite, Write};
 
 /// How many times a change PostgreSQL aborted for a deadlock or serialization failure is
@@ -56,6 +62,18 @@ async fn apply(
     if let Some(reply) = &change.idempotency {
         idempotency::remember(tx, tenant, reply, &stamp).await?;
     }
+    // After the idempotency reply: the second of two identical requests racing on two
+    // instances is told the key is taken (and replays the first's reply), not that its
+    // snapshot is stale.
+    if change.expected_revision.is_some() || change.moves_feed() {
+        coordination::advance(
+            tx,
+            tenant,
+            change.expected_revision,
+            change.moves_revision(),
+        )
+        .await?;
+    }
     for write in &change.writes {
         match write {
             Write::Put {
@@ -86,6 +104,12 @@ async fn apply(
     }
     for entry in &change.audit {
         audit::append(tx, tenant, entry, &stamp).await?;
+    }
+    if !change.access_events.is_empty() || change.moves_feed() {
+        coordination::commit_order(tx).await?;
+    }
+    if change.moves_feed() {
+        coordination::publish(tx, tenant).await?;
     }
     let mut event_ids = Vec::with_capacity(change.access_events.len());
     for event in &change.access_events {

@@ -17,6 +17,9 @@
 //!   `outbox` and `webhooks`;
 //! - `tenants` (with their API keys), `ids` (the id sequence), `applied` (what the sync
 //!   engine applied to each terminal);
+//! - `coordination` – what several instances share: tenant revisions and the change
+//!   feed, heartbeats, terminal leases, rate-limit counters, and the commit-order lock
+//!   under which access event ids and feed positions are drawn;
 //! - `sql` – conversions and statement plumbing they share.
 //!
 //! The schema keeps the SQLite store's encodings (instants as RFC 3339 text, documents as
@@ -26,6 +29,7 @@ mod access_events;
 mod applied;
 mod audit;
 mod commit;
+mod coordination;
 mod idempotency;
 mod ids;
 mod outbox;
@@ -48,7 +52,7 @@ use tokio_postgres::NoTls;
 
 use super::{
     AccessEventRow, ApiKeyRow, Blob, Change, DeliveryOutcome, DeliveryRow, IdempotentReply, Kind,
-    MessageRow, Record, Store, StoreError, TenantRow, WebhookRow,
+    Lease, MessageRow, Record, Store, StoreError, TenantRevision, TenantRow, WebhookRow,
 };
 
 /// The work of one call, run on the store's runtime with a pooled connection.
@@ -291,8 +295,17 @@ impl Store for PostgresStore {
         })
     }
 
-    fn due_messages(&self, now: Timestamp, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
-        self.with(move |c| Box::pin(outbox::due(c, now, limit)))
+    fn due_messages(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        claimer: &str,
+        claim_for: Duration,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        let claimer = claimer.to_owned();
+        self.with(move |c| {
+            Box::pin(async move { outbox::claim_due(c, now, limit, &claimer, claim_for).await })
+        })
     }
 
     fn next_message_due(&self) -> Result<Option<Timestamp>, StoreError> {
@@ -315,6 +328,75 @@ impl Store for PostgresStore {
 
     fn webhooks(&self, tenant_id: u64) -> Result<Vec<WebhookRow>, StoreError> {
         self.with(move |c| Box::pin(webhooks::list(c, tenant_id)))
+    }
+
+    fn tenant_revision(&self, tenant_id: u64) -> Result<u64, StoreError> {
+        self.with(move |c| Box::pin(coordination::revision(c, tenant_id)))
+    }
+
+    fn changed_tenants(&self, after: u64) -> Result<Vec<TenantRevision>, StoreError> {
+        self.with(move |c| Box::pin(coordination::changed(c, after)))
+    }
+
+    fn access_events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, AccessEventRow)>, StoreError> {
+        self.with(move |c| Box::pin(coordination::events_after(c, after, limit)))
+    }
+
+    fn last_access_event_id(&self) -> Result<u64, StoreError> {
+        self.with(|c| Box::pin(coordination::last_event(c)))
+    }
+
+    fn heartbeat(&self, instance: &str, ttl: Duration) -> Result<usize, StoreError> {
+        let instance = instance.to_owned();
+        self.with(move |c| {
+            Box::pin(async move { coordination::heartbeat(c, &instance, ttl).await })
+        })
+    }
+
+    fn acquire_lease(
+        &self,
+        terminal_id: u64,
+        instance: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let instance = instance.to_owned();
+        self.with(move |c| {
+            Box::pin(async move { coordination::acquire(c, terminal_id, &instance, ttl).await })
+        })
+    }
+
+    fn renew_leases(&self, instance: &str, ttl: Duration) -> Result<Vec<u64>, StoreError> {
+        let instance = instance.to_owned();
+        self.with(move |c| Box::pin(async move { coordination::renew(c, &instance, ttl).await }))
+    }
+
+    fn release_leases(&self, instance: &str, terminals: Option<&[u64]>) -> Result<(), StoreError> {
+        let (instance, terminals) = (instance.to_owned(), terminals.map(<[u64]>::to_vec));
+        self.with(move |c| {
+            Box::pin(async move { coordination::release(c, &instance, terminals.as_deref()).await })
+        })
+    }
+
+    fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+        self.with(|c| Box::pin(coordination::leases(c)))
+    }
+
+    fn count_hit(
+        &self,
+        key: &str,
+        window_ms: i64,
+        prune_before_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let key = key.to_owned();
+        self.with(move |c| {
+            Box::pin(
+                async move { coordination::count_hit(c, &key, window_ms, prune_before_ms).await },
+            )
+        })
     }
 
     fn webhook_deliveries(

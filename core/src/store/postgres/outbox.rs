@@ -1,11 +1,15 @@
 //! The outbox's table ([`crate::store::outbox`]): messages appended in the transaction of
 //! the change that caused them, handed out when due (`next_attempt_ms`), and marked `sent`
-//! or `failed`, or put back with a later attempt, by the delivery task.
+//! or `failed`, or put back with a later attempt, by the delivery task. Instances sharing
+//! the database claim due messages (`FOR UPDATE SKIP LOCKED`, so two instances polling at
+//! once take different messages) for a while; a claim whose holder's heartbeat ran out is
+//! void.
 
 use deadpool_postgres::GenericClient;
 use jiff::Timestamp;
 use tokio_postgres::Row;
 
+use super::coordination::NOW_MS;
 use super::sql::{id, row, rows, run, sql_count, sql_id, timestamp};
 use crate::store::columns::millis;
 use crate::store::{Channel, DeliveryOutcome, MessageRow, MessageStatus, NewMessage, StoreError};
@@ -36,31 +40,52 @@ pub(super) async fn append(
     Ok(())
 }
 
-/// Up to `limit` pending messages due at `now`, the longest due first.
-pub(super) async fn due(
+/// Claims up to `limit` pending messages due at `now` that nobody holds a running claim
+/// on, for `claimer` until `claim_for` from now (the server's clock), the longest due
+/// first.
+pub(super) async fn claim_due(
     c: &impl GenericClient,
     now: Timestamp,
     limit: usize,
+    claimer: &str,
+    claim_for: std::time::Duration,
 ) -> Result<Vec<MessageRow>, StoreError> {
-    rows(
+    let mut claimed = rows(
         c,
         &format!(
-            "{MESSAGE_COLUMNS} WHERE status = 'pending' AND next_attempt_ms <= $1
-             ORDER BY next_attempt_ms, id LIMIT $2"
+            "UPDATE outbox SET claimed_by = $3, claimed_until_ms = {NOW_MS} + $4 WHERE id IN (
+                 SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_ms <= $1
+                   AND (claimed_until_ms IS NULL OR claimed_until_ms <= {NOW_MS} OR claimed_by = $3
+                        OR claimed_by NOT IN (SELECT id FROM instances WHERE expires_ms > {NOW_MS}))
+                 ORDER BY next_attempt_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+             RETURNING {MESSAGE_FIELDS}"
         ),
-        &[&now.as_millisecond(), &sql_count(limit)],
+        &[
+            &now.as_millisecond(),
+            &sql_count(limit),
+            &claimer,
+            &crate::store::coordination::millis_of(claim_for),
+        ],
     )
     .await?
     .iter()
     .map(message_row)
-    .collect()
+    .collect::<Result<Vec<_>, _>>()?;
+    claimed.sort_by_key(|r| (r.next_attempt_at, r.id));
+    Ok(claimed)
 }
 
-/// When the next pending message is due, if there is one.
+/// When the next pending message is due, if there is one: a message another live
+/// instance claimed not before its claim – or that instance's heartbeat – runs out.
 pub(super) async fn next_due(c: &impl GenericClient) -> Result<Option<Timestamp>, StoreError> {
     let found = row(
         c,
-        "SELECT MIN(next_attempt_ms) FROM outbox WHERE status = 'pending'",
+        &format!(
+            "SELECT MIN(CASE WHEN i.expires_ms > {NOW_MS} AND o.claimed_until_ms > {NOW_MS}
+                        THEN GREATEST(o.next_attempt_ms, LEAST(o.claimed_until_ms, i.expires_ms))
+                        ELSE o.next_attempt_ms END)
+             FROM outbox o LEFT JOIN instances i ON i.id = o.claimed_by WHERE o.status = 'pending'"
+        ),
         &[],
     )
     .await?;
@@ -81,7 +106,8 @@ pub(super) async fn record_delivery(
         DeliveryOutcome::Sent(at) => {
             run(
                 c,
-                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $2, last_error = NULL
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = $2, last_error = NULL,
+                        claimed_by = NULL, claimed_until_ms = NULL
                  WHERE id = $1 AND status = 'pending'",
                 &[&sql_id(message_id), &at.to_string()],
             )
@@ -92,7 +118,8 @@ pub(super) async fn record_delivery(
                 c,
                 "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
                         status = CASE WHEN $3::BIGINT IS NULL THEN 'failed' ELSE 'pending' END,
-                        next_attempt_ms = COALESCE($3::BIGINT, next_attempt_ms)
+                        next_attempt_ms = COALESCE($3::BIGINT, next_attempt_ms),
+                        claimed_by = NULL, claimed_until_ms = NULL
                  WHERE id = $1 AND status = 'pending'",
                 &[
                     &sql_id(message_id),
@@ -123,6 +150,9 @@ pub(super) async fn page(
     .map(message_row)
     .collect()
 }
+
+/// The columns [`message_row`] reads, in its order.
+const MESSAGE_FIELDS: &str = "id, tenant_id, channel, recipient, subject, body, cause, record_id, created_at, status, attempts, next_attempt_ms, sent_at, last_error";
 
 const MESSAGE_COLUMNS: &str = "SELECT id, tenant_id, channel, recipient, subject, body, cause, record_id, created_at, status, attempts, next_attempt_ms, sent_at, last_error FROM outbox";
 

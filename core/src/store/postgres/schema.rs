@@ -20,6 +20,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0005_device_ids.sql"),
     include_str!("../../../migrations/postgres/0006_webhooks.sql"),
     include_str!("../../../migrations/postgres/0007_secrets_at_rest.sql"),
+    include_str!("../../../migrations/postgres/0008_instances.sql"),
 ];
 
 /// The advisory lock migrations hold (an arbitrary constant: "acs-core" in ASCII).

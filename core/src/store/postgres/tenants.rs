@@ -31,8 +31,15 @@ pub(super) async fn create(
         }
     })?
     .ok_or_else(|| StoreError::Corrupt("a new tenant has no id".to_owned()))?;
+    let tenant: i64 = created.try_get(0)?;
+    run(
+        c,
+        "INSERT INTO tenant_revisions (tenant_id) VALUES ($1)",
+        &[&tenant],
+    )
+    .await?;
     Ok(TenantRow {
-        id: id(created.try_get(0)?),
+        id: id(tenant),
         slug: slug.to_owned(),
         name: name.to_owned(),
         active: true,

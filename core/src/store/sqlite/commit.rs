@@ -8,7 +8,8 @@ use rusqlite::TransactionBehavior;
 
 use super::sql::{now, sql_id};
 use super::{
-    SqliteStore, access_events, audit, idempotency, outbox, records, unique_keys, webhooks,
+    SqliteStore, access_events, audit, coordination, idempotency, outbox, records, unique_keys,
+    webhooks,
 };
 use crate::store::{Change, StoreError, WebhookWrite, Write};
 
@@ -24,6 +25,18 @@ pub(super) fn commit(
     let stamp = now();
     if let Some(reply) = &change.idempotency {
         idempotency::remember(&tx, tenant, reply, &stamp)?;
+    }
+    // After the idempotency reply: the second of two identical requests racing on two
+    // instances is told the key is taken (and replays the first's reply), not that its
+    // snapshot is stale.
+    if change.expected_revision.is_some() || change.moves_feed() {
+        coordination::advance(
+            &tx,
+            tenant,
+            change.expected_revision,
+            change.moves_revision(),
+            change.moves_feed(),
+        )?;
     }
     for write in &change.writes {
         match write {

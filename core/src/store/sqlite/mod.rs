@@ -21,6 +21,7 @@ mod access_events;
 mod applied;
 mod audit;
 mod commit;
+mod coordination;
 mod idempotency;
 mod ids;
 mod outbox;
@@ -37,6 +38,7 @@ mod webhooks;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use rusqlite::Connection;
@@ -46,7 +48,7 @@ use self::readers::{Reader, Readers};
 use super::checkpoint::Checkpointer;
 use super::{
     AccessEventRow, ApiKeyRow, Blob, Change, DeliveryOutcome, DeliveryRow, IdempotentReply, Kind,
-    MessageRow, Record, Store, StoreError, TenantRow, WebhookRow,
+    Lease, MessageRow, Record, Store, StoreError, TenantRevision, TenantRow, WebhookRow,
 };
 
 /// SQLite: one writing connection, and a pool of reading ones for a database file.
@@ -287,8 +289,14 @@ impl Store for SqliteStore {
         unique_keys::holder_in_any_tenant(&*self.read()?, scope, value)
     }
 
-    fn due_messages(&self, now: Timestamp, limit: usize) -> Result<Vec<MessageRow>, StoreError> {
-        outbox::due(&*self.read()?, now, limit)
+    fn due_messages(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        claimer: &str,
+        claim_for: std::time::Duration,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        outbox::claim_due(&self.lock(), now, limit, claimer, claim_for)
     }
 
     fn next_message_due(&self) -> Result<Option<Timestamp>, StoreError> {
@@ -314,6 +322,60 @@ impl Store for SqliteStore {
 
     fn webhooks(&self, tenant_id: u64) -> Result<Vec<WebhookRow>, StoreError> {
         webhooks::list(self, tenant_id)
+    }
+
+    fn tenant_revision(&self, tenant_id: u64) -> Result<u64, StoreError> {
+        coordination::revision(&*self.read()?, sql::sql_id(tenant_id))
+    }
+
+    fn changed_tenants(&self, after: u64) -> Result<Vec<TenantRevision>, StoreError> {
+        coordination::changed(&*self.read()?, after)
+    }
+
+    fn access_events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, AccessEventRow)>, StoreError> {
+        coordination::events_after(&*self.read()?, after, limit)
+    }
+
+    fn last_access_event_id(&self) -> Result<u64, StoreError> {
+        coordination::last_event(&*self.read()?)
+    }
+
+    fn heartbeat(&self, instance: &str, ttl: Duration) -> Result<usize, StoreError> {
+        coordination::heartbeat(&self.lock(), instance, ttl)
+    }
+
+    fn acquire_lease(
+        &self,
+        terminal_id: u64,
+        instance: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        coordination::acquire(&self.lock(), terminal_id, instance, ttl)
+    }
+
+    fn renew_leases(&self, instance: &str, ttl: Duration) -> Result<Vec<u64>, StoreError> {
+        coordination::renew(&self.lock(), instance, ttl)
+    }
+
+    fn release_leases(&self, instance: &str, terminals: Option<&[u64]>) -> Result<(), StoreError> {
+        coordination::release(&self.lock(), instance, terminals)
+    }
+
+    fn leases(&self) -> Result<Vec<Lease>, StoreError> {
+        coordination::leases(&*self.read()?)
+    }
+
+    fn count_hit(
+        &self,
+        key: &str,
+        window_ms: i64,
+        prune_before_ms: i64,
+    ) -> Result<u64, StoreError> {
+        coordination::count_hit(&self.lock(), key, window_ms, prune_before_ms)
     }
 
     fn webhook_deliveries(

@@ -30,25 +30,56 @@ pub(super) fn append(tx: &Connection, tenant: i64, message: &NewMessage) -> Resu
     Ok(())
 }
 
-/// Up to `limit` pending messages due at `now`, the longest due first.
-pub(super) fn due(
+/// Claims up to `limit` pending messages due at `now` that nobody holds a running claim
+/// on, for `claimer` until `claim_for` from now (database time), the longest due first.
+// UPDATE outbox SET claimed_by = $3, claimed_until = now() + $4 WHERE id IN (
+//   SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_ms <= $1
+//     AND (claimed_until IS NULL OR claimed_until <= now() OR claimed_by = $3
+//          OR claimed_by NOT IN (SELECT id FROM instances WHERE expires_at > now()))
+//   ORDER BY next_attempt_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING ...
+pub(super) fn claim_due(
     conn: &Connection,
     now: Timestamp,
     limit: usize,
+    claimer: &str,
+    claim_for: std::time::Duration,
 ) -> Result<Vec<MessageRow>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "{MESSAGE_COLUMNS} WHERE status = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT ?2"
-    ))?;
-    let rows = stmt.query_map(params![now.as_millisecond(), sql_count(limit)], message_row)?;
-    rows.map(|r| r.map_err(StoreError::from).and_then(|r| r))
-        .collect()
+    let wall = super::coordination::wall_ms();
+    let until = wall.saturating_add(crate::store::coordination::millis_of(claim_for));
+    let mut stmt = conn.prepare_cached(
+        "UPDATE outbox SET claimed_by = ?3, claimed_until_ms = ?4 WHERE id IN (
+             SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_ms <= ?1
+               AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?5 OR claimed_by = ?3
+                    OR claimed_by NOT IN (SELECT id FROM instances WHERE expires_ms > ?5))
+             ORDER BY next_attempt_ms, id LIMIT ?2)
+         RETURNING id",
+    )?;
+    let claimed = stmt.query_map(
+        params![now.as_millisecond(), sql_count(limit), claimer, until, wall],
+        |r| r.get::<_, i64>(0),
+    )?;
+    let claimed: Vec<i64> = claimed.collect::<Result<_, _>>()?;
+    let mut rows = Vec::with_capacity(claimed.len());
+    let mut one = conn.prepare_cached(&format!("{MESSAGE_COLUMNS} WHERE id = ?1"))?;
+    for message in claimed {
+        rows.push(one.query_row(params![message], message_row)??);
+    }
+    rows.sort_by_key(|r: &MessageRow| (r.next_attempt_at, r.id));
+    Ok(rows)
 }
 
-/// When the next pending message is due, if there is one.
+/// When the next pending message is due, if there is one: a message another live
+/// instance claimed not before its claim – or that instance's heartbeat – runs out.
+// SELECT MIN(CASE WHEN c.expires_at > now() AND o.claimed_until > now()
+//   THEN GREATEST(o.next_attempt_ms, LEAST(o.claimed_until, c.expires_at)) ELSE o.next_attempt_ms END)
+//   FROM outbox o LEFT JOIN instances c ON c.id = o.claimed_by WHERE o.status = 'pending'
 pub(super) fn next_due(conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
     let ms: Option<i64> = conn.query_row(
-        "SELECT MIN(next_attempt_ms) FROM outbox WHERE status = 'pending'",
-        [],
+        "SELECT MIN(CASE WHEN c.expires_ms > ?1 AND o.claimed_until_ms > ?1
+                    THEN MAX(o.next_attempt_ms, MIN(o.claimed_until_ms, c.expires_ms))
+                    ELSE o.next_attempt_ms END)
+         FROM outbox o LEFT JOIN instances c ON c.id = o.claimed_by WHERE o.status = 'pending'",
+        params![super::coordination::wall_ms()],
         |r| r.get(0),
     )?;
     ms.map(millis).transpose()
@@ -62,14 +93,16 @@ pub(super) fn record_delivery(
 ) -> Result<(), StoreError> {
     match outcome {
         DeliveryOutcome::Sent(at) => conn.execute(
-            "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL
+            "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?2, last_error = NULL,
+                    claimed_by = NULL, claimed_until_ms = NULL
              WHERE id = ?1 AND status = 'pending'",
             params![sql_id(message_id), at.to_string()],
         )?,
         DeliveryOutcome::Failed { error, retry_at } => conn.execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
                     status = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'pending' END,
-                    next_attempt_ms = COALESCE(?3, next_attempt_ms)
+                    next_attempt_ms = COALESCE(?3, next_attempt_ms),
+                    claimed_by = NULL, claimed_until_ms = NULL
              WHERE id = ?1 AND status = 'pending'",
             params![
                 sql_id(message_id),

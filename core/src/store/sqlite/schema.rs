@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0005_device_ids.sql"),
     include_str!("../../../migrations/0006_webhooks.sql"),
     include_str!("../../../migrations/0007_secrets_at_rest.sql"),
+    include_str!("../../../migrations/0008_instances.sql"),
 ];
 
 impl SqliteStore {

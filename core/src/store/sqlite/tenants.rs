@@ -23,8 +23,13 @@ pub(super) fn create(conn: &Connection, slug: &str, name: &str) -> Result<Tenant
             e.into()
         }
     })?;
+    let tenant = conn.last_insert_rowid();
+    conn.execute(
+        "INSERT INTO tenant_revisions (tenant_id) VALUES (?1)",
+        params![tenant],
+    )?;
     Ok(TenantRow {
-        id: id(conn.last_insert_rowid()),
+        id: id(tenant),
         slug: slug.to_owned(),
         name: name.to_owned(),
         active: true,

@@ -9,6 +9,7 @@
 //! never wait for each other.
 //!
 //! - `supervisor` – one task per terminal, started, nudged and stopped as tenants change;
+//!   `leases` – with several instances, which terminals this one holds (and so syncs);
 //! - `terminal` – a terminal task's passes, step by step, and the wait between them;
 //! - `applied` – the applied record of a terminal in the store (in doubt, settled);
 //! - `read_back` – the device's users against the applied record;
@@ -16,6 +17,7 @@
 
 mod applied;
 mod decommission;
+mod leases;
 mod read_back;
 mod supervisor;
 mod terminal;
@@ -57,6 +59,32 @@ pub struct SyncOptions {
     pub set_clock_beyond: Option<Duration>,
     /// Faults to inject (tests and chaos campaigns); none by default.
     pub faults: SyncFaults,
+    /// Terminal leases, when several instances share the database: only the terminals
+    /// whose lease this instance holds are synced here. `None` syncs every terminal.
+    pub leases: Option<LeaseOptions>,
+}
+
+/// How an instance holds terminal leases ([`crate::store::Store::acquire_lease`]).
+#[derive(Debug, Clone)]
+pub struct LeaseOptions {
+    /// How long a lease (and the instance's heartbeat) lasts unless renewed: a dead
+    /// instance's terminals are taken over after at most this plus `renew_every`.
+    pub ttl: Duration,
+    /// How often leases are renewed, new ones taken and the share rebalanced.
+    pub renew_every: Duration,
+    /// How many terminals an instance may hold beyond its even share
+    /// (`ceil(terminals / live instances)`).
+    pub slack: usize,
+}
+
+impl Default for LeaseOptions {
+    fn default() -> Self {
+        LeaseOptions {
+            ttl: Duration::from_secs(10),
+            renew_every: Duration::from_secs(3),
+            slack: 1,
+        }
+    }
 }
 
 /// Faults the engine can be told to suffer, for tests and chaos campaigns: they make the
@@ -97,6 +125,7 @@ impl Default for SyncOptions {
             receiver: None,
             set_clock_beyond: None,
             faults: SyncFaults::default(),
+            leases: None,
         }
     }
 }

@@ -1,8 +1,12 @@
 //! The supervisor: keeps one terminal task running per terminal of every tenant. On every
 //! change of a tenant it nudges the tenant's tasks, stops the tasks of terminals that were
 //! removed or changed (their status leaves the board), and starts tasks for new ones.
+//! With leases ([`super::LeaseOptions`]) it runs tasks only for the terminals this
+//! instance holds: every `renew_every` it balances its leases ([`super::leases`]), stops
+//! the task of a terminal whose lease it lost and starts tasks for the ones it took; at
+//! shutdown it gives its leases back once its tasks ended.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use tokio::sync::{broadcast, watch};
@@ -63,6 +67,16 @@ pub(super) async fn supervise(
     // Tenants whose terminals could not be read: tried again after a backoff with jitter.
     let mut unread: Vec<TenantId> = Vec::new();
     let mut backoff = crate::retry::Backoff::new(options.retry_initial, options.retry_max);
+    // Every terminal of every tenant seen, and (with leases) the ones this instance holds.
+    let mut known: HashMap<TenantId, Vec<TerminalId>> = HashMap::new();
+    let mut held: Option<BTreeSet<u64>> = options.leases.as_ref().map(|_| BTreeSet::new());
+    let mut lease_tick = tokio::time::interval(
+        options
+            .leases
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(3600), |l| l.renew_every),
+    );
+    lease_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         for tenant in std::mem::take(&mut dirty) {
             let nudge = nudges
@@ -78,6 +92,7 @@ pub(super) async fn supervise(
                     continue;
                 }
             };
+            known.insert(tenant, terminals.keys().copied().collect());
             let mut deleted = Vec::new();
             running.retain(|(t, id), task| {
                 let keep = *t != tenant || terminals.get(id) == Some(&task.terminal);
@@ -104,7 +119,9 @@ pub(super) async fn supervise(
                 });
             }
             for (id, terminal) in terminals {
-                if running.contains_key(&(tenant, id)) {
+                if running.contains_key(&(tenant, id))
+                    || held.as_ref().is_some_and(|h| !h.contains(&id.get()))
+                {
                     continue;
                 }
                 let stop = cancel.child_token();
@@ -149,7 +166,67 @@ pub(super) async fn supervise(
             backoff.reset();
         }
         tokio::select! {
-            () = cancel.cancelled() => return,
+            () = cancel.cancelled() => {
+                if options.leases.is_some() {
+                    for task in running.values_mut() {
+                        task.stop.cancel();
+                    }
+                    for task in running.values_mut() {
+                        if let Some(handle) = task.handle.take() {
+                            let _ = handle.await;
+                        }
+                    }
+                    super::leases::release_all(&core).await;
+                }
+                return;
+            }
+            _ = lease_tick.tick(), if options.leases.is_some() => {
+                let (Some(lease_options), Some(holding)) = (&options.leases, held.as_mut()) else {
+                    continue;
+                };
+                let all: Vec<u64> = known.values().flatten().map(|t| t.get()).collect();
+                match super::leases::balance(&core, lease_options, all).await {
+                    Ok((now_held, surplus)) => {
+                        let mut stopping = Vec::new();
+                        running.retain(|(t, id), task| {
+                            let keep = now_held.contains(&id.get());
+                            if !keep {
+                                tracing::info!(tenant = %t, terminal = %id, "terminal lease lost or given back; its task stops");
+                                task.stop.cancel();
+                                board.remove(*t, *id);
+                                if surplus.contains(&id.get()) {
+                                    stopping.extend(task.handle.take());
+                                }
+                            }
+                            keep
+                        });
+                        if !surplus.is_empty() {
+                            // A lease given back is free only once its step in flight ended.
+                            for handle in stopping {
+                                let _ = handle.await;
+                            }
+                            super::leases::release(&core, surplus).await;
+                        }
+                        let taken: Vec<u64> = now_held.difference(holding).copied().collect();
+                        *holding = now_held;
+                        for (tenant, terminals) in &known {
+                            if terminals.iter().any(|t| taken.contains(&t.get())) {
+                                dirty.push(*tenant);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        // Leases not renewed expire: stop everything rather than risk
+                        // two instances on one terminal.
+                        tracing::warn!(error = %e, "terminal leases could not be renewed; stopping their tasks");
+                        for ((t, id), task) in running.drain() {
+                            task.stop.cancel();
+                            board.remove(t, id);
+                        }
+                        holding.clear();
+                    }
+                }
+            }
             () = async {
                 match retry {
                     Some(d) => tokio::time::sleep(d).await,

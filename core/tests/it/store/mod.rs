@@ -9,7 +9,8 @@
 //! (`scripts/throwaway-postgres.sh`) and must never skip silently.
 
 mod commit;
-mod process;
+mod coordination;
+pub(crate) mod process;
 mod schema;
 mod streams;
 mod tenants;

@@ -13,7 +13,7 @@ use crate::bounded::http_client;
 const BIN: &str = env!("CARGO_BIN_EXE_acs-core");
 
 /// Creates the tenant `acme` with the CLI; its API key.
-fn tenant(url: &str, key_file: &std::path::Path) -> String {
+pub(crate) fn tenant(url: &str, key_file: &std::path::Path) -> String {
     let mut command = Command::new(BIN);
     command
         .args([

@@ -128,11 +128,18 @@ on_both!(outbox_due_deliveries_and_pages, |db| {
     .unwrap();
     assert_eq!(db.next_message_due().unwrap(), Some(t0));
     assert!(
-        db.due_messages("2026-05-04T08:00:00Z".parse().unwrap(), 10)
-            .unwrap()
-            .is_empty()
+        db.due_messages(
+            "2026-05-04T08:00:00Z".parse().unwrap(),
+            10,
+            "suite",
+            std::time::Duration::ZERO
+        )
+        .unwrap()
+        .is_empty()
     );
-    let due = db.due_messages(t1, 10).unwrap();
+    let due = db
+        .due_messages(t1, 10, "suite", std::time::Duration::ZERO)
+        .unwrap();
     let recipients: Vec<&str> = due.iter().map(|m| m.message.recipient.as_str()).collect();
     assert_eq!(
         recipients,
@@ -195,7 +202,11 @@ on_both!(outbox_due_deliveries_and_pages, |db| {
         (MessageStatus::Failed, 2)
     );
     assert_eq!(db.next_message_due().unwrap(), None);
-    assert!(db.due_messages(retry, 10).unwrap().is_empty());
+    assert!(
+        db.due_messages(retry, 10, "suite", std::time::Duration::ZERO)
+            .unwrap()
+            .is_empty()
+    );
 });
 
 on_both!(instants_and_documents_read_back_exactly, |db| {
