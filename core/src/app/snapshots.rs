@@ -153,6 +153,7 @@ impl Core {
         subjects: Vec<Subject>,
         f: impl FnOnce(&Snapshot) -> R,
     ) -> Result<R, AppError> {
+        self.catch_up(tenant).await?;
         let cell = self.cell(tenant).await?;
         {
             let snapshot = cell.read().await;
@@ -177,9 +178,32 @@ impl Core {
         tenant: TenantId,
         f: impl FnOnce(&Snapshot) -> R + Send + 'static,
     ) -> Result<R, AppError> {
+        self.catch_up(tenant).await?;
         let cell = self.cell(tenant).await?;
         let snapshot = cell.read_owned().await;
         blocking(move || Ok(f(&snapshot))).await
+    }
+
+    /// On a core sharing its database with other instances: reads the tenant's snapshot
+    /// again first when another instance has committed past it, so that a read sees every
+    /// write acknowledged before it began, whichever instance took it (a client creating a
+    /// facility on one instance and a terminal in it on another is never told the
+    /// facility does not exist). One look at the stored revision per read; decisions and
+    /// appends do not look (they follow other instances within one poll of the feed).
+    async fn catch_up(&self, tenant: TenantId) -> Result<(), AppError> {
+        if !self.is_shared() {
+            return Ok(());
+        }
+        // A tenant not in memory yet is read fresh by `cell`.
+        let Some(held) = self.held(tenant) else {
+            return Ok(());
+        };
+        let store = self.inner.store.clone();
+        let stored = blocking(move || Ok(store.tenant_revision(tenant.get())?)).await?;
+        if stored > held {
+            self.refresh(tenant, stored).await;
+        }
+        Ok(())
     }
 
     /// Changes the tenant's state: `f` sees the snapshot and fills a [`Plan`] (with up to
