@@ -99,6 +99,11 @@ impl Device {
         Ok(t.rows().map(|(_, r)| t.row_json(r)).collect())
     }
 
+    /// How many rows a table holds (tests and inspection; nothing is copied).
+    pub fn row_count(&self, table: &str) -> Result<usize, DeviceError> {
+        Ok(self.lock().db.table(table)?.len())
+    }
+
     /// Inserts rows directly (seeding a device from a test), with the API's rules.
     pub fn seed_rows(
         &self,
