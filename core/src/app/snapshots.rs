@@ -18,8 +18,18 @@ use crate::error::AppError;
 use crate::residency::Host;
 use crate::store::{AccessEventRow, Change, Kind, Store, StoreError};
 
-/// How many times a write runs when other instances keep changing its tenant.
-pub(crate) const WRITE_ATTEMPTS: usize = 5;
+/// How many times a write runs when other instances keep changing its tenant (about a
+/// second of attempts with [`stale_backoff`] between them).
+pub(crate) const WRITE_ATTEMPTS: u32 = 20;
+
+/// The pause before attempt `attempt + 1` of a write found stale: 2 ms doubling up to
+/// 64 ms, jittered down by up to half, so that instances writing one tenant at once fall
+/// out of step instead of colliding again.
+fn stale_backoff(attempt: u32) -> std::time::Duration {
+    let full = 2_u64 << attempt.saturating_sub(1).min(5);
+    let jittered = full * 1_000 - rand::random_range(0..full * 500);
+    std::time::Duration::from_micros(jittered)
+}
 
 /// Reads the tenant afresh: its stored revision first, then its records (a commit in
 /// between makes the snapshot newer than the revision, which only costs a reload later).
@@ -250,6 +260,7 @@ impl Core {
                 return Ok(result);
             }
             tracing::debug!(tenant = %caller.tenant, attempt, "the tenant changed on another instance; writing again");
+            tokio::time::sleep(stale_backoff(attempt)).await;
         }
         Err(AppError::conflict(
             None,
@@ -691,5 +702,30 @@ impl Core {
         let lookup = Arc::new(crate::domain::Lookup::of(snapshot));
         lookups().insert(tenant, (revision, lookup.clone()));
         lookup
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{WRITE_ATTEMPTS, stale_backoff};
+
+    #[test]
+    fn stale_writes_back_off_with_jitter_within_bounds() {
+        for attempt in 1..=WRITE_ATTEMPTS {
+            let full = Duration::from_millis(2 << (attempt - 1).min(5));
+            for _ in 0..50 {
+                let pause = stale_backoff(attempt);
+                assert!(pause <= full && pause > full / 2, "{attempt}: {pause:?}");
+            }
+        }
+        let total: Duration = (1..WRITE_ATTEMPTS)
+            .map(|a| Duration::from_millis(2 << (a - 1).min(5)))
+            .sum();
+        assert!(
+            total < Duration::from_secs(2),
+            "{total:?} of attempts at most"
+        );
     }
 }

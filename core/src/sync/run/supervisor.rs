@@ -78,6 +78,8 @@ pub(super) async fn supervise(
     );
     lease_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // A terminal seen for the first time is leased at once, not at the next round.
+        let mut newcomers = false;
         for tenant in std::mem::take(&mut dirty) {
             let nudge = nudges
                 .entry(tenant)
@@ -92,7 +94,11 @@ pub(super) async fn supervise(
                     continue;
                 }
             };
-            known.insert(tenant, terminals.keys().copied().collect());
+            let ids: Vec<TerminalId> = terminals.keys().copied().collect();
+            newcomers |= known
+                .get(&tenant)
+                .is_none_or(|before| ids.iter().any(|id| !before.contains(id)));
+            known.insert(tenant, ids);
             let mut deleted = Vec::new();
             running.retain(|(t, id), task| {
                 let keep = *t != tenant || terminals.get(id) == Some(&task.terminal);
@@ -160,6 +166,9 @@ pub(super) async fn supervise(
                     },
                 );
             }
+        }
+        if newcomers && options.leases.is_some() {
+            lease_tick.reset_immediately();
         }
         let retry = (!unread.is_empty()).then(|| backoff.next_delay());
         if unread.is_empty() {
