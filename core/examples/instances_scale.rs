@@ -3,15 +3,20 @@
 //! for SQLite and PostgreSQL.
 //!
 //! ```text
-//! instances_scale BACKEND INSTANCES PEOPLE TERMINALS [DECISION_SECONDS]
+//! instances_scale BACKEND INSTANCES PEOPLE TERMINALS [DECISION_SECONDS [MODE]]
 //!   BACKEND: `sqlite` (a file in a temporary directory) or a PostgreSQL server URL (a
 //!            fresh database is created on it for the run and dropped after)
+//!   MODE:    `shared` (default): one tenant, every request sent to the instances in turn;
+//!            `per-instance`: one tenant per instance, people and terminals dealt out
+//!            over them, each tenant's requests sent to its own instance (a load balancer
+//!            routing by tenant)
 //! ```
 //!
 //! The fleet runs in this process (virtual time standing still); the instances are
 //! `acs-core` processes next to this example's binary (`cargo build --release -p acs-core
 //! --bins --examples`), each with its own API, receiver and sync engine, sharing a tenant
-//! made with `acs-core tenant create`. One site, facility and card door. Then:
+//! made with `acs-core tenant create` (or one per instance). One site, facility and card
+//! door per tenant. Then:
 //!
 //! 1. **People writes**: PEOPLE people, each a person, a card and a membership (three
 //!    `POST`s, in order), by 32 clients spread over the instances; people per second. No
@@ -104,10 +109,10 @@ fn admin_sql(url: &str, sql: &str) -> anyhow::Result<()> {
 }
 
 /// `acs-core tenant create`; the API key.
-fn tenant(bin: &Path, db: &str, key_file: &Path) -> anyhow::Result<String> {
+fn tenant(bin: &Path, db: &str, key_file: &Path, slug: &str) -> anyhow::Result<String> {
     let out = Command::new(bin)
         .args([
-            "tenant", "create", "--slug", "bench", "--name", "Bench", "--db", db,
+            "tenant", "create", "--slug", slug, "--name", slug, "--db", db,
         ])
         .arg("--secret-key-file")
         .arg(key_file)
@@ -197,13 +202,18 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     anyhow::ensure!(
         args.len() >= 4,
-        "usage: instances_scale BACKEND INSTANCES PEOPLE TERMINALS [DECISION_SECONDS]"
+        "usage: instances_scale BACKEND INSTANCES PEOPLE TERMINALS [DECISION_SECONDS [shared|per-instance]]"
     );
     let backend = args[0].clone();
     let instances: usize = args[1].parse()?;
     let people: u32 = args[2].parse()?;
     let terminals: usize = args[3].parse()?;
     let decision_seconds: u64 = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(10);
+    let per_instance = match args.get(5).map(String::as_str) {
+        None | Some("shared") => false,
+        Some("per-instance") => true,
+        Some(other) => anyhow::bail!("the mode is shared or per-instance, not {other}"),
+    };
     anyhow::ensure!(
         instances > 0 && people > 0 && terminals > 0,
         "sizes must be positive"
@@ -222,6 +232,7 @@ async fn main() -> anyhow::Result<()> {
         people,
         terminals,
         decision_seconds,
+        per_instance,
     )
     .await;
     if let Some((admin, name)) = drop_db {
@@ -234,6 +245,65 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
+/// One tenant of the run: its key, site, facility and card door, and the instance its
+/// requests go to (`None`: spread over every instance).
+struct Venue {
+    key: String,
+    facility: u64,
+    door: u64,
+    instance: Option<usize>,
+}
+
+impl Venue {
+    /// The instance that serves request `n` of this tenant.
+    fn base<'b>(&self, bases: &'b [String], n: usize) -> &'b str {
+        &bases[self.instance.unwrap_or(n % bases.len())]
+    }
+}
+
+/// Creates tenant `slug` with one site, facility and card door through `base`.
+async fn venue(
+    client: &reqwest::Client,
+    bin: &Path,
+    db: &str,
+    key_file: &Path,
+    slug: &str,
+    base: &str,
+    instance: Option<usize>,
+) -> anyhow::Result<Venue> {
+    let key = tenant(bin, db, key_file, slug)?;
+    let site = post(
+        client,
+        base,
+        &key,
+        "/sites",
+        json!({"name": "S", "timezone": "UTC"}),
+    )
+    .await?;
+    let facility = post(
+        client,
+        base,
+        &key,
+        "/facilities",
+        json!({"site_id": site, "name": "F"}),
+    )
+    .await?;
+    let door = post(
+        client,
+        base,
+        &key,
+        "/doors",
+        json!({"facility_id": facility, "name": "D", "supported_auth_types": {"in": ["card"]}}),
+    )
+    .await?;
+    Ok(Venue {
+        key,
+        facility,
+        door,
+        instance,
+    })
+}
+
 #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
 async fn run(
     bin: &Path,
@@ -244,17 +314,24 @@ async fn run(
     people: u32,
     terminals: usize,
     decision_seconds: u64,
+    per_instance: bool,
 ) -> anyhow::Result<()> {
     let label = format!(
-        "{} × {instances}, {people} people × {terminals} terminals",
+        "{} × {instances}, {people} people × {terminals} terminals{}",
         if backend == "sqlite" {
             "SQLite"
         } else {
             "PostgreSQL"
+        },
+        if per_instance {
+            ", a tenant per instance"
+        } else {
+            ""
         }
     );
     let key_file = dir.join("secrets.key");
-    let key = tenant(bin, db, &key_file)?;
+    // The secret key file is made by the first tenant create, before any instance starts.
+    let first_key = tenant(bin, db, &key_file, "t0")?;
     let servers: Vec<Serve> = (0..instances)
         .map(|i| serve(bin, db, &key_file, dir, i))
         .collect::<anyhow::Result<_>>()?;
@@ -278,37 +355,42 @@ async fn run(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
         .build()?;
-    let b0 = bases[0].clone();
-    let site = post(
-        &client,
-        &b0,
-        &key,
-        "/sites",
-        json!({"name": "S", "timezone": "UTC"}),
-    )
-    .await?;
-    let facility = post(
-        &client,
-        &b0,
-        &key,
-        "/facilities",
-        json!({"site_id": site, "name": "F"}),
-    )
-    .await?;
-    let door = post(
-        &client,
-        &b0,
-        &key,
-        "/doors",
-        json!({"facility_id": facility, "name": "D", "supported_auth_types": {"in": ["card"]}}),
-    )
-    .await?;
+    // Person n and terminal n belong to tenant n % tenants.
+    let mut venues = Vec::new();
+    for t in 0..if per_instance { instances } else { 1 } {
+        let instance = per_instance.then_some(t);
+        let base = &bases[instance.unwrap_or(0)];
+        venues.push(if t == 0 {
+            let site = post(&client, base, &first_key, "/sites", json!({"name": "S", "timezone": "UTC"})).await?;
+            let facility = post(&client, base, &first_key, "/facilities", json!({"site_id": site, "name": "F"})).await?;
+            let door = post(
+                &client,
+                base,
+                &first_key,
+                "/doors",
+                json!({"facility_id": facility, "name": "D", "supported_auth_types": {"in": ["card"]}}),
+            )
+            .await?;
+            Venue {
+                key: first_key.clone(),
+                facility,
+                door,
+                instance,
+            }
+        } else {
+            venue(&client, bin, db, &key_file, &format!("t{t}"), base, instance).await?
+        });
+    }
+    let venues = Arc::new(venues);
+    let tenants = venues.len();
+
     // 1. People writes.
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CLIENTS {
-        let (client, bases, key, next) = (client.clone(), bases.clone(), key.clone(), next.clone());
+        let (client, bases, venues, next) =
+            (client.clone(), bases.clone(), venues.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, Ordering::SeqCst);
@@ -316,11 +398,14 @@ async fn run(
                     return Ok::<_, anyhow::Error>(());
                 }
                 #[allow(clippy::cast_possible_truncation)]
-                let base = &bases[n as usize % bases.len()];
+                let n = n as usize;
+                let venue = &venues[n % venues.len()];
+                let base = venue.base(&bases, n / venues.len());
+                let key = &venue.key;
                 let person = post(
                     &client,
                     base,
-                    &key,
+                    key,
                     "/people",
                     json!({"acs_id": format!("P-{n}"), "name": "Ana"}),
                 )
@@ -328,19 +413,12 @@ async fn run(
                 post(
                     &client,
                     base,
-                    &key,
+                    key,
                     &format!("/people/{person}/credentials"),
                     json!({"kind": "card", "facility_code": 1, "card_number": n}),
                 )
                 .await?;
-                post(
-                    &client,
-                    base,
-                    &key,
-                    "/members",
-                    json!({"person_id": person}),
-                )
-                .await?;
+                post(&client, base, key, "/members", json!({"person_id": person})).await?;
             }
         }));
     }
@@ -354,6 +432,7 @@ async fn run(
         written.as_secs_f64(),
         rate * 3.0
     );
+
     // 2. Convergence.
     let urls: Vec<String> = (0..terminals)
         .map(|i| fleet.device(i).map(|d| d.base_url()).context("device"))
@@ -363,10 +442,10 @@ async fn run(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CLIENTS {
-        let (client, bases, key, urls, next) = (
+        let (client, bases, venues, urls, next) = (
             client.clone(),
             bases.clone(),
-            key.clone(),
+            venues.clone(),
             urls.clone(),
             next.clone(),
         );
@@ -376,13 +455,14 @@ async fn run(
                 if i >= urls.len() {
                     return Ok::<_, anyhow::Error>(());
                 }
+                let venue = &venues[i % venues.len()];
                 post(
                     &client,
-                    &bases[i % bases.len()],
-                    &key,
+                    venue.base(&bases, i / venues.len()),
+                    &venue.key,
                     "/terminals",
-                    json!({"facility_id": facility, "model": "idface", "address": urls[i],
-                           "login": "admin", "password": "admin", "door_ids": [door]}),
+                    json!({"facility_id": venue.facility, "model": "idface", "address": urls[i],
+                           "login": "admin", "password": "admin", "door_ids": [venue.door]}),
                 )
                 .await?;
             }
@@ -396,12 +476,13 @@ async fn run(
         "{terminals} terminals registered in {:.1} s",
         registered.as_secs_f64()
     );
-
-    let expected = people as usize;
+    // Tenant t holds the people n < PEOPLE with n % tenants == t.
+    let held_by = |t: usize| (people as usize + tenants - 1 - t) / tenants;
     let mut done = vec![false; terminals];
     loop {
         for (i, done) in done.iter_mut().enumerate().filter(|(_, d)| !**d) {
             let device = fleet.device(i).context("device")?.device();
+            let expected = held_by(i % tenants);
             *done =
                 device.row_count("users")? == expected && device.row_count("cards")? == expected;
         }
@@ -427,24 +508,30 @@ async fn run(
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..CLIENTS {
-        let (client, bases, key, next) = (client.clone(), bases.clone(), key.clone(), next.clone());
+        let (client, bases, venues, next) =
+            (client.clone(), bases.clone(), venues.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             while Instant::now() < until {
                 let n = next.fetch_add(1, Ordering::SeqCst);
                 #[allow(clippy::cast_possible_truncation)]
-                let base = &bases[n as usize % bases.len()];
+                let n = n as usize;
+                let person = n % people as usize;
+                let venue = &venues[person % venues.len()];
                 let asked = Instant::now();
                 let reply = client
-                    .post(format!("{base}/v1/decisions"))
-                    .bearer_auth(&key)
-                    .json(&json!({"door_id": door,
-                        "factors": [{"card": {"facility_code": 1, "card_number": n % u64::from(people)}}]}))
+                    .post(format!("{}/v1/decisions", venue.base(&bases, n)))
+                    .bearer_auth(&venue.key)
+                    .json(&json!({"door_id": venue.door,
+                        "factors": [{"card": {"facility_code": 1, "card_number": person}}]}))
                     .send()
                     .await?;
                 anyhow::ensure!(reply.status().is_success(), "decision: {}", reply.status());
                 let body: Json = reply.json().await?;
-                anyhow::ensure!(body["result"] == json!("granted"), "a member was refused: {body}");
+                anyhow::ensure!(
+                    body["result"] == json!("granted"),
+                    "a member was refused: {body}"
+                );
                 latencies.push(asked.elapsed());
             }
             Ok(latencies)
