@@ -6,7 +6,8 @@
 //!   revision moved past the one its snapshot was built at and reads those snapshots again
 //!   (dropping the caches derived from them and nudging the sync engine as a local change
 //!   does). Its own writes move the revision it holds with the commit, so they cause no
-//!   reload.
+//!   reload. A changed tenant this instance has never read is told to the sync engine all
+//!   the same: some of its terminals may be leased here.
 //! - The **relay**: access events reach the live streams ([`Core::subscribe`]) from the
 //!   store, read across tenants by id after a cursor, woken at once by a local commit and
 //!   by the poll interval for other instances' – every instance streams every event once,
@@ -175,6 +176,15 @@ impl Core {
         }
     }
 
+    /// Whether the tenant's snapshot is in memory.
+    fn has_snapshot(&self, tenant: TenantId) -> bool {
+        self.inner
+            .cells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&tenant)
+    }
+
     /// Replaces `snapshot` (the tenant's, under its write lock) by the store's and drops
     /// what was derived from the old one.
     pub(super) fn reload_held(
@@ -248,8 +258,13 @@ async fn follow(core: Core, options: InstanceOptions, mut seq: u64, stop: Cancel
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .remove(&row.tenant_id);
-                    core.refresh(TenantId::new(row.tenant_id), row.revision)
-                        .await;
+                    let tenant = TenantId::new(row.tenant_id);
+                    if !core.refresh(tenant, row.revision).await && !core.has_snapshot(tenant) {
+                        // A tenant this instance has never read (created, or only ever
+                        // written, elsewhere): its terminals may still be this instance's
+                        // to sync, so the sync engine hears of it as of a local change.
+                        let _ = core.inner.changes.send(tenant);
+                    }
                 }
             }
             Err(e) => tracing::warn!(detail = %e.detail, "polling the change feed failed"),

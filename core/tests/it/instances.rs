@@ -541,3 +541,86 @@ async fn a_read_on_one_instance_sees_what_another_acknowledged() {
     drop(followers);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A tenant created after the instances started and written through one of them only:
+/// the other hears of it from the change feed alone, takes its share of the tenant's
+/// terminals and syncs them (before, it never learnt of the tenant and its share of the
+/// terminals stayed unsynced).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_written_through_one_instance_is_synced_by_both() {
+    let dir = std::env::temp_dir().join(format!("acs-core-late-tenant-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let backend = Backend::Sqlite(dir.join("acs.db"));
+    let first = Core::new(backend.open())
+        .create_tenant("first", "First")
+        .await
+        .expect("tenant")
+        .1
+        .secret;
+    let a = start(&backend, "a", &first).await;
+    let b = start(&backend, "b", &first).await;
+    let late = Core::new(backend.open())
+        .create_tenant("late", "Late")
+        .await
+        .expect("tenant")
+        .1
+        .secret;
+    let api = Api::serve(a.core.clone(), late).await;
+    let terminals = 4;
+    let fleet = Fleet::builder(terminals)
+        .template(Simulator::builder().time_mode(TimeMode::Scaled(0.0)))
+        .seed(5)
+        .spawn()
+        .await
+        .expect("fleet");
+    let site = api
+        .post("/v1/sites", json!({"name": "S", "timezone": "UTC"}))
+        .await
+        .id();
+    let facility = api
+        .post("/v1/facilities", json!({"site_id": site, "name": "F"}))
+        .await
+        .id();
+    let door = api
+        .post(
+            "/v1/doors",
+            json!({"facility_id": facility, "name": "D", "supported_auth_types": {"in": ["card"]}}),
+        )
+        .await
+        .id();
+    for index in 0..terminals {
+        let url = fleet.device(index).expect("device").base_url();
+        api.post(
+            "/v1/terminals",
+            json!({"facility_id": facility, "model": "idface", "address": url,
+                   "login": "admin", "password": "admin", "door_ids": [door]}),
+        )
+        .await
+        .id();
+    }
+    let person = api
+        .post("/v1/people", json!({"acs_id": "L-1", "name": "Ana"}))
+        .await
+        .id();
+    api.post(
+        &format!("/v1/people/{person}/credentials"),
+        json!({"kind": "card", "facility_code": 1, "card_number": 7}),
+    )
+    .await
+    .id();
+    api.post("/v1/members", json!({"person_id": person}))
+        .await
+        .id();
+    until("every terminal of the late tenant holds its member", || {
+        (0..terminals).all(|i| users(&fleet, i).contains("L-1"))
+    })
+    .await;
+    let leases = live_leases(&*backend.open());
+    assert!(
+        leases.values().any(|holder| holder == "b"),
+        "b syncs a share of the late tenant's terminals: {leases:?}"
+    );
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(&dir);
+}
