@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every figure of BENCHMARKS.md in one go (about 40 minutes on a 2-core machine at the
+# Every figure of BENCHMARKS.md in one go (about 70 minutes on a 2-core machine at the
 # default sizes, release builds included), each with the same command BENCHMARKS.md gives
 # for it; each output goes to $CARGO_TARGET_DIR/bench-all/<figure>.txt (target/ by
 # default). Every figure ends in one line of the shape
@@ -18,6 +18,7 @@
 #   STORE_WRITERS [4] STORE_WRITES [2000]   store_writes (ACS_BENCH_POSTGRES_URL adds PostgreSQL)
 #   READ_MEMBERS [10000] READ_SECONDS [20] READ_WRITES [200]
 #   STARTUP_SIZES ["100000x10 1000x1000"]  tenant start-up, MEMBERSxTERMINALS each
+#   INSTANCES_SIZE ["10000x100"]           bench/instances.sh, PEOPLExTERMINALS ("" skips it)
 #   DOMAIN [1]                             0 skips the criterion benches
 # Usage: bench/all.sh
 set -euo pipefail
@@ -87,6 +88,10 @@ run read-under-writes cargo run --release -q -p acs-core --example read_under_wr
 for size in ${STARTUP_SIZES:-100000x10 1000x1000}; do
     run "tenant-startup-$size" bash bench/tenant_startup.sh "${size%x*}" "${size#*x}"
 done
+instances_size=${INSTANCES_SIZE-10000x100}
+if [ -n "$instances_size" ]; then
+    run "instances-$instances_size" bash bench/instances.sh "${instances_size%x*}" "${instances_size#*x}"
+fi
 if [ "${DOMAIN:-1}" != 0 ]; then
     run domain cargo bench -p acs-core --bench domain
     normalize domain < "$out/domain.txt" | tee -a "$out/domain.txt.results"

@@ -10,6 +10,45 @@ use serde_json::json;
 
 use super::{on_both, put, tenant_with_ids, writes};
 
+on_both!(applied_state_takes_the_last_mention_of_a_subject, |db| {
+    let t = db.create_tenant("acme", "Acme").unwrap().id;
+    let named = |pairs: &[(&str, Option<i64>)]| -> Vec<(String, Option<serde_json::Value>)> {
+        pairs
+            .iter()
+            .map(|(s, v)| ((*s).to_owned(), v.map(|v| json!(v))))
+            .collect()
+    };
+    db.set_applied(
+        t,
+        7,
+        &named(&[
+            ("a", Some(1)),
+            ("a", None),
+            ("b", Some(2)),
+            ("b", Some(3)),
+            ("c", None),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(db.applied(t, 7).unwrap(), [("b".to_owned(), json!(3))]);
+    db.set_applied(t, 7, &named(&[("b", None), ("b", Some(4)), ("a", Some(5))]))
+        .unwrap();
+    assert_eq!(
+        db.applied(t, 7).unwrap(),
+        [("a".to_owned(), json!(5)), ("b".to_owned(), json!(4))]
+    );
+    // A thousand subjects at once, then all forgotten at once.
+    let many: Vec<(String, Option<serde_json::Value>)> = (0..1_000)
+        .map(|i| (format!("person:{i}"), Some(json!({"i": i}))))
+        .collect();
+    db.set_applied(t, 8, &many).unwrap();
+    assert_eq!(db.applied(t, 8).unwrap().len(), 1_000);
+    let gone: Vec<(String, Option<serde_json::Value>)> =
+        many.into_iter().map(|(s, _)| (s, None)).collect();
+    db.set_applied(t, 8, &gone).unwrap();
+    assert!(db.applied(t, 8).unwrap().is_empty());
+});
+
 on_both!(applied_state_per_terminal, |db| {
     let t = db.create_tenant("acme", "Acme").unwrap().id;
     let doc = json!({"pin": "1234", "rules": [1, 2]});
