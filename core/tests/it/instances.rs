@@ -21,11 +21,12 @@ use acs_core::Core;
 use acs_core::app::{Clock, InstanceOptions};
 use acs_core::store::{PostgresStore, SqliteStore, Store};
 use acs_core::sync::{LeaseOptions, SyncEngine, SyncOptions};
-use acs_simulator::{Fleet, RunningFleet, Simulator, TimeMode};
+use acs_simulator::{Fleet, Simulator, TimeMode};
 use serde_json::json;
 
 use crate::api_support::Api;
 use crate::bounded::PATIENCE;
+use crate::sync::users;
 
 /// Where the instances' database lives.
 #[derive(Clone)]
@@ -103,7 +104,7 @@ fn fleet_size() -> usize {
 /// Polls `done` until it holds; panics naming `what` after the tests' patience.
 /// The patience grows with the fleet: a thousand terminals take a while to be written
 /// out by three instances in a debug build.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let patience = PATIENCE + Duration::from_millis(150) * u32::try_from(fleet_size()).unwrap_or(0);
     let deadline = tokio::time::Instant::now() + patience;
     while !done() {
@@ -115,23 +116,7 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn users(fleet: &RunningFleet, index: usize) -> BTreeSet<String> {
-    fleet
-        .device(index)
-        .expect("device")
-        .device()
-        .rows("users")
-        .expect("users")
-        .iter()
-        .filter_map(|r| {
-            r.get("registration")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        })
-        .collect()
-}
-
-fn live_leases(store: &dyn Store) -> BTreeMap<u64, String> {
+pub(crate) fn live_leases(store: &dyn Store) -> BTreeMap<u64, String> {
     store
         .leases()
         .expect("leases")

@@ -5,15 +5,15 @@
 //! everything converges again. Once on a SQLite file, once on a fresh PostgreSQL database
 //! (skipped loudly without `ACS_TEST_POSTGRES_URL`, failing under `CI`).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::collections::BTreeSet;
 
 use acs_core::store::{PostgresStore, SqliteStore, Store};
 use acs_simulator::{Fleet, RunningFleet, Simulator, TimeMode};
 use serde_json::{Value as Json, json};
 
 use crate::api_process::{serve_with, tenant};
-use crate::bounded::{PATIENCE, http_client};
+use crate::bounded::http_client;
+use crate::instances::{live_leases, until};
 
 /// Terminals in the fleet.
 const TERMINALS: usize = 12;
@@ -40,27 +40,6 @@ fn registrations(fleet: &RunningFleet, index: usize) -> usize {
         .rows("users")
         .expect("users")
         .len()
-}
-
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {PATIENCE:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-fn live_leases(store: &dyn Store) -> BTreeMap<u64, String> {
-    store
-        .leases()
-        .expect("leases")
-        .into_iter()
-        .filter(|l| l.live)
-        .map(|l| (l.terminal_id, l.holder))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

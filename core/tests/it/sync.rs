@@ -101,7 +101,7 @@ async fn person_with_card(api: &Api, acs_id: &str, number: u32) -> u64 {
 }
 
 /// The registrations of every user on the device.
-fn users(fleet: &RunningFleet, index: usize) -> BTreeSet<String> {
+pub(crate) fn users(fleet: &RunningFleet, index: usize) -> BTreeSet<String> {
     fleet
         .device(index)
         .expect("device")
