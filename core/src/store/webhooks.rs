@@ -97,6 +97,43 @@ impl WebhookEvent {
     }
 }
 
+/// The outbox messages that fan `events` out to the tenant's enabled `endpoints` (id and
+/// space-separated event types, by id): one per event and subscribed endpoint, the
+/// access event's id (from `access_event_ids`, the change's appended events) added to
+/// the data of an event that describes one. What both backends' commits append.
+pub(crate) fn fan_out_messages(
+    events: &[WebhookEvent],
+    access_event_ids: &[u64],
+    endpoints: &[(u64, String)],
+) -> Vec<super::NewMessage> {
+    let mut messages = Vec::new();
+    if endpoints.is_empty() {
+        return messages;
+    }
+    for event in events {
+        let mut event = event.clone();
+        if let Some(access_event_id) = event.access_event.and_then(|i| access_event_ids.get(i)) {
+            event.data["access_event_id"] = serde_json::json!(access_event_id);
+        }
+        let body = event.body().to_string();
+        for (endpoint, types) in endpoints {
+            if !types.split(' ').any(|t| t == event.event_type) {
+                continue;
+            }
+            messages.push(super::NewMessage {
+                channel: super::Channel::Webhook,
+                recipient: endpoint.to_string(),
+                subject: event.event_type.clone(),
+                body: body.clone(),
+                cause: event.event_type.clone(),
+                record_id: Some(*endpoint),
+                created_at: event.due_at,
+            });
+        }
+    }
+    messages
+}
+
 /// How a delivery attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptOutcome {

@@ -8,9 +8,9 @@ use jiff::Timestamp;
 
 use super::outbox;
 use super::sql::{id, row, rows, run, sql_count, sql_id, timestamp};
+use crate::store::webhooks::fan_out_messages;
 use crate::store::{
-    AttemptOutcome, Channel, DeliveryRow, NewDelivery, NewMessage, StoreError, WebhookEvent,
-    WebhookRow,
+    AttemptOutcome, DeliveryRow, NewDelivery, StoreError, WebhookEvent, WebhookRow,
 };
 
 /// Creates or replaces the endpoint `row` of `tenant`; another tenant's endpoint with the
@@ -85,43 +85,17 @@ pub(super) async fn fan_out(
     events: &[WebhookEvent],
     access_event_ids: &[u64],
 ) -> Result<(), StoreError> {
-    let endpoints: Vec<(i64, String)> = rows(
+    let endpoints: Vec<(u64, String)> = rows(
         tx,
         "SELECT id, event_types FROM webhooks WHERE tenant_id = $1 AND enabled ORDER BY id",
         &[&tenant],
     )
     .await?
     .iter()
-    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .map(|r| Ok((id(r.try_get(0)?), r.try_get(1)?)))
     .collect::<Result<_, StoreError>>()?;
-    if endpoints.is_empty() {
-        return Ok(());
-    }
-    for event in events {
-        let mut event = event.clone();
-        if let Some(access_event_id) = event.access_event.and_then(|i| access_event_ids.get(i)) {
-            event.data["access_event_id"] = serde_json::json!(access_event_id);
-        }
-        let body = event.body().to_string();
-        for (endpoint, types) in &endpoints {
-            if !types.split(' ').any(|t| t == event.event_type) {
-                continue;
-            }
-            outbox::append(
-                tx,
-                tenant,
-                &NewMessage {
-                    channel: Channel::Webhook,
-                    recipient: endpoint.to_string(),
-                    subject: event.event_type.clone(),
-                    body: body.clone(),
-                    cause: event.event_type.clone(),
-                    record_id: Some(id(*endpoint)),
-                    created_at: event.due_at,
-                },
-            )
-            .await?;
-        }
+    for message in fan_out_messages(events, access_event_ids, &endpoints) {
+        outbox::append(tx, tenant, &message).await?;
     }
     Ok(())
 }

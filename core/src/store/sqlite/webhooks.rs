@@ -9,9 +9,9 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use super::SqliteStore;
 use super::outbox;
 use super::sql::{id, run, sql_count, sql_id, timestamp};
+use crate::store::webhooks::fan_out_messages;
 use crate::store::{
-    AttemptOutcome, Channel, DeliveryRow, NewDelivery, NewMessage, StoreError, WebhookEvent,
-    WebhookRow,
+    AttemptOutcome, DeliveryRow, NewDelivery, StoreError, WebhookEvent, WebhookRow,
 };
 
 /// Creates or replaces the endpoint `row` of `tenant`; another tenant's endpoint with the
@@ -76,40 +76,15 @@ pub(super) fn fan_out(
     events: &[WebhookEvent],
     access_event_ids: &[u64],
 ) -> Result<(), StoreError> {
-    let endpoints: Vec<(i64, String)> = {
+    let endpoints: Vec<(u64, String)> = {
         let mut stmt = tx.prepare_cached(
             "SELECT id, event_types FROM webhooks WHERE tenant_id = ?1 AND enabled = 1 ORDER BY id",
         )?;
-        stmt.query_map(params![tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
+        stmt.query_map(params![tenant], |r| Ok((id(r.get(0)?), r.get(1)?)))?
             .collect::<Result<_, _>>()?
     };
-    if endpoints.is_empty() {
-        return Ok(());
-    }
-    for event in events {
-        let mut event = event.clone();
-        if let Some(access_event_id) = event.access_event.and_then(|i| access_event_ids.get(i)) {
-            event.data["access_event_id"] = serde_json::json!(access_event_id);
-        }
-        let body = event.body().to_string();
-        for (endpoint, types) in &endpoints {
-            if !types.split(' ').any(|t| t == event.event_type) {
-                continue;
-            }
-            outbox::append(
-                tx,
-                tenant,
-                &NewMessage {
-                    channel: Channel::Webhook,
-                    recipient: endpoint.to_string(),
-                    subject: event.event_type.clone(),
-                    body: body.clone(),
-                    cause: event.event_type.clone(),
-                    record_id: Some(id(*endpoint)),
-                    created_at: event.due_at,
-                },
-            )?;
-        }
+    for message in fan_out_messages(events, access_event_ids, &endpoints) {
+        outbox::append(tx, tenant, &message)?;
     }
     Ok(())
 }
