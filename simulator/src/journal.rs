@@ -250,14 +250,29 @@ fn holds_secret_in(json: &Json, scope: Scope) -> bool {
 /// Masks secrets in a query string: the session token, and any password or PIN a client
 /// put there. Names are compared decoded (`sess%69on` is `session` to the device too).
 pub fn redact_query(query: &str) -> String {
-    query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if secret_member(&decoded(key)) => format!("{key}=***"),
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    let secret_key = |pair: &str| {
+        let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+        // A key needs decoding only when it holds an escape or a `+`.
+        if key.bytes().any(|b| b == b'%' || b == b'+') {
+            secret_member(&decoded(key))
+        } else {
+            secret_member(key)
+        }
+    };
+    let mut out = String::with_capacity(query.len());
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((key, _)) if secret_key(pair) => {
+                out.push_str(key);
+                out.push_str("=***");
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    out
 }
 
 fn decoded(key: &str) -> String {

@@ -18,7 +18,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::any;
 use serde_json::{Value as Json, json};
 use std::sync::{Arc, OnceLock};
@@ -401,7 +401,11 @@ fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
     let Some(raw) = raw else {
         return Vec::new();
     };
-    let protected = raw.replace('+', "%2B");
+    let protected = if raw.contains('+') {
+        std::borrow::Cow::Owned(raw.replace('+', "%2B"))
+    } else {
+        std::borrow::Cow::Borrowed(raw)
+    };
     form_urlencoded::parse(protected.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
@@ -410,11 +414,11 @@ fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
 async fn dispatch(
     State(app): State<Arc<Terminal>>,
     Path(segment): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
+    // The request taken apart, not its headers and address copied out by extractors.
+    let (parts, body) = request.into_parts();
+    let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
     let command = segment.strip_suffix(".fcgi").unwrap_or("");
     let query = parse_query(uri.query());
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
@@ -580,12 +584,12 @@ enum Gate {
 const JSON: &str = "application/json; charset=utf-8";
 
 fn respond(status: StatusCode, body: Bytes, content_type: Option<&'static str>) -> Response {
-    let mut response = (status, body).into_response();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
     let h = response.headers_mut();
+    h.reserve(6);
     if let Some(ct) = content_type {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-    } else {
-        h.remove(header::CONTENT_TYPE);
     }
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,

@@ -30,7 +30,7 @@ pub fn load(db: &Database, request: Members<'_>) -> Result<Vec<Map<String, Json>
 /// cell per name (borrowed from the tables, or computed: a `COUNT(*)`).
 #[derive(Debug)]
 pub struct Page<'db> {
-    names: Vec<String>,
+    names: Vec<Cow<'db, str>>,
     rows: Vec<Vec<Cow<'db, Value>>>,
 }
 
@@ -44,7 +44,7 @@ impl Page<'_> {
                 names
                     .iter()
                     .zip(row)
-                    .map(|(name, cell)| (name.clone(), cell.to_json()))
+                    .map(|(name, cell)| (name.to_string(), cell.to_json()))
                     .collect()
             })
             .collect()
@@ -53,16 +53,6 @@ impl Page<'_> {
     /// Prints the reply `{"<table>": [rows]}` into `out`, byte for byte what printing its
     /// JSON with `serde_json` gives (members in column order), without building it.
     pub fn print_reply(&self, table: &str, out: &mut Vec<u8>) {
-        let names: Vec<Vec<u8>> = self
-            .names
-            .iter()
-            .map(|name| {
-                let mut quoted = Vec::with_capacity(name.len() + 3);
-                print_str(name, &mut quoted);
-                quoted.push(b':');
-                quoted
-            })
-            .collect();
         out.push(b'{');
         print_str(table, out);
         out.extend_from_slice(b":[");
@@ -71,11 +61,12 @@ impl Page<'_> {
                 out.push(b',');
             }
             out.push(b'{');
-            for (j, (name, cell)) in names.iter().zip(row).enumerate() {
+            for (j, (name, cell)) in self.names.iter().zip(row).enumerate() {
                 if j > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(name);
+                print_str(name, out);
+                out.push(b':');
                 print_value(cell, out);
             }
             out.push(b'}');
@@ -93,12 +84,20 @@ impl Page<'_> {
         }
         let slot = |name: &str| self.names.iter().position(|n| n == name);
         let (value, field, object) = (slot("value"), slot("field"), slot("object"));
-        let secret: Vec<usize> = (0..self.names.len())
-            .filter(|i| crate::journal::secret_member(&self.names[*i]))
-            .collect();
+        // Most replies have no column named like a secret: a mask of up to 64 columns
+        // (a wider reply checks every column of every row by name).
+        let secret_slot = |i: usize| crate::journal::secret_member(&self.names[i]);
+        let mask = (0..self.names.len().min(64))
+            .filter(|i| secret_slot(*i))
+            .fold(0u64, |m, i| m | 1 << i);
+        let wide = self.names.len() > 64;
         let is_text = |cell: &Value, text: &str| matches!(cell, Value::Text(t) if t == text);
         self.rows.iter().any(|row| {
-            if secret.iter().any(|i| *row[*i] != Value::Null) {
+            let secret_cell = |i: usize| *row[i] != Value::Null;
+            let masked =
+                mask != 0 && (0..row.len().min(64)).any(|i| mask & (1 << i) != 0 && secret_cell(i));
+            let beyond = wide && (64..row.len()).any(|i| secret_slot(i) && secret_cell(i));
+            if masked || beyond {
                 return true;
             }
             if value.is_none_or(|v| *row[v] == Value::Null) {
@@ -115,25 +114,36 @@ impl Page<'_> {
     }
 }
 
-/// A JSON string as `serde_json` prints it.
+/// A JSON string as `serde_json` prints it: as is between quotes when nothing in it
+/// needs escaping (no quote, backslash or control character), else escaped by
+/// `serde_json`.
 fn print_str(text: &str, out: &mut Vec<u8>) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
+    let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if plain {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+    }
 }
 
 /// A cell as `serde_json` prints [`Value::to_json`] of it.
 fn print_value(cell: &Value, out: &mut Vec<u8>) {
-    use std::io::Write as _;
     match cell {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Int(n) => {
-            if let Ok(v) = i64::try_from(*n) {
-                let _ = write!(out, "{v}");
+            let mut digits = itoa::Buffer::new();
+            let text = if let Ok(v) = i64::try_from(*n) {
+                digits.format(v)
             } else if let Ok(v) = u64::try_from(*n) {
-                let _ = write!(out, "{v}");
+                digits.format(v)
             } else {
-                let _ = write!(out, "{}", if *n < 0 { i64::MIN } else { i64::MAX });
-            }
+                digits.format(if *n < 0 { i64::MIN } else { i64::MAX })
+            };
+            out.extend_from_slice(text.as_bytes());
         }
         Value::Text(s) => print_str(s, out),
     }
@@ -162,7 +172,7 @@ pub fn select<'db>(db: &'db Database, request: Members<'_>) -> Result<Page<'db>,
     let limit = limit
         .filter(|l| *l >= 0)
         .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-    let shape = Shape::of(&ctx, &selection);
+    let shape = Shape::of(&ctx, selection);
     let rows = if order.is_empty() {
         ctx.page_in_rowid_order(filter.as_ref(), inner, &shape, offset, limit)
     } else {
@@ -203,36 +213,42 @@ pub fn select<'db>(db: &'db Database, request: Members<'_>) -> Result<Page<'db>,
 /// The columns of a reply: their names (each once, in the order first asked for; a
 /// name asked for again keeps its place, as a JSON object's member does) and where each
 /// cell comes from.
-struct Shape {
-    names: Vec<String>,
+struct Shape<'db> {
+    names: Vec<Cow<'db, str>>,
     /// Per column asked for: its place among `names` and where it comes from.
     sources: Vec<(usize, ColRef)>,
     /// A `COUNT(*)`: one row, the count first.
     count: bool,
 }
 
-impl Shape {
-    fn of(ctx: &Context<'_>, selection: &Selection) -> Shape {
-        let mut shape = Shape {
-            names: Vec::new(),
-            sources: Vec::new(),
-            count: false,
-        };
-        let fields: Vec<(String, ColRef)> = match selection {
-            Selection::All => ctx
-                .main
-                .columns()
-                .iter()
-                .enumerate()
-                .map(|(column, c)| (c.name.clone(), ColRef { source: 0, column }))
-                .collect(),
-            Selection::Fields(fields) => fields.clone(),
-            Selection::Count(extra) => {
-                shape.count = true;
-                shape.names.push("COUNT(*)".into());
-                extra.clone()
+impl<'db> Shape<'db> {
+    fn of(ctx: &Context<'db>, selection: Selection<'db>) -> Shape<'db> {
+        let (count, fields) = match selection {
+            Selection::All => {
+                // Every column once, in table order: no name repeats.
+                let columns = ctx.main.columns();
+                return Shape {
+                    names: columns
+                        .iter()
+                        .map(|c| Cow::Borrowed(c.name.as_str()))
+                        .collect(),
+                    sources: (0..columns.len())
+                        .map(|column| (column, ColRef { source: 0, column }))
+                        .collect(),
+                    count: false,
+                };
             }
+            Selection::Fields(fields) => (false, fields),
+            Selection::Count(extra) => (true, extra),
         };
+        let mut shape = Shape {
+            names: Vec::with_capacity(fields.len() + usize::from(count)),
+            sources: Vec::with_capacity(fields.len()),
+            count,
+        };
+        if count {
+            shape.names.push(Cow::Borrowed("COUNT(*)"));
+        }
         for (name, col) in fields {
             let slot = match shape.names.iter().position(|n| *n == name) {
                 Some(slot) => slot,
@@ -247,7 +263,7 @@ impl Shape {
     }
 
     /// The cells of one matched combination.
-    fn cells<'db>(
+    fn cells(
         &self,
         ctx: &Context<'db>,
         combo: &[Option<i64>],
@@ -262,7 +278,7 @@ impl Shape {
 
     /// The one row a `COUNT(*)` answers: the count, then any other field asked for, taken
     /// from the first matching row (NULL when none matched).
-    fn count_row<'db>(
+    fn count_row(
         &self,
         count: usize,
         first: Option<Vec<Cow<'db, Value>>>,
@@ -660,7 +676,7 @@ impl<'db> Context<'db> {
         &self,
         filter: Option<&Expr>,
         inner: bool,
-        shape: &Shape,
+        shape: &Shape<'db>,
         offset: usize,
         limit: usize,
     ) -> Vec<Vec<Cow<'db, Value>>> {
@@ -726,13 +742,16 @@ impl<'db> Context<'db> {
     }
 }
 
-enum Selection {
+enum Selection<'db> {
     All,
-    Fields(Vec<(String, ColRef)>),
-    Count(Vec<(String, ColRef)>),
+    Fields(Vec<(Cow<'db, str>, ColRef)>),
+    Count(Vec<(Cow<'db, str>, ColRef)>),
 }
 
-fn parse_fields(ctx: &mut Context<'_>, fields: Option<&[Json]>) -> Result<Selection, TableError> {
+fn parse_fields<'db>(
+    ctx: &mut Context<'db>,
+    fields: Option<&[Json]>,
+) -> Result<Selection<'db>, TableError> {
     let Some(fields) = fields else {
         return Ok(Selection::All);
     };
@@ -750,7 +769,7 @@ fn parse_fields(ctx: &mut Context<'_>, fields: Option<&[Json]>) -> Result<Select
         if table.is_none() && column == "*" {
             for (i, c) in ctx.main.columns().iter().enumerate() {
                 out.push((
-                    c.name.clone(),
+                    Cow::Borrowed(c.name.as_str()),
                     ColRef {
                         source: 0,
                         column: i,
@@ -761,10 +780,10 @@ fn parse_fields(ctx: &mut Context<'_>, fields: Option<&[Json]>) -> Result<Select
         }
         let col = ctx.resolve(table, column)?;
         let name = if col.source == 0 {
-            ctx.main.columns()[col.column].name.clone()
+            Cow::Borrowed(ctx.main.columns()[col.column].name.as_str())
         } else {
             let t = ctx.source(col.source);
-            format!("{}.{}", t.name(), t.columns()[col.column].name)
+            Cow::Owned(format!("{}.{}", t.name(), t.columns()[col.column].name))
         };
         out.push((name, col));
     }
@@ -1307,7 +1326,7 @@ mod tests {
     #[test]
     fn a_printed_reply_is_the_printed_json() {
         let mut db = db();
-        let odd = json!([{"id": 9, "name": "Zoë \"quoted\" \\ \n\u{1}", "registration": "",
+        let odd = json!([{"id": 9, "name": "Zoë \"quoted\" \\ \n\u{1}\u{7f}\u{1f}", "registration": "",
             "begin_time": 18446744073709551615_u64, "end_time": -9223372036854775808_i64}]);
         let rows: Vec<Map<String, Json>> = odd
             .as_array()
