@@ -53,6 +53,14 @@ impl Page<'_> {
     /// Prints the reply `{"<table>": [rows]}` into `out`, byte for byte what printing its
     /// JSON with `serde_json` gives (members in column order), without building it.
     pub fn print_reply(&self, table: &str, out: &mut Vec<u8>) {
+        // Each member's `"name":` printed once into one buffer, copied into every row.
+        let mut quoted = Vec::with_capacity(self.names.iter().map(|n| n.len() + 3).sum());
+        let mut ends = Vec::with_capacity(self.names.len());
+        for name in &self.names {
+            print_str(name, &mut quoted);
+            quoted.push(b':');
+            ends.push(quoted.len());
+        }
         out.push(b'{');
         print_str(table, out);
         out.extend_from_slice(b":[");
@@ -61,12 +69,13 @@ impl Page<'_> {
                 out.push(b',');
             }
             out.push(b'{');
-            for (j, (name, cell)) in self.names.iter().zip(row).enumerate() {
+            let mut start = 0;
+            for (j, (end, cell)) in ends.iter().zip(row).enumerate() {
                 if j > 0 {
                     out.push(b',');
                 }
-                print_str(name, out);
-                out.push(b':');
+                out.extend_from_slice(&quoted[start..*end]);
+                start = *end;
                 print_value(cell, out);
             }
             out.push(b'}');
