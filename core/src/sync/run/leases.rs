@@ -3,6 +3,11 @@
 //! takes free or expired leases up to its share – `ceil(terminals / live instances)` plus
 //! a slack – and gives back what exceeds it, so that a newly started instance gets its
 //! share and a dead one's terminals are taken over once their leases expire.
+//!
+//! Taking leases one by one is bounded in time within a round (a quarter of the lease's
+//! lifetime): an instance facing thousands of free terminals takes what it can, renews
+//! everything it holds at the next round and goes on, so that the first leases it took
+//! never lapse while it is still taking the last.
 
 use std::collections::BTreeSet;
 
@@ -27,6 +32,7 @@ pub(super) async fn balance(
             .renew_leases(&instance, options.ttl)?
             .into_iter()
             .collect();
+        let renewed_at = std::time::Instant::now();
         let share = known.len().div_ceil(live.max(1)) + options.slack;
         // Leases of terminals that are gone are given back.
         let known_set: BTreeSet<u64> = known.iter().copied().collect();
@@ -58,7 +64,7 @@ pub(super) async fn balance(
         };
         candidates.rotate_left(offset);
         for terminal in candidates {
-            if held.len() >= share {
+            if held.len() >= share || renewed_at.elapsed() > options.ttl / 4 {
                 break;
             }
             if store.acquire_lease(terminal, &instance, options.ttl)? {
