@@ -179,7 +179,8 @@ fn is_secret(key: &str, object: &serde_json::Map<String, Json>, scope: Scope) ->
 
 /// The scope of the value of member `key` of `object`.
 fn member_scope(key: &str, object: &serde_json::Map<String, Json>, scope: Scope) -> Scope {
-    let names_pins = object.get("object").is_some_and(|t| t == "pins");
+    // Looked up only for the members whose scope depends on it.
+    let names_pins = || object.get("object").is_some_and(|t| t == "pins");
     match key {
         // A reply's rows (`{"pins": [rows]}`) or a nested filter (`{"pins": {…}}`).
         "pins" => Scope {
@@ -188,12 +189,12 @@ fn member_scope(key: &str, object: &serde_json::Map<String, Json>, scope: Scope)
         },
         // The rows written by create / modify / create_or_modify on pins.
         "values" => Scope {
-            pin_row: names_pins,
+            pin_row: names_pins(),
             ..scope
         },
         "where" => Scope {
             pin_row: false,
-            clauses_on_pins: names_pins,
+            clauses_on_pins: names_pins(),
         },
         _ => Scope {
             pin_row: false,

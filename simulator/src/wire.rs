@@ -73,7 +73,12 @@ impl<'a> Members<'a> {
 
     /// The raw member, if present.
     pub fn get(&self, name: &str) -> Option<&'a Value> {
-        self.map.get(name)
+        // A request holds a handful of members: comparing names costs less than hashing.
+        if self.map.len() <= 8 {
+            self.map.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+        } else {
+            self.map.get(name)
+        }
     }
 
     /// The underlying map.

@@ -1,6 +1,7 @@
-//! The terminal's HTTP surface: one catch-all route `/{command}.fcgi` that reads the body
-//! (within the device's size limit), finds the command, applies the session gate and hands
-//! over to the handler modules, which only translate between HTTP and [`Device`] calls.
+//! The terminal's HTTP surface: a route per command `/<command>.fcgi` and a catch-all for
+//! any other name, one handler behind them that reads the body (within the device's size
+//! limit), finds the command, applies the session gate and hands over to the handler
+//! modules, which only translate between HTTP and [`Device`] calls.
 //!
 //! Every failure leaves here as the device's envelope `{"error": "<text>", "code": 1}`
 //! with the device's status (400 bad input, 401 credentials/session, 404 unknown command,
@@ -16,11 +17,12 @@ mod system;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::any;
 use serde_json::{Value as Json, json};
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use crate::device::{Device, DeviceError};
@@ -34,7 +36,12 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// Builds the terminal's router: the device API, the `/_sim/` control API and the web
 /// panel under `/_sim/ui`.
 pub fn router(terminal: Terminal) -> Router {
-    Router::new()
+    // Each command has a route of its own, so that matching it captures nothing; any
+    // other single segment reaches the same handler and is answered "Unknown command".
+    let commands = COMMANDS.iter().fold(Router::new(), |router, (name, _, _)| {
+        router.route(&format!("/{name}.fcgi"), any(dispatch))
+    });
+    commands
         .route("/{command}", any(dispatch))
         .route("/_sim/{*path}", any(control::dispatch))
         .merge(crate::panel::routes())
@@ -254,10 +261,10 @@ struct Call<'a> {
     terminal: &'a Terminal,
     device: &'a Device,
     command: &'a str,
-    query: Vec<(String, String)>,
-    session: Option<String>,
+    query: &'a [(Cow<'a, str>, Cow<'a, str>)],
+    session: Option<&'a str>,
     /// The request's `Content-Type` (none for commands fetched in push mode).
-    content_type: Option<String>,
+    content_type: Option<&'a str>,
     body: &'a [u8],
     /// The body as JSON, once a handler asked for it (the journal reuses it).
     parsed: OnceLock<Result<Json, ApiError>>,
@@ -269,9 +276,9 @@ impl<'a> Call<'a> {
     fn new(
         terminal: &'a Terminal,
         command: &'a str,
-        query: Vec<(String, String)>,
-        session: Option<String>,
-        content_type: Option<String>,
+        query: &'a [(Cow<'a, str>, Cow<'a, str>)],
+        session: Option<&'a str>,
+        content_type: Option<&'a str>,
         body: &'a [u8],
     ) -> Self {
         Call {
@@ -313,7 +320,7 @@ impl<'a> Call<'a> {
     fn form(&self) -> Option<&Json> {
         self.form
             .get_or_init(|| {
-                let is_form = self.content_type.as_deref().is_some_and(|ct| {
+                let is_form = self.content_type.is_some_and(|ct| {
                     ct.split(';').next().is_some_and(|mime| {
                         mime.trim()
                             .eq_ignore_ascii_case("application/x-www-form-urlencoded")
@@ -354,7 +361,7 @@ impl<'a> Call<'a> {
         self.query
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// A required integer query parameter, with the firmware's wording on failure.
@@ -382,9 +389,12 @@ fn members(json: &Json) -> Result<Members<'_>, ApiError> {
     Ok(Members::of(json, "request")?)
 }
 
-fn session_token(query: &[(String, String)], headers: &HeaderMap) -> Option<String> {
+fn session_token<'a>(
+    query: &'a [(Cow<'_, str>, Cow<'_, str>)],
+    headers: &'a HeaderMap,
+) -> Option<&'a str> {
     if let Some((_, v)) = query.iter().find(|(k, _)| k == "session") {
-        return Some(v.clone());
+        return Some(v);
     }
     headers
         .get_all(header::COOKIE)
@@ -393,32 +403,40 @@ fn session_token(query: &[(String, String)], headers: &HeaderMap) -> Option<Stri
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == "session")
-        .map(|(_, v)| v.trim().to_owned())
+        .map(|(_, v)| v.trim())
 }
 
-/// Parses a query string; `+` stays a `+` because tokens are never form-encoded spaces.
-fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
-    let Some(raw) = raw else {
-        return Vec::new();
-    };
-    let protected = if raw.contains('+') {
-        std::borrow::Cow::Owned(raw.replace('+', "%2B"))
+/// A query string's parameters, percent-decoded (borrowed when nothing was escaped).
+type Query<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+/// Percent-decodes `text` (invalid UTF-8 replaced), borrowing it when nothing is escaped.
+fn decoded(text: &str) -> Cow<'_, str> {
+    if text.contains('%') {
+        percent_encoding::percent_decode_str(text).decode_utf8_lossy()
     } else {
-        std::borrow::Cow::Borrowed(raw)
-    };
-    form_urlencoded::parse(protected.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        Cow::Borrowed(text)
+    }
+}
+
+/// Parses a query string as a form does, except that `+` stays a `+`: tokens are never
+/// form-encoded spaces.
+fn parse_query(raw: Option<&str>) -> Query<'_> {
+    raw.unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decoded(key), decoded(value))
+        })
         .collect()
 }
 
-async fn dispatch(
-    State(app): State<Arc<Terminal>>,
-    Path(segment): Path<String>,
-    request: axum::extract::Request,
-) -> Response {
-    // The request taken apart, not its headers and address copied out by extractors.
+async fn dispatch(State(app): State<Arc<Terminal>>, request: axum::extract::Request) -> Response {
+    // The request taken apart, not its headers and address copied out by extractors; the
+    // command is the path's one segment, decoded.
     let (parts, body) = request.into_parts();
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
+    let segment = decoded(uri.path().strip_prefix('/').unwrap_or(""));
     let command = segment.strip_suffix(".fcgi").unwrap_or("");
     let query = parse_query(uri.query());
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
@@ -444,9 +462,8 @@ async fn dispatch(
     let session = session_token(&query, &headers);
     let content_type = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let call = Call::new(&app, command, query, session, content_type, &bytes);
+        .and_then(|v| v.to_str().ok());
+    let call = Call::new(&app, command, &query, session, content_type, &bytes);
     let result = if method == Method::OPTIONS {
         Ok(Reply::Empty)
     } else if let Some((status, body)) = app.faults.take_override(command) {
@@ -538,14 +555,8 @@ pub(crate) async fn execute_pushed(
     query: &str,
     body: &[u8],
 ) -> Result<Json, String> {
-    let call = Call::new(
-        terminal,
-        command,
-        parse_query(Some(query)),
-        None,
-        None,
-        body,
-    );
+    let parameters = parse_query(Some(query));
+    let call = Call::new(terminal, command, &parameters, None, None, body);
     let result = run_durably(&call, Gate::Trusted).await;
     let (status, response) = match &result {
         Ok(Reply::Json(j)) => (StatusCode::OK, journal::Body::of_json(j)),
@@ -583,27 +594,48 @@ enum Gate {
 
 const JSON: &str = "application/json; charset=utf-8";
 
+/// The headers every reply carries, with the JSON content type or without one: built once
+/// and copied into each reply, cheaper than inserting them one by one.
+fn reply_headers(json: bool) -> &'static HeaderMap {
+    static HEADERS: OnceLock<[HeaderMap; 2]> = OnceLock::new();
+    let both = HEADERS.get_or_init(|| {
+        let mut plain = HeaderMap::with_capacity(6);
+        plain.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        plain.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("origin, x-csrftoken, content-type, accept"),
+        );
+        plain.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(
+                "no-store, no-cache, must-revalidate, post-check=0, pre-check=0",
+            ),
+        );
+        plain.insert(header::SERVER, HeaderValue::from_static("lighttpd/1.4.35"));
+        let mut json = HeaderMap::with_capacity(6);
+        json.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+        json.extend(plain.clone());
+        [plain, json]
+    });
+    &both[usize::from(json)]
+}
+
 fn respond(status: StatusCode, body: Bytes, content_type: Option<&'static str>) -> Response {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
-    let h = response.headers_mut();
-    h.reserve(6);
-    if let Some(ct) = content_type {
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    match content_type {
+        Some(JSON) => *response.headers_mut() = reply_headers(true).clone(),
+        other => {
+            let h = response.headers_mut();
+            *h = reply_headers(false).clone();
+            if let Some(ct) = other {
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            }
+        }
     }
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("origin, x-csrftoken, content-type, accept"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store, no-cache, must-revalidate, post-check=0, pre-check=0"),
-    );
-    h.insert(header::SERVER, HeaderValue::from_static("lighttpd/1.4.35"));
     response
 }
 
@@ -647,7 +679,7 @@ async fn run(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {
     };
     if !public && gate == Gate::Checked {
         call.device
-            .authorize(call.session.as_deref(), call.command)
+            .authorize(call.session, call.command)
             .map_err(ApiError::unauthorized)?;
     }
     match handler {
@@ -680,8 +712,8 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("login=admin; session=tok/1"),
         );
-        assert_eq!(session_token(&[], &headers).as_deref(), Some("tok/1"));
-        let q = vec![("session".to_owned(), "fromquery".to_owned())];
-        assert_eq!(session_token(&q, &headers).as_deref(), Some("fromquery"));
+        assert_eq!(session_token(&[], &headers), Some("tok/1"));
+        let q = parse_query(Some("session=fromquery"));
+        assert_eq!(session_token(&q, &headers), Some("fromquery"));
     }
 }

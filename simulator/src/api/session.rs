@@ -28,14 +28,13 @@ pub(super) fn login(call: &Call<'_>) -> Result<Reply, ApiError> {
 }
 
 pub(super) fn logout(call: &Call<'_>) -> Result<Reply, ApiError> {
-    call.device.logout(call.session.as_deref());
+    call.device.logout(call.session);
     Ok(Reply::Json(json!({})))
 }
 
 pub(super) fn session_is_valid(call: &Call<'_>) -> Result<Reply, ApiError> {
     let valid = call
         .session
-        .as_deref()
         .is_some_and(|t| call.device.session_is_valid(t));
     Ok(Reply::Json(json!({"session_is_valid": valid})))
 }

@@ -8,9 +8,9 @@
 //! case-insensitive with `%` and `_` wildcards. Another table named in `where`, `fields`
 //! or `order` is joined through the foreign keys between the two tables.
 
+use foldhash::HashMap;
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use serde_json::{Map, Value as Json};
 
@@ -127,8 +127,7 @@ impl Page<'_> {
 /// needs escaping (no quote, backslash or control character), else escaped by
 /// `serde_json`.
 fn print_str(text: &str, out: &mut Vec<u8>) {
-    let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
-    if plain {
+    if !needs_escape(text.as_bytes()) {
         out.reserve(text.len() + 2);
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
@@ -137,6 +136,31 @@ fn print_str(text: &str, out: &mut Vec<u8>) {
         // Writing into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, text);
     }
+}
+
+/// Whether JSON needs an escape for any of `bytes`: a control character, `"` or `\\`.
+/// Eight bytes at a time (a word holds one when a lane of `word - 0x20…` borrows, or
+/// a lane of `word ^ '"'…` or `word ^ '\\'…` is zero), the rest one by one.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Whether a lane of `x` is below `n` (n <= 0x80): a borrow into its high bit, not
+    // counting lanes whose high bit was set already.
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let hit = below(word, 0x20)
+            | below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1);
+        if hit != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// A cell as `serde_json` prints [`Value::to_json`] of it.
@@ -453,7 +477,7 @@ impl<'db> Context<'db> {
             .find(|fk| fk.references == main.name())
         {
             let col = other.column_index(fk.column).unwrap_or_default();
-            let mut by_main_id: HashMap<i128, Vec<i64>> = HashMap::new();
+            let mut by_main_id: HashMap<i128, Vec<i64>> = HashMap::default();
             for (rowid, row) in other.rows() {
                 if let Value::Int(v) = &row[col] {
                     by_main_id.entry(*v).or_default().push(rowid);
@@ -461,7 +485,7 @@ impl<'db> Context<'db> {
             }
             Relation::Child { by_main_id }
         } else if let Some((link, a, b)) = self.link_between(main.name(), name) {
-            let mut by_main_id: HashMap<i128, Vec<i64>> = HashMap::new();
+            let mut by_main_id: HashMap<i128, Vec<i64>> = HashMap::default();
             for (_, row) in link.rows() {
                 if let (Value::Int(m), Value::Int(o)) = (&row[a], &row[b])
                     && let Ok(o) = i64::try_from(*o)
@@ -1330,6 +1354,29 @@ mod tests {
             Json::Object(rows[0].clone()),
             json!({"COUNT(*)": 3, "name": "Bruno"})
         );
+    }
+
+    #[test]
+    fn a_string_needs_an_escape_exactly_when_a_byte_does() {
+        let naive = |bytes: &[u8]| bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        // Every byte value at every position of strings up to 19 bytes, among plain
+        // bytes on either side of the lane boundaries (and high bytes, which borrow).
+        for len in 1..20 {
+            for at in 0..len {
+                for byte in 0..=255u8 {
+                    for filler in [b'a', 0xff, b'~', b' '] {
+                        let mut bytes = vec![filler; len];
+                        bytes[at] = byte;
+                        assert_eq!(
+                            needs_escape(&bytes),
+                            naive(&bytes),
+                            "{byte:#x} at {at} of {len} among {filler:#x}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(!needs_escape(b""));
     }
 
     #[test]

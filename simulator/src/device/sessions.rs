@@ -2,7 +2,7 @@
 //! valid until logout, `change_login` or a reboot. Sessions are volatile: they are never
 //! persisted, so a reboot or restart always drops them.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use rand::{Rng, SeedableRng};
@@ -34,7 +34,7 @@ impl Sessions {
     /// No sessions; tokens drawn from an RNG seeded with `seed`.
     pub fn new(seed: u64) -> Self {
         Sessions {
-            live: HashMap::new(),
+            live: HashMap::default(),
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5e55_10e5),
         }
     }

@@ -12,7 +12,9 @@
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::HashMap;
 
 use serde_json::{Map, Value as Json};
 
@@ -276,7 +278,7 @@ impl Table {
             .chain(references)
             .map(|columns| Index {
                 columns,
-                entries: HashMap::new(),
+                entries: HashMap::default(),
             })
             .collect();
         for (rowid, row) in &self.rows {

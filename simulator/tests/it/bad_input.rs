@@ -205,7 +205,22 @@ async fn unknown_tables_columns_and_commands() {
     assert_envelope(&r.json(), "table users has no column named nope");
     let r = d.post("count_objects", Some(&s), &json!({})).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(r.json()["code"], 1);
+    assert_envelope(&r.json(), "Unknown command: count_objects");
+    // A command's name and the query are read decoded, as a web server does.
+    let r = d
+        .send(
+            Method::POST,
+            &format!("/load%5Fobjects.fcgi?sess%69on={}", pct(&s)),
+            &[("content-type", "application/json")],
+            br#"{"object": "users"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert!(r.json()["users"].is_array());
+    let r = d
+        .send(Method::POST, "/nope%20x.fcgi", &[], Vec::new())
+        .await;
+    assert_envelope(&r.json(), "Unknown command: nope x");
     let r = d.send(Method::GET, "/index.html", &[], Vec::new()).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.content_type.unwrap().starts_with("application/json"));
