@@ -31,7 +31,38 @@ pub fn load(db: &Database, request: Members<'_>) -> Result<Vec<Map<String, Json>
 #[derive(Debug)]
 pub struct Page<'db> {
     names: Vec<Cow<'db, str>>,
-    rows: Vec<Vec<Cow<'db, Value>>>,
+    rows: Vec<Cells<'db>>,
+}
+
+/// One row of a page: a stored row when every column of the main table is asked for (no
+/// copy), or the cells picked for the names.
+#[derive(Debug)]
+enum Cells<'db> {
+    /// The main table's row as stored, its columns in order (a row stored before a column
+    /// was added lacks it: NULL).
+    Whole(&'db [Value]),
+    /// One cell per name.
+    Picked(Vec<Cow<'db, Value>>),
+}
+
+impl<'db> Cells<'db> {
+    /// The cell of name `i`.
+    fn get(&self, i: usize) -> &Value {
+        match self {
+            Cells::Whole(row) => row.get(i).unwrap_or(&NULL),
+            Cells::Picked(cells) => cells.get(i).map_or(&NULL, |c| c),
+        }
+    }
+
+    /// One cell per name, `names` of them.
+    fn into_picked(self, names: usize) -> Vec<Cow<'db, Value>> {
+        match self {
+            Cells::Whole(row) => (0..names)
+                .map(|i| Cow::Borrowed(row.get(i).unwrap_or(&NULL)))
+                .collect(),
+            Cells::Picked(cells) => cells,
+        }
+    }
 }
 
 impl Page<'_> {
@@ -43,8 +74,8 @@ impl Page<'_> {
             .map(|row| {
                 names
                     .iter()
-                    .zip(row)
-                    .map(|(name, cell)| (name.to_string(), cell.to_json()))
+                    .enumerate()
+                    .map(|(i, name)| (name.to_string(), row.get(i).to_json()))
                     .collect()
             })
             .collect()
@@ -61,6 +92,8 @@ impl Page<'_> {
             quoted.push(b':');
             ends.push(quoted.len());
         }
+        // Room for the names, and a few bytes a cell: one allocation for most replies.
+        out.reserve(table.len() + 8 + self.rows.len() * (quoted.len() + 6 * ends.len() + 3));
         out.push(b'{');
         print_str(table, out);
         out.extend_from_slice(b":[");
@@ -70,13 +103,13 @@ impl Page<'_> {
             }
             out.push(b'{');
             let mut start = 0;
-            for (j, (end, cell)) in ends.iter().zip(row).enumerate() {
+            for (j, end) in ends.iter().enumerate() {
                 if j > 0 {
                     out.push(b',');
                 }
                 out.extend_from_slice(&quoted[start..*end]);
                 start = *end;
-                print_value(cell, out);
+                print_value(row.get(j), out);
             }
             out.push(b'}');
         }
@@ -101,21 +134,22 @@ impl Page<'_> {
             .fold(0u64, |m, i| m | 1 << i);
         let wide = self.names.len() > 64;
         let is_text = |cell: &Value, text: &str| matches!(cell, Value::Text(t) if t == text);
+        let width = self.names.len();
         self.rows.iter().any(|row| {
-            let secret_cell = |i: usize| *row[i] != Value::Null;
+            let secret_cell = |i: usize| *row.get(i) != Value::Null;
             let masked =
-                mask != 0 && (0..row.len().min(64)).any(|i| mask & (1 << i) != 0 && secret_cell(i));
-            let beyond = wide && (64..row.len()).any(|i| secret_slot(i) && secret_cell(i));
+                mask != 0 && (0..width.min(64)).any(|i| mask & (1 << i) != 0 && secret_cell(i));
+            let beyond = wide && (64..width).any(|i| secret_slot(i) && secret_cell(i));
             if masked || beyond {
                 return true;
             }
-            if value.is_none_or(|v| *row[v] == Value::Null) {
+            if value.is_none_or(|v| *row.get(v) == Value::Null) {
                 return false;
             }
             match field {
                 Some(field) => {
-                    object.is_some_and(|o| is_text(&row[o], "pins"))
-                        && is_text(&row[field], "value")
+                    object.is_some_and(|o| is_text(row.get(o), "pins"))
+                        && is_text(row.get(field), "value")
                 }
                 None => table == "pins",
             }
@@ -252,6 +286,8 @@ struct Shape<'db> {
     sources: Vec<(usize, ColRef)>,
     /// A `COUNT(*)`: one row, the count first.
     count: bool,
+    /// Every column of the main table, in order: a row's cells are the stored row.
+    whole: bool,
 }
 
 impl<'db> Shape<'db> {
@@ -269,6 +305,7 @@ impl<'db> Shape<'db> {
                         .map(|column| (column, ColRef { source: 0, column }))
                         .collect(),
                     count: false,
+                    whole: true,
                 };
             }
             Selection::Fields(fields) => (false, fields),
@@ -278,6 +315,7 @@ impl<'db> Shape<'db> {
             names: Vec::with_capacity(fields.len() + usize::from(count)),
             sources: Vec::with_capacity(fields.len()),
             count,
+            whole: false,
         };
         if count {
             shape.names.push(Cow::Borrowed("COUNT(*)"));
@@ -301,27 +339,32 @@ impl<'db> Shape<'db> {
         ctx: &Context<'db>,
         combo: &[Option<i64>],
         main_row: &'db [Value],
-    ) -> Vec<Cow<'db, Value>> {
+    ) -> Cells<'db> {
+        if self.whole {
+            return Cells::Whole(main_row);
+        }
         let mut cells = vec![Cow::Borrowed(&NULL); self.names.len()];
         for (slot, col) in &self.sources {
             cells[*slot] = Cow::Borrowed(ctx.cell_in(combo, main_row, *col));
         }
-        cells
+        Cells::Picked(cells)
     }
 
     /// The one row a `COUNT(*)` answers: the count, then any other field asked for, taken
     /// from the first matching row (NULL when none matched).
-    fn count_row(
-        &self,
-        count: usize,
-        first: Option<Vec<Cow<'db, Value>>>,
-    ) -> Option<Vec<Cow<'db, Value>>> {
-        let mut row = first.unwrap_or_else(|| vec![Cow::Borrowed(&NULL); self.names.len()]);
+    fn count_row(&self, count: usize, first: Option<Cells<'db>>) -> Option<Cells<'db>> {
+        let names = self.names.len();
+        let mut row = first.map_or_else(
+            || vec![Cow::Borrowed(&NULL); names],
+            |cells| cells.into_picked(names),
+        );
         // The count's own place, unless a column of that name took it over.
-        if !self.sources.iter().any(|(slot, _)| *slot == 0) {
-            row[0] = Cow::Owned(Value::Int(count as i128));
+        if !self.sources.iter().any(|(slot, _)| *slot == 0)
+            && let Some(cell) = row.first_mut()
+        {
+            *cell = Cow::Owned(Value::Int(count as i128));
         }
-        Some(row)
+        Some(Cells::Picked(row))
     }
 }
 
@@ -354,6 +397,9 @@ fn opt_int64(request: &Members<'_>, name: &str) -> Result<Option<i64>, TableErro
             .ok_or_else(|| MemberError::new(name, "int", Some(v)).into()),
     }
 }
+
+/// The rows of the main table a filter may match, with their rowids.
+type Candidates<'db> = Box<dyn Iterator<Item = (i64, &'db [Value])> + 'db>;
 
 /// A column of the main table (source 0) or of a joined table (source ≥ 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -620,18 +666,28 @@ impl<'db> Context<'db> {
     }
 
     /// The main table's rows a filter may match, in rowid order: those it pins by `id` or
-    /// an indexed column, those within the bounds it puts on `id`, or else every row.
-    fn candidates(
-        &self,
-        filter: Option<&Expr>,
-    ) -> Box<dyn Iterator<Item = (i64, &'db [Value])> + 'db> {
+    /// an indexed column, those within the bounds it puts on `id`, or else every row; and
+    /// whether each of them matches already (the filter is the one test that pinned them).
+    fn candidates(&self, filter: Option<&Expr>) -> (Candidates<'db>, bool) {
         let main = self.main;
         if let Some(ids) = self.pinned_ids(filter) {
-            return Box::new(
-                ids.into_iter()
-                    .filter_map(move |id| main.row(id).map(|r| (id, r))),
-            );
+            // A filter that is that one test holds for every row found by it.
+            let settled = match filter {
+                Some(Expr::And(tests)) => tests.len() == 1,
+                _ => true,
+            };
+            let rows = ids
+                .into_iter()
+                .filter_map(move |id| main.row(id).map(|r| (id, r)));
+            return (Box::new(rows), settled);
         }
+        (self.scanned(filter), false)
+    }
+
+    /// The rows a filter that pins no ids may match: those within its bounds on `id`, or
+    /// every row.
+    fn scanned(&self, filter: Option<&Expr>) -> Candidates<'db> {
+        let main = self.main;
         if let Some((low, high)) = self.id_bounds(filter) {
             let clamp = |n: i128| {
                 i64::try_from(n.clamp(i128::from(i64::MIN), i128::from(i64::MAX)))
@@ -654,7 +710,9 @@ impl<'db> Context<'db> {
         inner: bool,
         mut found: impl FnMut(&[Option<i64>], &'db [Value]) -> bool,
     ) {
-        for (rowid, row) in self.candidates(filter) {
+        let (candidates, settled) = self.candidates(filter);
+        let filter = if settled { None } else { filter };
+        for (rowid, row) in candidates {
             if self.joins.is_empty() {
                 let combo = [Some(rowid)];
                 if self.passes(filter, &combo, row) && !found(&combo, row) {
@@ -712,7 +770,7 @@ impl<'db> Context<'db> {
         shape: &Shape<'db>,
         offset: usize,
         limit: usize,
-    ) -> Vec<Vec<Cow<'db, Value>>> {
+    ) -> Vec<Cells<'db>> {
         let mut rows = Vec::new();
         if shape.count {
             if filter.is_none() && self.joins.is_empty() {

@@ -39,7 +39,7 @@ impl Device {
         let s = self.read();
         let table = Self::table_name(&s, &request)?;
         let page = query::select(&s.db, request)?;
-        let mut text = Vec::with_capacity(256);
+        let mut text = Vec::new();
         page.print_reply(table, &mut text);
         Ok((text, page.holds_secret(table)))
     }
