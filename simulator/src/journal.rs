@@ -10,6 +10,7 @@
 //! anyway is checked for secrets where it lies; one without any is kept as its exact text
 //! and parsed only when the journal is read (which gives what parsing it at once would).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -379,8 +380,9 @@ impl CallbackAttempt {
 #[derive(Debug, Clone)]
 pub(crate) struct KeptEntry {
     pub(crate) time: i64,
-    pub(crate) method: String,
-    pub(crate) command: String,
+    /// The method and the command: names the device knows are not copied.
+    pub(crate) method: Cow<'static, str>,
+    pub(crate) command: Cow<'static, str>,
     pub(crate) query: String,
     pub(crate) request: Kept,
     pub(crate) status: u16,
@@ -392,8 +394,8 @@ impl KeptEntry {
         Entry {
             seq,
             time: self.time,
-            method: self.method.clone(),
-            command: self.command.clone(),
+            method: self.method.to_string(),
+            command: self.command.to_string(),
             query: self.query.clone(),
             request: self.request.body(),
             status: self.status,
@@ -448,8 +450,8 @@ impl Journal {
     pub fn record(&self, entry: Entry) {
         self.keep(KeptEntry {
             time: entry.time,
-            method: entry.method,
-            command: entry.command,
+            method: entry.method.into(),
+            command: entry.command.into(),
             query: entry.query,
             request: entry.request.into(),
             status: entry.status,

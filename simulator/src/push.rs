@@ -226,7 +226,7 @@ fn failure(e: &reqwest::Error) -> String {
 
 /// Polls the push server while the terminal is powered (until `stop`).
 pub(crate) async fn run_loop(terminal: Terminal, stop: CancellationToken) {
-    let mut changes = terminal.device.subscribe_changes();
+    let mut changes = terminal.device.subscribe_configuration();
     loop {
         let Some(push) = settings(&terminal.device) else {
             // Not configured: wait for a configuration change.

@@ -535,14 +535,31 @@ impl Exchange<'_> {
     fn record(self, terminal: &Terminal, status: StatusCode, response: journal::Kept) {
         terminal.journal.keep(journal::KeptEntry {
             time: terminal.device.local_now(),
-            method: self.method.to_owned(),
-            command: self.command.to_owned(),
+            method: static_name(
+                self.method,
+                &["GET", "POST", "OPTIONS", "PUT", "DELETE", "PUSH"],
+            ),
+            command: COMMANDS
+                .iter()
+                .find(|(name, _, _)| *name == self.command)
+                .map_or_else(
+                    || self.command.to_owned().into(),
+                    |(name, _, _)| (*name).into(),
+                ),
             query: journal::redact_query(self.query),
             request: self.request,
             status: status.as_u16(),
             response,
         });
     }
+}
+
+/// `name` as one of `known` (not copied), or a copy of it.
+fn static_name(name: &str, known: &[&'static str]) -> Cow<'static, str> {
+    known
+        .iter()
+        .find(|k| **k == name)
+        .map_or_else(|| Cow::Owned(name.to_owned()), |k| Cow::Borrowed(*k))
 }
 
 /// Runs a command that arrived through push mode (docs/device-api.md §8): no session is

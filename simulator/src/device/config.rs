@@ -122,6 +122,15 @@ fn node_path(section: &str, key: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     sections: BTreeMap<String, BTreeMap<String, String>>,
+    /// Which edition of the values this is: taken afresh (from one counter for every
+    /// configuration) whenever they may have changed, so that two editions never share it.
+    edition: u64,
+}
+
+/// The next configuration edition.
+fn next_edition() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 fn section(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -278,7 +287,15 @@ impl Config {
                 ("peer_to_peer_enabled", "0"),
             ]),
         );
-        Config { sections }
+        Config {
+            sections,
+            edition: next_edition(),
+        }
+    }
+
+    /// Which edition of the values this is: another one after any change.
+    pub fn edition(&self) -> u64 {
+        self.edition
     }
 
     /// One value, if the key exists.
@@ -293,6 +310,7 @@ impl Config {
 
     /// Overwrites values of keys that exist (restoring a state file); unknown keys are skipped.
     pub fn restore(&mut self, saved: &BTreeMap<String, BTreeMap<String, String>>) {
+        self.edition = next_edition();
         for (s, keys) in saved {
             for (k, v) in keys {
                 if let Some(slot) = self.sections.get_mut(s).and_then(|sec| sec.get_mut(k)) {
@@ -354,6 +372,7 @@ impl Config {
             }
         }
         let mut changed = Vec::with_capacity(updates.len());
+        self.edition = next_edition();
         for (s, k, v) in updates {
             if let Some(slot) = self.sections.get_mut(&s).and_then(|sec| sec.get_mut(&k)) {
                 *slot = v;

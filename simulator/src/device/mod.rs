@@ -257,6 +257,8 @@ pub(crate) struct State {
 pub struct Device {
     state: Arc<RwLock<State>>,
     revision: Arc<watch::Sender<u64>>,
+    /// Bumped when the configuration may have changed (a subset of `revision`'s moves).
+    config_revision: Arc<watch::Sender<u64>>,
     /// Where committed changes go when the device keeps a state file.
     log: Arc<OnceLock<crate::persist::ChangeLog>>,
     /// The emulated model, fixed for the device's life (read on every request, so kept
@@ -302,6 +304,7 @@ impl Device {
         Device {
             state: Arc::new(RwLock::new(state)),
             revision: Arc::new(watch::channel(0).0),
+            config_revision: Arc::new(watch::channel(0).0),
             log: Arc::new(OnceLock::new()),
             model,
         }
@@ -318,10 +321,13 @@ impl Device {
     }
 
     /// Runs `f` on the state and, when it succeeds, logs what it changed for the state
-    /// file (still under the lock) and bumps the revision.
+    /// file (still under the lock) and bumps the revision (and the configuration's, when
+    /// `f` changed it).
     fn mutate<R, E>(&self, f: impl FnOnce(&mut State) -> Result<R, E>) -> Result<R, E> {
         let mut s = self.lock();
+        let edition = s.config.edition();
         let result = f(&mut s);
+        let configured = s.config.edition() != edition;
         if result.is_ok() {
             if let Some(log) = self.log.get()
                 && let Some((record, full)) = crate::persist::take_record(&mut s)
@@ -330,13 +336,20 @@ impl Device {
             }
             drop(s);
             self.revision.send_modify(|r| *r += 1);
+        } else {
+            drop(s);
+        }
+        if configured {
+            self.config_revision.send_modify(|r| *r += 1);
         }
         result
     }
 
-    /// Marks the persistent state changed (after a restore or an out-of-band edit).
+    /// Marks the persistent state changed (after a restore or an out-of-band edit), the
+    /// configuration included.
     pub(crate) fn touch(&self) {
         self.revision.send_modify(|r| *r += 1);
+        self.config_revision.send_modify(|r| *r += 1);
     }
 
     /// Starts logging every committed change for the state file; `last` is the number of
@@ -394,6 +407,12 @@ impl Device {
     /// A receiver that sees the revision move whenever persistent state changes.
     pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
         self.revision.subscribe()
+    }
+
+    /// A receiver that sees the revision move whenever the configuration may have changed
+    /// (not on every change of the tables: a task that only reads settings sleeps on).
+    pub fn subscribe_configuration(&self) -> watch::Receiver<u64> {
+        self.config_revision.subscribe()
     }
 
     /// The emulated model.
@@ -675,6 +694,30 @@ mod tests {
             65793
         );
         assert!(device(Model::IdAccess).rows("sec_boxs").is_err());
+    }
+
+    #[test]
+    fn the_configuration_revision_moves_with_the_configuration_only() {
+        let d = device(Model::IdFace);
+        let (changes, configuration) = (d.subscribe_changes(), d.subscribe_configuration());
+        let moved = |rx: &watch::Receiver<u64>| rx.has_changed().unwrap();
+        let req = json!({"object": "users", "values": [{"name": "A"}]});
+        d.create_objects(Members::of(&req, "b").unwrap()).unwrap();
+        assert!(moved(&changes) && !moved(&configuration));
+        let refused = json!({"general": {"no_such_key": "1"}});
+        assert!(
+            d.set_configuration(Members::of(&refused, "b").unwrap())
+                .is_err()
+        );
+        assert!(!moved(&configuration));
+        let set = json!({"general": {"beep_enabled": "0"}});
+        d.set_configuration(Members::of(&set, "b").unwrap())
+            .unwrap();
+        assert!(moved(&configuration));
+        let mut configuration = d.subscribe_configuration();
+        configuration.mark_unchanged();
+        d.reset_to_factory();
+        assert!(moved(&configuration));
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub fn load(db: &Database, request: Members<'_>) -> Result<Vec<Map<String, Json>
 pub struct Page<'db> {
     names: Vec<Cow<'db, str>>,
     rows: Vec<Cells<'db>>,
+    /// The names printed (`"name":` each, and where each ends), when the table keeps
+    /// them: every column of the main table.
+    printed_names: Option<&'db (Vec<u8>, Vec<usize>)>,
 }
 
 /// One row of a page: a stored row when every column of the main table is asked for (no
@@ -85,13 +88,14 @@ impl Page<'_> {
     /// JSON with `serde_json` gives (members in column order), without building it.
     pub fn print_reply(&self, table: &str, out: &mut Vec<u8>) {
         // Each member's `"name":` printed once into one buffer, copied into every row.
-        let mut quoted = Vec::with_capacity(self.names.iter().map(|n| n.len() + 3).sum());
-        let mut ends = Vec::with_capacity(self.names.len());
-        for name in &self.names {
-            print_str(name, &mut quoted);
-            quoted.push(b':');
-            ends.push(quoted.len());
-        }
+        let printed;
+        let (quoted, ends) = match self.printed_names {
+            Some((quoted, ends)) if ends.len() == self.names.len() => (quoted, ends),
+            _ => {
+                printed = print_names(self.names.iter().map(|n| n.as_ref()));
+                (&printed.0, &printed.1)
+            }
+        };
         // Room for the names, and a few bytes a cell: one allocation for most replies.
         out.reserve(table.len() + 8 + self.rows.len() * (quoted.len() + 6 * ends.len() + 3));
         out.push(b'{');
@@ -155,6 +159,18 @@ impl Page<'_> {
             }
         })
     }
+}
+
+/// Each name as a member's start `"name":`, one after the other, and where each ends.
+fn print_names<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> (Vec<u8>, Vec<usize>) {
+    let mut quoted = Vec::new();
+    let mut ends = Vec::with_capacity(names.len());
+    for name in names {
+        print_str(name, &mut quoted);
+        quoted.push(b':');
+        ends.push(quoted.len());
+    }
+    (quoted, ends)
 }
 
 /// A JSON string as `serde_json` prints it: as is between quotes when nothing in it
@@ -271,9 +287,14 @@ pub fn select<'db>(db: &'db Database, request: Members<'_>) -> Result<Page<'db>,
                 .collect()
         }
     };
+    let printed_names = shape.whole.then(|| {
+        ctx.main
+            .printed_names(|columns| print_names(columns.iter().map(|c| c.name.as_str())))
+    });
     Ok(Page {
         names: shape.names,
         rows,
+        printed_names,
     })
 }
 
@@ -1469,6 +1490,39 @@ mod tests {
                 "{req}"
             );
         }
+    }
+
+    #[test]
+    fn whole_rows_print_the_columns_an_open_table_has_now() {
+        let mut db = db();
+        let printed = |db: &Database| {
+            let req = json!({"object": "c_users"});
+            let page = select(db, Members::of(&req, "b").unwrap()).unwrap();
+            let mut out = Vec::new();
+            page.print_reply("c_users", &mut out);
+            let rows = load(db, Members::of(&req, "b").unwrap()).unwrap();
+            let reply = json!({"c_users": rows.into_iter().map(Json::Object).collect::<Vec<_>>()});
+            assert_eq!(String::from_utf8(out.clone()).unwrap(), reply.to_string());
+            String::from_utf8(out).unwrap()
+        };
+        let row = |j: Json| vec![j.as_object().unwrap().clone()];
+        db.insert("c_users", &row(json!({"user_id": 1}))).unwrap();
+        let before = printed(&db);
+        // A new member adds a column: the names printed before no longer fit.
+        db.insert("c_users", &row(json!({"user_id": 2, "badge": "B-2"})))
+            .unwrap();
+        let after = printed(&db);
+        assert!(
+            !before.contains("badge") && after.contains(r#""badge":"B-2""#),
+            "{after}"
+        );
+        // A write that fails takes its new column back, and the names with it.
+        let refused = db.insert(
+            "c_users",
+            &row(json!({"user_id": 3, "floor": 4, "id": "not a number"})),
+        );
+        assert!(refused.is_err());
+        assert!(!printed(&db).contains("floor"));
     }
 
     #[test]

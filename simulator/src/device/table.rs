@@ -13,6 +13,7 @@
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 use foldhash::HashMap;
 
@@ -146,6 +147,9 @@ pub struct Table {
     changed: Option<BTreeSet<i64>>,
     /// The number of columns when the change log last took the changes.
     logged_columns: usize,
+    /// The columns' names as a reply prints them (`"name":` each, and where each ends),
+    /// made by the first reply of whole rows after the columns last changed.
+    printed_names: OnceLock<(Vec<u8>, Vec<usize>)>,
 }
 
 /// What changed in one table since the change log last asked (see
@@ -252,6 +256,7 @@ impl Table {
             undo: None,
             changed: None,
             logged_columns: def.columns.len(),
+            printed_names: OnceLock::new(),
         }
         .indexed()
     }
@@ -402,6 +407,7 @@ impl Table {
         }
         if self.columns.len() != undo.columns {
             self.columns.truncate(undo.columns);
+            self.printed_names = OnceLock::new();
             for row in self.rows.values_mut() {
                 row.truncate(undo.columns);
             }
@@ -444,6 +450,14 @@ impl Table {
     /// Live columns in order.
     pub fn columns(&self) -> &[Column] {
         &self.columns
+    }
+
+    /// The columns' names as printed by `print`, made once until the columns change.
+    pub(super) fn printed_names(
+        &self,
+        print: impl FnOnce(&[Column]) -> (Vec<u8>, Vec<usize>),
+    ) -> &(Vec<u8>, Vec<usize>) {
+        self.printed_names.get_or_init(|| print(&self.columns))
     }
 
     /// Index of a column by name.
@@ -560,6 +574,7 @@ impl Table {
                         name: name.clone(),
                         ty,
                     });
+                    self.printed_names = OnceLock::new();
                     for r in self.rows.values_mut() {
                         r.push(Value::Null);
                     }
