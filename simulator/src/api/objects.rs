@@ -6,6 +6,30 @@ use serde_json::json;
 
 use super::{ApiError, Call, Reply, members};
 
+/// `{"<name>": <n>}` or `{"<name>": [<n>, …]}` printed straight (no secret in it), byte
+/// for byte what printing the JSON gives: write replies are answered on every sync.
+fn printed_count(name: &str, count: usize) -> Reply {
+    let mut digits = itoa::Buffer::new();
+    Reply::Printed(
+        format!("{{\"{name}\":{}}}", digits.format(count)).into_bytes(),
+        false,
+    )
+}
+
+fn printed_ids(ids: &[i64]) -> Reply {
+    let mut out = Vec::with_capacity(10 + ids.len() * 8);
+    out.extend_from_slice(b"{\"ids\":[");
+    let mut digits = itoa::Buffer::new();
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(digits.format(*id).as_bytes());
+    }
+    out.extend_from_slice(b"]}");
+    Reply::Printed(out, false)
+}
+
 pub(super) fn load(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
     let (text, holds_secret) = call.device.load_objects_printed(members(body)?)?;
@@ -15,19 +39,19 @@ pub(super) fn load(call: &Call<'_>) -> Result<Reply, ApiError> {
 pub(super) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
     let ids = call.device.create_objects(members(body)?)?;
-    Ok(Reply::Json(json!({"ids": ids})))
+    Ok(printed_ids(&ids))
 }
 
 pub(super) fn modify(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
     let changes = call.device.modify_objects(members(body)?)?;
-    Ok(Reply::Json(json!({"changes": changes})))
+    Ok(printed_count("changes", changes))
 }
 
 pub(super) fn destroy(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
     let changes = call.device.destroy_objects(members(body)?)?;
-    Ok(Reply::Json(json!({"changes": changes})))
+    Ok(printed_count("changes", changes))
 }
 
 /// Sources disagree on the reply key (`changes` in the docs, `ids` in client code), so the
@@ -36,4 +60,29 @@ pub(super) fn create_or_modify(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
     let up = call.device.create_or_modify_objects(members(body)?)?;
     Ok(Reply::Json(json!({"changes": up.changes, "ids": up.ids})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(reply: Reply) -> String {
+        let Reply::Printed(bytes, false) = reply else {
+            panic!("printed without a secret");
+        };
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn printed_write_replies_are_the_printed_json() {
+        for ids in [vec![], vec![7], vec![1, -2, i64::MAX, i64::MIN]] {
+            assert_eq!(text(printed_ids(&ids)), json!({"ids": ids}).to_string());
+        }
+        for n in [0, 1, 1_000, usize::MAX] {
+            assert_eq!(
+                text(printed_count("changes", n)),
+                json!({"changes": n}).to_string()
+            );
+        }
+    }
 }

@@ -19,6 +19,7 @@ pub mod query;
 pub mod schema;
 pub mod sessions;
 pub mod table;
+mod table_set;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};

@@ -21,6 +21,7 @@ use serde_json::{Map, Value as Json};
 
 use super::positions::Positions;
 use super::schema::{ColumnType, TableDef, table_def};
+use super::table_set::TableSet;
 use crate::wire::{MemberError, integer_json, json_integer};
 
 /// One cell.
@@ -622,7 +623,7 @@ fn is_identifier(name: &str) -> bool {
 /// Every table of one device.
 #[derive(Debug, Clone, Default)]
 pub struct Database {
-    tables: BTreeMap<&'static str, Table>,
+    tables: TableSet,
     /// Whether a write is in progress (the tables it touches keep undo logs).
     writing: bool,
     /// The tables the write in progress has touched so far.
@@ -653,7 +654,7 @@ impl Database {
         let mut db = Database::default();
         for name in names {
             if let Some(def) = table_def(name) {
-                db.tables.insert(def.name, Table::new(def));
+                db.tables.insert(Table::new(def));
             }
         }
         db
