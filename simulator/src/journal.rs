@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use axum::body::Bytes;
 use serde_json::{Value as Json, json};
 
+use crate::wire::member;
+
 /// Entries kept before the oldest are dropped.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
@@ -165,10 +167,10 @@ fn is_secret(key: &str, object: &serde_json::Map<String, Json>, scope: Scope) ->
     if key != "value" {
         return false;
     }
-    match object.get("field") {
+    match member(object, "field") {
         // An array-form where clause: its value is a PIN when it compares pins.value.
         Some(field) => {
-            let on_pins = match object.get("object") {
+            let on_pins = match member(object, "object") {
                 Some(table) => table == "pins",
                 None => scope.clauses_on_pins,
             };
@@ -181,7 +183,7 @@ fn is_secret(key: &str, object: &serde_json::Map<String, Json>, scope: Scope) ->
 /// The scope of the value of member `key` of `object`.
 fn member_scope(key: &str, object: &serde_json::Map<String, Json>, scope: Scope) -> Scope {
     // Looked up only for the members whose scope depends on it.
-    let names_pins = || object.get("object").is_some_and(|t| t == "pins");
+    let names_pins = || member(object, "object").is_some_and(|t| t == "pins");
     match key {
         // A reply's rows (`{"pins": [rows]}`) or a nested filter (`{"pins": {…}}`).
         "pins" => Scope {

@@ -73,12 +73,7 @@ impl<'a> Members<'a> {
 
     /// The raw member, if present.
     pub fn get(&self, name: &str) -> Option<&'a Value> {
-        // A request holds a handful of members: comparing names costs less than hashing.
-        if self.map.len() <= 8 {
-            self.map.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
-        } else {
-            self.map.get(name)
-        }
+        member(self.map, name)
     }
 
     /// The underlying map.
@@ -200,6 +195,16 @@ pub fn integer_json(n: i128) -> Value {
     } else {
         // Stored integers are range-checked on the way in; clamp defensively.
         Value::from(if n < 0 { i64::MIN } else { i64::MAX })
+    }
+}
+
+/// Member `name` of `object`: a request's objects hold a handful of members, and comparing
+/// names costs less than hashing one.
+pub(crate) fn member<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if object.len() <= 8 {
+        object.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    } else {
+        object.get(name)
     }
 }
 
