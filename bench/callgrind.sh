@@ -10,6 +10,7 @@
 #   e.g. bench/callgrind.sh load_by_id
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/bench_server.sh
 FIGURE=${1:?usage: bench/callgrind.sh FIGURE [SECONDS] [USERS]}
 SECONDS_PER=${2:-5}
 USERS=${3:-10000}
@@ -25,13 +26,7 @@ valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.%p.out" \
   "$TARGET_DIR/release/examples/bench_server" "$USERS" 100000 "$dir" > "$dir/urls" 2> "$dir/valgrind.log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
-while ! grep -q '^READY' "$dir/urls" 2>/dev/null; do
-  kill -0 $server 2>/dev/null || { echo "bench_server died: $dir/valgrind.log"; exit 1; }
-  sleep 1
-done
-read -r _ SIM SESSION < <(grep '^SIM' "$dir/urls")
-read -r _ CEILING < <(grep '^CEILING' "$dir/urls")
-S=$(python3 -c "import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=''))" "$SESSION")
+wait_for_bench_server "$dir" "$server" "$dir/valgrind.log"
 command=$(awk -v f="$FIGURE" '$1 == "FIGURE" && $2 == f {print $3}' "$dir/urls")
 [ -n "$command" ] || { echo "no figure $FIGURE in:"; grep '^FIGURE' "$dir/urls"; exit 1; }
 for target in ceiling simulator; do

@@ -15,6 +15,7 @@
 # Usage: bench/http.sh [seconds per run, default 3] [repeats, default 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/bench_server.sh
 SECONDS_PER=${1:-3}
 REPEATS=${2:-3}
 USERS=${USERS:-"10000 100000"}
@@ -36,13 +37,7 @@ for users in $USERS; do
   mkdir -p "$dir"
   "$TARGET_DIR/release/examples/bench_server" "$users" 100000 "$dir" > "$dir/urls" &
   server=$!
-  while ! grep -q '^READY' "$dir/urls" 2>/dev/null; do
-    kill -0 $server 2>/dev/null || { echo "bench_server died"; exit 1; }
-    sleep 0.2
-  done
-  read -r _ SIM SESSION < <(grep '^SIM' "$dir/urls")
-  read -r _ CEILING < <(grep '^CEILING' "$dir/urls")
-  S=$(python3 -c "import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1], safe=''))" "$SESSION")
+  wait_for_bench_server "$dir" "$server"
   echo "== $users users, 100,000 cards; RSS of the server after seeding: $(awk '/VmRSS/ {print $2 / 1024 " MiB"}' /proc/$server/status)"
   grep '^FIGURE' "$dir/urls" | while read -r _ name command; do
     script="$dir/$name.lua"
