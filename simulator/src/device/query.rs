@@ -32,8 +32,8 @@ pub fn load(db: &Database, request: Members<'_>) -> Result<Vec<Map<String, Json>
 pub struct Page<'db> {
     names: Vec<Cow<'db, str>>,
     rows: Vec<Cells<'db>>,
-    /// The names printed (`"name":` each, and where each ends), when the table keeps
-    /// them: every column of the main table.
+    /// The names printed as members start (`print_names`), when the table keeps them:
+    /// every column of the main table.
     printed_names: Option<&'db (Vec<u8>, Vec<usize>)>,
 }
 
@@ -87,7 +87,7 @@ impl Page<'_> {
     /// Prints the reply `{"<table>": [rows]}` into `out`, byte for byte what printing its
     /// JSON with `serde_json` gives (members in column order), without building it.
     pub fn print_reply(&self, table: &str, out: &mut Vec<u8>) {
-        // Each member's `"name":` printed once into one buffer, copied into every row.
+        // Each member's start printed once, copied into every row (see `print_names`).
         let printed;
         let (quoted, ends) = match self.printed_names {
             Some((quoted, ends)) if ends.len() == self.names.len() => (quoted, ends),
@@ -107,13 +107,15 @@ impl Page<'_> {
             }
             out.push(b'{');
             let mut start = 0;
-            for (j, end) in ends.iter().enumerate() {
-                if j > 0 {
-                    out.push(b',');
+            for (j, &end) in ends.iter().enumerate() {
+                let cell = row.get(j);
+                if *cell == Value::Null {
+                    out.extend_from_slice(&quoted[start..end + NULL_TEXT.len()]);
+                } else {
+                    out.extend_from_slice(&quoted[start..end]);
+                    print_value(cell, out);
                 }
-                out.extend_from_slice(&quoted[start..*end]);
-                start = *end;
-                print_value(row.get(j), out);
+                start = end + NULL_TEXT.len();
             }
             out.push(b'}');
         }
@@ -161,14 +163,23 @@ impl Page<'_> {
     }
 }
 
-/// Each name as a member's start `"name":`, one after the other, and where each ends.
+/// How a NULL cell prints.
+const NULL_TEXT: &[u8] = b"null";
+
+/// Each name as a member's start, one after the other: `"name":null` for the first,
+/// `,"name":null` for the others, and where each ends before its `null` – so that a NULL
+/// member is one copy, and any other its start and its value.
 fn print_names<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> (Vec<u8>, Vec<usize>) {
     let mut quoted = Vec::new();
     let mut ends = Vec::with_capacity(names.len());
-    for name in names {
+    for (j, name) in names.enumerate() {
+        if j > 0 {
+            quoted.push(b',');
+        }
         print_str(name, &mut quoted);
         quoted.push(b':');
         ends.push(quoted.len());
+        quoted.extend_from_slice(NULL_TEXT);
     }
     (quoted, ends)
 }
@@ -216,7 +227,7 @@ fn needs_escape(bytes: &[u8]) -> bool {
 /// A cell as `serde_json` prints [`Value::to_json`] of it.
 fn print_value(cell: &Value, out: &mut Vec<u8>) {
     match cell {
-        Value::Null => out.extend_from_slice(b"null"),
+        Value::Null => out.extend_from_slice(NULL_TEXT),
         Value::Int(n) => {
             let mut digits = itoa::Buffer::new();
             let text = if let Ok(v) = i64::try_from(*n) {

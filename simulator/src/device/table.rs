@@ -148,8 +148,8 @@ pub struct Table {
     changed: Option<BTreeSet<i64>>,
     /// The number of columns when the change log last took the changes.
     logged_columns: usize,
-    /// The columns' names as a reply prints them (`"name":` each, and where each ends),
-    /// made by the first reply of whole rows after the columns last changed.
+    /// The columns' names as a reply prints them (each member's start, and where each
+    /// ends), made by the first reply of whole rows after the columns last changed.
     printed_names: OnceLock<(Vec<u8>, Vec<usize>)>,
 }
 
