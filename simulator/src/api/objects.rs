@@ -10,10 +10,14 @@ use super::{ApiError, Call, Reply, members};
 /// for byte what printing the JSON gives: write replies are answered on every sync.
 fn printed_count(name: &str, count: usize) -> Reply {
     let mut digits = itoa::Buffer::new();
-    Reply::Printed(
-        format!("{{\"{name}\":{}}}", digits.format(count)).into_bytes(),
-        false,
-    )
+    let digits = digits.format(count);
+    let mut out = Vec::with_capacity(name.len() + digits.len() + 5);
+    out.extend_from_slice(b"{\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    out.extend_from_slice(digits.as_bytes());
+    out.push(b'}');
+    Reply::Printed(out, false)
 }
 
 fn printed_ids(ids: &[i64]) -> Reply {
