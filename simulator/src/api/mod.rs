@@ -261,7 +261,7 @@ struct Call<'a> {
     terminal: &'a Terminal,
     device: &'a Device,
     command: &'a str,
-    query: &'a [(Cow<'a, str>, Cow<'a, str>)],
+    query: &'a [Param<'a>],
     session: Option<&'a str>,
     /// The request's `Content-Type` (none for commands fetched in push mode).
     content_type: Option<&'a str>,
@@ -276,7 +276,7 @@ impl<'a> Call<'a> {
     fn new(
         terminal: &'a Terminal,
         command: &'a str,
-        query: &'a [(Cow<'a, str>, Cow<'a, str>)],
+        query: &'a [Param<'a>],
         session: Option<&'a str>,
         content_type: Option<&'a str>,
         body: &'a [u8],
@@ -389,10 +389,7 @@ fn members(json: &Json) -> Result<Members<'_>, ApiError> {
     Ok(Members::of(json, "request")?)
 }
 
-fn session_token<'a>(
-    query: &'a [(Cow<'_, str>, Cow<'_, str>)],
-    headers: &'a HeaderMap,
-) -> Option<&'a str> {
+fn session_token<'a>(query: &'a [Param<'_>], headers: &'a HeaderMap) -> Option<&'a str> {
     if let Some((_, v)) = query.iter().find(|(k, _)| k == "session") {
         return Some(v);
     }
@@ -406,8 +403,9 @@ fn session_token<'a>(
         .map(|(_, v)| v.trim())
 }
 
-/// A query string's parameters, percent-decoded (borrowed when nothing was escaped).
-type Query<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+/// A query parameter's name and value, percent-decoded (borrowed when nothing was
+/// escaped).
+type Param<'a> = (Cow<'a, str>, Cow<'a, str>);
 
 /// Percent-decodes `text` (invalid UTF-8 replaced), borrowing it when nothing is escaped.
 fn decoded(text: &str) -> Cow<'_, str> {
@@ -420,7 +418,7 @@ fn decoded(text: &str) -> Cow<'_, str> {
 
 /// Parses a query string as a form does, except that `+` stays a `+`: tokens are never
 /// form-encoded spaces.
-fn parse_query(raw: Option<&str>) -> Query<'_> {
+fn parse_query(raw: Option<&str>) -> Vec<Param<'_>> {
     raw.unwrap_or("")
         .split('&')
         .filter(|pair| !pair.is_empty())
@@ -537,15 +535,9 @@ impl Exchange<'_> {
             time: terminal.device.local_now(),
             method: static_name(
                 self.method,
-                &["GET", "POST", "OPTIONS", "PUT", "DELETE", "PUSH"],
+                ["GET", "POST", "OPTIONS", "PUT", "DELETE", "PUSH"],
             ),
-            command: COMMANDS
-                .iter()
-                .find(|(name, _, _)| *name == self.command)
-                .map_or_else(
-                    || self.command.to_owned().into(),
-                    |(name, _, _)| (*name).into(),
-                ),
+            command: static_name(self.command, COMMANDS.iter().map(|(name, _, _)| *name)),
             query: journal::redact_query(self.query),
             request: self.request,
             status: status.as_u16(),
@@ -555,11 +547,11 @@ impl Exchange<'_> {
 }
 
 /// `name` as one of `known` (not copied), or a copy of it.
-fn static_name(name: &str, known: &[&'static str]) -> Cow<'static, str> {
+fn static_name(name: &str, known: impl IntoIterator<Item = &'static str>) -> Cow<'static, str> {
     known
-        .iter()
-        .find(|k| **k == name)
-        .map_or_else(|| Cow::Owned(name.to_owned()), |k| Cow::Borrowed(*k))
+        .into_iter()
+        .find(|k| *k == name)
+        .map_or_else(|| Cow::Owned(name.to_owned()), Cow::Borrowed)
 }
 
 /// Runs a command that arrived through push mode (docs/device-api.md §8): no session is

@@ -6,20 +6,17 @@ use serde_json::json;
 
 use super::{ApiError, Call, Reply, members};
 
-/// `{"<name>": <n>}` or `{"<name>": [<n>, …]}` printed straight (no secret in it), byte
-/// for byte what printing the JSON gives: write replies are answered on every sync.
-fn printed_count(name: &str, count: usize) -> Reply {
+/// `{"changes": n}` printed straight (no secret in it), byte for byte what printing the
+/// JSON gives: write replies are answered on every sync.
+fn printed_changes(count: usize) -> Reply {
     let mut digits = itoa::Buffer::new();
-    let digits = digits.format(count);
-    let mut out = Vec::with_capacity(name.len() + digits.len() + 5);
-    out.extend_from_slice(b"{\"");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
-    out.extend_from_slice(digits.as_bytes());
+    let mut out = b"{\"changes\":".to_vec();
+    out.extend_from_slice(digits.format(count).as_bytes());
     out.push(b'}');
     Reply::Printed(out, false)
 }
 
+/// `{"ids": [n, …]}`, printed as [`printed_changes`] is.
 fn printed_ids(ids: &[i64]) -> Reply {
     let mut out = Vec::with_capacity(10 + ids.len() * 8);
     out.extend_from_slice(b"{\"ids\":[");
@@ -49,13 +46,13 @@ pub(super) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
 pub(super) fn modify(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
     let changes = call.device.modify_objects(members(body)?)?;
-    Ok(printed_count("changes", changes))
+    Ok(printed_changes(changes))
 }
 
 pub(super) fn destroy(call: &Call<'_>) -> Result<Reply, ApiError> {
     let body = call.json()?;
     let changes = call.device.destroy_objects(members(body)?)?;
-    Ok(printed_count("changes", changes))
+    Ok(printed_changes(changes))
 }
 
 /// Sources disagree on the reply key (`changes` in the docs, `ids` in client code), so the
@@ -83,10 +80,7 @@ mod tests {
             assert_eq!(text(printed_ids(&ids)), json!({"ids": ids}).to_string());
         }
         for n in [0, 1, 1_000, usize::MAX] {
-            assert_eq!(
-                text(printed_count("changes", n)),
-                json!({"changes": n}).to_string()
-            );
+            assert_eq!(text(printed_changes(n)), json!({"changes": n}).to_string());
         }
     }
 }

@@ -329,16 +329,15 @@ impl Device {
         let edition = s.config.edition();
         let result = f(&mut s);
         let configured = s.config.edition() != edition;
+        if result.is_ok()
+            && let Some(log) = self.log.get()
+            && let Some((record, full)) = crate::persist::take_record(&mut s)
+        {
+            log.append(record, full);
+        }
+        drop(s);
         if result.is_ok() {
-            if let Some(log) = self.log.get()
-                && let Some((record, full)) = crate::persist::take_record(&mut s)
-            {
-                log.append(record, full);
-            }
-            drop(s);
             self.revision.send_modify(|r| *r += 1);
-        } else {
-            drop(s);
         }
         if configured {
             self.config_revision.send_modify(|r| *r += 1);

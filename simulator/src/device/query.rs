@@ -15,7 +15,7 @@ use std::cmp::Ordering;
 use serde_json::{Map, Value as Json};
 
 use super::schema::ColumnType;
-use super::table::{Database, Table, TableError, Value};
+use super::table::{Database, PrintedNames, Table, TableError, Value};
 use crate::wire::{MemberError, Members, json_integer};
 
 /// The most values an `IN` list may carry (SQLite's variable limit on the device).
@@ -34,7 +34,7 @@ pub struct Page<'db> {
     rows: Vec<Cells<'db>>,
     /// The names printed as members start (`print_names`), when the table keeps them:
     /// every column of the main table.
-    printed_names: Option<&'db (Vec<u8>, Vec<usize>)>,
+    printed_names: Option<&'db PrintedNames>,
 }
 
 /// One row of a page: a stored row when every column of the main table is asked for (no
@@ -169,7 +169,7 @@ const NULL_TEXT: &[u8] = b"null";
 /// Each name as a member's start, one after the other: `"name":null` for the first,
 /// `,"name":null` for the others, and where each ends before its `null` – so that a NULL
 /// member is one copy, and any other its start and its value.
-fn print_names<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> (Vec<u8>, Vec<usize>) {
+fn print_names<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> PrintedNames {
     let mut quoted = Vec::new();
     let mut ends = Vec::with_capacity(names.len());
     for (j, name) in names.enumerate() {

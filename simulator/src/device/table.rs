@@ -150,8 +150,12 @@ pub struct Table {
     logged_columns: usize,
     /// The columns' names as a reply prints them (each member's start, and where each
     /// ends), made by the first reply of whole rows after the columns last changed.
-    printed_names: OnceLock<(Vec<u8>, Vec<usize>)>,
+    printed_names: OnceLock<PrintedNames>,
 }
+
+/// Column names as a reply prints them: the text of every member's start, and where each
+/// ends (made by `query`, kept by the table).
+pub(super) type PrintedNames = (Vec<u8>, Vec<usize>);
 
 /// What changed in one table since the change log last asked (see
 /// [`Database::take_changes`]).
@@ -456,8 +460,8 @@ impl Table {
     /// The columns' names as printed by `print`, made once until the columns change.
     pub(super) fn printed_names(
         &self,
-        print: impl FnOnce(&[Column]) -> (Vec<u8>, Vec<usize>),
-    ) -> &(Vec<u8>, Vec<usize>) {
+        print: impl FnOnce(&[Column]) -> PrintedNames,
+    ) -> &PrintedNames {
         self.printed_names.get_or_init(|| print(&self.columns))
     }
 
