@@ -18,6 +18,7 @@ mod positions;
 pub mod query;
 pub mod schema;
 pub mod sessions;
+pub mod stored_row;
 pub mod table;
 mod table_set;
 

@@ -15,6 +15,7 @@ use std::cmp::Ordering;
 use serde_json::{Map, Value as Json};
 
 use super::schema::ColumnType;
+use super::stored_row::StoredRow;
 use super::table::{Database, PrintedNames, Table, TableError, Value};
 use crate::wire::{MemberError, Members, json_integer};
 
@@ -43,7 +44,7 @@ pub struct Page<'db> {
 enum Cells<'db> {
     /// The main table's row as stored, its columns in order (a row stored before a column
     /// was added lacks it: NULL).
-    Whole(&'db [Value]),
+    Whole(&'db StoredRow),
     /// One cell per name.
     Picked(Vec<Cow<'db, Value>>),
 }
@@ -105,19 +106,18 @@ impl Page<'_> {
             if i > 0 {
                 out.push(b',');
             }
-            out.push(b'{');
-            let mut start = 0;
-            for (j, &end) in ends.iter().enumerate() {
-                let cell = row.get(j);
-                if *cell == Value::Null {
-                    out.extend_from_slice(&quoted[start..end + NULL_TEXT.len()]);
-                } else {
-                    out.extend_from_slice(&quoted[start..end]);
-                    print_value(cell, out);
+            match row {
+                // A stored row with a cell per column prints the same whichever reply
+                // prints it whole: the row keeps its text (see `stored_row`).
+                Cells::Whole(row) if row.len() == ends.len() => {
+                    out.extend_from_slice(row.printed(|cells| {
+                        let mut text = Vec::with_capacity(quoted.len() + 6 * ends.len() + 2);
+                        print_object(|j| &cells[j], quoted, ends, &mut text);
+                        text.into_boxed_slice()
+                    }));
                 }
-                start = end + NULL_TEXT.len();
+                _ => print_object(|j| row.get(j), quoted, ends, out),
             }
-            out.push(b'}');
         }
         out.extend_from_slice(b"]}");
     }
@@ -132,24 +132,20 @@ impl Page<'_> {
         }
         let slot = |name: &str| self.names.iter().position(|n| n == name);
         let (value, field, object) = (slot("value"), slot("field"), slot("object"));
-        // Most replies have no column named like a secret: a mask of up to 64 columns
-        // (a wider reply checks every column of every row by name).
-        let secret_slot = |i: usize| crate::journal::secret_member(&self.names[i]);
-        let mask = (0..self.names.len().min(64))
-            .filter(|i| secret_slot(*i))
-            .fold(0u64, |m, i| m | 1 << i);
-        let wide = self.names.len() > 64;
+        // The columns named like a secret, found once: a row is then looked at in those
+        // cells only (users rows have four, most replies none).
+        let secret_slots: Vec<usize> = (0..self.names.len())
+            .filter(|&i| crate::journal::secret_member(&self.names[i]))
+            .collect();
         let is_text = |cell: &Value, text: &str| matches!(cell, Value::Text(t) if t == text);
-        let width = self.names.len();
         self.rows.iter().any(|row| {
-            let secret_cell = |i: usize| *row.get(i) != Value::Null;
-            let masked =
-                mask != 0 && (0..width.min(64)).any(|i| mask & (1 << i) != 0 && secret_cell(i));
-            let beyond = wide && (64..width).any(|i| secret_slot(i) && secret_cell(i));
-            if masked || beyond {
+            if secret_slots
+                .iter()
+                .any(|&i| !matches!(row.get(i), Value::Null))
+            {
                 return true;
             }
-            if value.is_none_or(|v| *row.get(v) == Value::Null) {
+            if value.is_none_or(|v| matches!(row.get(v), Value::Null)) {
                 return false;
             }
             match field {
@@ -165,6 +161,29 @@ impl Page<'_> {
 
 /// How a NULL cell prints.
 const NULL_TEXT: &[u8] = b"null";
+
+/// Prints one row as a JSON object: the cell of each name (`cell(j)`) after that name's
+/// start (`quoted` up to `ends[j]`, see `print_names`).
+fn print_object<'c>(
+    cell: impl Fn(usize) -> &'c Value,
+    quoted: &[u8],
+    ends: &[usize],
+    out: &mut Vec<u8>,
+) {
+    out.push(b'{');
+    let mut start = 0;
+    for (j, &end) in ends.iter().enumerate() {
+        let cell = cell(j);
+        if matches!(cell, Value::Null) {
+            out.extend_from_slice(&quoted[start..end + NULL_TEXT.len()]);
+        } else {
+            out.extend_from_slice(&quoted[start..end]);
+            print_value(cell, out);
+        }
+        start = end + NULL_TEXT.len();
+    }
+    out.push(b'}');
+}
 
 /// Each name as a member's start, one after the other: `"name":null` for the first,
 /// `,"name":null` for the others, and where each ends before its `null` – so that a NULL
@@ -279,7 +298,7 @@ pub fn select<'db>(db: &'db Database, request: Members<'_>) -> Result<Page<'db>,
                 .unwrap_or(Ordering::Equal);
             if descending { ord.reverse() } else { ord }
         });
-        let main_row = |c: &Combo| c[0].and_then(|id| ctx.main.row(id)).unwrap_or_default();
+        let main_row = |c: &Combo| c[0].and_then(|id| ctx.main.row(id)).unwrap_or(&NO_ROW);
         if shape.count {
             let first = combos.first().map(|c| shape.cells(&ctx, c, main_row(c)));
             shape
@@ -370,7 +389,7 @@ impl<'db> Shape<'db> {
         &self,
         ctx: &Context<'db>,
         combo: &[Option<i64>],
-        main_row: &'db [Value],
+        main_row: &'db StoredRow,
     ) -> Cells<'db> {
         if self.whole {
             return Cells::Whole(main_row);
@@ -431,7 +450,7 @@ fn opt_int64(request: &Members<'_>, name: &str) -> Result<Option<i64>, TableErro
 }
 
 /// The rows of the main table a filter may match, with their rowids.
-type Candidates<'db> = Box<dyn Iterator<Item = (i64, &'db [Value])> + 'db>;
+type Candidates<'db> = Box<dyn Iterator<Item = (i64, &'db StoredRow)> + 'db>;
 
 /// A column of the main table (source 0) or of a joined table (source ≥ 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -462,6 +481,9 @@ type Combo = Vec<Option<i64>>;
 
 /// The cell of a missing row or column.
 static NULL: Value = Value::Null;
+
+/// The row of a missing rowid: no cells.
+static NO_ROW: StoredRow = StoredRow::empty();
 
 struct Context<'db> {
     db: &'db Database,
@@ -740,7 +762,7 @@ impl<'db> Context<'db> {
         &self,
         filter: Option<&Expr>,
         inner: bool,
-        mut found: impl FnMut(&[Option<i64>], &'db [Value]) -> bool,
+        mut found: impl FnMut(&[Option<i64>], &'db StoredRow) -> bool,
     ) {
         let (candidates, settled) = self.candidates(filter);
         let filter = if settled { None } else { filter };
@@ -1534,6 +1556,61 @@ mod tests {
         );
         assert!(refused.is_err());
         assert!(!printed(&db).contains("floor"));
+    }
+
+    #[test]
+    fn a_row_keeps_its_printing_until_it_changes() {
+        let mut db = db();
+        let printed = |db: &Database| {
+            let req = json!({"object": "users"});
+            let page = select(db, Members::of(&req, "b").unwrap()).unwrap();
+            let mut out = Vec::new();
+            page.print_reply("users", &mut out);
+            let rows = load(db, Members::of(&req, "b").unwrap()).unwrap();
+            let reply = json!({"users": rows.into_iter().map(Json::Object).collect::<Vec<_>>()});
+            assert_eq!(String::from_utf8(out.clone()).unwrap(), reply.to_string());
+            String::from_utf8(out).unwrap()
+        };
+        let kept = |db: &Database| -> Vec<i64> {
+            let users = db.table("users").unwrap();
+            users
+                .rows()
+                .filter(|(_, r)| r.is_printed())
+                .map(|(id, _)| id)
+                .collect()
+        };
+        assert_eq!(kept(&db), Vec::<i64>::new());
+        let first = printed(&db);
+        assert_eq!(kept(&db), vec![1, 2, 3, 4]);
+        // Printed again from the kept text: the same reply.
+        assert_eq!(printed(&db), first);
+        let values = |v: Json| v.as_object().unwrap().clone();
+        // A cell set in place (no index on the name), a row that moves to a new id (the
+        // general update), a row deleted: each drops or takes its text with it.
+        db.update("users", &values(json!({"name": "Ana Maria"})), &[1])
+            .unwrap();
+        db.update("users", &values(json!({"id": 20})), &[2])
+            .unwrap();
+        db.delete("users", &[3]).unwrap();
+        assert_eq!(kept(&db), vec![4]);
+        let second = printed(&db);
+        assert!(
+            second.contains(r#""id":1,"registration":"123","name":"Ana Maria""#),
+            "{second}"
+        );
+        assert!(
+            second.contains(r#""id":20,"registration":"456","name":"Bruno""#),
+            "{second}"
+        );
+        assert!(!second.contains("Carla"), "{second}");
+        assert_eq!(kept(&db), vec![1, 4, 20]);
+        // A page of picked fields prints without keeping anything.
+        db.update("users", &values(json!({"name": "Diana P."})), &[4])
+            .unwrap();
+        let req = json!({"object": "users", "fields": ["id", "name"]});
+        let page = select(&db, Members::of(&req, "b").unwrap()).unwrap();
+        page.print_reply("users", &mut Vec::new());
+        assert_eq!(kept(&db), vec![1, 20]);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use serde_json::{Map, Value as Json};
 
 use super::positions::Positions;
 use super::schema::{ColumnType, TableDef, table_def};
+use super::stored_row::StoredRow;
 use super::table_set::TableSet;
 use crate::wire::{MemberError, integer_json, json_integer};
 
@@ -135,7 +136,7 @@ pub enum TableError {
 pub struct Table {
     def: &'static TableDef,
     columns: Vec<Column>,
-    rows: BTreeMap<i64, Vec<Value>>,
+    rows: BTreeMap<i64, StoredRow>,
     /// The rowids of `rows` by position, for a page at an offset.
     positions: Positions,
     /// One per unique set of the definition (in its order), then one per foreign-key
@@ -305,7 +306,10 @@ impl Table {
         for index in &mut self.indexes {
             index.add(rowid, &row);
         }
-        let old = self.rows.insert(rowid, row);
+        let old = self
+            .rows
+            .insert(rowid, StoredRow::new(row))
+            .map(StoredRow::into_cells);
         if old.is_none() {
             self.positions.insert(rowid);
         }
@@ -321,7 +325,7 @@ impl Table {
     /// Removes the row at `rowid`, saying whether there was one; keeps the indexes and the
     /// undo log (which takes the removed row).
     fn take(&mut self, rowid: i64) -> bool {
-        let Some(old) = self.rows.remove(&rowid) else {
+        let Some(old) = self.rows.remove(&rowid).map(StoredRow::into_cells) else {
             return false;
         };
         self.positions.remove(rowid);
@@ -360,7 +364,7 @@ impl Table {
     /// columns no index covers (see [`Table::is_indexed`]), which no constraint can refuse.
     /// Keeps the undo log (which takes the cells' old values).
     fn set_cells(&mut self, rowid: i64, cells: &[(usize, Value)]) -> bool {
-        let Some(row) = self.rows.get_mut(&rowid) else {
+        let Some(row) = self.rows.get_mut(&rowid).map(StoredRow::cells_mut) else {
             return false;
         };
         let mut old = Vec::with_capacity(cells.len());
@@ -401,7 +405,7 @@ impl Table {
                     self.take(rowid);
                 }
                 Undone::Cells(rowid, cells) => {
-                    if let Some(mut row) = self.rows.get(&rowid).cloned() {
+                    if let Some(mut row) = self.rows.get(&rowid).map(|r| r.to_vec()) {
                         for (i, value) in cells {
                             row[i] = value;
                         }
@@ -414,7 +418,7 @@ impl Table {
             self.columns.truncate(undo.columns);
             self.printed_names = OnceLock::new();
             for row in self.rows.values_mut() {
-                row.truncate(undo.columns);
+                row.cells_mut().truncate(undo.columns);
             }
             self.build_indexes();
         }
@@ -476,33 +480,33 @@ impl Table {
     }
 
     /// Rows in rowid order.
-    pub fn rows(&self) -> impl Iterator<Item = (i64, &[Value])> {
-        self.rows.iter().map(|(id, r)| (*id, r.as_slice()))
+    pub fn rows(&self) -> impl Iterator<Item = (i64, &StoredRow)> {
+        self.rows.iter().map(|(id, r)| (*id, r))
     }
 
     /// Rows whose rowid is between `low` and `high` (both included), in rowid order.
-    pub fn rows_between(&self, low: i64, high: i64) -> impl Iterator<Item = (i64, &[Value])> {
+    pub fn rows_between(&self, low: i64, high: i64) -> impl Iterator<Item = (i64, &StoredRow)> {
         // An empty range (low above high) would make the map panic.
         (low <= high)
             .then(|| self.rows.range(low..=high))
             .into_iter()
             .flatten()
-            .map(|(id, r)| (*id, r.as_slice()))
+            .map(|(id, r)| (*id, r))
     }
 
     /// Rows in rowid order from the one at position `offset` (0 = the first row).
-    pub fn rows_from_position(&self, offset: usize) -> impl Iterator<Item = (i64, &[Value])> {
+    pub fn rows_from_position(&self, offset: usize) -> impl Iterator<Item = (i64, &StoredRow)> {
         self.positions
             .nth(offset)
             .map(|first| self.rows.range(first..))
             .into_iter()
             .flatten()
-            .map(|(id, r)| (*id, r.as_slice()))
+            .map(|(id, r)| (*id, r))
     }
 
     /// One row by rowid.
-    pub fn row(&self, rowid: i64) -> Option<&[Value]> {
-        self.rows.get(&rowid).map(Vec::as_slice)
+    pub fn row(&self, rowid: i64) -> Option<&StoredRow> {
+        self.rows.get(&rowid)
     }
 
     /// Number of rows.
@@ -581,7 +585,7 @@ impl Table {
                     });
                     self.printed_names = OnceLock::new();
                     for r in self.rows.values_mut() {
-                        r.push(Value::Null);
+                        r.cells_mut().push(Value::Null);
                     }
                     // A unique set or a reference may name the column just added.
                     self.build_indexes();
@@ -713,7 +717,7 @@ impl Database {
                 columns: columns_added.then(|| t.columns.clone()),
                 rows: ids
                     .into_iter()
-                    .map(|id| (id, t.rows.get(&id).cloned()))
+                    .map(|id| (id, t.rows.get(&id).map(|r| r.to_vec())))
                     .collect(),
             });
         }
@@ -729,7 +733,10 @@ impl Database {
     ) -> Result<(), TableError> {
         let table = self.table_mut(name)?;
         table.columns = columns;
-        table.rows = rows;
+        table.rows = rows
+            .into_iter()
+            .map(|(id, row)| (id, StoredRow::new(row)))
+            .collect();
         table.positions = Positions::from_sorted(table.rows.keys().copied());
         table.build_indexes();
         if let Some(changed) = &mut table.changed {
@@ -933,7 +940,7 @@ impl Database {
             let Some(old) = t.rows.get(&rowid) else {
                 continue;
             };
-            let mut row = old.clone();
+            let mut row = old.to_vec();
             for (i, v) in &cells {
                 row[*i] = v.clone();
             }
@@ -989,7 +996,7 @@ impl Database {
                     continue;
                 };
                 for rowid in t.rowids_with(i, i128::from(old)) {
-                    if let Some(mut row) = t.rows.get(&rowid).cloned() {
+                    if let Some(mut row) = t.rows.get(&rowid).map(|r| r.to_vec()) {
                         row[i] = Value::Int(i128::from(new));
                         t.put(rowid, row);
                     }
@@ -1374,7 +1381,10 @@ mod tests {
     fn contents(db: &Database) -> Vec<(usize, BTreeMap<i64, Vec<Value>>)> {
         db.tables
             .values()
-            .map(|t| (t.columns.len(), t.rows.clone()))
+            .map(|t| {
+                let rows = t.rows.iter().map(|(id, r)| (*id, r.to_vec())).collect();
+                (t.columns.len(), rows)
+            })
             .collect()
     }
 

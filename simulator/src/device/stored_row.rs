@@ -1,0 +1,92 @@
+//! A row as a table stores it: its cells and, once a reply of whole rows printed it, that
+//! printing, kept until the row or the table's columns change.
+//!
+//! Printing a row costs about a hundred instructions a cell; a page of whole rows asked
+//! for again (a client paging through the users, a sync engine reading them back) copies
+//! the kept text instead. The text is only ever reached through a shared borrow and
+//! dropped by any mutable one ([`StoredRow::cells_mut`]), so it cannot outlive the
+//! cells it was printed from; the table drops every row's text when its columns change.
+
+use std::ops::Deref;
+use std::sync::OnceLock;
+
+use super::table::Value;
+
+/// One stored row: its cells in column order (a row stored before a column was added to
+/// an open table has fewer cells than the table has columns).
+#[derive(Debug, Clone, Default)]
+pub struct StoredRow {
+    cells: Vec<Value>,
+    /// The row printed as a JSON object with every column of its table, once printed.
+    printed: OnceLock<Box<[u8]>>,
+}
+
+impl StoredRow {
+    /// A row without cells (every column reads NULL).
+    pub const fn empty() -> Self {
+        StoredRow {
+            cells: Vec::new(),
+            printed: OnceLock::new(),
+        }
+    }
+
+    /// A row of `cells`, not printed yet.
+    pub fn new(cells: Vec<Value>) -> Self {
+        StoredRow {
+            cells,
+            printed: OnceLock::new(),
+        }
+    }
+
+    /// The cells.
+    pub fn cells(&self) -> &[Value] {
+        &self.cells
+    }
+
+    /// The cells to change: the printed text goes, since it may no longer match.
+    pub fn cells_mut(&mut self) -> &mut Vec<Value> {
+        self.printed = OnceLock::new();
+        &mut self.cells
+    }
+
+    /// The cells, for a row taken out of its table.
+    pub fn into_cells(self) -> Vec<Value> {
+        self.cells
+    }
+
+    /// The row printed whole by `print`, which runs the first time only; the caller
+    /// prints every column of the table in order, so the text is the same for every
+    /// caller until the row or the columns change.
+    pub fn printed(&self, print: impl FnOnce(&[Value]) -> Box<[u8]>) -> &[u8] {
+        self.printed.get_or_init(|| print(&self.cells))
+    }
+
+    /// Whether the row was printed since it last changed.
+    #[cfg(test)]
+    pub fn is_printed(&self) -> bool {
+        self.printed.get().is_some()
+    }
+}
+
+impl Deref for StoredRow {
+    type Target = [Value];
+
+    fn deref(&self) -> &[Value] {
+        &self.cells
+    }
+}
+
+/// Rows are equal when their cells are: the printed text is a copy of them.
+impl PartialEq for StoredRow {
+    fn eq(&self, other: &Self) -> bool {
+        self.cells == other.cells
+    }
+}
+
+impl Eq for StoredRow {}
+
+impl From<Vec<Value>> for StoredRow {
+    fn from(cells: Vec<Value>) -> Self {
+        StoredRow::new(cells)
+    }
+}
