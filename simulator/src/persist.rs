@@ -236,7 +236,7 @@ fn parse_cells(j: &Json, table: &str) -> Result<Vec<Value>, String> {
         .map(|v| match v {
             Json::Null => Some(Value::Null),
             Json::String(s) => Some(Value::Text(s.clone())),
-            other => json_integer(other).map(Value::Int),
+            other => json_integer(other).map(Value::int),
         })
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| format!("cell in {table}"))

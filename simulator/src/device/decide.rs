@@ -147,7 +147,7 @@ pub fn identify(db: &Database, credential: &Credential, qr_in_cards: bool) -> Op
             .and_then(|id| i64::try_from(id).ok())
     };
     match credential {
-        Credential::Card(v) => lookup("cards", "value", &Value::Int(i128::from(*v))),
+        Credential::Card(v) => lookup("cards", "value", &Value::int(i128::from(*v))),
         Credential::Face(user) => *user,
         Credential::FingerTemplate(t) => lookup("templates", "template", &Value::Text(t.clone())),
         Credential::Pin(p) => lookup("pins", "value", &Value::Text(p.clone())),
@@ -155,7 +155,7 @@ pub fn identify(db: &Database, credential: &Credential, qr_in_cards: bool) -> Op
             .trim()
             .parse::<u64>()
             .ok()
-            .and_then(|v| lookup("cards", "value", &Value::Int(i128::from(v)))),
+            .and_then(|v| lookup("cards", "value", &Value::int(i128::from(v)))),
         Credential::Qr(q) => lookup("qrcodes", "value", &Value::Text(q.clone())),
         Credential::IdAndPassword { user_id, password } => {
             let users = db.table("users").ok()?;

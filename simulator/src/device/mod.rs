@@ -538,7 +538,7 @@ impl State {
         };
         links
             .rows()
-            .filter(|(_, r)| links.cell(r, "portal_id") == &Value::Int(i128::from(portal_id)))
+            .filter(|(_, r)| links.cell(r, "portal_id") == &Value::int(i128::from(portal_id)))
             .filter_map(|(_, r)| links.cell(r, "action_id").as_int())
             .filter_map(|id| actions.row(i64::try_from(id).ok()?))
             .map(|row| {
@@ -578,8 +578,8 @@ impl State {
             let mut row = vec![Value::Null; width];
             row[op] = Value::Text(operation.to_owned());
             row[name] = Value::Text(table.to_owned());
-            row[id] = Value::Int(i128::from(*rowid));
-            row[at] = Value::Int(now);
+            row[id] = Value::int(i128::from(*rowid));
+            row[at] = Value::int(now);
             row
         });
         // change_logs has no constraints that these rows could violate; its cells are
@@ -655,7 +655,7 @@ fn factory_database(model: Model, device_id: i64) -> Database {
             .into_iter()
             .map(|(k, v)| {
                 let v = match v {
-                    FactoryValue::Int(n) => Value::Int(n).to_json(),
+                    FactoryValue::Int(n) => Value::int(n).to_json(),
                     FactoryValue::Text(t) => Json::String(t.to_owned()),
                 };
                 (k.to_owned(), v)

@@ -248,6 +248,7 @@ fn print_value(cell: &Value, out: &mut Vec<u8>) {
     match cell {
         Value::Null => out.extend_from_slice(NULL_TEXT),
         Value::Int(n) => {
+            let n = &n.get();
             let mut digits = itoa::Buffer::new();
             let text = if let Ok(v) = i64::try_from(*n) {
                 digits.format(v)
@@ -413,7 +414,7 @@ impl<'db> Shape<'db> {
         if !self.sources.iter().any(|(slot, _)| *slot == 0)
             && let Some(cell) = row.first_mut()
         {
-            *cell = Cow::Owned(Value::Int(count as i128));
+            *cell = Cow::Owned(Value::int(count as i128));
         }
         Some(Cells::Picked(row))
     }
@@ -580,7 +581,7 @@ impl<'db> Context<'db> {
             let mut by_main_id: HashMap<i128, Vec<i64>> = HashMap::default();
             for (rowid, row) in other.rows() {
                 if let Value::Int(v) = &row[col] {
-                    by_main_id.entry(*v).or_default().push(rowid);
+                    by_main_id.entry(v.get()).or_default().push(rowid);
                 }
             }
             Relation::Child { by_main_id }
@@ -588,9 +589,9 @@ impl<'db> Context<'db> {
             let mut by_main_id: HashMap<i128, Vec<i64>> = HashMap::default();
             for (_, row) in link.rows() {
                 if let (Value::Int(m), Value::Int(o)) = (&row[a], &row[b])
-                    && let Ok(o) = i64::try_from(*o)
+                    && let Ok(o) = i64::try_from(o.get())
                 {
-                    by_main_id.entry(*m).or_default().push(o);
+                    by_main_id.entry(m.get()).or_default().push(o);
                 }
             }
             Relation::Via { by_main_id }
@@ -627,7 +628,7 @@ impl<'db> Context<'db> {
     fn related(&self, join: &Join<'db>, main_row: &[Value], main_rowid: i64) -> Vec<i64> {
         match &join.relation {
             Relation::Parent { main_column } => match &main_row[*main_column] {
-                Value::Int(id) => i64::try_from(*id)
+                Value::Int(id) => i64::try_from(id.get())
                     .ok()
                     .filter(|id| join.table.row(*id).is_some())
                     .into_iter()
@@ -671,9 +672,9 @@ impl<'db> Context<'db> {
                         return None;
                     };
                     if Some(col.column) == id {
-                        ids.push(i64::try_from(*n).ok()?);
+                        ids.push(i64::try_from(n.get()).ok()?);
                     } else {
-                        ids.extend(self.main.indexed_rowids(col.column, *n)?);
+                        ids.extend(self.main.indexed_rowids(col.column, n.get())?);
                     }
                 }
                 ids.sort_unstable();
@@ -708,10 +709,10 @@ impl<'db> Context<'db> {
                 continue;
             }
             match op {
-                Op::Gt => low = low.max(n.saturating_add(1)),
-                Op::Ge => low = low.max(*n),
-                Op::Lt => high = high.min(n.saturating_sub(1)),
-                Op::Le => high = high.min(*n),
+                Op::Gt => low = low.max(n.get().saturating_add(1)),
+                Op::Ge => low = low.max(n.get()),
+                Op::Lt => high = high.min(n.get().saturating_sub(1)),
+                Op::Le => high = high.min(n.get()),
                 _ => continue,
             }
             bounded = true;
@@ -1129,14 +1130,14 @@ pub fn like(pattern: &str, text: &str) -> bool {
 fn coerce(json: &Json, ty: ColumnType, member: &str) -> Result<Value, TableError> {
     Ok(match json {
         Json::Null => Value::Null,
-        Json::Bool(b) => Value::Int(i128::from(*b)),
+        Json::Bool(b) => Value::int(i128::from(*b)),
         Json::String(s) if ty.is_integer() => match s.trim().parse::<i128>() {
-            Ok(n) if n >= i128::from(i64::MIN) && n <= i128::from(u64::MAX) => Value::Int(n),
+            Ok(n) if n >= i128::from(i64::MIN) && n <= i128::from(u64::MAX) => Value::int(n),
             _ => Value::Text(s.clone()),
         },
         Json::String(s) => Value::Text(s.clone()),
         other => match json_integer(other) {
-            Some(n) if ty.is_integer() => Value::Int(n),
+            Some(n) if ty.is_integer() => Value::int(n),
             Some(n) => Value::Text(n.to_string()),
             None => return Err(MemberError::new(member, ty.wire_name(), Some(other)).into()),
         },

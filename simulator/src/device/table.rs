@@ -2,8 +2,9 @@
 //! types checked like the firmware does, unique constraints, foreign keys, and the
 //! cascade that removes a user's cards, templates and links when the user goes.
 //!
-//! Integers are stored as `i128` so that every value from `i64::MIN` to `u64::MAX`
-//! (card values, 53+-bit ids) round-trips exactly.
+//! Integers are `i128` values so that every value from `i64::MIN` to `u64::MAX` (card
+//! values, 53+-bit ids) round-trips exactly; a cell keeps one in two 64-bit halves
+//! ([`Integer`]), which keeps cells at 24 bytes.
 //!
 //! Each table keeps a hash index per unique set and per foreign-key column, so that a
 //! unique check, a link-table key lookup and a user's cascade cost the rows they touch, not
@@ -25,23 +26,58 @@ use super::stored_row::StoredRow;
 use super::table_set::TableSet;
 use crate::wire::{MemberError, integer_json, json_integer};
 
-/// One cell.
+/// One cell: 24 bytes aligned to 8 (see [`Integer`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Value {
     /// SQL NULL.
     Null,
     /// An integer (always within `i64::MIN ..= u64::MAX`).
-    Int(i128),
+    Int(Integer),
     /// Text.
     Text(String),
 }
 
+/// An integer cell: an `i128` kept as two 64-bit halves. An `i128` field would align
+/// every cell to 16 bytes and make it 32 long; two halves let a cell share the text's 24
+/// bytes, so rows are a quarter smaller and allocate through the allocator's plain path.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Integer {
+    low: u64,
+    high: i64,
+}
+
+impl Integer {
+    /// The integer `n`.
+    pub const fn new(n: i128) -> Self {
+        Integer {
+            low: n as u64,
+            high: (n >> 64) as i64,
+        }
+    }
+
+    /// The integer.
+    pub const fn get(self) -> i128 {
+        ((self.high as i128) << 64) | self.low as i128
+    }
+}
+
+impl std::fmt::Debug for Integer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
 impl Value {
+    /// An integer cell.
+    pub const fn int(n: i128) -> Value {
+        Value::Int(Integer::new(n))
+    }
+
     /// The cell as JSON, integers exact.
     pub fn to_json(&self) -> Json {
         match self {
             Value::Null => Json::Null,
-            Value::Int(n) => integer_json(*n),
+            Value::Int(n) => integer_json(n.get()),
             Value::Text(s) => Json::String(s.clone()),
         }
     }
@@ -49,7 +85,7 @@ impl Value {
     /// The integer, if this is one.
     pub fn as_int(&self) -> Option<i128> {
         match self {
-            Value::Int(n) => Some(*n),
+            Value::Int(n) => Some(n.get()),
             _ => None,
         }
     }
@@ -72,7 +108,7 @@ impl Value {
             }
         }
         match (self, other) {
-            (Value::Int(a), Value::Int(b)) => a.cmp(b),
+            (Value::Int(a), Value::Int(b)) => a.get().cmp(&b.get()),
             (Value::Text(a), Value::Text(b)) => a.as_bytes().cmp(b.as_bytes()),
             _ => rank(self).cmp(&rank(other)),
         }
@@ -82,7 +118,7 @@ impl Value {
     pub fn like_text(&self) -> Option<String> {
         match self {
             Value::Null => None,
-            Value::Int(n) => Some(n.to_string()),
+            Value::Int(n) => Some(n.get().to_string()),
             Value::Text(s) => Some(s.clone()),
         }
     }
@@ -428,13 +464,13 @@ impl Table {
     /// alone answers it (`None`: the table would have to be scanned).
     pub fn indexed_rowids(&self, column: usize, value: i128) -> Option<Vec<i64>> {
         let index = self.indexes.iter().find(|ix| ix.columns == [column])?;
-        Some(index.rowids(&[Value::Int(value)]).collect())
+        Some(index.rowids(&[Value::int(value)]).collect())
     }
 
     /// Rows whose column `index` holds the integer `value`, through an index on that
     /// column alone when there is one.
     fn rowids_with(&self, column: usize, value: i128) -> Vec<i64> {
-        let key = [Value::Int(value)];
+        let key = [Value::int(value)];
         match self.indexed_rowids(column, value) {
             Some(rowids) => rowids,
             None => self
@@ -558,7 +594,7 @@ impl Table {
             (_, Json::Null) => Ok(Value::Null),
             (ColumnType::Str, Json::String(s)) => Ok(Value::Text(s.clone())),
             (ColumnType::Int | ColumnType::Int64, j) => {
-                json_integer(j).map(Value::Int).ok_or_else(bad)
+                json_integer(j).map(Value::int).ok_or_else(bad)
             }
             (ColumnType::Str, _) => Err(bad()),
         }
@@ -784,7 +820,7 @@ impl Database {
     fn check_foreign_keys(&self, table: &Table, row: &[Value]) -> Result<(), TableError> {
         for fk in table.def.foreign_keys {
             if let Some(Value::Int(id)) = table.column_index(fk.column).map(|i| &row[i])
-                && !self.id_exists(fk.references, *id)
+                && !self.id_exists(fk.references, id.get())
             {
                 return Err(TableError::ForeignKey);
             }
@@ -810,10 +846,10 @@ impl Database {
         }
         let rowid = if t.def.has_id {
             match &row[0] {
-                Value::Int(id) => i64::try_from(*id)
+                Value::Int(id) => i64::try_from(id.get())
                     .map_err(|_| MemberError::new("id", "int64", members.get("id")))?,
                 _ => {
-                    row[0] = Value::Int(i128::from(pending_rowid));
+                    row[0] = Value::int(i128::from(pending_rowid));
                     pending_rowid
                 }
             }
@@ -880,11 +916,11 @@ impl Database {
             row.resize(width, Value::Null);
             let rowid = match row.first() {
                 Some(Value::Int(id)) if t.def.has_id => {
-                    i64::try_from(*id).map_err(|_| MemberError::new("id", "int64", None))?
+                    i64::try_from(id.get()).map_err(|_| MemberError::new("id", "int64", None))?
                 }
                 _ => {
                     if t.def.has_id {
-                        row[0] = Value::Int(i128::from(next));
+                        row[0] = Value::int(i128::from(next));
                     }
                     next
                 }
@@ -946,7 +982,7 @@ impl Database {
             }
             let new_rowid = if t.def.has_id {
                 match &row[0] {
-                    Value::Int(id) => i64::try_from(*id)
+                    Value::Int(id) => i64::try_from(id.get())
                         .map_err(|_| MemberError::new("id", "int64", values.get("id")))?,
                     _ => return Err(MemberError::new("id", "int64", values.get("id")).into()),
                 }
@@ -997,7 +1033,7 @@ impl Database {
                 };
                 for rowid in t.rowids_with(i, i128::from(old)) {
                     if let Some(mut row) = t.rows.get(&rowid).map(|r| r.to_vec()) {
-                        row[i] = Value::Int(i128::from(new));
+                        row[i] = Value::int(i128::from(new));
                         t.put(rowid, row);
                     }
                 }
@@ -1131,7 +1167,7 @@ impl Database {
                 t.column_index(col),
                 members.get(*col).and_then(json_integer),
             ) {
-                (Some(_), Some(v)) => wanted.push(Value::Int(v)),
+                (Some(_), Some(v)) => wanted.push(Value::int(v)),
                 _ => return Ok(None),
             }
         }
@@ -1188,6 +1224,34 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, TableError::Unique("users.id".into()));
         assert_eq!(db.table("users").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn integer_cells_keep_every_value_in_24_bytes() {
+        let edges = [
+            i128::from(i64::MIN),
+            i128::from(i64::MIN) + 1,
+            -1,
+            0,
+            1,
+            i128::from(i64::MAX),
+            i128::from(i64::MAX) + 1,
+            i128::from(u64::MAX) - 1,
+            i128::from(u64::MAX),
+        ];
+        for n in edges {
+            assert_eq!(Integer::new(n).get(), n);
+            assert_eq!(format!("{:?}", Value::int(n)), format!("Int({n})"));
+            assert_eq!(Value::int(n).as_int(), Some(n));
+        }
+        for a in edges {
+            for b in edges {
+                assert_eq!(Value::int(a).sql_cmp(&Value::int(b)), a.cmp(&b), "{a} {b}");
+                assert_eq!(Value::int(a) == Value::int(b), a == b, "{a} {b}");
+            }
+        }
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::align_of::<Value>(), 8);
     }
 
     #[test]
