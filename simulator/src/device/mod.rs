@@ -565,22 +565,16 @@ impl State {
             return;
         }
         let now = i128::from(self.clock.local_now());
-        let Ok(log) = self.db.table("change_logs") else {
-            return;
-        };
-        let [Some(op), Some(name), Some(id), Some(at)] =
-            ["operation_type", "table_name", "table_id", "timestamp"].map(|c| log.column_index(c))
-        else {
-            return;
-        };
-        let width = log.columns().len();
+        // change_logs is not an open table: its columns are always the definition's (id,
+        // operation_type, table_name, table_id, timestamp), the id left to the table.
         let rows = ids.iter().map(|rowid| {
-            let mut row = vec![Value::Null; width];
-            row[op] = Value::Text(operation.to_owned());
-            row[name] = Value::Text(table.to_owned());
-            row[id] = Value::int(i128::from(*rowid));
-            row[at] = Value::int(now);
-            row
+            vec![
+                Value::Null,
+                Value::Text(operation.to_owned()),
+                Value::Text(table.to_owned()),
+                Value::int(i128::from(*rowid)),
+                Value::int(now),
+            ]
         });
         // change_logs has no constraints that these rows could violate; its cells are
         // built here directly rather than as JSON members parsed back.

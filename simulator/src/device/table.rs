@@ -180,6 +180,9 @@ pub struct Table {
     indexes: Vec<Index>,
     /// While a write is in progress ([`Database::atomically`]): how to undo it.
     undo: Option<Undo>,
+    /// The undo log's buffer between writes, emptied: a write of a few rows then
+    /// allocates none (a buffer grown past [`KEPT_UNDO_CAPACITY`] is not kept).
+    spare_undo: Vec<Undone>,
     /// Rows stored or removed since the state file's change log last took them (`None`:
     /// not tracked, the device keeps no state file).
     changed: Option<BTreeSet<i64>>,
@@ -261,6 +264,9 @@ impl Index {
     }
 }
 
+/// The largest undo buffer a table keeps between writes (entries).
+const KEPT_UNDO_CAPACITY: usize = 64;
+
 /// What a write in progress changed in one table: the column count before it, and each
 /// change to a row, in order.
 #[derive(Debug, Clone)]
@@ -296,6 +302,7 @@ impl Table {
             positions: Positions::default(),
             indexes: Vec::new(),
             undo: None,
+            spare_undo: Vec::new(),
             changed: None,
             logged_columns: def.columns.len(),
             printed_names: OnceLock::new(),
@@ -419,12 +426,17 @@ impl Table {
     fn begin(&mut self) {
         self.undo = Some(Undo {
             columns: self.columns.len(),
-            rows: Vec::new(),
+            rows: std::mem::take(&mut self.spare_undo),
         });
     }
 
     fn commit(&mut self) {
-        self.undo = None;
+        if let Some(Undo { mut rows, .. }) = self.undo.take()
+            && rows.capacity() <= KEPT_UNDO_CAPACITY
+        {
+            rows.clear();
+            self.spare_undo = rows;
+        }
     }
 
     /// Puts back what the write in progress changed.
