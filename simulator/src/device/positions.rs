@@ -5,7 +5,7 @@
 //! The rowids are kept sorted in chunks of at most [`CHUNK`] each: finding a position
 //! sums chunk lengths (a few hundred for 100,000 rows), inserting or removing one rowid
 //! moves at most a chunk's worth of them. Appending at the end, the common case (new rows
-//! take the next rowid), touches the last chunk only.
+//! take the next rowid), pushes onto the last chunk and starts a new one when it is full.
 
 /// The largest a chunk grows before it is split in two.
 const CHUNK: usize = 512;
@@ -65,6 +65,21 @@ impl Positions {
 
     /// Adds `rowid`; false when it was there already.
     pub(super) fn insert(&mut self, rowid: i64) -> bool {
+        // Above every rowid (a new row under the next rowid): onto the last chunk, or a
+        // new one once it is full, so that appended rows fill their chunks.
+        if let Some(last) = self.chunks.last_mut()
+            && last.last().is_some_and(|&above| above < rowid)
+        {
+            if last.len() < CHUNK {
+                last.push(rowid);
+            } else {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(rowid);
+                self.chunks.push(chunk);
+            }
+            self.len += 1;
+            return true;
+        }
         let Some(i) = self.chunk_for(rowid) else {
             self.chunks.push(vec![rowid]);
             self.len = 1;
@@ -194,6 +209,30 @@ mod tests {
         assert!(positions.is_empty());
         assert!(positions.insert(7));
         assert_eq!(positions.nth(0), Some(7));
+    }
+
+    #[test]
+    fn appended_rowids_fill_their_chunks() {
+        let mut positions = Positions::default();
+        let mut model = BTreeSet::new();
+        for rowid in 1..=(3 * CHUNK as i64 + 5) {
+            assert!(positions.insert(rowid));
+            model.insert(rowid);
+        }
+        check(&positions, &model);
+        let sizes: Vec<usize> = positions.chunks.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![CHUNK, CHUNK, CHUNK, 5]);
+        // A rowid already there, the last one included, is not added again.
+        assert!(!positions.insert(3 * CHUNK as i64 + 5));
+        assert!(!positions.insert(1));
+        // Into a full chunk: it splits.
+        assert!(positions.remove(2));
+        assert!(positions.insert(2));
+        assert!(positions.insert(0));
+        model.insert(0);
+        assert!(positions.insert(-5));
+        model.insert(-5);
+        check(&positions, &model);
     }
 
     #[test]

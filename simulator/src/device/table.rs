@@ -669,6 +669,13 @@ impl Table {
     }
 }
 
+/// Whether a row may be stored at `rowid` in a table whose next rowid is `next` (one
+/// above the largest, [`Table::next_rowid`]): below it, or when the largest is already
+/// `i64::MAX` (the next rowid saturates there).
+fn may_be_taken(rowid: i64, next: i64) -> bool {
+    rowid < next || next == i64::MAX
+}
+
 fn is_identifier(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -886,18 +893,21 @@ impl Database {
         rows: &[M],
     ) -> Result<Vec<i64>, TableError> {
         let mut inserted = Vec::with_capacity(rows.len());
+        // The next rowid (one above the largest), kept as rows go in: a rowid from it up
+        // is free without a lookup.
+        let mut next = self.table(table)?.next_rowid();
         for members in rows {
             let members = members.borrow();
-            let next = self.table(table)?.next_rowid();
             let (rowid, row) = self.build_row(table, members, next)?;
             let t = self.table(table)?;
-            if t.rows.contains_key(&rowid) {
+            if may_be_taken(rowid, next) && t.rows.contains_key(&rowid) {
                 let key = if t.def.has_id { "id" } else { "rowid" };
                 return Err(TableError::Unique(format!("{table}.{key}")));
             }
             t.check_unique(rowid, &row)?;
             self.check_foreign_keys(t, &row)?;
             self.table_mut(table)?.put(rowid, row);
+            next = next.max(rowid.saturating_add(1));
             inserted.push(rowid);
         }
         Ok(inserted)
@@ -937,7 +947,7 @@ impl Database {
                     next
                 }
             };
-            if t.rows.contains_key(&rowid) {
+            if may_be_taken(rowid, next) && t.rows.contains_key(&rowid) {
                 return Err(TableError::Unique(format!("{table}.id")));
             }
             next = rowid.saturating_add(1).max(next);
@@ -1204,6 +1214,55 @@ mod tests {
             .iter()
             .map(|r| r.as_object().unwrap().clone())
             .collect()
+    }
+
+    #[test]
+    fn a_taken_rowid_is_refused_below_and_at_the_largest() {
+        let mut db = db();
+        db.insert("users", &rows(json!([{"id": 5, "name": "A"}])))
+            .unwrap();
+        // The same id twice in one batch, and an id below the next rowid.
+        for batch in [
+            json!([{"id": 9, "name": "B"}, {"id": 9, "name": "C"}]),
+            json!([{"id": 5, "name": "D"}]),
+        ] {
+            let err = db.insert("users", &rows(batch.clone())).unwrap_err();
+            assert_eq!(err, TableError::Unique("users.id".into()), "{batch}");
+        }
+        // At i64::MAX the next rowid saturates: a row without id cannot take it again.
+        db.insert("users", &rows(json!([{"id": i64::MAX, "name": "E"}])))
+            .unwrap();
+        let err = db
+            .insert("users", &rows(json!([{"name": "F"}])))
+            .unwrap_err();
+        assert_eq!(err, TableError::Unique("users.id".into()));
+        let log = vec![vec![Value::int(i128::from(i64::MAX))]];
+        assert_eq!(
+            db.append_rows("change_logs", vec![vec![Value::int(3)]]),
+            Ok(())
+        );
+        assert_eq!(
+            db.append_rows("change_logs", vec![vec![Value::int(3)]]),
+            Err(TableError::Unique("change_logs.id".into()))
+        );
+        db.append_rows("change_logs", log.clone()).unwrap();
+        assert_eq!(
+            db.append_rows("change_logs", vec![vec![Value::Null]]),
+            Err(TableError::Unique("change_logs.id".into()))
+        );
+        let names: Vec<_> = db
+            .table("users")
+            .unwrap()
+            .rows()
+            .map(|(id, r)| (id, r[2].clone()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                (5, Value::Text("A".into())),
+                (i64::MAX, Value::Text("E".into()))
+            ]
+        );
     }
 
     #[test]
