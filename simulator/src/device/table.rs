@@ -1245,7 +1245,7 @@ mod tests {
             db.append_rows("change_logs", vec![vec![Value::int(3)]]),
             Err(TableError::Unique("change_logs.id".into()))
         );
-        db.append_rows("change_logs", log.clone()).unwrap();
+        db.append_rows("change_logs", log).unwrap();
         assert_eq!(
             db.append_rows("change_logs", vec![vec![Value::Null]]),
             Err(TableError::Unique("change_logs.id".into()))
