@@ -8,6 +8,9 @@
 #     same run (wrk -t1 -c32). The runs go ceiling, simulator, ceiling, simulator, …,
 #     ceiling; each simulator run is taken against the mean of the ceiling runs on either
 #     side (a shared machine drifts), and the figure is the median of REPEATS ratios;
+#     For the write figures (create_/modify_), also against a second ceiling that keeps
+#     what is written (rows as parsed JSON in a map under a mutex, bench_server.rs): a
+#     `stored ceiling:` line, for reading, not a target;
 #  2. load_objects with a where on cards.user_id over 100,000 cards: latency percentiles
 #     over one connection.
 # Both for 10,000 and for 100,000 users (USERS="10000 100000").
@@ -63,6 +66,20 @@ print(f"  {name}: simulator {', '.join(f'{s:.0f}' for s in sims)} req/s; "
 print(f"RESULT: {name} ({users:,} users) = {sim:,.0f} req/s, {ratio:.2f} of the ceiling "
       f"({ceiling:,.0f} req/s) (target >= 0.80 of the ceiling, ratio {ratio / 0.8:.2f}, {verdict})")
 PY
+    case $name in
+      create_*|modify_*)
+        stored=()
+        for _ in $(seq "$REPEATS"); do stored+=("$(rps "$script" "$CEILING/stored/$name")"); done
+        python3 - "$name" "${sims[*]}" "${stored[*]}" <<'PY'
+import statistics, sys
+name = sys.argv[1]
+sim = statistics.median(float(x) for x in sys.argv[2].split())
+stored = [float(x) for x in sys.argv[3].split()]
+print(f"  stored ceiling: {name} = {', '.join(f'{s:.0f}' for s in stored)} req/s; the simulator's "
+      f"median {sim:,.0f} req/s is {sim / statistics.median(stored):.2f} of it (for reading, no target)")
+PY
+        ;;
+    esac
   done
   echo "load_objects where cards.user_id = … over 100,000 cards (1 connection, ${SECONDS_PER} s):"
   p99=$(wrk -t1 -c1 -d"${SECONDS_PER}s" --latency -s "$dir/load_by_indexed_column.lua" "$SIM/load_objects.fcgi?session=$S" \

@@ -7,6 +7,13 @@
 //!   reply to that figure's request (`{"session_is_valid": true}` for the session check,
 //!   the same 100 rows for the page, `{"ids": […]}` with as many ids for a create).
 //!
+//! For the write figures a second ceiling, `<ceiling url>/stored/<name>`, also keeps what
+//! is written: it parses the request the same way, then under one mutex stores each
+//! created row (the parsed JSON object, moved) in a map by id, or sets the written members
+//! on each stored row the `where` names (`id` equal to a number or within `>=`/`<`). It is
+//! seeded with the same users. It checks nothing and logs nothing: the least a server
+//! that keeps the rows in memory does.
+//!
 //! Every figure is a wrk script written into DIR (`<figure>.lua`), so the simulator and
 //! the ceiling are loaded by the very same requests. Prints `SIM <url> <session>`,
 //! `CEILING <url>` and one `FIGURE <name> <command>` line per figure (the ceiling of a
@@ -187,6 +194,64 @@ fn ceiling_reply(
     Ok(Bytes::from(serde_json::to_vec(&reply)?))
 }
 
+/// The rows the storing ceiling keeps: JSON objects by id, and the next id for a row
+/// without one.
+struct StoredRows {
+    rows: std::collections::BTreeMap<i64, Json>,
+    next: i64,
+}
+
+impl StoredRows {
+    fn seeded(users: u64) -> Self {
+        let rows = (1..=users as i64)
+            .map(|i| {
+                let row =
+                    json!({"id": i, "name": format!("User {i}"), "registration": format!("R{i}")});
+                (i, row)
+            })
+            .collect();
+        StoredRows {
+            rows,
+            next: users as i64 + 1,
+        }
+    }
+
+    /// Stores what a parsed `create_objects` or `modify_objects` request writes.
+    fn write(&mut self, command: &str, request: Json) {
+        let Json::Object(mut request) = request else {
+            return;
+        };
+        match (command, request.remove("values")) {
+            ("create_objects", Some(Json::Array(rows))) => {
+                for row in rows {
+                    let id = row.get("id").and_then(Json::as_i64).unwrap_or(self.next);
+                    self.next = self.next.max(id + 1);
+                    self.rows.insert(id, row);
+                }
+            }
+            ("modify_objects", Some(Json::Object(values))) => {
+                let id = request.get("where").and_then(|w| w.pointer("/users/id"));
+                let (low, high) = match id {
+                    Some(Json::Number(n)) => (n.as_i64().unwrap_or(0), n.as_i64().unwrap_or(0) + 1),
+                    Some(range) => (
+                        range.get(">=").and_then(Json::as_i64).unwrap_or(i64::MIN),
+                        range.get("<").and_then(Json::as_i64).unwrap_or(i64::MAX),
+                    ),
+                    None => (i64::MIN, i64::MAX),
+                };
+                for (_, row) in self.rows.range_mut(low..high) {
+                    if let Json::Object(row) = row {
+                        for (name, value) in &values {
+                            row.insert(name.clone(), value.clone());
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The fixed body of a figure's script, when it has one.
 fn fixed_body(lua: &str) -> Option<Json> {
     let start = lua.find("wrk.body = '")? + "wrk.body = '".len();
@@ -240,25 +305,54 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let replies = Arc::new(replies);
+    let commands: Arc<HashMap<&str, &str>> =
+        Arc::new(figures.iter().map(|f| (f.name, f.command)).collect());
+    let stored = Arc::new(std::sync::Mutex::new(StoredRows::seeded(users)));
     let ceiling = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let ceiling_url = format!("http://{}", ceiling.local_addr()?);
-    let app = axum::Router::new().route(
-        "/{figure}",
-        axum::routing::any(move |Path(figure): Path<String>, body: Bytes| {
-            let replies = Arc::clone(&replies);
-            async move {
-                if !body.is_empty() {
-                    let parsed: Result<Json, _> = serde_json::from_slice(&body);
-                    std::hint::black_box(parsed.is_ok());
+    let bare_replies = Arc::clone(&replies);
+    let app = axum::Router::new()
+        .route(
+            "/{figure}",
+            axum::routing::any(move |Path(figure): Path<String>, body: Bytes| {
+                let replies = Arc::clone(&bare_replies);
+                async move {
+                    if !body.is_empty() {
+                        let parsed: Result<Json, _> = serde_json::from_slice(&body);
+                        std::hint::black_box(parsed.is_ok());
+                    }
+                    let reply = replies.get(&figure).cloned().unwrap_or_default();
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        reply,
+                    )
                 }
-                let reply = replies.get(&figure).cloned().unwrap_or_default();
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    reply,
-                )
-            }
-        }),
-    );
+            }),
+        )
+        .route(
+            "/stored/{figure}",
+            axum::routing::any(move |Path(figure): Path<String>, body: Bytes| {
+                let (replies, commands, stored) = (
+                    Arc::clone(&replies),
+                    Arc::clone(&commands),
+                    Arc::clone(&stored),
+                );
+                async move {
+                    if let Ok(request) = serde_json::from_slice::<Json>(&body) {
+                        let command = commands.get(figure.as_str()).copied().unwrap_or("");
+                        stored
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .write(command, request);
+                    }
+                    let reply = replies.get(&figure).cloned().unwrap_or_default();
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        reply,
+                    )
+                }
+            }),
+        );
     tokio::spawn(async move { axum::serve(ceiling, app).await });
     println!("SIM {} {}", sim.base_url(), login.token);
     println!("CEILING {ceiling_url}");
