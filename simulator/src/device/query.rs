@@ -1526,19 +1526,22 @@ mod tests {
         }
     }
 
+    /// Every row of `table` printed as a reply, checked against printing its JSON.
+    fn printed_whole(db: &Database, table: &str) -> String {
+        let req = json!({ "object": table });
+        let page = select(db, Members::of(&req, "b").unwrap()).unwrap();
+        let mut out = Vec::new();
+        page.print_reply(table, &mut out);
+        let rows = load(db, Members::of(&req, "b").unwrap()).unwrap();
+        let reply = json!({ table: rows.into_iter().map(Json::Object).collect::<Vec<_>>() });
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), reply.to_string());
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
     fn whole_rows_print_the_columns_an_open_table_has_now() {
         let mut db = db();
-        let printed = |db: &Database| {
-            let req = json!({"object": "c_users"});
-            let page = select(db, Members::of(&req, "b").unwrap()).unwrap();
-            let mut out = Vec::new();
-            page.print_reply("c_users", &mut out);
-            let rows = load(db, Members::of(&req, "b").unwrap()).unwrap();
-            let reply = json!({"c_users": rows.into_iter().map(Json::Object).collect::<Vec<_>>()});
-            assert_eq!(String::from_utf8(out.clone()).unwrap(), reply.to_string());
-            String::from_utf8(out).unwrap()
-        };
+        let printed = |db: &Database| printed_whole(db, "c_users");
         let row = |j: Json| vec![j.as_object().unwrap().clone()];
         db.insert("c_users", &row(json!({"user_id": 1}))).unwrap();
         let before = printed(&db);
@@ -1562,16 +1565,7 @@ mod tests {
     #[test]
     fn a_row_keeps_its_printing_until_it_changes() {
         let mut db = db();
-        let printed = |db: &Database| {
-            let req = json!({"object": "users"});
-            let page = select(db, Members::of(&req, "b").unwrap()).unwrap();
-            let mut out = Vec::new();
-            page.print_reply("users", &mut out);
-            let rows = load(db, Members::of(&req, "b").unwrap()).unwrap();
-            let reply = json!({"users": rows.into_iter().map(Json::Object).collect::<Vec<_>>()});
-            assert_eq!(String::from_utf8(out.clone()).unwrap(), reply.to_string());
-            String::from_utf8(out).unwrap()
-        };
+        let printed = |db: &Database| printed_whole(db, "users");
         let kept = |db: &Database| -> Vec<i64> {
             let users = db.table("users").unwrap();
             users
