@@ -248,14 +248,14 @@ fn print_value(cell: &Value, out: &mut Vec<u8>) {
     match cell {
         Value::Null => out.extend_from_slice(NULL_TEXT),
         Value::Int(n) => {
-            let n = &n.get();
+            let n = n.get();
             let mut digits = itoa::Buffer::new();
-            let text = if let Ok(v) = i64::try_from(*n) {
+            let text = if let Ok(v) = i64::try_from(n) {
                 digits.format(v)
-            } else if let Ok(v) = u64::try_from(*n) {
+            } else if let Ok(v) = u64::try_from(n) {
                 digits.format(v)
             } else {
-                digits.format(if *n < 0 { i64::MIN } else { i64::MAX })
+                digits.format(if n < 0 { i64::MIN } else { i64::MAX })
             };
             out.extend_from_slice(text.as_bytes());
         }

@@ -14,7 +14,7 @@ use super::table::Value;
 
 /// One stored row: its cells in column order (a row stored before a column was added to
 /// an open table has fewer cells than the table has columns).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StoredRow {
     cells: Vec<Value>,
     /// The row printed as a JSON object with every column of its table, once printed.
@@ -36,11 +36,6 @@ impl StoredRow {
             cells,
             printed: OnceLock::new(),
         }
-    }
-
-    /// The cells.
-    pub fn cells(&self) -> &[Value] {
-        &self.cells
     }
 
     /// The cells to change: the printed text goes, since it may no longer match.
@@ -84,9 +79,3 @@ impl PartialEq for StoredRow {
 }
 
 impl Eq for StoredRow {}
-
-impl From<Vec<Value>> for StoredRow {
-    fn from(cells: Vec<Value>) -> Self {
-        StoredRow::new(cells)
-    }
-}
