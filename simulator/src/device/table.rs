@@ -20,7 +20,7 @@ use foldhash::HashMap;
 
 use serde_json::{Map, Value as Json};
 
-use super::positions::Positions;
+use super::row_map::RowMap;
 use super::schema::{ColumnType, TableDef, table_def};
 use super::stored_row::StoredRow;
 use super::table_set::TableSet;
@@ -172,9 +172,7 @@ pub enum TableError {
 pub struct Table {
     def: &'static TableDef,
     columns: Vec<Column>,
-    rows: BTreeMap<i64, StoredRow>,
-    /// The rowids of `rows` by position, for a page at an offset.
-    positions: Positions,
+    rows: RowMap,
     /// One per unique set of the definition (in its order), then one per foreign-key
     /// column; always equal to what rebuilding them from `rows` would give.
     indexes: Vec<Index>,
@@ -298,8 +296,7 @@ impl Table {
                     ty: c.ty,
                 })
                 .collect(),
-            rows: BTreeMap::new(),
-            positions: Positions::default(),
+            rows: RowMap::default(),
             indexes: Vec::new(),
             undo: None,
             spare_undo: Vec::new(),
@@ -335,9 +332,9 @@ impl Table {
                 entries: HashMap::default(),
             })
             .collect();
-        for (rowid, row) in &self.rows {
+        for (rowid, row) in self.rows.iter() {
             for index in &mut indexes {
-                index.add(*rowid, row);
+                index.add(rowid, row);
             }
         }
         self.indexes = indexes;
@@ -353,9 +350,6 @@ impl Table {
             .rows
             .insert(rowid, StoredRow::new(row))
             .map(StoredRow::into_cells);
-        if old.is_none() {
-            self.positions.insert(rowid);
-        }
         self.forget(rowid, old.as_deref());
         if let Some(undo) = &mut self.undo {
             undo.rows.push(Undone::Row(rowid, old));
@@ -368,10 +362,9 @@ impl Table {
     /// Removes the row at `rowid`, saying whether there was one; keeps the indexes and the
     /// undo log (which takes the removed row).
     fn take(&mut self, rowid: i64) -> bool {
-        let Some(old) = self.rows.remove(&rowid).map(StoredRow::into_cells) else {
+        let Some(old) = self.rows.remove(rowid).map(StoredRow::into_cells) else {
             return false;
         };
-        self.positions.remove(rowid);
         self.forget(rowid, Some(&old));
         if let Some(undo) = &mut self.undo {
             undo.rows.push(Undone::Row(rowid, Some(old)));
@@ -388,7 +381,7 @@ impl Table {
         let Some(old) = old else {
             return;
         };
-        let now = self.rows.get(&rowid);
+        let now = self.rows.get(rowid);
         for index in &mut self.indexes {
             let same = now.is_some_and(|n| index.same_key(n, old));
             if !same {
@@ -407,7 +400,7 @@ impl Table {
     /// columns no index covers (see [`Table::is_indexed`]), which no constraint can refuse.
     /// Keeps the undo log (which takes the cells' old values).
     fn set_cells(&mut self, rowid: i64, cells: &[(usize, Value)]) -> bool {
-        let Some(row) = self.rows.get_mut(&rowid).map(StoredRow::cells_mut) else {
+        let Some(row) = self.rows.get_mut(rowid).map(StoredRow::cells_mut) else {
             return false;
         };
         let mut old = Vec::with_capacity(cells.len());
@@ -453,7 +446,7 @@ impl Table {
                     self.take(rowid);
                 }
                 Undone::Cells(rowid, cells) => {
-                    if let Some(mut row) = self.rows.get(&rowid).map(|r| r.to_vec()) {
+                    if let Some(mut row) = self.rows.get(rowid).map(|r| r.to_vec()) {
                         for (i, value) in cells {
                             row[i] = value;
                         }
@@ -489,7 +482,7 @@ impl Table {
                 .rows
                 .iter()
                 .filter(|(_, r)| r.get(column) == Some(&key[0]))
-                .map(|(id, _)| *id)
+                .map(|(id, _)| id)
                 .collect(),
         }
     }
@@ -529,32 +522,24 @@ impl Table {
 
     /// Rows in rowid order.
     pub fn rows(&self) -> impl Iterator<Item = (i64, &StoredRow)> {
-        self.rows.iter().map(|(id, r)| (*id, r))
+        self.rows.iter()
     }
 
     /// Rows whose rowid is between `low` and `high` (both included), in rowid order.
     pub fn rows_between(&self, low: i64, high: i64) -> impl Iterator<Item = (i64, &StoredRow)> {
-        // An empty range (low above high) would make the map panic.
-        (low <= high)
-            .then(|| self.rows.range(low..=high))
-            .into_iter()
-            .flatten()
-            .map(|(id, r)| (*id, r))
+        self.rows
+            .starting_at_rowid(low)
+            .take_while(move |(rowid, _)| *rowid <= high)
     }
 
     /// Rows in rowid order from the one at position `offset` (0 = the first row).
     pub fn rows_from_position(&self, offset: usize) -> impl Iterator<Item = (i64, &StoredRow)> {
-        self.positions
-            .nth(offset)
-            .map(|first| self.rows.range(first..))
-            .into_iter()
-            .flatten()
-            .map(|(id, r)| (*id, r))
+        self.rows.starting_at_position(offset)
     }
 
     /// One row by rowid.
     pub fn row(&self, rowid: i64) -> Option<&StoredRow> {
-        self.rows.get(&rowid)
+        self.rows.get(rowid)
     }
 
     /// Number of rows.
@@ -593,8 +578,7 @@ impl Table {
 
     fn next_rowid(&self) -> i64 {
         self.rows
-            .keys()
-            .next_back()
+            .last_rowid()
             .map_or(1, |last| last.saturating_add(1))
     }
 
@@ -772,7 +756,7 @@ impl Database {
                 columns: columns_added.then(|| t.columns.clone()),
                 rows: ids
                     .into_iter()
-                    .map(|id| (id, t.rows.get(&id).map(|r| r.to_vec())))
+                    .map(|id| (id, t.rows.get(id).map(|r| r.to_vec())))
                     .collect(),
             });
         }
@@ -788,14 +772,11 @@ impl Database {
     ) -> Result<(), TableError> {
         let table = self.table_mut(name)?;
         table.columns = columns;
-        table.rows = rows
-            .into_iter()
-            .map(|(id, row)| (id, StoredRow::new(row)))
-            .collect();
-        table.positions = Positions::from_sorted(table.rows.keys().copied());
+        table.rows =
+            RowMap::from_sorted(rows.into_iter().map(|(id, row)| (id, StoredRow::new(row))));
         table.build_indexes();
         if let Some(changed) = &mut table.changed {
-            changed.extend(table.rows.keys().copied());
+            changed.extend(table.rows.keys());
             table.logged_columns = 0;
         }
         Ok(())
@@ -833,7 +814,7 @@ impl Database {
         };
         self.tables
             .get(table)
-            .is_some_and(|t| t.rows.contains_key(&id))
+            .is_some_and(|t| t.rows.contains_key(id))
     }
 
     fn check_foreign_keys(&self, table: &Table, row: &[Value]) -> Result<(), TableError> {
@@ -900,7 +881,7 @@ impl Database {
             let members = members.borrow();
             let (rowid, row) = self.build_row(table, members, next)?;
             let t = self.table(table)?;
-            if may_be_taken(rowid, next) && t.rows.contains_key(&rowid) {
+            if may_be_taken(rowid, next) && t.rows.contains_key(rowid) {
                 let key = if t.def.has_id { "id" } else { "rowid" };
                 return Err(TableError::Unique(format!("{table}.{key}")));
             }
@@ -947,7 +928,7 @@ impl Database {
                     next
                 }
             };
-            if may_be_taken(rowid, next) && t.rows.contains_key(&rowid) {
+            if may_be_taken(rowid, next) && t.rows.contains_key(rowid) {
                 return Err(TableError::Unique(format!("{table}.id")));
             }
             next = rowid.saturating_add(1).max(next);
@@ -995,7 +976,7 @@ impl Database {
         let t = self.table(table)?;
         let mut updated: Vec<(i64, i64, Vec<Value>)> = Vec::with_capacity(rowids.len());
         for &rowid in rowids {
-            let Some(old) = t.rows.get(&rowid) else {
+            let Some(old) = t.rows.get(rowid) else {
                 continue;
             };
             let mut row = old.to_vec();
@@ -1023,7 +1004,7 @@ impl Database {
         }
         for (_, new_rowid, row) in updated {
             let t = self.table(table)?;
-            if t.rows.contains_key(&new_rowid) {
+            if t.rows.contains_key(new_rowid) {
                 return Err(TableError::Unique(format!("{table}.id")));
             }
             t.check_unique(new_rowid, &row)?;
@@ -1054,7 +1035,7 @@ impl Database {
                     continue;
                 };
                 for rowid in t.rowids_with(i, i128::from(old)) {
-                    if let Some(mut row) = t.rows.get(&rowid).map(|r| r.to_vec()) {
+                    if let Some(mut row) = t.rows.get(rowid).map(|r| r.to_vec()) {
                         row[i] = Value::int(i128::from(new));
                         t.put(rowid, row);
                     }
@@ -1178,7 +1159,7 @@ impl Database {
                 .get("id")
                 .and_then(json_integer)
                 .and_then(|v| i64::try_from(v).ok());
-            return Ok(id.filter(|id| t.rows.contains_key(id)));
+            return Ok(id.filter(|id| t.rows.contains_key(*id)));
         }
         let Some(key) = t.def.unique.first() else {
             return Ok(None);
@@ -1517,7 +1498,7 @@ mod tests {
         db.tables
             .values()
             .map(|t| {
-                let rows = t.rows.iter().map(|(id, r)| (*id, r.to_vec())).collect();
+                let rows = t.rows.iter().map(|(id, r)| (id, r.to_vec())).collect();
                 (t.columns.len(), rows)
             })
             .collect()

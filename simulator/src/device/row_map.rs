@@ -1,0 +1,362 @@
+//! A table's rows by rowid, in rowid order, with lookup by position: the one structure a
+//! table keeps its rows in.
+//!
+//! The rows are kept sorted in chunks of at most [`CHUNK`] each, with the last rowid of
+//! every chunk in a separate array, so a lookup is a binary search over those rowids and
+//! one within a chunk. Appending at the end, the common case (new rows take the next
+//! rowid, the change log only ever grows there), pushes onto the last chunk and starts a
+//! new one when it is full, without any search: a B-tree walks down its whole height for
+//! it, which at a million rows cost more than building the row. Inserting or removing a
+//! row elsewhere moves at most a chunk's worth of entries; finding the row at position
+//! `n` (a page at an offset) sums chunk lengths (a few hundred for 100,000 rows) instead
+//! of walking the `n` rows before it.
+
+use super::stored_row::StoredRow;
+
+/// The largest a chunk grows before it is split in two.
+const CHUNK: usize = 256;
+
+/// Rows keyed by rowid, in rowid order.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RowMap {
+    /// Sorted, non-empty chunks, each holding rowids above the previous chunk's.
+    chunks: Vec<Vec<(i64, StoredRow)>>,
+    /// The last rowid of each chunk, in the chunks' order.
+    lasts: Vec<i64>,
+    len: usize,
+}
+
+impl RowMap {
+    /// The rows of an iterator already sorted by rowid, without repeats.
+    pub(super) fn from_sorted(rows: impl IntoIterator<Item = (i64, StoredRow)>) -> Self {
+        let mut map = RowMap::default();
+        for (rowid, row) in rows {
+            debug_assert!(map.last_rowid().is_none_or(|last| last < rowid));
+            map.push_last(rowid, row);
+        }
+        map
+    }
+
+    /// How many rows there are.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The largest rowid.
+    pub(super) fn last_rowid(&self) -> Option<i64> {
+        self.lasts.last().copied()
+    }
+
+    /// The chunk `rowid` belongs in: the first whose last rowid is at least `rowid`
+    /// (the number of chunks when `rowid` is above them all).
+    fn chunk_for(&self, rowid: i64) -> usize {
+        self.lasts.partition_point(|&last| last < rowid)
+    }
+
+    /// Where the row `rowid` is: its chunk and its place there.
+    fn find(&self, rowid: i64) -> Option<(usize, usize)> {
+        let c = self.chunk_for(rowid);
+        let at = self
+            .chunks
+            .get(c)?
+            .binary_search_by_key(&rowid, |(id, _)| *id)
+            .ok()?;
+        Some((c, at))
+    }
+
+    /// The row at `rowid`.
+    pub(super) fn get(&self, rowid: i64) -> Option<&StoredRow> {
+        self.find(rowid).map(|(c, at)| &self.chunks[c][at].1)
+    }
+
+    /// The row at `rowid`, to change.
+    pub(super) fn get_mut(&mut self, rowid: i64) -> Option<&mut StoredRow> {
+        self.find(rowid).map(|(c, at)| &mut self.chunks[c][at].1)
+    }
+
+    /// Whether there is a row at `rowid`.
+    pub(super) fn contains_key(&self, rowid: i64) -> bool {
+        self.find(rowid).is_some()
+    }
+
+    /// Appends a row above every other (the caller checked it is).
+    fn push_last(&mut self, rowid: i64, row: StoredRow) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => {
+                chunk.push((rowid, row));
+                *self.lasts.last_mut().expect("a last rowid per chunk") = rowid;
+            }
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push((rowid, row));
+                self.chunks.push(chunk);
+                self.lasts.push(rowid);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// Stores `row` at `rowid`, returning the row it replaces.
+    pub(super) fn insert(&mut self, rowid: i64, row: StoredRow) -> Option<StoredRow> {
+        if self.last_rowid().is_none_or(|last| last < rowid) {
+            self.push_last(rowid, row);
+            return None;
+        }
+        // At or below the last rowid, so some chunk ends at or above it.
+        let c = self.chunk_for(rowid);
+        let chunk = &mut self.chunks[c];
+        match chunk.binary_search_by_key(&rowid, |(id, _)| *id) {
+            Ok(at) => Some(std::mem::replace(&mut chunk[at].1, row)),
+            Err(at) => {
+                chunk.insert(at, (rowid, row));
+                self.len += 1;
+                if chunk.len() > CHUNK {
+                    let upper = chunk.split_off(chunk.len() / 2);
+                    let lower_last = chunk.last().map_or(rowid, |(id, _)| *id);
+                    self.chunks.insert(c + 1, upper);
+                    self.lasts.insert(c, lower_last);
+                }
+                None
+            }
+        }
+    }
+
+    /// Removes the row at `rowid`, returning it.
+    pub(super) fn remove(&mut self, rowid: i64) -> Option<StoredRow> {
+        let (c, at) = self.find(rowid)?;
+        let chunk = &mut self.chunks[c];
+        let (_, row) = chunk.remove(at);
+        self.len -= 1;
+        match chunk.last() {
+            None => {
+                self.chunks.remove(c);
+                self.lasts.remove(c);
+            }
+            Some((last, _)) => {
+                self.lasts[c] = *last;
+                let left = chunk.len();
+                if self
+                    .chunks
+                    .get(c + 1)
+                    .is_some_and(|next| left + next.len() <= CHUNK / 2)
+                {
+                    // Keep chunks from thinning out as rows go, so a lookup stays short.
+                    let next = self.chunks.remove(c + 1);
+                    self.chunks[c].extend(next);
+                    self.lasts.remove(c);
+                }
+            }
+        }
+        Some(row)
+    }
+
+    /// Every row in rowid order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (i64, &StoredRow)> {
+        self.chunks.iter().flatten().map(|(id, row)| (*id, row))
+    }
+
+    /// Every rowid in order.
+    pub(super) fn keys(&self) -> impl Iterator<Item = i64> {
+        self.chunks.iter().flatten().map(|(id, _)| *id)
+    }
+
+    /// Every row, to change, in rowid order.
+    pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut StoredRow> {
+        self.chunks.iter_mut().flatten().map(|(_, row)| row)
+    }
+
+    /// The rows from chunk `c`, place `at` on, in rowid order.
+    fn rows_from(&self, c: usize, at: usize) -> impl Iterator<Item = (i64, &StoredRow)> {
+        let first = self.chunks.get(c).map_or(&[][..], |chunk| &chunk[at..]);
+        let rest = self.chunks.get(c + 1..).unwrap_or_default();
+        first
+            .iter()
+            .chain(rest.iter().flatten())
+            .map(|(id, row)| (*id, row))
+    }
+
+    /// The rows whose rowid is at least `low`, in rowid order.
+    pub(super) fn starting_at_rowid(&self, low: i64) -> impl Iterator<Item = (i64, &StoredRow)> {
+        let c = self.chunk_for(low);
+        let at = self
+            .chunks
+            .get(c)
+            .map_or(0, |chunk| chunk.partition_point(|(id, _)| *id < low));
+        self.rows_from(c, at)
+    }
+
+    /// The rows from the one at position `n` (0 = the smallest rowid), in rowid order.
+    pub(super) fn starting_at_position(
+        &self,
+        mut n: usize,
+    ) -> impl Iterator<Item = (i64, &StoredRow)> {
+        let mut c = 0;
+        if n >= self.len {
+            c = self.chunks.len();
+            n = 0;
+        } else {
+            while n >= self.chunks[c].len() {
+                n -= self.chunks[c].len();
+                c += 1;
+            }
+        }
+        self.rows_from(c, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::device::table::Value;
+
+    /// A small deterministic generator (xorshift), so the test needs no dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    fn row(tag: u64) -> StoredRow {
+        StoredRow::new(vec![Value::int(i128::from(tag))])
+    }
+
+    fn tag(row: &StoredRow) -> Vec<Value> {
+        row.to_vec()
+    }
+
+    /// The map against a B-tree holding the same rows: every lookup, walk and position.
+    fn check(map: &RowMap, model: &BTreeMap<i64, u64>) {
+        assert_eq!(map.len(), model.len());
+        assert_eq!(map.is_empty(), model.is_empty());
+        assert_eq!(map.last_rowid(), model.keys().next_back().copied());
+        let expected: Vec<(i64, Vec<Value>)> =
+            model.iter().map(|(id, t)| (*id, tag(&row(*t)))).collect();
+        let walked: Vec<(i64, Vec<Value>)> = map.iter().map(|(id, r)| (id, tag(r))).collect();
+        assert_eq!(walked, expected);
+        assert!(map.keys().eq(model.keys().copied()));
+        for (n, (rowid, _)) in expected.iter().enumerate().step_by(37) {
+            assert_eq!(
+                map.starting_at_position(n).next().map(|(id, _)| id),
+                Some(*rowid)
+            );
+            assert!(
+                map.starting_at_rowid(*rowid)
+                    .map(|(id, _)| id)
+                    .eq(model.range(*rowid..).map(|(id, _)| *id))
+            );
+            // Just above a present rowid: starts at the next one.
+            assert_eq!(
+                map.starting_at_rowid(rowid + 1).next().map(|(id, _)| id),
+                model.range(rowid + 1..).next().map(|(id, _)| *id)
+            );
+            assert_eq!(
+                map.get(*rowid).map(tag),
+                model.get(rowid).map(|t| tag(&row(*t)))
+            );
+        }
+        assert_eq!(
+            map.starting_at_position(model.len())
+                .next()
+                .map(|(id, _)| id),
+            None
+        );
+        assert!(
+            map.starting_at_position(0)
+                .map(|(id, _)| id)
+                .eq(model.keys().copied())
+        );
+        assert!(map.chunks.iter().all(|c| !c.is_empty() && c.len() <= CHUNK));
+        assert_eq!(map.lasts.len(), map.chunks.len());
+        for (chunk, last) in map.chunks.iter().zip(&map.lasts) {
+            assert_eq!(chunk.last().map(|(id, _)| *id), Some(*last));
+        }
+    }
+
+    #[test]
+    fn rows_follow_inserts_replacements_and_removals_like_a_btree() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut map = RowMap::default();
+        let mut model = BTreeMap::new();
+        for round in 0..30_000u64 {
+            // Mostly appends, some inserts anywhere, removals of a third of the attempts.
+            let rowid = match rng.next() % 3 {
+                0 => model.keys().next_back().map_or(1, |last| last + 1),
+                _ => (rng.next() % 5_000) as i64 - 100,
+            };
+            if rng.next() % 3 == 0 {
+                assert_eq!(
+                    map.remove(rowid).map(|r| tag(&r)),
+                    model.remove(&rowid).map(|t| tag(&row(t)))
+                );
+                assert!(!map.contains_key(rowid));
+            } else {
+                assert_eq!(
+                    map.insert(rowid, row(round)).map(|r| tag(&r)),
+                    model.insert(rowid, round).map(|t| tag(&row(t)))
+                );
+                assert!(map.contains_key(rowid));
+            }
+            if rng.next() % 7 == 0
+                && let Some(r) = map.get_mut(rowid)
+            {
+                *r = row(round + 1_000_000);
+                model.insert(rowid, round + 1_000_000);
+            }
+            if round % 1_000 == 0 {
+                check(&map, &model);
+            }
+        }
+        check(&map, &model);
+        // Emptied, the map is as new.
+        for rowid in model.keys().copied().collect::<Vec<_>>() {
+            assert!(map.remove(rowid).is_some());
+        }
+        model.clear();
+        check(&map, &model);
+        assert!(map.chunks.is_empty());
+    }
+
+    #[test]
+    fn appended_rows_fill_their_chunks_and_sorted_rows_load_alike() {
+        let mut map = RowMap::default();
+        for rowid in 1..=(3 * CHUNK as i64 + 5) {
+            assert!(map.insert(rowid, row(rowid as u64)).is_none());
+        }
+        assert_eq!(map.chunks.len(), 4);
+        assert!(map.chunks[..3].iter().all(|c| c.len() == CHUNK));
+        let loaded = RowMap::from_sorted(map.iter().map(|(id, r)| (id, r.clone())));
+        assert!(
+            loaded
+                .iter()
+                .map(|(id, r)| (id, tag(r)))
+                .eq(map.iter().map(|(id, r)| (id, tag(r))))
+        );
+        assert_eq!(loaded.lasts, map.lasts);
+        // Extremes of the rowid range.
+        let mut edges = RowMap::default();
+        for rowid in [0, i64::MAX, i64::MIN, -1, 1] {
+            edges.insert(rowid, row(7));
+        }
+        assert!(edges.keys().eq([i64::MIN, -1, 0, 1, i64::MAX]));
+        assert_eq!(edges.starting_at_rowid(i64::MAX).count(), 1);
+        assert_eq!(
+            edges
+                .starting_at_rowid(2)
+                .map(|(id, _)| id)
+                .collect::<Vec<_>>(),
+            [i64::MAX]
+        );
+    }
+}
