@@ -687,7 +687,9 @@ impl<'db> Context<'db> {
 
     /// The bounds a filter puts on `id` at its top level with `<`, `<=`, `>` and `>=` of
     /// integers (inclusive; `None` when it puts none): rows outside them cannot match.
-    fn id_bounds(&self, filter: Option<&Expr>) -> Option<(i128, i128)> {
+    /// Also whether the filter is nothing but those bounds, so that every row within
+    /// them matches (a table keyed by `id` has each row's `id` equal to its rowid).
+    fn id_bounds(&self, filter: Option<&Expr>) -> Option<(i128, i128, bool)> {
         if !self.main.has_id() {
             return None;
         }
@@ -697,7 +699,7 @@ impl<'db> Context<'db> {
             other => std::slice::from_ref(other),
         };
         let (mut low, mut high) = (i128::MIN, i128::MAX);
-        let mut bounded = false;
+        let mut bounds = 0;
         for test in tests {
             let Expr::Test { col, op, values } = test else {
                 continue;
@@ -715,14 +717,15 @@ impl<'db> Context<'db> {
                 Op::Le => high = high.min(n.get()),
                 _ => continue,
             }
-            bounded = true;
+            bounds += 1;
         }
-        bounded.then_some((low, high))
+        (bounds > 0).then_some((low, high, bounds == tests.len()))
     }
 
     /// The main table's rows a filter may match, in rowid order: those it pins by `id` or
     /// an indexed column, those within the bounds it puts on `id`, or else every row; and
-    /// whether each of them matches already (the filter is the one test that pinned them).
+    /// whether each of them matches already (the filter is the one test that pinned them,
+    /// or nothing but the bounds).
     fn candidates(&self, filter: Option<&Expr>) -> (Candidates<'db>, bool) {
         let main = self.main;
         if let Some(ids) = self.pinned_ids(filter) {
@@ -736,24 +739,27 @@ impl<'db> Context<'db> {
                 .filter_map(move |id| main.row(id).map(|r| (id, r)));
             return (Box::new(rows), settled);
         }
-        (self.scanned(filter), false)
+        self.scanned(filter)
     }
 
     /// The rows a filter that pins no ids may match: those within its bounds on `id`, or
-    /// every row.
-    fn scanned(&self, filter: Option<&Expr>) -> Candidates<'db> {
+    /// every row; and whether the bounds are the whole filter.
+    fn scanned(&self, filter: Option<&Expr>) -> (Candidates<'db>, bool) {
         let main = self.main;
-        if let Some((low, high)) = self.id_bounds(filter) {
+        if let Some((low, high, settled)) = self.id_bounds(filter) {
             let clamp = |n: i128| {
                 i64::try_from(n.clamp(i128::from(i64::MIN), i128::from(i64::MAX)))
                     .unwrap_or_default()
             };
             if low > high || low > i128::from(i64::MAX) || high < i128::from(i64::MIN) {
-                return Box::new(std::iter::empty());
+                return (Box::new(std::iter::empty()), true);
             }
-            return Box::new(main.rows_between(clamp(low), clamp(high)));
+            return (
+                Box::new(main.rows_between(clamp(low), clamp(high))),
+                settled,
+            );
         }
-        Box::new(main.rows())
+        (Box::new(main.rows()), false)
     }
 
     /// Calls `found` with every combination the filter matches (the main table's rowid
@@ -1450,8 +1456,18 @@ mod tests {
         assert_eq!(users(json!({"id": {">": 3, "<": 2}})), Vec::<i64>::new());
         assert_eq!(users(json!({"id": {">": u64::MAX}})), Vec::<i64>::new());
         assert_eq!(users(json!({"id": {"<": -5}})), Vec::<i64>::new());
+        // Bounds beside another test: the range narrows the rows, the test still decides.
+        assert_eq!(
+            users(json!({"id": {">=": 1, "<": 4}, "name": "Bruno"})),
+            vec![2]
+        );
+        assert_eq!(
+            users(json!({"id": {">=": 3}, "name": "Bruno"})),
+            Vec::<i64>::new()
+        );
         // Text compares loosely, as numbers: no bounds, the scan decides.
         assert_eq!(users(json!({"id": {">=": "3"}})), vec![3, 4]);
+        assert_eq!(users(json!({"id": {">=": 2, "<": "4"}})), vec![2, 3]);
         // A bound inside an OR bounds nothing.
         let req = json!({"object": "users", "where": [
             {"field": "id", "operator": "<", "value": 2, "connector": "OR"},
