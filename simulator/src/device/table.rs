@@ -281,6 +281,9 @@ enum Undone {
     /// Cells of the row at a rowid, none of them indexed, were set in place: what they
     /// held before (column, value).
     Cells(i64, Vec<(usize, Value)>),
+    /// [`Undone::Cells`] of one cell (the common write of one member), kept without
+    /// allocating.
+    Cell(i64, usize, Value),
 }
 
 impl Table {
@@ -403,12 +406,17 @@ impl Table {
         let Some(row) = self.rows.get_mut(rowid).map(StoredRow::cells_mut) else {
             return false;
         };
-        let mut old = Vec::with_capacity(cells.len());
-        for (i, value) in cells {
-            old.push((*i, std::mem::replace(&mut row[*i], value.clone())));
-        }
+        let undone = if let [(i, value)] = cells {
+            Undone::Cell(rowid, *i, std::mem::replace(&mut row[*i], value.clone()))
+        } else {
+            let mut old = Vec::with_capacity(cells.len());
+            for (i, value) in cells {
+                old.push((*i, std::mem::replace(&mut row[*i], value.clone())));
+            }
+            Undone::Cells(rowid, old)
+        };
         if let Some(undo) = &mut self.undo {
-            undo.rows.push(Undone::Cells(rowid, old));
+            undo.rows.push(undone);
         }
         if let Some(changed) = &mut self.changed {
             changed.insert(rowid);
@@ -432,6 +440,16 @@ impl Table {
         }
     }
 
+    /// Puts back cells [`Table::set_cells`] set in the row at `rowid`.
+    fn put_back_cells(&mut self, rowid: i64, cells: impl IntoIterator<Item = (usize, Value)>) {
+        if let Some(mut row) = self.rows.get(rowid).map(|r| r.to_vec()) {
+            for (i, value) in cells {
+                row[i] = value;
+            }
+            self.put(rowid, row);
+        }
+    }
+
     /// Puts back what the write in progress changed.
     fn rollback(&mut self) {
         let Some(undo) = self.undo.take() else {
@@ -445,14 +463,8 @@ impl Table {
                 Undone::Row(rowid, None) => {
                     self.take(rowid);
                 }
-                Undone::Cells(rowid, cells) => {
-                    if let Some(mut row) = self.rows.get(rowid).map(|r| r.to_vec()) {
-                        for (i, value) in cells {
-                            row[i] = value;
-                        }
-                        self.put(rowid, row);
-                    }
-                }
+                Undone::Cells(rowid, cells) => self.put_back_cells(rowid, cells),
+                Undone::Cell(rowid, i, value) => self.put_back_cells(rowid, [(i, value)]),
             }
         }
         if self.columns.len() != undo.columns {
@@ -1195,6 +1207,35 @@ mod tests {
             .iter()
             .map(|r| r.as_object().unwrap().clone())
             .collect()
+    }
+
+    #[test]
+    fn cells_set_in_place_are_put_back_by_a_rollback() {
+        let mut db = db();
+        db.insert(
+            "users",
+            &rows(json!([{"id": 1, "name": "A", "registration": "r1"}, {"id": 2, "name": "B"}])),
+        )
+        .unwrap();
+        let before = contents(&db);
+        let t = db.table_mut("users").unwrap();
+        let name = t.column_index("name").unwrap();
+        let registration = t.column_index("registration").unwrap();
+        t.begin();
+        // One cell (kept without a list) and two cells, the first row written twice.
+        assert!(t.set_cells(1, &[(name, Value::Text("X".into()))]));
+        assert!(t.set_cells(
+            2,
+            &[
+                (name, Value::Text("Y".into())),
+                (registration, Value::Text("r2".into()))
+            ]
+        ));
+        assert!(t.set_cells(1, &[(registration, Value::Null)]));
+        assert!(!t.set_cells(3, &[(name, Value::Text("Z".into()))]));
+        assert_ne!(contents(&db), before);
+        db.table_mut("users").unwrap().rollback();
+        assert_eq!(contents(&db), before);
     }
 
     #[test]
