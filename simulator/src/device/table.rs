@@ -424,6 +424,14 @@ impl Table {
         true
     }
 
+    /// Makes room in the undo log for `n` more entries, so that a write of many rows
+    /// grows it once rather than doubling it all the way up.
+    fn reserve_undo(&mut self, n: usize) {
+        if let Some(undo) = &mut self.undo {
+            undo.rows.reserve(n);
+        }
+    }
+
     fn begin(&mut self) {
         self.undo = Some(Undo {
             columns: self.columns.len(),
@@ -889,6 +897,7 @@ impl Database {
         // The next rowid (one above the largest), kept as rows go in: a rowid from it up
         // is free without a lookup.
         let mut next = self.table(table)?.next_rowid();
+        self.table_mut(table)?.reserve_undo(rows.len());
         for members in rows {
             let members = members.borrow();
             let (rowid, row) = self.build_row(table, members, next)?;
@@ -927,6 +936,8 @@ impl Database {
         debug_assert!(t.def.unique.is_empty() && t.def.foreign_keys.is_empty());
         let width = t.columns.len();
         let mut next = t.next_rowid();
+        let rows = rows.into_iter();
+        t.reserve_undo(rows.size_hint().0);
         for mut row in rows {
             row.resize(width, Value::Null);
             let rowid = match row.first() {
@@ -978,6 +989,7 @@ impl Database {
             .all(|(i, _)| !(t.is_indexed(*i) || (t.def.has_id && *i == 0)))
         {
             let mut count = 0;
+            t.reserve_undo(rowids.len());
             for &rowid in rowids {
                 if t.set_cells(rowid, &cells) {
                     count += 1;
