@@ -81,7 +81,13 @@ impl Body {
     }
 
     fn keep_with(json: &Json, text: &[u8], kept: impl FnOnce() -> Bytes) -> Kept {
-        if text.len() <= MAX_KEPT_TEXT && !(may_hold_secret(text) && holds_secret(json)) {
+        // Below a kilobyte the walk costs less than the searches of the text.
+        let secret = if text.len() < 1024 {
+            holds_secret(json)
+        } else {
+            may_hold_secret(text) && holds_secret(json)
+        };
+        if text.len() <= MAX_KEPT_TEXT && !secret {
             Kept::Text(kept())
         } else {
             Kept::Ready(Body::of_json(json))
@@ -272,6 +278,16 @@ fn holds_secret_in(json: &Json, scope: Scope) -> bool {
     }
 }
 
+/// [`redact_query`] as the journal keeps it: the query of nearly every request, the
+/// session alone, and an empty one are not copied.
+pub(crate) fn redacted_query(query: &str) -> Cow<'static, str> {
+    match query.split_once('=') {
+        Some(("session", token)) if !token.contains('&') => Cow::Borrowed("session=***"),
+        _ if query.is_empty() => Cow::Borrowed(""),
+        _ => Cow::Owned(redact_query(query)),
+    }
+}
+
 /// Masks secrets in a query string: the session token, and any password or PIN a client
 /// put there. Names are compared decoded (`sess%69on` is `session` to the device too).
 pub fn redact_query(query: &str) -> String {
@@ -406,7 +422,8 @@ pub(crate) struct KeptEntry {
     /// The method and the command: names the device knows are not copied.
     pub(crate) method: Cow<'static, str>,
     pub(crate) command: Cow<'static, str>,
-    pub(crate) query: String,
+    /// Redacted ([`redacted_query`]).
+    pub(crate) query: Cow<'static, str>,
     pub(crate) request: Kept,
     pub(crate) status: u16,
     pub(crate) response: Kept,
@@ -419,7 +436,7 @@ impl KeptEntry {
             time: self.time,
             method: self.method.to_string(),
             command: self.command.to_string(),
-            query: self.query.clone(),
+            query: self.query.to_string(),
             request: self.request.body(),
             status: self.status,
             response: self.response.body(),
@@ -445,6 +462,17 @@ pub struct Journal {
     callback_count: Arc<tokio::sync::watch::Sender<u64>>,
     /// Counts recorded requests, so that a waiter can follow a client's traffic as it happens.
     entry_count: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+/// Counts one more on `count`, waking its receivers only when there are any: waking
+/// takes a lock per slot of the channel's notifier, on every request, also for nobody.
+/// A receiver subscribing later reads the count as it is.
+fn count_one(count: &tokio::sync::watch::Sender<u64>) {
+    let listened = count.receiver_count() > 0;
+    count.send_if_modified(|n| {
+        *n += 1;
+        listened
+    });
 }
 
 impl Default for Journal {
@@ -475,7 +503,7 @@ impl Journal {
             time: entry.time,
             method: entry.method.into(),
             command: entry.command.into(),
-            query: entry.query,
+            query: entry.query.into(),
             request: entry.request.into(),
             status: entry.status,
             response: entry.response.into(),
@@ -492,7 +520,7 @@ impl Journal {
         }
         ring.entries.push_back((seq, entry));
         drop(ring);
-        self.entry_count.send_modify(|n| *n += 1);
+        count_one(&self.entry_count);
     }
 
     /// A receiver that sees the count move whenever a request is recorded (also once the
@@ -511,7 +539,7 @@ impl Journal {
         }
         ring.callbacks.push_back(attempt);
         drop(ring);
-        self.callback_count.send_modify(|n| *n += 1);
+        count_one(&self.callback_count);
     }
 
     /// A receiver that sees the count move whenever a callback attempt is recorded.
@@ -630,6 +658,19 @@ mod tests {
             redact_query("sess%69on=abc&user_id=1&password=pw&x"),
             "sess%69on=***&user_id=1&password=***&x"
         );
+        for query in [
+            "",
+            "session=abc",
+            "session=",
+            "session",
+            "session=a&b=1",
+            "sessions=abc",
+            "sess%69on=abc",
+            "x=1&session=abc",
+            "password=pw",
+        ] {
+            assert_eq!(redacted_query(query), redact_query(query), "{query}");
+        }
     }
 
     /// A JSON document of members named from a pool that holds every secret name, the
@@ -696,6 +737,31 @@ mod tests {
     }
 
     #[test]
+    fn the_entry_count_wakes_receivers_and_reads_right_without_any() {
+        let j = Journal::with_capacity(4);
+        let entry = || KeptEntry {
+            time: 0,
+            method: "GET".into(),
+            command: "session_is_valid".into(),
+            query: redacted_query("session=abc"),
+            request: Body::Empty.into(),
+            status: 200,
+            response: Body::Empty.into(),
+        };
+        j.keep(entry());
+        let mut rx = j.subscribe_entries();
+        assert_eq!(*rx.borrow(), 1);
+        assert!(!rx.has_changed().unwrap());
+        j.keep(entry());
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update(), 2);
+        drop(rx);
+        j.keep(entry());
+        assert_eq!(*j.subscribe_entries().borrow(), 3);
+        assert_eq!(j.entries()[2].query, "session=***");
+    }
+
+    #[test]
     fn kept_text_reads_as_captured_and_secrets_are_redacted_at_once() {
         let plain = br#"{"object":"users","values":[{"id":1,"name":"A","password":null}]}"#;
         let json: Json = serde_json::from_slice(plain).expect("json");
@@ -714,7 +780,7 @@ mod tests {
             time: 0,
             method: "POST".into(),
             command: "create_objects".into(),
-            query: String::new(),
+            query: "".into(),
             request: Body::keep(
                 &serde_json::from_slice(plain).expect("json"),
                 Bytes::from_static(plain),

@@ -538,7 +538,7 @@ impl Exchange<'_> {
                 ["GET", "POST", "OPTIONS", "PUT", "DELETE", "PUSH"],
             ),
             command: static_name(self.command, COMMANDS.iter().map(|(name, _, _)| *name)),
-            query: journal::redact_query(self.query),
+            query: journal::redacted_query(self.query),
             request: self.request,
             status: status.as_u16(),
             response,
