@@ -86,8 +86,11 @@ impl Page<'_> {
     }
 
     /// Prints the reply `{"<table>": [rows]}` into `out`, byte for byte what printing its
-    /// JSON with `serde_json` gives (members in column order), without building it.
-    pub fn print_reply(&self, table: &str, out: &mut Vec<u8>) {
+    /// JSON with `serde_json` gives (members in column order), without building it; and
+    /// says whether the journal finds a secret to mask in it ([`SecretRule`]). A stored
+    /// row printed whole keeps that answer with its text.
+    pub fn print_reply(&self, table: &str, out: &mut Vec<u8>) -> bool {
+        let rule = SecretRule::of(&self.names, table);
         // Each member's start printed once, copied into every row (see `print_names`).
         let printed;
         let (quoted, ends) = match self.printed_names {
@@ -102,60 +105,96 @@ impl Page<'_> {
         out.push(b'{');
         print_str(table, out);
         out.extend_from_slice(b":[");
+        let mut secret = rule.always;
         for (i, row) in self.rows.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             match row {
                 // A stored row with a cell per column prints the same whichever reply
-                // prints it whole: the row keeps its text (see `stored_row`).
+                // prints it whole: the row keeps its text (see `stored_row`), and whether
+                // it holds a secret (the rule is the same for every such reply: the
+                // names are the table's columns).
                 Cells::Whole(row) if row.len() == ends.len() => {
-                    out.extend_from_slice(row.printed(|cells| {
+                    let (text, holds) = row.printed(|cells| {
                         let mut text = Vec::with_capacity(quoted.len() + 6 * ends.len() + 2);
                         print_object(|j| &cells[j], quoted, ends, &mut text);
-                        text.into_boxed_slice()
-                    }));
+                        (text, rule.in_row(|j| &cells[j]))
+                    });
+                    out.extend_from_slice(text);
+                    secret |= holds;
                 }
-                _ => print_object(|j| row.get(j), quoted, ends, out),
+                _ => {
+                    print_object(|j| row.get(j), quoted, ends, out);
+                    secret = secret || rule.in_row(|j| row.get(j));
+                }
             }
         }
         out.extend_from_slice(b"]}");
+        secret
     }
 
-    /// Whether the journal finds a secret to mask in the reply `{"<table>": [rows]}`
-    /// (the rules of `journal::redact`, applied to the cells): a member named like a
-    /// secret that is not null, or a PIN: the `value` of a `pins` row, or of a row that
-    /// reads as a where clause on `pins.value` (open tables may have such columns).
-    pub fn holds_secret(&self, table: &str) -> bool {
-        if crate::journal::secret_member(table) {
+    /// Whether the journal finds a secret to mask in the reply (what
+    /// [`Page::print_reply`] says), row by row without printing.
+    #[cfg(test)]
+    fn holds_secret(&self, table: &str) -> bool {
+        let rule = SecretRule::of(&self.names, table);
+        rule.always || self.rows.iter().any(|row| rule.in_row(|j| row.get(j)))
+    }
+}
+
+/// Whether the journal finds a secret to mask in a reply `{"<table>": [rows]}` of rows
+/// with the given member names (the rules of `journal::redact`, applied to the cells): a
+/// member named like a secret that is not null, or a PIN: the `value` of a `pins` row,
+/// or of a row that reads as a where clause on `pins.value` (open tables may have such
+/// columns). The names' places are found once; a row is then looked at in those cells
+/// only (users rows have four, most replies none).
+struct SecretRule {
+    /// The table itself is named like a secret: every reply holds one.
+    always: bool,
+    /// The names like a secret's.
+    secret_slots: Vec<usize>,
+    value: Option<usize>,
+    field: Option<usize>,
+    object: Option<usize>,
+    pins: bool,
+}
+
+impl SecretRule {
+    fn of(names: &[Cow<'_, str>], table: &str) -> SecretRule {
+        let slot = |name: &str| names.iter().position(|n| n == name);
+        SecretRule {
+            always: crate::journal::secret_member(table),
+            secret_slots: (0..names.len())
+                .filter(|&i| crate::journal::secret_member(&names[i]))
+                .collect(),
+            value: slot("value"),
+            field: slot("field"),
+            object: slot("object"),
+            pins: table == "pins",
+        }
+    }
+
+    /// Whether the row whose cell of name `j` is `cell(j)` holds a secret.
+    fn in_row<'c>(&self, cell: impl Fn(usize) -> &'c Value) -> bool {
+        if self
+            .secret_slots
+            .iter()
+            .any(|&i| !matches!(cell(i), Value::Null))
+        {
             return true;
         }
-        let slot = |name: &str| self.names.iter().position(|n| n == name);
-        let (value, field, object) = (slot("value"), slot("field"), slot("object"));
-        // The columns named like a secret, found once: a row is then looked at in those
-        // cells only (users rows have four, most replies none).
-        let secret_slots: Vec<usize> = (0..self.names.len())
-            .filter(|&i| crate::journal::secret_member(&self.names[i]))
-            .collect();
+        if self.value.is_none_or(|v| matches!(cell(v), Value::Null)) {
+            return false;
+        }
         let is_text = |cell: &Value, text: &str| matches!(cell, Value::Text(t) if t == text);
-        self.rows.iter().any(|row| {
-            if secret_slots
-                .iter()
-                .any(|&i| !matches!(row.get(i), Value::Null))
-            {
-                return true;
+        match self.field {
+            Some(field) => {
+                self.object.is_some_and(|o| is_text(cell(o), "pins"))
+                    && is_text(cell(field), "value")
             }
-            if value.is_none_or(|v| matches!(row.get(v), Value::Null)) {
-                return false;
-            }
-            match field {
-                Some(field) => {
-                    object.is_some_and(|o| is_text(row.get(o), "pins"))
-                        && is_text(row.get(field), "value")
-                }
-                None => table == "pins",
-            }
-        })
+            None => self.pins,
+        }
     }
 }
 
@@ -1784,11 +1823,14 @@ mod tests {
                     continue;
                 };
                 let mut printed = Vec::new();
-                page.print_reply(table, &mut printed);
+                let said = page.print_reply(table, &mut printed);
                 let reply: Json = serde_json::from_slice(&printed).unwrap();
                 let kept_as_text =
                     matches!(Body::keep(&reply, printed.clone().into()), Kept::Text(_));
                 assert_eq!(page.holds_secret(table), !kept_as_text, "{req}");
+                assert_eq!(said, !kept_as_text, "{req}");
+                // Printed again (whole rows from their kept text): the same answer.
+                assert_eq!(page.print_reply(table, &mut Vec::new()), said, "{req}");
                 cases += 1;
             }
         }

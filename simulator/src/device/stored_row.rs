@@ -17,7 +17,9 @@ use super::table::Value;
 #[derive(Debug, Clone)]
 pub struct StoredRow {
     cells: Vec<Value>,
-    /// The row printed as a JSON object with every column of its table, once printed.
+    /// The row printed as a JSON object with every column of its table, once printed,
+    /// followed by one byte: 1 when the printing holds a secret the journal masks, else 0
+    /// (kept in the text's allocation, so the row grows by nothing).
     printed: OnceLock<Box<[u8]>>,
 }
 
@@ -49,11 +51,18 @@ impl StoredRow {
         self.cells
     }
 
-    /// The row printed whole by `print`, which runs the first time only; the caller
-    /// prints every column of the table in order, so the text is the same for every
-    /// caller until the row or the columns change.
-    pub fn printed(&self, print: impl FnOnce(&[Value]) -> Box<[u8]>) -> &[u8] {
-        self.printed.get_or_init(|| print(&self.cells))
+    /// The row printed whole by `print`, which runs the first time only, and whether
+    /// that printing holds a secret (`print` says); the caller prints every column of
+    /// the table in order, so the text is the same for every caller until the row or the
+    /// columns change.
+    pub fn printed(&self, print: impl FnOnce(&[Value]) -> (Vec<u8>, bool)) -> (&[u8], bool) {
+        let kept = self.printed.get_or_init(|| {
+            let (mut text, secret) = print(&self.cells);
+            text.push(u8::from(secret));
+            text.into_boxed_slice()
+        });
+        let (secret, text) = kept.split_last().expect("a flag after the text");
+        (text, *secret == 1)
     }
 
     /// Whether the row was printed since it last changed.

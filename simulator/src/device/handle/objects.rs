@@ -40,8 +40,8 @@ impl Device {
         let table = Self::table_name(&s, &request)?;
         let page = query::select(&s.db, request)?;
         let mut text = Vec::new();
-        page.print_reply(table, &mut text);
-        Ok((text, page.holds_secret(table)))
+        let holds_secret = page.print_reply(table, &mut text);
+        Ok((text, holds_secret))
     }
 
     /// `create_objects.fcgi`: the new ids in input order.
