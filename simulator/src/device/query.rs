@@ -942,13 +942,15 @@ impl<'db> Context<'db> {
             return rows;
         }
         if filter.is_none() && self.joins.is_empty() {
-            // Every row matches once: the page starts at the row at position `offset`.
-            rows.extend(
-                self.main
-                    .rows_from_position(offset)
-                    .take(limit)
-                    .map(|(rowid, row)| shape.cells(self, &[Some(rowid)], row)),
-            );
+            // Every row matches once: the page starts at the row at position `offset`,
+            // and holds as many rows as there are from there, up to the limit.
+            rows.reserve(limit.min(self.main.len().saturating_sub(offset)));
+            let page = self.main.rows_from_position(offset).take(limit);
+            if shape.whole {
+                rows.extend(page.map(|(_, row)| Cells::Whole(row)));
+            } else {
+                rows.extend(page.map(|(rowid, row)| shape.cells(self, &[Some(rowid)], row)));
+            }
             return rows;
         }
         let mut skipped = 0;
