@@ -734,6 +734,20 @@ impl Database {
             .ok_or_else(|| TableError::NoSuchTable(name.to_owned()))
     }
 
+    /// The place of the table named `name` ([`TableSet::place`]).
+    fn place(&self, name: &str) -> Result<usize, TableError> {
+        self.tables
+            .place(name)
+            .ok_or_else(|| TableError::NoSuchTable(name.to_owned()))
+    }
+
+    /// [`Database::table_mut`] of the table at `place`.
+    fn table_at_mut(&mut self, place: usize) -> &mut Table {
+        let table = self.tables.at_mut(place);
+        enlist(self.writing, &mut self.touched, table);
+        table
+    }
+
     fn table_mut(&mut self, name: &str) -> Result<&mut Table, TableError> {
         let table = self
             .tables
@@ -854,11 +868,11 @@ impl Database {
     /// Builds a full row from written members; returns `(rowid, row)`.
     fn build_row(
         &mut self,
-        table: &str,
+        place: usize,
         members: &Map<String, Json>,
         pending_rowid: i64,
     ) -> Result<(i64, Vec<Value>), TableError> {
-        let t = self.table_mut(table)?;
+        let t = self.table_at_mut(place);
         let written = t.resolve_written_columns(members)?;
         let mut row = vec![Value::Null; t.columns.len()];
         for (i, json) in &written {
@@ -896,19 +910,21 @@ impl Database {
         let mut inserted = Vec::with_capacity(rows.len());
         // The next rowid (one above the largest), kept as rows go in: a rowid from it up
         // is free without a lookup.
-        let mut next = self.table(table)?.next_rowid();
-        self.table_mut(table)?.reserve_undo(rows.len());
+        // The table is found once, then reached by its place for every row.
+        let place = self.place(table)?;
+        let mut next = self.tables.at(place).next_rowid();
+        self.table_at_mut(place).reserve_undo(rows.len());
         for members in rows {
             let members = members.borrow();
-            let (rowid, row) = self.build_row(table, members, next)?;
-            let t = self.table(table)?;
+            let (rowid, row) = self.build_row(place, members, next)?;
+            let t = self.tables.at(place);
             if may_be_taken(rowid, next) && t.rows.contains_key(rowid) {
                 let key = if t.def.has_id { "id" } else { "rowid" };
                 return Err(TableError::Unique(format!("{table}.{key}")));
             }
             t.check_unique(rowid, &row)?;
             self.check_foreign_keys(t, &row)?;
-            self.table_mut(table)?.put(rowid, row);
+            self.table_at_mut(place).put(rowid, row);
             next = next.max(rowid.saturating_add(1));
             inserted.push(rowid);
         }

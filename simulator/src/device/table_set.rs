@@ -45,6 +45,23 @@ impl TableSet {
         self.tables.get_mut(place)
     }
 
+    /// The place of the table named `name`, for a caller that reaches it many times
+    /// ([`TableSet::at`], [`TableSet::at_mut`]) without hashing its name each time.
+    pub(super) fn place(&self, name: &str) -> Option<usize> {
+        self.places.get(name).copied()
+    }
+
+    /// The table at `place` (from [`TableSet::place`]; places hold until a table is
+    /// added).
+    pub(super) fn at(&self, place: usize) -> &Table {
+        &self.tables[place]
+    }
+
+    /// The table at `place`, to change it.
+    pub(super) fn at_mut(&mut self, place: usize) -> &mut Table {
+        &mut self.tables[place]
+    }
+
     /// Every table, in name order.
     pub(super) fn values(&self) -> std::slice::Iter<'_, Table> {
         self.tables.iter()
@@ -72,7 +89,11 @@ mod tests {
         for name in names {
             assert_eq!(set.get(name).unwrap().name(), name);
             assert_eq!(set.get_mut(name).unwrap().name(), name);
+            let place = set.place(name).unwrap();
+            assert_eq!(set.at(place).name(), name);
+            assert_eq!(set.at_mut(place).name(), name);
         }
+        assert!(set.place("nope").is_none());
         assert!(set.get("nope").is_none());
     }
 }
