@@ -92,7 +92,13 @@ impl RowMap {
                 *self.lasts.last_mut().expect("a last rowid per chunk") = rowid;
             }
             _ => {
-                let mut chunk = Vec::with_capacity(CHUNK);
+                // A table's first chunk grows as rows come (most tables of a fleet's
+                // terminals hold a handful); any later one is started at its full size.
+                let mut chunk = if self.chunks.is_empty() {
+                    Vec::new()
+                } else {
+                    Vec::with_capacity(CHUNK)
+                };
                 chunk.push((rowid, row));
                 self.chunks.push(chunk);
                 self.lasts.push(rowid);
