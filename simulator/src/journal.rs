@@ -464,17 +464,6 @@ pub struct Journal {
     entry_count: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
-/// Counts one more on `count`, waking its receivers only when there are any: waking
-/// takes a lock per slot of the channel's notifier, on every request, also for nobody.
-/// A receiver subscribing later reads the count as it is.
-fn count_one(count: &tokio::sync::watch::Sender<u64>) {
-    let listened = count.receiver_count() > 0;
-    count.send_if_modified(|n| {
-        *n += 1;
-        listened
-    });
-}
-
 impl Default for Journal {
     fn default() -> Self {
         Journal::with_capacity(DEFAULT_CAPACITY)
@@ -520,7 +509,7 @@ impl Journal {
         }
         ring.entries.push_back((seq, entry));
         drop(ring);
-        count_one(&self.entry_count);
+        crate::counter::bump(&self.entry_count);
     }
 
     /// A receiver that sees the count move whenever a request is recorded (also once the
@@ -539,7 +528,7 @@ impl Journal {
         }
         ring.callbacks.push_back(attempt);
         drop(ring);
-        count_one(&self.callback_count);
+        crate::counter::bump(&self.callback_count);
     }
 
     /// A receiver that sees the count move whenever a callback attempt is recorded.

@@ -25,6 +25,7 @@
 
 pub mod api;
 pub mod callbacks;
+mod counter;
 pub mod device;
 pub mod display;
 pub mod enroll;

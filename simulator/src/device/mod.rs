@@ -338,10 +338,10 @@ impl Device {
         }
         drop(s);
         if result.is_ok() {
-            self.revision.send_modify(|r| *r += 1);
+            crate::counter::bump(&self.revision);
         }
         if configured {
-            self.config_revision.send_modify(|r| *r += 1);
+            crate::counter::bump(&self.config_revision);
         }
         result
     }
