@@ -693,16 +693,17 @@ pub struct Database {
     tables: TableSet,
     /// Whether a write is in progress (the tables it touches keep undo logs).
     writing: bool,
-    /// The tables the write in progress has touched so far.
-    touched: Vec<&'static str>,
+    /// The places ([`TableSet::place`]) of the tables the write in progress has touched
+    /// so far.
+    touched: Vec<usize>,
 }
 
 /// Starts `table`'s undo log when a write is in progress and it has none yet, so that
 /// a write pays for the tables it touches, not for every table of the device.
-fn enlist(writing: bool, touched: &mut Vec<&'static str>, table: &mut Table) {
+fn enlist(writing: bool, touched: &mut Vec<usize>, place: usize, table: &mut Table) {
     if writing && table.undo.is_none() {
         table.begin();
-        touched.push(table.def.name);
+        touched.push(place);
     }
 }
 
@@ -744,17 +745,13 @@ impl Database {
     /// [`Database::table_mut`] of the table at `place`.
     fn table_at_mut(&mut self, place: usize) -> &mut Table {
         let table = self.tables.at_mut(place);
-        enlist(self.writing, &mut self.touched, table);
+        enlist(self.writing, &mut self.touched, place, table);
         table
     }
 
     fn table_mut(&mut self, name: &str) -> Result<&mut Table, TableError> {
-        let table = self
-            .tables
-            .get_mut(name)
-            .ok_or_else(|| TableError::NoSuchTable(name.to_owned()))?;
-        enlist(self.writing, &mut self.touched, table);
-        Ok(table)
+        let place = self.place(name)?;
+        Ok(self.table_at_mut(place))
     }
 
     /// All tables by name.
@@ -829,13 +826,12 @@ impl Database {
         let result = write(self);
         self.writing = false;
         let mut touched = std::mem::take(&mut self.touched);
-        for name in touched.drain(..) {
-            if let Some(t) = self.tables.get_mut(name) {
-                if result.is_ok() {
-                    t.commit();
-                } else {
-                    t.rollback();
-                }
+        for place in touched.drain(..) {
+            let t = self.tables.at_mut(place);
+            if result.is_ok() {
+                t.commit();
+            } else {
+                t.rollback();
             }
         }
         self.touched = touched;
@@ -1061,9 +1057,9 @@ impl Database {
     }
 
     fn repoint_references(&mut self, table: &str, old: i64, new: i64) {
-        for t in self.tables.values_mut() {
+        for (place, t) in self.tables.values_mut().enumerate() {
             if t.def.foreign_keys.iter().any(|fk| fk.references == table) {
-                enlist(self.writing, &mut self.touched, t);
+                enlist(self.writing, &mut self.touched, place, t);
             }
             for fk in t
                 .def
@@ -1111,14 +1107,14 @@ impl Database {
             if ids.is_empty() {
                 continue;
             }
-            for child in self.tables.values_mut() {
+            for (place, child) in self.tables.values_mut().enumerate() {
                 if child
                     .def
                     .foreign_keys
                     .iter()
                     .any(|fk| fk.references == parent)
                 {
-                    enlist(self.writing, &mut self.touched, child);
+                    enlist(self.writing, &mut self.touched, place, child);
                 }
                 let mut gone = Vec::new();
                 for fk in child

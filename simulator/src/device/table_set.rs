@@ -39,12 +39,6 @@ impl TableSet {
         self.places.get(name).map(|&place| &self.tables[place])
     }
 
-    /// The table named `name`, to change it.
-    pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut Table> {
-        let place = *self.places.get(name)?;
-        self.tables.get_mut(place)
-    }
-
     /// The place of the table named `name`, for a caller that reaches it many times
     /// ([`TableSet::at`], [`TableSet::at_mut`]) without hashing its name each time.
     pub(super) fn place(&self, name: &str) -> Option<usize> {
@@ -67,7 +61,7 @@ impl TableSet {
         self.tables.iter()
     }
 
-    /// Every table, in name order, to change them.
+    /// Every table, in name order (their places in turn), to change them.
     pub(super) fn values_mut(&mut self) -> std::slice::IterMut<'_, Table> {
         self.tables.iter_mut()
     }
@@ -88,7 +82,6 @@ mod tests {
         assert_eq!(names, ["access_logs", "cards", "groups", "users"]);
         for name in names {
             assert_eq!(set.get(name).unwrap().name(), name);
-            assert_eq!(set.get_mut(name).unwrap().name(), name);
             let place = set.place(name).unwrap();
             assert_eq!(set.at(place).name(), name);
             assert_eq!(set.at_mut(place).name(), name);
