@@ -18,7 +18,7 @@ mod system;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use axum::routing::any;
 use serde_json::{Value as Json, json};
@@ -36,16 +36,14 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// Builds the terminal's router: the device API, the `/_sim/` control API and the web
 /// panel under `/_sim/ui`.
 pub fn router(terminal: Terminal) -> Router {
-    // Each command has a route of its own, so that matching it captures nothing; any
-    // other single segment reaches the same handler and is answered "Unknown command".
-    let commands = COMMANDS.iter().fold(Router::new(), |router, (name, _, _)| {
-        router.route(&format!("/{name}.fcgi"), any(dispatch))
-    });
-    commands
-        .route("/{command}", any(dispatch))
+    // Commands are what no route matches: the dispatcher reads the command from the path
+    // itself, so matching captures nothing, and the router holds three routes, not one
+    // per command (each terminal of a fleet has its own router: a route per command cost
+    // 33 KiB a terminal).
+    Router::new()
         .route("/_sim/{*path}", any(control::dispatch))
         .merge(crate::panel::routes())
-        .fallback(fallback)
+        .fallback(dispatch)
         .with_state(Arc::new(terminal))
 }
 
@@ -434,7 +432,11 @@ async fn dispatch(State(app): State<Arc<Terminal>>, request: axum::extract::Requ
     // command is the path's one segment, decoded.
     let (parts, body) = request.into_parts();
     let (method, uri, headers) = (parts.method, parts.uri, parts.headers);
-    let segment = decoded(uri.path().strip_prefix('/').unwrap_or(""));
+    let path = uri.path().strip_prefix('/').unwrap_or("");
+    if path.is_empty() || path.contains('/') {
+        return not_a_command(path);
+    }
+    let segment = decoded(path);
     let command = segment.strip_suffix(".fcgi").unwrap_or("");
     let query = parse_query(uri.query());
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
@@ -697,8 +699,10 @@ async fn run(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {
     }
 }
 
-async fn fallback(uri: Uri) -> Response {
-    let path = uri.path().trim_start_matches('/');
+/// The answer to a path of no segment or of several (`path` without its leading `/`),
+/// which names no command: "Unknown command", not journaled.
+fn not_a_command(path: &str) -> Response {
+    let path = path.trim_start_matches('/');
     let err = unknown_command(path.strip_suffix(".fcgi").unwrap_or(path));
     respond(err.status, Bytes::from(err.body().to_string()), Some(JSON))
 }

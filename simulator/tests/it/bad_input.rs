@@ -224,6 +224,16 @@ async fn unknown_tables_columns_and_commands() {
     let r = d.send(Method::GET, "/index.html", &[], Vec::new()).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.content_type.unwrap().starts_with("application/json"));
+    // A path of no segment or of several names no command either.
+    for (path, message) in [
+        ("/", "Unknown command: "),
+        ("/a/login.fcgi", "Unknown command: a/login"),
+        ("/login.fcgi/", "Unknown command: login.fcgi/"),
+    ] {
+        let r = d.send(Method::POST, path, &[], Vec::new()).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        assert_envelope(&r.json(), message);
+    }
     // A command the model lacks fails like an unknown one.
     let access = TestDevice::new(acs_simulator::Model::IdAccess);
     let s2 = access.login().await;
