@@ -161,6 +161,33 @@ impl RowMap {
         Some(row)
     }
 
+    /// Removes the `n` rows of the smallest rowids (all of them when there are fewer),
+    /// returning them in rowid order: whole chunks go at once, and the rest of the first
+    /// chunk is moved once, however many rows that is.
+    pub(super) fn take_first(&mut self, n: usize) -> Vec<(i64, StoredRow)> {
+        let n = n.min(self.len);
+        let mut taken = Vec::with_capacity(n);
+        let (mut whole, mut left) = (0, n);
+        while self
+            .chunks
+            .get(whole)
+            .is_some_and(|chunk| chunk.len() <= left)
+        {
+            left -= self.chunks[whole].len();
+            whole += 1;
+        }
+        for chunk in self.chunks.drain(..whole) {
+            taken.extend(chunk);
+        }
+        self.lasts.drain(..whole);
+        if left > 0 {
+            // Fewer than the first chunk holds: it keeps its last row.
+            taken.extend(self.chunks[0].drain(..left));
+        }
+        self.len -= n;
+        taken
+    }
+
     /// Every row in rowid order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (i64, &StoredRow)> {
         self.chunks.iter().flatten().map(|(id, row)| (*id, row))
@@ -320,6 +347,15 @@ mod tests {
                 *r = row(round + 1_000_000);
                 model.insert(rowid, round + 1_000_000);
             }
+            if round % 997 == 0 {
+                let n = (rng.next() % 300) as usize;
+                let expected: Vec<i64> = model.keys().take(n).copied().collect();
+                let taken: Vec<i64> = map.take_first(n).into_iter().map(|(id, _)| id).collect();
+                assert_eq!(taken, expected);
+                for rowid in expected {
+                    model.remove(&rowid);
+                }
+            }
             if round % 1_000 == 0 {
                 check(&map, &model);
             }
@@ -350,6 +386,14 @@ mod tests {
                 .eq(map.iter().map(|(id, r)| (id, tag(r))))
         );
         assert_eq!(loaded.lasts, map.lasts);
+        // The oldest rows taken in bulk: whole chunks and part of the next.
+        let oldest = map.take_first(CHUNK + 3);
+        assert!(oldest.iter().map(|(id, _)| *id).eq(1..=(CHUNK as i64 + 3)));
+        assert_eq!(map.len(), 2 * CHUNK + 2);
+        assert_eq!(map.keys().next(), Some(CHUNK as i64 + 4));
+        assert_eq!(map.lasts.len(), map.chunks.len());
+        assert_eq!(map.take_first(usize::MAX).len(), 2 * CHUNK + 2);
+        assert!(map.is_empty() && map.chunks.is_empty() && map.lasts.is_empty());
         // Extremes of the rowid range.
         let mut edges = RowMap::default();
         for rowid in [0, i64::MAX, i64::MIN, -1, 1] {

@@ -67,6 +67,9 @@ pub struct TableDef {
     pub foreign_keys: &'static [ForeignKey],
     /// Whether columns outside `columns` are accepted (added on first use).
     pub open: bool,
+    /// For a log kept as a ring: how many of the newest entries it keeps (older ones go
+    /// as new ones come).
+    pub ring: Option<usize>,
 }
 
 const fn int(name: &'static str) -> ColumnDef {
@@ -92,6 +95,17 @@ const fn fk(column: &'static str, references: &'static str) -> ForeignKey {
 }
 
 const ID: ColumnDef = i64c("id");
+
+/// Entries the device's event and change logs keep: a ring of the newest 10,000.
+const LOG_RING: usize = 10_000;
+
+/// `def` kept as a ring of its newest `entries` rows.
+const fn ring(def: TableDef, entries: usize) -> TableDef {
+    TableDef {
+        ring: Some(entries),
+        ..def
+    }
+}
 const USER_FK: &[ForeignKey] = &[fk("user_id", "users")];
 
 const fn table(
@@ -107,6 +121,7 @@ const fn table(
         unique,
         foreign_keys,
         open: false,
+        ring: None,
     }
 }
 
@@ -124,6 +139,7 @@ const fn link(
         unique,
         foreign_keys,
         open: false,
+        ring: None,
     }
 }
 
@@ -135,6 +151,7 @@ const fn open(name: &'static str, columns: &'static [ColumnDef]) -> TableDef {
         unique: &[],
         foreign_keys: &[],
         open: true,
+        ring: None,
     }
 }
 
@@ -209,6 +226,7 @@ pub static TABLES: &[TableDef] = &[
         unique: &[&["user_id"]],
         foreign_keys: USER_FK,
         open: false,
+        ring: None,
     },
     table("groups", &[ID, text("name")], &[], &[]),
     link(
@@ -374,17 +392,20 @@ pub static TABLES: &[TableDef] = &[
         &[],
         &[],
     ),
-    table(
-        "change_logs",
-        &[
-            ID,
-            text("operation_type"),
-            text("table_name"),
-            i64c("table_id"),
-            i64c("timestamp"),
-        ],
-        &[],
-        &[],
+    ring(
+        table(
+            "change_logs",
+            &[
+                ID,
+                text("operation_type"),
+                text("table_name"),
+                i64c("table_id"),
+                i64c("timestamp"),
+            ],
+            &[],
+            &[],
+        ),
+        LOG_RING,
     ),
     table(
         "catra_infos",
@@ -411,18 +432,21 @@ pub static TABLES: &[TableDef] = &[
         &[],
         &[],
     ),
-    table(
-        "access_events",
-        &[
-            ID,
-            text("event"),
-            text("type"),
-            text("identification"),
-            i64c("device_id"),
-            i64c("timestamp"),
-        ],
-        &[],
-        &[],
+    ring(
+        table(
+            "access_events",
+            &[
+                ID,
+                text("event"),
+                text("type"),
+                text("identification"),
+                i64c("device_id"),
+                i64c("timestamp"),
+            ],
+            &[],
+            &[],
+        ),
+        LOG_RING,
     ),
     TableDef {
         name: "c_users",
@@ -431,6 +455,7 @@ pub static TABLES: &[TableDef] = &[
         unique: &[&["user_id"]],
         foreign_keys: USER_FK,
         open: true,
+        ring: None,
     },
     open("custom_tables", &[ID, text("name")]),
     open("custom_columns", &[ID, text("name")]),

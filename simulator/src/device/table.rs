@@ -448,6 +448,25 @@ impl Table {
         }
     }
 
+    /// Drops the oldest rows of a table kept as a ring ([`TableDef::ring`]) beyond its
+    /// size, once a write is committed (so the write's undo log never holds them); keeps
+    /// the indexes and the state file's change tracking.
+    fn keep_ring(&mut self) {
+        let Some(ring) = self.def.ring else {
+            return;
+        };
+        let excess = self.rows.len().saturating_sub(ring);
+        if excess == 0 {
+            return;
+        }
+        for (rowid, row) in self.rows.take_first(excess) {
+            self.forget(rowid, Some(&row));
+            if let Some(changed) = &mut self.changed {
+                changed.insert(rowid);
+            }
+        }
+    }
+
     /// Puts back cells [`Table::set_cells`] set in the row at `rowid`.
     fn put_back_cells(&mut self, rowid: i64, cells: impl IntoIterator<Item = (usize, Value)>) {
         if let Some(mut row) = self.rows.get(rowid).map(|r| r.to_vec()) {
@@ -830,6 +849,7 @@ impl Database {
             let t = self.tables.at_mut(place);
             if result.is_ok() {
                 t.commit();
+                t.keep_ring();
             } else {
                 t.rollback();
             }
@@ -1218,7 +1238,7 @@ impl Database {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::schema::TABLES;
+    use crate::device::schema::{TABLES, table_def};
     use serde_json::json;
 
     fn db() -> Database {
@@ -1231,6 +1251,50 @@ mod tests {
             .iter()
             .map(|r| r.as_object().unwrap().clone())
             .collect()
+    }
+
+    #[test]
+    fn a_log_kept_as_a_ring_keeps_its_newest_entries() {
+        let mut db = db();
+        let ring = table_def("change_logs").unwrap().ring.unwrap();
+        let entry = || vec![Value::Null, Value::Text("insert".into())];
+        db.set_tracking(true);
+        db.append_rows("change_logs", (0..ring - 2).map(|_| entry()))
+            .unwrap();
+        assert_eq!(db.table("change_logs").unwrap().len(), ring - 2);
+        db.take_changes();
+        // Five more: the three oldest go, ids go on from the newest.
+        db.append_rows("change_logs", (0..5).map(|_| entry()))
+            .unwrap();
+        let log = db.table("change_logs").unwrap();
+        assert_eq!(log.len(), ring);
+        let ids: Vec<i64> = log.rows().map(|(id, _)| id).collect();
+        assert_eq!(ids.first(), Some(&4));
+        assert_eq!(ids.last(), Some(&(ring as i64 + 3)));
+        // The state file hears of the dropped entries as removed.
+        let changes = db.take_changes();
+        let removed: Vec<i64> = changes
+            .iter()
+            .flat_map(|t| &t.rows)
+            .filter(|(_, row)| row.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        assert_eq!(removed, [1, 2, 3]);
+        // A write that fails drops nothing.
+        assert!(
+            db.append_rows("change_logs", [vec![Value::int(4)]])
+                .is_err()
+        );
+        assert_eq!(
+            db.table("change_logs")
+                .unwrap()
+                .rows()
+                .next()
+                .map(|(id, _)| id),
+            Some(4)
+        );
+        // A table that is no ring keeps every row.
+        assert!(table_def("users").unwrap().ring.is_none());
     }
 
     #[test]
