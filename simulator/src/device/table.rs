@@ -381,7 +381,7 @@ impl Table {
     /// Drops `old` (the row that was at `rowid`) from the indexes, unless the row now at
     /// `rowid` holds the same key.
     fn forget(&mut self, rowid: i64, old: Option<&[Value]>) {
-        let Some(old) = old else {
+        let Some(old) = old.filter(|_| !self.indexes.is_empty()) else {
             return;
         };
         let now = self.rows.get(rowid);
