@@ -81,12 +81,7 @@ impl Body {
     }
 
     fn keep_with(json: &Json, text: &[u8], kept: impl FnOnce() -> Bytes) -> Kept {
-        // Below a kilobyte the walk costs less than the searches of the text.
-        let secret = if text.len() < 1024 {
-            holds_secret(json)
-        } else {
-            may_hold_secret(text) && holds_secret(json)
-        };
+        let secret = (text.len() < PRECHECKED_TEXT || may_hold_secret(text)) && holds_secret(json);
         if text.len() <= MAX_KEPT_TEXT && !secret {
             Kept::Text(kept())
         } else {
@@ -108,6 +103,10 @@ impl Body {
 /// document here, a sixth of a 1,000-row `create_objects`); a larger reply is recorded
 /// redacted at once. The text is smaller than the document parsed from it.
 const MAX_KEPT_TEXT: usize = crate::api::MAX_BODY_BYTES;
+
+/// Smallest text searched for secret names ([`may_hold_secret`]) before its document is
+/// walked: below it the walk costs less than the searches.
+const PRECHECKED_TEXT: usize = 1024;
 
 /// A body as the ring keeps it.
 #[derive(Debug, Clone)]
