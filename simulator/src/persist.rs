@@ -235,7 +235,7 @@ fn parse_cells(j: &Json, table: &str) -> Result<Vec<Value>, String> {
         .iter()
         .map(|v| match v {
             Json::Null => Some(Value::Null),
-            Json::String(s) => Some(Value::Text(s.clone())),
+            Json::String(s) => Some(Value::Text(s.as_str().into())),
             other => json_integer(other).map(Value::int),
         })
         .collect::<Option<Vec<_>>>()

@@ -149,25 +149,27 @@ pub fn identify(db: &Database, credential: &Credential, qr_in_cards: bool) -> Op
     match credential {
         Credential::Card(v) => lookup("cards", "value", &Value::int(i128::from(*v))),
         Credential::Face(user) => *user,
-        Credential::FingerTemplate(t) => lookup("templates", "template", &Value::Text(t.clone())),
-        Credential::Pin(p) => lookup("pins", "value", &Value::Text(p.clone())),
+        Credential::FingerTemplate(t) => {
+            lookup("templates", "template", &Value::Text(t.as_str().into()))
+        }
+        Credential::Pin(p) => lookup("pins", "value", &Value::Text(p.as_str().into())),
         Credential::Qr(q) if qr_in_cards => q
             .trim()
             .parse::<u64>()
             .ok()
             .and_then(|v| lookup("cards", "value", &Value::int(i128::from(v)))),
-        Credential::Qr(q) => lookup("qrcodes", "value", &Value::Text(q.clone())),
+        Credential::Qr(q) => lookup("qrcodes", "value", &Value::Text(q.as_str().into())),
         Credential::IdAndPassword { user_id, password } => {
             let users = db.table("users").ok()?;
             let (_, row) = users
                 .rows()
                 .find(|(_, row)| int(users, row, "id") == Some(i128::from(*user_id)))?;
             let text = |col: &str| match users.cell(row, col) {
-                Value::Text(t) => t.clone(),
-                _ => String::new(),
+                Value::Text(t) => t.as_str(),
+                _ => "",
             };
             let stored = text("password");
-            (!stored.is_empty() && password_digest(password, &text("salt")) == stored)
+            (!stored.is_empty() && password_digest(password, text("salt")) == stored)
                 .then_some(*user_id)
         }
     }

@@ -570,8 +570,8 @@ impl State {
         let rows = ids.iter().map(|rowid| {
             vec![
                 Value::Null,
-                Value::Text(operation.to_owned()),
-                Value::Text(table.to_owned()),
+                Value::Text(operation.into()),
+                Value::Text(table.into()),
                 Value::int(i128::from(*rowid)),
                 Value::int(now),
             ]

@@ -1211,12 +1211,12 @@ fn coerce(json: &Json, ty: ColumnType, member: &str) -> Result<Value, TableError
         Json::Bool(b) => Value::int(i128::from(*b)),
         Json::String(s) if ty.is_integer() => match s.trim().parse::<i128>() {
             Ok(n) if n >= i128::from(i64::MIN) && n <= i128::from(u64::MAX) => Value::int(n),
-            _ => Value::Text(s.clone()),
+            _ => Value::Text(s.as_str().into()),
         },
-        Json::String(s) => Value::Text(s.clone()),
+        Json::String(s) => Value::Text(s.as_str().into()),
         other => match json_integer(other) {
             Some(n) if ty.is_integer() => Value::int(n),
-            Some(n) => Value::Text(n.to_string()),
+            Some(n) => Value::Text(compact_str::ToCompactString::to_compact_string(&n)),
             None => return Err(MemberError::new(member, ty.wire_name(), Some(other)).into()),
         },
     })
@@ -1247,7 +1247,7 @@ fn test_expr(
                 .collect::<Result<_, _>>()?
         }
         Op::Like | Op::NotLike => match value {
-            Some(Json::String(s)) => vec![Value::Text(s.clone())],
+            Some(Json::String(s)) => vec![Value::Text(s.as_str().into())],
             Some(other) => vec![coerce(other, ColumnType::Str, member)?],
             None => return Err(MemberError::new("value", "string", None).into()),
         },

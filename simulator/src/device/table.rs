@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 
 use foldhash::HashMap;
 
+use compact_str::CompactString;
 use serde_json::{Map, Value as Json};
 
 use super::row_map::RowMap;
@@ -33,8 +34,8 @@ pub enum Value {
     Null,
     /// An integer (always within `i64::MIN ..= u64::MAX`).
     Int(Integer),
-    /// Text.
-    Text(String),
+    /// Text: up to 24 bytes kept in the cell itself, longer text on the heap.
+    Text(CompactString),
 }
 
 /// An integer cell: an `i128` kept as two 64-bit halves. An `i128` field would align
@@ -78,7 +79,7 @@ impl Value {
         match self {
             Value::Null => Json::Null,
             Value::Int(n) => integer_json(n.get()),
-            Value::Text(s) => Json::String(s.clone()),
+            Value::Text(s) => Json::String(s.as_str().to_owned()),
         }
     }
 
@@ -119,7 +120,7 @@ impl Value {
         match self {
             Value::Null => None,
             Value::Int(n) => Some(n.get().to_string()),
-            Value::Text(s) => Some(s.clone()),
+            Value::Text(s) => Some(s.as_str().to_owned()),
         }
     }
 }
@@ -627,7 +628,7 @@ impl Table {
         let bad = || MemberError::new(&column.name, column.ty.wire_name(), Some(json));
         match (column.ty, json) {
             (_, Json::Null) => Ok(Value::Null),
-            (ColumnType::Str, Json::String(s)) => Ok(Value::Text(s.clone())),
+            (ColumnType::Str, Json::String(s)) => Ok(Value::Text(s.as_str().into())),
             (ColumnType::Int | ColumnType::Int64, j) => {
                 json_integer(j).map(Value::int).ok_or_else(bad)
             }
