@@ -9,7 +9,11 @@
 //! it, which at a million rows cost more than building the row. Inserting or removing a
 //! row elsewhere moves at most a chunk's worth of entries; finding the row at position
 //! `n` (a page at an offset) sums chunk lengths (a few hundred for 100,000 rows) instead
-//! of walking the `n` rows before it.
+//! of walking the `n` rows before it. A chunk is a ring buffer, so the oldest rows leave
+//! its front without the others moving: a log kept as a ring drops one row for each it
+//! gains.
+
+use std::collections::VecDeque;
 
 use super::stored_row::StoredRow;
 
@@ -20,7 +24,7 @@ const CHUNK: usize = 256;
 #[derive(Debug, Clone, Default)]
 pub(super) struct RowMap {
     /// Sorted, non-empty chunks, each holding rowids above the previous chunk's.
-    chunks: Vec<Vec<(i64, StoredRow)>>,
+    chunks: Vec<VecDeque<(i64, StoredRow)>>,
     /// The last rowid of each chunk, in the chunks' order.
     lasts: Vec<i64>,
     len: usize,
@@ -88,18 +92,18 @@ impl RowMap {
     fn push_last(&mut self, rowid: i64, row: StoredRow) {
         match self.chunks.last_mut() {
             Some(chunk) if chunk.len() < CHUNK => {
-                chunk.push((rowid, row));
+                chunk.push_back((rowid, row));
                 *self.lasts.last_mut().expect("a last rowid per chunk") = rowid;
             }
             _ => {
                 // A table's first chunk grows as rows come (most tables of a fleet's
                 // terminals hold a handful); any later one is started at its full size.
                 let mut chunk = if self.chunks.is_empty() {
-                    Vec::new()
+                    VecDeque::new()
                 } else {
-                    Vec::with_capacity(CHUNK)
+                    VecDeque::with_capacity(CHUNK)
                 };
-                chunk.push((rowid, row));
+                chunk.push_back((rowid, row));
                 self.chunks.push(chunk);
                 self.lasts.push(rowid);
             }
@@ -123,7 +127,7 @@ impl RowMap {
                 self.len += 1;
                 if chunk.len() > CHUNK {
                     let upper = chunk.split_off(chunk.len() / 2);
-                    let lower_last = chunk.last().map_or(rowid, |(id, _)| *id);
+                    let lower_last = chunk.back().map_or(rowid, |(id, _)| *id);
                     self.chunks.insert(c + 1, upper);
                     self.lasts.insert(c, lower_last);
                 }
@@ -136,9 +140,9 @@ impl RowMap {
     pub(super) fn remove(&mut self, rowid: i64) -> Option<StoredRow> {
         let (c, at) = self.find(rowid)?;
         let chunk = &mut self.chunks[c];
-        let (_, row) = chunk.remove(at);
+        let (_, row) = chunk.remove(at)?;
         self.len -= 1;
-        match chunk.last() {
+        match chunk.back() {
             None => {
                 self.chunks.remove(c);
                 self.lasts.remove(c);
@@ -181,7 +185,7 @@ impl RowMap {
         }
         self.lasts.drain(..whole);
         if left > 0 {
-            // Fewer than the first chunk holds: it keeps its last row.
+            // Fewer than the first chunk holds: they leave its front, it keeps its last row.
             taken.extend(self.chunks[0].drain(..left));
         }
         self.len -= n;
@@ -190,12 +194,12 @@ impl RowMap {
 
     /// Every row in rowid order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (i64, &StoredRow)> {
-        self.chunks.iter().flatten().map(|(id, row)| (*id, row))
+        self.rows_from(0, 0)
     }
 
     /// Every rowid in order.
     pub(super) fn keys(&self) -> impl Iterator<Item = i64> {
-        self.chunks.iter().flatten().map(|(id, _)| *id)
+        self.iter().map(|(id, _)| id)
     }
 
     /// Every row, to change, in rowid order.
@@ -204,13 +208,22 @@ impl RowMap {
     }
 
     /// The rows from chunk `c`, place `at` on, in rowid order.
-    fn rows_from(&self, c: usize, at: usize) -> impl Iterator<Item = (i64, &StoredRow)> {
-        let first = self.chunks.get(c).map_or(&[][..], |chunk| &chunk[at..]);
-        let rest = self.chunks.get(c + 1..).unwrap_or_default();
-        first
-            .iter()
-            .chain(rest.iter().flatten())
-            .map(|(id, row)| (*id, row))
+    fn rows_from(&self, c: usize, at: usize) -> Rows<'_> {
+        let (current, pending) = match self.chunks.get(c) {
+            Some(chunk) => {
+                let (front, back) = chunk.as_slices();
+                match front.get(at..) {
+                    Some(front) => (front, back),
+                    None => (&[][..], back.get(at - front.len()..).unwrap_or_default()),
+                }
+            }
+            None => (&[][..], &[][..]),
+        };
+        Rows {
+            current: current.iter(),
+            pending,
+            chunks: self.chunks.get(c + 1..).unwrap_or_default().iter(),
+        }
     }
 
     /// The rows whose rowid is at least `low`, in rowid order.
@@ -239,6 +252,35 @@ impl RowMap {
             }
         }
         self.rows_from(c, n)
+    }
+}
+
+/// Rows in rowid order from some place on: the rest of the chunk being read (a chunk's
+/// ring buffer is at most two runs of memory, `current` and `pending`), then the chunks
+/// after it. Reading one row is one step of a slice's iterator, as over a plain list.
+#[derive(Debug)]
+pub(super) struct Rows<'a> {
+    current: std::slice::Iter<'a, (i64, StoredRow)>,
+    pending: &'a [(i64, StoredRow)],
+    chunks: std::slice::Iter<'a, VecDeque<(i64, StoredRow)>>,
+}
+
+impl<'a> Iterator for Rows<'a> {
+    type Item = (i64, &'a StoredRow);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((id, row)) = self.current.next() {
+                return Some((*id, row));
+            }
+            if self.pending.is_empty() {
+                let (front, back) = self.chunks.next()?.as_slices();
+                self.current = front.iter();
+                self.pending = back;
+            } else {
+                self.current = std::mem::take(&mut self.pending).iter();
+            }
+        }
     }
 }
 
@@ -313,7 +355,7 @@ mod tests {
         assert!(map.chunks.iter().all(|c| !c.is_empty() && c.len() <= CHUNK));
         assert_eq!(map.lasts.len(), map.chunks.len());
         for (chunk, last) in map.chunks.iter().zip(&map.lasts) {
-            assert_eq!(chunk.last().map(|(id, _)| *id), Some(*last));
+            assert_eq!(chunk.back().map(|(id, _)| *id), Some(*last));
         }
     }
 
@@ -368,6 +410,45 @@ mod tests {
         model.clear();
         check(&map, &model);
         assert!(map.chunks.is_empty());
+    }
+
+    #[test]
+    fn a_chunk_whose_front_left_is_read_across_its_wrapped_buffer() {
+        // A log kept as a ring: rows leave the first chunk's front one at a time, then
+        // rows go in near its front, so its buffer wraps around into two runs.
+        let mut map = RowMap::default();
+        let mut model = BTreeMap::new();
+        for rowid in (2..=2 * 3 * CHUNK as i64).step_by(2) {
+            map.insert(rowid, row(rowid as u64));
+            model.insert(rowid, rowid as u64);
+        }
+        for _ in 0..10 {
+            let (rowid, _) = map.take_first(1).pop().expect("a row");
+            assert_eq!(model.pop_first().map(|(id, _)| id), Some(rowid));
+        }
+        for rowid in (23..63).step_by(2) {
+            map.insert(rowid, row(rowid as u64));
+            model.insert(rowid, rowid as u64);
+        }
+        assert!(
+            !map.chunks[0].as_slices().1.is_empty(),
+            "the first chunk's buffer wraps"
+        );
+        check(&map, &model);
+        for low in 0..70 {
+            assert!(
+                map.starting_at_rowid(low)
+                    .map(|(id, _)| id)
+                    .eq(model.range(low..).map(|(id, _)| *id))
+            );
+        }
+        for n in 0..CHUNK + 2 {
+            assert!(
+                map.starting_at_position(n)
+                    .map(|(id, _)| id)
+                    .eq(model.keys().skip(n).copied())
+            );
+        }
     }
 
     #[test]
