@@ -83,6 +83,37 @@ impl RowMap {
         self.find(rowid).map(|(c, at)| &mut self.chunks[c][at].1)
     }
 
+    /// Calls `change` with each row of `rowids` there is, in their order, which must be
+    /// ascending: the rows are reached by walking forward from the last one found, so a
+    /// run of neighbouring rowids (a range of ids) costs a step each, not a search.
+    pub(super) fn for_each_ascending_mut(
+        &mut self,
+        rowids: &[i64],
+        mut change: impl FnMut(i64, &mut StoredRow),
+    ) {
+        debug_assert!(rowids.is_sorted());
+        let (mut c, mut at) = (0, 0);
+        for &rowid in rowids {
+            if self.lasts.get(c).is_some_and(|&last| last < rowid) {
+                c = self.lasts[c..].partition_point(|&last| last < rowid) + c;
+                at = 0;
+            }
+            let Some(chunk) = self.chunks.get_mut(c) else {
+                return;
+            };
+            // The next row is most often the one wanted; otherwise a search of the chunk.
+            if chunk.get(at).is_none_or(|(id, _)| *id != rowid) {
+                at = chunk.partition_point(|(id, _)| *id < rowid);
+            }
+            if let Some((id, row)) = chunk.get_mut(at)
+                && *id == rowid
+            {
+                change(rowid, row);
+                at += 1;
+            }
+        }
+    }
+
     /// Whether there is a row at `rowid`.
     pub(super) fn contains_key(&self, rowid: i64) -> bool {
         self.find(rowid).is_some()
@@ -410,6 +441,46 @@ mod tests {
         model.clear();
         check(&map, &model);
         assert!(map.chunks.is_empty());
+    }
+
+    #[test]
+    fn ascending_rowids_reach_the_rows_there_are_and_only_those() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut map = RowMap::default();
+        let mut model = BTreeMap::new();
+        // Rowids with gaps, over many chunks, the first chunk's front taken.
+        for rowid in 0..3_000i64 {
+            if rng.next() % 4 != 0 {
+                map.insert(rowid, row(rowid as u64));
+                model.insert(rowid, rowid as u64);
+            }
+        }
+        for (rowid, _) in map.take_first(17) {
+            model.remove(&rowid);
+        }
+        for round in 0..200u64 {
+            // A run of neighbours, then scattered rowids, some absent or out of range.
+            let start = (rng.next() % 3_100) as i64 - 50;
+            let mut rowids: Vec<i64> = (start..start + (rng.next() % 400) as i64).collect();
+            rowids.extend((0..(rng.next() % 50)).map(|_| (rng.next() % 3_200) as i64 - 100));
+            rowids.sort_unstable();
+            rowids.dedup();
+            let mut seen = Vec::new();
+            map.for_each_ascending_mut(&rowids, |rowid, stored| {
+                seen.push(rowid);
+                *stored = row(1_000_000 + round);
+            });
+            let expected: Vec<i64> = rowids
+                .iter()
+                .copied()
+                .filter(|id| model.contains_key(id))
+                .collect();
+            assert_eq!(seen, expected);
+            for rowid in expected {
+                model.insert(rowid, 1_000_000 + round);
+            }
+        }
+        check(&map, &model);
     }
 
     #[test]

@@ -404,25 +404,28 @@ impl Table {
     /// columns no index covers (see [`Table::is_indexed`]), which no constraint can refuse.
     /// Keeps the undo log (which takes the cells' old values).
     fn set_cells(&mut self, rowid: i64, cells: &[(usize, Value)]) -> bool {
-        let Some(row) = self.rows.get_mut(rowid).map(StoredRow::cells_mut) else {
+        let Some(row) = self.rows.get_mut(rowid) else {
             return false;
         };
-        let undone = if let [(i, value)] = cells {
-            Undone::Cell(rowid, *i, std::mem::replace(&mut row[*i], value.clone()))
-        } else {
-            let mut old = Vec::with_capacity(cells.len());
-            for (i, value) in cells {
-                old.push((*i, std::mem::replace(&mut row[*i], value.clone())));
-            }
-            Undone::Cells(rowid, old)
-        };
-        if let Some(undo) = &mut self.undo {
-            undo.rows.push(undone);
-        }
-        if let Some(changed) = &mut self.changed {
-            changed.insert(rowid);
-        }
+        set_row_cells(rowid, row, cells, &mut self.undo, &mut self.changed);
         true
+    }
+
+    /// [`Table::set_cells`] for each of `rowids`, which are ascending (a range of ids),
+    /// walking the rows rather than looking each up; returns how many rows there were.
+    fn set_cells_ascending(&mut self, rowids: &[i64], cells: &[(usize, Value)]) -> usize {
+        let Table {
+            rows,
+            undo,
+            changed,
+            ..
+        } = self;
+        let mut count = 0;
+        rows.for_each_ascending_mut(rowids, |rowid, row| {
+            set_row_cells(rowid, row, cells, undo, changed);
+            count += 1;
+        });
+        count
     }
 
     /// Makes room in the undo log for `n` more entries, so that a write of many rows
@@ -1021,8 +1024,11 @@ impl Database {
             .iter()
             .all(|(i, _)| !(t.is_indexed(*i) || (t.def.has_id && *i == 0)))
         {
-            let mut count = 0;
             t.reserve_undo(rowids.len());
+            if rowids.is_sorted() {
+                return Ok(t.set_cells_ascending(rowids, &cells));
+            }
+            let mut count = 0;
             for &rowid in rowids {
                 if t.set_cells(rowid, &cells) {
                     count += 1;
@@ -1233,6 +1239,33 @@ impl Database {
         }
         // The first unique set is the first index, over the same columns in order.
         Ok(t.indexes.first().and_then(|ix| ix.rowids(&wanted).next()))
+    }
+}
+
+/// Sets `cells` of `row` (at `rowid`) in place, keeping the undo log and the changed
+/// rows of its table.
+fn set_row_cells(
+    rowid: i64,
+    row: &mut StoredRow,
+    cells: &[(usize, Value)],
+    undo: &mut Option<Undo>,
+    changed: &mut Option<BTreeSet<i64>>,
+) {
+    let row = row.cells_mut();
+    let undone = if let [(i, value)] = cells {
+        Undone::Cell(rowid, *i, std::mem::replace(&mut row[*i], value.clone()))
+    } else {
+        let mut old = Vec::with_capacity(cells.len());
+        for (i, value) in cells {
+            old.push((*i, std::mem::replace(&mut row[*i], value.clone())));
+        }
+        Undone::Cells(rowid, old)
+    };
+    if let Some(undo) = undo {
+        undo.rows.push(undone);
+    }
+    if let Some(changed) = changed {
+        changed.insert(rowid);
     }
 }
 
