@@ -567,18 +567,20 @@ impl State {
         let now = i128::from(self.clock.local_now());
         // change_logs is not an open table: its columns are always the definition's (id,
         // operation_type, table_name, table_id, timestamp), the id left to the table.
-        let rows = ids.iter().map(|rowid| {
-            vec![
-                Value::Null,
-                Value::Text(operation.into()),
-                Value::Text(table.into()),
-                Value::int(i128::from(*rowid)),
-                Value::int(now),
-            ]
-        });
         // change_logs has no constraints that these rows could violate; its cells are
-        // built here directly rather than as JSON members parsed back.
-        let _ = self.db.append_rows("change_logs", rows);
+        // pushed here directly rather than built as JSON members parsed back.
+        let mut ids = ids.iter();
+        let _ = self.db.append_filled("change_logs", ids.len(), |row| {
+            let Some(rowid) = ids.next() else {
+                return false;
+            };
+            row.push(Value::Null);
+            row.push(Value::Text(operation.into()));
+            row.push(Value::Text(table.into()));
+            row.push(Value::int(i128::from(*rowid)));
+            row.push(Value::int(now));
+            true
+        });
     }
 
     fn store_face_template(

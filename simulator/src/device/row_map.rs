@@ -197,11 +197,10 @@ impl RowMap {
     }
 
     /// Removes the `n` rows of the smallest rowids (all of them when there are fewer),
-    /// returning them in rowid order: whole chunks go at once, and the rest of the first
-    /// chunk is moved once, however many rows that is.
-    pub(super) fn take_first(&mut self, n: usize) -> Vec<(i64, StoredRow)> {
+    /// giving them in rowid order: whole chunks go at once, and the rest leave the first
+    /// chunk's front without the rows behind them moving.
+    pub(super) fn take_first(&mut self, n: usize) -> impl Iterator<Item = (i64, StoredRow)> {
         let n = n.min(self.len);
-        let mut taken = Vec::with_capacity(n);
         let (mut whole, mut left) = (0, n);
         while self
             .chunks
@@ -211,16 +210,15 @@ impl RowMap {
             left -= self.chunks[whole].len();
             whole += 1;
         }
-        for chunk in self.chunks.drain(..whole) {
-            taken.extend(chunk);
-        }
         self.lasts.drain(..whole);
-        if left > 0 {
-            // Fewer than the first chunk holds: they leave its front, it keeps its last row.
-            taken.extend(self.chunks[0].drain(..left));
-        }
         self.len -= n;
-        taken
+        let whole: Vec<VecDeque<(i64, StoredRow)>> = self.chunks.drain(..whole).collect();
+        // Fewer than the next chunk holds: it keeps its last row.
+        let part = self.chunks.first_mut().map(|chunk| chunk.drain(..left));
+        whole
+            .into_iter()
+            .flatten()
+            .chain(part.into_iter().flatten())
     }
 
     /// Every row in rowid order.
@@ -423,7 +421,7 @@ mod tests {
             if round % 997 == 0 {
                 let n = (rng.next() % 300) as usize;
                 let expected: Vec<i64> = model.keys().take(n).copied().collect();
-                let taken: Vec<i64> = map.take_first(n).into_iter().map(|(id, _)| id).collect();
+                let taken: Vec<i64> = map.take_first(n).map(|(id, _)| id).collect();
                 assert_eq!(taken, expected);
                 for rowid in expected {
                     model.remove(&rowid);
@@ -494,7 +492,7 @@ mod tests {
             model.insert(rowid, rowid as u64);
         }
         for _ in 0..10 {
-            let (rowid, _) = map.take_first(1).pop().expect("a row");
+            let (rowid, _) = map.take_first(1).next().expect("a row");
             assert_eq!(model.pop_first().map(|(id, _)| id), Some(rowid));
         }
         for rowid in (23..63).step_by(2) {
@@ -539,12 +537,12 @@ mod tests {
         );
         assert_eq!(loaded.lasts, map.lasts);
         // The oldest rows taken in bulk: whole chunks and part of the next.
-        let oldest = map.take_first(CHUNK + 3);
+        let oldest: Vec<_> = map.take_first(CHUNK + 3).collect();
         assert!(oldest.iter().map(|(id, _)| *id).eq(1..=(CHUNK as i64 + 3)));
         assert_eq!(map.len(), 2 * CHUNK + 2);
         assert_eq!(map.keys().next(), Some(CHUNK as i64 + 4));
         assert_eq!(map.lasts.len(), map.chunks.len());
-        assert_eq!(map.take_first(usize::MAX).len(), 2 * CHUNK + 2);
+        assert_eq!(map.take_first(usize::MAX).count(), 2 * CHUNK + 2);
         assert!(map.is_empty() && map.chunks.is_empty() && map.lasts.is_empty());
         // Extremes of the rowid range.
         let mut edges = RowMap::default();

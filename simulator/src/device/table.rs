@@ -182,6 +182,10 @@ pub struct Table {
     /// The undo log's buffer between writes, emptied: a write of a few rows then
     /// allocates none (a buffer grown past [`KEPT_UNDO_CAPACITY`] is not kept).
     spare_undo: Vec<Undone>,
+    /// Cell buffers of rows a ring dropped ([`Table::keep_ring`]), emptied, for the rows
+    /// appended next (at most [`KEPT_SPARE_ROWS`]): a log that drops a row for each it
+    /// gains then allocates and frees none.
+    spare_rows: Vec<Vec<Value>>,
     /// Rows stored or removed since the state file's change log last took them (`None`:
     /// not tracked, the device keeps no state file).
     changed: Option<BTreeSet<i64>>,
@@ -266,6 +270,10 @@ impl Index {
 /// The largest undo buffer a table keeps between writes (entries).
 const KEPT_UNDO_CAPACITY: usize = 64;
 
+/// The most cell buffers of dropped rows a ring keeps for the rows appended next (a
+/// 1,000-row write appends and drops 1,000 change-log rows).
+const KEPT_SPARE_ROWS: usize = 1_024;
+
 /// What a write in progress changed in one table: the column count before it, and each
 /// change to a row, in order.
 #[derive(Debug, Clone)]
@@ -304,6 +312,7 @@ impl Table {
             indexes: Vec::new(),
             undo: None,
             spare_undo: Vec::new(),
+            spare_rows: Vec::new(),
             changed: None,
             logged_columns: def.columns.len(),
             printed_names: OnceLock::new(),
@@ -463,10 +472,25 @@ impl Table {
         if excess == 0 {
             return;
         }
-        for (rowid, row) in self.rows.take_first(excess) {
-            self.forget(rowid, Some(&row));
-            if let Some(changed) = &mut self.changed {
+        let Table {
+            rows,
+            indexes,
+            changed,
+            spare_rows,
+            ..
+        } = self;
+        for (rowid, row) in rows.take_first(excess) {
+            // The row is gone: every index drops it.
+            for index in indexes.iter_mut() {
+                index.remove(rowid, &row);
+            }
+            if let Some(changed) = changed {
                 changed.insert(rowid);
+            }
+            if spare_rows.len() < KEPT_SPARE_ROWS {
+                let mut cells = row.into_cells();
+                cells.clear();
+                spare_rows.push(cells);
             }
         }
     }
@@ -955,26 +979,53 @@ impl Database {
     /// table's column order, each under the next rowid (also its `id` when the table has
     /// one and the row leaves it NULL). For a table without unique sets or foreign keys,
     /// which no such row can violate; a row shorter than the table is padded with NULLs.
-    pub fn append_rows(
+    pub fn append_rows<R: IntoIterator<Item = Value>>(
         &mut self,
         table: &str,
-        rows: impl IntoIterator<Item = Vec<Value>>,
+        rows: impl IntoIterator<Item = R>,
     ) -> Result<(), TableError> {
-        self.atomically(|db| db.append_each(table, rows))
+        let mut rows = rows.into_iter();
+        let expected = rows.size_hint().0;
+        self.append_filled(table, expected, |row| {
+            rows.next().map(|cells| row.extend(cells)).is_some()
+        })
+    }
+
+    /// [`Database::append_rows`] with each row's cells pushed by `fill` into an empty
+    /// buffer (one a ring dropped, when the table has some), until it says there are no
+    /// more; `expected` rows are made room for.
+    pub fn append_filled(
+        &mut self,
+        table: &str,
+        expected: usize,
+        fill: impl FnMut(&mut Vec<Value>) -> bool,
+    ) -> Result<(), TableError> {
+        self.atomically(|db| db.append_each(table, expected, fill))
     }
 
     fn append_each(
         &mut self,
         table: &str,
-        rows: impl IntoIterator<Item = Vec<Value>>,
+        expected: usize,
+        mut fill: impl FnMut(&mut Vec<Value>) -> bool,
     ) -> Result<(), TableError> {
         let t = self.table_mut(table)?;
         debug_assert!(t.def.unique.is_empty() && t.def.foreign_keys.is_empty());
         let width = t.columns.len();
         let mut next = t.next_rowid();
-        let rows = rows.into_iter();
-        t.reserve_undo(rows.size_hint().0);
-        for mut row in rows {
+        t.reserve_undo(expected);
+        loop {
+            let mut row = t
+                .spare_rows
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(width));
+            if !fill(&mut row) {
+                if t.spare_rows.len() < KEPT_SPARE_ROWS {
+                    row.clear();
+                    t.spare_rows.push(row);
+                }
+                return Ok(());
+            }
             row.resize(width, Value::Null);
             let rowid = match row.first() {
                 Some(Value::Int(id)) if t.def.has_id => {
@@ -993,7 +1044,6 @@ impl Database {
             next = rowid.saturating_add(1).max(next);
             t.put(rowid, row);
         }
-        Ok(())
     }
 
     /// `modify_objects`: applies `values` to every row in `rowids`, all or nothing.
@@ -1327,6 +1377,30 @@ mod tests {
                 .map(|(id, _)| id),
             Some(4)
         );
+        // Rows appended next go into the dropped rows' buffers, holding only their own
+        // cells (the rest padded with NULL).
+        let spare = db.table("change_logs").unwrap().spare_rows.len();
+        assert!((1..=KEPT_SPARE_ROWS).contains(&spare));
+        db.append_rows(
+            "change_logs",
+            [[
+                Value::Null,
+                Value::Text("update".into()),
+                Value::Text("users".into()),
+            ]],
+        )
+        .unwrap();
+        let log = db.table("change_logs").unwrap();
+        let newest = ring as i64 + 4;
+        assert_eq!(log.len(), ring);
+        let cells: &[Value] = log.row(newest).unwrap();
+        assert_eq!(cells[0], Value::int(i128::from(newest)));
+        assert_eq!(cells[1], Value::Text("update".into()));
+        assert_eq!(cells[2], Value::Text("users".into()));
+        assert!(cells[3..].iter().all(|c| *c == Value::Null));
+        assert_eq!(cells.len(), log.columns.len());
+        // The row appended took one buffer, the row it pushed out gave one back.
+        assert_eq!(log.spare_rows.len(), spare);
         // A table that is no ring keeps every row.
         assert!(table_def("users").unwrap().ring.is_none());
     }
