@@ -203,6 +203,43 @@ fn credential_row(table: &str, column: &str, user: i64, value: &Json) -> Map<Str
     r
 }
 
+/// Puts `values` of `table` on the device for `user`, who is not recorded as holding them.
+/// A value the device already holds for the user stays as it is (an enrollment with
+/// `save` left it there: taking it off and on again would leave the person without it
+/// for a moment); a value held for another user (a re-issued card) leaves them first.
+async fn put_credentials(
+    client: &TerminalClient,
+    (table, column): (&str, &str),
+    user: i64,
+    values: Vec<Json>,
+) -> Result<(), ApplyError> {
+    let mut request = Map::new();
+    request.insert("where".into(), json!({ table: { column: values.clone() } }));
+    let held = client.load_objects(table, request).await?;
+    let held_by = |owner: &dyn Fn(Option<i64>) -> bool| -> Vec<Json> {
+        held.iter()
+            .filter(|r| owner(r.get("user_id").and_then(Json::as_i64)))
+            .filter_map(|r| r.get(column).cloned())
+            .collect()
+    };
+    let theirs = held_by(&|owner| owner != Some(user));
+    let ours = held_by(&|owner| owner == Some(user));
+    if !theirs.is_empty() {
+        client
+            .destroy_objects(table, json!({ table: { column: theirs } }))
+            .await?;
+    }
+    let missing: Vec<Map<String, Json>> = values
+        .iter()
+        .filter(|v| !ours.contains(v))
+        .map(|v| credential_row(table, column, user, v))
+        .collect();
+    if !missing.is_empty() {
+        client.create_objects(table, missing).await?;
+    }
+    Ok(())
+}
+
 /// A wall time of the site (`users.begin_time` / `end_time` as the image holds them) on a
 /// device whose clock is `skew` seconds ahead of the site's wall time; 0 (none) stays 0
 /// (docs/domain.md §5.3).
@@ -266,18 +303,7 @@ async fn put_user(
             .cloned()
             .collect();
         if !new.is_empty() {
-            // A value moving from another user (a re-issued card) must leave them first.
-            client
-                .destroy_objects(table, json!({ table: { column: new.clone() } }))
-                .await?;
-            client
-                .create_objects(
-                    table,
-                    new.iter()
-                        .map(|v| credential_row(table, column, user.id, v))
-                        .collect(),
-                )
-                .await?;
+            put_credentials(client, (table, column), user.id, new).await?;
         }
     }
     let had_rules = before.map(|b| b.rules.clone()).unwrap_or_default();

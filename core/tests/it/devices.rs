@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use acs_core::sync::{SyncEngine, SyncOptions};
+use acs_simulator::journal::Body;
 use acs_simulator::{Fleet, Presentation, RunningFleet, Simulator, TimeMode};
 use serde_json::{Value as Json, json};
 
@@ -494,6 +495,15 @@ async fn an_enrollment_with_save_leaves_the_card_on_the_terminal_at_once_and_onc
         .id();
     // The terminal must hold the person for `save`: their face puts them there.
     rig.converged(1).await;
+    let card_removals = || {
+        rig.device(0)
+            .journal()
+            .for_command("destroy_objects")
+            .iter()
+            .filter(|e| matches!(&e.request, Body::Json(j) if j["object"] == "cards"))
+            .count()
+    };
+    let removals_before = card_removals();
     rig.device(0).present(Presentation::Card(CARD));
     let enrolled = rig
         .api
@@ -533,6 +543,13 @@ async fn an_enrollment_with_save_leaves_the_card_on_the_terminal_at_once_and_onc
         (cards(0), cards(1)),
         (1, 1),
         "once on each terminal after the sync"
+    );
+    // The sync pass that brought the issued card found it on terminal 0 and left it there:
+    // taking it off to put it on again would lock the person out for a moment.
+    assert_eq!(
+        card_removals(),
+        removals_before,
+        "no card taken off terminal 0"
     );
     rig.engine.shutdown().await;
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use acs_core::sync::{SyncEngine, SyncOptions};
 use acs_simulator::{Fleet, Presentation, RunningFleet, Simulator, TimeMode};
-use serde_json::json;
+use serde_json::{Value as Json, json};
 
 use crate::api_support::{Api, face_b64};
 use crate::bounded::board_until;
@@ -453,6 +453,62 @@ async fn a_user_deleted_on_the_device_by_hand_is_pushed_again() {
     })
     .await;
     assert_eq!(users(&fleet, 0), BTreeSet::from(["E-4".to_owned()]));
+    engine.shutdown().await;
+    fleet.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_card_the_device_holds_for_someone_else_moves_to_the_person_issued_it() {
+    let api = Api::start().await;
+    let fleet = fleet(1).await;
+    let places = site(&api, 1).await;
+    let terminal = register(&api, &fleet, 0, places[0].0, places[0].1).await;
+    let engine = SyncEngine::spawn(api.core.clone(), options());
+    let ana = person(&api, "E-6").await;
+    api.post("/v1/members", json!({"person_id": ana}))
+        .await
+        .id();
+    converged(&engine, &[(terminal, 1)]).await;
+    let device = fleet.device(0).expect("device").device();
+    let cards = || -> BTreeSet<(u64, u64)> {
+        device
+            .rows("cards")
+            .expect("cards")
+            .iter()
+            .map(|r| {
+                let value = r.get("value").and_then(Json::as_u64).expect("value");
+                (
+                    value,
+                    r.get("user_id").and_then(Json::as_u64).expect("user"),
+                )
+            })
+            .collect()
+    };
+    let first = (123 << 32) | 45678;
+    assert_eq!(cards(), BTreeSet::from([(first, ana)]));
+    // Someone put card 123,45679 on the device by hand, for a user of their own.
+    let next = (123 << 32) | 45679;
+    let create = |request: Json| {
+        device
+            .create_objects(acs_simulator::wire::Members::of(&request, "request").expect("members"))
+    };
+    create(json!({"object": "users",
+        "values": [{"id": 9001, "name": "By hand", "registration": "X-1"}]}))
+    .expect("user created by hand");
+    create(json!({"object": "cards", "values": [{"value": next, "user_id": 9001}]}))
+        .expect("card created by hand");
+    // The core issues that card to Ana: the device's copy leaves the other user for her.
+    api.post(
+        &format!("/v1/people/{ana}/credentials"),
+        json!({"kind": "card", "facility_code": 123, "card_number": 45679}),
+    )
+    .await
+    .id();
+    board_until(engine.board(), "the card moved to Ana", |_| {
+        cards().contains(&(next, ana))
+    })
+    .await;
+    assert_eq!(cards(), BTreeSet::from([(first, ana), (next, ana)]));
     engine.shutdown().await;
     fleet.shutdown().await;
 }
