@@ -17,7 +17,8 @@
 #   ENROLL_PEOPLE [100000]
 #   STORE_WRITERS [4] STORE_WRITES [2000]   store_writes (ACS_BENCH_POSTGRES_URL adds PostgreSQL)
 #   READ_MEMBERS [10000] READ_SECONDS [20] READ_WRITES [200]
-#   STARTUP_SIZES ["100000x10 1000x1000"]  tenant start-up, MEMBERSxTERMINALS each
+#   STARTUP_SIZES ["100000x10 1000x1000 100000x1000x100"]
+#                                          tenant start-up, MEMBERSxTERMINALS[xFACILITIES] each
 #   INSTANCES_SIZE ["10000x100"]           bench/instances.sh, PEOPLExTERMINALS ("" skips it)
 #   DOMAIN [1]                             0 skips the criterion benches
 # Usage: bench/all.sh
@@ -85,8 +86,9 @@ run sync cargo run --release -q -p acs-core --example sync_convergence -- "${SYN
 run enroll cargo run --release -q -p acs-core --example enroll_throughput -- "${ENROLL_PEOPLE:-100000}"
 run store-writes cargo run --release -q -p acs-core --example store_writes -- "${STORE_WRITERS:-4}" "${STORE_WRITES:-2000}"
 run read-under-writes cargo run --release -q -p acs-core --example read_under_writes -- "${READ_MEMBERS:-10000}" "${READ_SECONDS:-20}" "${READ_WRITES:-200}"
-for size in ${STARTUP_SIZES:-100000x10 1000x1000}; do
-    run "tenant-startup-$size" bash bench/tenant_startup.sh "${size%x*}" "${size#*x}"
+for size in ${STARTUP_SIZES:-100000x10 1000x1000 100000x1000x100}; do
+    IFS=x read -r members terminals facilities <<< "$size"
+    run "tenant-startup-$size" bash bench/tenant_startup.sh "$members" "$terminals" "${facilities:-1}"
 done
 instances_size=${INSTANCES_SIZE-10000x100}
 if [ -n "$instances_size" ]; then

@@ -33,6 +33,7 @@ async fn main() -> anyhow::Result<()> {
         client,
         facility,
         door,
+        ..
     } = common::venue(&core).await?;
     let terminal = common::post(&client, &format!("{base}/terminals"), &key,
         json!({"facility_id": facility, "model": "idface", "address": "http://127.0.0.1:1",

@@ -4,13 +4,18 @@
 //! in a process of its own (so the resident set measured is the core's alone):
 //!
 //! ```text
-//! tenant_startup build DB MANIFEST MEMBERS   # a tenant with MEMBERS members holding a card,
-//!                                            # every terminal of the fleet's manifest
-//!                                            # registered at one door; nothing synced yet
-//! tenant_startup start DB MEMBERS TERMINALS  # a fresh process: open the store, start the
-//!                                            # sync engine, wait until every terminal is in
-//!                                            # sync holding every member
+//! tenant_startup build DB MANIFEST MEMBERS [FACILITIES]
+//!     # a tenant with MEMBERS members holding a card and FACILITIES facilities (1 by
+//!     # default) of one card door each; terminal i of the fleet's manifest is registered
+//!     # at the door of facility i mod FACILITIES, member i is a member of facility
+//!     # i mod FACILITIES only (of the whole tenant with one facility); nothing synced yet
+//! tenant_startup start DB MEMBERS TERMINALS [FACILITIES]
+//!     # a fresh process: open the store, start the sync engine, wait until every terminal
+//!     # is in sync holding the members of its facility (MEMBERS / FACILITIES)
 //! ```
+//!
+//! With several facilities, MEMBERS and TERMINALS must be multiples of FACILITIES, so
+//! that every terminal holds as many people.
 //!
 //! `start` prints the time from opening the store until the whole board is in sync (and
 //! when the first and the last terminal got there), the resident set then and its peak,
@@ -52,7 +57,7 @@ fn resident_mib(field: &str) -> u64 {
         / 1024
 }
 
-async fn build(db: &str, manifest: &str, members: u32) -> anyhow::Result<()> {
+async fn build(db: &str, manifest: &str, members: u32, facilities: u32) -> anyhow::Result<()> {
     let manifest: Json = serde_json::from_str(&std::fs::read_to_string(manifest)?)?;
     let urls: Vec<String> = manifest["devices"]
         .as_array()
@@ -67,10 +72,33 @@ async fn build(db: &str, manifest: &str, members: u32) -> anyhow::Result<()> {
         key,
         base,
         client,
+        site,
         facility,
         door,
     } = common::venue(&core).await?;
-    for url in &urls {
+    check_sizes(members as usize, urls.len(), facilities)?;
+    // The venue's facility and door, then one more of each per further facility.
+    let mut places = vec![(facility, door)];
+    for f in 1..facilities {
+        let facility = common::post(
+            &client,
+            &format!("{base}/facilities"),
+            &key,
+            json!({"site_id": site, "name": format!("F{f}")}),
+        )
+        .await?;
+        let door = common::post(
+            &client,
+            &format!("{base}/doors"),
+            &key,
+            json!({"facility_id": facility, "name": format!("D{f}"),
+                   "supported_auth_types": {"in": ["card"]}}),
+        )
+        .await?;
+        places.push((facility, door));
+    }
+    for (i, url) in urls.iter().enumerate() {
+        let (facility, door) = places[i % places.len()];
         common::post(
             &client,
             &format!("{base}/terminals"),
@@ -80,15 +108,34 @@ async fn build(db: &str, manifest: &str, members: u32) -> anyhow::Result<()> {
         )
         .await?;
     }
-    common::seed_members(&core, &key, tenant, members).await?;
+    let limited_to: Vec<Option<u64>> = if facilities > 1 {
+        places.iter().map(|(facility, _)| Some(*facility)).collect()
+    } else {
+        vec![None]
+    };
+    common::seed_members_of(&core, &key, tenant, members, &limited_to).await?;
     println!(
-        "built {db}: {members} members with a card, {} terminals",
+        "built {db}: {members} members with a card, {} terminals, {facilities} facilities",
         urls.len()
     );
     Ok(())
 }
 
-async fn start(db: &str, members: usize, terminals: usize) -> anyhow::Result<()> {
+/// Refuses sizes where the terminals would not all hold as many people.
+fn check_sizes(members: usize, terminals: usize, facilities: u32) -> anyhow::Result<()> {
+    let f = facilities as usize;
+    anyhow::ensure!(f >= 1, "FACILITIES must be at least 1");
+    anyhow::ensure!(
+        f == 1 || (members % f == 0 && terminals % f == 0),
+        "MEMBERS ({members}) and TERMINALS ({terminals}) must be multiples of FACILITIES ({f})"
+    );
+    Ok(())
+}
+
+async fn start(db: &str, members: usize, terminals: usize, facilities: u32) -> anyhow::Result<()> {
+    check_sizes(members, terminals, facilities)?;
+    // What each terminal holds: the members of its facility.
+    let held = members / facilities as usize;
     let before = resident_mib("VmRSS:");
     let started = Instant::now();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(std::path::Path::new(db))?);
@@ -113,14 +160,12 @@ async fn start(db: &str, members: usize, terminals: usize) -> anyhow::Result<()>
     );
     engine
         .board()
-        .wait_until(|b| b.values().any(|s| s.in_sync && s.people == members))
+        .wait_until(|b| b.values().any(|s| s.in_sync && s.people == held))
         .await;
     let first = started.elapsed();
     engine
         .board()
-        .wait_until(|b| {
-            b.len() == terminals && b.values().all(|s| s.in_sync && s.people == members)
-        })
+        .wait_until(|b| b.len() == terminals && b.values().all(|s| s.in_sync && s.people == held))
         .await;
     let all = started.elapsed();
     let rss = resident_mib("VmRSS:");
@@ -134,6 +179,8 @@ async fn start(db: &str, members: usize, terminals: usize) -> anyhow::Result<()>
         json!({
             "members": members,
             "terminals": terminals,
+            "facilities": facilities,
+            "members_per_terminal": held,
             "first_terminal_in_sync_s": (first.as_secs_f64() * 10.0).round() / 10.0,
             "every_terminal_in_sync_s": (all.as_secs_f64() * 10.0).round() / 10.0,
             "rss_before_mib": before,
@@ -145,7 +192,11 @@ async fn start(db: &str, members: usize, terminals: usize) -> anyhow::Result<()>
             "heap_2s_later_mib": heap_settled.round(),
         })
     );
-    let size = format!("{members} members x {terminals} terminals");
+    let size = if facilities > 1 {
+        format!("{members} members x {terminals} terminals in {facilities} facilities")
+    } else {
+        format!("{members} members x {terminals} terminals")
+    };
     println!(
         "RESULT: tenant start-up, {size}: every terminal in sync = {:.1} s (target recorded, \
          ratio -, met)",
@@ -156,11 +207,11 @@ async fn start(db: &str, members: usize, terminals: usize) -> anyhow::Result<()>
          (target recorded, ratio -, met)"
     );
     #[allow(clippy::cast_precision_loss)]
-    let per_holding = (rss.saturating_sub(before) * 1024 * 1024) as f64
-        / (members.max(1) * terminals.max(1)) as f64;
+    let per_holding =
+        (rss.saturating_sub(before) * 1024 * 1024) as f64 / (held.max(1) * terminals.max(1)) as f64;
     #[allow(clippy::cast_precision_loss)]
-    let heap_per_holding = (heap_settled - heap_snapshot) * 1024.0 * 1024.0
-        / (members.max(1) * terminals.max(1)) as f64;
+    let heap_per_holding =
+        (heap_settled - heap_snapshot) * 1024.0 * 1024.0 / (held.max(1) * terminals.max(1)) as f64;
     println!(
         "RESULT: tenant start-up, {size}: live heap outside the snapshot per member held by a \
          terminal = {heap_per_holding:.0} bytes (target recorded, ratio -, met)"
@@ -182,10 +233,25 @@ async fn main() -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["build", db, manifest, members] => build(db, manifest, members.parse()?).await,
-        ["start", db, members, terminals] => start(db, members.parse()?, terminals.parse()?).await,
+        ["build", db, manifest, members] => build(db, manifest, members.parse()?, 1).await,
+        ["build", db, manifest, members, facilities] => {
+            build(db, manifest, members.parse()?, facilities.parse()?).await
+        }
+        ["start", db, members, terminals] => {
+            start(db, members.parse()?, terminals.parse()?, 1).await
+        }
+        ["start", db, members, terminals, facilities] => {
+            start(
+                db,
+                members.parse()?,
+                terminals.parse()?,
+                facilities.parse()?,
+            )
+            .await
+        }
         _ => anyhow::bail!(
-            "usage: tenant_startup build DB MANIFEST MEMBERS | tenant_startup start DB MEMBERS TERMINALS"
+            "usage: tenant_startup build DB MANIFEST MEMBERS [FACILITIES] | tenant_startup \
+             start DB MEMBERS TERMINALS [FACILITIES]"
         ),
     }
 }

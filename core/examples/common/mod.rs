@@ -1,7 +1,8 @@
 //! What the core's benchmark examples share: a core serving its API on loopback with a
 //! tenant, one site, facility and card door ([`venue`]), `POST`s to that API ([`post`]),
 //! and the tenant filled with members who each hold a card, written straight through the
-//! application in batches of 1,000 ([`seed_members`]).
+//! application in batches of 1,000 ([`seed_members`], or [`seed_members_of`] with their
+//! memberships limited to facilities).
 
 // Each example compiles its own copy of this module and uses a part of it.
 #![allow(dead_code)]
@@ -9,8 +10,8 @@
 use acs_core::Core;
 use acs_core::card::WiegandCard;
 use acs_core::domain::{
-    AcsId, Credential, CredentialId, CredentialValue, Membership, MembershipId, Person, PersonId,
-    TenantId,
+    AcsId, Credential, CredentialId, CredentialValue, FacilityId, Membership, MembershipId, Person,
+    PersonId, TenantId,
 };
 use serde_json::{Value as Json, json};
 
@@ -44,6 +45,8 @@ pub(crate) struct Venue {
     pub(crate) base: String,
     /// A client for it.
     pub(crate) client: reqwest::Client,
+    /// The site.
+    pub(crate) site: u64,
     /// The facility.
     pub(crate) facility: u64,
     /// The door, taking cards in.
@@ -88,6 +91,7 @@ pub(crate) async fn venue(core: &Core) -> anyhow::Result<Venue> {
         key,
         base,
         client,
+        site,
         facility,
         door,
     })
@@ -101,6 +105,24 @@ pub(crate) async fn seed_members(
     tenant: u64,
     members: u32,
 ) -> anyhow::Result<()> {
+    seed_members_of(core, key, tenant, members, &[None]).await
+}
+
+/// [`seed_members`] with member `i`'s membership limited to facility
+/// `limited_to[i mod limited_to.len()]` (`None`: the whole tenant).
+pub(crate) async fn seed_members_of(
+    core: &Core,
+    key: &str,
+    tenant: u64,
+    members: u32,
+    limited_to: &[Option<u64>],
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !limited_to.is_empty(),
+        "no facility to limit memberships to"
+    );
+    let limited_to: Vec<Option<FacilityId>> =
+        limited_to.iter().map(|f| f.map(FacilityId::new)).collect();
     let caller = core
         .authenticate(key)
         .await
@@ -110,6 +132,7 @@ pub(crate) async fn seed_members(
     let now = core.now();
     for from in (0..members).step_by(1_000) {
         let to = (from + 1_000).min(members);
+        let limited_to = limited_to.clone();
         core.write(&caller, 3 * (to - from) as usize, move |_, plan| {
             for i in from..to {
                 let person = Person::new(
@@ -125,12 +148,13 @@ pub(crate) async fn seed_members(
                     CredentialValue::Card(WiegandCard::new(1, i)),
                     now,
                 );
-                let member = Membership::new(
+                let mut member = Membership::new(
                     MembershipId::new(plan.next_id()?),
                     tenant_id,
                     person.id,
                     now,
                 );
+                member.facility_id = limited_to[i as usize % limited_to.len()];
                 plan.put(person, None);
                 plan.put(card, None);
                 plan.put(member, None);
