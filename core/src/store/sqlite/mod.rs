@@ -154,19 +154,80 @@ fn owner_only(path: &Path) -> Result<(), StoreError> {
     private(path).map_err(StoreError::File)
 }
 
+/// Creates `path` (empty, owner only) when it is missing, and sets an existing one to the
+/// owner only by its path.
+///
+/// An existing file is never opened here: closing a descriptor of a file releases every
+/// POSIX lock the process holds on it, and SQLite's locks on a database, its log and its
+/// shared-memory index are such locks. Opening and closing the index behind SQLite's back
+/// left the process without its lock on it; the next process to open the database then
+/// took the index for abandoned and cut it back under the pages this one had mapped, which
+/// killed this one with SIGBUS (seen with several `serve` processes on one file).
 fn private(path: &Path) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        // Created here, so no lock of this process was on it.
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-        options.mode(0o600);
-        options.open(path)?;
+        use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     }
-    #[cfg(not(unix))]
-    options.open(path)?;
     Ok(())
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod lock_tests {
+    use std::os::unix::fs::MetadataExt as _;
+
+    use super::SqliteStore;
+
+    /// The POSIX locks this process holds on `path`, as `/proc/locks` lists them.
+    fn locks_held_on(path: &std::path::Path) -> usize {
+        let inode = std::fs::metadata(path).expect("metadata").ino();
+        let pid = std::process::id().to_string();
+        std::fs::read_to_string("/proc/locks")
+            .expect("/proc/locks")
+            .lines()
+            .filter(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                // `1: POSIX ADVISORY READ <pid> <major>:<minor>:<inode> <start> <end>`
+                fields.get(1) == Some(&"POSIX")
+                    && fields.get(4) == Some(&pid.as_str())
+                    && fields
+                        .get(5)
+                        .and_then(|id| id.rsplit(':').next())
+                        .is_some_and(|i| i == inode.to_string())
+            })
+            .count()
+    }
+
+    #[test]
+    fn opening_a_store_keeps_the_locks_sqlite_holds_on_the_shared_memory_index() {
+        let dir = std::env::temp_dir().join(format!("acs-sqlite-locks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let db = dir.join("acs.db");
+        let shm = dir.join("acs.db-shm");
+        let first = SqliteStore::open(&db).expect("first store");
+        assert!(
+            locks_held_on(&shm) > 0,
+            "the process holds SQLite's lock on the index once a store is open"
+        );
+        // A second store of the same process on the same file (several instances in one
+        // process) leaves the first one's locks alone too.
+        let second = SqliteStore::open(&db).expect("second store");
+        assert!(locks_held_on(&shm) > 0, "still held with two stores open");
+        drop(second);
+        drop(first);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 impl Store for SqliteStore {
