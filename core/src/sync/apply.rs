@@ -216,28 +216,61 @@ async fn put_credentials(
     let mut request = Map::new();
     request.insert("where".into(), json!({ table: { column: values.clone() } }));
     let held = client.load_objects(table, request).await?;
-    let held_by = |owner: &dyn Fn(Option<i64>) -> bool| -> Vec<Json> {
-        held.iter()
-            .filter(|r| owner(r.get("user_id").and_then(Json::as_i64)))
-            .filter_map(|r| r.get(column).cloned())
-            .collect()
-    };
-    let theirs = held_by(&|owner| owner != Some(user));
-    let ours = held_by(&|owner| owner == Some(user));
-    if !theirs.is_empty() {
+    let (ours, theirs) = owners_of(&held, column, user);
+    let taken: Vec<Json> = values
+        .iter()
+        .filter(|v| theirs.contains(&spelled(v)))
+        .cloned()
+        .collect();
+    if !taken.is_empty() {
         client
-            .destroy_objects(table, json!({ table: { column: theirs } }))
+            .destroy_objects(table, json!({ table: { column: taken } }))
             .await?;
     }
     let missing: Vec<Map<String, Json>> = values
         .iter()
-        .filter(|v| !ours.contains(v))
+        .filter(|v| !ours.contains(&spelled(v)))
         .map(|v| credential_row(table, column, user, v))
         .collect();
     if !missing.is_empty() {
         client.create_objects(table, missing).await?;
     }
     Ok(())
+}
+
+/// A credential value as text, however the device prints it (a card number as a number
+/// or as a string).
+fn spelled(value: &Json) -> String {
+    match value {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The values of `column` in `rows`, split into those held for `user` and those held for
+/// anyone else (spelled as [`spelled`]).
+fn owners_of(
+    rows: &[Map<String, Json>],
+    column: &str,
+    user: i64,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut ours = BTreeSet::new();
+    let mut theirs = BTreeSet::new();
+    for row in rows {
+        let Some(value) = row.get(column).map(spelled) else {
+            continue;
+        };
+        let owner = row.get("user_id").and_then(|u| match u {
+            Json::String(s) => s.parse::<i64>().ok(),
+            other => other.as_i64(),
+        });
+        if owner == Some(user) {
+            ours.insert(value);
+        } else {
+            theirs.insert(value);
+        }
+    }
+    (ours, theirs)
 }
 
 /// A wall time of the site (`users.begin_time` / `end_time` as the image holds them) on a
@@ -566,5 +599,29 @@ pub async fn apply(
             // Never desired.
             SubjectImage::Doubt { .. } => Ok(()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_held_are_told_apart_by_owner_however_the_device_spells_them() {
+        let rows: Vec<Map<String, Json>> = [
+            json!({"value": 5, "user_id": 1}),
+            json!({"value": "7", "user_id": "2"}),
+            json!({"value": "9", "user_id": "1"}),
+            json!({"value": 11}),
+            json!({"user_id": 1}),
+        ]
+        .into_iter()
+        .map(row)
+        .collect();
+        let (ours, theirs) = owners_of(&rows, "value", 1);
+        assert_eq!(ours, BTreeSet::from(["5".to_owned(), "9".to_owned()]));
+        assert_eq!(theirs, BTreeSet::from(["7".to_owned(), "11".to_owned()]));
+        assert_eq!(spelled(&json!(9)), spelled(&json!("9")));
+        assert_eq!(spelled(&json!("abc")), "abc");
     }
 }
