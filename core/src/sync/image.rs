@@ -125,8 +125,9 @@ pub const SETUP_KEY: &str = "setup";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SubjectImage {
-    /// A rule and its time zone.
-    Rule(RuleImage),
+    /// A rule and its time zone (boxed, as the setup, so that an entry of a terminal's
+    /// applied record – nearly always a person – stays 32 bytes).
+    Rule(Box<RuleImage>),
     /// All holidays.
     Holidays {
         /// The rows.
@@ -137,7 +138,7 @@ pub enum SubjectImage {
     /// however many terminals hold them).
     User(Arc<UserImage>),
     /// Monitor and online-mode configuration.
-    Setup(SetupImage),
+    Setup(Box<SetupImage>),
     /// Never desired, only recorded: a step on this subject was started and its outcome
     /// is unknown (a timeout, a refusal halfway, the core killed), so the device may hold
     /// any part of these images. The next step applies over it from a clean slate, and a
@@ -322,11 +323,14 @@ pub fn device_image(
         image.insert(user_key(id), SubjectImage::User(Arc::new(user)));
     }
     if always {
-        image.insert(rule_key(ALWAYS_RULE), SubjectImage::Rule(always_rule()));
+        image.insert(
+            rule_key(ALWAYS_RULE),
+            SubjectImage::Rule(Box::new(always_rule())),
+        );
     }
     for schedule in &schedules {
         if let Some(rule) = schedule_rule(s, *schedule) {
-            image.insert(rule_key(rule.id), SubjectImage::Rule(rule));
+            image.insert(rule_key(rule.id), SubjectImage::Rule(Box::new(rule)));
         }
     }
     let rows = holidays(s, &schedules);
@@ -368,5 +372,14 @@ fn add_credential(s: &Snapshot, user: &mut UserImage, id: CredentialId) {
             }
         }
         CredentialValue::CloudKey { .. } | CredentialValue::MobileKey { .. } => {}
+    }
+}
+#[cfg(test)]
+mod entry_size {
+    /// Every terminal keeps one entry per person it holds (`DeviceImage`): with 10⁶
+    /// holdings, each byte of an entry is a megabyte of the core.
+    #[test]
+    fn a_subject_image_takes_at_most_32_bytes() {
+        assert!(std::mem::size_of::<super::SubjectImage>() <= 32);
     }
 }

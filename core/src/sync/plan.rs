@@ -164,11 +164,11 @@ mod tests {
     }
 
     fn rule(id: i64) -> SubjectImage {
-        SubjectImage::Rule(RuleImage {
+        SubjectImage::Rule(Box::new(RuleImage {
             id,
             name: "r".into(),
             spans: Vec::new(),
-        })
+        }))
     }
 
     #[test]

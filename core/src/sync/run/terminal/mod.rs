@@ -219,11 +219,11 @@ async fn compute_image(
                 if let Some((host, port)) = &receiver {
                     image.insert(
                         SETUP_KEY.into(),
-                        SubjectImage::Setup(SetupImage {
+                        SubjectImage::Setup(Box::new(SetupImage {
                             host: host.clone(),
                             port: *port,
                             mode: mode.to_owned(),
-                        }),
+                        })),
                     );
                 }
                 (image, next)
