@@ -65,6 +65,7 @@ async fn build(db: &str, manifest: &str, members: u32, facilities: u32) -> anyho
         .iter()
         .filter_map(|d| d["url"].as_str().map(str::to_owned))
         .collect();
+    check_sizes(members as usize, urls.len(), facilities)?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(std::path::Path::new(db))?);
     let core = Core::new(store);
     let common::Venue {
@@ -76,7 +77,6 @@ async fn build(db: &str, manifest: &str, members: u32, facilities: u32) -> anyho
         facility,
         door,
     } = common::venue(&core).await?;
-    check_sizes(members as usize, urls.len(), facilities)?;
     // The venue's facility and door, then one more of each per further facility.
     let mut places = vec![(facility, door)];
     for f in 1..facilities {

@@ -10,6 +10,7 @@ use serde_json::{Map, Value as Json, json};
 use super::image::{ALWAYS_RULE, HolidayRow, RuleImage, SetupImage, SubjectImage, UserImage};
 use super::plan::Step;
 use crate::app::Core;
+use crate::device_events::json_i64;
 use crate::domain::TenantId;
 use crate::terminal::{DriverError, TerminalClient};
 
@@ -260,11 +261,7 @@ fn owners_of(
         let Some(value) = row.get(column).map(spelled) else {
             continue;
         };
-        let owner = row.get("user_id").and_then(|u| match u {
-            Json::String(s) => s.parse::<i64>().ok(),
-            other => other.as_i64(),
-        });
-        if owner == Some(user) {
+        if json_i64(row.get("user_id")) == Some(user) {
             ours.insert(value);
         } else {
             theirs.insert(value);
