@@ -42,8 +42,7 @@ pub struct Page<'db> {
 /// copy), or the cells picked for the names.
 #[derive(Debug)]
 enum Cells<'db> {
-    /// The main table's row as stored, its columns in order (a row stored before a column
-    /// was added lacks it: NULL).
+    /// The main table's row as stored, its columns in order (NULL past its cells).
     Whole(&'db StoredRow),
     /// One cell per name.
     Picked(Vec<Cow<'db, Value>>),
@@ -111,15 +110,16 @@ impl Page<'_> {
                 out.push(b',');
             }
             match row {
-                // A stored row with a cell per column prints the same whichever reply
+                // A stored row (NULL past its cells) prints the same whichever reply
                 // prints it whole: the row keeps its text (see `stored_row`), and whether
                 // it holds a secret (the rule is the same for every such reply: the
                 // names are the table's columns).
-                Cells::Whole(row) if row.len() == ends.len() => {
+                Cells::Whole(row) if row.len() <= ends.len() => {
                     let (text, holds) = row.printed(|cells| {
+                        let cell = |j: usize| cells.get(j).unwrap_or(&NULL);
                         let mut text = Vec::with_capacity(quoted.len() + 6 * ends.len() + 2);
-                        print_object(|j| &cells[j], quoted, ends, &mut text);
-                        (text, rule.in_row(|j| &cells[j]))
+                        print_object(cell, quoted, ends, &mut text);
+                        (text, rule.in_row(cell))
                     });
                     out.extend_from_slice(text);
                     secret |= holds;
@@ -650,7 +650,7 @@ impl<'db> Context<'db> {
             let col = other.column_index(fk.column).unwrap_or_default();
             let mut by_main_id: HashMap<i128, Vec<i64>> = HashMap::default();
             for (rowid, row) in other.rows() {
-                if let Value::Int(v) = &row[col] {
+                if let Some(Value::Int(v)) = row.get(col) {
                     by_main_id.entry(v.get()).or_default().push(rowid);
                 }
             }
@@ -658,7 +658,7 @@ impl<'db> Context<'db> {
         } else if let Some((link, a, b)) = self.link_between(main.name(), name) {
             let mut by_main_id: HashMap<i128, Vec<i64>> = HashMap::default();
             for (_, row) in link.rows() {
-                if let (Value::Int(m), Value::Int(o)) = (&row[a], &row[b])
+                if let (Some(Value::Int(m)), Some(Value::Int(o))) = (row.get(a), row.get(b))
                     && let Ok(o) = i64::try_from(o.get())
                 {
                     by_main_id.entry(m.get()).or_default().push(o);
@@ -697,8 +697,8 @@ impl<'db> Context<'db> {
 
     fn related(&self, join: &Join<'db>, main_row: &[Value], main_rowid: i64) -> Vec<i64> {
         match &join.relation {
-            Relation::Parent { main_column } => match &main_row[*main_column] {
-                Value::Int(id) => i64::try_from(id.get())
+            Relation::Parent { main_column } => match main_row.get(*main_column) {
+                Some(Value::Int(id)) => i64::try_from(id.get())
                     .ok()
                     .filter(|id| join.table.row(*id).is_some())
                     .into_iter()

@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 
 use super::table::Value;
 
-/// One stored row: its cells in column order (a row stored before a column was added to
-/// an open table has fewer cells than the table has columns).
+/// One stored row: its cells in column order, as many as its last cell that was written
+/// not NULL (or more); the columns past them are NULL.
 #[derive(Debug, Clone)]
 pub struct StoredRow {
     cells: Vec<Value>,
@@ -44,6 +44,20 @@ impl StoredRow {
     pub fn cells_mut(&mut self) -> &mut Vec<Value> {
         self.printed = OnceLock::new();
         &mut self.cells
+    }
+
+    /// The cells to change, at least `width` of them (NULLs added past the end).
+    pub fn cells_mut_to(&mut self, width: usize) -> &mut Vec<Value> {
+        let cells = self.cells_mut();
+        if cells.len() < width {
+            cells.resize(width, Value::Null);
+        }
+        cells
+    }
+
+    /// Drops the printed text (the table's columns changed).
+    pub fn forget_printing(&mut self) {
+        self.printed = OnceLock::new();
     }
 
     /// The cells, for a row taken out of its table.
@@ -80,11 +94,26 @@ impl Deref for StoredRow {
     }
 }
 
-/// Rows are equal when their cells are: the printed text is a copy of them.
+/// Rows are equal when their cells are, NULLs past the end of either included: the
+/// printed text is a copy of them.
 impl PartialEq for StoredRow {
     fn eq(&self, other: &Self) -> bool {
-        self.cells == other.cells
+        same_cells(&self.cells, &other.cells)
     }
+}
+
+/// Whether two rows hold the same cells, reading each past its end as NULL.
+pub fn same_cells(a: &[Value], b: &[Value]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    long[..short.len()] == *short && long[short.len()..].iter().all(|c| *c == Value::Null)
+}
+
+/// `cells` without the NULLs at their end, the way a row keeps them.
+pub fn trimmed(mut cells: Vec<Value>) -> Vec<Value> {
+    while cells.last() == Some(&Value::Null) {
+        cells.pop();
+    }
+    cells
 }
 
 impl Eq for StoredRow {}

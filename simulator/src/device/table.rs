@@ -23,7 +23,7 @@ use serde_json::{Map, Value as Json};
 
 use super::row_map::RowMap;
 use super::schema::{ColumnType, TableDef, table_def};
-use super::stored_row::StoredRow;
+use super::stored_row::{StoredRow, trimmed};
 use super::table_set::TableSet;
 use crate::wire::{MemberError, integer_json, json_integer};
 
@@ -499,9 +499,12 @@ impl Table {
     fn put_back_cells(&mut self, rowid: i64, cells: impl IntoIterator<Item = (usize, Value)>) {
         if let Some(mut row) = self.rows.get(rowid).map(|r| r.to_vec()) {
             for (i, value) in cells {
+                if row.len() <= i {
+                    row.resize(i + 1, Value::Null);
+                }
                 row[i] = value;
             }
-            self.put(rowid, row);
+            self.put(rowid, trimmed(row));
         }
     }
 
@@ -638,8 +641,13 @@ impl Table {
     pub fn row_json(&self, row: &[Value]) -> Map<String, Json> {
         self.columns
             .iter()
-            .zip(row)
-            .map(|(c, v)| (c.name.clone(), v.to_json()))
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    c.name.clone(),
+                    row.get(i).map_or(Json::Null, Value::to_json),
+                )
+            })
             .collect()
     }
 
@@ -683,8 +691,10 @@ impl Table {
                         ty,
                     });
                     self.printed_names = OnceLock::new();
+                    // Rows read the new column as NULL past their cells; their printed
+                    // text lacks it.
                     for r in self.rows.values_mut() {
-                        r.cells_mut().push(Value::Null);
+                        r.forget_printing();
                     }
                     // A unique set or a reference may name the column just added.
                     self.build_indexes();
@@ -834,7 +844,15 @@ impl Database {
                 columns: columns_added.then(|| t.columns.clone()),
                 rows: ids
                     .into_iter()
-                    .map(|id| (id, t.rows.get(id).map(|r| r.to_vec())))
+                    .map(|id| {
+                        // Every column's cell, as the state file keeps rows.
+                        let row = t.rows.get(id).map(|r| {
+                            let mut cells = r.to_vec();
+                            cells.resize(t.columns.len(), Value::Null);
+                            cells
+                        });
+                        (id, row)
+                    })
                     .collect(),
             });
         }
@@ -850,8 +868,11 @@ impl Database {
     ) -> Result<(), TableError> {
         let table = self.table_mut(name)?;
         table.columns = columns;
-        table.rows =
-            RowMap::from_sorted(rows.into_iter().map(|(id, row)| (id, StoredRow::new(row))));
+        table.rows = RowMap::from_sorted(rows.into_iter().map(|(id, row)| {
+            let mut cells = trimmed(row);
+            cells.shrink_to_fit();
+            (id, StoredRow::new(cells))
+        }));
         table.build_indexes();
         if let Some(changed) = &mut table.changed {
             changed.extend(table.rows.keys());
@@ -897,12 +918,13 @@ impl Database {
 
     fn check_foreign_keys(&self, table: &Table, row: &[Value]) -> Result<(), TableError> {
         for fk in table.def.foreign_keys {
-            if let Some(Value::Int(id)) = table.column_index(fk.column).map(|i| &row[i])
+            let cell = table.column_index(fk.column).and_then(|i| row.get(i));
+            if let Some(Value::Int(id)) = cell
                 && !self.id_exists(fk.references, id.get())
             {
                 return Err(TableError::ForeignKey);
             }
-            if let Some(Value::Text(_)) = table.column_index(fk.column).map(|i| &row[i]) {
+            if let Some(Value::Text(_)) = cell {
                 return Err(TableError::ForeignKey);
             }
         }
@@ -918,7 +940,15 @@ impl Database {
     ) -> Result<(i64, Vec<Value>), TableError> {
         let t = self.table_at_mut(place);
         let written = t.resolve_written_columns(members)?;
-        let mut row = vec![Value::Null; t.columns.len()];
+        // Cells up to the last one written (the id's at least): the row keeps no NULLs
+        // past it (see `stored_row`).
+        let width = written
+            .iter()
+            .map(|(i, _)| i + 1)
+            .max()
+            .unwrap_or(0)
+            .max(usize::from(t.def.has_id));
+        let mut row = vec![Value::Null; width];
         for (i, json) in &written {
             row[*i] = t.cell_from_json(*i, json)?;
         }
@@ -934,7 +964,7 @@ impl Database {
         } else {
             pending_rowid
         };
-        Ok((rowid, row))
+        Ok((rowid, trimmed(row)))
     }
 
     /// `create_objects`: inserts every row or none; returns the new ids in input order.
@@ -1094,11 +1124,15 @@ impl Database {
             };
             let mut row = old.to_vec();
             for (i, v) in &cells {
+                if row.len() <= *i {
+                    row.resize(i + 1, Value::Null);
+                }
                 row[*i] = v.clone();
             }
+            let row = trimmed(row);
             let new_rowid = if t.def.has_id {
-                match &row[0] {
-                    Value::Int(id) => i64::try_from(id.get())
+                match row.first() {
+                    Some(Value::Int(id)) => i64::try_from(id.get())
                         .map_err(|_| MemberError::new("id", "int64", values.get("id")))?,
                     _ => return Err(MemberError::new("id", "int64", values.get("id")).into()),
                 }
@@ -1149,6 +1183,7 @@ impl Database {
                 };
                 for rowid in t.rowids_with(i, i128::from(old)) {
                     if let Some(mut row) = t.rows.get(rowid).map(|r| r.to_vec()) {
+                        // The row holds `old` in column `i`, so it has that cell.
                         row[i] = Value::int(i128::from(new));
                         t.put(rowid, row);
                     }
@@ -1301,7 +1336,8 @@ fn set_row_cells(
     undo: &mut Option<Undo>,
     changed: &mut Option<BTreeSet<i64>>,
 ) {
-    let row = row.cells_mut();
+    let width = cells.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
+    let row = row.cells_mut_to(width);
     let undone = if let [(i, value)] = cells {
         Undone::Cell(rowid, *i, std::mem::replace(&mut row[*i], value.clone()))
     } else {
@@ -1647,6 +1683,58 @@ mod tests {
     }
 
     #[test]
+    fn a_row_keeps_its_cells_up_to_the_last_one_written() {
+        let mut db = db();
+        db.set_tracking(true);
+        db.insert(
+            "users",
+            &rows(json!([
+                {"id": 1, "name": "Ana"},
+                {"id": 2, "name": null, "registration": "r2"},
+                {"id": 3, "end_time": 5},
+            ])),
+        )
+        .unwrap();
+        let width = |db: &Database, id| db.table("users").unwrap().rows.get(id).unwrap().len();
+        // id, registration, name; id and registration; up to end_time (the seventh).
+        assert_eq!((width(&db, 1), width(&db, 2), width(&db, 3)), (3, 2, 7));
+        let users = db.table("users").unwrap();
+        let ana = users.row_json(users.rows.get(1).unwrap());
+        let columns = users.columns.len();
+        assert_eq!(ana.len(), columns, "every column, NULL past the cells");
+        assert_eq!(ana["name"], json!("Ana"));
+        assert_eq!(ana["panic_salt"], Json::Null);
+        // The state file still gets a cell per column.
+        let changes = db.take_changes();
+        let written = changes.iter().find(|c| c.table == "users").unwrap();
+        assert!(
+            written
+                .rows
+                .iter()
+                .all(|(_, r)| r.as_ref().unwrap().len() == columns)
+        );
+        // A cell past the end is set in place, and a rollback puts the row back.
+        let before = contents(&db);
+        let values = |v: Json| v.as_object().unwrap().clone();
+        db.update("users", &values(json!({"expires": 9})), &[1, 2])
+            .unwrap();
+        assert_eq!(width(&db, 1), 11);
+        let t = db.table_mut("users").unwrap();
+        let expires = t.column_index("expires").unwrap();
+        assert_eq!(t.rows.get(2).unwrap()[expires], Value::int(9));
+        t.begin();
+        let panic_salt = t.column_index("panic_salt").unwrap();
+        assert!(t.set_cells(1, &[(panic_salt, Value::Text("s".into()))]));
+        t.rollback();
+        assert_eq!(width(&db, 1), 11);
+        // The general update (a new id) keeps no NULLs at the end either.
+        db.update("users", &values(json!({"id": 30, "expires": null})), &[3])
+            .unwrap();
+        assert_eq!(width(&db, 30), 7);
+        assert_ne!(contents(&db), before);
+    }
+
+    #[test]
     fn open_tables_accept_new_columns() {
         let mut db = db();
         db.insert("users", &rows(json!([{"id": 1}]))).unwrap();
@@ -1735,7 +1823,12 @@ mod tests {
         db.tables
             .values()
             .map(|t| {
-                let rows = t.rows.iter().map(|(id, r)| (id, r.to_vec())).collect();
+                // Rows compared as they read: NULLs past a row's cells are not kept.
+                let rows = t
+                    .rows
+                    .iter()
+                    .map(|(id, r)| (id, trimmed(r.to_vec())))
+                    .collect();
                 (t.columns.len(), rows)
             })
             .collect()
