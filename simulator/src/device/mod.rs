@@ -14,6 +14,7 @@ pub mod config;
 pub mod decide;
 mod handle;
 pub mod images;
+mod index;
 pub mod query;
 mod row_map;
 pub mod schema;

@@ -16,11 +16,10 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
-use foldhash::HashMap;
-
 use compact_str::CompactString;
 use serde_json::{Map, Value as Json};
 
+use super::index::Index;
 use super::row_map::RowMap;
 use super::schema::{ColumnType, TableDef, table_def};
 use super::stored_row::{StoredRow, trimmed};
@@ -212,61 +211,6 @@ pub struct TableChanges {
     pub rows: Vec<(i64, Option<Vec<Value>>)>,
 }
 
-/// The rows holding each combination of values of some columns (rows with a NULL in
-/// those columns are left out, as a unique constraint ignores them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Index {
-    columns: Vec<usize>,
-    entries: HashMap<Vec<Value>, BTreeSet<i64>>,
-}
-
-impl Index {
-    fn key(&self, row: &[Value]) -> Option<Vec<Value>> {
-        self.columns
-            .iter()
-            .map(|&i| match row.get(i) {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(v.clone()),
-            })
-            .collect()
-    }
-
-    fn add(&mut self, rowid: i64, row: &[Value]) {
-        if let Some(key) = self.key(row) {
-            self.entries.entry(key).or_default().insert(rowid);
-        }
-    }
-
-    fn remove(&mut self, rowid: i64, row: &[Value]) {
-        if let Some(key) = self.key(row)
-            && let Some(ids) = self.entries.get_mut(&key)
-        {
-            ids.remove(&rowid);
-            if ids.is_empty() {
-                self.entries.remove(&key);
-            }
-        }
-    }
-
-    /// Whether two rows have the same key (`key(a) == key(b)`, without building either).
-    fn same_key(&self, a: &[Value], b: &[Value]) -> bool {
-        let keyed = |row: &[Value]| {
-            self.columns
-                .iter()
-                .all(|&i| !matches!(row.get(i), None | Some(Value::Null)))
-        };
-        match (keyed(a), keyed(b)) {
-            (true, true) => self.columns.iter().all(|&i| a.get(i) == b.get(i)),
-            (false, false) => true,
-            _ => false,
-        }
-    }
-
-    fn rowids(&self, key: &[Value]) -> impl Iterator<Item = i64> + '_ {
-        self.entries.get(key).into_iter().flatten().copied()
-    }
-}
-
 /// The largest undo buffer a table keeps between writes (entries).
 const KEPT_UNDO_CAPACITY: usize = 64;
 
@@ -338,13 +282,7 @@ impl Table {
             .iter()
             .filter_map(|fk| self.column_index(fk.column))
             .map(|i| vec![i]);
-        let mut indexes: Vec<Index> = unique
-            .chain(references)
-            .map(|columns| Index {
-                columns,
-                entries: HashMap::default(),
-            })
-            .collect();
+        let mut indexes: Vec<Index> = unique.chain(references).map(Index::new).collect();
         for (rowid, row) in self.rows.iter() {
             for index in &mut indexes {
                 index.add(rowid, row);
@@ -406,7 +344,7 @@ impl Table {
     /// Whether column `column` is part of an index (a unique set or a reference), so that
     /// writing it may clash or dangle.
     fn is_indexed(&self, column: usize) -> bool {
-        self.indexes.iter().any(|ix| ix.columns.contains(&column))
+        self.indexes.iter().any(|ix| ix.columns().contains(&column))
     }
 
     /// Sets cells of the row at `rowid` in place, saying whether there was one: for
@@ -538,7 +476,7 @@ impl Table {
     /// Rows whose column `column` holds the integer `value`, when an index on that column
     /// alone answers it (`None`: the table would have to be scanned).
     pub fn indexed_rowids(&self, column: usize, value: i128) -> Option<Vec<i64>> {
-        let index = self.indexes.iter().find(|ix| ix.columns == [column])?;
+        let index = self.indexes.iter().find(|ix| ix.columns() == [column])?;
         Some(index.rowids(&[Value::int(value)]).collect())
     }
 
@@ -714,11 +652,7 @@ impl Table {
 
     fn check_unique(&self, rowid: i64, row: &[Value]) -> Result<(), TableError> {
         for (set, index) in self.def.unique.iter().zip(&self.indexes) {
-            let Some(key) = index.key(row) else {
-                continue;
-            };
-            let clash = index.rowids(&key).any(|id| id != rowid);
-            if clash {
+            if index.clashes(rowid, row) {
                 let cols: Vec<String> = set
                     .iter()
                     .map(|c| format!("{}.{c}", self.def.name))
