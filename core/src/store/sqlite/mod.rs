@@ -209,9 +209,11 @@ mod lock_tests {
     }
 
     /// [`locks_held_on`], looked at until it is not zero (at most a hundred times): a
-    /// lock the process lost stays lost, while a look at the instant SQLite changes one
-    /// of its locks once found none (a single failure in many runs, beside a valgrind
-    /// run); the message lists what the process held then.
+    /// lock the process lost stays lost, while one look can miss a lock that is there.
+    /// The kernel hands `/proc/locks` out a page at a time, each read going on from a
+    /// position in its list, and other threads of this test process take and drop locks
+    /// of their own meanwhile, which shifts the list between two reads (one look found
+    /// none once, beside a valgrind run). The message lists what the process held.
     fn locks_seen_on(path: &std::path::Path) -> Result<usize, String> {
         for _ in 0..100 {
             let held = locks_held_on(path);
