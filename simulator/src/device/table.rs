@@ -301,7 +301,9 @@ impl Table {
             .rows
             .insert(rowid, StoredRow::new(row))
             .map(StoredRow::into_cells);
-        self.forget(rowid, old.as_deref());
+        if old.is_some() {
+            self.forget(rowid, old.as_deref());
+        }
         if let Some(undo) = &mut self.undo {
             undo.rows.push(Undone::Row(rowid, old));
         }
@@ -990,7 +992,10 @@ impl Database {
                 }
                 return Ok(());
             }
-            row.resize(width, Value::Null);
+            debug_assert!(row.len() <= width, "{table}: more cells than columns");
+            if row.len() < width {
+                row.resize(width, Value::Null);
+            }
             let rowid = match row.first() {
                 Some(Value::Int(id)) if t.def.has_id => {
                     i64::try_from(id.get()).map_err(|_| MemberError::new("id", "int64", None))?
@@ -1270,11 +1275,13 @@ fn set_row_cells(
     undo: &mut Option<Undo>,
     changed: &mut Option<BTreeSet<i64>>,
 ) {
-    let width = cells.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
-    let row = row.cells_mut_to(width);
+    // The row may end before a cell set here (see `stored_row`): it is extended first.
     let undone = if let [(i, value)] = cells {
+        let row = row.cells_mut_to(i + 1);
         Undone::Cell(rowid, *i, std::mem::replace(&mut row[*i], value.clone()))
     } else {
+        let width = cells.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
+        let row = row.cells_mut_to(width);
         let mut old = Vec::with_capacity(cells.len());
         for (i, value) in cells {
             old.push((*i, std::mem::replace(&mut row[*i], value.clone())));
