@@ -96,18 +96,6 @@ fn cells_json(cells: &[Value]) -> Json {
     Json::Array(cells.iter().map(Value::to_json).collect())
 }
 
-/// A stored row's cells for the state file: one per column of its table, NULL past the
-/// cells the row keeps.
-fn row_json(cells: &[Value], width: usize) -> Json {
-    let nulls = width.saturating_sub(cells.len());
-    let cells = cells.iter().map(Value::to_json);
-    Json::Array(
-        cells
-            .chain(std::iter::repeat_n(Json::Null, nulls))
-            .collect(),
-    )
-}
-
 fn photo_json(p: &Photo) -> Json {
     json!({
         "timestamp": p.timestamp,
@@ -174,7 +162,7 @@ fn snapshot_of(s: &State, wal_seq: u64) -> Json {
             .map(|t| {
                 let rows: Vec<Json> = t
                     .rows()
-                    .map(|(rowid, row)| json!([rowid, row_json(row, t.columns().len())]))
+                    .map(|(rowid, row)| json!([rowid, cells_json(&t.every_cell(row))]))
                     .collect();
                 (
                     t.name().to_owned(),

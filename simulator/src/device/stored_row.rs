@@ -103,7 +103,7 @@ impl PartialEq for StoredRow {
 }
 
 /// Whether two rows hold the same cells, reading each past its end as NULL.
-pub fn same_cells(a: &[Value], b: &[Value]) -> bool {
+fn same_cells(a: &[Value], b: &[Value]) -> bool {
     let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     long[..short.len()] == *short && long[short.len()..].iter().all(|c| *c == Value::Null)
 }

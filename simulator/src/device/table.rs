@@ -301,8 +301,8 @@ impl Table {
             .rows
             .insert(rowid, StoredRow::new(row))
             .map(StoredRow::into_cells);
-        if old.is_some() {
-            self.forget(rowid, old.as_deref());
+        if let Some(old) = &old {
+            self.forget(rowid, old);
         }
         if let Some(undo) = &mut self.undo {
             undo.rows.push(Undone::Row(rowid, old));
@@ -318,7 +318,7 @@ impl Table {
         let Some(old) = self.rows.remove(rowid).map(StoredRow::into_cells) else {
             return false;
         };
-        self.forget(rowid, Some(&old));
+        self.forget(rowid, &old);
         if let Some(undo) = &mut self.undo {
             undo.rows.push(Undone::Row(rowid, Some(old)));
         }
@@ -330,10 +330,10 @@ impl Table {
 
     /// Drops `old` (the row that was at `rowid`) from the indexes, unless the row now at
     /// `rowid` holds the same key.
-    fn forget(&mut self, rowid: i64, old: Option<&[Value]>) {
-        let Some(old) = old.filter(|_| !self.indexes.is_empty()) else {
+    fn forget(&mut self, rowid: i64, old: &[Value]) {
+        if self.indexes.is_empty() {
             return;
-        };
+        }
         let now = self.rows.get(rowid);
         for index in &mut self.indexes {
             let same = now.is_some_and(|n| index.same_key(n, old));
@@ -577,6 +577,16 @@ impl Table {
         }
     }
 
+    /// A stored row's cells with one per column, NULL past the cells it keeps: the row as
+    /// the state file keeps it.
+    pub fn every_cell(&self, row: &[Value]) -> Vec<Value> {
+        let width = self.columns.len().max(row.len());
+        let mut cells = Vec::with_capacity(width);
+        cells.extend_from_slice(row);
+        cells.resize(width, Value::Null);
+        cells
+    }
+
     /// The row as a JSON object with every column.
     pub fn row_json(&self, row: &[Value]) -> Map<String, Json> {
         self.columns
@@ -780,15 +790,7 @@ impl Database {
                 columns: columns_added.then(|| t.columns.clone()),
                 rows: ids
                     .into_iter()
-                    .map(|id| {
-                        // Every column's cell, as the state file keeps rows.
-                        let row = t.rows.get(id).map(|r| {
-                            let mut cells = r.to_vec();
-                            cells.resize(t.columns.len(), Value::Null);
-                            cells
-                        });
-                        (id, row)
-                    })
+                    .map(|id| (id, t.rows.get(id).map(|r| t.every_cell(r))))
                     .collect(),
             });
         }
