@@ -261,6 +261,8 @@ fn fixed_body(lua: &str) -> Option<Json> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // As the binary does (the ceilings share the process, so they run the same way).
+    acs_simulator::huge_pages::avoid_transparent_huge_pages()?;
     let mut args = std::env::args().skip(1);
     let users: u64 = args
         .next()

@@ -31,6 +31,7 @@ pub mod display;
 pub mod enroll;
 pub mod faults;
 pub mod fleet;
+pub mod huge_pages;
 pub mod identify;
 pub mod journal;
 pub mod model;

@@ -133,6 +133,9 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    if let Err(e) = acs_simulator::huge_pages::avoid_transparent_huge_pages() {
+        tracing::debug!(error = %e, "transparent huge pages stay as the system sets them");
+    }
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
         Command::Fleet(args) => fleet(args).await,
