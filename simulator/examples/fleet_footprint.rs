@@ -8,8 +8,9 @@
 //! PER_ADDRESS: terminals per loopback address (`FleetBuilder::per_address`; 0 = all on
 //! 127.0.0.1; default the fleet's own, a thousand on Linux).
 //!
-//! Starts N terminals in this process (the `Fleet` that `acs-sim fleet` runs), reports how
-//! long that took and the resident set, per terminal too. Then keeps a fraction of them
+//! Starts N terminals in this process (the `Fleet` that `acs-sim fleet` runs, with the
+//! binary's allocator and its memory settings), reports how long that took and the
+//! resident set, per terminal too. Then keeps a fraction of them
 //! busy (default 1 %: each answers a `load_objects` of a 100-row page of users, one after
 //! another, over a connection of its own, as fast as it can) and meanwhile logs in to
 //! every other terminal once over HTTP, 16 at a time, each over a new connection (as a
@@ -27,6 +28,10 @@ use std::time::{Duration, Instant};
 use acs_simulator::Fleet;
 use futures_util::StreamExt as _;
 use serde_json::{Value as Json, json};
+
+/// The allocator of the `acs-sim` binary, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Logins in flight at once.
 const CONCURRENT_LOGINS: usize = 16;
@@ -89,6 +94,8 @@ async fn keep_busy(base: String, stop: Arc<AtomicBool>, served: Arc<AtomicU64>) 
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // As the binary does.
+    acs_simulator::huge_pages::avoid_transparent_huge_pages()?;
     let mut args = std::env::args().skip(1);
     let count: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1_000);
     let busy_fraction: f64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(0.01);
