@@ -570,17 +570,16 @@ impl State {
         // operation_type, table_name, table_id, timestamp), the id left to the table.
         // change_logs has no constraints that these rows could violate; its cells are
         // pushed here directly rather than built as JSON members parsed back.
-        let mut ids = ids.iter();
-        let _ = self.db.append_filled("change_logs", ids.len(), |row| {
-            let Some(rowid) = ids.next() else {
-                return false;
-            };
-            row.push(Value::Null);
-            row.push(Value::Text(operation.into()));
-            row.push(Value::Text(table.into()));
-            row.push(Value::int(i128::from(*rowid)));
-            row.push(Value::int(now));
-            true
+        let (operation, table, now) = (
+            Value::Text(operation.into()),
+            Value::Text(table.into()),
+            Value::int(now),
+        );
+        let _ = self.db.append_log("change_logs", ids.len(), |i, row| {
+            row.push(operation.clone());
+            row.push(table.clone());
+            row.push(Value::int(i128::from(ids[i])));
+            row.push(now.clone());
         });
     }
 

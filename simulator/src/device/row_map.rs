@@ -196,6 +196,19 @@ impl RowMap {
         Some(row)
     }
 
+    /// Removes the row of the smallest rowid, returning it: it leaves the first chunk's
+    /// front without the rows behind it moving.
+    pub(super) fn pop_first(&mut self) -> Option<(i64, StoredRow)> {
+        let chunk = self.chunks.first_mut()?;
+        let first = chunk.pop_front()?;
+        self.len -= 1;
+        if chunk.is_empty() {
+            self.chunks.remove(0);
+            self.lasts.remove(0);
+        }
+        Some(first)
+    }
+
     /// Removes the `n` rows of the smallest rowids (all of them when there are fewer),
     /// giving them in rowid order: whole chunks go at once, and the rest leave the first
     /// chunk's front without the rows behind them moving.

@@ -435,6 +435,21 @@ impl Table {
         }
     }
 
+    /// Takes the oldest row out of a ring for a row appended in its place: the indexes and
+    /// the state file's change tracking let it go, and its cell buffer comes back emptied.
+    fn drop_oldest(&mut self) -> Option<Vec<Value>> {
+        let (rowid, row) = self.rows.pop_first()?;
+        for index in &mut self.indexes {
+            index.remove(rowid, &row);
+        }
+        if let Some(changed) = &mut self.changed {
+            changed.insert(rowid);
+        }
+        let mut cells = row.into_cells();
+        cells.clear();
+        Some(cells)
+    }
+
     /// Puts back cells [`Table::set_cells`] set in the row at `rowid`.
     fn put_back_cells(&mut self, rowid: i64, cells: impl IntoIterator<Item = (usize, Value)>) {
         if let Some(mut row) = self.rows.get(rowid).map(|r| r.to_vec()) {
@@ -943,78 +958,53 @@ impl Database {
         Ok(inserted)
     }
 
-    /// Appends rows the device writes itself (its change log), given as cells in the
-    /// table's column order, each under the next rowid (also its `id` when the table has
-    /// one and the row leaves it NULL). For a table without unique sets or foreign keys,
-    /// which no such row can violate; a row shorter than the table is padded with NULLs.
-    pub fn append_rows<R: IntoIterator<Item = Value>>(
+    /// Appends `n` rows the device writes itself to one of its logs (the change log), each
+    /// under the next rowid, which is also its `id`: `fill(i, row)` pushes the cells that
+    /// follow the id of the `i`-th row. For a table with an id and without unique sets or
+    /// foreign keys, so that once the ids are known to be free nothing can fail.
+    ///
+    /// Outside a write, a ring ([`TableDef::ring`]) that is full hands each row appended
+    /// the emptied cell buffer of its oldest row, which leaves as the new one comes: there
+    /// is nothing to undo, since the append cannot fail once it has started. Inside a
+    /// write, the rows are put like any other (undone with it) and the ring drops its
+    /// oldest rows when the write commits.
+    pub fn append_log(
         &mut self,
         table: &str,
-        rows: impl IntoIterator<Item = R>,
+        n: usize,
+        mut fill: impl FnMut(usize, &mut Vec<Value>),
     ) -> Result<(), TableError> {
-        let mut rows = rows.into_iter();
-        let expected = rows.size_hint().0;
-        self.append_filled(table, expected, |row| {
-            rows.next().map(|cells| row.extend(cells)).is_some()
-        })
-    }
-
-    /// [`Database::append_rows`] with each row's cells pushed by `fill` into an empty
-    /// buffer (one a ring dropped, when the table has some), until it says there are no
-    /// more; `expected` rows are made room for.
-    pub fn append_filled(
-        &mut self,
-        table: &str,
-        expected: usize,
-        fill: impl FnMut(&mut Vec<Value>) -> bool,
-    ) -> Result<(), TableError> {
-        self.atomically(|db| db.append_each(table, expected, fill))
-    }
-
-    fn append_each(
-        &mut self,
-        table: &str,
-        expected: usize,
-        mut fill: impl FnMut(&mut Vec<Value>) -> bool,
-    ) -> Result<(), TableError> {
-        let t = self.table_mut(table)?;
-        debug_assert!(t.def.unique.is_empty() && t.def.foreign_keys.is_empty());
+        let place = self.place(table)?;
+        let t = self.table_at_mut(place);
+        debug_assert!(t.def.has_id && t.def.unique.is_empty() && t.def.foreign_keys.is_empty());
+        if n == 0 {
+            return Ok(());
+        }
+        // Every id from the next rowid on, one per row, must exist and be free.
+        let first = t.next_rowid();
+        let last = i64::try_from(n - 1)
+            .ok()
+            .and_then(|more| first.checked_add(more))
+            .filter(|_| t.rows.last_rowid() != Some(i64::MAX));
+        let Some(last) = last else {
+            return Err(TableError::Unique(format!("{table}.id")));
+        };
         let width = t.columns.len();
-        let mut next = t.next_rowid();
-        t.reserve_undo(expected);
-        loop {
-            let mut row = t
-                .spare_rows
-                .pop()
-                .unwrap_or_else(|| Vec::with_capacity(width));
-            if !fill(&mut row) {
-                if t.spare_rows.len() < KEPT_SPARE_ROWS {
-                    row.clear();
-                    t.spare_rows.push(row);
-                }
-                return Ok(());
+        let ring = t.def.ring.filter(|_| t.undo.is_none());
+        t.reserve_undo(n);
+        for (i, rowid) in (first..=last).enumerate() {
+            let mut row = match ring {
+                Some(size) if t.rows.len() >= size => t.drop_oldest(),
+                _ => None,
             }
+            .or_else(|| t.spare_rows.pop())
+            .unwrap_or_else(|| Vec::with_capacity(width));
+            row.push(Value::int(i128::from(rowid)));
+            fill(i, &mut row);
             debug_assert!(row.len() <= width, "{table}: more cells than columns");
-            if row.len() < width {
-                row.resize(width, Value::Null);
-            }
-            let rowid = match row.first() {
-                Some(Value::Int(id)) if t.def.has_id => {
-                    i64::try_from(id.get()).map_err(|_| MemberError::new("id", "int64", None))?
-                }
-                _ => {
-                    if t.def.has_id {
-                        row[0] = Value::int(i128::from(next));
-                    }
-                    next
-                }
-            };
-            if may_be_taken(rowid, next) && t.rows.contains_key(rowid) {
-                return Err(TableError::Unique(format!("{table}.id")));
-            }
-            next = rowid.saturating_add(1).max(next);
             t.put(rowid, row);
         }
+        Ok(())
     }
 
     /// `modify_objects`: applies `values` to every row in `rowids`, all or nothing.
@@ -1316,72 +1306,115 @@ mod tests {
             .collect()
     }
 
+    /// Appends `n` change-log rows of one operation.
+    fn log(db: &mut Database, n: usize, operation: &str) -> Result<(), TableError> {
+        db.append_log("change_logs", n, |i, row| {
+            row.push(Value::Text(operation.into()));
+            row.push(Value::Text("users".into()));
+            row.push(Value::int(i as i128));
+        })
+    }
+
+    fn log_ids(db: &Database) -> Vec<i64> {
+        db.table("change_logs")
+            .unwrap()
+            .rows()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
     #[test]
     fn a_log_kept_as_a_ring_keeps_its_newest_entries() {
         let mut db = db();
         let ring = table_def("change_logs").unwrap().ring.unwrap();
-        let entry = || vec![Value::Null, Value::Text("insert".into())];
         db.set_tracking(true);
-        db.append_rows("change_logs", (0..ring - 2).map(|_| entry()))
-            .unwrap();
+        log(&mut db, ring - 2, "insert").unwrap();
         assert_eq!(db.table("change_logs").unwrap().len(), ring - 2);
         db.take_changes();
         // Five more: the three oldest go, ids go on from the newest.
-        db.append_rows("change_logs", (0..5).map(|_| entry()))
-            .unwrap();
-        let log = db.table("change_logs").unwrap();
-        assert_eq!(log.len(), ring);
-        let ids: Vec<i64> = log.rows().map(|(id, _)| id).collect();
+        log(&mut db, 5, "update").unwrap();
+        let ids = log_ids(&db);
+        assert_eq!(ids.len(), ring);
         assert_eq!(ids.first(), Some(&4));
         assert_eq!(ids.last(), Some(&(ring as i64 + 3)));
-        // The state file hears of the dropped entries as removed.
-        let changes = db.take_changes();
-        let removed: Vec<i64> = changes
-            .iter()
-            .flat_map(|t| &t.rows)
-            .filter(|(_, row)| row.is_none())
-            .map(|(id, _)| *id)
-            .collect();
-        assert_eq!(removed, [1, 2, 3]);
-        // A write that fails drops nothing.
-        assert!(
-            db.append_rows("change_logs", [vec![Value::int(4)]])
-                .is_err()
-        );
+        let log_table = db.table("change_logs").unwrap();
+        let newest: &[Value] = log_table.row(ring as i64 + 3).unwrap();
+        // The id, then the cells given, and no more: the rest read NULL.
         assert_eq!(
-            db.table("change_logs")
-                .unwrap()
-                .rows()
-                .next()
-                .map(|(id, _)| id),
-            Some(4)
-        );
-        // Rows appended next go into the dropped rows' buffers, holding only their own
-        // cells (the rest padded with NULL).
-        let spare = db.table("change_logs").unwrap().spare_rows.len();
-        assert!((1..=KEPT_SPARE_ROWS).contains(&spare));
-        db.append_rows(
-            "change_logs",
-            [[
-                Value::Null,
+            newest,
+            [
+                Value::int(i128::from(ring as i64 + 3)),
                 Value::Text("update".into()),
                 Value::Text("users".into()),
-            ]],
-        )
-        .unwrap();
-        let log = db.table("change_logs").unwrap();
-        let newest = ring as i64 + 4;
-        assert_eq!(log.len(), ring);
-        let cells: &[Value] = log.row(newest).unwrap();
-        assert_eq!(cells[0], Value::int(i128::from(newest)));
-        assert_eq!(cells[1], Value::Text("update".into()));
-        assert_eq!(cells[2], Value::Text("users".into()));
-        assert!(cells[3..].iter().all(|c| *c == Value::Null));
-        assert_eq!(cells.len(), log.columns.len());
-        // The row appended took one buffer, the row it pushed out gave one back.
-        assert_eq!(log.spare_rows.len(), spare);
+                Value::int(4),
+            ]
+        );
+        assert_eq!(
+            log_table.cell(log_table.row(ring as i64 + 3).unwrap(), "timestamp"),
+            &Value::Null
+        );
+        // The state file hears of the dropped entries as removed, of the new as stored.
+        let changes = db.take_changes();
+        let mut removed = Vec::new();
+        let mut stored = Vec::new();
+        for (id, row) in changes.iter().flat_map(|t| &t.rows) {
+            if row.is_some() {
+                stored.push(*id);
+            } else {
+                removed.push(*id);
+            }
+        }
+        assert_eq!(removed, [1, 2, 3]);
+        assert_eq!(
+            stored,
+            (ring as i64 - 1..=ring as i64 + 3).collect::<Vec<_>>()
+        );
         // A table that is no ring keeps every row.
         assert!(table_def("users").unwrap().ring.is_none());
+    }
+
+    #[test]
+    fn a_log_appended_inside_a_write_goes_with_it_and_otherwise_ends_alike() {
+        let ring = table_def("change_logs").unwrap().ring.unwrap();
+        let mut alone = db();
+        log(&mut alone, ring, "insert").unwrap();
+        let mut within = alone.clone();
+        let before = contents(&within);
+        // A write that fails takes its log rows with it, and the ring loses none.
+        let failed: Result<(), TableError> = within.atomically(|db| {
+            log(db, 7, "update")?;
+            Err(TableError::ForeignKey)
+        });
+        assert!(failed.is_err());
+        assert_eq!(contents(&within), before);
+        // One that succeeds ends where the same rows appended alone do: the ring drops
+        // its oldest rows when the write commits.
+        within.atomically(|db| log(db, 7, "update")).unwrap();
+        log(&mut alone, 7, "update").unwrap();
+        assert_eq!(contents(&within), contents(&alone));
+        assert_eq!(log_ids(&alone).first(), Some(&8));
+        // Alone, a full ring gives each row appended its oldest row's buffer.
+        assert_eq!(alone.table("change_logs").unwrap().spare_rows.len(), 0);
+    }
+
+    #[test]
+    fn a_log_without_free_ids_is_left_as_it_was() {
+        let mut db = db();
+        log(&mut db, 3, "insert").unwrap();
+        db.insert("change_logs", &rows(json!([{"id": i64::MAX - 1}])))
+            .unwrap();
+        let before = contents(&db);
+        // One row fits under i64::MAX, two do not: the append is refused whole.
+        assert!(matches!(
+            log(&mut db, 2, "update"),
+            Err(TableError::Unique(_))
+        ));
+        assert_eq!(contents(&db), before);
+        log(&mut db, 1, "update").unwrap();
+        assert_eq!(log_ids(&db).last(), Some(&i64::MAX));
+        assert!(log(&mut db, 1, "update").is_err());
+        // Nothing to append asks for no id.
+        log(&mut db, 0, "update").unwrap();
     }
 
     #[test]
@@ -1433,20 +1466,6 @@ mod tests {
             .insert("users", &rows(json!([{"name": "F"}])))
             .unwrap_err();
         assert_eq!(err, TableError::Unique("users.id".into()));
-        let log = vec![vec![Value::int(i128::from(i64::MAX))]];
-        assert_eq!(
-            db.append_rows("change_logs", vec![vec![Value::int(3)]]),
-            Ok(())
-        );
-        assert_eq!(
-            db.append_rows("change_logs", vec![vec![Value::int(3)]]),
-            Err(TableError::Unique("change_logs.id".into()))
-        );
-        db.append_rows("change_logs", log).unwrap();
-        assert_eq!(
-            db.append_rows("change_logs", vec![vec![Value::Null]]),
-            Err(TableError::Unique("change_logs.id".into()))
-        );
         let names: Vec<_> = db
             .table("users")
             .unwrap()
