@@ -181,9 +181,10 @@ pub struct Table {
     /// The undo log's buffer between writes, emptied: a write of a few rows then
     /// allocates none (a buffer grown past [`KEPT_UNDO_CAPACITY`] is not kept).
     spare_undo: Vec<Undone>,
-    /// Cell buffers of rows a ring dropped ([`Table::keep_ring`]), emptied, for the rows
-    /// appended next (at most [`KEPT_SPARE_ROWS`]): a log that drops a row for each it
-    /// gains then allocates and frees none.
+    /// Cell buffers of rows a ring dropped when a write committed ([`Table::keep_ring`]),
+    /// emptied, for the log rows appended next (at most [`KEPT_SPARE_ROWS`]). A log
+    /// appended outside a write takes its oldest row's buffer directly
+    /// ([`Database::append_log`]); these serve the rows a write appended within it.
     spare_rows: Vec<Vec<Value>>,
     /// Rows stored or removed since the state file's change log last took them (`None`:
     /// not tracked, the device keeps no state file).
@@ -215,7 +216,7 @@ pub struct TableChanges {
 const KEPT_UNDO_CAPACITY: usize = 64;
 
 /// The most cell buffers of dropped rows a ring keeps for the rows appended next (a
-/// 1,000-row write appends and drops 1,000 change-log rows).
+/// write that appends 1,000 log rows within it drops 1,000 when it commits).
 const KEPT_SPARE_ROWS: usize = 1_024;
 
 /// What a write in progress changed in one table: the column count before it, and each
