@@ -209,31 +209,6 @@ impl RowMap {
         Some(first)
     }
 
-    /// Removes the `n` rows of the smallest rowids (all of them when there are fewer),
-    /// giving them in rowid order: whole chunks go at once, and the rest leave the first
-    /// chunk's front without the rows behind them moving.
-    pub(super) fn take_first(&mut self, n: usize) -> impl Iterator<Item = (i64, StoredRow)> {
-        let n = n.min(self.len);
-        let (mut whole, mut left) = (0, n);
-        while self
-            .chunks
-            .get(whole)
-            .is_some_and(|chunk| chunk.len() <= left)
-        {
-            left -= self.chunks[whole].len();
-            whole += 1;
-        }
-        self.lasts.drain(..whole);
-        self.len -= n;
-        let whole: Vec<VecDeque<(i64, StoredRow)>> = self.chunks.drain(..whole).collect();
-        // Fewer than the next chunk holds: it keeps its last row.
-        let part = self.chunks.first_mut().map(|chunk| chunk.drain(..left));
-        whole
-            .into_iter()
-            .flatten()
-            .chain(part.into_iter().flatten())
-    }
-
     /// Every row in rowid order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (i64, &StoredRow)> {
         self.rows_from(0, 0)
@@ -349,6 +324,14 @@ mod tests {
         StoredRow::new(vec![Value::int(i128::from(tag))])
     }
 
+    /// The rowids of the `n` oldest rows (all of them when there are fewer), taken out.
+    fn take_first(map: &mut RowMap, n: usize) -> Vec<i64> {
+        std::iter::from_fn(|| map.pop_first())
+            .take(n)
+            .map(|(id, _)| id)
+            .collect()
+    }
+
     fn tag(row: &StoredRow) -> Vec<Value> {
         row.to_vec()
     }
@@ -434,7 +417,7 @@ mod tests {
             if round % 997 == 0 {
                 let n = (rng.next() % 300) as usize;
                 let expected: Vec<i64> = model.keys().take(n).copied().collect();
-                let taken: Vec<i64> = map.take_first(n).map(|(id, _)| id).collect();
+                let taken = take_first(&mut map, n);
                 assert_eq!(taken, expected);
                 for rowid in expected {
                     model.remove(&rowid);
@@ -466,7 +449,7 @@ mod tests {
                 model.insert(rowid, rowid as u64);
             }
         }
-        for (rowid, _) in map.take_first(17) {
+        for rowid in take_first(&mut map, 17) {
             model.remove(&rowid);
         }
         for round in 0..200u64 {
@@ -505,7 +488,7 @@ mod tests {
             model.insert(rowid, rowid as u64);
         }
         for _ in 0..10 {
-            let (rowid, _) = map.take_first(1).next().expect("a row");
+            let (rowid, _) = map.pop_first().expect("a row");
             assert_eq!(model.pop_first().map(|(id, _)| id), Some(rowid));
         }
         for rowid in (23..63).step_by(2) {
@@ -549,13 +532,13 @@ mod tests {
                 .eq(map.iter().map(|(id, r)| (id, tag(r))))
         );
         assert_eq!(loaded.lasts, map.lasts);
-        // The oldest rows taken in bulk: whole chunks and part of the next.
-        let oldest: Vec<_> = map.take_first(CHUNK + 3).collect();
-        assert!(oldest.iter().map(|(id, _)| *id).eq(1..=(CHUNK as i64 + 3)));
+        // The oldest rows taken: whole chunks and part of the next.
+        let oldest = take_first(&mut map, CHUNK + 3);
+        assert!(oldest.into_iter().eq(1..=(CHUNK as i64 + 3)));
         assert_eq!(map.len(), 2 * CHUNK + 2);
         assert_eq!(map.keys().next(), Some(CHUNK as i64 + 4));
         assert_eq!(map.lasts.len(), map.chunks.len());
-        assert_eq!(map.take_first(usize::MAX).count(), 2 * CHUNK + 2);
+        assert_eq!(take_first(&mut map, usize::MAX).len(), 2 * CHUNK + 2);
         assert!(map.is_empty() && map.chunks.is_empty() && map.lasts.is_empty());
         // Extremes of the rowid range.
         let mut edges = RowMap::default();

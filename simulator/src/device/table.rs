@@ -409,35 +409,19 @@ impl Table {
         let Some(ring) = self.def.ring else {
             return;
         };
-        let excess = self.rows.len().saturating_sub(ring);
-        if excess == 0 {
-            return;
-        }
-        let Table {
-            rows,
-            indexes,
-            changed,
-            spare_rows,
-            ..
-        } = self;
-        for (rowid, row) in rows.take_first(excess) {
-            // The row is gone: every index drops it.
-            for index in indexes.iter_mut() {
-                index.remove(rowid, &row);
-            }
-            if let Some(changed) = changed {
-                changed.insert(rowid);
-            }
-            if spare_rows.len() < KEPT_SPARE_ROWS {
-                let mut cells = row.into_cells();
-                cells.clear();
-                spare_rows.push(cells);
+        for _ in ring..self.rows.len() {
+            let Some(cells) = self.drop_oldest() else {
+                break;
+            };
+            if self.spare_rows.len() < KEPT_SPARE_ROWS {
+                self.spare_rows.push(cells);
             }
         }
     }
 
-    /// Takes the oldest row out of a ring for a row appended in its place: the indexes and
-    /// the state file's change tracking let it go, and its cell buffer comes back emptied.
+    /// Takes the oldest row out of a ring (for a row appended in its place, or beyond its
+    /// size): the indexes and the state file's change tracking let it go, and its cell
+    /// buffer comes back emptied.
     fn drop_oldest(&mut self) -> Option<Vec<Value>> {
         let (rowid, row) = self.rows.pop_first()?;
         for index in &mut self.indexes {
