@@ -69,6 +69,17 @@ impl Body {
         Body::keep_with(json, text, || Bytes::copy_from_slice(text))
     }
 
+    /// Keeps the text of a valid JSON document read without building it: as that text
+    /// when it may not hold a secret, otherwise parsed and redacted now. The same as
+    /// [`Body::keep_copy`] of the document and its text.
+    pub(crate) fn keep_json_text(text: &[u8]) -> Kept {
+        if text.len() <= MAX_KEPT_TEXT && !may_hold_secret(text) {
+            Kept::Text(Bytes::copy_from_slice(text))
+        } else {
+            Body::capture(text).into()
+        }
+    }
+
     /// Keeps a JSON document the device printed without building it, `holds_secret`
     /// saying whether [`redact`] would change it: the same as [`Body::keep`] of the
     /// document and its text.
@@ -778,5 +789,26 @@ mod tests {
         });
         assert_eq!(j.entries()[0].request, Body::capture(plain));
         assert_eq!(j.entries()[0].seq, 1);
+    }
+
+    #[test]
+    fn a_text_read_without_its_document_is_kept_as_that_document_would_be() {
+        let plain = br#"{"object":"users","values":[{"id":1,"name":"A"}]}"#;
+        let kept = Body::keep_json_text(plain);
+        assert!(matches!(kept, Kept::Text(_)), "no secret: kept as text");
+        assert_eq!(kept.body(), Body::capture(plain));
+        for secret in [
+            &br#"{"object":"pins","values":[{"value":"40404","user_id":1}]}"#[..],
+            br#"{"object":"users","values":[{"name":"A","password":"hunter2"}]}"#,
+        ] {
+            let kept = Body::keep_json_text(secret);
+            let Kept::Ready(body) = &kept else {
+                panic!("a secret is redacted when recorded");
+            };
+            let json: Json = serde_json::from_slice(secret).expect("json");
+            assert_eq!(kept.body(), Body::keep_copy(&json, secret).body());
+            assert!(!body.to_json().to_string().contains("40404"));
+            assert!(!body.to_json().to_string().contains("hunter2"));
+        }
     }
 }

@@ -28,6 +28,15 @@ impl MemberError {
             got: type_name(got),
         }
     }
+
+    /// A member of type `got` (a [`type_name`]) where one of type `expected` belongs.
+    pub(crate) fn of_type(member: &str, expected: &'static str, got: &'static str) -> Self {
+        MemberError {
+            member: member.to_owned(),
+            expected,
+            got,
+        }
+    }
 }
 
 /// The firmware's name of a JSON value's type; `None` (a missing member) is `undefined`.

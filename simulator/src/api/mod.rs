@@ -23,6 +23,7 @@ use axum::response::Response;
 use axum::routing::any;
 use serde_json::{Value as Json, json};
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::device::{Device, DeviceError};
@@ -268,6 +269,9 @@ struct Call<'a> {
     parsed: OnceLock<Result<Json, ApiError>>,
     /// The body read as an HTML form, once a handler asked for it (docs/device-api.md §1.1).
     form: OnceLock<Option<Json>>,
+    /// The body is a JSON document a handler read straight from its text, without
+    /// parsing it into `parsed`.
+    read_straight: AtomicBool,
 }
 
 impl<'a> Call<'a> {
@@ -289,7 +293,18 @@ impl<'a> Call<'a> {
             body,
             parsed: OnceLock::new(),
             form: OnceLock::new(),
+            read_straight: AtomicBool::new(false),
         }
+    }
+
+    /// The body read by `read` straight from its text, when `read` takes it (only a
+    /// valid JSON document); the journal then keeps the text without a parsed document.
+    fn read_straight<T>(&self, read: impl FnOnce(&'a [u8]) -> Option<T>) -> Option<T> {
+        let read = read(self.body);
+        if read.is_some() {
+            self.read_straight.store(true, Ordering::Relaxed);
+        }
+        read
     }
 
     /// The body as JSON; an empty body is `{}`. Parsed once, however often asked.
@@ -349,6 +364,9 @@ impl<'a> Call<'a> {
         match self.parsed.get() {
             Some(Ok(json)) if !self.body.iter().all(u8::is_ascii_whitespace) => {
                 journal::Body::keep_copy(json, self.body)
+            }
+            None if self.read_straight.load(Ordering::Relaxed) => {
+                journal::Body::keep_json_text(self.body)
             }
             _ => journal::Body::capture(self.body).into(),
         }

@@ -5,6 +5,8 @@
 use serde_json::json;
 
 use super::{ApiError, Call, Reply, members};
+use crate::device::MAX_ROWS_PER_REQUEST;
+use crate::device::written::CreateRequest;
 
 /// `{"changes": n}` printed straight (no secret in it), byte for byte what printing the
 /// JSON gives: write replies are answered on every sync.
@@ -37,9 +39,13 @@ pub(super) fn load(call: &Call<'_>) -> Result<Reply, ApiError> {
     Ok(Reply::Printed(text, holds_secret))
 }
 
+/// A request of the common shape is read straight from its text (`device::written`);
+/// any other is read as a JSON document, whose errors the reply reports.
 pub(super) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
-    let body = call.json()?;
-    let ids = call.device.create_objects(members(body)?)?;
+    let ids = match call.read_straight(|text| CreateRequest::read(text, MAX_ROWS_PER_REQUEST)) {
+        Some(request) => call.device.create_written(&request)?,
+        None => call.device.create_objects(members(call.json()?)?)?,
+    };
     Ok(printed_ids(&ids))
 }
 

@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod stored_row;
 pub mod table;
 mod table_set;
+pub mod written;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -623,13 +624,19 @@ fn object(v: Json) -> Map<String, Json> {
 /// keeps one request from queueing hundreds of thousands of rows and change-log entries.
 pub const MAX_ROWS_PER_REQUEST: usize = 10_000;
 
-fn rows_member<'r>(request: &Members<'r>) -> Result<Vec<&'r Map<String, Json>>, DeviceError> {
-    let values = request.array("values")?;
-    if values.len() > MAX_ROWS_PER_REQUEST {
+/// Refuses a write of more than [`MAX_ROWS_PER_REQUEST`] rows.
+fn check_row_count(rows: usize) -> Result<(), DeviceError> {
+    if rows > MAX_ROWS_PER_REQUEST {
         return Err(DeviceError::Invalid(format!(
             "Too many values (at most {MAX_ROWS_PER_REQUEST} per request)"
         )));
     }
+    Ok(())
+}
+
+fn rows_member<'r>(request: &Members<'r>) -> Result<Vec<&'r Map<String, Json>>, DeviceError> {
+    let values = request.array("values")?;
+    check_row_count(values.len())?;
     values
         .iter()
         .map(|row| match row {

@@ -24,6 +24,7 @@ use super::row_map::RowMap;
 use super::schema::{ColumnType, TableDef, table_def};
 use super::stored_row::{StoredRow, trimmed};
 use super::table_set::TableSet;
+use super::written::{Member, RowMembers};
 use crate::wire::{MemberError, integer_json, json_integer};
 
 /// One cell: 24 bytes aligned to 8 (see [`Integer`]).
@@ -608,36 +609,37 @@ impl Table {
     }
 
     /// Converts a JSON member into a cell of column `index`, checking its type.
-    fn cell_from_json(&self, index: usize, json: &Json) -> Result<Value, MemberError> {
+    fn cell_of(&self, index: usize, member: Member<'_>) -> Result<Value, MemberError> {
         let column = &self.columns[index];
-        let bad = || MemberError::new(&column.name, column.ty.wire_name(), Some(json));
-        match (column.ty, json) {
-            (_, Json::Null) => Ok(Value::Null),
-            (ColumnType::Str, Json::String(s)) => Ok(Value::Text(s.as_str().into())),
-            (ColumnType::Int | ColumnType::Int64, j) => {
-                json_integer(j).map(Value::int).ok_or_else(bad)
-            }
-            (ColumnType::Str, _) => Err(bad()),
+        match (column.ty, member) {
+            (_, Member::Null) => Ok(Value::Null),
+            (ColumnType::Str, Member::Text(s)) => Ok(Value::Text(s.into())),
+            (ColumnType::Int | ColumnType::Int64, Member::Int(n)) => Ok(Value::int(n)),
+            _ => Err(MemberError::of_type(
+                &column.name,
+                column.ty.wire_name(),
+                member.type_name(),
+            )),
         }
     }
 
     /// Resolves the columns of a written row, adding new ones to an open table.
     fn resolve_written_columns<'r>(
         &mut self,
-        row: &'r Map<String, Json>,
-    ) -> Result<Vec<(usize, &'r Json)>, TableError> {
-        let mut out = Vec::with_capacity(row.len());
-        for (name, value) in row {
+        row: &'r impl RowMembers,
+    ) -> Result<Vec<(usize, Member<'r>)>, TableError> {
+        let mut out = Vec::with_capacity(row.member_count());
+        for (name, value) in row.members() {
             let index = match self.column_index(name) {
                 Some(i) => i,
                 None if self.def.open && is_identifier(name) => {
-                    let ty = if json_integer(value).is_some() {
+                    let ty = if value.integer().is_some() {
                         ColumnType::Int64
                     } else {
                         ColumnType::Str
                     };
                     self.columns.push(Column {
-                        name: name.clone(),
+                        name: name.to_owned(),
                         ty,
                     });
                     self.printed_names = OnceLock::new();
@@ -653,7 +655,7 @@ impl Table {
                 None => {
                     return Err(TableError::NoColumnNamed {
                         table: self.def.name.to_owned(),
-                        column: name.clone(),
+                        column: name.to_owned(),
                     });
                 }
             };
@@ -674,6 +676,11 @@ impl Table {
         }
         Ok(())
     }
+}
+
+/// A written `id` out of an id's range (beyond `i64::MAX`).
+fn id_error(id: Option<Member<'_>>) -> MemberError {
+    MemberError::of_type("id", "int64", id.map_or("undefined", Member::type_name))
 }
 
 /// Whether a row may be stored at `rowid` in a table whose next rowid is `next` (one
@@ -873,7 +880,7 @@ impl Database {
     fn build_row(
         &mut self,
         place: usize,
-        members: &Map<String, Json>,
+        members: &impl RowMembers,
         pending_rowid: i64,
     ) -> Result<(i64, Vec<Value>), TableError> {
         let t = self.table_at_mut(place);
@@ -887,13 +894,14 @@ impl Database {
             .unwrap_or(0)
             .max(usize::from(t.def.has_id));
         let mut row = vec![Value::Null; width];
-        for (i, json) in &written {
-            row[*i] = t.cell_from_json(*i, json)?;
+        for (i, member) in &written {
+            row[*i] = t.cell_of(*i, *member)?;
         }
         let rowid = if t.def.has_id {
             match &row[0] {
-                Value::Int(id) => i64::try_from(id.get())
-                    .map_err(|_| MemberError::new("id", "int64", members.get("id")))?,
+                Value::Int(id) => {
+                    i64::try_from(id.get()).map_err(|_| id_error(members.member("id")))?
+                }
                 _ => {
                     row[0] = Value::int(i128::from(pending_rowid));
                     pending_rowid
@@ -906,18 +914,18 @@ impl Database {
     }
 
     /// `create_objects`: inserts every row or none; returns the new ids in input order.
-    pub fn insert<M: Borrow<Map<String, Json>>>(
+    pub fn insert(
         &mut self,
         table: &str,
-        rows: &[M],
+        rows: &[impl RowMembers],
     ) -> Result<Vec<i64>, TableError> {
         self.atomically(|db| db.insert_each(table, rows))
     }
 
-    fn insert_each<M: Borrow<Map<String, Json>>>(
+    fn insert_each(
         &mut self,
         table: &str,
-        rows: &[M],
+        rows: &[impl RowMembers],
     ) -> Result<Vec<i64>, TableError> {
         let mut inserted = Vec::with_capacity(rows.len());
         // The next rowid (one above the largest), kept as rows go in: a rowid from it up
@@ -927,7 +935,6 @@ impl Database {
         let mut next = self.tables.at(place).next_rowid();
         self.table_at_mut(place).reserve_undo(rows.len());
         for members in rows {
-            let members = members.borrow();
             let (rowid, row) = self.build_row(place, members, next)?;
             let t = self.tables.at(place);
             if may_be_taken(rowid, next) && t.rows.contains_key(rowid) {
@@ -1011,8 +1018,8 @@ impl Database {
         let t = self.table_mut(table)?;
         let written = t.resolve_written_columns(values)?;
         let mut cells = Vec::with_capacity(written.len());
-        for (i, json) in &written {
-            cells.push((*i, t.cell_from_json(*i, json)?));
+        for (i, member) in &written {
+            cells.push((*i, t.cell_of(*i, *member)?));
         }
         // Cells no index covers (and not the id) cannot clash or dangle: they are set in
         // place, row by row, which is what the general way below comes to for them.

@@ -4,12 +4,17 @@ use serde_json::{Map, Value as Json};
 
 use crate::device::schema::model_has_table;
 use crate::device::table::{TableError, Upserted};
+use crate::device::written::{CreateRequest, RowMembers};
 use crate::device::*;
 use crate::wire::Members;
 
 impl Device {
     fn table_name<'a>(s: &State, request: &Members<'a>) -> Result<&'a str, DeviceError> {
-        let name = request.string("object")?;
+        Self::known_table(s, request.string("object")?)
+    }
+
+    /// `name`, when the device's model has such a table.
+    fn known_table<'a>(s: &State, name: &'a str) -> Result<&'a str, DeviceError> {
         if !model_has_table(s.model, name) {
             return Err(TableError::NoSuchTable(name.to_owned()).into());
         }
@@ -49,10 +54,30 @@ impl Device {
         let rows = rows_member(&request)?;
         self.mutate(|s| {
             let table = Self::table_name(s, &request)?;
-            let ids = s.db.insert(table, &rows)?;
-            s.log_changes("insert", table, &ids);
-            Ok(ids)
+            Self::insert_logged(s, table, &rows)
         })
+    }
+
+    /// `create_objects.fcgi` of a request read straight from its text: the same as
+    /// [`Device::create_objects`] of the JSON document it holds.
+    pub fn create_written(&self, request: &CreateRequest<'_>) -> Result<Vec<i64>, DeviceError> {
+        check_row_count(request.len())?;
+        let rows = request.rows();
+        self.mutate(|s| {
+            let table = Self::known_table(s, &request.object)?;
+            Self::insert_logged(s, table, &rows)
+        })
+    }
+
+    /// Inserts `rows` into `table` and logs them as inserted.
+    fn insert_logged(
+        s: &mut State,
+        table: &str,
+        rows: &[impl RowMembers],
+    ) -> Result<Vec<i64>, DeviceError> {
+        let ids = s.db.insert(table, rows)?;
+        s.log_changes("insert", table, &ids);
+        Ok(ids)
     }
 
     /// `modify_objects.fcgi`: the number of rows changed.
