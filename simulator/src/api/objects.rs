@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{ApiError, Call, Reply, members};
 use crate::device::MAX_ROWS_PER_REQUEST;
-use crate::device::written::CreateRequest;
+use crate::device::written::RowsRequest;
 
 /// `{"changes": n}` printed straight (no secret in it), byte for byte what printing the
 /// JSON gives: write replies are answered on every sync.
@@ -39,10 +39,11 @@ pub(super) fn load(call: &Call<'_>) -> Result<Reply, ApiError> {
     Ok(Reply::Printed(text, holds_secret))
 }
 
-/// A request of the common shape is read straight from its text (`device::written`);
-/// any other is read as a JSON document, whose errors the reply reports.
+/// A request of the common shape is read straight from its text (`device::written`),
+/// here and in `create_or_modify`; any other is read as a JSON document, whose errors
+/// the reply reports.
 pub(super) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
-    let ids = match call.read_straight(|text| CreateRequest::read(text, MAX_ROWS_PER_REQUEST)) {
+    let ids = match call.read_straight(|text| RowsRequest::read(text, MAX_ROWS_PER_REQUEST)) {
         Some(request) => call.device.create_written(&request)?,
         None => call.device.create_objects(members(call.json()?)?)?,
     };
@@ -64,8 +65,12 @@ pub(super) fn destroy(call: &Call<'_>) -> Result<Reply, ApiError> {
 /// Sources disagree on the reply key (`changes` in the docs, `ids` in client code), so the
 /// reply carries both, as docs/device-api.md §3.6 suggests until hardware settles it.
 pub(super) fn create_or_modify(call: &Call<'_>) -> Result<Reply, ApiError> {
-    let body = call.json()?;
-    let up = call.device.create_or_modify_objects(members(body)?)?;
+    let up = match call.read_straight(|text| RowsRequest::read(text, MAX_ROWS_PER_REQUEST)) {
+        Some(request) => call.device.create_or_modify_written(&request)?,
+        None => call
+            .device
+            .create_or_modify_objects(members(call.json()?)?)?,
+    };
     Ok(Reply::Json(json!({"changes": up.changes, "ids": up.ids})))
 }
 

@@ -11,7 +11,6 @@
 //! the table. A write of many rows is all or nothing through an undo log
 //! ([`Database::atomically`]) rather than a copy of the database.
 
-use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
@@ -25,7 +24,7 @@ use super::schema::{ColumnType, TableDef, table_def};
 use super::stored_row::{StoredRow, trimmed};
 use super::table_set::TableSet;
 use super::written::{Member, RowMembers};
-use crate::wire::{MemberError, integer_json, json_integer};
+use crate::wire::{MemberError, integer_json};
 
 /// One cell: 24 bytes aligned to 8 (see [`Integer`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1003,7 +1002,7 @@ impl Database {
     pub fn update(
         &mut self,
         table: &str,
-        values: &Map<String, Json>,
+        values: &impl RowMembers,
         rowids: &[i64],
     ) -> Result<usize, TableError> {
         self.atomically(|db| db.update_each(table, values, rowids))
@@ -1012,7 +1011,7 @@ impl Database {
     fn update_each(
         &mut self,
         table: &str,
-        values: &Map<String, Json>,
+        values: &impl RowMembers,
         rowids: &[i64],
     ) -> Result<usize, TableError> {
         let t = self.table_mut(table)?;
@@ -1055,9 +1054,10 @@ impl Database {
             let row = trimmed(row);
             let new_rowid = if t.def.has_id {
                 match row.first() {
-                    Some(Value::Int(id)) => i64::try_from(id.get())
-                        .map_err(|_| MemberError::new("id", "int64", values.get("id")))?,
-                    _ => return Err(MemberError::new("id", "int64", values.get("id")).into()),
+                    Some(Value::Int(id)) => {
+                        i64::try_from(id.get()).map_err(|_| id_error(values.member("id")))?
+                    }
+                    _ => return Err(id_error(values.member("id")).into()),
                 }
             } else {
                 rowid
@@ -1179,30 +1179,29 @@ impl Database {
 
     /// `create_or_modify_objects`: updates rows whose key exists (`id`, or the natural key
     /// of a link table), inserts the others; all or nothing.
-    pub fn upsert<M: Borrow<Map<String, Json>>>(
+    pub fn upsert(
         &mut self,
         table: &str,
-        rows: &[M],
+        rows: &[impl RowMembers],
     ) -> Result<Upserted, TableError> {
         self.atomically(|db| db.upsert_each(table, rows))
     }
 
-    fn upsert_each<M: Borrow<Map<String, Json>>>(
+    fn upsert_each(
         &mut self,
         table: &str,
-        rows: &[M],
+        rows: &[impl RowMembers],
     ) -> Result<Upserted, TableError> {
         let mut ids = Vec::with_capacity(rows.len());
         for members in rows {
-            let members = members.borrow();
             let existing = self.existing_key_row(table, members)?;
             match existing {
                 Some(rowid) => {
                     self.update(table, members, &[rowid])?;
                     let new_id = if self.table(table)?.def.has_id {
                         members
-                            .get("id")
-                            .and_then(json_integer)
+                            .member("id")
+                            .and_then(Member::integer)
                             .and_then(|v| i64::try_from(v).ok())
                             .unwrap_or(rowid)
                     } else {
@@ -1222,13 +1221,13 @@ impl Database {
     fn existing_key_row(
         &self,
         table: &str,
-        members: &Map<String, Json>,
+        members: &impl RowMembers,
     ) -> Result<Option<i64>, TableError> {
         let t = self.table(table)?;
         if t.def.has_id {
             let id = members
-                .get("id")
-                .and_then(json_integer)
+                .member("id")
+                .and_then(Member::integer)
                 .and_then(|v| i64::try_from(v).ok());
             return Ok(id.filter(|id| t.rows.contains_key(*id)));
         }
@@ -1239,7 +1238,7 @@ impl Database {
         for col in *key {
             match (
                 t.column_index(col),
-                members.get(*col).and_then(json_integer),
+                members.member(col).and_then(Member::integer),
             ) {
                 (Some(_), Some(v)) => wanted.push(Value::int(v)),
                 _ => return Ok(None),

@@ -1,13 +1,14 @@
 //! The members of a row a client writes, as the tables read them: [`RowMembers`], over
 //! either a parsed JSON object or a row read straight from a request's text
-//! ([`CreateRequest`]), and [`Member`], one member's value.
+//! ([`RowsRequest`]), and [`Member`], one member's value.
 //!
-//! A `create_objects` of a thousand rows used to be parsed into a JSON document first:
-//! an ordered map per row, its names hashed and every name and text allocated, only to
-//! be copied into cells and dropped. [`CreateRequest::read`] reads the common shape of
-//! such a request (`object`, and `values` as objects of nulls, integers and texts)
-//! straight from its text, names and texts borrowed from it where they have no escape.
-//! Anything else it leaves to the JSON document, so that every error reads as before.
+//! A `create_objects` or `create_or_modify_objects` of a thousand rows used to be parsed
+//! into a JSON document first: an ordered map per row, its names hashed and every name
+//! and text allocated, only to be copied into cells and dropped. [`RowsRequest::read`]
+//! reads the common shape of such a request (`object`, and `values` as objects of
+//! nulls, integers and texts) straight from its text, names and texts borrowed from it
+//! where they have no escape. Anything else it leaves to the JSON document, so that
+//! every error reads as before.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -122,9 +123,10 @@ impl Scalar<'_> {
     }
 }
 
-/// A `create_objects` request read straight from its text (see the module comment).
+/// A request that writes rows (`create_objects`, `create_or_modify_objects`) read
+/// straight from its text (see the module comment).
 #[derive(Debug, Default)]
-pub struct CreateRequest<'t> {
+pub struct RowsRequest<'t> {
     /// The table named by `object`.
     pub object: Cow<'t, str>,
     /// Every row's members, one row after the other.
@@ -133,7 +135,7 @@ pub struct CreateRequest<'t> {
     ends: Vec<usize>,
 }
 
-impl<'t> CreateRequest<'t> {
+impl<'t> RowsRequest<'t> {
     /// Reads a request whose body is a JSON object with a string `object` and, as
     /// `values`, an array of at most `max_rows` objects whose members are nulls,
     /// integers and strings (other members are skipped); `None` for any other text,
@@ -174,7 +176,7 @@ impl<'t> CreateRequest<'t> {
     }
 }
 
-/// One row of a [`CreateRequest`].
+/// One row of a [`RowsRequest`].
 #[derive(Debug, Clone, Copy)]
 pub struct WrittenRow<'r, 't>(&'r [(Cow<'t, str>, Scalar<'t>)]);
 
@@ -201,15 +203,15 @@ struct RequestVisitor {
 }
 
 impl<'de> Visitor<'de> for RequestVisitor {
-    type Value = Option<CreateRequest<'de>>;
+    type Value = Option<RowsRequest<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a create request")
+        f.write_str("a request writing rows")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut object = None;
-        let mut request = CreateRequest::default();
+        let mut request = RowsRequest::default();
         let mut has_values = false;
         while let Some(Text(key)) = map.next_key()? {
             match key.as_ref() {
@@ -231,7 +233,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
         }
         Ok(object
             .filter(|_| has_values)
-            .map(|object| CreateRequest { object, ..request }))
+            .map(|object| RowsRequest { object, ..request }))
     }
 }
 
@@ -268,7 +270,7 @@ impl<'de> Visitor<'de> for TextVisitor {
 
 /// `values`: an array of rows, appended to the request.
 struct RowsSeed<'r, 'de> {
-    request: &'r mut CreateRequest<'de>,
+    request: &'r mut RowsRequest<'de>,
     max_rows: usize,
 }
 
@@ -307,7 +309,7 @@ impl<'de> Visitor<'de> for RowsSeed<'_, 'de> {
 
 /// One row: an object whose members are appended to the request.
 struct RowSeed<'r, 'de> {
-    request: &'r mut CreateRequest<'de>,
+    request: &'r mut RowsRequest<'de>,
 }
 
 impl<'de> DeserializeSeed<'de> for RowSeed<'_, 'de> {
@@ -389,16 +391,17 @@ mod tests {
 
     use super::*;
     use crate::device::clock::{ManualTime, TimeSource};
+    use crate::device::table::Upserted;
     use crate::device::{Device, DeviceError, DeviceSettings};
     use crate::model::Model;
     use crate::wire::Members;
 
-    fn read(text: &str) -> Option<CreateRequest<'_>> {
-        CreateRequest::read(text.as_bytes(), 10)
+    fn read(text: &str) -> Option<RowsRequest<'_>> {
+        RowsRequest::read(text.as_bytes(), 10)
     }
 
     /// Each row's members as JSON, in order.
-    fn rows_of(request: &CreateRequest<'_>) -> Vec<Vec<(String, Member<'static>)>> {
+    fn rows_of(request: &RowsRequest<'_>) -> Vec<Vec<(String, Member<'static>)>> {
         request
             .rows()
             .iter()
@@ -506,7 +509,7 @@ mod tests {
             assert!(read(text).is_none(), "{text}");
         }
         assert!(
-            CreateRequest::read(b"{\"object\":\"users\",\"values\":[{\"a\":\"\xff\"}]}", 10)
+            RowsRequest::read(b"{\"object\":\"users\",\"values\":[{\"a\":\"\xff\"}]}", 10)
                 .is_none()
         );
         // More rows than allowed: the JSON document's reading refuses them.
@@ -517,10 +520,10 @@ mod tests {
             )
         };
         assert_eq!(
-            CreateRequest::read(rows(3).as_bytes(), 3).map(|r| r.len()),
+            RowsRequest::read(rows(3).as_bytes(), 3).map(|r| r.len()),
             Some(3)
         );
-        assert!(CreateRequest::read(rows(4).as_bytes(), 3).is_none());
+        assert!(RowsRequest::read(rows(4).as_bytes(), 3).is_none());
     }
 
     fn device() -> Device {
@@ -531,18 +534,27 @@ mod tests {
         })
     }
 
-    /// Creates every body on two fresh devices, one reading the JSON document and one
-    /// reading the text straight, and requires the same replies and the same tables.
-    fn same_as_the_json_document(bodies: &[String]) -> Result<(), TestCaseError> {
+    /// Writes every body on two fresh devices (`create_or_modify_objects` when `upsert`,
+    /// else `create_objects`), one reading the JSON document and one reading the text
+    /// straight, and requires the same replies and the same tables.
+    fn same_as_the_json_document(bodies: &[String], upsert: bool) -> Result<(), TestCaseError> {
         let (by_json, straight) = (device(), device());
         for body in bodies {
-            let Some(request) = CreateRequest::read(body.as_bytes(), 10_000) else {
+            let Some(request) = RowsRequest::read(body.as_bytes(), 10_000) else {
                 continue;
             };
             let json: Json = serde_json::from_str(body).unwrap();
-            let expected = by_json.create_objects(Members::of(&json, "request").unwrap());
-            let got: Result<Vec<i64>, DeviceError> = straight.create_written(&request);
-            prop_assert_eq!(got, expected, "{}", body);
+            let members = Members::of(&json, "request").unwrap();
+            if upsert {
+                let expected = by_json.create_or_modify_objects(members);
+                let got: Result<Upserted, DeviceError> =
+                    straight.create_or_modify_written(&request);
+                prop_assert_eq!(got, expected, "{}", body);
+            } else {
+                let expected = by_json.create_objects(members);
+                let got: Result<Vec<i64>, DeviceError> = straight.create_written(&request);
+                prop_assert_eq!(got, expected, "{}", body);
+            }
         }
         for table in ["users", "custom_tables", "c_users", "change_logs"] {
             prop_assert_eq!(straight.rows(table).unwrap(), by_json.rows(table).unwrap());
@@ -551,7 +563,7 @@ mod tests {
     }
 
     #[test]
-    fn a_create_read_straight_does_what_its_json_document_does() {
+    fn a_write_read_straight_does_what_its_json_document_does() {
         let bodies = [
             json!({"object": "users", "values": [{"name": "A"}, {"id": 7, "name": "B", "registration": "R7"}]}),
             json!({"object": "users", "values": [{"id": 7, "name": "again"}]}),
@@ -571,16 +583,18 @@ mod tests {
         ]
         .map(|b| b.to_string());
         for body in &bodies {
-            assert!(CreateRequest::read(body.as_bytes(), 10).is_some(), "{body}");
+            assert!(RowsRequest::read(body.as_bytes(), 10).is_some(), "{body}");
         }
-        same_as_the_json_document(&bodies).unwrap();
+        same_as_the_json_document(&bodies, false).unwrap();
+        same_as_the_json_document(&bodies, true).unwrap();
         // A name written twice, of two types, on an open table: the later value decides
         // the new column's type, as in the JSON document.
         let twice = [
             r#"{"object":"custom_tables","values":[{"name":"x","n":1,"n":"one"}]}"#.to_owned(),
             r#"{"object":"custom_tables","values":[{"name":"y","m":"one","m":2}]}"#.to_owned(),
         ];
-        same_as_the_json_document(&twice).unwrap();
+        same_as_the_json_document(&twice, false).unwrap();
+        same_as_the_json_document(&twice, true).unwrap();
     }
 
     fn scalar() -> impl Strategy<Value = String> {
@@ -614,7 +628,8 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
-        fn any_create_read_straight_does_what_its_json_document_does(
+        fn any_write_read_straight_does_what_its_json_document_does(
+            upsert in any::<bool>(),
             writes in prop::collection::vec(
                 (prop_oneof![Just("users"), Just("custom_tables"), Just("c_users")],
                  prop::collection::vec(row(), 0..4)),
@@ -627,7 +642,7 @@ mod tests {
                     format!(r#"{{"object":"{table}","values":[{}]}}"#, rows.join(","))
                 })
                 .collect();
-            same_as_the_json_document(&bodies)?;
+            same_as_the_json_document(&bodies, upsert)?;
         }
     }
 }

@@ -4,7 +4,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::device::schema::model_has_table;
 use crate::device::table::{TableError, Upserted};
-use crate::device::written::{CreateRequest, RowMembers};
+use crate::device::written::{RowMembers, RowsRequest};
 use crate::device::*;
 use crate::wire::Members;
 
@@ -60,7 +60,7 @@ impl Device {
 
     /// `create_objects.fcgi` of a request read straight from its text: the same as
     /// [`Device::create_objects`] of the JSON document it holds.
-    pub fn create_written(&self, request: &CreateRequest<'_>) -> Result<Vec<i64>, DeviceError> {
+    pub fn create_written(&self, request: &RowsRequest<'_>) -> Result<Vec<i64>, DeviceError> {
         check_row_count(request.len())?;
         let rows = request.rows();
         self.mutate(|s| {
@@ -111,10 +111,33 @@ impl Device {
         let rows = rows_member(&request)?;
         self.mutate(|s| {
             let table = Self::table_name(s, &request)?;
-            let up = s.db.upsert(table, &rows)?;
-            s.log_changes("update", table, &up.ids);
-            Ok(up)
+            Self::upsert_logged(s, table, &rows)
         })
+    }
+
+    /// `create_or_modify_objects.fcgi` of a request read straight from its text: the
+    /// same as [`Device::create_or_modify_objects`] of the JSON document it holds.
+    pub fn create_or_modify_written(
+        &self,
+        request: &RowsRequest<'_>,
+    ) -> Result<Upserted, DeviceError> {
+        check_row_count(request.len())?;
+        let rows = request.rows();
+        self.mutate(|s| {
+            let table = Self::known_table(s, &request.object)?;
+            Self::upsert_logged(s, table, &rows)
+        })
+    }
+
+    /// Creates or modifies `rows` of `table` and logs them as updated.
+    fn upsert_logged(
+        s: &mut State,
+        table: &str,
+        rows: &[impl RowMembers],
+    ) -> Result<Upserted, DeviceError> {
+        let up = s.db.upsert(table, rows)?;
+        s.log_changes("update", table, &up.ids);
+        Ok(up)
     }
 
     /// Reads a table directly (tests and inspection), every column, in rowid order.
