@@ -69,14 +69,17 @@ impl Body {
         Body::keep_with(json, text, || Bytes::copy_from_slice(text))
     }
 
-    /// Keeps the text of a valid JSON document read without building it: as that text
-    /// when it may not hold a secret, otherwise parsed and redacted now. The same as
-    /// [`Body::keep_copy`] of the document and its text.
+    /// Keeps the text of a valid JSON document read without building it: what
+    /// [`Body::keep_copy`] of the document and its text keeps, the document parsed only
+    /// when the text may hold a secret (a `value` of a card, say, holds none, and its
+    /// text is kept: a parsed document takes several times its text's memory).
     pub(crate) fn keep_json_text(text: &[u8]) -> Kept {
         if text.len() <= MAX_KEPT_TEXT && !may_hold_secret(text) {
-            Kept::Text(Bytes::copy_from_slice(text))
-        } else {
-            Body::capture(text).into()
+            return Kept::Text(Bytes::copy_from_slice(text));
+        }
+        match serde_json::from_slice::<Json>(text) {
+            Ok(json) => Body::keep_copy(&json, text),
+            Err(_) => Body::capture(text).into(),
         }
     }
 
@@ -793,10 +796,15 @@ mod tests {
 
     #[test]
     fn a_text_read_without_its_document_is_kept_as_that_document_would_be() {
-        let plain = br#"{"object":"users","values":[{"id":1,"name":"A"}]}"#;
-        let kept = Body::keep_json_text(plain);
-        assert!(matches!(kept, Kept::Text(_)), "no secret: kept as text");
-        assert_eq!(kept.body(), Body::capture(plain));
+        // No secret, whether or not a name hints at one: kept as the text.
+        for plain in [
+            &br#"{"object":"users","values":[{"id":1,"name":"A"}]}"#[..],
+            br#"{"object":"cards","values":[{"value":123456,"user_id":1}]}"#,
+        ] {
+            let kept = Body::keep_json_text(plain);
+            assert!(matches!(kept, Kept::Text(_)), "no secret: kept as text");
+            assert_eq!(kept.body(), Body::capture(plain));
+        }
         for secret in [
             &br#"{"object":"pins","values":[{"value":"40404","user_id":1}]}"#[..],
             br#"{"object":"users","values":[{"name":"A","password":"hunter2"}]}"#,
