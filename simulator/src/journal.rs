@@ -18,7 +18,7 @@ use axum::body::Bytes;
 use memchr::memmem;
 use serde_json::{Value as Json, json};
 
-use crate::wire::member;
+use crate::wire::Members;
 
 /// Entries kept before the oldest are dropped.
 pub const DEFAULT_CAPACITY: usize = 10_000;
@@ -80,6 +80,21 @@ impl Body {
         match serde_json::from_slice::<Json>(text) {
             Ok(json) => Body::keep_copy(&json, text),
             Err(_) => Body::capture(text).into(),
+        }
+    }
+
+    /// Keeps a body whose top-level object was read without its map ([`ReadObject`]),
+    /// `members` being that object's: what [`Body::keep_copy`] of its document and its
+    /// text keeps, the members walked as the document would be.
+    ///
+    /// [`ReadObject`]: crate::wire::ReadObject
+    pub(crate) fn keep_members(members: Members<'_>, text: &[u8]) -> Kept {
+        let secret = (text.len() < PRECHECKED_TEXT || may_hold_secret(text))
+            && members_hold_secret(members, Scope::default());
+        if text.len() <= MAX_KEPT_TEXT && !secret {
+            Kept::Text(Bytes::copy_from_slice(text))
+        } else {
+            Body::capture(text).into()
         }
     }
 
@@ -200,17 +215,17 @@ pub(crate) fn secret_member(key: &str) -> bool {
 }
 
 /// Whether member `key` of `object`, seen in `scope`, holds a secret.
-fn is_secret(key: &str, object: &serde_json::Map<String, Json>, scope: Scope) -> bool {
+fn is_secret(key: &str, object: Members<'_>, scope: Scope) -> bool {
     if secret_member(key) {
         return true;
     }
     if key != "value" {
         return false;
     }
-    match member(object, "field") {
+    match object.get("field") {
         // An array-form where clause: its value is a PIN when it compares pins.value.
         Some(field) => {
-            let on_pins = match member(object, "object") {
+            let on_pins = match object.get("object") {
                 Some(table) => table == "pins",
                 None => scope.clauses_on_pins,
             };
@@ -221,9 +236,9 @@ fn is_secret(key: &str, object: &serde_json::Map<String, Json>, scope: Scope) ->
 }
 
 /// The scope of the value of member `key` of `object`.
-fn member_scope(key: &str, object: &serde_json::Map<String, Json>, scope: Scope) -> Scope {
+fn member_scope(key: &str, object: Members<'_>, scope: Scope) -> Scope {
     // Looked up only for the members whose scope depends on it.
-    let names_pins = || member(object, "object").is_some_and(|t| t == "pins");
+    let names_pins = || object.get("object").is_some_and(|t| t == "pins");
     match key {
         // A reply's rows (`{"pins": [rows]}`) or a nested filter (`{"pins": {…}}`).
         "pins" => Scope {
@@ -253,12 +268,13 @@ fn redact(json: &mut Json) {
 fn redact_in(json: &mut Json, scope: Scope) {
     match json {
         Json::Object(map) => {
+            let object = Members::from_map(map);
             let plan: Vec<(bool, Scope)> = map
                 .iter()
                 .map(|(k, v)| {
                     (
-                        is_secret(k, map, scope) && !v.is_null(),
-                        member_scope(k, map, scope),
+                        is_secret(k, object, scope) && !v.is_null(),
+                        member_scope(k, object, scope),
                     )
                 })
                 .collect();
@@ -282,13 +298,18 @@ fn holds_secret(json: &Json) -> bool {
 
 fn holds_secret_in(json: &Json, scope: Scope) -> bool {
     match json {
-        Json::Object(map) => map.iter().any(|(k, v)| {
-            (is_secret(k, map, scope) && !v.is_null())
-                || holds_secret_in(v, member_scope(k, map, scope))
-        }),
+        Json::Object(map) => members_hold_secret(Members::from_map(map), scope),
         Json::Array(items) => items.iter().any(|i| holds_secret_in(i, scope)),
         _ => false,
     }
+}
+
+/// Whether [`redact`] would change the object of `members`, seen in `scope`.
+fn members_hold_secret(members: Members<'_>, scope: Scope) -> bool {
+    members.iter().any(|(k, v)| {
+        (is_secret(k, members, scope) && !v.is_null())
+            || holds_secret_in(v, member_scope(k, members, scope))
+    })
 }
 
 /// [`redact_query`] as the journal keeps it: the query of nearly every request, the
@@ -792,6 +813,29 @@ mod tests {
         });
         assert_eq!(j.entries()[0].request, Body::capture(plain));
         assert_eq!(j.entries()[0].seq, 1);
+    }
+
+    #[test]
+    fn a_body_read_without_its_map_is_kept_as_its_document_would_be() {
+        use proptest::prelude::*;
+        let objects = std::sync::atomic::AtomicUsize::new(0);
+        proptest!(|(doc in document())| {
+            let text = doc.to_string();
+            let Some(read) = crate::wire::ReadObject::read(text.as_bytes()) else {
+                prop_assert!(!doc.is_object(), "{}", text);
+                return Ok(());
+            };
+            objects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let by_members = Body::keep_members(read.members(), text.as_bytes());
+            let by_document = Body::keep_copy(&doc, text.as_bytes());
+            prop_assert_eq!(
+                matches!(by_members, Kept::Text(_)),
+                matches!(by_document, Kept::Text(_)),
+                "{}", text
+            );
+            prop_assert_eq!(by_members.body(), by_document.body(), "{}", text);
+        });
+        assert!(objects.into_inner() > 20, "objects read");
     }
 
     #[test]

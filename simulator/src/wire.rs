@@ -1,11 +1,21 @@
 //! The simulator's own serde boundary: reading members of request JSON the way the
 //! terminal firmware's binding layer does, and naming JSON types in its wording.
 //!
+//! A request body's top-level object is read without building its map ([`ReadObject`]):
+//! its names are borrowed from the text and only its values become JSON documents. A
+//! `load_objects` of one user by id then builds two small maps rather than three, and a
+//! page of users none.
+//!
 //! Every accessor fails with the firmware's text, e.g.
 //! `Invalid member 'minute' (int expected, got undefined)` (docs/device-api.md §2).
 //! Nothing here is shared with the core: the core has its own wire module, and both are
 //! checked against `fixtures/protocol/`.
 
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserializer as _;
+use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// A request member failed the firmware's type check; the text is the device's error message.
@@ -56,7 +66,16 @@ pub fn type_name(value: Option<&Value>) -> &'static str {
 /// Typed access to the members of one JSON object (a request body or an element of it).
 #[derive(Debug, Clone, Copy)]
 pub struct Members<'a> {
-    map: &'a Map<String, Value>,
+    source: Source<'a>,
+}
+
+/// Where the members are.
+#[derive(Debug, Clone, Copy)]
+enum Source<'a> {
+    /// A parsed JSON object.
+    Map(&'a Map<String, Value>),
+    /// A body's top-level object read without its map ([`ReadObject`]).
+    Read(&'a [(Cow<'a, str>, Value)]),
 }
 
 static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
@@ -65,29 +84,57 @@ impl<'a> Members<'a> {
     /// Wraps a JSON value that must be an object; `what` names it in the error.
     pub fn of(value: &'a Value, what: &str) -> Result<Self, MemberError> {
         match value {
-            Value::Object(map) => Ok(Members { map }),
+            Value::Object(map) => Ok(Members::from_map(map)),
             other => Err(MemberError::new(what, "object", Some(other))),
         }
     }
 
     /// Wraps an object map directly.
     pub fn from_map(map: &'a Map<String, Value>) -> Self {
-        Members { map }
+        Members {
+            source: Source::Map(map),
+        }
     }
 
     /// An object with no members (an empty request body).
     pub fn empty() -> Members<'static> {
-        Members { map: &EMPTY }
+        Members::from_map(&EMPTY)
     }
 
     /// The raw member, if present.
     pub fn get(&self, name: &str) -> Option<&'a Value> {
-        member(self.map, name)
+        match self.source {
+            Source::Map(map) => member(map, name),
+            Source::Read(pairs) => pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+        }
     }
 
-    /// The underlying map.
-    pub fn map(&self) -> &'a Map<String, Value> {
-        self.map
+    /// How many members.
+    pub fn len(&self) -> usize {
+        match self.source {
+            Source::Map(map) => map.len(),
+            Source::Read(pairs) => pairs.len(),
+        }
+    }
+
+    /// Whether there is no member.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each member in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a Value)> + use<'a> {
+        let (map, pairs) = match self.source {
+            Source::Map(map) => (Some(map), None),
+            Source::Read(pairs) => (None, Some(pairs)),
+        };
+        let from_map = map
+            .into_iter()
+            .flat_map(|m| m.iter().map(|(k, v)| (k.as_str(), v)));
+        let read = pairs
+            .into_iter()
+            .flat_map(|p| p.iter().map(|(k, v)| (k.as_ref(), v)));
+        from_map.chain(read)
     }
 
     /// A required string member.
@@ -178,9 +225,98 @@ impl<'a> Members<'a> {
     /// A required object member.
     pub fn object(&self, name: &str) -> Result<Members<'a>, MemberError> {
         match self.get(name) {
-            Some(Value::Object(map)) => Ok(Members { map }),
+            Some(Value::Object(map)) => Ok(Members::from_map(map)),
             other => Err(MemberError::new(name, "object", other)),
         }
+    }
+}
+
+/// A request body's top-level object read from its text without building its map: each
+/// name (borrowed from the text when it has no escape) with its value as a JSON document.
+#[derive(Debug)]
+pub struct ReadObject<'t> {
+    pairs: Vec<(Cow<'t, str>, Value)>,
+}
+
+/// Most members a [`ReadObject`] takes: each name is looked for among those before it (a
+/// name written twice keeps its first place and its last value, as in a JSON object), so
+/// an object with more is left to a JSON document's map.
+const MAX_READ_MEMBERS: usize = 64;
+
+impl<'t> ReadObject<'t> {
+    /// Reads a text that is one JSON object of at most a few dozen members; `None` for
+    /// any other text (not JSON, not an object, empty), which the caller reads as a JSON
+    /// document to report its error.
+    pub fn read(text: &'t [u8]) -> Option<Self> {
+        // Checked as UTF-8 once, in one pass, rather than string by string.
+        let text = std::str::from_utf8(text).ok()?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let object = de.deserialize_map(ObjectVisitor).ok()?;
+        de.end().ok()?;
+        Some(object)
+    }
+
+    /// The members.
+    pub fn members(&self) -> Members<'_> {
+        Members {
+            source: Source::Read(&self.pairs),
+        }
+    }
+}
+
+struct ObjectVisitor;
+
+impl<'de> Visitor<'de> for ObjectVisitor {
+    type Value = ReadObject<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut pairs: Vec<(Cow<'de, str>, Value)> = Vec::with_capacity(4);
+        while let Some(Text(name)) = map.next_key()? {
+            let value = map.next_value::<Value>()?;
+            if let Some(pair) = pairs.iter_mut().find(|(k, _)| *k == name) {
+                pair.1 = value;
+            } else if pairs.len() < MAX_READ_MEMBERS {
+                pairs.push((name, value));
+            } else {
+                return Err(de::Error::custom("too many members"));
+            }
+        }
+        Ok(ReadObject { pairs })
+    }
+}
+
+/// A string read from a JSON text, borrowed from it when it has no escape.
+pub(crate) struct Text<'de>(pub Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Owned(v)))
     }
 }
 
@@ -221,6 +357,55 @@ pub(crate) fn member<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_read_object_has_the_members_of_its_json_document() {
+        for text in [
+            r#"{}"#,
+            r#" {"object":"users","limit":100,"offset":5000} "#,
+            r#"{"object":"users","where":{"users":{"id":7}},"fields":["id","name"]}"#,
+            r#"{"a":1,"b":{"c":[true,null,1.5]},"a":"again","d\u0065":"e\"f"}"#,
+        ] {
+            let read = ReadObject::read(text.as_bytes()).expect("an object");
+            let json: Value = serde_json::from_str(text).unwrap();
+            let (read, parsed) = (read.members(), Members::of(&json, "request").unwrap());
+            assert_eq!(read.len(), parsed.len(), "{text}");
+            assert!(read.iter().eq(parsed.iter()), "{text}");
+            for name in ["object", "limit", "a", "b", "de", "missing"] {
+                assert_eq!(read.get(name), parsed.get(name), "{text}: {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_object_borrows_plain_names_and_leaves_other_texts_to_the_json_document() {
+        let read = ReadObject::read(br#"{"plain":1,"esc\u0061ped":2}"#).unwrap();
+        let borrowed: Vec<bool> = read
+            .pairs
+            .iter()
+            .map(|(k, _)| matches!(k, Cow::Borrowed(_)))
+            .collect();
+        assert_eq!(borrowed, [true, false]);
+        let many = |n: usize| {
+            let members: Vec<String> = (0..n).map(|i| format!(r#""m{i}":{i}"#)).collect();
+            format!("{{{}}}", members.join(","))
+        };
+        assert!(ReadObject::read(many(MAX_READ_MEMBERS).as_bytes()).is_some());
+        for text in [
+            String::new(),
+            " ".into(),
+            "[]".into(),
+            "7".into(),
+            "null".into(),
+            "{".into(),
+            r#"{"a":1} {}"#.into(),
+            r#"{"a":1,}"#.into(),
+            many(MAX_READ_MEMBERS + 1),
+        ] {
+            assert!(ReadObject::read(text.as_bytes()).is_none(), "{text}");
+        }
+        assert!(ReadObject::read(b"{\"a\":\"\xff\"}").is_none());
+    }
 
     #[test]
     fn missing_member_is_undefined() {

@@ -9,7 +9,7 @@ use super::{ApiError, BoxFuture, Call, Reply, members};
 use crate::enroll::{self, Captured, EnrollFailure, EnrollRequest};
 use crate::terminal::Terminal;
 
-pub(super) fn remote_enroll<'a>(call: &'a Call<'a>) -> BoxFuture<'a> {
+pub(super) fn remote_enroll<'a>(call: &'a Call<'_>) -> BoxFuture<'a> {
     Box::pin(async move {
         let body = call.json()?;
         let request = EnrollRequest::parse(call.device, members(body)?)?;

@@ -29,7 +29,7 @@ use std::sync::{Arc, OnceLock};
 use crate::device::{Device, DeviceError};
 use crate::journal;
 use crate::terminal::Terminal;
-use crate::wire::{MemberError, Members};
+use crate::wire::{MemberError, Members, ReadObject};
 
 /// Largest request body the device accepts (2 MiB, the photo limit).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -69,7 +69,7 @@ enum Handler {
     /// Answers at once.
     Now(fn(&Call<'_>) -> Result<Reply, ApiError>),
     /// May wait (on the scheduler clock) before answering.
-    Later(for<'a> fn(&'a Call<'a>) -> BoxFuture<'a>),
+    Later(for<'a, 'b> fn(&'a Call<'b>) -> BoxFuture<'a>),
 }
 
 use Handler::{Later, Now};
@@ -272,6 +272,9 @@ struct Call<'a> {
     /// The body is a JSON document a handler read straight from its text, without
     /// parsing it into `parsed`.
     read_straight: AtomicBool,
+    /// The body's top-level object read without its map, once a handler asked for its
+    /// members (`None`: the body is not such an object).
+    read_object: OnceLock<Option<ReadObject<'a>>>,
 }
 
 impl<'a> Call<'a> {
@@ -294,6 +297,17 @@ impl<'a> Call<'a> {
             parsed: OnceLock::new(),
             form: OnceLock::new(),
             read_straight: AtomicBool::new(false),
+            read_object: OnceLock::new(),
+        }
+    }
+
+    /// The body's members: its top-level object read without building the object's map
+    /// (`ReadObject`), or for any other body the members of its JSON document (an empty
+    /// body is `{}`; a document other than an object is refused as `members` refuses it).
+    fn members(&self) -> Result<Members<'_>, ApiError> {
+        match self.read_object.get_or_init(|| ReadObject::read(self.body)) {
+            Some(read) => Ok(read.members()),
+            None => members(self.json()?),
         }
     }
 
@@ -365,9 +379,13 @@ impl<'a> Call<'a> {
             Some(Ok(json)) if !self.body.iter().all(u8::is_ascii_whitespace) => {
                 journal::Body::keep_copy(json, self.body)
             }
-            None if self.read_straight.load(Ordering::Relaxed) => {
-                journal::Body::keep_json_text(self.body)
-            }
+            None => match self.read_object.get() {
+                Some(Some(read)) => journal::Body::keep_members(read.members(), self.body),
+                _ if self.read_straight.load(Ordering::Relaxed) => {
+                    journal::Body::keep_json_text(self.body)
+                }
+                _ => journal::Body::capture(self.body).into(),
+            },
             _ => journal::Body::capture(self.body).into(),
         }
     }

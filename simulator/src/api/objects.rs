@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{ApiError, Call, Reply, members};
+use super::{ApiError, Call, Reply};
 use crate::device::MAX_ROWS_PER_REQUEST;
 use crate::device::written::RowsRequest;
 
@@ -34,8 +34,7 @@ fn printed_ids(ids: &[i64]) -> Reply {
 }
 
 pub(super) fn load(call: &Call<'_>) -> Result<Reply, ApiError> {
-    let body = call.json()?;
-    let (text, holds_secret) = call.device.load_objects_printed(members(body)?)?;
+    let (text, holds_secret) = call.device.load_objects_printed(call.members()?)?;
     Ok(Reply::Printed(text, holds_secret))
 }
 
@@ -45,20 +44,18 @@ pub(super) fn load(call: &Call<'_>) -> Result<Reply, ApiError> {
 pub(super) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
     let ids = match call.read_straight(|text| RowsRequest::read(text, MAX_ROWS_PER_REQUEST)) {
         Some(request) => call.device.create_written(&request)?,
-        None => call.device.create_objects(members(call.json()?)?)?,
+        None => call.device.create_objects(call.members()?)?,
     };
     Ok(printed_ids(&ids))
 }
 
 pub(super) fn modify(call: &Call<'_>) -> Result<Reply, ApiError> {
-    let body = call.json()?;
-    let changes = call.device.modify_objects(members(body)?)?;
+    let changes = call.device.modify_objects(call.members()?)?;
     Ok(printed_changes(changes))
 }
 
 pub(super) fn destroy(call: &Call<'_>) -> Result<Reply, ApiError> {
-    let body = call.json()?;
-    let changes = call.device.destroy_objects(members(body)?)?;
+    let changes = call.device.destroy_objects(call.members()?)?;
     Ok(printed_changes(changes))
 }
 
@@ -67,9 +64,7 @@ pub(super) fn destroy(call: &Call<'_>) -> Result<Reply, ApiError> {
 pub(super) fn create_or_modify(call: &Call<'_>) -> Result<Reply, ApiError> {
     let up = match call.read_straight(|text| RowsRequest::read(text, MAX_ROWS_PER_REQUEST)) {
         Some(request) => call.device.create_or_modify_written(&request)?,
-        None => call
-            .device
-            .create_or_modify_objects(members(call.json()?)?)?,
+        None => call.device.create_or_modify_objects(call.members()?)?,
     };
     Ok(Reply::Json(json!({"changes": up.changes, "ids": up.ids})))
 }

@@ -334,7 +334,7 @@ impl Config {
     /// `get_configuration`: `{"section": ["key", …]}` → `{"section": {"key": "value"}}`.
     pub fn get(&self, request: Members<'_>) -> Result<Json, ConfigError> {
         let mut reply = Map::new();
-        for (name, keys) in request.map() {
+        for (name, keys) in request.iter() {
             let keys = match keys {
                 Json::Array(keys) => keys,
                 other => return Err(MemberError::new(name, "array", Some(other)).into()),
@@ -349,7 +349,7 @@ impl Config {
                 let value = self.value(name, key).unwrap_or_default();
                 out.insert(key.clone(), Json::String(value.to_owned()));
             }
-            reply.insert(name.clone(), Json::Object(out));
+            reply.insert(name.to_owned(), Json::Object(out));
         }
         Ok(Json::Object(reply))
     }
@@ -358,7 +358,7 @@ impl Config {
     /// key exists and every value is a string. Returns the `(section, key)` pairs changed.
     pub fn set(&mut self, request: Members<'_>) -> Result<Vec<(String, String)>, ConfigError> {
         let mut updates = Vec::new();
-        for (name, keys) in request.map() {
+        for (name, keys) in request.iter() {
             let keys = match keys {
                 Json::Object(keys) => keys,
                 other => return Err(MemberError::new(name, "object", Some(other)).into()),
@@ -368,7 +368,7 @@ impl Config {
                 let Json::String(value) = value else {
                     return Err(ConfigError::NotString);
                 };
-                updates.push((name.clone(), key.clone(), value.clone()));
+                updates.push((name.to_owned(), key.clone(), value.clone()));
             }
         }
         let mut changed = Vec::with_capacity(updates.len());

@@ -17,7 +17,7 @@ use serde::Deserializer as _;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
 
-use crate::wire::{json_integer, type_name};
+use crate::wire::{Members, Text, json_integer, type_name};
 
 /// One member's value as a column reads it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,6 +89,20 @@ impl RowMembers for Map<String, Json> {
     }
 }
 
+impl RowMembers for Members<'_> {
+    fn member_count(&self) -> usize {
+        self.len()
+    }
+
+    fn members(&self) -> impl Iterator<Item = (&str, Member<'_>)> {
+        self.iter().map(|(k, v)| (k, Member::of_json(v)))
+    }
+
+    fn member(&self, name: &str) -> Option<Member<'_>> {
+        self.get(name).map(Member::of_json)
+    }
+}
+
 impl<T: RowMembers + ?Sized> RowMembers for &T {
     fn member_count(&self) -> usize {
         (**self).member_count()
@@ -102,6 +116,11 @@ impl<T: RowMembers + ?Sized> RowMembers for &T {
         (**self).member(name)
     }
 }
+
+/// Most members a row read straight takes: each name is looked for among those before
+/// it, so a row with more (more than any table has columns, but for an open table's) is
+/// left to a JSON document's map.
+const MAX_ROW_MEMBERS: usize = 64;
 
 /// A member's value as read from the text: what a column stores.
 #[derive(Debug, Clone, PartialEq)]
@@ -237,37 +256,6 @@ impl<'de> Visitor<'de> for RequestVisitor {
     }
 }
 
-/// A string, borrowed from the text when it has no escape.
-struct Text<'de>(Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for Text<'de> {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(TextVisitor)
-    }
-}
-
-struct TextVisitor;
-
-impl<'de> Visitor<'de> for TextVisitor {
-    type Value = Text<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Text(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Text(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Text(Cow::Owned(v)))
-    }
-}
-
 /// `values`: an array of rows, appended to the request.
 struct RowsSeed<'r, 'de> {
     request: &'r mut RowsRequest<'de>,
@@ -333,9 +321,13 @@ impl<'de> Visitor<'de> for RowSeed<'_, 'de> {
         while let Some(Text(name)) = map.next_key()? {
             let value = map.next_value::<Scalar<'_>>()?;
             // A name written again keeps its place and takes the later value.
-            match members[start..].iter_mut().find(|(k, _)| *k == name) {
-                Some(member) => member.1 = value,
-                None => members.push((name, value)),
+            let row = &mut members[start..];
+            if let Some(member) = row.iter_mut().find(|(k, _)| *k == name) {
+                member.1 = value;
+            } else if row.len() < MAX_ROW_MEMBERS {
+                members.push((name, value));
+            } else {
+                return Err(de::Error::custom("too many members"));
             }
         }
         self.request.ends.push(members.len());
@@ -524,6 +516,16 @@ mod tests {
             Some(3)
         );
         assert!(RowsRequest::read(rows(4).as_bytes(), 3).is_none());
+        // A row of more members than a row read straight takes.
+        let wide = |n: usize| {
+            let members: Vec<String> = (0..n).map(|i| format!(r#""c{i}":{i}"#)).collect();
+            format!(
+                r#"{{"object":"custom_tables","values":[{{{}}}]}}"#,
+                members.join(",")
+            )
+        };
+        assert!(RowsRequest::read(wide(MAX_ROW_MEMBERS).as_bytes(), 3).is_some());
+        assert!(RowsRequest::read(wide(MAX_ROW_MEMBERS + 1).as_bytes(), 3).is_none());
     }
 
     fn device() -> Device {

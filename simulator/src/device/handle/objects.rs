@@ -82,11 +82,11 @@ impl Device {
 
     /// `modify_objects.fcgi`: the number of rows changed.
     pub fn modify_objects(&self, request: Members<'_>) -> Result<usize, DeviceError> {
-        let values = request.object("values")?.map();
+        let values = request.object("values")?;
         self.mutate(|s| {
             let table = Self::table_name(s, &request)?;
             let ids = query::matching_rowids(&s.db, table, request.get("where"))?;
-            let n = s.db.update(table, values, &ids)?;
+            let n = s.db.update(table, &values, &ids)?;
             s.log_changes("update", table, &ids);
             Ok(n)
         })
