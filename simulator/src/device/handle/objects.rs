@@ -4,7 +4,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::device::schema::model_has_table;
 use crate::device::table::{TableError, Upserted};
-use crate::device::written::{RowMembers, RowsRequest};
+use crate::device::written::{RowMembers, RowsRequest, WrittenRow};
 use crate::device::*;
 use crate::wire::Members;
 
@@ -61,11 +61,23 @@ impl Device {
     /// `create_objects.fcgi` of a request read straight from its text: the same as
     /// [`Device::create_objects`] of the JSON document it holds.
     pub fn create_written(&self, request: &RowsRequest<'_>) -> Result<Vec<i64>, DeviceError> {
+        self.write_rows(request, |s, table, rows| {
+            Self::insert_logged(s, table, rows)
+        })
+    }
+
+    /// Checks the rows of a request read straight from its text, then `write`s them to
+    /// the table it names, all in one change.
+    fn write_rows<R>(
+        &self,
+        request: &RowsRequest<'_>,
+        write: impl FnOnce(&mut State, &str, &[WrittenRow<'_, '_>]) -> Result<R, DeviceError>,
+    ) -> Result<R, DeviceError> {
         check_row_count(request.len())?;
         let rows = request.rows();
         self.mutate(|s| {
             let table = Self::known_table(s, &request.object)?;
-            Self::insert_logged(s, table, &rows)
+            write(s, table, &rows)
         })
     }
 
@@ -121,11 +133,8 @@ impl Device {
         &self,
         request: &RowsRequest<'_>,
     ) -> Result<Upserted, DeviceError> {
-        check_row_count(request.len())?;
-        let rows = request.rows();
-        self.mutate(|s| {
-            let table = Self::known_table(s, &request.object)?;
-            Self::upsert_logged(s, table, &rows)
+        self.write_rows(request, |s, table, rows| {
+            Self::upsert_logged(s, table, rows)
         })
     }
 
