@@ -156,9 +156,9 @@ pub struct RowsRequest<'t> {
 
 impl<'t> RowsRequest<'t> {
     /// Reads a request whose body is a JSON object with a string `object` and, as
-    /// `values`, an array of at most `max_rows` objects whose members are nulls,
-    /// integers and strings (other members are skipped); `None` for any other text,
-    /// which the caller reads as a JSON document.
+    /// `values`, an array of at most `max_rows` objects, each of at most 64 members that
+    /// are nulls, integers or strings (the body's other members are skipped); `None` for
+    /// any other text, which the caller reads as a JSON document.
     pub fn read(text: &'t [u8], max_rows: usize) -> Option<Self> {
         // Checked as UTF-8 once, in one pass, rather than string by string.
         let text = std::str::from_utf8(text).ok()?;
