@@ -238,10 +238,30 @@ pub struct ReadObject<'t> {
     pairs: Vec<(Cow<'t, str>, Value)>,
 }
 
-/// Most members a [`ReadObject`] takes: each name is looked for among those before it (a
-/// name written twice keeps its first place and its last value, as in a JSON object), so
-/// an object with more is left to a JSON document's map.
-const MAX_READ_MEMBERS: usize = 64;
+/// Most members an object read without its map takes ([`ReadObject`], a row of
+/// `device::written`): each name is looked for among those before it ([`put_member`]),
+/// so an object with more is left to a JSON document's map.
+pub(crate) const MAX_READ_MEMBERS: usize = 64;
+
+/// Puts member `name` of an object being read, whose members so far are
+/// `members[from..]`, as a JSON object would: a name written again keeps its first place
+/// and takes the later value. Fails past [`MAX_READ_MEMBERS`].
+pub(crate) fn put_member<'t, V, E: de::Error>(
+    members: &mut Vec<(Cow<'t, str>, V)>,
+    from: usize,
+    name: Cow<'t, str>,
+    value: V,
+) -> Result<(), E> {
+    let object = &mut members[from..];
+    if let Some(member) = object.iter_mut().find(|(k, _)| *k == name) {
+        member.1 = value;
+    } else if object.len() < MAX_READ_MEMBERS {
+        members.push((name, value));
+    } else {
+        return Err(E::custom("too many members"));
+    }
+    Ok(())
+}
 
 impl<'t> ReadObject<'t> {
     /// Reads a text that is one JSON object of at most a few dozen members; `None` for
@@ -277,13 +297,7 @@ impl<'de> Visitor<'de> for ObjectVisitor {
         let mut pairs: Vec<(Cow<'de, str>, Value)> = Vec::with_capacity(4);
         while let Some(Text(name)) = map.next_key()? {
             let value = map.next_value::<Value>()?;
-            if let Some(pair) = pairs.iter_mut().find(|(k, _)| *k == name) {
-                pair.1 = value;
-            } else if pairs.len() < MAX_READ_MEMBERS {
-                pairs.push((name, value));
-            } else {
-                return Err(de::Error::custom("too many members"));
-            }
+            put_member(&mut pairs, 0, name, value)?;
         }
         Ok(ReadObject { pairs })
     }

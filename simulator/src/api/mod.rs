@@ -26,7 +26,8 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crate::device::{Device, DeviceError};
+use crate::device::written::RowsRequest;
+use crate::device::{Device, DeviceError, MAX_ROWS_PER_REQUEST};
 use crate::journal;
 use crate::terminal::Terminal;
 use crate::wire::{MemberError, Members, ReadObject};
@@ -311,13 +312,11 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// The body read by `read` straight from its text, when `read` takes it (only a
-    /// valid JSON document); the journal then keeps the text without a parsed document.
-    fn read_straight<T>(&self, read: impl FnOnce(&'a [u8]) -> Option<T>) -> Option<T> {
-        let read = read(self.body);
-        if read.is_some() {
-            self.read_straight.store(true, Ordering::Relaxed);
-        }
+    /// The body as a write of rows read straight from its text, when it has that shape
+    /// (`RowsRequest`); the journal then keeps the text without a parsed document.
+    fn rows_request(&self) -> Option<RowsRequest<'a>> {
+        let read = RowsRequest::read(self.body, MAX_ROWS_PER_REQUEST);
+        self.read_straight.store(read.is_some(), Ordering::Relaxed);
         read
     }
 
@@ -375,17 +374,14 @@ impl<'a> Call<'a> {
         if let Some(Some(form)) = self.form.get() {
             return journal::Body::of_json(form).into();
         }
-        match self.parsed.get() {
-            Some(Ok(json)) if !self.body.iter().all(u8::is_ascii_whitespace) => {
+        match (self.parsed.get(), self.read_object.get()) {
+            (Some(Ok(json)), _) if !self.body.iter().all(u8::is_ascii_whitespace) => {
                 journal::Body::keep_copy(json, self.body)
             }
-            None => match self.read_object.get() {
-                Some(Some(read)) => journal::Body::keep_members(read.members(), self.body),
-                _ if self.read_straight.load(Ordering::Relaxed) => {
-                    journal::Body::keep_json_text(self.body)
-                }
-                _ => journal::Body::capture(self.body).into(),
-            },
+            (None, Some(Some(read))) => journal::Body::keep_members(read.members(), self.body),
+            (None, _) if self.read_straight.load(Ordering::Relaxed) => {
+                journal::Body::keep_json_text(self.body)
+            }
             _ => journal::Body::capture(self.body).into(),
         }
     }

@@ -5,8 +5,6 @@
 use serde_json::json;
 
 use super::{ApiError, Call, Reply};
-use crate::device::MAX_ROWS_PER_REQUEST;
-use crate::device::written::RowsRequest;
 
 /// `{"changes": n}` printed straight (no secret in it), byte for byte what printing the
 /// JSON gives: write replies are answered on every sync.
@@ -42,7 +40,7 @@ pub(super) fn load(call: &Call<'_>) -> Result<Reply, ApiError> {
 /// here and in `create_or_modify`; any other is read as a JSON document, whose errors
 /// the reply reports.
 pub(super) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
-    let ids = match call.read_straight(|text| RowsRequest::read(text, MAX_ROWS_PER_REQUEST)) {
+    let ids = match call.rows_request() {
         Some(request) => call.device.create_written(&request)?,
         None => call.device.create_objects(call.members()?)?,
     };
@@ -62,7 +60,7 @@ pub(super) fn destroy(call: &Call<'_>) -> Result<Reply, ApiError> {
 /// Sources disagree on the reply key (`changes` in the docs, `ids` in client code), so the
 /// reply carries both, as docs/device-api.md §3.6 suggests until hardware settles it.
 pub(super) fn create_or_modify(call: &Call<'_>) -> Result<Reply, ApiError> {
-    let up = match call.read_straight(|text| RowsRequest::read(text, MAX_ROWS_PER_REQUEST)) {
+    let up = match call.rows_request() {
         Some(request) => call.device.create_or_modify_written(&request)?,
         None => call.device.create_or_modify_objects(call.members()?)?,
     };

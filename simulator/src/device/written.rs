@@ -17,7 +17,7 @@ use serde::Deserializer as _;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
 
-use crate::wire::{Members, Text, json_integer, type_name};
+use crate::wire::{Members, Text, json_integer, put_member, type_name};
 
 /// One member's value as a column reads it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,11 +116,6 @@ impl<T: RowMembers + ?Sized> RowMembers for &T {
         (**self).member(name)
     }
 }
-
-/// Most members a row read straight takes: each name is looked for among those before
-/// it, so a row with more (more than any table has columns, but for an open table's) is
-/// left to a JSON document's map.
-const MAX_ROW_MEMBERS: usize = 64;
 
 /// A member's value as read from the text: what a column stores.
 #[derive(Debug, Clone, PartialEq)]
@@ -320,15 +315,7 @@ impl<'de> Visitor<'de> for RowSeed<'_, 'de> {
         let start = members.len();
         while let Some(Text(name)) = map.next_key()? {
             let value = map.next_value::<Scalar<'_>>()?;
-            // A name written again keeps its place and takes the later value.
-            let row = &mut members[start..];
-            if let Some(member) = row.iter_mut().find(|(k, _)| *k == name) {
-                member.1 = value;
-            } else if row.len() < MAX_ROW_MEMBERS {
-                members.push((name, value));
-            } else {
-                return Err(de::Error::custom("too many members"));
-            }
+            put_member(members, start, name, value)?;
         }
         self.request.ends.push(members.len());
         Ok(())
@@ -524,8 +511,8 @@ mod tests {
                 members.join(",")
             )
         };
-        assert!(RowsRequest::read(wide(MAX_ROW_MEMBERS).as_bytes(), 3).is_some());
-        assert!(RowsRequest::read(wide(MAX_ROW_MEMBERS + 1).as_bytes(), 3).is_none());
+        assert!(RowsRequest::read(wide(crate::wire::MAX_READ_MEMBERS).as_bytes(), 3).is_some());
+        assert!(RowsRequest::read(wide(crate::wire::MAX_READ_MEMBERS + 1).as_bytes(), 3).is_none());
     }
 
     fn device() -> Device {
