@@ -11,6 +11,7 @@
 use foldhash::HashMap;
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::sync::LazyLock;
 
 use serde_json::{Map, Value as Json};
 
@@ -338,7 +339,7 @@ pub fn select<'db>(db: &'db Database, request: Members<'_>) -> Result<Page<'db>,
                 .unwrap_or(Ordering::Equal);
             if descending { ord.reverse() } else { ord }
         });
-        let main_row = |c: &Combo| c[0].and_then(|id| ctx.main.row(id)).unwrap_or(&NO_ROW);
+        let main_row = |c: &Combo| c[0].and_then(|id| ctx.main.row(id)).unwrap_or(&*NO_ROW);
         if shape.count {
             let first = combos.first().map(|c| shape.cells(&ctx, c, main_row(c)));
             shape
@@ -554,7 +555,7 @@ type Combo = Vec<Option<i64>>;
 static NULL: Value = Value::Null;
 
 /// The row of a missing rowid: no cells.
-static NO_ROW: StoredRow = StoredRow::empty();
+static NO_ROW: LazyLock<StoredRow> = LazyLock::new(StoredRow::empty);
 
 struct Context<'db> {
     db: &'db Database,

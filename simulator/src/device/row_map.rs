@@ -120,6 +120,7 @@ impl RowMap {
     }
 
     /// Appends a row above every other (the caller checked it is).
+    #[inline]
     fn push_last(&mut self, rowid: i64, row: StoredRow) {
         match self.chunks.last_mut() {
             Some(chunk) if chunk.len() < CHUNK => {
@@ -143,6 +144,7 @@ impl RowMap {
     }
 
     /// Stores `row` at `rowid`, returning the row it replaces.
+    #[inline]
     pub(super) fn insert(&mut self, rowid: i64, row: StoredRow) -> Option<StoredRow> {
         if self.last_rowid().is_none_or(|last| last < rowid) {
             self.push_last(rowid, row);
@@ -198,6 +200,7 @@ impl RowMap {
 
     /// Removes the row of the smallest rowid, returning it: it leaves the first chunk's
     /// front without the rows behind it moving.
+    #[inline]
     pub(super) fn pop_first(&mut self) -> Option<(i64, StoredRow)> {
         let chunk = self.chunks.first_mut()?;
         let first = chunk.pop_front()?;

@@ -469,7 +469,7 @@ impl Table {
             self.columns.truncate(undo.columns);
             self.printed_names = OnceLock::new();
             for row in self.rows.values_mut() {
-                row.cells_mut().truncate(undo.columns);
+                row.truncate(undo.columns);
             }
             self.build_indexes();
         }
@@ -622,12 +622,15 @@ impl Table {
         }
     }
 
-    /// Resolves the columns of a written row, adding new ones to an open table.
+    /// Resolves the columns of a written row into `out` (emptied first: a write of many
+    /// rows reuses one buffer), adding new ones to an open table.
     fn resolve_written_columns<'r>(
         &mut self,
         row: &'r impl RowMembers,
-    ) -> Result<Vec<(usize, Member<'r>)>, TableError> {
-        let mut out = Vec::with_capacity(row.member_count());
+        out: &mut Vec<(usize, Member<'r>)>,
+    ) -> Result<(), TableError> {
+        out.clear();
+        out.reserve(row.member_count());
         for (name, value) in row.members() {
             let index = match self.column_index(name) {
                 Some(i) => i,
@@ -660,7 +663,7 @@ impl Table {
             };
             out.push((index, value));
         }
-        Ok(out)
+        Ok(())
     }
 
     fn check_unique(&self, rowid: i64, row: &[Value]) -> Result<(), TableError> {
@@ -875,15 +878,17 @@ impl Database {
         Ok(())
     }
 
-    /// Builds a full row from written members; returns `(rowid, row)`.
-    fn build_row(
+    /// Builds a full row from written members, resolving their columns into `written`
+    /// (a buffer reused from row to row); returns `(rowid, row)`.
+    fn build_row<'r>(
         &mut self,
         place: usize,
-        members: &impl RowMembers,
+        members: &'r impl RowMembers,
         pending_rowid: i64,
+        written: &mut Vec<(usize, Member<'r>)>,
     ) -> Result<(i64, Vec<Value>), TableError> {
         let t = self.table_at_mut(place);
-        let written = t.resolve_written_columns(members)?;
+        t.resolve_written_columns(members, written)?;
         // Cells up to the last one written (the id's at least): the row keeps no NULLs
         // past it (see `stored_row`).
         let width = written
@@ -893,7 +898,7 @@ impl Database {
             .unwrap_or(0)
             .max(usize::from(t.def.has_id));
         let mut row = vec![Value::Null; width];
-        for (i, member) in &written {
+        for (i, member) in written.iter() {
             row[*i] = t.cell_of(*i, *member)?;
         }
         let rowid = if t.def.has_id {
@@ -933,8 +938,9 @@ impl Database {
         let place = self.place(table)?;
         let mut next = self.tables.at(place).next_rowid();
         self.table_at_mut(place).reserve_undo(rows.len());
+        let mut written = Vec::new();
         for members in rows {
-            let (rowid, row) = self.build_row(place, members, next)?;
+            let (rowid, row) = self.build_row(place, members, next, &mut written)?;
             let t = self.tables.at(place);
             if may_be_taken(rowid, next) && t.rows.contains_key(rowid) {
                 let key = if t.def.has_id { "id" } else { "rowid" };
@@ -1015,7 +1021,8 @@ impl Database {
         rowids: &[i64],
     ) -> Result<usize, TableError> {
         let t = self.table_mut(table)?;
-        let written = t.resolve_written_columns(values)?;
+        let mut written = Vec::new();
+        t.resolve_written_columns(values, &mut written)?;
         let mut cells = Vec::with_capacity(written.len());
         for (i, member) in &written {
             cells.push((*i, t.cell_of(*i, *member)?));
