@@ -212,6 +212,41 @@ impl RowMap {
         Some(first)
     }
 
+    /// Moves the first row to the end under `rowid`, which is above every rowid, after
+    /// `change` (given the row's old rowid) rewrote it: a log kept as a ring drops its
+    /// oldest row for the one it appends, in the same storage. A chunk emptied on the way
+    /// becomes the new last one if one is needed. `None` when there are no rows.
+    #[inline]
+    pub(super) fn rotate_first<R>(
+        &mut self,
+        rowid: i64,
+        change: impl FnOnce(i64, &mut StoredRow) -> R,
+    ) -> Option<R> {
+        debug_assert!(self.last_rowid().is_none_or(|last| last < rowid));
+        let first = self.chunks.first_mut()?;
+        let (oldest, mut row) = first.pop_front()?;
+        let changed = change(oldest, &mut row);
+        let emptied = if first.is_empty() {
+            self.lasts.remove(0);
+            Some(self.chunks.remove(0))
+        } else {
+            None
+        };
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => {
+                chunk.push_back((rowid, row));
+                *self.lasts.last_mut().expect("a last rowid per chunk") = rowid;
+            }
+            _ => {
+                let mut chunk = emptied.unwrap_or_else(|| VecDeque::with_capacity(CHUNK));
+                chunk.push_back((rowid, row));
+                self.chunks.push(chunk);
+                self.lasts.push(rowid);
+            }
+        }
+        Some(changed)
+    }
+
     /// Every row in rowid order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (i64, &StoredRow)> {
         self.rows_from(0, 0)
@@ -557,5 +592,48 @@ mod tests {
                 .collect::<Vec<_>>(),
             [i64::MAX]
         );
+    }
+
+    #[test]
+    fn a_ring_rotated_keeps_its_rows_and_reuses_its_emptied_chunks() {
+        // Sizes around the chunk's: one row, part of a chunk, chunks full and not.
+        for size in [1, 5, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7] {
+            let mut map = RowMap::default();
+            let mut model = BTreeMap::new();
+            for rowid in 1..=size as i64 {
+                map.insert(rowid, row(rowid as u64));
+                model.insert(rowid, rowid as u64);
+            }
+            let empty_rotated = RowMap::default().rotate_first(1, |_, _| ());
+            assert!(empty_rotated.is_none(), "nothing to rotate");
+            let chunks = map.chunks.len();
+            for rowid in size as i64 + 1..=size as i64 + 5 * CHUNK as i64 + 3 {
+                let expected_oldest = model.pop_first().map(|(id, _)| id);
+                let tag = rowid as u64 + 1_000_000;
+                let oldest = map.rotate_first(rowid, |oldest, stored| {
+                    assert_eq!(
+                        tag_of(stored),
+                        oldest as u64 + if oldest > size as i64 { 1_000_000 } else { 0 }
+                    );
+                    *stored = row(tag);
+                    oldest
+                });
+                assert_eq!(oldest, expected_oldest);
+                model.insert(rowid, tag);
+                assert!(
+                    map.chunks.len() <= chunks + 1,
+                    "chunks: {}",
+                    map.chunks.len()
+                );
+                if rowid % 61 == 0 {
+                    check(&map, &model);
+                }
+            }
+            check(&map, &model);
+        }
+    }
+
+    fn tag_of(stored: &StoredRow) -> u64 {
+        stored[0].as_int().expect("a tag") as u64
     }
 }

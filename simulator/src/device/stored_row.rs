@@ -64,6 +64,17 @@ impl StoredRow {
         self.cells_mut()
     }
 
+    /// Replaces the cells with those `fill` pushes into their emptied buffer (which keeps
+    /// its allocation when they are as many as before).
+    #[inline]
+    pub fn rewrite(&mut self, fill: impl FnOnce(&mut Vec<Value>)) {
+        let mut cells = std::mem::take(&mut self.cells).into_vec();
+        cells.clear();
+        fill(&mut cells);
+        self.cells = cells.into_boxed_slice();
+        self.forget_printing();
+    }
+
     /// Drops the cells from `width` on (columns added by a write that was undone).
     pub fn truncate(&mut self, width: usize) {
         if self.cells.len() > width {

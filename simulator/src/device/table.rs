@@ -435,6 +435,36 @@ impl Table {
         Some(cells)
     }
 
+    /// Appends a row at `rowid`, above every row, in the place of the oldest row, which
+    /// leaves (a ring full to its size): `fill` pushes the new row's cells into the
+    /// oldest row's emptied buffer, and the row moves to the end under its new rowid, so
+    /// nothing is allocated or freed. Keeps the indexes and the state file's change
+    /// tracking; outside a write only (nothing goes to the undo log). Says whether there
+    /// was a row to take the place of.
+    fn rotate_oldest(&mut self, rowid: i64, fill: impl FnOnce(&mut Vec<Value>)) -> bool {
+        debug_assert!(self.undo.is_none());
+        let Table {
+            rows,
+            indexes,
+            changed,
+            ..
+        } = self;
+        rows.rotate_first(rowid, |oldest, row| {
+            for index in indexes.iter_mut() {
+                index.remove(oldest, row);
+            }
+            row.rewrite(fill);
+            for index in indexes.iter_mut() {
+                index.add(rowid, row);
+            }
+            if let Some(changed) = changed {
+                changed.insert(oldest);
+                changed.insert(rowid);
+            }
+        })
+        .is_some()
+    }
+
     /// Puts back cells [`Table::set_cells`] set in the row at `rowid`.
     fn put_back_cells(&mut self, rowid: i64, cells: impl IntoIterator<Item = (usize, Value)>) {
         if let Some(mut row) = self.rows.get(rowid).map(|r| r.to_vec()) {
@@ -961,8 +991,9 @@ impl Database {
     /// foreign keys, so that once the ids are known to be free nothing can fail.
     ///
     /// Outside a write, a ring ([`TableDef::ring`]) that is full hands each row appended
-    /// the emptied cell buffer of its oldest row, which leaves as the new one comes: there
-    /// is nothing to undo, since the append cannot fail once it has started. Inside a
+    /// the emptied cell buffer of its oldest row, which leaves as the new one comes
+    /// ([`Table::rotate_oldest`]): there is nothing to undo, since the append cannot fail
+    /// once it has started. Inside a
     /// write, the rows are put like any other (undone with it) and the ring drops its
     /// oldest rows when the write commits.
     pub fn append_log(
@@ -990,15 +1021,21 @@ impl Database {
         let ring = t.def.ring.filter(|_| t.undo.is_none());
         t.reserve_undo(n);
         for (i, rowid) in (first..=last).enumerate() {
-            let mut row = match ring {
-                Some(size) if t.rows.len() >= size => t.drop_oldest(),
-                _ => None,
+            let mut fill_row = |row: &mut Vec<Value>| {
+                row.push(Value::int(i128::from(rowid)));
+                fill(i, row);
+                debug_assert!(row.len() <= width, "{table}: more cells than columns");
+            };
+            if ring.is_some_and(|size| t.rows.len() >= size)
+                && t.rotate_oldest(rowid, &mut fill_row)
+            {
+                continue;
             }
-            .or_else(|| t.spare_rows.pop())
-            .unwrap_or_else(|| Vec::with_capacity(width));
-            row.push(Value::int(i128::from(rowid)));
-            fill(i, &mut row);
-            debug_assert!(row.len() <= width, "{table}: more cells than columns");
+            let mut row = t
+                .spare_rows
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(width));
+            fill_row(&mut row);
             t.put(rowid, row);
         }
         Ok(())
