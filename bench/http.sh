@@ -15,7 +15,7 @@
 #     over one connection.
 # Both for 10,000 and for 100,000 users (USERS="10000 100000"); FIGURES="name …" runs only
 # the figures named (all by default; `latency` names the one-connection where).
-# A 1,000-row create stores millions of users a run (about 140 bytes each), so that a
+# A 1,000-row create stores millions of users a run (about 115 bytes each), so that a
 # later run would measure a server of tens of millions of users and the machine supplying
 # gigabytes of fresh memory rather than the figure: the server is started again, seeded
 # with USERS users, before each simulator run and each stored-ceiling run of a

@@ -465,6 +465,45 @@ impl Table {
         .is_some()
     }
 
+    /// The cells `values` write, each with its column, type-checked (columns an open
+    /// table lacks are added).
+    fn written_cells(
+        &mut self,
+        values: &impl RowMembers,
+    ) -> Result<Vec<(usize, Value)>, TableError> {
+        let mut written = Vec::new();
+        self.resolve_written_columns(values, &mut written)?;
+        let mut cells = Vec::with_capacity(written.len());
+        for (i, member) in written {
+            cells.push((i, self.cell_of(i, member)?));
+        }
+        Ok(cells)
+    }
+
+    /// Sets `cells` in each row of `rowids` there is, in place, when no index covers any
+    /// of them (and none is the id), returning how many rows there were; `None`, having
+    /// changed nothing, when one is covered. Such cells cannot clash or dangle, so this
+    /// cannot fail: it is what setting each row whole would come to for them.
+    fn set_unindexed_cells(&mut self, cells: &[(usize, Value)], rowids: &[i64]) -> Option<usize> {
+        if cells
+            .iter()
+            .any(|(i, _)| self.is_indexed(*i) || (self.def.has_id && *i == 0))
+        {
+            return None;
+        }
+        self.reserve_undo(rowids.len());
+        if rowids.is_sorted() {
+            return Some(self.set_cells_ascending(rowids, cells));
+        }
+        let mut count = 0;
+        for &rowid in rowids {
+            if self.set_cells(rowid, cells) {
+                count += 1;
+            }
+        }
+        Some(count)
+    }
+
     /// Puts back cells [`Table::set_cells`] set in the row at `rowid`.
     fn put_back_cells(&mut self, rowid: i64, cells: impl IntoIterator<Item = (usize, Value)>) {
         if let Some(mut row) = self.rows.get(rowid).map(|r| r.to_vec()) {
@@ -1042,12 +1081,27 @@ impl Database {
     }
 
     /// `modify_objects`: applies `values` to every row in `rowids`, all or nothing.
+    ///
+    /// Values for columns the table has and no index covers are set in place without a
+    /// write of their own: once they have passed their columns' type checks nothing can
+    /// fail (see [`Table::set_unindexed_cells`]), so outside a write they need no undo
+    /// log, and inside one the table keeps the write's (it is enlisted when reached).
     pub fn update(
         &mut self,
         table: &str,
         values: &impl RowMembers,
         rowids: &[i64],
     ) -> Result<usize, TableError> {
+        let t = self.table_mut(table)?;
+        if values
+            .members()
+            .all(|(name, _)| t.column_index(name).is_some())
+        {
+            let cells = t.written_cells(values)?;
+            if let Some(count) = t.set_unindexed_cells(&cells, rowids) {
+                return Ok(count);
+            }
+        }
         self.atomically(|db| db.update_each(table, values, rowids))
     }
 
@@ -1058,28 +1112,8 @@ impl Database {
         rowids: &[i64],
     ) -> Result<usize, TableError> {
         let t = self.table_mut(table)?;
-        let mut written = Vec::new();
-        t.resolve_written_columns(values, &mut written)?;
-        let mut cells = Vec::with_capacity(written.len());
-        for (i, member) in &written {
-            cells.push((*i, t.cell_of(*i, *member)?));
-        }
-        // Cells no index covers (and not the id) cannot clash or dangle: they are set in
-        // place, row by row, which is what the general way below comes to for them.
-        if cells
-            .iter()
-            .all(|(i, _)| !(t.is_indexed(*i) || (t.def.has_id && *i == 0)))
-        {
-            t.reserve_undo(rowids.len());
-            if rowids.is_sorted() {
-                return Ok(t.set_cells_ascending(rowids, &cells));
-            }
-            let mut count = 0;
-            for &rowid in rowids {
-                if t.set_cells(rowid, &cells) {
-                    count += 1;
-                }
-            }
+        let cells = t.written_cells(values)?;
+        if let Some(count) = t.set_unindexed_cells(&cells, rowids) {
             return Ok(count);
         }
         let t = self.table(table)?;
@@ -1303,6 +1337,17 @@ fn set_row_cells(
     changed: &mut Option<BTreeSet<i64>>,
 ) {
     // The row may end before a cell set here (see `stored_row`): it is extended first.
+    let Some(undo) = undo else {
+        let width = cells.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
+        let row = row.cells_mut_to(width);
+        for (i, value) in cells {
+            row[*i] = value.clone();
+        }
+        if let Some(changed) = changed {
+            changed.insert(rowid);
+        }
+        return;
+    };
     let undone = if let [(i, value)] = cells {
         let row = row.cells_mut_to(i + 1);
         Undone::Cell(rowid, *i, std::mem::replace(&mut row[*i], value.clone()))
@@ -1315,9 +1360,7 @@ fn set_row_cells(
         }
         Undone::Cells(rowid, old)
     };
-    if let Some(undo) = undo {
-        undo.rows.push(undone);
-    }
+    undo.rows.push(undone);
     if let Some(changed) = changed {
         changed.insert(rowid);
     }
@@ -1729,6 +1772,63 @@ mod tests {
             .unwrap();
         assert_eq!(width(&db, 30), 7);
         assert_ne!(contents(&db), before);
+    }
+
+    #[test]
+    fn an_update_outside_a_write_is_set_in_place_and_one_inside_is_undone_with_it() {
+        let mut db = db();
+        db.insert(
+            "users",
+            &rows(json!([{"id": 1, "name": "A"}, {"id": 2, "name": "B"}, {"id": 3}])),
+        )
+        .unwrap();
+        let values = |v: Json| v.as_object().unwrap().clone();
+        // Outside a write: set in place, rows there are counted, no undo log kept.
+        let renamed = db.update("users", &values(json!({"name": "X"})), &[3, 1, 7]);
+        assert_eq!(renamed, Ok(2));
+        let name = |db: &Database, id: i64| {
+            let users = db.table("users").unwrap();
+            users.cell(users.row(id).unwrap(), "name").clone()
+        };
+        assert_eq!(name(&db, 1), Value::Text("X".into()));
+        assert_eq!(name(&db, 3), Value::Text("X".into()));
+        assert_eq!(name(&db, 2), Value::Text("B".into()));
+        assert!(db.table("users").unwrap().undo.is_none());
+        // A value of the wrong type changes nothing, the other member included.
+        let before = contents(&db);
+        let err = db
+            .update("users", &values(json!({"name": "Y", "expires": "x"})), &[1])
+            .unwrap_err();
+        assert!(matches!(err, TableError::Member(_)), "{err:?}");
+        assert_eq!(contents(&db), before);
+        // Inside a write that fails later, the update is put back with it.
+        let failed: Result<(), TableError> = db.atomically(|db| {
+            db.update("users", &values(json!({"name": "Z"})), &[1, 2])?;
+            assert_eq!(name(db, 2), Value::Text("Z".into()));
+            Err(TableError::ForeignKey)
+        });
+        assert_eq!(failed, Err(TableError::ForeignKey));
+        assert_eq!(contents(&db), before);
+        // A column an open table lacks goes the general way: added, and kept, unless the
+        // write fails.
+        db.insert("c_users", &rows(json!([{"user_id": 1, "cpf": "1"}])))
+            .unwrap();
+        let rowid = db.table("c_users").unwrap().rows().next().unwrap().0;
+        let before = contents(&db);
+        let columns = db.table("c_users").unwrap().columns().len();
+        db.update(
+            "c_users",
+            &values(json!({"rg": "2", "user_id": "x"})),
+            &[rowid],
+        )
+        .unwrap_err();
+        assert_eq!(db.table("c_users").unwrap().columns().len(), columns);
+        assert_eq!(contents(&db), before);
+        db.update("c_users", &values(json!({"rg": "2"})), &[rowid])
+            .unwrap();
+        let c_users = db.table("c_users").unwrap();
+        let row = c_users.row(rowid).unwrap();
+        assert_eq!(c_users.cell(row, "rg"), &Value::Text("2".into()));
     }
 
     #[test]
