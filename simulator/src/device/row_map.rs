@@ -59,6 +59,22 @@ impl RowMap {
     /// The chunk `rowid` belongs in: the first whose last rowid is at least `rowid`
     /// (the number of chunks when `rowid` is above them all).
     fn chunk_for(&self, rowid: i64) -> usize {
+        let Some(&first_last) = self.lasts.first() else {
+            return 0;
+        };
+        if rowid <= first_last {
+            return 0;
+        }
+        // The chunks after the first are most often full of rowids that follow one
+        // another (rows appended in order, a log): the chunk is then the rowid's distance
+        // from the first chunk's end in whole chunks, which its neighbours' last rowids
+        // confirm; otherwise a search.
+        if let Some(distance) = rowid.checked_sub(first_last) {
+            let c = usize::try_from((distance - 1) / CHUNK as i64).map_or(usize::MAX, |n| n + 1);
+            if self.lasts.get(c).is_some_and(|&last| last >= rowid) && self.lasts[c - 1] < rowid {
+                return c;
+            }
+        }
         self.lasts.partition_point(|&last| last < rowid)
     }
 
