@@ -41,7 +41,7 @@ use config::{Config, ConfigError};
 use images::{FaceProblem, ImageError, Photos};
 use schema::{FactoryValue, TABLES, model_has_table};
 use sessions::Sessions;
-use table::{Database, TableError, Value};
+use table::{Database, Integer, TableError, Value};
 
 /// Why a command failed; `Display` is the text of the device's `{"error": …}` reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -574,14 +574,20 @@ impl State {
         let (operation, table, now) = (
             Value::Text(operation.into()),
             Value::Text(table.into()),
-            Value::int(now),
+            Integer::new(now),
         );
-        let _ = self.db.append_log("change_logs", ids.len(), |i, row| {
-            row.push(operation.clone());
-            row.push(table.clone());
-            row.push(Value::int(i128::from(ids[i])));
-            row.push(now.clone());
-        });
+        let _ = self.db.append_log(
+            "change_logs",
+            ids.len(),
+            // Called once a row: inlined into the loop, not a call each time.
+            #[inline(always)]
+            |i, [_, operation_type, table_name, table_id, timestamp]| {
+                operation_type.clone_from(&operation);
+                table_name.clone_from(&table);
+                *table_id = Value::int(i128::from(ids[i]));
+                *timestamp = Value::Int(now);
+            },
+        );
     }
 
     fn store_face_template(

@@ -236,39 +236,61 @@ impl RowMap {
         Some(first)
     }
 
-    /// Moves the first row to the end under `rowid`, which is above every rowid, after
-    /// `change` (given the row's old rowid) rewrote it: a log kept as a ring drops its
-    /// oldest row for the one it appends, in the same storage. A chunk emptied on the way
-    /// becomes the new last one if one is needed. `None` when there are no rows.
-    #[inline]
-    pub(super) fn rotate_first<R>(
+    /// Moves the first `n` rows, one after another, to the end, the `i`-th under `rowid +
+    /// i` (`rowid` is above every rowid) after `change(i, its old rowid, row)` rewrote
+    /// it: a log kept as a ring hands its oldest rows to the entries it appends, in the
+    /// same storage. Returns how many moved (`n`, or none when there are no rows).
+    ///
+    /// The rows go from the first chunk's front to the last chunk's back in runs, as many
+    /// as the last one has room for, the chunks' bounds settled once a run. A chunk
+    /// emptied on the way becomes the next last one when one is needed, rather than
+    /// being freed while a new one is allocated.
+    pub(super) fn rotate_firsts(
         &mut self,
         rowid: i64,
-        change: impl FnOnce(i64, &mut StoredRow) -> R,
-    ) -> Option<R> {
+        n: usize,
+        mut change: impl FnMut(usize, i64, &mut StoredRow),
+    ) -> usize {
         debug_assert!(self.last_rowid().is_none_or(|last| last < rowid));
-        let first = self.chunks.first_mut()?;
-        let (oldest, mut row) = first.pop_front()?;
-        let changed = change(oldest, &mut row);
-        let emptied = if first.is_empty() {
-            self.lasts.remove(0);
-            Some(self.chunks.remove(0))
-        } else {
-            None
-        };
-        match self.chunks.last_mut() {
-            Some(chunk) if chunk.len() < CHUNK => {
-                chunk.push_back((rowid, row));
-                *self.lasts.last_mut().expect("a last rowid per chunk") = rowid;
+        let mut emptied = None;
+        let mut done = 0;
+        while done < n {
+            match self.chunks.as_mut_slice() {
+                [] => break,
+                [only] => {
+                    // One chunk: its rows go round it, each leaving room for itself.
+                    for i in done..n {
+                        let (oldest, mut row) = only.pop_front().expect("a chunk is not empty");
+                        change(i, oldest, &mut row);
+                        only.push_back((rowid + i as i64, row));
+                    }
+                    done = n;
+                }
+                [first, .., last] => {
+                    if last.len() == CHUNK {
+                        let chunk = emptied
+                            .take()
+                            .unwrap_or_else(|| VecDeque::with_capacity(CHUNK));
+                        self.chunks.push(chunk);
+                        self.lasts.push(rowid + done as i64);
+                        continue;
+                    }
+                    let run = (n - done).min(first.len()).min(CHUNK - last.len());
+                    for i in done..done + run {
+                        let (oldest, mut row) = first.pop_front().expect("a row in the run");
+                        change(i, oldest, &mut row);
+                        last.push_back((rowid + i as i64, row));
+                    }
+                    done += run;
+                    if first.is_empty() {
+                        emptied = Some(self.chunks.remove(0));
+                        self.lasts.remove(0);
+                    }
+                }
             }
-            _ => {
-                let mut chunk = emptied.unwrap_or_else(|| VecDeque::with_capacity(CHUNK));
-                chunk.push_back((rowid, row));
-                self.chunks.push(chunk);
-                self.lasts.push(rowid);
-            }
+            *self.lasts.last_mut().expect("a last rowid per chunk") = rowid + done as i64 - 1;
         }
-        Some(changed)
+        done
     }
 
     /// Every row in rowid order.
@@ -619,8 +641,9 @@ mod tests {
     }
 
     #[test]
-    fn a_ring_rotated_keeps_its_rows_and_reuses_its_emptied_chunks() {
-        // Sizes around the chunk's: one row, part of a chunk, chunks full and not.
+    fn a_ring_rotated_keeps_its_rows_in_no_more_chunks_than_before_and_one() {
+        // Sizes around the chunk's: one row, part of a chunk, chunks full and not; rows
+        // moved one at a time and in runs of every length around the chunk's.
         for size in [1, 5, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7] {
             let mut map = RowMap::default();
             let mut model = BTreeMap::new();
@@ -628,32 +651,59 @@ mod tests {
                 map.insert(rowid, row(rowid as u64));
                 model.insert(rowid, rowid as u64);
             }
-            let empty_rotated = RowMap::default().rotate_first(1, |_, _| ());
-            assert!(empty_rotated.is_none(), "nothing to rotate");
+            assert_eq!(
+                RowMap::default().rotate_firsts(1, 3, |_, _, _| unreachable!()),
+                0,
+                "nothing to rotate"
+            );
             let chunks = map.chunks.len();
-            for rowid in size as i64 + 1..=size as i64 + 5 * CHUNK as i64 + 3 {
-                let expected_oldest = model.pop_first().map(|(id, _)| id);
-                let tag = rowid as u64 + 1_000_000;
-                let oldest = map.rotate_first(rowid, |oldest, stored| {
+            let mut next = size as i64 + 1;
+            for n in [
+                1,
+                1,
+                2,
+                3,
+                CHUNK - 1,
+                CHUNK,
+                1,
+                CHUNK + 1,
+                7,
+                2 * CHUNK + 5,
+                0,
+                1,
+            ] {
+                let expected: Vec<i64> = (0..n)
+                    .map_while(|_| model.pop_first().map(|(id, _)| id))
+                    .collect();
+                let mut oldest = Vec::new();
+                let moved = map.rotate_firsts(next, n, |i, old, stored| {
+                    assert_eq!(i, oldest.len());
                     assert_eq!(
                         tag_of(stored),
-                        oldest as u64 + if oldest > size as i64 { 1_000_000 } else { 0 }
+                        old as u64 + if old > size as i64 { 1_000_000 } else { 0 }
                     );
-                    *stored = row(tag);
-                    oldest
+                    *stored = row(next as u64 + i as u64 + 1_000_000);
+                    oldest.push(old);
                 });
-                assert_eq!(oldest, expected_oldest);
-                model.insert(rowid, tag);
+                // A ring smaller than the run gives rows appended in the same run.
+                assert_eq!(moved, n);
+                for i in 0..n as i64 {
+                    model.insert(next + i, (next + i) as u64 + 1_000_000);
+                }
+                let expected: Vec<i64> = expected.into_iter().chain(next..).take(n).collect();
+                assert_eq!(oldest, expected);
+                // Keep the model to the ring's size.
+                while model.len() > size {
+                    model.pop_first();
+                }
+                next += n as i64;
                 assert!(
                     map.chunks.len() <= chunks + 1,
                     "chunks: {}",
                     map.chunks.len()
                 );
-                if rowid % 61 == 0 {
-                    check(&map, &model);
-                }
+                check(&map, &model);
             }
-            check(&map, &model);
         }
     }
 

@@ -64,15 +64,20 @@ impl StoredRow {
         self.cells_mut()
     }
 
-    /// Replaces the cells with those `fill` pushes into their emptied buffer (which keeps
-    /// its allocation when they are as many as before).
+    /// Exactly `N` cells to set, in place when the row has as many (a log kept as a ring
+    /// handing its oldest row the newest entry, so nothing is allocated); otherwise the
+    /// row is made that wide first, the cells added NULL.
     #[inline]
-    pub fn rewrite(&mut self, fill: impl FnOnce(&mut Vec<Value>)) {
-        let mut cells = std::mem::take(&mut self.cells).into_vec();
-        cells.clear();
-        fill(&mut cells);
-        self.cells = cells.into_boxed_slice();
+    pub fn cells_exactly<const N: usize>(&mut self) -> &mut [Value; N] {
+        if self.cells.len() != N {
+            let mut cells = std::mem::take(&mut self.cells).into_vec();
+            cells.resize(N, Value::Null);
+            self.cells = cells.into_boxed_slice();
+        }
         self.forget_printing();
+        (&mut *self.cells)
+            .try_into()
+            .expect("the row was just made N cells wide")
     }
 
     /// Drops the cells from `width` on (columns added by a write that was undone).

@@ -27,7 +27,7 @@ use super::written::{Member, RowMembers};
 use crate::wire::{MemberError, integer_json};
 
 /// One cell: 24 bytes aligned to 8 (see [`Integer`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub enum Value {
     /// SQL NULL.
     Null,
@@ -64,6 +64,28 @@ impl Integer {
 impl std::fmt::Debug for Integer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
+/// Cloned by hand so that a cell set from another of the same kind (a log's operation
+/// and table names, rewritten on every entry) copies the text in place: the derived
+/// clone builds a new value and drops the old one.
+impl Clone for Value {
+    #[inline]
+    fn clone(&self) -> Self {
+        match self {
+            Value::Null => Value::Null,
+            Value::Int(n) => Value::Int(*n),
+            Value::Text(text) => Value::Text(text.clone()),
+        }
+    }
+
+    #[inline]
+    fn clone_from(&mut self, source: &Self) {
+        match (self, source) {
+            (Value::Text(text), Value::Text(source)) => text.clone_from(source),
+            (cell, source) => *cell = source.clone(),
+        }
     }
 }
 
@@ -371,6 +393,27 @@ impl Table {
             ..
         } = self;
         let mut count = 0;
+        if undo.is_none() {
+            // Outside a write (the common case): nothing to keep for an undo, and every
+            // row is made as wide as the cells need.
+            let width = cells.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
+            rows.for_each_ascending_mut(
+                rowids,
+                // Called once a row: inlined into the loop, not a call each time.
+                #[inline(always)]
+                |rowid, row| {
+                    let row = row.cells_mut_to(width);
+                    for (i, value) in cells {
+                        row[*i].clone_from(value);
+                    }
+                    if let Some(changed) = changed {
+                        changed.insert(rowid);
+                    }
+                    count += 1;
+                },
+            );
+            return count;
+        }
         rows.for_each_ascending_mut(rowids, |rowid, row| {
             set_row_cells(rowid, row, cells, undo, changed);
             count += 1;
@@ -435,13 +478,18 @@ impl Table {
         Some(cells)
     }
 
-    /// Appends a row at `rowid`, above every row, in the place of the oldest row, which
-    /// leaves (a ring full to its size): `fill` pushes the new row's cells into the
-    /// oldest row's emptied buffer, and the row moves to the end under its new rowid, so
-    /// nothing is allocated or freed. Keeps the indexes and the state file's change
-    /// tracking; outside a write only (nothing goes to the undo log). Says whether there
-    /// was a row to take the place of.
-    fn rotate_oldest(&mut self, rowid: i64, fill: impl FnOnce(&mut Vec<Value>)) -> bool {
+    /// Appends `n` rows from `rowid` on, above every row, in the places of as many oldest
+    /// rows, which leave (a ring full to its size): `fill(i, cells)` sets the `i`-th
+    /// oldest row's cells in place (made `N` wide if they were not) and the row moves to
+    /// the end under its new rowid, so nothing is allocated or freed. Keeps the indexes
+    /// and the state file's change tracking; outside a write only (nothing goes to the
+    /// undo log). Returns how many rows were appended (none when the table is empty).
+    fn rotate_oldest<const N: usize>(
+        &mut self,
+        rowid: i64,
+        n: usize,
+        mut fill: impl FnMut(usize, &mut [Value; N]),
+    ) -> usize {
         debug_assert!(self.undo.is_none());
         let Table {
             rows,
@@ -449,20 +497,26 @@ impl Table {
             changed,
             ..
         } = self;
-        rows.rotate_first(rowid, |oldest, row| {
-            for index in indexes.iter_mut() {
-                index.remove(oldest, row);
-            }
-            row.rewrite(fill);
-            for index in indexes.iter_mut() {
-                index.add(rowid, row);
-            }
-            if let Some(changed) = changed {
-                changed.insert(oldest);
-                changed.insert(rowid);
-            }
-        })
-        .is_some()
+        rows.rotate_firsts(
+            rowid,
+            n,
+            // Called once a row: inlined into the loop, not a call each time.
+            #[inline(always)]
+            |i, oldest, row| {
+                for index in indexes.iter_mut() {
+                    index.remove(oldest, row);
+                }
+                fill(i, row.cells_exactly());
+                let rowid = rowid + i as i64;
+                for index in indexes.iter_mut() {
+                    index.add(rowid, row);
+                }
+                if let Some(changed) = changed {
+                    changed.insert(oldest);
+                    changed.insert(rowid);
+                }
+            },
+        )
     }
 
     /// The cells `values` write, each with its column, type-checked (columns an open
@@ -1025,25 +1079,27 @@ impl Database {
     }
 
     /// Appends `n` rows the device writes itself to one of its logs (the change log), each
-    /// under the next rowid, which is also its `id`: `fill(i, row)` pushes the cells that
-    /// follow the id of the `i`-th row. For a table with an id and without unique sets or
-    /// foreign keys, so that once the ids are known to be free nothing can fail.
+    /// under the next rowid, which is also its `id`: `fill(i, cells)` sets the first `N`
+    /// cells of the `i`-th row, every one of them after the id, which is set already
+    /// (they may hold an older row's values); the columns after them read NULL. For a
+    /// table with an id and without unique sets or foreign keys, so that once the ids are
+    /// known to be free nothing can fail.
     ///
     /// Outside a write, a ring ([`TableDef::ring`]) that is full hands each row appended
-    /// the emptied cell buffer of its oldest row, which leaves as the new one comes
+    /// the cells of its oldest row, which leaves as the new one comes
     /// ([`Table::rotate_oldest`]): there is nothing to undo, since the append cannot fail
-    /// once it has started. Inside a
-    /// write, the rows are put like any other (undone with it) and the ring drops its
-    /// oldest rows when the write commits.
-    pub fn append_log(
+    /// once it has started. Inside a write, the rows are put like any other (undone with
+    /// it) and the ring drops its oldest rows when the write commits.
+    pub fn append_log<const N: usize>(
         &mut self,
         table: &str,
         n: usize,
-        mut fill: impl FnMut(usize, &mut Vec<Value>),
+        mut fill: impl FnMut(usize, &mut [Value; N]),
     ) -> Result<(), TableError> {
         let place = self.place(table)?;
         let t = self.table_at_mut(place);
         debug_assert!(t.def.has_id && t.def.unique.is_empty() && t.def.foreign_keys.is_empty());
+        debug_assert!(0 < N && N <= t.columns.len(), "{table}: {N} cells");
         if n == 0 {
             return Ok(());
         }
@@ -1056,26 +1112,35 @@ impl Database {
         let Some(last) = last else {
             return Err(TableError::Unique(format!("{table}.id")));
         };
-        let width = t.columns.len();
-        let ring = t.def.ring.filter(|_| t.undo.is_none());
-        t.reserve_undo(n);
-        for (i, rowid) in (first..=last).enumerate() {
-            let mut fill_row = |row: &mut Vec<Value>| {
-                row.push(Value::int(i128::from(rowid)));
-                fill(i, row);
-                debug_assert!(row.len() <= width, "{table}: more cells than columns");
-            };
-            if ring.is_some_and(|size| t.rows.len() >= size)
-                && t.rotate_oldest(rowid, &mut fill_row)
-            {
-                continue;
-            }
-            let mut row = t
+        // Outside a write, a ring takes new rows until it is full, then hands them its
+        // oldest; otherwise every row is new.
+        let ring = t.def.ring.filter(|&size| size > 0 && t.undo.is_none());
+        let new = ring.map_or(n, |size| n.min(size.saturating_sub(t.rows.len())));
+        t.reserve_undo(new);
+        for (i, rowid) in (first..=last).enumerate().take(new) {
+            let mut cells = t
                 .spare_rows
                 .pop()
-                .unwrap_or_else(|| Vec::with_capacity(width));
-            fill_row(&mut row);
-            t.put(rowid, row);
+                .unwrap_or_else(|| Vec::with_capacity(t.columns.len()));
+            cells.resize(N, Value::Null);
+            if let Ok(cells) = <&mut [Value; N]>::try_from(&mut cells[..]) {
+                cells[0] = Value::int(i128::from(rowid));
+                fill(i, cells);
+            }
+            t.put(rowid, cells);
+        }
+        if new < n {
+            let rotated = t.rotate_oldest(
+                first + new as i64,
+                n - new,
+                // Called once a row: inlined into the loop, not a call each time.
+                #[inline(always)]
+                |i, cells| {
+                    cells[0] = Value::int(i128::from(first + (new + i) as i64));
+                    fill(new + i, cells);
+                },
+            );
+            debug_assert_eq!(rotated, n - new, "a full ring has rows");
         }
         Ok(())
     }
@@ -1341,7 +1406,7 @@ fn set_row_cells(
         let width = cells.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
         let row = row.cells_mut_to(width);
         for (i, value) in cells {
-            row[*i] = value.clone();
+            row[*i].clone_from(value);
         }
         if let Some(changed) = changed {
             changed.insert(rowid);
@@ -1386,10 +1451,10 @@ mod tests {
 
     /// Appends `n` change-log rows of one operation.
     fn log(db: &mut Database, n: usize, operation: &str) -> Result<(), TableError> {
-        db.append_log("change_logs", n, |i, row| {
-            row.push(Value::Text(operation.into()));
-            row.push(Value::Text("users".into()));
-            row.push(Value::int(i as i128));
+        db.append_log("change_logs", n, |i, [_, op, table, id]| {
+            *op = Value::Text(operation.into());
+            *table = Value::Text("users".into());
+            *id = Value::int(i as i128);
         })
     }
 
