@@ -503,6 +503,9 @@ fn filtered_rowids(
         None | Some(Json::Null) => None,
         Some(w) => parse_where(&mut ctx, w)?,
     };
+    if let Some(ids) = ctx.rowids_in_id_range(filter.as_ref()) {
+        return Ok(ids);
+    }
     let mut ids: Vec<i64> = Vec::new();
     ctx.each_match(filter.as_ref(), false, |combo, _| {
         ids.extend(combo[0]);
@@ -817,20 +820,48 @@ impl<'db> Context<'db> {
     /// every row; and whether the bounds are the whole filter.
     fn scanned(&self, filter: Option<&Expr>) -> (Candidates<'db>, bool) {
         let main = self.main;
-        if let Some((low, high, settled)) = self.id_bounds(filter) {
-            let clamp = |n: i128| {
-                i64::try_from(n.clamp(i128::from(i64::MIN), i128::from(i64::MAX)))
-                    .unwrap_or_default()
-            };
-            if low > high || low > i128::from(i64::MAX) || high < i128::from(i64::MIN) {
+        if let Some((bounds, settled)) = self.id_range(filter) {
+            let Some((low, high)) = bounds else {
                 return (Box::new(std::iter::empty()), true);
-            }
-            return (
-                Box::new(main.rows_between(clamp(low), clamp(high))),
-                settled,
-            );
+            };
+            return (Box::new(main.rows_between(low, high)), settled);
         }
         (Box::new(main.rows()), false)
+    }
+
+    /// The rowids `id_bounds` keep (`None` when none can match, as `i64`), and whether
+    /// they are the whole filter.
+    fn id_range(&self, filter: Option<&Expr>) -> Option<(Option<(i64, i64)>, bool)> {
+        let (low, high, settled) = self.id_bounds(filter)?;
+        if low > high || low > i128::from(i64::MAX) || high < i128::from(i64::MIN) {
+            return Some((None, true));
+        }
+        let clamp = |n: i128| {
+            i64::try_from(n.clamp(i128::from(i64::MIN), i128::from(i64::MAX))).unwrap_or_default()
+        };
+        Some((Some((clamp(low), clamp(high))), settled))
+    }
+
+    /// The rowids a filter that is nothing but bounds on `id` matches, without joins (a
+    /// `modify_objects` or `destroy_objects` of a range of ids): those of the rows within
+    /// them, read straight off the table rather than through [`Context::each_match`].
+    /// `None` for any other filter.
+    fn rowids_in_id_range(&self, filter: Option<&Expr>) -> Option<Vec<i64>> {
+        if !self.joins.is_empty() {
+            return None;
+        }
+        let (bounds, true) = self.id_range(filter)? else {
+            return None;
+        };
+        if self.pinned_ids(filter).is_some() {
+            return None;
+        }
+        Some(bounds.map_or_else(Vec::new, |(low, high)| {
+            self.main
+                .rows_between(low, high)
+                .map(|(id, _)| id)
+                .collect()
+        }))
     }
 
     /// Calls `found` with every combination the filter matches (the main table's rowid
@@ -1587,6 +1618,53 @@ mod tests {
             Json::Object(rows[0].clone()),
             json!({"COUNT(*)": 3, "name": "Bruno"})
         );
+    }
+
+    #[test]
+    fn rowids_within_bounds_on_id_are_those_the_general_way_matches() {
+        let mut db = db();
+        // A gap among the ids: 3 is gone.
+        db.delete("users", &[3]).unwrap();
+        let walked = |table: &str, filter: &Json| -> (Vec<i64>, Option<Vec<i64>>) {
+            let mut ctx = Context::new(&db, table).unwrap();
+            let filter = parse_where(&mut ctx, filter).unwrap();
+            let mut ids = Vec::new();
+            ctx.each_match(filter.as_ref(), false, |combo, _| {
+                ids.extend(combo[0]);
+                true
+            });
+            (ids, ctx.rowids_in_id_range(filter.as_ref()))
+        };
+        for (table, filter, read_off) in [
+            ("users", json!({"users": {"id": {">=": 2, "<": 5}}}), true),
+            ("users", json!({"users": {"id": {">": 1, "<=": 2}}}), true),
+            ("users", json!({"users": {"id": {">=": 3, "<": 4}}}), true),
+            ("users", json!({"users": {"id": {">": 3, "<": 2}}}), true),
+            ("users", json!({"users": {"id": {">": u64::MAX}}}), true),
+            ("users", json!({"users": {"id": {"<": -5}}}), true),
+            ("users", json!({"users": {"id": {">=": i64::MIN}}}), true),
+            (
+                "users",
+                json!({"users": {"id": {">=": 1, "<": 5}, "name": "Bruno"}}),
+                false,
+            ),
+            ("users", json!({"users": {"id": {">=": "3"}}}), true),
+            ("users", json!({"users": {"id": 2}}), false),
+            ("users", json!({"users": {"name": "Bruno"}}), false),
+            ("cards", json!({"cards": {"id": {">=": 1}}}), true),
+            ("cards", json!({"users": {"id": {">=": 1}}}), false),
+        ] {
+            let (general, fast) = walked(table, &filter);
+            assert_eq!(fast.is_some(), read_off, "{table} {filter}");
+            if let Some(fast) = fast {
+                assert_eq!(fast, general, "{table} {filter}");
+            }
+            assert_eq!(
+                matching_rowids(&db, table, Some(&filter)).unwrap(),
+                general,
+                "{table} {filter}"
+            );
+        }
     }
 
     #[test]
