@@ -28,6 +28,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use base64::Engine as _;
+use compact_str::CompactString;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value as Json, json};
@@ -572,8 +573,8 @@ impl State {
         // change_logs has no constraints that these rows could violate; its cells are
         // pushed here directly rather than built as JSON members parsed back.
         let (operation, table, now) = (
-            Value::Text(operation.into()),
-            Value::Text(table.into()),
+            CompactString::from(operation),
+            CompactString::from(table),
             Integer::new(now),
         );
         let _ = self.db.append_log(
@@ -582,8 +583,8 @@ impl State {
             // Called once a row: inlined into the loop, not a call each time.
             #[inline(always)]
             |i, [_, operation_type, table_name, table_id, timestamp]| {
-                operation_type.clone_from(&operation);
-                table_name.clone_from(&table);
+                operation_type.set_text(&operation);
+                table_name.set_text(&table);
                 *table_id = Value::int(i128::from(ids[i]));
                 *timestamp = Value::Int(now);
             },

@@ -55,6 +55,7 @@ impl StoredRow {
     }
 
     /// The cells to change, at least `width` of them (NULLs added past the end).
+    #[inline]
     pub fn cells_mut_to(&mut self, width: usize) -> &mut [Value] {
         if self.cells.len() < width {
             let mut cells = std::mem::take(&mut self.cells).into_vec();

@@ -90,6 +90,15 @@ impl Clone for Value {
 }
 
 impl Value {
+    /// Sets the cell to `text`, copied into its place when it holds text already.
+    #[inline]
+    pub fn set_text(&mut self, text: &CompactString) {
+        match self {
+            Value::Text(cell) => cell.clone_from(text),
+            cell => *cell = Value::Text(text.clone()),
+        }
+    }
+
     /// An integer cell.
     pub const fn int(n: i128) -> Value {
         Value::Int(Integer::new(n))
@@ -1464,6 +1473,33 @@ mod tests {
             .rows()
             .map(|(id, _)| id)
             .collect()
+    }
+
+    #[test]
+    fn a_cell_set_from_a_text_or_another_cell_holds_it_whatever_it_held() {
+        let long = CompactString::from("a text longer than the twenty-four bytes a cell keeps");
+        let short = CompactString::from("modify");
+        let holding = || {
+            [
+                Value::Null,
+                Value::int(-7),
+                Value::Text("users".into()),
+                Value::Text(long.clone()),
+            ]
+        };
+        for text in [&short, &long] {
+            for mut cell in holding() {
+                cell.set_text(text);
+                assert_eq!(cell, Value::Text(text.clone()));
+            }
+        }
+        for source in holding() {
+            for mut cell in holding() {
+                cell.clone_from(&source);
+                assert_eq!(cell, source);
+                assert_eq!(cell.clone(), source);
+            }
+        }
     }
 
     #[test]
