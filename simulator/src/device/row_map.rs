@@ -270,8 +270,8 @@ impl RowMap {
     ///
     /// The rows go from the first chunk's front to the last chunk's back in runs, as many
     /// as the last one has room for, the chunks' bounds settled once a run. A chunk
-    /// emptied on the way becomes the next last one when one is needed, rather than
-    /// being freed while a new one is allocated.
+    /// emptied on the way becomes the next last one the same call needs, rather than
+    /// being freed while a new one is allocated (one left over at the end is freed).
     pub(super) fn rotate_firsts(
         &mut self,
         rowid: i64,
