@@ -710,6 +710,13 @@ async fn run(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {
     if !call.device.model().supports_command(call.command) {
         return Err(unknown_command(call.command));
     }
+    // The objects API's writes take turns before anything takes the device's lock (the
+    // session check included; see `Device::writers_turn`).
+    let _turn = if WRITES_TAKING_TURNS.contains(&call.command) {
+        Some(call.device.writers_turn().await)
+    } else {
+        None
+    };
     let public = match access {
         Access::Public => true,
         Access::Session => false,
@@ -730,6 +737,14 @@ async fn run(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {
         Later(f) => f(call).await,
     }
 }
+
+/// The commands that wait for [`Device::writers_turn`]: those that may write many rows.
+const WRITES_TAKING_TURNS: [&str; 4] = [
+    "create_objects",
+    "modify_objects",
+    "destroy_objects",
+    "create_or_modify_objects",
+];
 
 /// The answer to a path of no segment or of several (`path` without its leading `/`),
 /// which names no command: "Unknown command", not journaled.

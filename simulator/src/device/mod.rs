@@ -269,6 +269,8 @@ pub struct Device {
     /// The emulated model, fixed for the device's life (read on every request, so kept
     /// outside the lock).
     model: Model,
+    /// Where writes of the objects API wait their turn ([`Device::writers_turn`]).
+    writers: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Tables whose changes the iDFace records in `change_logs`.
@@ -312,7 +314,18 @@ impl Device {
             config_revision: Arc::new(watch::channel(0).0),
             log: Arc::new(OnceLock::new()),
             model,
+            writers: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// Waits for a write's turn among the writes of the objects API, before it takes the
+    /// state's lock, parking only the request. A write of many rows holds that lock for
+    /// tens of microseconds; a worker thread blocked on it would sleep in the kernel and
+    /// be woken again for every such write, where one parked here lets its thread go on
+    /// serving other connections, and the write is woken on the thread that finished the
+    /// one before. Readers do not wait here.
+    pub(crate) async fn writers_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writers.lock().await
     }
 
     pub(crate) fn lock(&self) -> RwLockWriteGuard<'_, State> {

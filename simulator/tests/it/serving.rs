@@ -343,3 +343,97 @@ async fn a_factory_reset_is_on_disk_when_it_is_acknowledged() {
     assert!(restarted.device().rows("users").unwrap().is_empty());
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_from_many_connections_at_once_each_apply_once_beside_reads() {
+    // Writes of the objects API take turns before the device's lock while reads go on:
+    // sixteen clients each create users one by one and rename them, a page at a time,
+    // while four others read; every write applies once and every read answers.
+    let sim = Simulator::builder()
+        .seed(3)
+        .spawn(listener().await)
+        .await
+        .unwrap();
+    let base = sim.base_url();
+    let client = reqwest::Client::new();
+    let (_, login) = post(
+        &client,
+        format!("{base}/login.fcgi"),
+        json!({"login": "admin", "password": "admin"}),
+    )
+    .await;
+    let token = login["session"].as_str().unwrap().to_owned();
+    const WRITERS: i64 = 16;
+    const USERS_EACH: i64 = 25;
+    let writers = (0..WRITERS).map(|w| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        tokio::spawn(async move {
+            let first = 1_000 + w * USERS_EACH;
+            for id in first..first + USERS_EACH {
+                let user = json!({"id": id, "name": format!("writer {w}"), "registration": ""});
+                let (status, reply) = post(
+                    &client,
+                    format!("{base}/create_objects.fcgi?session={token}"),
+                    json!({"object": "users", "values": [user]}),
+                )
+                .await;
+                assert_eq!((status, &reply["ids"]), (200, &json!([id])));
+            }
+            let (status, reply) = post(
+                &client,
+                format!("{base}/modify_objects.fcgi?session={token}"),
+                json!({"object": "users", "values": {"name": format!("renamed {w}")},
+                       "where": {"users": {"id": {">=": first, "<": first + USERS_EACH}}}}),
+            )
+            .await;
+            assert_eq!((status, &reply["changes"]), (200, &json!(USERS_EACH)));
+        })
+    });
+    let writers: Vec<_> = writers.collect();
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, base, token) = (client.clone(), base.clone(), token.clone());
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    let (status, reply) = post(
+                        &client,
+                        format!("{base}/load_objects.fcgi?session={token}"),
+                        json!({"object": "users", "fields": ["COUNT(*)"]}),
+                    )
+                    .await;
+                    assert_eq!(status, 200);
+                    let count = reply["users"][0]["COUNT(*)"].as_i64().expect("a count");
+                    assert!((0..=WRITERS * USERS_EACH).contains(&count), "{count}");
+                }
+            })
+        })
+        .collect();
+    for task in writers.into_iter().chain(readers) {
+        task.await.expect("client task");
+    }
+    let (_, reply) = post(
+        &client,
+        format!("{base}/load_objects.fcgi?session={token}"),
+        json!({"object": "users", "order": ["id"]}),
+    )
+    .await;
+    let users = reply["users"].as_array().expect("users");
+    assert_eq!(users.len() as i64, WRITERS * USERS_EACH);
+    for (n, user) in users.iter().enumerate() {
+        let n = n as i64;
+        assert_eq!(user["id"], json!(1_000 + n));
+        assert_eq!(user["name"], json!(format!("renamed {}", n / USERS_EACH)));
+    }
+    let (_, reply) = post(
+        &client,
+        format!("{base}/load_objects.fcgi?session={token}"),
+        json!({"object": "change_logs", "fields": ["COUNT(*)"]}),
+    )
+    .await;
+    // One entry a created user and one a renamed one.
+    assert_eq!(
+        reply["change_logs"][0]["COUNT(*)"],
+        json!(2 * WRITERS * USERS_EACH)
+    );
+    sim.shutdown().await;
+}
