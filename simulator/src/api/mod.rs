@@ -710,7 +710,7 @@ async fn run(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {
     if !call.device.model().supports_command(call.command) {
         return Err(unknown_command(call.command));
     }
-    // The objects API's writes take turns before anything takes the device's lock (the
+    // Modifies and destroys take turns before anything takes the device's lock (the
     // session check included; see `Device::writers_turn`).
     let _turn = if WRITES_TAKING_TURNS.contains(&call.command) {
         Some(call.device.writers_turn().await)
@@ -738,13 +738,11 @@ async fn run(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {
     }
 }
 
-/// The commands that wait for [`Device::writers_turn`]: those that may write many rows.
-const WRITES_TAKING_TURNS: [&str; 4] = [
-    "create_objects",
-    "modify_objects",
-    "destroy_objects",
-    "create_or_modify_objects",
-];
+/// The commands that wait for [`Device::writers_turn`]: those that may change many rows
+/// under the device's lock from a short request. A create reads its rows before it takes
+/// the lock, which the requests of several connections do side by side; taking turns
+/// first would make them read one after another.
+const WRITES_TAKING_TURNS: [&str; 2] = ["modify_objects", "destroy_objects"];
 
 /// The answer to a path of no segment or of several (`path` without its leading `/`),
 /// which names no command: "Unknown command", not journaled.

@@ -346,9 +346,9 @@ async fn a_factory_reset_is_on_disk_when_it_is_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_from_many_connections_at_once_each_apply_once_beside_reads() {
-    // Writes of the objects API take turns before the device's lock while reads go on:
-    // sixteen clients each create users one by one and rename them, a page at a time,
-    // while four others read; every write applies once and every read answers.
+    // Modifies take turns before the device's lock, creates and reads do not: sixteen
+    // clients each create users one by one and rename them in one modify, while four
+    // others count them; every write applies once and every read answers.
     let sim = Simulator::builder()
         .seed(3)
         .spawn(listener().await)
