@@ -34,6 +34,18 @@ async fn post(client: &reqwest::Client, url: String, body: Json) -> (u16, Json) 
     (status, serde_json::from_str(&text).unwrap_or(Json::Null))
 }
 
+/// A session of the factory login on the simulator at `base`, percent-encoded for a query.
+async fn session(client: &reqwest::Client, base: &str) -> String {
+    let (status, login) = post(
+        client,
+        format!("{base}/login.fcgi"),
+        json!({"login": "admin", "password": "admin"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    pct(login["session"].as_str().expect("a session"))
+}
+
 #[tokio::test]
 async fn serves_sessions_over_http() {
     let sim = Simulator::builder()
@@ -128,13 +140,7 @@ async fn state_file_survives_a_restart() {
     let sim = start().spawn(listener().await).await.unwrap();
     let client = reqwest::Client::new();
     let base = sim.base_url();
-    let (_, login) = post(
-        &client,
-        format!("{base}/login.fcgi"),
-        json!({"login": "admin", "password": "admin"}),
-    )
-    .await;
-    let s = pct(login["session"].as_str().unwrap());
+    let s = session(&client, &base).await;
     let (status, _) = post(
         &client,
         format!("{base}/create_objects.fcgi?session={s}"),
@@ -213,13 +219,7 @@ async fn the_change_log_is_replayed_and_a_record_cut_short_is_dropped() {
         .unwrap();
     let client = reqwest::Client::new();
     let base = sim.base_url();
-    let (_, login) = post(
-        &client,
-        format!("{base}/login.fcgi"),
-        json!({"login": "admin", "password": "admin"}),
-    )
-    .await;
-    let s = pct(login["session"].as_str().unwrap());
+    let s = session(&client, &base).await;
     for (body, status) in [
         (
             json!({"object": "users", "values": [{"id": 7, "name": "Ana"}]}),
@@ -308,13 +308,7 @@ async fn a_factory_reset_is_on_disk_when_it_is_acknowledged() {
         .unwrap();
     let client = reqwest::Client::new();
     let base = sim.base_url();
-    let (_, login) = post(
-        &client,
-        format!("{base}/login.fcgi"),
-        json!({"login": "admin", "password": "admin"}),
-    )
-    .await;
-    let s = pct(login["session"].as_str().unwrap());
+    let s = session(&client, &base).await;
     let users = json!({"object": "users", "values": [{"id": 1}, {"id": 2}]});
     let (got, _) = post(
         &client,
@@ -356,13 +350,7 @@ async fn writes_from_many_connections_at_once_each_apply_once_beside_reads() {
         .unwrap();
     let base = sim.base_url();
     let client = reqwest::Client::new();
-    let (_, login) = post(
-        &client,
-        format!("{base}/login.fcgi"),
-        json!({"login": "admin", "password": "admin"}),
-    )
-    .await;
-    let token = login["session"].as_str().unwrap().to_owned();
+    let token = session(&client, &base).await;
     const WRITERS: i64 = 16;
     const USERS_EACH: i64 = 25;
     let writers = (0..WRITERS).map(|w| {
