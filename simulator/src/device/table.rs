@@ -403,21 +403,15 @@ impl Table {
         } = self;
         let mut count = 0;
         if undo.is_none() {
-            // Outside a write (the common case): nothing to keep for an undo, and every
-            // row is made as wide as the cells need.
-            let width = cells.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
+            // Outside a write (the common case): nothing to keep for an undo, and the
+            // width the cells need is worked out once.
+            let width = width_of(cells);
             rows.for_each_ascending_mut(
                 rowids,
                 // Called once a row: inlined into the loop, not a call each time.
                 #[inline(always)]
                 |rowid, row| {
-                    let row = row.cells_mut_to(width);
-                    for (i, value) in cells {
-                        row[*i].clone_from(value);
-                    }
-                    if let Some(changed) = changed {
-                        changed.insert(rowid);
-                    }
+                    set_cells_in_place(rowid, row, cells, width, changed);
                     count += 1;
                 },
             );
@@ -1132,10 +1126,9 @@ impl Database {
                 .pop()
                 .unwrap_or_else(|| Vec::with_capacity(t.columns.len()));
             cells.resize(N, Value::Null);
-            if let Ok(cells) = <&mut [Value; N]>::try_from(&mut cells[..]) {
-                cells[0] = Value::int(i128::from(rowid));
-                fill(i, cells);
-            }
+            let row: &mut [Value; N] = (&mut cells[..]).try_into().expect("N cells");
+            row[0] = Value::int(i128::from(rowid));
+            fill(i, row);
             t.put(rowid, cells);
         }
         if new < n {
@@ -1401,6 +1394,31 @@ impl Database {
     }
 }
 
+/// How many cells a row needs for `cells` to be set in it.
+fn width_of(cells: &[(usize, Value)]) -> usize {
+    cells.iter().map(|(i, _)| i + 1).max().unwrap_or(0)
+}
+
+/// Sets `cells` of `row` (at `rowid`) in place outside a write, the row made `width`
+/// ([`width_of`] the cells) wide first; keeps the changed rows of its table. Inlined: a
+/// modify of many rows calls it once a row.
+#[inline(always)]
+fn set_cells_in_place(
+    rowid: i64,
+    row: &mut StoredRow,
+    cells: &[(usize, Value)],
+    width: usize,
+    changed: &mut Option<BTreeSet<i64>>,
+) {
+    let row = row.cells_mut_to(width);
+    for (i, value) in cells {
+        row[*i].clone_from(value);
+    }
+    if let Some(changed) = changed {
+        changed.insert(rowid);
+    }
+}
+
 /// Sets `cells` of `row` (at `rowid`) in place, keeping the undo log and the changed
 /// rows of its table.
 fn set_row_cells(
@@ -1412,22 +1430,14 @@ fn set_row_cells(
 ) {
     // The row may end before a cell set here (see `stored_row`): it is extended first.
     let Some(undo) = undo else {
-        let width = cells.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
-        let row = row.cells_mut_to(width);
-        for (i, value) in cells {
-            row[*i].clone_from(value);
-        }
-        if let Some(changed) = changed {
-            changed.insert(rowid);
-        }
+        set_cells_in_place(rowid, row, cells, width_of(cells), changed);
         return;
     };
     let undone = if let [(i, value)] = cells {
         let row = row.cells_mut_to(i + 1);
         Undone::Cell(rowid, *i, std::mem::replace(&mut row[*i], value.clone()))
     } else {
-        let width = cells.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
-        let row = row.cells_mut_to(width);
+        let row = row.cells_mut_to(width_of(cells));
         let mut old = Vec::with_capacity(cells.len());
         for (i, value) in cells {
             old.push((*i, std::mem::replace(&mut row[*i], value.clone())));
