@@ -23,7 +23,6 @@ use axum::response::Response;
 use axum::routing::any;
 use serde_json::{Value as Json, json};
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::device::written::RowsRequest;
@@ -270,9 +269,10 @@ struct Call<'a> {
     parsed: OnceLock<Result<Json, ApiError>>,
     /// The body read as an HTML form, once a handler asked for it (docs/device-api.md §1.1).
     form: OnceLock<Option<Json>>,
-    /// The body is a JSON document a handler read straight from its text, without
-    /// parsing it into `parsed`.
-    read_straight: AtomicBool,
+    /// The body read straight from its text as a write of rows, once asked for
+    /// (`None`: it has not that shape); the journal then keeps the text without a parsed
+    /// document.
+    rows: OnceLock<Option<RowsRequest<'a>>>,
     /// The body's top-level object read without its map, once a handler asked for its
     /// members (`None`: the body is not such an object).
     read_object: OnceLock<Option<ReadObject<'a>>>,
@@ -297,7 +297,7 @@ impl<'a> Call<'a> {
             body,
             parsed: OnceLock::new(),
             form: OnceLock::new(),
-            read_straight: AtomicBool::new(false),
+            rows: OnceLock::new(),
             read_object: OnceLock::new(),
         }
     }
@@ -314,10 +314,11 @@ impl<'a> Call<'a> {
 
     /// The body as a write of rows read straight from its text, when it has that shape
     /// (`RowsRequest`); the journal then keeps the text without a parsed document.
-    fn rows_request(&self) -> Option<RowsRequest<'a>> {
-        let read = RowsRequest::read(self.body, MAX_ROWS_PER_REQUEST);
-        self.read_straight.store(read.is_some(), Ordering::Relaxed);
-        read
+    /// Read once, however often asked.
+    fn rows_request(&self) -> Option<&RowsRequest<'a>> {
+        self.rows
+            .get_or_init(|| RowsRequest::read(self.body, MAX_ROWS_PER_REQUEST))
+            .as_ref()
     }
 
     /// The body as JSON; an empty body is `{}`. Parsed once, however often asked.
@@ -379,7 +380,7 @@ impl<'a> Call<'a> {
                 journal::Body::keep_copy(json, self.body)
             }
             (None, Some(Some(read))) => journal::Body::keep_members(read.members(), self.body),
-            (None, _) if self.read_straight.load(Ordering::Relaxed) => {
+            (None, _) if matches!(self.rows.get(), Some(Some(_))) => {
                 journal::Body::keep_json_text(self.body)
             }
             _ => journal::Body::capture(self.body).into(),
@@ -710,9 +711,13 @@ async fn run(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {
     if !call.device.model().supports_command(call.command) {
         return Err(unknown_command(call.command));
     }
-    // Modifies and destroys take turns before anything takes the device's lock (the
-    // session check included; see `Device::writers_turn`).
+    // Writes take turns before anything takes the device's lock (the session check
+    // included; see `Device::writers_turn`). A create first reads its rows, which needs
+    // no lock and so goes on side by side with other connections' requests.
     let _turn = if WRITES_TAKING_TURNS.contains(&call.command) {
+        if ROWS_READ_BEFORE_THE_TURN.contains(&call.command) {
+            call.rows_request();
+        }
         Some(call.device.writers_turn().await)
     } else {
         None
@@ -739,10 +744,21 @@ async fn run(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {
 }
 
 /// The commands that wait for [`Device::writers_turn`]: those that may change many rows
-/// under the device's lock from a short request. A create reads its rows before it takes
-/// the lock, which the requests of several connections do side by side; taking turns
-/// first would make them read one after another.
-const WRITES_TAKING_TURNS: [&str; 2] = ["modify_objects", "destroy_objects"];
+/// under the device's lock.
+const WRITES_TAKING_TURNS: [&str; 4] = [
+    "create_objects",
+    "create_or_modify_objects",
+    "modify_objects",
+    "destroy_objects",
+];
+
+/// The writes whose rows are read from the request's text before their turn
+/// ([`Call::rows_request`]): reading a thousand rows takes longer than storing them, and
+/// needs no lock, so requests of several connections read side by side; read during
+/// the turn, they would be read one after another. Reading them cannot fail (a body
+/// of another shape is read later as JSON), so an unauthorized request is still
+/// refused as such, whatever its body.
+const ROWS_READ_BEFORE_THE_TURN: [&str; 2] = ["create_objects", "create_or_modify_objects"];
 
 /// The answer to a path of no segment or of several (`path` without its leading `/`),
 /// which names no command: "Unknown command", not journaled.

@@ -41,7 +41,7 @@ pub(super) fn load(call: &Call<'_>) -> Result<Reply, ApiError> {
 /// the reply reports.
 pub(super) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
     let ids = match call.rows_request() {
-        Some(request) => call.device.create_written(&request)?,
+        Some(request) => call.device.create_written(request)?,
         None => call.device.create_objects(call.members()?)?,
     };
     Ok(printed_ids(&ids))
@@ -61,7 +61,7 @@ pub(super) fn destroy(call: &Call<'_>) -> Result<Reply, ApiError> {
 /// reply carries both, as docs/device-api.md §3.6 suggests until hardware settles it.
 pub(super) fn create_or_modify(call: &Call<'_>) -> Result<Reply, ApiError> {
     let up = match call.rows_request() {
-        Some(request) => call.device.create_or_modify_written(&request)?,
+        Some(request) => call.device.create_or_modify_written(request)?,
         None => call.device.create_or_modify_objects(call.members()?)?,
     };
     Ok(Reply::Json(json!({"changes": up.changes, "ids": up.ids})))

@@ -269,7 +269,7 @@ pub struct Device {
     /// The emulated model, fixed for the device's life (read on every request, so kept
     /// outside the lock).
     model: Model,
-    /// Where modifies and destroys wait their turn ([`Device::writers_turn`]).
+    /// Where the API's writes wait their turn ([`Device::writers_turn`]).
     writers: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -318,12 +318,13 @@ impl Device {
         }
     }
 
-    /// Waits for a write's turn (the API's `modify_objects` and `destroy_objects`) before
-    /// anything of the request takes the state's lock, parking only the request. A write
-    /// of many rows holds that lock for tens of microseconds; a worker thread blocked on
-    /// it would sleep in the kernel and be woken again for every such write, where one
-    /// parked here lets its thread go on serving other connections, and the write is
-    /// woken on the thread that finished the one before. Readers do not wait here.
+    /// Waits for a write's turn (the API's `create_objects`, `create_or_modify_objects`,
+    /// `modify_objects` and `destroy_objects`) before anything of the request takes the
+    /// state's lock, parking only the request. A write of many rows holds that lock for
+    /// tens of microseconds; a worker thread blocked on it would sleep in the kernel and
+    /// be woken again for every such write, where one parked here lets its thread go on
+    /// serving other connections, and the write is woken on the thread that finished the
+    /// one before. Readers do not wait here.
     pub(crate) async fn writers_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.writers.lock().await
     }

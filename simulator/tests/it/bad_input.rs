@@ -313,6 +313,35 @@ async fn failed_batches_store_nothing() {
     assert_eq!(stored(&d), before);
 }
 
+#[tokio::test]
+async fn writes_without_a_session_are_refused_as_such_whatever_their_body() {
+    // A create reads its rows before it waits its turn and before its session is checked:
+    // a body of rows, of another shape or not JSON at all is still refused for the
+    // session, and nothing is stored.
+    let (d, _) = seeded().await;
+    let before = stored(&d);
+    let rows = br#"{"object": "users", "values": [{"id": 5, "name": "Eva"}, {"name": "Ivo"}]}"#;
+    for command in [
+        "create_objects",
+        "create_or_modify_objects",
+        "modify_objects",
+    ] {
+        for body in [
+            &rows[..],
+            b"{\"object\": \"users\", \"values\": 7}",
+            b"{not json",
+        ] {
+            let r = raw(&d, command, "not-a-session", body).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{command}");
+            assert_envelope(
+                &r.json(),
+                &format!("Invalid access level for command {command}"),
+            );
+        }
+    }
+    assert_eq!(stored(&d), before);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]
 

@@ -340,9 +340,10 @@ async fn a_factory_reset_is_on_disk_when_it_is_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_from_many_connections_at_once_each_apply_once_beside_reads() {
-    // Modifies take turns before the device's lock, creates and reads do not: sixteen
-    // clients each create users one by one and rename them in one modify, while four
-    // others count them; every write applies once and every read answers.
+    // Writes take turns before the device's lock (creates once they have read their
+    // rows), reads do not: sixteen clients each create users a few at a time and rename
+    // them in one modify, while four others count them; every write applies once and
+    // every read answers.
     let sim = Simulator::builder()
         .seed(3)
         .spawn(listener().await)
@@ -357,15 +358,23 @@ async fn writes_from_many_connections_at_once_each_apply_once_beside_reads() {
         let (client, base, token) = (client.clone(), base.clone(), token.clone());
         tokio::spawn(async move {
             let first = 1_000 + w * USERS_EACH;
-            for id in first..first + USERS_EACH {
-                let user = json!({"id": id, "name": format!("writer {w}"), "registration": ""});
+            // One user, then two, three, … in a request.
+            let (mut id, mut size) = (first, 1);
+            while id < first + USERS_EACH {
+                let ids: Vec<i64> = (id..(id + size).min(first + USERS_EACH)).collect();
+                let users: Vec<Json> = ids
+                    .iter()
+                    .map(|id| json!({"id": id, "name": format!("writer {w}"), "registration": ""}))
+                    .collect();
                 let (status, reply) = post(
                     &client,
                     format!("{base}/create_objects.fcgi?session={token}"),
-                    json!({"object": "users", "values": [user]}),
+                    json!({"object": "users", "values": users}),
                 )
                 .await;
-                assert_eq!((status, &reply["ids"]), (200, &json!([id])));
+                assert_eq!((status, &reply["ids"]), (200, &json!(ids)));
+                id += size;
+                size += 1;
             }
             let (status, reply) = post(
                 &client,
