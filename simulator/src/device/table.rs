@@ -748,48 +748,62 @@ impl Table {
         }
     }
 
-    /// Resolves the columns of a written row into `out` (emptied first: a write of many
-    /// rows reuses one buffer), adding new ones to an open table.
+    /// Resolves the columns of a written row into `out`, adding new ones to an open
+    /// table. A write of many rows reuses one buffer, which holds the previous row's
+    /// columns: the rows of a batch mostly name the same columns in the same order, so
+    /// the column of the previous row's member at the same place is tried first.
     fn resolve_written_columns<'r>(
         &mut self,
         row: &'r impl RowMembers,
         out: &mut Vec<(usize, Member<'r>)>,
     ) -> Result<(), TableError> {
-        out.clear();
-        out.reserve(row.member_count());
+        let mut count = 0;
         for (name, value) in row.members() {
-            let index = match self.column_index(name) {
+            let previous = out.get(count).map(|&(i, _)| i);
+            let same = |&i: &usize| self.columns.get(i).is_some_and(|c| c.name == name);
+            let index = match previous.filter(same) {
                 Some(i) => i,
-                None if self.def.open && is_identifier(name) => {
-                    let ty = if value.integer().is_some() {
-                        ColumnType::Int64
-                    } else {
-                        ColumnType::Str
-                    };
-                    self.columns.push(Column {
-                        name: name.to_owned(),
-                        ty,
-                    });
-                    self.printed_names = OnceLock::new();
-                    // Rows read the new column as NULL past their cells; their printed
-                    // text lacks it.
-                    for r in self.rows.values_mut() {
-                        r.forget_printing();
-                    }
-                    // A unique set or a reference may name the column just added.
-                    self.build_indexes();
-                    self.columns.len() - 1
-                }
-                None => {
-                    return Err(TableError::NoColumnNamed {
-                        table: self.def.name.to_owned(),
-                        column: name.to_owned(),
-                    });
-                }
+                None => self.column_index_or_new(name, value)?,
             };
-            out.push((index, value));
+            match out.get_mut(count) {
+                Some(slot) => *slot = (index, value),
+                None => out.push((index, value)),
+            }
+            count += 1;
         }
+        out.truncate(count);
         Ok(())
+    }
+
+    /// The index of column `name`, added to an open table when it has none of that name
+    /// (typed after `value`).
+    fn column_index_or_new(&mut self, name: &str, value: Member<'_>) -> Result<usize, TableError> {
+        if let Some(i) = self.column_index(name) {
+            return Ok(i);
+        }
+        if !(self.def.open && is_identifier(name)) {
+            return Err(TableError::NoColumnNamed {
+                table: self.def.name.to_owned(),
+                column: name.to_owned(),
+            });
+        }
+        let ty = if value.integer().is_some() {
+            ColumnType::Int64
+        } else {
+            ColumnType::Str
+        };
+        self.columns.push(Column {
+            name: name.to_owned(),
+            ty,
+        });
+        self.printed_names = OnceLock::new();
+        // Rows read the new column as NULL past their cells; their printed text lacks it.
+        for r in self.rows.values_mut() {
+            r.forget_printing();
+        }
+        // A unique set or a reference may name the column just added.
+        self.build_indexes();
+        Ok(self.columns.len() - 1)
     }
 
     fn check_unique(&self, rowid: i64, row: &[Value]) -> Result<(), TableError> {
@@ -1023,7 +1037,8 @@ impl Database {
             .max()
             .unwrap_or(0)
             .max(usize::from(t.def.has_id));
-        let mut row = vec![Value::Null; width];
+        let mut row = Vec::with_capacity(width);
+        row.resize_with(width, || Value::Null);
         for (i, member) in written.iter() {
             row[*i] = t.cell_of(*i, *member)?;
         }
@@ -1940,6 +1955,70 @@ mod tests {
         let c_users = db.table("c_users").unwrap();
         let row = c_users.row(rowid).unwrap();
         assert_eq!(c_users.cell(row, "rg"), &Value::Text("2".into()));
+    }
+
+    #[test]
+    fn rows_of_a_batch_land_in_their_columns_whatever_columns_they_name_and_in_what_order() {
+        // Each row's columns are tried first where the row before found its own: rows
+        // naming other columns, or the same in another order, must not be misplaced.
+        use crate::device::written::RowsRequest;
+        let mut db = db();
+        let text = br#"{"object": "users", "values": [
+            {"id": 1, "name": "a", "registration": "r1"},
+            {"registration": "r2", "name": "b", "id": 2},
+            {"name": "c"},
+            {"id": 4},
+            {"id": 5, "registration": "r5", "begin_time": 7, "name": "e"},
+            {"id": 6, "name": "f", "registration": "r6"}]}"#;
+        let request = RowsRequest::read(text, 10).unwrap();
+        assert_eq!(
+            db.insert("users", &request.rows()).unwrap(),
+            [1, 2, 3, 4, 5, 6]
+        );
+        let users = db.table("users").unwrap();
+        let cells = |id: i64| {
+            let row = users.row(id).unwrap();
+            ["name", "registration", "begin_time"].map(|c| users.cell(row, c).clone())
+        };
+        let text = |s: &str| Value::Text(s.into());
+        assert_eq!(cells(1), [text("a"), text("r1"), Value::Null]);
+        assert_eq!(cells(2), [text("b"), text("r2"), Value::Null]);
+        assert_eq!(cells(3), [text("c"), Value::Null, Value::Null]);
+        assert_eq!(cells(4), [Value::Null, Value::Null, Value::Null]);
+        assert_eq!(cells(5), [text("e"), text("r5"), Value::int(7)]);
+        assert_eq!(cells(6), [text("f"), text("r6"), Value::Null]);
+
+        // An open table gains columns from the middle of a batch on.
+        let text_of = br#"{"object": "c_users", "values": [
+            {"user_id": 1, "cpf": "1"}, {"user_id": 2, "rg": "x"},
+            {"rg": "y", "user_id": 3, "cpf": "3"}]}"#;
+        let request = RowsRequest::read(text_of, 10).unwrap();
+        let rowids = db.insert("c_users", &request.rows()).unwrap();
+        let c_users = db.table("c_users").unwrap();
+        let got: Vec<_> = rowids
+            .iter()
+            .map(|&r| {
+                let row = c_users.row(r).unwrap();
+                ["user_id", "cpf", "rg"].map(|c| c_users.cell(row, c).clone())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                [Value::int(1), text("1"), Value::Null],
+                [Value::int(2), Value::Null, text("x")],
+                [Value::int(3), text("3"), text("y")],
+            ]
+        );
+
+        // A column unknown to a closed table in a later row fails the batch, which
+        // stores nothing.
+        let unknown = br#"{"object": "users", "values": [
+            {"id": 7, "name": "g"}, {"id": 8, "name": "h"}, {"name": "i", "cpf": "1"}]}"#;
+        let request = RowsRequest::read(unknown, 10).unwrap();
+        let err = db.insert("users", &request.rows()).unwrap_err();
+        assert_eq!(err.to_string(), "table users has no column named cpf");
+        assert_eq!(db.table("users").unwrap().rows().count(), 6);
     }
 
     #[test]
