@@ -312,6 +312,18 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// Reads the body as a write's handler will ask for it, and keeps it for the handler:
+    /// read while the write waits for its turn, a thousand rows would be read one request
+    /// after another. Nothing is refused here (a body that cannot be read is refused when
+    /// the handler asks for it), so a request without a session is still refused as
+    /// such, whatever its body.
+    fn read_ahead(&self) {
+        if WRITES_OF_ROWS.contains(&self.command) && self.rows_request().is_some() {
+            return;
+        }
+        let _ = self.members();
+    }
+
     /// The body as a write of rows read straight from its text, when it has that shape
     /// (`RowsRequest`); the journal then keeps the text without a parsed document.
     /// Read once, however often asked.
@@ -712,12 +724,10 @@ async fn run(call: &Call<'_>, gate: Gate) -> Result<Reply, ApiError> {
         return Err(unknown_command(call.command));
     }
     // Writes take turns before anything takes the device's lock (the session check
-    // included; see `Device::writers_turn`). A create first reads its rows, which needs
-    // no lock and so goes on side by side with other connections' requests.
+    // included; see `Device::writers_turn`). Each first reads its body, which needs no
+    // lock and so goes on side by side with other connections' requests.
     let _turn = if WRITES_TAKING_TURNS.contains(&call.command) {
-        if ROWS_READ_BEFORE_THE_TURN.contains(&call.command) {
-            call.rows_request();
-        }
+        call.read_ahead();
         Some(call.device.writers_turn().await)
     } else {
         None
@@ -752,13 +762,9 @@ const WRITES_TAKING_TURNS: [&str; 4] = [
     "destroy_objects",
 ];
 
-/// The writes whose rows are read from the request's text before their turn
-/// ([`Call::rows_request`]): reading a thousand rows takes longer than storing them, and
-/// needs no lock, so requests of several connections read side by side; read during
-/// the turn, they would be read one after another. Reading them cannot fail (a body
-/// of another shape is read later as JSON), so an unauthorized request is still
-/// refused as such, whatever its body.
-const ROWS_READ_BEFORE_THE_TURN: [&str; 2] = ["create_objects", "create_or_modify_objects"];
+/// The writes whose handlers read their rows straight from the request's text
+/// ([`Call::rows_request`]), and their members only when it has another shape.
+const WRITES_OF_ROWS: [&str; 2] = ["create_objects", "create_or_modify_objects"];
 
 /// The answer to a path of no segment or of several (`path` without its leading `/`),
 /// which names no command: "Unknown command", not journaled.

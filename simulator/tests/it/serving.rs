@@ -340,8 +340,8 @@ async fn a_factory_reset_is_on_disk_when_it_is_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_from_many_connections_at_once_each_apply_once_beside_reads() {
-    // Writes take turns before the device's lock (creates once they have read their
-    // rows), reads do not: sixteen clients each create users a few at a time and rename
+    // Writes take turns before the device's lock (once they have read their bodies),
+    // reads do not: sixteen clients each create users a few at a time and rename
     // them in one modify, while four others count them; every write applies once and
     // every read answers.
     let sim = Simulator::builder()
