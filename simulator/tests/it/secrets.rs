@@ -166,6 +166,36 @@ async fn the_journal_and_the_state_file_keep_secrets() {
     .await;
     c.post("user_hash_password", &s, json!({"password": "Hash-Me-1"}))
         .await;
+    // Writes without a session: their bodies are read before the session is checked,
+    // and are journaled as masked as any other.
+    let refused = [
+        (
+            "create_objects",
+            json!({"object": "pins", "values": [{"value": "70707", "user_id": 1}]}),
+        ),
+        (
+            "create_or_modify_objects",
+            json!({"object": "users", "values": [{"id": 1, "password": "No-Session-1"}]}),
+        ),
+        (
+            "modify_objects",
+            json!({"object": "users", "values": {"password": "No-Session-2"}}),
+        ),
+        (
+            "create_objects",
+            json!({"object": "users", "values": [{"id": 2, "password": "No-Session-3", "x": [1]}]}),
+        ),
+    ];
+    for (command, body) in refused {
+        let r = c
+            .http
+            .post(format!("{}/{command}.fcgi?session=not-a-session", c.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 401, "{command}");
+    }
 
     // New credentials: every old session ends; the new password logs in.
     c.post(
@@ -198,6 +228,22 @@ async fn the_journal_and_the_state_file_keep_secrets() {
         .text()
         .await
         .expect("text");
+    // The refused writes are journaled, their secrets masked and the rest as sent.
+    let refused: Vec<Json> = journal
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Json>(line).ok())
+        .filter(|entry| entry["status"] == 401)
+        .map(|entry| json!([entry["command"], entry["request"]]))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            json!(["create_objects", {"object": "pins", "values": [{"value": "***", "user_id": 1}]}]),
+            json!(["create_or_modify_objects", {"object": "users", "values": [{"id": 1, "password": "***"}]}]),
+            json!(["modify_objects", {"object": "users", "values": {"password": "***"}}]),
+            json!(["create_objects", {"object": "users", "values": [{"id": 2, "password": "***", "x": [1]}]}]),
+        ]
+    );
     let secrets = [
         "40404",
         "50505",
@@ -206,6 +252,10 @@ async fn the_journal_and_the_state_file_keep_secrets() {
         "Rtsp-Secret-1",
         "Sip-Secret-1",
         "Hash-Me-1",
+        "70707",
+        "No-Session-1",
+        "No-Session-2",
+        "No-Session-3",
     ];
     for secret in secrets
         .iter()
