@@ -23,8 +23,9 @@ use axum::response::Response;
 use axum::routing::any;
 use serde_json::{Value as Json, json};
 use std::borrow::Cow;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use crate::device::built_rows::BuiltRows;
 use crate::device::written::RowsRequest;
 use crate::device::{Device, DeviceError, MAX_ROWS_PER_REQUEST};
 use crate::journal;
@@ -273,6 +274,8 @@ struct Call<'a> {
     /// (`None`: it has not that shape); the journal then keeps the text without a parsed
     /// document.
     rows: OnceLock<Option<RowsRequest<'a>>>,
+    /// A create's rows built into cells before its turn, until its handler takes them.
+    built: Mutex<Option<BuiltRows>>,
     /// The body's top-level object read without its map, once a handler asked for its
     /// members (`None`: the body is not such an object).
     read_object: OnceLock<Option<ReadObject<'a>>>,
@@ -298,6 +301,7 @@ impl<'a> Call<'a> {
             parsed: OnceLock::new(),
             form: OnceLock::new(),
             rows: OnceLock::new(),
+            built: Mutex::new(None),
             read_object: OnceLock::new(),
         }
     }
@@ -317,11 +321,26 @@ impl<'a> Call<'a> {
     /// after another. Nothing is refused here (a body that cannot be read is refused when
     /// the handler asks for it), so a request without a session is still refused as
     /// such, whatever its body.
+    /// A create's rows are also built into cells then ([`Device::build_rows`]).
     fn read_ahead(&self) {
-        if WRITES_OF_ROWS.contains(&self.command) && self.rows_request().is_some() {
+        if WRITES_OF_ROWS.contains(&self.command)
+            && let Some(request) = self.rows_request()
+        {
+            if self.command == "create_objects" {
+                *self.built.lock().unwrap_or_else(PoisonError::into_inner) =
+                    self.device.build_rows(request);
+            }
             return;
         }
         let _ = self.members();
+    }
+
+    /// The rows [`Call::read_ahead`] built, taken once.
+    fn take_built_rows(&self) -> Option<BuiltRows> {
+        self.built
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// The body as a write of rows read straight from its text, when it has that shape

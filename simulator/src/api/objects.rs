@@ -41,7 +41,9 @@ pub(super) fn load(call: &Call<'_>) -> Result<Reply, ApiError> {
 /// the reply reports.
 pub(super) fn create(call: &Call<'_>) -> Result<Reply, ApiError> {
     let ids = match call.rows_request() {
-        Some(request) => call.device.create_written(request)?,
+        Some(request) => call
+            .device
+            .create_written(request, call.take_built_rows())?,
         None => call.device.create_objects(call.members()?)?,
     };
     Ok(printed_ids(&ids))

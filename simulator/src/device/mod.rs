@@ -9,6 +9,7 @@
 //! happened.
 
 pub mod actions;
+pub mod built_rows;
 pub mod clock;
 pub mod config;
 pub mod decide;

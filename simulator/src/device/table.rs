@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 use compact_str::CompactString;
 use serde_json::{Map, Value as Json};
 
+use super::built_rows::BuiltRows;
 use super::index::Index;
 use super::row_map::RowMap;
 use super::schema::{ColumnType, TableDef, table_def};
@@ -225,6 +226,9 @@ pub struct Table {
     /// The columns' names as a reply prints them (each member's start, and where each
     /// ends), made by the first reply of whole rows after the columns last changed.
     printed_names: OnceLock<PrintedNames>,
+    /// Whether `columns` are the definition's, as a table starts: false once an open
+    /// table gained one, or a state file gave the table others.
+    definitions_columns: bool,
 }
 
 /// Column names as a reply prints them: the text of every member's start, and where each
@@ -292,6 +296,7 @@ impl Table {
             changed: None,
             logged_columns: def.columns.len(),
             printed_names: OnceLock::new(),
+            definitions_columns: true,
         }
         .indexed()
     }
@@ -736,16 +741,14 @@ impl Table {
     /// Converts a JSON member into a cell of column `index`, checking its type.
     fn cell_of(&self, index: usize, member: Member<'_>) -> Result<Value, MemberError> {
         let column = &self.columns[index];
-        match (column.ty, member) {
-            (_, Member::Null) => Ok(Value::Null),
-            (ColumnType::Str, Member::Text(s)) => Ok(Value::Text(s.into())),
-            (ColumnType::Int | ColumnType::Int64, Member::Int(n)) => Ok(Value::int(n)),
-            _ => Err(MemberError::of_type(
-                &column.name,
-                column.ty.wire_name(),
-                member.type_name(),
-            )),
-        }
+        cell_of_type(&column.name, column.ty, member)
+    }
+
+    /// Whether the table's columns are those of its definition, as they are unless the
+    /// table is open and gained some, or a state file gave it others: rows built from
+    /// the definition ([`BuiltRows`]) fit it then.
+    pub fn has_its_definitions_columns(&self) -> bool {
+        self.definitions_columns
     }
 
     /// Resolves the columns of a written row into `out`, adding new ones to an open
@@ -796,6 +799,7 @@ impl Table {
             name: name.to_owned(),
             ty,
         });
+        self.definitions_columns = false;
         self.printed_names = OnceLock::new();
         // Rows read the new column as NULL past their cells; their printed text lacks it.
         for r in self.rows.values_mut() {
@@ -828,6 +832,25 @@ fn id_error(id: Option<Member<'_>>) -> MemberError {
 /// Whether a row may be stored at `rowid` in a table whose next rowid is `next` (one
 /// above the largest, [`Table::next_rowid`]): below it, or when the largest is already
 /// `i64::MAX` (the next rowid saturates there).
+/// Converts a JSON member into a cell of a column named `name` of type `ty`, checking
+/// its type.
+pub(super) fn cell_of_type(
+    name: &str,
+    ty: ColumnType,
+    member: Member<'_>,
+) -> Result<Value, MemberError> {
+    match (ty, member) {
+        (_, Member::Null) => Ok(Value::Null),
+        (ColumnType::Str, Member::Text(s)) => Ok(Value::Text(s.into())),
+        (ColumnType::Int | ColumnType::Int64, Member::Int(n)) => Ok(Value::int(n)),
+        _ => Err(MemberError::of_type(
+            name,
+            ty.wire_name(),
+            member.type_name(),
+        )),
+    }
+}
+
 fn may_be_taken(rowid: i64, next: i64) -> bool {
     rowid < next || next == i64::MAX
 }
@@ -954,6 +977,11 @@ impl Database {
         rows: BTreeMap<i64, Vec<Value>>,
     ) -> Result<(), TableError> {
         let table = self.table_mut(name)?;
+        table.definitions_columns = columns.len() == table.def.columns.len()
+            && columns
+                .iter()
+                .zip(table.def.columns)
+                .all(|(c, d)| c.name == d.name && c.ty == d.ty);
         table.columns = columns;
         table.rows = RowMap::from_sorted(rows.into_iter().map(|(id, row)| {
             let mut cells = trimmed(row);
@@ -1082,18 +1110,61 @@ impl Database {
         let mut written = Vec::new();
         for members in rows {
             let (rowid, row) = self.build_row(place, members, next, &mut written)?;
-            let t = self.tables.at(place);
-            if may_be_taken(rowid, next) && t.rows.contains_key(rowid) {
-                let key = if t.def.has_id { "id" } else { "rowid" };
-                return Err(TableError::Unique(format!("{table}.{key}")));
-            }
-            t.check_unique(rowid, &row)?;
-            self.check_foreign_keys(t, &row)?;
-            self.table_at_mut(place).put(rowid, row);
-            next = next.max(rowid.saturating_add(1));
+            self.put_new_row(place, rowid, row, &mut next)?;
             inserted.push(rowid);
         }
         Ok(inserted)
+    }
+
+    /// `create_objects` of rows built before the lock (for the table they were built for,
+    /// whose columns are still its definition's: [`Table::has_its_definitions_columns`]):
+    /// the same as [`Database::insert`] of the rows they were built from.
+    pub fn insert_built(&mut self, built: BuiltRows) -> Result<Vec<i64>, TableError> {
+        self.atomically(|db| db.insert_built_each(built))
+    }
+
+    fn insert_built_each(&mut self, built: BuiltRows) -> Result<Vec<i64>, TableError> {
+        let place = self.place(built.def.name)?;
+        let t = self.tables.at(place);
+        debug_assert!(std::ptr::eq(t.def, built.def) && t.has_its_definitions_columns());
+        let mut next = t.next_rowid();
+        self.table_at_mut(place).reserve_undo(built.len());
+        let mut inserted = Vec::with_capacity(built.len());
+        for (id, mut row) in built.rows {
+            let rowid = match id {
+                Some(id) => id,
+                None if built.def.has_id => {
+                    row[0] = Value::int(i128::from(next));
+                    next
+                }
+                None => next,
+            };
+            self.put_new_row(place, rowid, trimmed(row), &mut next)?;
+            inserted.push(rowid);
+        }
+        Ok(inserted)
+    }
+
+    /// Puts a row just built under `rowid` into the table at `place`, unless the rowid,
+    /// a unique set or a reference refuses it; `next` (one above the largest rowid, so
+    /// that a rowid from it up is free without a lookup) follows.
+    fn put_new_row(
+        &mut self,
+        place: usize,
+        rowid: i64,
+        row: Vec<Value>,
+        next: &mut i64,
+    ) -> Result<(), TableError> {
+        let t = self.tables.at(place);
+        if may_be_taken(rowid, *next) && t.rows.contains_key(rowid) {
+            let key = if t.def.has_id { "id" } else { "rowid" };
+            return Err(TableError::Unique(format!("{}.{key}", t.def.name)));
+        }
+        t.check_unique(rowid, &row)?;
+        self.check_foreign_keys(t, &row)?;
+        self.table_at_mut(place).put(rowid, row);
+        *next = (*next).max(rowid.saturating_add(1));
+        Ok(())
     }
 
     /// Appends `n` rows the device writes itself to one of its logs (the change log), each
@@ -2019,6 +2090,52 @@ mod tests {
         let err = db.insert("users", &request.rows()).unwrap_err();
         assert_eq!(err.to_string(), "table users has no column named cpf");
         assert_eq!(db.table("users").unwrap().rows().count(), 6);
+    }
+
+    #[test]
+    fn rows_built_before_the_lock_fit_only_a_table_of_its_definitions_columns() {
+        use crate::device::built_rows::BuiltRows;
+        use crate::device::written::RowsRequest;
+        let text = br#"{"object": "users", "values": [{"name": "a", "registration": "r"}]}"#;
+        let request = RowsRequest::read(text, 10).unwrap();
+        let def = table_def("users").unwrap();
+        let mut db = db();
+        assert!(db.table("users").unwrap().has_its_definitions_columns());
+        let built = BuiltRows::build(def, &request.rows()).unwrap();
+        assert_eq!(db.insert_built(built).unwrap(), [1]);
+        let users = db.table("users").unwrap();
+        let row = users.row(1).unwrap();
+        assert_eq!(users.cell(row, "name"), &Value::Text("a".into()));
+        assert_eq!(users.cell(row, "registration"), &Value::Text("r".into()));
+
+        // A state file whose users have their columns in another order: rows built from
+        // the definition would put each cell under another column.
+        let mut columns = users.columns().to_vec();
+        columns.swap(1, 2);
+        db.restore_table("users", columns, BTreeMap::new()).unwrap();
+        assert!(!db.table("users").unwrap().has_its_definitions_columns());
+        let columns = definitions_columns_of(def);
+        db.restore_table("users", columns, BTreeMap::new()).unwrap();
+        assert!(db.table("users").unwrap().has_its_definitions_columns());
+
+        // An open table that gained a column.
+        let custom = table_def("c_users").unwrap();
+        assert!(BuiltRows::build(custom, &request.rows()).is_none());
+        db.insert("users", &rows(json!([{"id": 1}]))).unwrap();
+        assert!(db.table("c_users").unwrap().has_its_definitions_columns());
+        db.insert("c_users", &rows(json!([{"user_id": 1, "cpf": "1"}])))
+            .unwrap();
+        assert!(!db.table("c_users").unwrap().has_its_definitions_columns());
+    }
+
+    fn definitions_columns_of(def: &TableDef) -> Vec<Column> {
+        def.columns
+            .iter()
+            .map(|c| Column {
+                name: c.name.to_owned(),
+                ty: c.ty,
+            })
+            .collect()
     }
 
     #[test]

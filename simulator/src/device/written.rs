@@ -370,6 +370,7 @@ mod tests {
 
     use super::*;
     use crate::device::clock::{ManualTime, TimeSource};
+    use crate::device::schema::table_def;
     use crate::device::table::Upserted;
     use crate::device::{Device, DeviceError, DeviceSettings};
     use crate::model::Model;
@@ -523,11 +524,13 @@ mod tests {
         })
     }
 
-    /// Writes every body on two fresh devices (`create_or_modify_objects` when `upsert`,
-    /// else `create_objects`), one reading the JSON document and one reading the text
-    /// straight, and requires the same replies and the same tables.
+    /// Writes every body on fresh devices (`create_or_modify_objects` when `upsert`, else
+    /// `create_objects`), one reading the JSON document, one reading the text straight
+    /// and, for creates, one storing the rows built before the lock, and requires the
+    /// same replies and the same tables. Rows of a table with fixed columns that cannot
+    /// be built must fail to be written.
     fn same_as_the_json_document(bodies: &[String], upsert: bool) -> Result<(), TestCaseError> {
-        let (by_json, straight) = (device(), device());
+        let (by_json, straight, built) = (device(), device(), device());
         for body in bodies {
             let Some(request) = RowsRequest::read(body.as_bytes(), 10_000) else {
                 continue;
@@ -541,12 +544,24 @@ mod tests {
                 prop_assert_eq!(got, expected, "{}", body);
             } else {
                 let expected = by_json.create_objects(members);
-                let got: Result<Vec<i64>, DeviceError> = straight.create_written(&request);
-                prop_assert_eq!(got, expected, "{}", body);
+                let got: Result<Vec<i64>, DeviceError> = straight.create_written(&request, None);
+                prop_assert_eq!(&got, &expected, "{}", body);
+                let rows = built.build_rows(&request);
+                let fixed = table_def(&request.object).is_some_and(|def| !def.open);
+                prop_assert!(
+                    rows.is_some() || !fixed || expected.is_err(),
+                    "{} was not built",
+                    body
+                );
+                let got = built.create_written(&request, rows);
+                prop_assert_eq!(&got, &expected, "{} built", body);
             }
         }
-        for table in ["users", "custom_tables", "c_users", "change_logs"] {
+        for table in ["users", "cards", "custom_tables", "c_users", "change_logs"] {
             prop_assert_eq!(straight.rows(table).unwrap(), by_json.rows(table).unwrap());
+            if !upsert {
+                prop_assert_eq!(built.rows(table).unwrap(), by_json.rows(table).unwrap());
+            }
         }
         Ok(())
     }
@@ -603,6 +618,7 @@ mod tests {
             Just("registration"),
             Just("user_id"),
             Just("size"),
+            Just("value"),
             Just("bad name"),
         ];
         prop::collection::vec((name, scalar()), 0..5).prop_map(|members| {
@@ -620,7 +636,7 @@ mod tests {
         fn any_write_read_straight_does_what_its_json_document_does(
             upsert in any::<bool>(),
             writes in prop::collection::vec(
-                (prop_oneof![Just("users"), Just("custom_tables"), Just("c_users")],
+                (prop_oneof![Just("users"), Just("cards"), Just("custom_tables"), Just("c_users")],
                  prop::collection::vec(row(), 0..4)),
                 1..8,
             )

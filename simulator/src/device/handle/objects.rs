@@ -2,7 +2,8 @@
 
 use serde_json::{Map, Value as Json};
 
-use crate::device::schema::model_has_table;
+use crate::device::built_rows::BuiltRows;
+use crate::device::schema::{model_has_table, table_def};
 use crate::device::table::{TableError, Upserted};
 use crate::device::written::{RowMembers, RowsRequest, WrittenRow};
 use crate::device::*;
@@ -59,11 +60,39 @@ impl Device {
     }
 
     /// `create_objects.fcgi` of a request read straight from its text: the same as
-    /// [`Device::create_objects`] of the JSON document it holds.
-    pub fn create_written(&self, request: &RowsRequest<'_>) -> Result<Vec<i64>, DeviceError> {
+    /// [`Device::create_objects`] of the JSON document it holds. `built`, the request's
+    /// rows built before ([`Device::build_rows`]), are stored as they are when they fit
+    /// the table; otherwise the rows are built from the request.
+    pub fn create_written(
+        &self,
+        request: &RowsRequest<'_>,
+        built: Option<BuiltRows>,
+    ) -> Result<Vec<i64>, DeviceError> {
         self.write_rows(request, |s, table, rows| {
-            Self::insert_logged(s, table, rows)
+            let fits = |built: &BuiltRows| {
+                built.def.name == table
+                    && built.len() == rows.len()
+                    && s.db
+                        .table(table)
+                        .is_ok_and(|t| t.has_its_definitions_columns())
+            };
+            match built.filter(fits) {
+                Some(built) => {
+                    let ids = s.db.insert_built(built)?;
+                    s.log_changes("insert", table, &ids);
+                    Ok(ids)
+                }
+                None => Self::insert_logged(s, table, rows),
+            }
         })
+    }
+
+    /// The rows of a create read straight from its text, built into cells without the
+    /// device's lock (see [`BuiltRows`]); `None` when they cannot be.
+    pub fn build_rows(&self, request: &RowsRequest<'_>) -> Option<BuiltRows> {
+        let def =
+            table_def(&request.object).filter(|_| model_has_table(self.model, &request.object))?;
+        BuiltRows::build(def, &request.rows())
     }
 
     /// Checks the rows of a request read straight from its text, then `write`s them to
