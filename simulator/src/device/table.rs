@@ -829,9 +829,6 @@ fn id_error(id: Option<Member<'_>>) -> MemberError {
     MemberError::of_type("id", "int64", id.map_or("undefined", Member::type_name))
 }
 
-/// Whether a row may be stored at `rowid` in a table whose next rowid is `next` (one
-/// above the largest, [`Table::next_rowid`]): below it, or when the largest is already
-/// `i64::MAX` (the next rowid saturates there).
 /// Converts a JSON member into a cell of a column named `name` of type `ty`, checking
 /// its type.
 pub(super) fn cell_of_type(
@@ -851,6 +848,9 @@ pub(super) fn cell_of_type(
     }
 }
 
+/// Whether a row may be stored at `rowid` in a table whose next rowid is `next` (one
+/// above the largest, [`Table::next_rowid`]): below it, or when the largest is already
+/// `i64::MAX` (the next rowid saturates there).
 fn may_be_taken(rowid: i64, next: i64) -> bool {
     rowid < next || next == i64::MAX
 }
