@@ -268,10 +268,13 @@ impl RowMap {
     /// it: a log kept as a ring hands its oldest rows to the entries it appends, in the
     /// same storage. Returns how many moved (`n`, or none when there are no rows).
     ///
-    /// The rows go from the first chunk's front to the last chunk's back in runs, as many
-    /// as the last one has room for, the chunks' bounds settled once a run. A chunk
-    /// emptied on the way becomes the next last one the same call needs, rather than
-    /// being freed while a new one is allocated (one left over at the end is freed).
+    /// When the last chunk is full and the whole first chunk goes, its rows are rewritten
+    /// where they are and the chunk itself becomes the last one: no row moves. Otherwise
+    /// the rows go from the first chunk's front to the last chunk's back in runs, as many
+    /// as the last one has room for, each run rewritten in place and then moved in one
+    /// go, the chunks' bounds settled once a run. A chunk emptied on the way becomes the
+    /// next last one the same call needs, rather than being freed while a new one is
+    /// allocated (one left over at the end is freed).
     pub(super) fn rotate_firsts(
         &mut self,
         rowid: i64,
@@ -294,6 +297,16 @@ impl RowMap {
                     done = n;
                 }
                 [first, .., last] => {
+                    if last.len() == CHUNK && first.len() <= n - done {
+                        // The whole first chunk goes: its rows are rewritten where they
+                        // are and the chunk itself becomes the last one, no row moved.
+                        done = Self::rewrite_run(first, first.len(), rowid, done, &mut change);
+                        let chunk = self.chunks.remove(0);
+                        self.chunks.push(chunk);
+                        self.lasts.remove(0);
+                        self.lasts.push(rowid + done as i64 - 1);
+                        continue;
+                    }
                     if last.len() == CHUNK {
                         let chunk = emptied
                             .take()
@@ -302,13 +315,11 @@ impl RowMap {
                         self.lasts.push(rowid + done as i64);
                         continue;
                     }
+                    // Rewritten in place first, then moved in one go: rewriting each row
+                    // on its way from one chunk to the other passed it through the stack.
                     let run = (n - done).min(first.len()).min(CHUNK - last.len());
-                    for i in done..done + run {
-                        let (oldest, mut row) = first.pop_front().expect("a row in the run");
-                        change(i, oldest, &mut row);
-                        last.push_back((rowid + i as i64, row));
-                    }
-                    done += run;
+                    done = Self::rewrite_run(first, run, rowid, done, &mut change);
+                    last.extend(first.drain(..run));
                     if first.is_empty() {
                         emptied = Some(self.chunks.remove(0));
                         self.lasts.remove(0);
@@ -318,6 +329,24 @@ impl RowMap {
             *self.lasts.last_mut().expect("a last rowid per chunk") = rowid + done as i64 - 1;
         }
         done
+    }
+
+    /// Rewrites the first `run` rows of `chunk` where they are, the `k`-th as the
+    /// `done + k`-th row of a rotation to rowids from `rowid` (see
+    /// [`RowMap::rotate_firsts`]); returns `done + run`.
+    #[inline(always)]
+    fn rewrite_run(
+        chunk: &mut VecDeque<(i64, StoredRow)>,
+        run: usize,
+        rowid: i64,
+        done: usize,
+        change: &mut impl FnMut(usize, i64, &mut StoredRow),
+    ) -> usize {
+        for (i, (id, row)) in (done..).zip(chunk.range_mut(..run)) {
+            change(i, *id, row);
+            *id = rowid + i as i64;
+        }
+        done + run
     }
 
     /// Every row in rowid order.
@@ -734,6 +763,35 @@ mod tests {
                 );
                 check(&map, &model);
             }
+        }
+    }
+
+    #[test]
+    fn a_ring_rotated_by_runs_of_every_length_ends_each_where_its_rows_are() {
+        // Runs of 1, 2, 3, … rows in turn: between them, every place a run can start or
+        // end in a chunk, and runs ending with a whole chunk handed over.
+        let size = 3 * CHUNK + 7;
+        let mut map = RowMap::default();
+        let mut model = BTreeMap::new();
+        for rowid in 1..=size as i64 {
+            map.insert(rowid, row(rowid as u64));
+            model.insert(rowid, rowid as u64);
+        }
+        let mut next = size as i64 + 1;
+        for n in 1..=2 * CHUNK + 3 {
+            assert_eq!(
+                map.rotate_firsts(next, n, |_, _, stored| {
+                    let rowid = tag_of(stored) as i64;
+                    *stored = row(rowid as u64 + 1);
+                }),
+                n
+            );
+            for i in 0..n as i64 {
+                let oldest = model.pop_first().expect("a full ring").1;
+                model.insert(next + i, oldest + 1);
+            }
+            next += n as i64;
+            check(&map, &model);
         }
     }
 
