@@ -856,12 +856,7 @@ impl<'db> Context<'db> {
         if self.pinned_ids(filter).is_some() {
             return None;
         }
-        Some(bounds.map_or_else(Vec::new, |(low, high)| {
-            self.main
-                .rows_between(low, high)
-                .map(|(id, _)| id)
-                .collect()
-        }))
+        Some(bounds.map_or_else(Vec::new, |(low, high)| self.main.rowids_between(low, high)))
     }
 
     /// Calls `found` with every combination the filter matches (the main table's rowid

@@ -268,8 +268,9 @@ impl RowMap {
     /// it: a log kept as a ring hands its oldest rows to the entries it appends, in the
     /// same storage. Returns how many moved (`n`, or none when there are no rows).
     ///
-    /// When the last chunk is full and the whole first chunk goes, its rows are rewritten
-    /// where they are and the chunk itself becomes the last one: no row moves. Otherwise
+    /// When the whole first chunk goes and its rows would not fit in the last chunk, they
+    /// are rewritten where they are and the chunk itself becomes the last one: no row
+    /// moves, and a ring full of full chunks turns by whole chunks. Otherwise
     /// the rows go from the first chunk's front to the last chunk's back in runs, as many
     /// as the last one has room for, each run rewritten in place and then moved in one
     /// go, the chunks' bounds settled once a run. A chunk emptied on the way becomes the
@@ -297,9 +298,11 @@ impl RowMap {
                     done = n;
                 }
                 [first, .., last] => {
-                    if last.len() == CHUNK && first.len() <= n - done {
-                        // The whole first chunk goes: its rows are rewritten where they
-                        // are and the chunk itself becomes the last one, no row moved.
+                    if first.len() <= n - done && last.len() + first.len() > CHUNK {
+                        // The whole first chunk goes and its rows would not fit in the
+                        // last one: they are rewritten where they are and the chunk itself
+                        // becomes the last one, no row moved. (Rows that fit are moved,
+                        // so that no two chunks next to each other could be one.)
                         done = Self::rewrite_run(first, first.len(), rowid, done, &mut change);
                         let chunk = self.chunks.remove(0);
                         self.chunks.push(chunk);
@@ -391,6 +394,37 @@ impl RowMap {
             .get(c)
             .map_or(0, |chunk| chunk.partition_point(|(id, _)| *id < low));
         self.rows_from(c, at)
+    }
+
+    /// The rowids from `low` to `high` (both included), in order. A chunk that lies
+    /// within them and holds rowids that follow one another without a gap (rows appended
+    /// in order and never deleted) adds its rowids as a range, without reading its rows.
+    pub(super) fn rowids_between(&self, low: i64, high: i64) -> Vec<i64> {
+        let mut rowids = Vec::new();
+        for (chunk, &last) in self
+            .chunks
+            .iter()
+            .zip(&self.lasts)
+            .skip(self.chunk_for(low))
+        {
+            let Some(&(first, _)) = chunk.front() else {
+                continue;
+            };
+            if first > high {
+                break;
+            }
+            if low <= first && last <= high && last.abs_diff(first) == chunk.len() as u64 - 1 {
+                rowids.extend(first..=last);
+            } else {
+                rowids.extend(
+                    chunk
+                        .iter()
+                        .map(|(rowid, _)| *rowid)
+                        .filter(|rowid| (low..=high).contains(rowid)),
+                );
+            }
+        }
+        rowids
     }
 
     /// The rows from the one at position `n` (0 = the smallest rowid), in rowid order.
@@ -486,6 +520,25 @@ mod tests {
         let walked: Vec<(i64, Vec<Value>)> = map.iter().map(|(id, r)| (id, tag(r))).collect();
         assert_eq!(walked, expected);
         assert!(map.keys().eq(model.keys().copied()));
+        for (low, high) in [(i64::MIN, i64::MAX), (0, 0), (1, 300), (5, 4), (250, 600)]
+            .into_iter()
+            .chain(
+                expected
+                    .iter()
+                    .step_by(53)
+                    .map(|(id, _)| (id - 3, id + 260)),
+            )
+        {
+            assert_eq!(
+                map.rowids_between(low, high),
+                model
+                    .range(low..=high.max(low))
+                    .map(|(id, _)| *id)
+                    .filter(|id| *id <= high)
+                    .collect::<Vec<_>>(),
+                "rowids from {low} to {high}"
+            );
+        }
         for (n, (rowid, _)) in expected.iter().enumerate().step_by(37) {
             assert_eq!(
                 map.starting_at_position(n).next().map(|(id, _)| id),
@@ -769,18 +822,25 @@ mod tests {
     #[test]
     fn a_ring_rotated_by_runs_of_every_length_ends_each_where_its_rows_are() {
         // Runs of 1, 2, 3, … rows in turn: between them, every place a run can start or
-        // end in a chunk, and runs ending with a whole chunk handed over.
-        let size = 3 * CHUNK + 7;
-        let mut map = RowMap::default();
-        let mut model = BTreeMap::new();
-        for rowid in 1..=size as i64 {
-            map.insert(rowid, row(rowid as u64));
-            model.insert(rowid, rowid as u64);
-        }
-        let mut next = size as i64 + 1;
-        for n in 1..=2 * CHUNK + 3 {
+        // end in a chunk, and runs ending with a whole chunk handed over; then the device's
+        // log ring (10,000 rows) taking a thousand rows a write, many times round.
+        let runs = (1..=2 * CHUNK + 3).map(|n| (3 * CHUNK + 7, n));
+        let log = std::iter::repeat_n((39 * CHUNK + 16, 1_000), 40).chain([(39 * CHUNK + 16, 7)]);
+        let mut rings: BTreeMap<usize, (RowMap, BTreeMap<i64, u64>, usize, i64)> = BTreeMap::new();
+        for (size, n) in runs.chain(log) {
+            let (map, model, chunks, next) = rings.entry(size).or_insert_with(|| {
+                let mut map = RowMap::default();
+                let mut model = BTreeMap::new();
+                for rowid in 1..=size as i64 {
+                    map.insert(rowid, row(rowid as u64));
+                    model.insert(rowid, rowid as u64);
+                }
+                let chunks = map.chunks.len();
+                (map, model, chunks, size as i64 + 1)
+            });
+            let (chunks, next) = (*chunks, next);
             assert_eq!(
-                map.rotate_firsts(next, n, |_, _, stored| {
+                map.rotate_firsts(*next, n, |_, _, stored| {
                     let rowid = tag_of(stored) as i64;
                     *stored = row(rowid as u64 + 1);
                 }),
@@ -788,10 +848,15 @@ mod tests {
             );
             for i in 0..n as i64 {
                 let oldest = model.pop_first().expect("a full ring").1;
-                model.insert(next + i, oldest + 1);
+                model.insert(*next + i, oldest + 1);
             }
-            next += n as i64;
-            check(&map, &model);
+            *next += n as i64;
+            check(map, model);
+            assert!(
+                map.chunks.len() <= chunks + 1,
+                "chunks: {}",
+                map.chunks.len()
+            );
         }
     }
 

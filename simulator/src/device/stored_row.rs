@@ -55,7 +55,7 @@ impl StoredRow {
     }
 
     /// The cells to change, at least `width` of them (NULLs added past the end).
-    #[inline]
+    #[inline(always)]
     pub fn cells_mut_to(&mut self, width: usize) -> &mut [Value] {
         if self.cells.len() < width {
             let mut cells = std::mem::take(&mut self.cells).into_vec();
@@ -92,6 +92,7 @@ impl StoredRow {
     }
 
     /// Drops the printed text (the table's columns changed).
+    #[inline(always)]
     pub fn forget_printing(&mut self) {
         if self.printed.get().is_some() {
             self.printed = OnceBox::new();

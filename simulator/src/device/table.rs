@@ -673,6 +673,11 @@ impl Table {
             .take_while(move |(rowid, _)| *rowid <= high)
     }
 
+    /// The rowids between `low` and `high` (both included), in order.
+    pub fn rowids_between(&self, low: i64, high: i64) -> Vec<i64> {
+        self.rows.rowids_between(low, high)
+    }
+
     /// Rows in rowid order from the one at position `offset` (0 = the first row).
     pub fn rows_from_position(&self, offset: usize) -> impl Iterator<Item = (i64, &StoredRow)> {
         self.rows.starting_at_position(offset)
