@@ -396,9 +396,9 @@ impl RowMap {
         self.rows_from(c, at)
     }
 
-    /// The rowids from `low` to `high` (both included), in order. A chunk that lies
-    /// within them and holds rowids that follow one another without a gap (rows appended
-    /// in order and never deleted) adds its rowids as a range, without reading its rows.
+    /// The rowids from `low` to `high` (both included), in order. A chunk that holds
+    /// rowids following one another without a gap (rows appended in order and never
+    /// deleted) adds those within them as a range, without reading its rows.
     pub(super) fn rowids_between(&self, low: i64, high: i64) -> Vec<i64> {
         let mut rowids = Vec::new();
         for (chunk, &last) in self
@@ -413,8 +413,14 @@ impl RowMap {
             if first > high {
                 break;
             }
-            if low <= first && last <= high && last.abs_diff(first) == chunk.len() as u64 - 1 {
-                rowids.extend(first..=last);
+            if last.abs_diff(first) == chunk.len() as u64 - 1 {
+                // Without a gap: every rowid from the larger start to the smaller end is
+                // there. A half-open range extends in one go (an inclusive one pushes each).
+                let (from, to) = (first.max(low), last.min(high));
+                match to.checked_add(1) {
+                    Some(end) => rowids.extend(from..end),
+                    None => rowids.extend(from..=to),
+                }
             } else {
                 rowids.extend(
                     chunk
