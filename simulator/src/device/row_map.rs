@@ -108,9 +108,10 @@ impl RowMap {
     }
 
     /// Calls `change` with each row of `rowids` there is, in their order, which must be
-    /// ascending without repeats. Rowids close together (a range of ids) are met by
-    /// walking the rows from the first of them in step with them; others are reached by
-    /// walking forward from the last one found, searching when it is not the next.
+    /// ascending without repeats. Every rowid of a range is met by walking the rows from
+    /// its first to its last; rowids close together by walking the rows from the first of
+    /// them in step with them; others are reached by walking forward from the last one
+    /// found, searching when it is not the next.
     pub(super) fn for_each_ascending_mut(
         &mut self,
         rowids: &[i64],
@@ -127,6 +128,18 @@ impl RowMap {
                 return;
             };
             let at = first.partition_point(|(id, _)| *id < low);
+            if high.abs_diff(low) == rowids.len() as u64 - 1 {
+                // Every rowid from `low` to `high`: each row there is until `high`.
+                for (k, chunk) in self.chunks[c..].iter_mut().enumerate() {
+                    for (rowid, row) in chunk.range_mut(if k == 0 { at } else { 0 }..) {
+                        if *rowid > high {
+                            return;
+                        }
+                        change(*rowid, row);
+                    }
+                }
+                return;
+            }
             let mut wanted = rowids.iter().copied().peekable();
             for (k, chunk) in self.chunks[c..].iter_mut().enumerate() {
                 for (rowid, row) in chunk.range_mut(if k == 0 { at } else { 0 }..) {
