@@ -11,7 +11,8 @@
 //! `n` (a page at an offset) sums chunk lengths (a few hundred for 100,000 rows) instead
 //! of walking the `n` rows before it. A chunk is a ring buffer, so the oldest rows leave
 //! its front without the others moving: a log kept as a ring drops one row for each it
-//! gains.
+//! gains, and when it turns by a whole chunk that chunk is rewritten where it is and
+//! becomes the last one.
 
 use std::collections::VecDeque;
 
