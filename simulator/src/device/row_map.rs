@@ -284,12 +284,12 @@ impl RowMap {
     ///
     /// When the whole first chunk goes and its rows would not fit in the last chunk, they
     /// are rewritten where they are and the chunk itself becomes the last one: no row
-    /// moves, and a ring full of full chunks turns by whole chunks. Otherwise
-    /// the rows go from the first chunk's front to the last chunk's back in runs, as many
-    /// as the last one has room for, each run rewritten in place and then moved in one
-    /// go, the chunks' bounds settled once a run. A chunk emptied on the way becomes the
-    /// next last one the same call needs, rather than being freed while a new one is
-    /// allocated (one left over at the end is freed).
+    /// moves, and a ring full of full chunks turns by whole chunks. Otherwise the rows go
+    /// from the first chunk's front to the last chunk's back in runs, as many as the last
+    /// one has room for, each run rewritten in place and then moved in one go, the
+    /// chunks' bounds settled once a run. A chunk emptied on the way becomes the next last
+    /// one the same call needs, rather than being freed while a new one is allocated (one
+    /// left over at the end is freed).
     pub(super) fn rotate_firsts(
         &mut self,
         rowid: i64,
@@ -861,8 +861,7 @@ mod tests {
             let (chunks, next) = (*chunks, next);
             assert_eq!(
                 map.rotate_firsts(*next, n, |_, _, stored| {
-                    let rowid = tag_of(stored) as i64;
-                    *stored = row(rowid as u64 + 1);
+                    *stored = row(tag_of(stored) + 1);
                 }),
                 n
             );
