@@ -129,21 +129,18 @@ impl RowMap {
                 return;
             };
             let at = first.partition_point(|(id, _)| *id < low);
-            if high.abs_diff(low) == rowids.len() as u64 - 1 {
-                // Every rowid from `low` to `high`: each row there is until `high`.
-                for (k, chunk) in self.chunks[c..].iter_mut().enumerate() {
-                    for (rowid, row) in chunk.range_mut(if k == 0 { at } else { 0 }..) {
+            // Every rowid from `low` to `high`: each row there is until `high`.
+            let every = high.abs_diff(low) == rowids.len() as u64 - 1;
+            let mut wanted = rowids.iter().copied().peekable();
+            for (k, chunk) in self.chunks[c..].iter_mut().enumerate() {
+                for (rowid, row) in chunk.range_mut(if k == 0 { at } else { 0 }..) {
+                    if every {
                         if *rowid > high {
                             return;
                         }
                         change(*rowid, row);
+                        continue;
                     }
-                }
-                return;
-            }
-            let mut wanted = rowids.iter().copied().peekable();
-            for (k, chunk) in self.chunks[c..].iter_mut().enumerate() {
-                for (rowid, row) in chunk.range_mut(if k == 0 { at } else { 0 }..) {
                     while wanted.next_if(|w| w < rowid).is_some() {}
                     match wanted.peek() {
                         None => return,

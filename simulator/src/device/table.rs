@@ -2119,7 +2119,7 @@ mod tests {
         columns.swap(1, 2);
         db.restore_table("users", columns, BTreeMap::new()).unwrap();
         assert!(!db.table("users").unwrap().has_its_definitions_columns());
-        let columns = definitions_columns_of(def);
+        let columns = Table::new(def).columns().to_vec();
         db.restore_table("users", columns, BTreeMap::new()).unwrap();
         assert!(db.table("users").unwrap().has_its_definitions_columns());
 
@@ -2131,16 +2131,6 @@ mod tests {
         db.insert("c_users", &rows(json!([{"user_id": 1, "cpf": "1"}])))
             .unwrap();
         assert!(!db.table("c_users").unwrap().has_its_definitions_columns());
-    }
-
-    fn definitions_columns_of(def: &TableDef) -> Vec<Column> {
-        def.columns
-            .iter()
-            .map(|c| Column {
-                name: c.name.to_owned(),
-                ty: c.ty,
-            })
-            .collect()
     }
 
     #[test]

@@ -76,14 +76,12 @@ impl Device {
                         .table(table)
                         .is_ok_and(|t| t.has_its_definitions_columns())
             };
-            match built.filter(fits) {
-                Some(built) => {
-                    let ids = s.db.insert_built(built)?;
-                    s.log_changes("insert", table, &ids);
-                    Ok(ids)
-                }
-                None => Self::insert_logged(s, table, rows),
-            }
+            let ids = match built.filter(fits) {
+                Some(built) => s.db.insert_built(built)?,
+                None => s.db.insert(table, rows)?,
+            };
+            s.log_changes("insert", table, &ids);
+            Ok(ids)
         })
     }
 
