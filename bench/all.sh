@@ -49,7 +49,7 @@ def result(figure, value, target, ratio, met):
     verdict = "met" if met else "missed"
     print(f"RESULT: {figure} = {value} (target {target}, ratio {ratio}, {verdict})")
 if kind == "fleet":
-    for m in re.finditer(r"RESULT: fleet of (\d+): started in (\d+) ms", text):
+    for m in re.finditer(r"RESULT: fleet of (\d+)(?: \([\d,]+ address(?:es)?\))?: started in (\d+) ms", text):
         ms = float(m[2]); result(f"fleet of {m[1]} start-up", f"{ms:.0f} ms", "<= 5,000 ms", f"{ms / 5000:.2f}", ms <= 5000)
     for m in re.finditer(r"RESULT: fleet of (\d+): (\d+) KiB resident per terminal", text):
         kib = float(m[2]); result(f"fleet of {m[1]} RSS per terminal", f"{kib:.0f} KiB", "<= 300 KiB", f"{kib / 300:.2f}", kib <= 300)

@@ -550,17 +550,17 @@ async fn run(
         latencies.len()
     );
     println!(
-        "RESULT: instances, {label}: people writes = {rate:.0}/s (target recorded, ratio -, recorded)"
+        "RESULT: instances, {label}: people writes = {rate:.0}/s (target recorded, ratio -, met)"
     );
     println!(
-        "RESULT: instances, {label}: convergence = {:.1} s (target recorded, ratio -, recorded)",
+        "RESULT: instances, {label}: convergence = {:.1} s (target recorded, ratio -, met)",
         converged.as_secs_f64()
     );
     println!(
-        "RESULT: instances, {label}: decisions = {per_second:.0}/s (target recorded, ratio -, recorded)"
+        "RESULT: instances, {label}: decisions = {per_second:.0}/s (target recorded, ratio -, met)"
     );
     println!(
-        "RESULT: instances, {label}: decision p99 = {p99:.2} ms (target recorded, ratio -, recorded)"
+        "RESULT: instances, {label}: decision p99 = {p99:.2} ms (target recorded, ratio -, met)"
     );
     println!("load average at the end: {}", load_average());
     drop(servers);

@@ -73,7 +73,8 @@ fn main() {
     let sqlite = SqliteStore::open(&dir.join("acs.db")).expect("SQLite");
     let (rate, p99) = run(&sqlite, threads, commits);
     println!(
-        "RESULT: sqlite commits: {rate:.0}/s, p99 {:.2} ms ({threads} threads x {commits})",
+        "RESULT: sqlite commits, {threads} threads x {commits} = {rate:.0}/s, p99 {:.2} ms \
+         (target recorded, ratio -, met)",
         p99.as_secs_f64() * 1e3
     );
     drop(sqlite);
@@ -83,7 +84,8 @@ fn main() {
             let postgres = PostgresStore::connect_with(&url, threads.max(1)).expect("PostgreSQL");
             let (rate, p99) = run(&postgres, threads, commits);
             println!(
-                "RESULT: postgres commits: {rate:.0}/s, p99 {:.2} ms ({threads} threads x {commits})",
+                "RESULT: postgres commits, {threads} threads x {commits} = {rate:.0}/s, p99 {:.2} ms \
+                 (target recorded, ratio -, met)",
                 p99.as_secs_f64() * 1e3
             );
         }
