@@ -64,6 +64,15 @@ fn run(store: &dyn Store, threads: usize, commits: usize) -> (f64, Duration) {
     ((threads * commits) as f64 / elapsed.as_secs_f64(), p99)
 }
 
+/// Prints a store's figure in the shape `bench/all.sh` collects (recorded, no target).
+fn report(store: &str, threads: usize, commits: usize, (rate, p99): (f64, Duration)) {
+    println!(
+        "RESULT: {store} commits, {threads} threads x {commits} = {rate:.0}/s, p99 {:.2} ms \
+         (target recorded, ratio -, met)",
+        p99.as_secs_f64() * 1e3
+    );
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let threads: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(4);
@@ -71,22 +80,17 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("acs-store-writes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let sqlite = SqliteStore::open(&dir.join("acs.db")).expect("SQLite");
-    let (rate, p99) = run(&sqlite, threads, commits);
-    println!(
-        "RESULT: sqlite commits, {threads} threads x {commits} = {rate:.0}/s, p99 {:.2} ms \
-         (target recorded, ratio -, met)",
-        p99.as_secs_f64() * 1e3
-    );
+    report("sqlite", threads, commits, run(&sqlite, threads, commits));
     drop(sqlite);
     let _ = std::fs::remove_dir_all(&dir);
     match std::env::var("ACS_BENCH_POSTGRES_URL") {
         Ok(url) => {
             let postgres = PostgresStore::connect_with(&url, threads.max(1)).expect("PostgreSQL");
-            let (rate, p99) = run(&postgres, threads, commits);
-            println!(
-                "RESULT: postgres commits, {threads} threads x {commits} = {rate:.0}/s, p99 {:.2} ms \
-                 (target recorded, ratio -, met)",
-                p99.as_secs_f64() * 1e3
+            report(
+                "postgres",
+                threads,
+                commits,
+                run(&postgres, threads, commits),
             );
         }
         Err(_) => println!("postgres: skipped (set ACS_BENCH_POSTGRES_URL to an empty database)"),
